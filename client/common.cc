@@ -1,0 +1,142 @@
+#include "client/common.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "proto/paths.h"
+
+namespace ferry::client {
+namespace {
+
+// Reads a top-level string key (`socket = "..."`) from the config file without a TOML
+// library: the hot path must not pay for one. Keys inside [sections] are ignored; the
+// daemon validates the full file.
+std::string ConfigString(const GlobalOptions& opts, std::string_view key) {
+  const std::string path = opts.config.empty() ? proto::DefaultConfigPath() : opts.config;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string text;
+  char buf[8192];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < (1u << 20)) {
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (!line.empty() && line.front() == '[') break;
+    if (line.substr(0, key.size()) != key) continue;
+    line.remove_prefix(key.size());
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.empty() || line.front() != '=') continue;
+    line.remove_prefix(1);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.size() < 2 || (line.front() != '"' && line.front() != '\'')) continue;
+    const char quote = line.front();
+    const size_t close = line.find(quote, 1);
+    if (close == std::string_view::npos) continue;
+    return std::string(line.substr(1, close - 1));
+  }
+  return {};
+}
+
+bool EnvSet(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v;
+}
+
+}  // namespace
+
+bool TakeGlobalOption(int argc, char** argv, int* i, GlobalOptions* opts, std::string* error) {
+  const std::string_view arg = argv[*i];
+  std::string* target = nullptr;
+  std::string_view name;
+  for (auto [flag, field] : {std::pair<std::string_view, std::string*>{"--socket", &opts->socket},
+                             {"--state-dir", &opts->state_dir},
+                             {"--config", &opts->config}}) {
+    if (arg == flag || (arg.size() > flag.size() && arg.substr(0, flag.size()) == flag &&
+                        arg[flag.size()] == '=')) {
+      target = field;
+      name = flag;
+    }
+  }
+  if (!target) return false;
+  if (arg.size() > name.size()) {
+    *target = std::string(arg.substr(name.size() + 1));
+  } else if (*i + 1 < argc) {
+    *target = argv[++*i];
+  } else {
+    *error = std::string(name) + " needs a value";
+  }
+  return true;
+}
+
+std::string ResolveSocket(const GlobalOptions& opts) {
+  if (!opts.socket.empty()) return opts.socket;
+  if (!EnvSet("FERRY_SOCKET")) {
+    std::string from_config = ConfigString(opts, "socket");
+    if (!from_config.empty()) return from_config;
+  }
+  return proto::DefaultSocketPath();
+}
+
+std::string ResolveStateDir(const GlobalOptions& opts) {
+  if (!opts.state_dir.empty()) return opts.state_dir;
+  if (!EnvSet("FERRY_STATE_DIR")) {
+    std::string from_config = ConfigString(opts, "state_dir");
+    if (!from_config.empty()) return from_config;
+  }
+  return proto::DefaultStateDir();
+}
+
+std::string SanitizeUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
+    if (ok && len > 1) {
+      uint32_t cp = c & (0xff >> (len + 1));
+      for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out.append("\xef\xbf\xbd");
+      ++i;
+    }
+  }
+  return out;
+}
+
+void Complain(const std::string& message) {
+  std::string line = "ferry: " + message + "\n";
+  [[maybe_unused]] ssize_t n = ::write(2, line.data(), line.size());
+}
+
+bool ParseUint(std::string_view text, unsigned long long* out) {
+  if (text.empty() || text.size() > 19) return false;
+  unsigned long long v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned long long>(c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace ferry::client

@@ -1,0 +1,118 @@
+#include "client/conn.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace ferry::client {
+
+Connection::~Connection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool Connection::WaitFor(short events, Clock::time_point deadline, std::string* error) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      *error = "timed out";
+      return false;
+    }
+    struct pollfd p {fd_, events, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(left.count()) + 1);
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) {
+      *error = std::string("poll: ") + std::strerror(errno);
+      return false;
+    }
+  }
+}
+
+bool Connection::Connect(const std::string& path, Clock::time_point deadline, std::string* error) {
+  struct sockaddr_un addr {};
+  if (path.size() >= sizeof addr.sun_path) {
+    *error = "socket path too long: " + path;
+    return false;
+  }
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd_ < 0) {
+    *error = std::string("socket: ") + std::strerror(errno);
+    return false;
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  for (;;) {
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return true;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {  // listen backlog full: retry until the deadline
+      if (Clock::now() >= deadline) {
+        *error = "connect " + path + ": the daemon's listen queue is full";
+        return false;
+      }
+      ::usleep(200);
+      continue;
+    }
+    *error = "connect " + path + ": " + std::strerror(errno);
+    return false;
+  }
+}
+
+bool Connection::Send(const std::string& frame, Clock::time_point deadline, std::string* error) {
+  size_t off = 0;
+  while (off < frame.size()) {
+    const ssize_t n = ::send(fd_, frame.data() + off, frame.size() - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!WaitFor(POLLOUT, deadline, error)) {
+        *error = "send: " + *error;
+        return false;
+      }
+    } else {
+      *error = std::string("send: ") + std::strerror(errno);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Connection::Receive(Clock::time_point deadline, proto::FrameType* type, std::string* body,
+                         std::string* error) {
+  for (;;) {
+    proto::Frame frame;
+    proto::Error perr;
+    const auto r = proto::DecodeFrame(buf_, 64u << 20, &frame, &perr);
+    if (r == proto::DecodeResult::kFrame) {
+      *type = frame.type;
+      body->assign(frame.body);
+      buf_.erase(0, frame.size);
+      return true;
+    }
+    if (r == proto::DecodeResult::kError) {
+      *error = "bad reply from the daemon: " + perr.message;
+      return false;
+    }
+    char chunk[16384];
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n > 0) {
+      buf_.append(chunk, static_cast<size_t>(n));
+    } else if (n == 0) {
+      *error = "the daemon closed the connection without a reply";
+      return false;
+    } else if (errno == EAGAIN || errno == EINTR) {
+      if (!WaitFor(POLLIN, deadline, error)) {
+        *error = "waiting for a reply: " + *error;
+        return false;
+      }
+    } else {
+      *error = std::string("recv: ") + std::strerror(errno);
+      return false;
+    }
+  }
+}
+
+}  // namespace ferry::client

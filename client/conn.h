@@ -1,0 +1,36 @@
+// Blocking Unix-socket round trips with a deadline, for the ferry client. No Boost: the
+// client links proto and the standard library only, so it starts fast.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "proto/frame.h"
+
+namespace ferry::client {
+
+using Clock = std::chrono::steady_clock;
+
+class Connection {
+ public:
+  Connection() = default;
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Connects to `path` before `deadline`. On failure returns false with *error set
+  // ("connect /run/user/1000/ferry/ferry.sock: No such file or directory").
+  bool Connect(const std::string& path, Clock::time_point deadline, std::string* error);
+  // Sends one whole frame.
+  bool Send(const std::string& frame, Clock::time_point deadline, std::string* error);
+  // Receives one frame (type and body) before `deadline`.
+  bool Receive(Clock::time_point deadline, proto::FrameType* type, std::string* body,
+               std::string* error);
+
+ private:
+  bool WaitFor(short events, Clock::time_point deadline, std::string* error);
+  int fd_ = -1;
+  std::string buf_;
+};
+
+}  // namespace ferry::client

@@ -1,0 +1,50 @@
+// ferry: the client. `emit` is the hook hot path; keep its start free of work.
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "client/common.h"
+#include "client/emit.h"
+#include "client/status.h"
+
+namespace {
+
+constexpr const char* kHelp =
+    "ferry: keep every shell and AI-agent hook event, without slowing anything down.\n"
+    "\n"
+    "usage: ferry <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  emit     send one event to ferryd (the hook hot path; always exits 0 unless --strict)\n"
+    "  status   show ferryd's state (--json for machines); exit 0 ok, 1 degraded, 3 not running\n"
+    "\n"
+    "options for every command:\n"
+    "  --socket PATH     ferryd's socket (env FERRY_SOCKET; default\n"
+    "                    $XDG_RUNTIME_DIR/ferry/ferry.sock or /tmp/ferry-$UID/ferry.sock)\n"
+    "  --state-dir DIR   state directory (env FERRY_STATE_DIR; default ~/.local/state/ferry)\n"
+    "  --config PATH     config file (env FERRY_CONFIG; default ~/.config/ferry/config.toml)\n"
+    "  --help, --version\n"
+    "\n"
+    "`ferry <command> --help` explains each command.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kHelp, stderr);
+    return 2;
+  }
+  const std::string_view cmd = argv[1];
+  if (cmd == "emit") return ferry::client::RunEmit(argc - 2, argv + 2);
+  if (cmd == "status") return ferry::client::RunStatus(argc - 2, argv + 2);
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  if (cmd == "--version" || cmd == "version") {
+    std::printf("ferry %s\n", FERRY_VERSION);
+    return 0;
+  }
+  ferry::client::Complain("unknown command \"" + std::string(cmd) + "\" (ferry --help lists them)");
+  return 2;
+}

@@ -1,0 +1,149 @@
+#include "client/status.h"
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "client/common.h"
+#include "client/conn.h"
+#include "proto/event.h"
+#include "proto/messages.h"
+
+namespace ferry::client {
+namespace {
+
+constexpr const char* kStatusHelp =
+    "usage: ferry status [--json] [--timeout-ms N]\n"
+    "\n"
+    "Shows what ferryd is doing. Exit status: 0 healthy, 1 degraded (journal failing,\n"
+    "events lost), 3 ferryd not running.\n";
+
+const rapidjson::Value& Get(const rapidjson::Value& obj, const char* a, const char* b = nullptr) {
+  static const rapidjson::Value kNull;
+  if (!obj.IsObject()) return kNull;
+  auto it = obj.FindMember(a);
+  if (it == obj.MemberEnd()) return kNull;
+  if (!b) return it->value;
+  return Get(it->value, b);
+}
+
+unsigned long long U(const rapidjson::Value& v) { return v.IsUint64() ? v.GetUint64() : 0; }
+std::string S(const rapidjson::Value& v) { return v.IsString() ? v.GetString() : ""; }
+
+std::string Bytes(unsigned long long n) {
+  char buf[64];
+  if (n >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(n) / (1ull << 30));
+  else if (n >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(n) / (1ull << 20));
+  else if (n >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(n) / 1024);
+  else std::snprintf(buf, sizeof buf, "%llu B", n);
+  return buf;
+}
+
+std::string Duration(double s) {
+  char buf[64];
+  const auto t = static_cast<unsigned long long>(s);
+  if (t >= 86400) std::snprintf(buf, sizeof buf, "%llud%lluh", t / 86400, t % 86400 / 3600);
+  else if (t >= 3600) std::snprintf(buf, sizeof buf, "%lluh%llum", t / 3600, t % 3600 / 60);
+  else if (t >= 60) std::snprintf(buf, sizeof buf, "%llum%llus", t / 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%.1fs", s);
+  return buf;
+}
+
+void PrintHuman(const rapidjson::Document& st) {
+  const bool healthy = Get(st, "healthy").IsBool() && Get(st, "healthy").GetBool();
+  std::printf("ferryd %s  pid %llu  up %s  %s\n", S(Get(st, "daemon", "version")).c_str(),
+              U(Get(st, "daemon", "pid")),
+              Duration(Get(st, "daemon", "uptime_s").IsNumber() ? Get(st, "daemon", "uptime_s").GetDouble() : 0).c_str(),
+              healthy ? "healthy" : "DEGRADED");
+  const auto& problems = Get(st, "problems");
+  if (problems.IsArray()) {
+    for (const auto& p : problems.GetArray()) std::printf("  problem: %s\n", p.IsString() ? p.GetString() : "?");
+  }
+  std::printf("  socket   %s\n  state    %s\n", S(Get(st, "daemon", "socket")).c_str(),
+              S(Get(st, "daemon", "state_dir")).c_str());
+  std::printf("  journal  last seq %llu, durable %llu, oldest %llu; %s in %llu segment(s); fsync %s\n",
+              U(Get(st, "journal", "last_seq")), U(Get(st, "journal", "durable_seq")),
+              U(Get(st, "journal", "oldest_seq")), Bytes(U(Get(st, "journal", "bytes"))).c_str(),
+              U(Get(st, "journal", "segments")), S(Get(st, "journal", "fsync")).c_str());
+  const auto& rate = Get(st, "ingest", "events_per_s");
+  std::printf("  ingest   %llu events (%.1f/s now); %llu connection(s) open; %llu frame(s) rejected\n",
+              U(Get(st, "ingest", "events_total")), rate.IsNumber() ? rate.GetDouble() : 0.0,
+              U(Get(st, "ingest", "connections")), U(Get(st, "ingest", "rejected_total")));
+  std::printf("  lost     %llu event(s)\n", U(Get(st, "lost_events")));
+}
+
+}  // namespace
+
+int RunStatus(int argc, char** argv) {
+  GlobalOptions global;
+  bool json = false;
+  unsigned long long timeout_ms = 2000;
+  std::string error;
+  for (int i = 0; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (TakeGlobalOption(argc, argv, &i, &global, &error)) {
+      if (!error.empty()) break;
+    } else if (arg == "--json") {
+      json = true;
+    } else if (arg == "--help" || arg == "-h") {
+      std::fputs(kStatusHelp, stdout);
+      return 0;
+    } else if (arg == "--timeout-ms" && i + 1 < argc) {
+      if (!ParseUint(argv[++i], &timeout_ms) || timeout_ms == 0) error = "--timeout-ms needs a positive integer";
+    } else {
+      error = "status: unknown argument \"" + std::string(arg) + "\"";
+    }
+    if (!error.empty()) break;
+  }
+  if (!error.empty()) {
+    Complain(error);
+    return 2;
+  }
+  const std::string socket = ResolveSocket(global);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  Connection conn;
+  proto::FrameType type;
+  std::string body;
+  if (!conn.Connect(socket, deadline, &error) ||
+      !conn.Send(proto::EncodeFrame(proto::FrameType::kStatusReq, proto::MakeStatusRequestBody()),
+                 deadline, &error) ||
+      !conn.Receive(deadline, &type, &body, &error)) {
+    if (json) {
+      rapidjson::StringBuffer sb;
+      proto::JsonWriter w(sb);
+      w.StartObject();
+      w.Key("running");
+      w.Bool(false);
+      w.Key("socket");
+      w.String(socket.c_str());
+      w.Key("error");
+      w.String(error.c_str());
+      w.EndObject();
+      std::printf("%s\n", sb.GetString());
+    } else {
+      std::printf("ferryd is not running (no answer on %s: %s)\n", socket.c_str(), error.c_str());
+    }
+    return 3;
+  }
+  if (type != proto::FrameType::kStatus) {
+    proto::Error perr;
+    proto::ParseErrorBody(body, &perr);
+    Complain("ferryd did not return its status: " + perr.message);
+    return 1;
+  }
+  rapidjson::Document doc;
+  proto::Error perr;
+  if (!proto::ParseJson(body, &doc, &perr) || !doc.IsObject()) {
+    Complain("ferryd returned an unreadable status: " + perr.message);
+    return 1;
+  }
+  if (json) {
+    std::printf("%s\n", body.c_str());
+  } else {
+    PrintHuman(doc);
+  }
+  const auto& healthy = Get(doc, "healthy");
+  return healthy.IsBool() && healthy.GetBool() ? 0 : 1;
+}
+
+}  // namespace ferry::client

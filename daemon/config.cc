@@ -1,0 +1,223 @@
+#include "daemon/config.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include <toml++/toml.h>
+
+namespace ferry {
+namespace {
+
+struct Context {
+  const std::string& path;
+  std::string* error;
+
+  bool Fail(const toml::source_region& where, const std::string& message) {
+    *error = path + ":" + std::to_string(where.begin.line) + ":" +
+             std::to_string(where.begin.column) + ": " + message;
+    return false;
+  }
+};
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+using Setter = std::function<bool(const toml::node&, const std::string& key, Context&)>;
+
+Setter String(std::string* out, std::vector<std::string> allowed = {}) {
+  return [out, allowed](const toml::node& n, const std::string& key, Context& ctx) {
+    auto v = n.value<std::string>();
+    if (!n.is_string() || !v) return ctx.Fail(n.source(), "\"" + key + "\" must be a string");
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), *v) == allowed.end()) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      return ctx.Fail(n.source(), "\"" + key + "\" is \"" + *v + "\"; expected one of: " + list);
+    }
+    *out = *v;
+    return true;
+  };
+}
+
+Setter Bytes(uint64_t* out, uint64_t min, uint64_t max) {
+  return [=](const toml::node& n, const std::string& key, Context& ctx) {
+    uint64_t bytes = 0;
+    if (n.is_integer()) {
+      const int64_t v = *n.value<int64_t>();
+      if (v < 0) return ctx.Fail(n.source(), "\"" + key + "\" must not be negative");
+      bytes = static_cast<uint64_t>(v);
+    } else if (n.is_string()) {
+      if (!ParseByteSize(*n.value<std::string>(), &bytes)) {
+        return ctx.Fail(n.source(), "\"" + key + "\" is not a size (examples: 4096, \"512KiB\", \"64MiB\")");
+      }
+    } else {
+      return ctx.Fail(n.source(), "\"" + key + "\" must be a size: an integer of bytes or a string like \"64MiB\"");
+    }
+    if (bytes < min || bytes > max) {
+      return ctx.Fail(n.source(), "\"" + key + "\" = " + std::to_string(bytes) +
+                                      " bytes is out of range [" + std::to_string(min) + ", " +
+                                      std::to_string(max) + "]");
+    }
+    *out = bytes;
+    return true;
+  };
+}
+
+Setter Count(uint64_t* out, uint64_t min, uint64_t max) {
+  return [=](const toml::node& n, const std::string& key, Context& ctx) {
+    if (!n.is_integer()) return ctx.Fail(n.source(), "\"" + key + "\" must be an integer");
+    const int64_t v = *n.value<int64_t>();
+    if (v < 0 || static_cast<uint64_t>(v) < min || static_cast<uint64_t>(v) > max) {
+      return ctx.Fail(n.source(), "\"" + key + "\" = " + std::to_string(v) + " is out of range [" +
+                                      std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    *out = static_cast<uint64_t>(v);
+    return true;
+  };
+}
+
+Setter Duration(std::chrono::milliseconds* out, std::chrono::milliseconds min,
+                std::chrono::milliseconds max) {
+  return [=](const toml::node& n, const std::string& key, Context& ctx) {
+    std::chrono::milliseconds d{};
+    if (!n.is_string() || !ParseDuration(*n.value<std::string>(), &d)) {
+      return ctx.Fail(n.source(), "\"" + key + "\" must be a duration string such as \"200ms\", \"1s\" or \"5m\"");
+    }
+    if (d < min || d > max) {
+      return ctx.Fail(n.source(), "\"" + key + "\" is out of range [" + std::to_string(min.count()) +
+                                      "ms, " + std::to_string(max.count()) + "ms]");
+    }
+    *out = d;
+    return true;
+  };
+}
+
+bool Walk(const toml::table& table, const std::string& prefix,
+          const std::map<std::string, Setter>& setters, Context& ctx) {
+  for (auto&& [k, node] : table) {
+    const std::string key = prefix + std::string(k.str());
+    if (node.is_table()) {
+      bool known_section = false;
+      for (const auto& [name, setter] : setters) known_section |= name.rfind(key + ".", 0) == 0;
+      if (known_section) {
+        if (!Walk(*node.as_table(), key + ".", setters, ctx)) return false;
+        continue;
+      }
+    }
+    auto it = setters.find(key);
+    if (it == setters.end()) {
+      std::string best;
+      size_t best_d = 3;
+      for (const auto& [name, setter] : setters) {
+        const size_t d = EditDistance(key, name);
+        if (d < best_d) best_d = d, best = name;
+      }
+      std::string msg = "unknown key \"" + key + "\"";
+      if (!best.empty()) msg += " (did you mean \"" + best + "\"?)";
+      const toml::source_region& where = k.source().begin.line ? k.source() : node.source();
+      return ctx.Fail(where, msg);
+    }
+    if (!it->second(node, key, ctx)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ParseByteSize(const std::string& text, uint64_t* bytes) {
+  size_t i = 0;
+  uint64_t n = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    const auto digit = static_cast<uint64_t>(text[i] - '0');
+    if (n > (UINT64_MAX - digit) / 10) return false;
+    n = n * 10 + digit;
+    ++i;
+  }
+  if (i == 0) return false;
+  while (i < text.size() && text[i] == ' ') ++i;
+  const std::string unit = text.substr(i);
+  static const std::map<std::string, uint64_t> kUnits = {
+      {"", 1},           {"B", 1},           {"K", 1024},        {"KB", 1000},
+      {"KiB", 1024},     {"M", 1ull << 20},  {"MB", 1000000},    {"MiB", 1ull << 20},
+      {"G", 1ull << 30}, {"GB", 1000000000}, {"GiB", 1ull << 30}};
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end() || n > UINT64_MAX / it->second) return false;
+  *bytes = n * it->second;
+  return true;
+}
+
+bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
+  size_t i = 0;
+  uint64_t n = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    n = n * 10 + static_cast<uint64_t>(text[i] - '0');
+    if (n > (1ull << 40)) return false;
+    ++i;
+  }
+  if (i == 0) return false;
+  const std::string unit = text.substr(i);
+  uint64_t ms;
+  if (unit == "ms") ms = n;
+  else if (unit == "s") ms = n * 1000;
+  else if (unit == "m") ms = n * 60000;
+  else if (unit == "h") ms = n * 3600000;
+  else return false;
+  *out = std::chrono::milliseconds(static_cast<int64_t>(ms));
+  return true;
+}
+
+bool LoadConfig(const std::string& path, bool required, Config* config, std::string* error) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (!required) return true;
+    *error = path + ": cannot read the config file: " + std::strerror(errno);
+    return false;
+  }
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    *error = path + ":" + std::to_string(e.source().begin.line) + ":" +
+             std::to_string(e.source().begin.column) + ": " + std::string(e.description());
+    return false;
+  }
+  config->path = path;
+  std::string fsync = FsyncPolicyName(config->fsync);
+  const std::map<std::string, Setter> setters = {
+      {"log_level", String(&config->log_level, {"trace", "debug", "info", "warn", "error", "critical", "off"})},
+      {"socket", String(&config->socket_path)},
+      {"state_dir", String(&config->state_dir)},
+      {"journal.fsync", String(&fsync, {"never", "interval", "always"})},
+      {"journal.fsync_interval", Duration(&config->fsync_interval, std::chrono::milliseconds(1), std::chrono::hours(1))},
+      {"journal.segment_size", Bytes(&config->segment_bytes, 4096, 1ull << 32)},
+      {"journal.max_bytes", Bytes(&config->max_bytes, 1ull << 20, 1ull << 50)},
+      {"ingest.max_frame", Bytes(&config->max_frame_bytes, 1024, 64ull << 20)},
+      {"ingest.max_connections", Count(&config->max_connections, 1, 1000000)},
+      {"ingest.idle_timeout", Duration(&config->idle_timeout, std::chrono::milliseconds(10), std::chrono::hours(24))},
+      {"ingest.max_batch_events", Count(&config->max_batch_events, 1, 1000000)},
+  };
+  Context ctx{path, error};
+  if (!Walk(root, "", setters, ctx)) return false;
+  config->fsync = fsync == "never"    ? FsyncPolicy::kNever
+                  : fsync == "always" ? FsyncPolicy::kAlways
+                                      : FsyncPolicy::kInterval;
+  return true;
+}
+
+}  // namespace ferry

@@ -1,0 +1,31 @@
+// Daemon: wires ferryd's parts together and runs them: journal recovery, the sync thread,
+// the ingest server on the io thread (which is the caller's thread), signals and status.
+// Components are started in dependency order and stopped in reverse.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "daemon/config.h"
+
+namespace ferry {
+
+class Daemon {
+ public:
+  explicit Daemon(Config config);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Runs until SIGINT/SIGTERM. Returns the process exit code; throws only during start-up.
+  int Run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,100 @@
+// IngestServer: accepts connections on the Unix socket and owns the sessions, the journal
+// flush that ends every loop pass, and the hand-off of durable acks.
+//
+// Thread: the io thread only. The sync thread reaches it solely through net::post
+// (OnDurable, OnSyncFailed).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "daemon/asio.h"
+#include "daemon/journal.h"
+#include "daemon/journal_committer.h"
+#include "daemon/status.h"
+
+namespace ferry {
+
+class IngestSession;
+
+struct IngestLimits {
+  size_t max_frame = 4u << 20;
+  size_t max_connections = 1024;
+  std::chrono::milliseconds idle_timeout{60000};
+  size_t max_batch_events = 10000;
+};
+
+struct IngestCounters {
+  uint64_t events_total = 0;
+  uint64_t rejected_total = 0;  // frames refused with an ERROR
+  uint64_t connections_total = 0;
+  uint64_t connections_refused = 0;
+};
+
+class IngestServer {
+ public:
+  using StatusProvider = std::function<std::string()>;
+
+  // `journal` and `committer` must outlive the server.
+  IngestServer(net::io_context& io, IngestLimits limits, Journal& journal,
+               JournalCommitter& committer, StatusProvider status);
+  ~IngestServer();
+  IngestServer(const IngestServer&) = delete;
+  IngestServer& operator=(const IngestServer&) = delete;
+
+  // Creates the socket directory (0700, owner checked), refuses to start when a live ferryd
+  // answers on `path`, removes a stale socket file, binds and listens (socket 0600).
+  Status Listen(const std::string& path);
+  void Start();
+  // Stops accepting and reading; acks or refuses what is in flight; calls `done` once every
+  // session has drained (or after `grace`).
+  void BeginShutdown(std::chrono::milliseconds grace, std::function<void()> done);
+
+  void OnDurable(uint64_t seq);
+  void OnSyncFailed(const Status& status);
+
+  // --- for IngestSession ---
+  const IngestLimits& limits() const { return limits_; }
+  Journal& journal() { return journal_; }
+  IngestCounters& counters() { return counters_; }
+  uint64_t durable_seq() const { return durable_seq_; }
+  const Status& sync_failure() const { return sync_failure_; }
+  bool shutting_down() const { return shutting_down_; }
+  std::string StatusBody() const { return status_(); }
+  // Asks for a journal flush at the end of this loop pass; `session` is pumped after it.
+  // `durable` asks the committer to sync at once.
+  void ScheduleFlush(const std::shared_ptr<IngestSession>& session, bool durable);
+  void SessionClosed(IngestSession* session);
+  size_t connections() const { return sessions_.size(); }
+
+ private:
+  void DoAccept();
+  void OnAccept(const boost::system::error_code& ec, UnixSocket socket);
+  void FlushJournal();
+  void PumpWaiting();
+  void MaybeFinishShutdown();
+
+  net::io_context& io_;
+  const IngestLimits limits_;
+  Journal& journal_;
+  JournalCommitter& committer_;
+  StatusProvider status_;
+  UnixAcceptor acceptor_;
+  std::string socket_path_;
+  IngestCounters counters_;
+  uint64_t durable_seq_ = 0;
+  Status sync_failure_;
+  bool flush_posted_ = false;
+  bool durable_requested_ = false;
+  std::unordered_set<std::shared_ptr<IngestSession>> waiting_;  // have undelivered replies
+  std::unordered_map<IngestSession*, std::weak_ptr<IngestSession>> sessions_;
+  bool shutting_down_ = false;
+  std::function<void()> shutdown_done_;
+  net::steady_timer shutdown_timer_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,300 @@
+#include "daemon/ingest_session.h"
+
+#include <time.h>
+
+#include <cstring>
+
+#include "daemon/ingest_server.h"
+#include "daemon/journal.h"
+
+namespace ferry {
+namespace {
+
+// Replies owed beyond this pause reading until the client takes its acks (beast's
+// queue_limit): a client that never reads cannot make the daemon buffer without bound.
+constexpr size_t kMaxOwedReplies = 4096;
+constexpr size_t kMaxOutBytes = 4u << 20;
+constexpr size_t kInitialReadBuffer = 64u << 10;
+
+int64_t NowNs() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+IngestSession::IngestSession(UnixSocket socket, IngestServer& server)
+    : socket_(std::move(socket)), server_(server), idle_timer_(socket_.get_executor()) {}
+
+void IngestSession::Start() {
+  rbuf_.resize(kInitialReadBuffer);
+  ArmIdleTimer();
+  DoRead();
+}
+
+void IngestSession::ArmIdleTimer() {
+  idle_timer_.expires_after(server_.limits().idle_timeout);
+  idle_timer_.async_wait(
+      [self = shared_from_this()](const boost::system::error_code& ec) { self->OnIdle(ec); });
+}
+
+void IngestSession::OnIdle(const boost::system::error_code& ec) {
+  if (ec || closed_) return;  // cancelled: re-armed or closing
+  if (!replies_.empty() || writing_active_) {
+    ArmIdleTimer();  // we owe the client something: not idle on its side
+    return;
+  }
+  proto::Error err{proto::Errc::kIdleTimeout,
+                   "no complete frame for " + std::to_string(server_.limits().idle_timeout.count()) +
+                       " ms; closing"};
+  if (rlen_ > 0) err.message = "frame incomplete after " + std::to_string(rlen_) +
+                                " bytes and " + std::to_string(server_.limits().idle_timeout.count()) +
+                                " ms idle; closing";
+  QueueError(err, /*fatal=*/true);
+  read_closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(UnixSocket::shutdown_receive, ignored);
+  Pump();
+}
+
+void IngestSession::DoRead() {
+  if (read_closed_ || reading_ || closed_) return;
+  if (replies_.size() >= kMaxOwedReplies || out_.size() >= kMaxOutBytes) return;  // paused
+  if (rlen_ == rbuf_.size()) rbuf_.resize(rbuf_.size() * 2);
+  reading_ = true;
+  socket_.async_read_some(
+      net::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+      [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+        self->OnRead(ec, n);
+      });
+}
+
+void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
+  reading_ = false;
+  if (closed_) return;
+  if (ec) {
+    read_closed_ = true;
+    if (rlen_ > 0 && ec == net::error::eof) {
+      // The peer hung up halfway through a frame: nothing of it is appended.
+      server_.counters().rejected_total++;
+    }
+    Pump();  // closes once every owed reply is out
+    return;
+  }
+  rlen_ += n;
+  ArmIdleTimer();
+
+  bool wants_flush = false, wants_durable = false;
+  size_t pos = 0;
+  while (!read_closed_) {
+    proto::Frame frame;
+    proto::Error error;
+    const auto result = proto::DecodeFrame(std::string_view(rbuf_.data() + pos, rlen_ - pos),
+                                           server_.limits().max_frame, &frame, &error);
+    if (result == proto::DecodeResult::kNeedMore) break;
+    if (result == proto::DecodeResult::kError) {
+      server_.counters().rejected_total++;
+      QueueError(error, /*fatal=*/true);
+      break;
+    }
+    pos += frame.size;
+    if (!HandleFrame(frame, &wants_flush, &wants_durable)) break;
+  }
+  if (read_closed_) {
+    rlen_ = 0;
+  } else if (pos > 0) {
+    std::memmove(rbuf_.data(), rbuf_.data() + pos, rlen_ - pos);
+    rlen_ -= pos;
+  }
+  // Make room for a frame whose header announced more than the buffer holds.
+  if (rlen_ >= proto::kLengthSize) {
+    const size_t need = proto::kLengthSize + proto::GetU32Le(rbuf_.data());
+    if (need > rbuf_.size()) rbuf_.resize(need);
+  }
+  if (wants_flush) server_.ScheduleFlush(shared_from_this(), wants_durable);
+  Pump();
+  DoRead();
+}
+
+bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush,
+                                bool* wants_durable) {
+  using proto::FrameType;
+  switch (frame.type) {
+    case FrameType::kEvent:
+    case FrameType::kEventBatch:
+      HandleEvents(frame, wants_flush, wants_durable);
+      return !read_closed_;
+    case FrameType::kStatusReq:
+    case FrameType::kHello: {
+      rapidjson::Document doc;
+      proto::Error error;
+      if (!proto::ParseVersionedRequest(frame.body, &doc, &error)) {
+        server_.counters().rejected_total++;
+        QueueError(error, /*fatal=*/true);
+        return false;
+      }
+      if (frame.type == FrameType::kHello) {
+        QueueFrame(FrameType::kHello,
+                   std::string("{\"v\":1,\"server\":\"ferryd/") + FERRY_VERSION + "\"}");
+      } else {
+        QueueFrame(FrameType::kStatus, server_.StatusBody());
+      }
+      return true;
+    }
+    case FrameType::kTailReq:
+    case FrameType::kFlushReq:
+      QueueError({proto::Errc::kUnexpectedType,
+                  std::string(proto::FrameTypeName(frame.type)) + " is not supported by ferryd " +
+                      FERRY_VERSION},
+                 /*fatal=*/false);
+      return true;
+    default:
+      server_.counters().rejected_total++;
+      QueueError({proto::Errc::kUnexpectedType,
+                  std::string(proto::FrameTypeName(frame.type)) +
+                      " is a reply type; a client may not send it"},
+                 /*fatal=*/true);
+      return false;
+  }
+}
+
+void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
+                                 bool* wants_durable) {
+  proto::Error error;
+  if (!request_.Parse(frame.type, frame.body, server_.limits().max_batch_events, &error)) {
+    server_.counters().rejected_total++;
+    QueueError(error, /*fatal=*/true);
+    return;
+  }
+  if (server_.shutting_down()) {
+    QueueError({proto::Errc::kShuttingDown, "ferryd is stopping; event not accepted"}, false);
+    return;
+  }
+  Journal& journal = server_.journal();
+  const int64_t received = NowNs();
+  rapidjson::StringBuffer sb;
+  uint64_t first = 0, last = 0;
+  for (size_t i = 0; i < request_.size(); ++i) {
+    sb.Clear();
+    proto::JsonWriter writer(sb);
+    proto::WriteEnvelope(request_.at(i), writer);
+    uint64_t seq = 0;
+    Status s = journal.Append(received, std::string_view(sb.GetString(), sb.GetSize()), &seq);
+    if (!s.ok()) {
+      QueueError({proto::Errc::kJournalFailed, "journal refuses appends: " + s.ToString()},
+                 /*fatal=*/false);
+      return;
+    }
+    if (i == 0) first = seq;
+    last = seq;
+  }
+  server_.counters().events_total += request_.size();
+  replies_.push_back(Reply{proto::FrameType::kAck, first, last, request_.durable(), {}});
+  *wants_flush = true;
+  *wants_durable = *wants_durable || request_.durable();
+}
+
+void IngestSession::QueueFrame(proto::FrameType type, std::string body) {
+  Reply r{type, 0, 0, false, {}};
+  proto::AppendFrame(r.frame, type, body);
+  replies_.push_back(std::move(r));
+}
+
+void IngestSession::QueueError(const proto::Error& error, bool fatal) {
+  QueueFrame(proto::FrameType::kError, proto::MakeErrorBody(error, fatal));
+  if (fatal) read_closed_ = true;
+}
+
+bool IngestSession::Pump() {
+  if (closed_) return false;
+  Journal& journal = server_.journal();
+  while (!replies_.empty()) {
+    Reply& r = replies_.front();
+    if (r.type == proto::FrameType::kAck) {
+      if (r.last_seq > journal.written_seq()) {
+        if (!journal.failed()) break;  // the flush has not run yet
+        proto::AppendFrame(out_, proto::FrameType::kError,
+                           proto::MakeErrorBody({proto::Errc::kJournalFailed,
+                                                 "journal write failed; event not stored: " +
+                                                     journal.failure().ToString()},
+                                                false));
+      } else if (r.durable && r.last_seq > server_.durable_seq()) {
+        if (server_.sync_failure().ok()) break;  // waiting for the covering fdatasync
+        proto::AppendFrame(out_, proto::FrameType::kError,
+                           proto::MakeErrorBody({proto::Errc::kJournalFailed,
+                                                 "fdatasync failed; event not durable: " +
+                                                     server_.sync_failure().ToString()},
+                                                false));
+      } else {
+        const bool durable = r.last_seq <= server_.durable_seq();
+        proto::AppendFrame(out_, proto::FrameType::kAck,
+                           proto::MakeAckBody({r.first_seq, r.last_seq, durable}));
+      }
+    } else {
+      out_ += r.frame;
+    }
+    replies_.pop_front();
+  }
+  DoWrite();
+  if (replies_.empty() && !writing_active_ && out_.empty() && read_closed_) {
+    Close();
+    return false;
+  }
+  return !replies_.empty();
+}
+
+void IngestSession::DoWrite() {
+  if (writing_active_ || out_.empty() || closed_) return;
+  writing_.swap(out_);
+  out_.clear();
+  writing_active_ = true;
+  net::async_write(socket_, net::buffer(writing_),
+                   [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                     self->OnWrite(ec, n);
+                   });
+}
+
+void IngestSession::OnWrite(const boost::system::error_code& ec, size_t) {
+  writing_active_ = false;
+  writing_.clear();
+  if (closed_) return;
+  if (ec) {
+    Close();  // the client went away; its acks are moot, its events are in the journal
+    return;
+  }
+  if (!out_.empty()) {
+    DoWrite();
+    return;
+  }
+  if (replies_.empty() && read_closed_) {
+    Close();
+    return;
+  }
+  MaybeResumeReading();
+}
+
+void IngestSession::MaybeResumeReading() {
+  if (!reading_ && !read_closed_) DoRead();
+}
+
+void IngestSession::Shutdown() {
+  if (closed_) return;
+  read_closed_ = true;
+  // shutdown(SHUT_RD) ends a pending read with EOF without cancelling a write in progress.
+  boost::system::error_code ignored;
+  socket_.shutdown(UnixSocket::shutdown_receive, ignored);
+  Pump();
+}
+
+void IngestSession::Close() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  idle_timer_.cancel();
+  socket_.shutdown(UnixSocket::shutdown_both, ignored);
+  socket_.close(ignored);
+  server_.SessionClosed(this);
+}
+
+}  // namespace ferry

@@ -1,0 +1,75 @@
+// IngestSession: one client connection. Reads frames with a size limit and an idle timeout,
+// validates them, appends events to the journal and replies in request order: an ACK goes
+// out once the journal's flush (and, if asked, the covering fdatasync) has happened.
+// A bad frame gets an ERROR saying what is wrong, then the connection closes; replies owed
+// for earlier frames are still sent first.
+//
+// Thread: the io thread only. Kept alive by shared_from_this() while an operation is pending.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "daemon/asio.h"
+#include "proto/frame.h"
+#include "proto/messages.h"
+
+namespace ferry {
+
+class IngestServer;
+
+class IngestSession : public std::enable_shared_from_this<IngestSession> {
+ public:
+  // `server` must outlive the session.
+  IngestSession(UnixSocket socket, IngestServer& server);
+  IngestSession(const IngestSession&) = delete;
+  IngestSession& operator=(const IngestSession&) = delete;
+
+  void Start();
+  // Sends every reply whose condition now holds. Returns true while replies remain owed.
+  bool Pump();
+  // Stop reading; close once every owed reply is out.
+  void Shutdown();
+  void Close();
+
+ private:
+  struct Reply {
+    proto::FrameType type;
+    uint64_t first_seq = 0;  // ACK: seqs it acknowledges
+    uint64_t last_seq = 0;
+    bool durable = false;
+    std::string frame;  // anything but an ACK: the encoded frame
+  };
+
+  void DoRead();
+  void OnRead(const boost::system::error_code& ec, size_t n);
+  void DoWrite();
+  void OnWrite(const boost::system::error_code& ec, size_t n);
+  void ArmIdleTimer();
+  void OnIdle(const boost::system::error_code& ec);
+
+  // Returns false when the connection must stop reading (fatal error queued).
+  bool HandleFrame(const proto::Frame& frame, bool* wants_flush, bool* wants_durable);
+  void HandleEvents(const proto::Frame& frame, bool* wants_flush, bool* wants_durable);
+  void QueueFrame(proto::FrameType type, std::string body);
+  void QueueError(const proto::Error& error, bool fatal);
+  void MaybeResumeReading();
+
+  UnixSocket socket_;
+  IngestServer& server_;
+  net::steady_timer idle_timer_;
+  std::string rbuf_;
+  size_t rlen_ = 0;
+  std::deque<Reply> replies_;
+  std::string out_;      // encoded replies waiting for the current write to finish
+  std::string writing_;  // the bytes of the write in progress
+  bool reading_ = false;
+  bool writing_active_ = false;
+  bool read_closed_ = false;  // EOF, fatal error or shutdown: no more reads
+  bool closed_ = false;
+  proto::EventRequest request_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,130 @@
+#include "daemon/journal_committer.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "daemon/fault_injection.h"
+
+namespace ferry {
+
+const char* FsyncPolicyName(FsyncPolicy policy) {
+  switch (policy) {
+    case FsyncPolicy::kNever: return "never";
+    case FsyncPolicy::kInterval: return "interval";
+    case FsyncPolicy::kAlways: return "always";
+  }
+  return "unknown";
+}
+
+JournalCommitter::JournalCommitter(FsyncPolicy policy, std::chrono::milliseconds interval,
+                                   Callbacks callbacks)
+    : policy_(policy), interval_(interval), callbacks_(std::move(callbacks)) {}
+
+JournalCommitter::~JournalCommitter() { Stop().PermitUncheckedError(); }
+
+void JournalCommitter::Start(std::shared_ptr<SegmentFile> segment, uint64_t durable_seq) {
+  {
+    std::lock_guard lock(mu_);
+    active_ = std::move(segment);
+    written_seq_ = durable_seq_ = durable_seq;
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+void JournalCommitter::Written(const std::shared_ptr<SegmentFile>& segment, uint64_t seq,
+                               bool sync_now) {
+  bool wake = false;
+  {
+    std::lock_guard lock(mu_);
+    if (active_ != segment) active_ = segment;
+    if (seq > written_seq_) written_seq_ = seq;
+    if ((sync_now || policy_ == FsyncPolicy::kAlways) && !sync_requested_) {
+      sync_requested_ = true;
+      wake = true;
+    }
+  }
+  if (wake) cv_.notify_one();
+}
+
+void JournalCommitter::Closed(std::shared_ptr<SegmentFile> segment, uint64_t last_seq) {
+  {
+    std::lock_guard lock(mu_);
+    dirty_.push_back(std::move(segment));
+    if (last_seq > written_seq_) written_seq_ = last_seq;
+    sync_requested_ = true;  // a closed segment is synced promptly, whatever the policy
+  }
+  cv_.notify_one();
+}
+
+uint64_t JournalCommitter::syncs() const {
+  std::lock_guard lock(mu_);
+  return syncs_;
+}
+
+void JournalCommitter::Run() {
+  std::unique_lock lock(mu_);
+  auto next_interval = std::chrono::steady_clock::now() + interval_;
+  for (;;) {
+    if (policy_ == FsyncPolicy::kInterval) {
+      cv_.wait_until(lock, next_interval, [&] { return stopping_ || sync_requested_; });
+    } else {
+      cv_.wait(lock, [&] { return stopping_ || sync_requested_; });
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const bool due = policy_ == FsyncPolicy::kInterval && now >= next_interval;
+    if (due) next_interval = now + interval_;
+    const bool stopping = stopping_;
+    if (failed_ || (!sync_requested_ && !due && !stopping) ||
+        (written_seq_ == durable_seq_ && dirty_.empty())) {
+      sync_requested_ = false;
+      if (stopping) break;
+      continue;
+    }
+    sync_requested_ = false;
+    std::vector<std::shared_ptr<SegmentFile>> files = std::move(dirty_);
+    dirty_.clear();
+    if (active_) files.push_back(active_);
+    const uint64_t target = written_seq_;
+    lock.unlock();
+
+    Status status;
+    for (const auto& f : files) {
+      int err = fault::Check(fault::Point::kSync);
+      if (err == 0 && ::fdatasync(f->fd) != 0) err = errno;
+      if (err != 0) {
+        status = Status::FromErrno("fdatasync " + f->path, err);
+        break;
+      }
+    }
+    files.clear();  // closed segments are released (and closed) here, off the io thread
+    if (status.ok()) {
+      if (callbacks_.on_durable) callbacks_.on_durable(target);
+    } else if (callbacks_.on_failure) {
+      callbacks_.on_failure(status);
+    }
+
+    lock.lock();
+    ++syncs_;
+    if (status.ok()) {
+      durable_seq_ = target;
+    } else {
+      failed_ = true;
+      final_status_ = status;
+    }
+    if (stopping && (failed_ || written_seq_ == durable_seq_)) break;
+  }
+}
+
+Status JournalCommitter::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
+  return final_status_;
+}
+
+}  // namespace ferry

@@ -1,0 +1,104 @@
+// ferryd: startup, flags and logging; everything else lives in Daemon.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+#include "daemon/fault_injection.h"
+#include "proto/paths.h"
+
+namespace {
+
+void SetUpLogging(const std::string& level) {
+  auto logger = spdlog::stderr_logger_mt("ferryd");
+  // Under systemd, journald stamps each line itself; elsewhere we do.
+  if (std::getenv("JOURNAL_STREAM")) {
+    logger->set_pattern("%l: %v");
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e ferryd[%P] %l: %v");
+  }
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "ferryd: the ferry daemon. Accepts hook events on a Unix socket, makes them durable in\n"
+      "a sequenced journal, and serves `ferry status`. Runs in the foreground (systemd style)."};
+  std::string config_path, socket_path, state_dir, log_level;
+  bool check_config = false, version = false;
+  app.add_option("--config", config_path, "config file (default: $FERRY_CONFIG, else "
+                                          "$XDG_CONFIG_HOME/ferry/config.toml; missing is fine)");
+  app.add_option("--socket", socket_path, "socket path (default: $FERRY_SOCKET, else "
+                                          "$XDG_RUNTIME_DIR/ferry/ferry.sock)");
+  app.add_option("--state-dir", state_dir, "state directory (default: $FERRY_STATE_DIR, else "
+                                           "$XDG_STATE_HOME/ferry)");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error (default: info)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_flag("--check-config", check_config, "validate the configuration, print it and exit");
+  app.add_flag("--version", version, "print the version and exit");
+  CLI11_PARSE(app, argc, argv);
+  if (version) {
+    std::cout << "ferryd " << FERRY_VERSION << "\n";
+    return 0;
+  }
+
+  ferry::Config config;
+  const bool explicit_config = !config_path.empty() || ferry::proto::ConfigPathFromEnv();
+  if (config_path.empty()) config_path = ferry::proto::DefaultConfigPath();
+  std::string error;
+  if (!ferry::LoadConfig(config_path, explicit_config, &config, &error)) {
+    std::cerr << "ferryd: " << error << "\n";
+    return 2;
+  }
+  // Precedence: flag, then environment, then config file, then default.
+  const bool env_socket = std::getenv("FERRY_SOCKET") && *std::getenv("FERRY_SOCKET");
+  const bool env_state = std::getenv("FERRY_STATE_DIR") && *std::getenv("FERRY_STATE_DIR");
+  if (!socket_path.empty()) config.socket_path = socket_path;
+  else if (env_socket || config.socket_path.empty()) config.socket_path = ferry::proto::DefaultSocketPath();
+  if (!state_dir.empty()) config.state_dir = state_dir;
+  else if (env_state || config.state_dir.empty()) config.state_dir = ferry::proto::DefaultStateDir();
+  if (!log_level.empty()) config.log_level = log_level;
+
+  if (check_config) {
+    std::cout << "config: " << (config.path.empty() ? config_path + " (absent; defaults)" : config.path)
+              << " OK\n"
+              << "socket = " << config.socket_path << "\n"
+              << "state_dir = " << config.state_dir << "\n"
+              << "log_level = " << config.log_level << "\n"
+              << "journal.fsync = " << ferry::FsyncPolicyName(config.fsync) << "\n"
+              << "journal.fsync_interval = " << config.fsync_interval.count() << "ms\n"
+              << "journal.segment_size = " << config.segment_bytes << "\n"
+              << "journal.max_bytes = " << config.max_bytes << "\n"
+              << "ingest.max_frame = " << config.max_frame_bytes << "\n"
+              << "ingest.max_connections = " << config.max_connections << "\n"
+              << "ingest.idle_timeout = " << config.idle_timeout.count() << "ms\n"
+              << "ingest.max_batch_events = " << config.max_batch_events << "\n";
+    return 0;
+  }
+
+  SetUpLogging(config.log_level);
+  if (const char* faults = std::getenv("FERRY_TEST_FAULTS"); faults && *faults) {
+    if (!ferry::fault::ArmFromSpec(faults)) {
+      spdlog::critical("FERRY_TEST_FAULTS is malformed: {}", faults);
+      return 2;
+    }
+    spdlog::warn("test fault injection armed: {}", faults);
+  }
+  try {
+    ferry::Daemon daemon(std::move(config));
+    return daemon.Run();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+}

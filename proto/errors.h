@@ -1,0 +1,40 @@
+// Wire-level error codes. Each has a stable snake_case name that goes into ERROR frames
+// ("code") so scripts can match on it; the human message says what and where.
+#pragma once
+
+#include <string>
+
+namespace ferry::proto {
+
+enum class Errc {
+  kOk = 0,
+  kFrameTooLarge,
+  kEmptyFrame,
+  kUnknownType,
+  kUnexpectedType,
+  kBadJson,
+  kNotObject,
+  kBadVersion,
+  kMissingField,
+  kWrongType,
+  kBadValue,
+  kUnknownField,
+  kTooManyEvents,
+  kPeerRejected,
+  kTooManyConnections,
+  kIdleTimeout,
+  kJournalFailed,
+  kShuttingDown,
+  kInternal,
+};
+
+const char* ErrcName(Errc code);
+
+struct Error {
+  Errc code = Errc::kOk;
+  std::string message;
+
+  bool ok() const { return code == Errc::kOk; }
+};
+
+}  // namespace ferry::proto

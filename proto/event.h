@@ -1,0 +1,59 @@
+// The event envelope (docs/protocol.md, "Event envelope") and the JSON helpers both
+// binaries share. No I/O; safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "proto/errors.h"
+
+namespace ferry::proto {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// Nesting deeper than this is refused: it keeps every recursive walk (serialisation,
+// comparison) far from the end of the stack, whatever a peer sends.
+inline constexpr int kMaxJsonDepth = 256;
+inline constexpr size_t kMaxIdLength = 64;
+inline constexpr size_t kMaxNameLength = 128;     // source, kind
+inline constexpr size_t kMaxStringLength = 4096;  // session, cwd, host
+
+// Parses `text` as one UTF-8 JSON value, iteratively (no recursion) and with a nesting
+// limit. On failure fills `*error` (kBadJson) with the byte offset and reason.
+bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error);
+
+// Checks one envelope object: required id, ts, source, kind; optional session, cwd, host,
+// pid, payload, truncated, orig_size; nothing else. `where` prefixes the field name in
+// messages ("event" or "events[3]").
+bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Error* error);
+
+// Writes a validated envelope in canonical field order. This is the journal record body.
+void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer);
+
+// What the client fills in to build an EVENT frame body.
+struct EnvelopeFields {
+  std::string id;
+  int64_t ts = 0;
+  std::string_view source;
+  std::string_view kind;
+  std::string_view session;
+  std::string_view cwd;
+  std::string_view host;
+  int64_t pid = -1;              // -1: omitted
+  std::string_view payload_json;  // a complete JSON value, already validated; empty: omitted
+  bool truncated = false;
+  uint64_t orig_size = 0;
+};
+
+// The body of an EVENT frame: {"v":1,"durable":..,"event":{...}}.
+std::string BuildEventBody(const EnvelopeFields& fields, bool durable);
+
+// Returns a new random 128-bit id as 32 lowercase hex characters (getrandom()).
+std::string NewEventId();
+
+}  // namespace ferry::proto

@@ -1,0 +1,144 @@
+#include "proto/messages.h"
+
+namespace ferry::proto {
+namespace {
+
+bool Fail(Error* error, Errc code, std::string message) {
+  error->code = code;
+  error->message = std::move(message);
+  return false;
+}
+
+bool CheckVersion(const rapidjson::Value& obj, Error* error) {
+  auto v = obj.FindMember("v");
+  if (v == obj.MemberEnd()) {
+    return Fail(error, Errc::kBadVersion, "missing protocol version field \"v\"");
+  }
+  if (!v->value.IsUint() || v->value.GetUint() != kProtocolVersion) {
+    std::string got = v->value.IsUint() ? std::to_string(v->value.GetUint()) : "a non-integer";
+    return Fail(error, Errc::kBadVersion,
+                "protocol version " + got + " is not supported; this build speaks version " +
+                    std::to_string(kProtocolVersion));
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ParseVersionedRequest(std::string_view body, rapidjson::Document* doc, Error* error) {
+  if (!ParseJson(body, doc, error)) return false;
+  if (!doc->IsObject()) return Fail(error, Errc::kNotObject, "frame body must be a JSON object");
+  return CheckVersion(*doc, error);
+}
+
+bool EventRequest::Parse(FrameType type, std::string_view body, size_t max_batch_events,
+                         Error* error) {
+  single_ = nullptr;
+  array_ = nullptr;
+  durable_ = false;
+  if (!ParseVersionedRequest(body, &doc_, error)) return false;
+  for (auto it = doc_.MemberBegin(); it != doc_.MemberEnd(); ++it) {
+    const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    if (name == "v") continue;
+    if (name == "durable") {
+      if (!it->value.IsBool()) return Fail(error, Errc::kWrongType, "durable must be a boolean");
+      durable_ = it->value.GetBool();
+    } else if (name == "event" && type == FrameType::kEvent) {
+      single_ = &it->value;
+    } else if (name == "events" && type == FrameType::kEventBatch) {
+      array_ = &it->value;
+    } else {
+      return Fail(error, Errc::kUnknownField,
+                  "\"" + std::string(name) + "\" is not a field of " + FrameTypeName(type));
+    }
+  }
+  if (type == FrameType::kEvent) {
+    if (!single_) return Fail(error, Errc::kMissingField, "EVENT needs an \"event\" object");
+    return ValidateEnvelope(*single_, "event", error);
+  }
+  if (type != FrameType::kEventBatch) {
+    return Fail(error, Errc::kUnexpectedType, "not an event frame");
+  }
+  if (!array_) return Fail(error, Errc::kMissingField, "EVENT_BATCH needs an \"events\" array");
+  if (!array_->IsArray()) return Fail(error, Errc::kWrongType, "events must be an array");
+  if (array_->Empty()) return Fail(error, Errc::kBadValue, "events is empty");
+  if (array_->Size() > max_batch_events) {
+    return Fail(error, Errc::kTooManyEvents,
+                "batch holds " + std::to_string(array_->Size()) + " events; the limit is " +
+                    std::to_string(max_batch_events));
+  }
+  std::string where;
+  for (rapidjson::SizeType i = 0; i < array_->Size(); ++i) {
+    where = "events[" + std::to_string(i) + "]";
+    if (!ValidateEnvelope((*array_)[i], where, error)) return false;
+  }
+  return true;
+}
+
+std::string MakeAckBody(const Ack& ack) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("first_seq");
+  w.Uint64(ack.first_seq);
+  w.Key("last_seq");
+  w.Uint64(ack.last_seq);
+  w.Key("durable");
+  w.Bool(ack.durable);
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+bool ParseAckBody(std::string_view body, Ack* ack, Error* error) {
+  rapidjson::Document doc;
+  if (!ParseJson(body, &doc, error)) return false;
+  if (!doc.IsObject()) return Fail(error, Errc::kNotObject, "ACK body must be an object");
+  auto first = doc.FindMember("first_seq");
+  auto last = doc.FindMember("last_seq");
+  if (first == doc.MemberEnd() || last == doc.MemberEnd() || !first->value.IsUint64() ||
+      !last->value.IsUint64()) {
+    return Fail(error, Errc::kMissingField, "ACK needs integer first_seq and last_seq");
+  }
+  ack->first_seq = first->value.GetUint64();
+  ack->last_seq = last->value.GetUint64();
+  auto durable = doc.FindMember("durable");
+  ack->durable = durable != doc.MemberEnd() && durable->value.IsBool() && durable->value.GetBool();
+  return true;
+}
+
+std::string MakeErrorBody(const Error& error, bool fatal) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("code");
+  w.String(ErrcName(error.code));
+  w.Key("message");
+  w.String(error.message.data(), static_cast<rapidjson::SizeType>(error.message.size()));
+  w.Key("fatal");
+  w.Bool(fatal);
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+bool ParseErrorBody(std::string_view body, Error* out) {
+  rapidjson::Document doc;
+  Error ignored;
+  if (!ParseJson(body, &doc, &ignored) || !doc.IsObject()) return false;
+  auto code = doc.FindMember("code");
+  auto message = doc.FindMember("message");
+  out->code = Errc::kInternal;
+  if (code != doc.MemberEnd() && code->value.IsString()) {
+    const std::string_view name(code->value.GetString(), code->value.GetStringLength());
+    for (int c = 0; c <= static_cast<int>(Errc::kInternal); ++c) {
+      if (name == ErrcName(static_cast<Errc>(c))) out->code = static_cast<Errc>(c);
+    }
+  }
+  out->message = message != doc.MemberEnd() && message->value.IsString()
+                     ? std::string(message->value.GetString(), message->value.GetStringLength())
+                     : std::string("(no message)");
+  return true;
+}
+
+std::string MakeStatusRequestBody() { return "{\"v\":1}"; }
+
+}  // namespace ferry::proto

@@ -1,0 +1,52 @@
+// Request and reply bodies for each frame type (docs/protocol.md). No I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "proto/event.h"
+#include "proto/frame.h"
+
+namespace ferry::proto {
+
+// A parsed and fully validated EVENT or EVENT_BATCH. Either every event in it is valid
+// or the request is refused as a whole: a batch is never half-appended.
+class EventRequest {
+ public:
+  size_t size() const { return single_ ? 1 : (array_ ? array_->Size() : 0); }
+  const rapidjson::Value& at(size_t i) const {
+    return single_ ? *single_ : (*array_)[static_cast<rapidjson::SizeType>(i)];
+  }
+  bool durable() const { return durable_; }
+
+  // Parses and validates `body` of a frame of `type` (kEvent or kEventBatch).
+  bool Parse(FrameType type, std::string_view body, size_t max_batch_events, Error* error);
+
+ private:
+  rapidjson::Document doc_;
+  const rapidjson::Value* single_ = nullptr;
+  const rapidjson::Value* array_ = nullptr;
+  bool durable_ = false;
+};
+
+// Parses a request body that carries only the version (STATUS_REQ, HELLO, ...).
+bool ParseVersionedRequest(std::string_view body, rapidjson::Document* doc, Error* error);
+
+struct Ack {
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+  bool durable = false;
+};
+
+std::string MakeAckBody(const Ack& ack);
+bool ParseAckBody(std::string_view body, Ack* ack, Error* error);
+
+// ERROR body: {"code":"...","message":"...","fatal":bool}.
+std::string MakeErrorBody(const Error& error, bool fatal);
+// Reads an ERROR body back into `*out` (code kInternal if the name is unknown).
+bool ParseErrorBody(std::string_view body, Error* out);
+
+std::string MakeStatusRequestBody();
+
+}  // namespace ferry::proto
