@@ -1,0 +1,238 @@
+"""Ingest through the real binaries: many `ferry emit` processes, restart, batches, durable acks,
+stdin payloads and HELLO."""
+
+import json
+import threading
+import unittest
+
+import ferry_harness as h
+
+WORKERS = 8
+PER_WORKER = 500
+
+
+class ParallelEmitTest(unittest.TestCase):
+    """8 workers x 500 real `ferry emit` processes, then a restart."""
+
+    def setUp(self):
+        self.d = h.Daemon()
+        self.d.start()
+
+    def tearDown(self):
+        self.d.close()
+
+    def test_every_acked_event_is_journaled_once_and_seqs_continue_after_restart(self):
+        acked = {}  # (worker, i) -> seq printed by --print-ack
+        failures = []
+        lock = threading.Lock()
+        env = self.d.env()
+
+        def worker(w):
+            for i in range(PER_WORKER):
+                r = h.run_ferry(["emit", "--source", "itest", "--kind", "parallel", "--strict",
+                                 "--print-ack", "--timeout-ms", "5000",
+                                 "--data", json.dumps({"w": w, "i": i})], env)
+                with lock:
+                    if r.returncode != 0 or r.stderr:
+                        failures.append((w, i, r.returncode, r.stderr))
+                    else:
+                        acked[(w, i)] = int(r.stdout)
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(WORKERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        total = WORKERS * PER_WORKER
+        self.assertEqual(failures, [])
+        self.assertEqual(len(acked), total)
+        self.assertEqual(sorted(acked.values()), list(range(1, total + 1)))
+
+        st = self.d.status()
+        self.assertEqual(st["journal"]["last_seq"], total)
+        self.assertEqual(st["ingest"]["events_total"], total)
+        self.assertEqual(st["ingest"]["rejected_total"], 0)
+
+        records = self.d.journal()
+        self.assertEqual([r.seq for r in records], list(range(1, total + 1)))
+        seen = {}
+        for r in records:
+            ev = r.body
+            self.assertEqual((ev["source"], ev["kind"]), ("itest", "parallel"))
+            key = (ev["payload"]["w"], ev["payload"]["i"])
+            self.assertNotIn(key, seen, "event journaled twice")
+            seen[key] = r.seq
+        self.assertEqual(seen, acked)  # each event sits at exactly the seq its ack named
+
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        st = self.d.status()
+        self.assertEqual(st["journal"]["last_seq"], total)
+        self.assertEqual(st["journal"]["durable_seq"], total)
+        self.assertEqual(st["ingest"]["events_total"], 0)
+        r = self.d.emit("--source", "itest", "--kind", "after-restart", "--strict", "--print-ack",
+                        "--timeout-ms", "5000")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "%d\n" % (total + 1), ""))
+        self.assertEqual(self.d.status()["journal"]["last_seq"], total + 1)
+        records = self.d.journal()
+        self.assertEqual(len(records), total + 1)
+        self.assertEqual(records[-1].seq, total + 1)
+        self.assertEqual(records[-1].body["kind"], "after-restart")
+
+
+class EmitAndProtocolTest(unittest.TestCase):
+    def setUp(self):
+        self.d = h.Daemon()
+        self.d.start()
+
+    def tearDown(self):
+        self.d.close()
+
+    def emit_ok(self, *args, input=None):
+        r = self.d.emit("--source", "itest", "--strict", "--print-ack", "--timeout-ms", "5000",
+                        *args, input=input)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "" if isinstance(r.stderr, str) else b"")
+        return int(r.stdout)
+
+    def test_emit_prints_nothing_without_print_ack(self):
+        r = self.d.emit("--source", "itest", "--kind", "quiet", "--timeout-ms", "5000")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        (rec,) = self.d.journal()
+        self.assertEqual(rec.seq, 1)
+        ev = rec.body
+        self.assertEqual(list(ev)[:4], ["id", "ts", "source", "kind"])
+        self.assertEqual((ev["source"], ev["kind"]), ("itest", "quiet"))
+        self.assertRegex(ev["id"], r"^[0-9a-f]{32}$")
+        self.assertIn("host", ev)
+        self.assertIn("cwd", ev)
+        self.assertIn("pid", ev)
+        self.assertNotIn("payload", ev)
+
+    def test_envelope_fields_reach_the_journal(self):
+        seq = self.emit_ok("--kind", "PreToolUse", "--session", "s-42", "--cwd", "/some/dir",
+                           "--data", '{"tool":"Bash","n":[1,2,3]}')
+        self.assertEqual(seq, 1)
+        (rec,) = self.d.journal()
+        self.assertEqual(rec.body["session"], "s-42")
+        self.assertEqual(rec.body["cwd"], "/some/dir")
+        self.assertEqual(rec.body["payload"], {"tool": "Bash", "n": [1, 2, 3]})
+
+    def test_stdin_json_is_kept_as_json(self):
+        seq = self.emit_ok("--kind", "stdin-json", "--stdin",
+                           input='{"hook_event_name":"Stop","nested":{"a":[true,null]}}\n')
+        self.assertEqual(seq, 1)
+        (rec,) = self.d.journal()
+        self.assertEqual(rec.body["payload"], {"hook_event_name": "Stop",
+                                               "nested": {"a": [True, None]}})
+
+    def test_stdin_text_becomes_a_json_string(self):
+        text = 'ls -la "my dir" && echo {not json}\n'
+        seq = self.emit_ok("--kind", "stdin-text", "--stdin", input=text)
+        self.assertEqual(seq, 1)
+        (rec,) = self.d.journal()
+        self.assertEqual(rec.body["payload"], text)
+
+    def test_stdin_invalid_utf8_is_replaced(self):
+        seq = self.emit_ok("--kind", "stdin-bytes", "--stdin", input=b"ab\xffcd")
+        self.assertEqual(seq, 1)
+        (rec,) = self.d.journal()
+        self.assertEqual(rec.body["payload"], "ab\ufffdcd")
+
+    def test_large_stdin_payload(self):
+        big = {"blob": "x" * (1 << 20)}
+        seq = self.emit_ok("--kind", "big", "--stdin", input=json.dumps(big))
+        self.assertEqual(seq, 1)
+        (rec,) = self.d.journal()
+        self.assertEqual(rec.body["payload"], big)
+
+    def test_argv_json(self):
+        self.assertEqual(self.emit_ok("--kind", "notify", "--argv-json", '{"type":"done"}'), 1)
+        (rec,) = self.d.journal()
+        self.assertEqual(rec.body["payload"], {"type": "done"})
+
+    def test_bad_data_is_refused_by_the_client(self):
+        r = self.d.emit("--source", "itest", "--kind", "x", "--data", "{nope", "--strict")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--data is not JSON", r.stderr)
+        r = self.d.emit("--source", "itest", "--kind", "x", "--data", "{nope")
+        self.assertEqual(r.returncode, 0)  # without --strict a hook never fails
+        self.assertEqual(self.d.journal(), [])
+
+    def test_durable_ack(self):
+        with self.d.client() as c:
+            ack = c.ack(h.make_event(kind="durable"), durable=True)
+            self.assertEqual(ack, {"first_seq": 1, "last_seq": 1, "durable": True})
+        self.assertGreaterEqual(self.d.status()["journal"]["durable_seq"], 1)
+        self.assertEqual(self.emit_ok("--kind", "durable-cli", "--durable"), 2)
+        self.assertGreaterEqual(self.d.status()["journal"]["durable_seq"], 2)
+
+    def test_event_batch_acks_first_to_last(self):
+        with self.d.client() as c:
+            self.assertEqual(c.ack(h.make_event(kind="single")),
+                             {"first_seq": 1, "last_seq": 1, "durable": False})
+            events = [h.make_event(kind="batch", payload={"i": i}) for i in range(50)]
+            ftype, body = c.send_batch(events)
+            self.assertEqual(ftype, h.ACK)
+            self.assertEqual(body, {"first_seq": 2, "last_seq": 51, "durable": False})
+            ftype, body = c.send_batch(events[:3], durable=True)
+            self.assertEqual((ftype, body), (h.ACK, {"first_seq": 52, "last_seq": 54,
+                                                     "durable": True}))
+        records = self.d.journal()
+        self.assertEqual([r.seq for r in records], list(range(1, 55)))
+        self.assertEqual([r.body["id"] for r in records[1:51]], [e["id"] for e in events])
+        self.assertEqual([r.body["payload"]["i"] for r in records[1:51]], list(range(50)))
+        # One batch is received at one instant.
+        self.assertEqual(len({r.received_ns for r in records[1:51]}), 1)
+        self.assertEqual(self.d.status()["ingest"]["events_total"], 54)
+
+    def test_pipelined_events_are_acked_in_order(self):
+        events = [h.make_event(kind="pipe", payload=i) for i in range(200)]
+        with self.d.client() as c:
+            c.send_raw(b"".join(h.encode_frame(h.EVENT, {"v": 1, "event": e}) for e in events))
+            acks = [c.recv_frame() for _ in events]
+        self.assertEqual(acks, [(h.ACK, {"first_seq": i, "last_seq": i, "durable": False})
+                                for i in range(1, 201)])
+        self.assertEqual([r.body["id"] for r in self.d.journal()], [e["id"] for e in events])
+
+    def test_journal_record_is_the_canonical_envelope(self):
+        ev = h.make_event(kind="canon", payload={"b": 1, "a": [1, "x"]}, session="s",
+                          cwd="/", host="h", pid=7)
+        # Send the fields in a scrambled order; the journal keeps the canonical one.
+        scrambled = dict(reversed(list(ev.items())))
+        with self.d.client() as c:
+            self.assertEqual(c.ack(scrambled)["last_seq"], 1)
+        (rec,) = self.d.journal(parse=False)
+        self.assertEqual(json.loads(rec.body), ev)
+        self.assertEqual(list(json.loads(rec.body)),
+                         ["id", "ts", "source", "kind", "session", "cwd", "host", "pid", "payload"])
+
+    def test_hello(self):
+        with self.d.client() as c:
+            ftype, body = c.request(h.HELLO, {"v": 1, "client": "itest/1"})
+            version = c.status()["daemon"]["version"]
+            self.assertEqual((ftype, body), (h.HELLO, {"v": 1, "server": "ferryd/" + version}))
+            # The connection stays usable after HELLO.
+            self.assertEqual(c.ack(h.make_event())["last_seq"], 1)
+
+    def test_hello_with_another_version_is_refused(self):
+        with self.d.client() as c:
+            ftype, body = c.request(h.HELLO, {"v": 2, "client": "future/9"})
+            self.assertEqual(ftype, h.ERROR)
+            self.assertEqual(body, {"code": "bad_version", "fatal": True,
+                                    "message": "protocol version 2 is not supported; this build "
+                                               "speaks version 1"})
+            c.expect_closed()
+
+    def test_emit_without_daemon(self):
+        self.assertEqual(self.d.stop(), 0)
+        r = self.d.emit("--source", "itest", "--kind", "x", "--timeout-ms", "5000")
+        self.assertEqual((r.returncode, r.stdout), (0, ""))
+        self.assertIn("ferry: event not delivered", r.stderr)
+        self.assertIn("No such file or directory", r.stderr)
+        r = self.d.emit("--source", "itest", "--kind", "x", "--strict", "--timeout-ms", "5000")
+        self.assertEqual(r.returncode, 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
