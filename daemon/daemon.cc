@@ -1,10 +1,13 @@
 #include "daemon/daemon.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -32,6 +35,44 @@ void MakeDirs(const std::string& path) {
   }
 }
 
+// Holds an exclusive flock on <state_dir>/ferryd.lock for the life of the daemon, so two
+// ferryds never append to one journal (each would hand out the same seqs). The kernel drops
+// the lock with the process, even on SIGKILL, so a stale lock file never blocks a restart.
+class StateDirLock {
+ public:
+  explicit StateDirLock(const std::string& dir) {
+    const std::string path = dir + "/ferryd.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      char buf[32] = {};
+      const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+      const long holder = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+      ::close(fd_);
+      fd_ = -1;
+      if (err != EWOULDBLOCK) {
+        throw std::runtime_error("cannot lock " + path + ": " + std::strerror(err));
+      }
+      throw std::runtime_error(
+          "another ferryd" + (holder > 0 ? " (pid " + std::to_string(holder) + ")" : "") +
+          " is using the state directory " + dir + "; not starting a second one");
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      spdlog::warn("cannot record our pid in {}: {}", path, std::strerror(errno));
+    }
+  }
+  ~StateDirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  StateDirLock(const StateDirLock&) = delete;
+  StateDirLock& operator=(const StateDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 double SecondsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -42,6 +83,7 @@ struct Daemon::Impl {
   explicit Impl(Config c) : config(std::move(c)), signals(io), rate_timer(io) {}
 
   Config config;
+  std::unique_ptr<StateDirLock> state_lock;  // declared before the journal: released after it
   net::io_context io{1};
   net::signal_set signals;
   net::steady_timer rate_timer;
@@ -178,6 +220,7 @@ int Daemon::Run() {
   const Config& cfg = d.config;
   ::signal(SIGPIPE, SIG_IGN);
   MakeDirs(cfg.state_dir);
+  d.state_lock = std::make_unique<StateDirLock>(cfg.state_dir);
 
   Journal::Options jopts;
   jopts.dir = cfg.state_dir + "/journal";
@@ -220,7 +263,8 @@ int Daemon::Run() {
   d.signals.add(SIGINT);
   d.signals.add(SIGTERM);
   d.signals.add(SIGHUP);
-  d.signals.async_wait([&d](const boost::system::error_code& ec, int signo) { d.OnSignal(ec, signo); });
+  d.signals.async_wait(
+      [&d](const boost::system::error_code& ec, int signo) { d.OnSignal(ec, signo); });
   d.SampleRate();
   d.server->Start();
   spdlog::info("ferryd {} listening on {} (state {}, fsync {})", FERRY_VERSION, cfg.socket_path,

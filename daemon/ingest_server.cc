@@ -25,6 +25,12 @@ Status PrepareSocketDir(const std::string& dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) return Status::FromErrno("stat " + dir, errno);
   if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(dir + " is not a directory");
+  if ((st.st_mode & S_ISVTX) != 0 && (st.st_mode & S_IWOTH) != 0) {
+    // A shared sticky directory such as /tmp: open to others by design, and nobody else may
+    // remove or rename our socket there. Leave its mode alone (as root, a chmod 0700 would
+    // lock every other user out of /tmp); the socket is 0600 and peers are checked.
+    return Status::Ok();
+  }
   if (st.st_uid != ::getuid()) {
     return Status::InvalidArgument("socket directory " + dir + " belongs to uid " +
                                    std::to_string(st.st_uid) + ", not to us (uid " +
@@ -32,7 +38,8 @@ Status PrepareSocketDir(const std::string& dir) {
   }
   if ((st.st_mode & 077) != 0) {
     if (::chmod(dir.c_str(), 0700) != 0) {
-      return Status::FromErrno("socket directory " + dir + " is open to others and chmod 0700", errno);
+      return Status::FromErrno("socket directory " + dir + " is open to others and chmod 0700",
+                               errno);
     }
     spdlog::warn("socket directory {} was mode {:o}; set it to 0700", dir, st.st_mode & 0777);
   }
