@@ -4,9 +4,9 @@
 #include <cstdlib>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
@@ -36,17 +36,26 @@ int main(int argc, char** argv) {
       "a sequenced journal, and serves `ferry status`. Runs in the foreground (systemd style)."};
   std::string config_path, socket_path, state_dir, log_level;
   bool check_config = false, version = false;
-  app.add_option("--config", config_path, "config file (default: $FERRY_CONFIG, else "
-                                          "$XDG_CONFIG_HOME/ferry/config.toml; missing is fine)");
-  app.add_option("--socket", socket_path, "socket path (default: $FERRY_SOCKET, else "
-                                          "$XDG_RUNTIME_DIR/ferry/ferry.sock)");
-  app.add_option("--state-dir", state_dir, "state directory (default: $FERRY_STATE_DIR, else "
-                                           "$XDG_STATE_HOME/ferry)");
+  app.add_option("--config", config_path,
+                 "config file (default: $FERRY_CONFIG, else "
+                 "$XDG_CONFIG_HOME/ferry/config.toml; missing is fine)");
+  app.add_option("--socket", socket_path,
+                 "socket path (default: $FERRY_SOCKET, else "
+                 "$XDG_RUNTIME_DIR/ferry/ferry.sock)");
+  app.add_option("--state-dir", state_dir,
+                 "state directory (default: $FERRY_STATE_DIR, else "
+                 "$XDG_STATE_HOME/ferry)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error (default: info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("--check-config", check_config, "validate the configuration, print it and exit");
   app.add_flag("--version", version, "print the version and exit");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and exits 0; any bad flag or value is a usage error, exit 2 like a bad
+    // config file (CLI11's own codes, such as 105 or 109, mean nothing to a service manager).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   if (version) {
     std::cout << "ferryd " << FERRY_VERSION << "\n";
     return 0;
@@ -63,14 +72,19 @@ int main(int argc, char** argv) {
   // Precedence: flag, then environment, then config file, then default.
   const bool env_socket = std::getenv("FERRY_SOCKET") && *std::getenv("FERRY_SOCKET");
   const bool env_state = std::getenv("FERRY_STATE_DIR") && *std::getenv("FERRY_STATE_DIR");
-  if (!socket_path.empty()) config.socket_path = socket_path;
-  else if (env_socket || config.socket_path.empty()) config.socket_path = ferry::proto::DefaultSocketPath();
-  if (!state_dir.empty()) config.state_dir = state_dir;
-  else if (env_state || config.state_dir.empty()) config.state_dir = ferry::proto::DefaultStateDir();
+  if (!socket_path.empty())
+    config.socket_path = socket_path;
+  else if (env_socket || config.socket_path.empty())
+    config.socket_path = ferry::proto::DefaultSocketPath();
+  if (!state_dir.empty())
+    config.state_dir = state_dir;
+  else if (env_state || config.state_dir.empty())
+    config.state_dir = ferry::proto::DefaultStateDir();
   if (!log_level.empty()) config.log_level = log_level;
 
   if (check_config) {
-    std::cout << "config: " << (config.path.empty() ? config_path + " (absent; defaults)" : config.path)
+    std::cout << "config: "
+              << (config.path.empty() ? config_path + " (absent; defaults)" : config.path)
               << " OK\n"
               << "socket = " << config.socket_path << "\n"
               << "state_dir = " << config.state_dir << "\n"
