@@ -228,7 +228,9 @@ Status Journal::Append(int64_t received_ns, std::string_view body, uint64_t* seq
 Status Journal::Flush() {
   if (!failure_.ok()) return failure_;
   Status s = WriteBuffered();
-  if (s.ok() && active_size_ >= options_.segment_bytes) s = Roll();
+  // A segment without records is never rolled: the new one would get the same name (its
+  // first seq), and creating it would fail and make the journal refuse appends.
+  if (s.ok() && active_records_ > 0 && active_size_ >= options_.segment_bytes) s = Roll();
   return s;
 }
 
