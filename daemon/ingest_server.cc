@@ -229,7 +229,9 @@ void IngestServer::BeginShutdown(std::chrono::milliseconds grace, std::function<
   for (auto& [ptr, weak] : sessions_) {
     if (auto sp = weak.lock()) live.push_back(sp);
   }
-  for (auto& sp : live) sp->Shutdown();
+  // Arm the grace timer before shutting the sessions down: an idle session closes at once,
+  // and when the last one does, MaybeFinishShutdown() must find the timer there to cancel.
+  // (Armed after, it held io.run() open for the whole grace period.)
   shutdown_timer_.expires_after(grace);
   shutdown_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
@@ -244,6 +246,7 @@ void IngestServer::BeginShutdown(std::chrono::milliseconds grace, std::function<
     waiting_.clear();
     MaybeFinishShutdown();
   });
+  for (auto& sp : live) sp->Shutdown();
   MaybeFinishShutdown();
 }
 
