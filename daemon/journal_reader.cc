@@ -44,6 +44,12 @@ bool JournalReader::OpenSegmentFor(uint64_t seq) {
   return true;
 }
 
+bool JournalReader::NextSegmentExists() const {
+  std::vector<uint64_t> seqs;
+  if (!ListSegments(dir_, &seqs).ok()) return false;
+  return std::upper_bound(seqs.begin(), seqs.end(), segment_first_) != seqs.end();
+}
+
 bool JournalReader::AdvanceToNextSegment() {
   std::vector<uint64_t> seqs;
   if (!ListSegments(dir_, &seqs).ok()) return false;
@@ -69,6 +75,22 @@ bool JournalReader::Fill() {
   return n > 0;
 }
 
+// Drops everything from pos_ to the end of the current segment and moves to the next one, if
+// any; the seqs it held are counted as skipped when the next segment opens. Without a next
+// segment the reader stays at the end of this one, so calling again reports nothing twice.
+JournalReader::Result JournalReader::DropRestOfSegment(std::string why) {
+  while (Fill()) {
+  }
+  const uint64_t dropped = buf_.size() - pos_;
+  error_ = std::move(why) + " in segment " + journal::SegmentFileName(segment_first_) + "; " +
+           std::to_string(dropped) + " bytes dropped";
+  dropped_bytes_ += dropped;
+  pos_ = buf_.size();
+  magic_checked_ = true;
+  AdvanceToNextSegment();
+  return Result::kCorruption;
+}
+
 JournalReader::Result JournalReader::Next(uint64_t limit_seq, JournalRecord* record) {
   error_.clear();
   if (next_seq_ > limit_seq) return Result::kEnd;
@@ -77,75 +99,66 @@ JournalReader::Result JournalReader::Next(uint64_t limit_seq, JournalRecord* rec
     if (!magic_checked_) {
       while (buf_.size() - pos_ < journal::kMagicSize && Fill()) {
       }
-      if (buf_.size() - pos_ < journal::kMagicSize) return Result::kEnd;
+      if (buf_.size() - pos_ < journal::kMagicSize) {
+        // The live segment is created empty and gets its magic at once; a short file with a
+        // later segment after it was damaged.
+        if (!NextSegmentExists()) return Result::kEnd;
+        if (Fill()) continue;
+        return DropRestOfSegment("too short for the segment magic");
+      }
       if (std::memcmp(buf_.data() + pos_, journal::kSegmentMagic, journal::kMagicSize) != 0) {
-        error_ = "segment " + journal::SegmentFileName(segment_first_) + " has a bad magic";
-        dropped_bytes_ += buf_.size() - pos_;
-        if (!AdvanceToNextSegment()) fd_ = -1;
-        return Result::kCorruption;
+        return DropRestOfSegment("bad magic");
       }
       pos_ += journal::kMagicSize;
       magic_checked_ = true;
+      segment_seq_ = segment_first_;
     }
     journal::RecordView rec;
     const auto check = journal::CheckRecord(std::string_view(buf_).substr(pos_), &rec);
     if (check == journal::RecordCheck::kOk) {
-      if (rec.seq < next_seq_) {  // before the start seq: skip
-        pos_ += rec.size;
-        continue;
+      // The same rule as recovery: the n-th record of a segment carries the segment's first
+      // seq + n. A valid CRC around the wrong seq (a gap or a duplicate) means the writer's
+      // framing can no longer be trusted, so the rest of the segment goes, as for a bad CRC.
+      // Trusting the seq instead would let one bad record skip or repeat whole ranges.
+      if (rec.seq != segment_seq_) {
+        return DropRestOfSegment("sequence " + std::to_string(rec.seq) + " where " +
+                                 std::to_string(segment_seq_) + " was expected at offset " +
+                                 std::to_string(file_offset_ + pos_));
       }
-      if (rec.seq != next_seq_) {
-        error_ = "sequence " + std::to_string(rec.seq) + " where " + std::to_string(next_seq_) +
-                 " was expected in segment " + journal::SegmentFileName(segment_first_);
-        skipped_seqs_ += rec.seq - next_seq_;
-        next_seq_ = rec.seq;
-        return Result::kCorruption;
-      }
+      pos_ += rec.size;
+      ++segment_seq_;
+      if (rec.seq < next_seq_) continue;  // before the start seq
       record->seq = rec.seq;
       record->received_ns = rec.received_ns;
       record->body.assign(rec.body);
-      pos_ += rec.size;
-      ++next_seq_;
+      next_seq_ = rec.seq + 1;
       return Result::kRecord;
     }
-    if ((check == journal::RecordCheck::kTornHeader || check == journal::RecordCheck::kTornBody) &&
-        Fill()) {
-      continue;  // the record continues beyond what we buffered
-    }
-    if (buf_.size() == pos_ || check == journal::RecordCheck::kTornHeader ||
-        check == journal::RecordCheck::kTornBody || check == journal::RecordCheck::kZeroFill) {
-      // End of this file's data. Move on if a later segment exists; otherwise this is the
-      // live end (or a torn tail, which recovery will cut): report nothing yet.
+    if (check == journal::RecordCheck::kTornHeader || check == journal::RecordCheck::kTornBody ||
+        check == journal::RecordCheck::kZeroFill) {
+      // Maybe only the end of our buffer: a short run of zero bytes can be the start of a
+      // header (the low bytes of its length) cut by the buffer boundary.
+      if (Fill()) continue;
+      // The end of the file's data. Without a later segment this is the live end, or a torn
+      // tail that recovery will cut: report nothing yet. With one, the writer has finished
+      // this segment (it rolls only after writing), so read once more in case it finished
+      // after our last read, then whatever is left over is damage.
+      if (!NextSegmentExists()) return Result::kEnd;
+      if (Fill()) continue;
       const uint64_t leftover = buf_.size() - pos_;
-      const uint64_t seg = segment_first_;
-      if (AdvanceToNextSegment()) {
-        if (leftover > 0) {
-          dropped_bytes_ += leftover;
-          error_ = std::to_string(leftover) + " bytes of " +
-                   journal::RecordCheckName(check) + " at the end of segment " +
-                   journal::SegmentFileName(seg);
-          return Result::kCorruption;
-        }
+      if (leftover == 0) {
+        if (!AdvanceToNextSegment()) return Result::kEnd;
         continue;
       }
-      return Result::kEnd;
+      return DropRestOfSegment(std::string(journal::RecordCheckName(check)) + " at offset " +
+                               std::to_string(file_offset_ + pos_) +
+                               " (end of a finished segment)");
     }
     // Checksum or length failure in the middle: the rest of this segment cannot be framed
     // reliably, so it is dropped and reading resumes at the next segment (after leveldb's
     // log_reader: a bad CRC drops the rest of the block rather than guess at boundaries).
-    while (Fill()) {
-    }
-    const uint64_t dropped = buf_.size() - pos_;
-    error_ = std::string(journal::RecordCheckName(check)) + " at offset " +
-             std::to_string(file_offset_ + pos_) + " of segment " +
-             journal::SegmentFileName(segment_first_) + "; " + std::to_string(dropped) +
-             " bytes dropped";
-    dropped_bytes_ += dropped;
-    if (!AdvanceToNextSegment()) {
-      pos_ = buf_.size();
-      return Result::kCorruption;
-    }
-    return Result::kCorruption;
+    return DropRestOfSegment(std::string(journal::RecordCheckName(check)) + " at offset " +
+                             std::to_string(file_offset_ + pos_));
   }
 }
 
