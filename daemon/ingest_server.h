@@ -62,6 +62,8 @@ class IngestServer {
   Journal& journal() { return journal_; }
   IngestCounters& counters() { return counters_; }
   uint64_t durable_seq() const { return durable_seq_; }
+  // fsync "always": every ack waits for the covering fdatasync.
+  bool every_ack_durable() const { return committer_.policy() == FsyncPolicy::kAlways; }
   const Status& sync_failure() const { return sync_failure_; }
   bool shutting_down() const { return shutting_down_; }
   std::string StatusBody() const { return status_(); }

@@ -46,11 +46,11 @@ void IngestSession::OnIdle(const boost::system::error_code& ec) {
     return;
   }
   proto::Error err{proto::Errc::kIdleTimeout,
-                   "no complete frame for " + std::to_string(server_.limits().idle_timeout.count()) +
-                       " ms; closing"};
-  if (rlen_ > 0) err.message = "frame incomplete after " + std::to_string(rlen_) +
-                                " bytes and " + std::to_string(server_.limits().idle_timeout.count()) +
-                                " ms idle; closing";
+                   "no complete frame for " +
+                       std::to_string(server_.limits().idle_timeout.count()) + " ms; closing"};
+  if (rlen_ > 0)
+    err.message = "frame incomplete after " + std::to_string(rlen_) + " bytes and " +
+                  std::to_string(server_.limits().idle_timeout.count()) + " ms idle; closing";
   QueueError(err, /*fatal=*/true);
   read_closed_ = true;
   boost::system::error_code ignored;
@@ -63,11 +63,9 @@ void IngestSession::DoRead() {
   if (replies_.size() >= kMaxOwedReplies || out_.size() >= kMaxOutBytes) return;  // paused
   if (rlen_ == rbuf_.size()) rbuf_.resize(rbuf_.size() * 2);
   reading_ = true;
-  socket_.async_read_some(
-      net::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
-      [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-        self->OnRead(ec, n);
-      });
+  socket_.async_read_some(net::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+                          [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      size_t n) { self->OnRead(ec, n); });
 }
 
 void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
@@ -117,8 +115,7 @@ void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
   DoRead();
 }
 
-bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush,
-                                bool* wants_durable) {
+bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bool* wants_durable) {
   using proto::FrameType;
   switch (frame.type) {
     case FrameType::kEvent:
@@ -144,16 +141,14 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush,
     }
     case FrameType::kTailReq:
     case FrameType::kFlushReq:
-      QueueError({proto::Errc::kUnexpectedType,
-                  std::string(proto::FrameTypeName(frame.type)) + " is not supported by ferryd " +
-                      FERRY_VERSION},
+      QueueError({proto::Errc::kUnexpectedType, std::string(proto::FrameTypeName(frame.type)) +
+                                                    " is not supported by ferryd " + FERRY_VERSION},
                  /*fatal=*/false);
       return true;
     default:
       server_.counters().rejected_total++;
-      QueueError({proto::Errc::kUnexpectedType,
-                  std::string(proto::FrameTypeName(frame.type)) +
-                      " is a reply type; a client may not send it"},
+      QueueError({proto::Errc::kUnexpectedType, std::string(proto::FrameTypeName(frame.type)) +
+                                                    " is a reply type; a client may not send it"},
                  /*fatal=*/true);
       return false;
   }
@@ -190,7 +185,10 @@ void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
     last = seq;
   }
   server_.counters().events_total += request_.size();
-  replies_.push_back(Reply{proto::FrameType::kAck, first, last, request_.durable(), {}});
+  // Under fsync "always" every ack waits for the fdatasync that covers it (DESIGN.md), not
+  // only those that asked for a durable ack.
+  const bool wait_for_sync = request_.durable() || server_.every_ack_durable();
+  replies_.push_back(Reply{proto::FrameType::kAck, first, last, wait_for_sync, {}});
   *wants_flush = true;
   *wants_durable = *wants_durable || request_.durable();
 }

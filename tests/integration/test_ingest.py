@@ -167,6 +167,38 @@ class EmitAndProtocolTest(unittest.TestCase):
         self.assertEqual(self.emit_ok("--kind", "durable-cli", "--durable"), 2)
         self.assertGreaterEqual(self.d.status()["journal"]["durable_seq"], 2)
 
+    def test_fsync_always_makes_every_ack_durable(self):
+        self.d.stop()
+        d = h.Daemon(config='[journal]\nfsync = "always"\n')
+        self.addCleanup(d.close)
+        d.start()
+        with d.client() as c:
+            for i in range(1, 6):
+                self.assertEqual(c.ack(h.make_event()),
+                                 {"first_seq": i, "last_seq": i, "durable": True})
+                # The ack went out after the covering fdatasync, so status already shows it.
+                self.assertEqual(c.status()["journal"]["durable_seq"], i)
+            self.assertEqual(c.send_batch([h.make_event() for _ in range(7)]),
+                             (h.ACK, {"first_seq": 6, "last_seq": 12, "durable": True}))
+        r = d.emit("--source", "itest", "--kind", "always", "--strict", "--print-ack",
+                   "--timeout-ms", "5000")
+        self.assertEqual((r.returncode, r.stdout), (0, "13\n"))
+        self.assertEqual(d.status()["journal"]["durable_seq"], 13)
+
+    def test_plain_acks_are_not_durable_with_fsync_never(self):
+        self.d.stop()
+        d = h.Daemon(config='[journal]\nfsync = "never"\n')
+        self.addCleanup(d.close)
+        d.start()
+        with d.client() as c:
+            self.assertEqual(c.ack(h.make_event()), {"first_seq": 1, "last_seq": 1,
+                                                     "durable": False})
+            self.assertEqual(c.status()["journal"]["durable_seq"], 0)
+            # A durable ack covers everything before it too.
+            self.assertEqual(c.ack(h.make_event(), durable=True),
+                             {"first_seq": 2, "last_seq": 2, "durable": True})
+            self.assertEqual(c.status()["journal"]["durable_seq"], 2)
+
     def test_event_batch_acks_first_to_last(self):
         with self.d.client() as c:
             self.assertEqual(c.ack(h.make_event(kind="single")),
