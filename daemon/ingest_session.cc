@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "daemon/ingest_server.h"
@@ -212,6 +213,9 @@ bool IngestSession::Pump() {
     if (r.type == proto::FrameType::kAck) {
       if (r.last_seq > journal.written_seq()) {
         if (!journal.failed()) break;  // the flush has not run yet
+        // Their seqs were given back: they are not in the journal, so not in events_total.
+        server_.counters().events_total -=
+            r.last_seq - std::max(r.first_seq, journal.written_seq() + 1) + 1;
         proto::AppendFrame(out_, proto::FrameType::kError,
                            proto::MakeErrorBody({proto::Errc::kJournalFailed,
                                                  "journal write failed; event not stored: " +
