@@ -64,10 +64,13 @@ Setter Bytes(uint64_t* out, uint64_t min, uint64_t max) {
       bytes = static_cast<uint64_t>(v);
     } else if (n.is_string()) {
       if (!ParseByteSize(*n.value<std::string>(), &bytes)) {
-        return ctx.Fail(n.source(), "\"" + key + "\" is not a size (examples: 4096, \"512KiB\", \"64MiB\")");
+        return ctx.Fail(n.source(),
+                        "\"" + key + "\" is not a size (examples: 4096, \"512KiB\", \"64MiB\")");
       }
     } else {
-      return ctx.Fail(n.source(), "\"" + key + "\" must be a size: an integer of bytes or a string like \"64MiB\"");
+      return ctx.Fail(
+          n.source(),
+          "\"" + key + "\" must be a size: an integer of bytes or a string like \"64MiB\"");
     }
     if (bytes < min || bytes > max) {
       return ctx.Fail(n.source(), "\"" + key + "\" = " + std::to_string(bytes) +
@@ -97,11 +100,14 @@ Setter Duration(std::chrono::milliseconds* out, std::chrono::milliseconds min,
   return [=](const toml::node& n, const std::string& key, Context& ctx) {
     std::chrono::milliseconds d{};
     if (!n.is_string() || !ParseDuration(*n.value<std::string>(), &d)) {
-      return ctx.Fail(n.source(), "\"" + key + "\" must be a duration string such as \"200ms\", \"1s\" or \"5m\"");
+      return ctx.Fail(
+          n.source(),
+          "\"" + key + "\" must be a duration string such as \"200ms\", \"1s\" or \"5m\"");
     }
     if (d < min || d > max) {
-      return ctx.Fail(n.source(), "\"" + key + "\" is out of range [" + std::to_string(min.count()) +
-                                      "ms, " + std::to_string(max.count()) + "ms]");
+      return ctx.Fail(n.source(), "\"" + key + "\" is out of range [" +
+                                      std::to_string(min.count()) + "ms, " +
+                                      std::to_string(max.count()) + "ms]");
     }
     *out = d;
     return true;
@@ -173,11 +179,16 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
   if (i == 0) return false;
   const std::string unit = text.substr(i);
   uint64_t ms;
-  if (unit == "ms") ms = n;
-  else if (unit == "s") ms = n * 1000;
-  else if (unit == "m") ms = n * 60000;
-  else if (unit == "h") ms = n * 3600000;
-  else return false;
+  if (unit == "ms")
+    ms = n;
+  else if (unit == "s")
+    ms = n * 1000;
+  else if (unit == "m")
+    ms = n * 60000;
+  else if (unit == "h")
+    ms = n * 3600000;
+  else
+    return false;
   *out = std::chrono::milliseconds(static_cast<int64_t>(ms));
   return true;
 }
@@ -200,16 +211,19 @@ bool LoadConfig(const std::string& path, bool required, Config* config, std::str
   config->path = path;
   std::string fsync = FsyncPolicyName(config->fsync);
   const std::map<std::string, Setter> setters = {
-      {"log_level", String(&config->log_level, {"trace", "debug", "info", "warn", "error", "critical", "off"})},
+      {"log_level",
+       String(&config->log_level, {"trace", "debug", "info", "warn", "error", "critical", "off"})},
       {"socket", String(&config->socket_path)},
       {"state_dir", String(&config->state_dir)},
       {"journal.fsync", String(&fsync, {"never", "interval", "always"})},
-      {"journal.fsync_interval", Duration(&config->fsync_interval, std::chrono::milliseconds(1), std::chrono::hours(1))},
+      {"journal.fsync_interval",
+       Duration(&config->fsync_interval, std::chrono::milliseconds(1), std::chrono::hours(1))},
       {"journal.segment_size", Bytes(&config->segment_bytes, 4096, 1ull << 32)},
       {"journal.max_bytes", Bytes(&config->max_bytes, 1ull << 20, 1ull << 50)},
       {"ingest.max_frame", Bytes(&config->max_frame_bytes, 1024, 64ull << 20)},
       {"ingest.max_connections", Count(&config->max_connections, 1, 1000000)},
-      {"ingest.idle_timeout", Duration(&config->idle_timeout, std::chrono::milliseconds(10), std::chrono::hours(24))},
+      {"ingest.idle_timeout",
+       Duration(&config->idle_timeout, std::chrono::milliseconds(10), std::chrono::hours(24))},
       {"ingest.max_batch_events", Count(&config->max_batch_events, 1, 1000000)},
   };
   Context ctx{path, error};

@@ -103,7 +103,8 @@ bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error) {
 }
 
 bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Error* error) {
-  if (!event.IsObject()) return Fail(error, Errc::kNotObject, std::string(where) + " must be an object");
+  if (!event.IsObject())
+    return Fail(error, Errc::kNotObject, std::string(where) + " must be an object");
   bool has_id = false, has_ts = false, has_source = false, has_kind = false;
   for (auto it = event.MemberBegin(); it != event.MemberEnd(); ++it) {
     const std::string_view name(it->name.GetString(), it->name.GetStringLength());
@@ -112,13 +113,15 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
       if (!CheckString(v, where, name, kMaxIdLength, true, error)) return false;
       for (size_t i = 0; i < v.GetStringLength(); ++i) {
         if (!IsIdChar(v.GetString()[i])) {
-          return Fail(error, Errc::kBadValue, Field(where, name) + " must be hex (128-bit random or UUID)");
+          return Fail(error, Errc::kBadValue,
+                      Field(where, name) + " must be hex (128-bit random or UUID)");
         }
       }
       has_id = true;
     } else if (name == "ts") {
       if (!v.IsInt64() || v.GetInt64() < 0) {
-        return Fail(error, Errc::kWrongType, Field(where, name) + " must be a non-negative integer (ns since the epoch)");
+        return Fail(error, Errc::kWrongType,
+                    Field(where, name) + " must be a non-negative integer (ns since the epoch)");
       }
       has_ts = true;
     } else if (name == "source" || name == "kind") {
@@ -128,12 +131,16 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
       if (!CheckString(v, where, name, kMaxStringLength, false, error)) return false;
     } else if (name == "pid") {
       if (!v.IsInt64() || v.GetInt64() < 0) {
-        return Fail(error, Errc::kWrongType, Field(where, name) + " must be a non-negative integer");
+        return Fail(error, Errc::kWrongType,
+                    Field(where, name) + " must be a non-negative integer");
       }
     } else if (name == "truncated") {
-      if (!v.IsBool()) return Fail(error, Errc::kWrongType, Field(where, name) + " must be a boolean");
+      if (!v.IsBool())
+        return Fail(error, Errc::kWrongType, Field(where, name) + " must be a boolean");
     } else if (name == "orig_size") {
-      if (!v.IsUint64()) return Fail(error, Errc::kWrongType, Field(where, name) + " must be a non-negative integer");
+      if (!v.IsUint64())
+        return Fail(error, Errc::kWrongType,
+                    Field(where, name) + " must be a non-negative integer");
     } else if (name == "payload") {
       // Any JSON value.
     } else {
@@ -148,9 +155,9 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
 }
 
 void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer) {
-  static constexpr const char* kOrder[] = {"id",  "ts",  "source",  "kind",      "session",
-                                           "cwd", "host", "pid",    "truncated", "orig_size",
-                                           "payload"};
+  static constexpr const char* kOrder[] = {"id",        "ts",        "source", "kind",
+                                           "session",   "cwd",       "host",   "pid",
+                                           "truncated", "orig_size", "payload"};
   writer.StartObject();
   for (const char* key : kOrder) {
     auto it = event.FindMember(key);

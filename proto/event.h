@@ -44,7 +44,7 @@ struct EnvelopeFields {
   std::string_view session;
   std::string_view cwd;
   std::string_view host;
-  int64_t pid = -1;              // -1: omitted
+  int64_t pid = -1;               // -1: omitted
   std::string_view payload_json;  // a complete JSON value, already validated; empty: omitted
   bool truncated = false;
   uint64_t orig_size = 0;
