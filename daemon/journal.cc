@@ -53,6 +53,27 @@ Status SyncDir(int dir_fd, const std::string& dir) {
   return Status::Ok();
 }
 
+// Keeps a copy of bytes recovery is about to cut. An earlier copy with the same name (the
+// same segment torn at the same offset by an earlier crash) is never overwritten: the new one
+// gets a ".<n>" suffix. The copy and its directory entry are synced before the caller
+// truncates, so a crash in between cannot lose the only copy.
+Status SaveDropped(int dir_fd, const std::string& dir, const std::string& base,
+                   std::string_view bytes, std::string* saved_path) {
+  std::string path = base;
+  int fd = -1;
+  for (int n = 1; fd < 0; ++n) {
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno != EEXIST || n > 1000)) return Status::FromErrno("create " + path, errno);
+    if (fd < 0) path = base + "." + std::to_string(n);
+  }
+  Status s = WriteAll(fd, bytes.data(), bytes.size(), "write " + path);
+  if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno("fsync " + path, errno);
+  ::close(fd);
+  if (s.ok()) s = SyncDir(dir_fd, dir);
+  if (s.ok()) *saved_path = path;
+  return s;
+}
+
 }  // namespace
 
 SegmentFile::~SegmentFile() {
@@ -152,13 +173,8 @@ Status Journal::Recover(RecoveryReport* report) {
     report->reason = reason;
     const std::string_view dropped = std::string_view(data).substr(valid_end);
     if (dropped.find_first_not_of('\0') != std::string_view::npos) {
-      report->saved_path = path + ".dropped-at-" + std::to_string(valid_end);
-      const int fd = ::open(report->saved_path.c_str(),
-                            O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      if (fd < 0) return Status::FromErrno("create " + report->saved_path, errno);
-      s = WriteAll(fd, dropped.data(), dropped.size(), "write " + report->saved_path);
-      if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno("fsync " + report->saved_path, errno);
-      ::close(fd);
+      s = SaveDropped(dir_fd_, options_.dir, path + ".dropped-at-" + std::to_string(valid_end),
+                      dropped, &report->saved_path);
       if (!s.ok()) return s;
     }
     if (::truncate(path.c_str(), static_cast<off_t>(valid_end)) != 0) {

@@ -38,7 +38,8 @@ struct RecoveryReport {
   uint64_t dropped_bytes = 0;   // cut from the tail of the last segment
   uint64_t dropped_at = 0;      // offset in that segment where the cut was made
   std::string reason;           // why the first dropped byte was refused; empty if none
-  std::string saved_path;       // copy of non-zero dropped bytes, kept for forensics
+  std::string saved_path;       // copy of non-zero dropped bytes, kept for forensics:
+                                // "<segment>.dropped-at-<offset>", plus ".<n>" if taken
 };
 
 class Journal {

@@ -702,6 +702,35 @@ TEST_CASE("journal: torn tail repaired, then more appends and another crash", "[
   h.CheckAppendContinues(4);
 }
 
+TEST_CASE("journal: a second tear at the same offset keeps the first saved copy", "[journal]") {
+  JournalHarness h;
+  h.Reopen();
+  h.WriteN(3, VariedLength);
+  h.Close();
+  const size_t at = h.OffsetOf(3);
+  h.ShrinkSize(5);
+  const std::string first_tear = h.Seg().substr(at);
+  h.Reopen();
+  const std::string base = h.SegPath() + ".dropped-at-" + std::to_string(at);
+  CHECK(h.report().saved_path == base);
+  h.ForgetAfter(2);
+  for (int n = 1; n <= 2; ++n) {
+    CAPTURE(n);
+    h.Write(BodyFor(3, 40 + static_cast<size_t>(n)));  // torn again, at the same offset
+    h.Close();
+    h.ShrinkSize(7);
+    const std::string tear = h.Seg().substr(at);
+    h.Reopen();
+    CHECK(h.report().dropped_at == at);
+    CHECK(h.report().saved_path == base + "." + std::to_string(n));
+    CHECK(test::ReadFile(h.report().saved_path) == tear);
+    h.ForgetAfter(2);
+  }
+  CHECK(test::ReadFile(base) == first_tear);
+  CHECK(DroppedFiles(h.dir()).size() == 3);
+  h.CheckAppendContinues(2);
+}
+
 // beast's fail_count loop: the n-th write() fails; every record flushed before it survives,
 // nothing after it does, and the file always ends on a whole record.
 TEST_CASE("journal: sticky write failure at every flush", "[journal]") {
