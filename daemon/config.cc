@@ -118,19 +118,26 @@ bool Walk(const toml::table& table, const std::string& prefix,
           const std::map<std::string, Setter>& setters, Context& ctx) {
   for (auto&& [k, node] : table) {
     const std::string key = prefix + std::string(k.str());
-    if (node.is_table()) {
-      bool known_section = false;
-      for (const auto& [name, setter] : setters) known_section |= name.rfind(key + ".", 0) == 0;
-      if (known_section) {
-        if (!Walk(*node.as_table(), key + ".", setters, ctx)) return false;
-        continue;
-      }
+    bool known_section = false;
+    for (const auto& [name, setter] : setters) known_section |= name.rfind(key + ".", 0) == 0;
+    if (known_section) {
+      if (!node.is_table()) return ctx.Fail(node.source(), "\"" + key + "\" must be a table");
+      if (!Walk(*node.as_table(), key + ".", setters, ctx)) return false;
+      continue;
     }
     auto it = setters.find(key);
     if (it == setters.end()) {
+      // Suggest a section as well as a key, so "[jornal]" points at "journal".
+      std::vector<std::string> candidates;
+      for (const auto& [name, setter] : setters) {
+        candidates.push_back(name);
+        for (size_t dot = name.find('.'); dot != std::string::npos; dot = name.find('.', dot + 1)) {
+          candidates.push_back(name.substr(0, dot));
+        }
+      }
       std::string best;
       size_t best_d = 3;
-      for (const auto& [name, setter] : setters) {
+      for (const auto& name : candidates) {
         const size_t d = EditDistance(key, name);
         if (d < best_d) best_d = d, best = name;
       }
@@ -196,8 +203,16 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
 bool LoadConfig(const std::string& path, bool required, Config* config, std::string* error) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    if (!required) return true;
+    // Only a file that is not there means "run on the defaults"; one we cannot reach
+    // (EACCES, ELOOP, ...) would otherwise be silently ignored.
+    if (!required && errno == ENOENT) return true;
     *error = path + ": cannot read the config file: " + std::strerror(errno);
+    return false;
+  }
+  // toml++ reads a directory as an empty file, which would mean "all defaults". (Other
+  // non-regular files are fine: --config /dev/null is a way to ask for the defaults.)
+  if (S_ISDIR(st.st_mode)) {
+    *error = path + ": cannot read the config file: " + std::strerror(EISDIR);
     return false;
   }
   toml::table root;

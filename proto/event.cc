@@ -2,7 +2,9 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
@@ -26,8 +28,12 @@ class DepthLimitedHandler {
   bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
     return doc_.RawNumber(s, n, copy);
   }
-  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
-  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) {
+    return CheckSurrogates(s, n) && doc_.String(s, n, copy);
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    return CheckSurrogates(s, n) && doc_.Key(s, n, copy);
+  }
   bool StartObject() { return ++depth_ <= kMaxJsonDepth && doc_.StartObject(); }
   bool EndObject(rapidjson::SizeType n) {
     --depth_;
@@ -39,10 +45,28 @@ class DepthLimitedHandler {
     return doc_.EndArray(n);
   }
   bool too_deep() const { return depth_ > kMaxJsonDepth; }
+  bool lone_surrogate() const { return lone_surrogate_; }
 
  private:
+  // rapidjson 1.1 refuses a lone high surrogate escape but decodes a lone low one
+  // ("\udc00") into the bytes ED B0 80, which are not UTF-8: the envelope would be accepted
+  // and written to the journal as text no reader can parse. The raw input is already
+  // validated, so an ED A0..ED BF sequence can only have come from such an escape.
+  bool CheckSurrogates(const char* s, rapidjson::SizeType n) {
+    const char* end = s + n;
+    for (const char* p = s;
+         (p = static_cast<const char*>(std::memchr(p, 0xed, static_cast<size_t>(end - p)))); ++p) {
+      if (p + 1 < end && static_cast<unsigned char>(p[1]) >= 0xa0) {
+        lone_surrogate_ = true;
+        return false;
+      }
+    }
+    return true;
+  }
+
   rapidjson::Document& doc_;
   int depth_ = 0;
+  bool lone_surrogate_ = false;
 };
 
 bool Fail(Error* error, Errc code, std::string message) {
@@ -71,6 +95,44 @@ bool CheckString(const rapidjson::Value& v, std::string_view where, std::string_
   return true;
 }
 
+// The envelope's fields in canonical (journal) order; the first kRequiredFields are required.
+constexpr std::string_view kEnvelopeFields[] = {"id",        "ts",        "source", "kind",
+                                                "session",   "cwd",       "host",   "pid",
+                                                "truncated", "orig_size", "payload"};
+constexpr size_t kRequiredFields = 4;
+
+// Returns `s` as valid UTF-8 of at most `max_len` bytes: each byte that does not start a
+// valid sequence becomes U+FFFD, and the end is cut at a character boundary. Strings from
+// the OS (a cwd, a host name) are bytes, not text; the daemon refuses invalid UTF-8 and
+// over-long fields, and a hook must not lose its event over either.
+std::string CleanString(std::string_view s, size_t max_len) {
+  std::string out;
+  out.reserve(std::min(s.size(), max_len));
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t len = c < 0x80           ? 1
+                       : (c >> 5) == 0x6  ? 2
+                       : (c >> 4) == 0xe  ? 3
+                       : (c >> 3) == 0x1e ? 4
+                                          : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
+    if (ok && len > 1) {
+      uint32_t cp = c & (0xffu >> (len + 1));
+      for (size_t k = 1; k < len; ++k)
+        cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3fu);
+      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+    }
+    const std::string_view piece = ok ? s.substr(i, len) : std::string_view("\xef\xbf\xbd");
+    if (out.size() + piece.size() > max_len) break;
+    out.append(piece);
+    i += ok ? len : 1;
+  }
+  return out;
+}
+
 bool IsIdChar(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
 }
@@ -82,16 +144,31 @@ bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error) {
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> stream(ms);
   rapidjson::ParseResult result;
-  bool too_deep = false;
+  bool too_deep = false, lone_surrogate = false;
   auto generator = [&](rapidjson::Document& d) {
     DepthLimitedHandler handler(d);
-    result = reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
-        stream, handler);
+    // Full precision: the default fast path may be off by an ulp, so a payload's numbers
+    // would change every time an event is parsed and written again.
+    result = reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
+                          rapidjson::kParseFullPrecisionFlag>(stream, handler);
     too_deep = handler.too_deep();
+    lone_surrogate = handler.lone_surrogate();
     return !result.IsError();
   };
   doc->Populate(generator);
+  // rapidjson takes a NUL byte for the end of the input, so "{}\0junk" would parse as "{}".
+  // Anything left over after the value is trailing garbage like any other.
+  if (!result.IsError() && ms.Tell() != text.size()) {
+    return Fail(error, Errc::kBadJson,
+                "invalid JSON at byte " + std::to_string(ms.Tell()) +
+                    ": The document root must not be followed by other values.");
+  }
   if (!result.IsError()) return true;
+  if (lone_surrogate) {
+    return Fail(error, Errc::kBadJson,
+                "invalid JSON at byte " + std::to_string(result.Offset()) +
+                    ": a \\u escape encodes a lone UTF-16 surrogate");
+  }
   if (too_deep) {
     return Fail(error, Errc::kBadJson,
                 "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels at byte " +
@@ -105,10 +182,20 @@ bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error) {
 bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Error* error) {
   if (!event.IsObject())
     return Fail(error, Errc::kNotObject, std::string(where) + " must be an object");
-  bool has_id = false, has_ts = false, has_source = false, has_kind = false;
+  // A repeated field is refused: WriteEnvelope keeps only the first, so accepting
+  // {"payload":1,"payload":2} would silently drop data (and two ids would defeat dedupe).
+  unsigned seen = 0;
   for (auto it = event.MemberBegin(); it != event.MemberEnd(); ++it) {
     const std::string_view name(it->name.GetString(), it->name.GetStringLength());
     const rapidjson::Value& v = it->value;
+    const auto known = std::find(std::begin(kEnvelopeFields), std::end(kEnvelopeFields), name);
+    if (known == std::end(kEnvelopeFields)) {
+      return Fail(error, Errc::kUnknownField, Field(where, name) + " is not an envelope field");
+    }
+    const unsigned bit = 1u << (known - std::begin(kEnvelopeFields));
+    if (seen & bit)
+      return Fail(error, Errc::kBadValue, Field(where, name) + " appears more than once");
+    seen |= bit;
     if (name == "id") {
       if (!CheckString(v, where, name, kMaxIdLength, true, error)) return false;
       for (size_t i = 0; i < v.GetStringLength(); ++i) {
@@ -117,16 +204,13 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
                       Field(where, name) + " must be hex (128-bit random or UUID)");
         }
       }
-      has_id = true;
     } else if (name == "ts") {
       if (!v.IsInt64() || v.GetInt64() < 0) {
         return Fail(error, Errc::kWrongType,
                     Field(where, name) + " must be a non-negative integer (ns since the epoch)");
       }
-      has_ts = true;
     } else if (name == "source" || name == "kind") {
       if (!CheckString(v, where, name, kMaxNameLength, true, error)) return false;
-      (name == "source" ? has_source : has_kind) = true;
     } else if (name == "session" || name == "cwd" || name == "host") {
       if (!CheckString(v, where, name, kMaxStringLength, false, error)) return false;
     } else if (name == "pid") {
@@ -141,28 +225,24 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
       if (!v.IsUint64())
         return Fail(error, Errc::kWrongType,
                     Field(where, name) + " must be a non-negative integer");
-    } else if (name == "payload") {
-      // Any JSON value.
-    } else {
-      return Fail(error, Errc::kUnknownField, Field(where, name) + " is not an envelope field");
+    }
+    // payload: any JSON value.
+  }
+  // kEnvelopeFields starts with the required ones, in the order they are reported.
+  for (size_t i = 0; i < kRequiredFields; ++i) {
+    if (!(seen & (1u << i))) {
+      return Fail(error, Errc::kMissingField, Field(where, kEnvelopeFields[i]) + " is required");
     }
   }
-  if (!has_id) return Fail(error, Errc::kMissingField, Field(where, "id") + " is required");
-  if (!has_ts) return Fail(error, Errc::kMissingField, Field(where, "ts") + " is required");
-  if (!has_source) return Fail(error, Errc::kMissingField, Field(where, "source") + " is required");
-  if (!has_kind) return Fail(error, Errc::kMissingField, Field(where, "kind") + " is required");
   return true;
 }
 
 void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer) {
-  static constexpr const char* kOrder[] = {"id",        "ts",        "source", "kind",
-                                           "session",   "cwd",       "host",   "pid",
-                                           "truncated", "orig_size", "payload"};
   writer.StartObject();
-  for (const char* key : kOrder) {
-    auto it = event.FindMember(key);
+  for (std::string_view key : kEnvelopeFields) {
+    auto it = event.FindMember(rapidjson::StringRef(key.data(), key.size()));
     if (it == event.MemberEnd()) continue;
-    writer.Key(key, static_cast<rapidjson::SizeType>(std::strlen(key)));
+    writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
     it->value.Accept(writer);
   }
   writer.EndObject();
@@ -171,9 +251,10 @@ void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer) {
 std::string BuildEventBody(const EnvelopeFields& f, bool durable) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
-  auto str = [&](const char* key, std::string_view v) {
+  auto str = [&](const char* key, std::string_view v, size_t max_len) {
+    const std::string clean = CleanString(v, max_len);
     w.Key(key);
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+    w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
   };
   w.StartObject();
   w.Key("v");
@@ -184,14 +265,14 @@ std::string BuildEventBody(const EnvelopeFields& f, bool durable) {
   }
   w.Key("event");
   w.StartObject();
-  str("id", f.id);
+  str("id", f.id, kMaxIdLength);
   w.Key("ts");
   w.Int64(f.ts);
-  str("source", f.source);
-  str("kind", f.kind);
-  if (!f.session.empty()) str("session", f.session);
-  if (!f.cwd.empty()) str("cwd", f.cwd);
-  if (!f.host.empty()) str("host", f.host);
+  str("source", f.source, kMaxNameLength);
+  str("kind", f.kind, kMaxNameLength);
+  if (!f.session.empty()) str("session", f.session, kMaxStringLength);
+  if (!f.cwd.empty()) str("cwd", f.cwd, kMaxStringLength);
+  if (!f.host.empty()) str("host", f.host, kMaxStringLength);
   if (f.pid >= 0) {
     w.Key("pid");
     w.Int64(f.pid);

@@ -50,7 +50,9 @@ struct EnvelopeFields {
   uint64_t orig_size = 0;
 };
 
-// The body of an EVENT frame: {"v":1,"durable":..,"event":{...}}.
+// The body of an EVENT frame: {"v":1,"durable":..,"event":{...}}. String fields are made
+// valid UTF-8 (each invalid byte becomes U+FFFD) and cut to their limits at a character
+// boundary, so bytes from the OS (a non-UTF-8 cwd) never get the event refused.
 std::string BuildEventBody(const EnvelopeFields& fields, bool durable);
 
 // Returns a new random 128-bit id as 32 lowercase hex characters (getrandom()).

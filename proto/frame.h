@@ -25,7 +25,7 @@ enum class FrameType : uint8_t {
   kHello = 1,       // either way: {"v":1, "client"|"server": "name/version"}
   kEvent = 2,       // client -> daemon: {"v":1, "durable"?:bool, "event":{envelope}}
   kEventBatch = 3,  // client -> daemon: {"v":1, "durable"?:bool, "events":[envelope...]}
-  kAck = 4,         // daemon -> client: {"first_seq":N, "last_seq":M, "count":C, "durable":bool}
+  kAck = 4,         // daemon -> client: {"first_seq":N, "last_seq":M, "durable":bool}
   kError = 5,       // daemon -> client: {"code":"...", "message":"...", "fatal":bool}
   kStatusReq = 6,   // client -> daemon: {"v":1}
   kStatus = 7,      // daemon -> client: the status object (docs/protocol.md)

@@ -1,5 +1,7 @@
 #include "proto/messages.h"
 
+#include <utility>
+
 namespace ferry::proto {
 namespace {
 
@@ -14,8 +16,12 @@ bool CheckVersion(const rapidjson::Value& obj, Error* error) {
   if (v == obj.MemberEnd()) {
     return Fail(error, Errc::kBadVersion, "missing protocol version field \"v\"");
   }
+  if (!v->value.IsInt64() && !v->value.IsUint64()) {
+    return Fail(error, Errc::kBadVersion, "protocol version field \"v\" must be an integer");
+  }
   if (!v->value.IsUint() || v->value.GetUint() != kProtocolVersion) {
-    std::string got = v->value.IsUint() ? std::to_string(v->value.GetUint()) : "a non-integer";
+    const std::string got = v->value.IsInt64() ? std::to_string(v->value.GetInt64())
+                                               : std::to_string(v->value.GetUint64());
     return Fail(error, Errc::kBadVersion,
                 "protocol version " + got + " is not supported; this build speaks version " +
                     std::to_string(kProtocolVersion));
@@ -36,9 +42,22 @@ bool EventRequest::Parse(FrameType type, std::string_view body, size_t max_batch
   single_ = nullptr;
   array_ = nullptr;
   durable_ = false;
+  // The document's pool allocator only grows: without this, a connection that streams
+  // events through one EventRequest would keep every body it ever parsed.
+  doc_.SetNull();
+  doc_.GetAllocator().Clear();
   if (!ParseVersionedRequest(body, &doc_, error)) return false;
+  bool seen_v = false, seen_durable = false;
   for (auto it = doc_.MemberBegin(); it != doc_.MemberEnd(); ++it) {
     const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    // Repeated fields are refused rather than resolved: first-wins and last-wins readers
+    // would see different requests.
+    const bool repeated = (name == "v" && std::exchange(seen_v, true)) ||
+                          (name == "durable" && std::exchange(seen_durable, true)) ||
+                          (name == "event" && single_) || (name == "events" && array_);
+    if (repeated) {
+      return Fail(error, Errc::kBadValue, "\"" + std::string(name) + "\" appears more than once");
+    }
     if (name == "v") continue;
     if (name == "durable") {
       if (!it->value.IsBool()) return Fail(error, Errc::kWrongType, "durable must be a boolean");

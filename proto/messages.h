@@ -23,6 +23,9 @@ class EventRequest {
   // Parses and validates `body` of a frame of `type` (kEvent or kEventBatch).
   bool Parse(FrameType type, std::string_view body, size_t max_batch_events, Error* error);
 
+  // Bytes held by the parsed document's allocator (tests check it does not grow with reuse).
+  size_t TEST_allocator_bytes() { return doc_.GetAllocator().Size(); }
+
  private:
   rapidjson::Document doc_;
   const rapidjson::Value* single_ = nullptr;

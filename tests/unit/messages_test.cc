@@ -1,0 +1,364 @@
+#include "proto/messages.h"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+namespace ferry::proto {
+namespace {
+
+constexpr size_t kMaxBatch = 10000;
+
+std::string Envelope(int n) {
+  return R"({"id":"a)" + std::to_string(n) + R"(","ts":)" + std::to_string(1000 + n) +
+         R"(,"source":"bash","kind":"command","payload":{"n":)" + std::to_string(n) + "}}";
+}
+
+std::string EventBody(const std::string& envelope, const std::string& extra = "") {
+  return R"({"v":1,)" + extra + R"("event":)" + envelope + "}";
+}
+
+std::string BatchBody(const std::vector<std::string>& envelopes, const std::string& extra = "") {
+  std::string s = R"({"v":1,)" + extra + R"("events":[)";
+  for (size_t i = 0; i < envelopes.size(); ++i) s += (i ? "," : "") + envelopes[i];
+  return s + "]}";
+}
+
+std::vector<std::string> Envelopes(int count) {
+  std::vector<std::string> out;
+  for (int i = 0; i < count; ++i) out.push_back(Envelope(i));
+  return out;
+}
+
+Error ParseFails(FrameType type, const std::string& body, size_t max_batch = kMaxBatch) {
+  EventRequest request;
+  Error error;
+  INFO(body.substr(0, 300));
+  CHECK_FALSE(request.Parse(type, body, max_batch, &error));
+  CHECK_FALSE(error.ok());
+  return error;
+}
+
+std::string Canonical(const rapidjson::Value& event) {
+  rapidjson::StringBuffer sb;
+  JsonWriter writer(sb);
+  WriteEnvelope(event, writer);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace
+
+TEST_CASE("EVENT: a valid request", "[messages]") {
+  EventRequest request;
+  Error error;
+  REQUIRE(request.Parse(FrameType::kEvent, EventBody(Envelope(7)), kMaxBatch, &error));
+  CHECK(error.ok());
+  REQUIRE(request.size() == 1);
+  CHECK_FALSE(request.durable());
+  CHECK(Canonical(request.at(0)) == Envelope(7));
+}
+
+TEST_CASE("EVENT and EVENT_BATCH: the durable flag", "[messages]") {
+  EventRequest request;
+  Error error;
+  REQUIRE(request.Parse(FrameType::kEvent, EventBody(Envelope(1), R"("durable":true,)"), kMaxBatch,
+                        &error));
+  CHECK(request.durable());
+  REQUIRE(request.Parse(FrameType::kEvent, EventBody(Envelope(1), R"("durable":false,)"), kMaxBatch,
+                        &error));
+  CHECK_FALSE(request.durable());
+  // The flag may come after the event, and resets between parses.
+  REQUIRE(request.Parse(FrameType::kEvent,
+                        R"({"event":)" + Envelope(1) + R"(,"durable":true,"v":1})", kMaxBatch,
+                        &error));
+  CHECK(request.durable());
+  REQUIRE(request.Parse(FrameType::kEvent, EventBody(Envelope(1)), kMaxBatch, &error));
+  CHECK_FALSE(request.durable());
+  REQUIRE(request.Parse(FrameType::kEventBatch, BatchBody(Envelopes(2), R"("durable":true,)"),
+                        kMaxBatch, &error));
+  CHECK(request.durable());
+
+  for (const char* bad : {"1", "\"true\"", "null", "[]"}) {
+    const Error e = ParseFails(FrameType::kEvent,
+                               EventBody(Envelope(1), std::string(R"("durable":)") + bad + ","));
+    CHECK(e.code == Errc::kWrongType);
+    CHECK(e.message == "durable must be a boolean");
+  }
+}
+
+TEST_CASE("version missing or wrong", "[messages]") {
+  SECTION("missing") {
+    const Error e = ParseFails(FrameType::kEvent, R"({"event":)" + Envelope(1) + "}");
+    CHECK(e.code == Errc::kBadVersion);
+    CHECK(std::string(ErrcName(e.code)) == "bad_version");
+    CHECK(e.message == "missing protocol version field \"v\"");
+  }
+  SECTION("a version this build does not speak") {
+    for (const char* v : {"0", "2", "4294967296", "-1"}) {
+      const Error e = ParseFails(FrameType::kEvent,
+                                 std::string(R"({"v":)") + v + R"(,"event":)" + Envelope(1) + "}");
+      CHECK(e.code == Errc::kBadVersion);
+      CHECK(e.message == std::string("protocol version ") + v +
+                             " is not supported; this build speaks version 1");
+    }
+  }
+  SECTION("not an integer") {
+    for (const char* v : {"\"1\"", "1.0", "null", "true", "[1]"}) {
+      const Error e = ParseFails(FrameType::kEventBatch, std::string(R"({"v":)") + v +
+                                                             R"(,"events":[)" + Envelope(1) + "]}");
+      CHECK(e.code == Errc::kBadVersion);
+      CHECK(e.message == "protocol version field \"v\" must be an integer");
+    }
+  }
+}
+
+TEST_CASE("the body must be a JSON object", "[messages]") {
+  Error e = ParseFails(FrameType::kEvent, "");
+  CHECK(e.code == Errc::kBadJson);
+  CHECK(e.message == "invalid JSON at byte 0: The document is empty.");
+  e = ParseFails(FrameType::kEvent, "[1]");
+  CHECK(e.code == Errc::kNotObject);
+  CHECK(std::string(ErrcName(e.code)) == "not_object");
+  CHECK(e.message == "frame body must be a JSON object");
+  e = ParseFails(FrameType::kEvent, EventBody(Envelope(1)) + "x");
+  CHECK(e.code == Errc::kBadJson);
+  CHECK(e.message == "invalid JSON at byte " + std::to_string(EventBody(Envelope(1)).size()) +
+                         ": The document root must not be followed by other values.");
+  e = ParseFails(FrameType::kEvent, EventBody(Envelope(1)) + std::string(1, '\0'));
+  CHECK(e.code == Errc::kBadJson);
+}
+
+TEST_CASE("EVENT: the event object is required and validated", "[messages]") {
+  Error e = ParseFails(FrameType::kEvent, R"({"v":1})");
+  CHECK(e.code == Errc::kMissingField);
+  CHECK(e.message == "EVENT needs an \"event\" object");
+  e = ParseFails(FrameType::kEvent, R"({"v":1,"event":[]})");
+  CHECK(e.code == Errc::kNotObject);
+  CHECK(e.message == "event must be an object");
+  e = ParseFails(FrameType::kEvent, R"({"v":1,"event":{"id":"ab","ts":1,"source":"s"}})");
+  CHECK(e.code == Errc::kMissingField);
+  CHECK(e.message == "event.kind is required");
+  e = ParseFails(FrameType::kEvent,
+                 R"({"v":1,"event":{"id":"ab","ts":1,"source":"s","kind":"k","sequence":1}})");
+  CHECK(e.code == Errc::kUnknownField);
+  CHECK(e.message == "event.sequence is not an envelope field");
+}
+
+TEST_CASE("unknown top-level fields are refused", "[messages]") {
+  Error e = ParseFails(FrameType::kEvent, EventBody(Envelope(1), R"("extra":1,)"));
+  CHECK(e.code == Errc::kUnknownField);
+  CHECK(e.message == "\"extra\" is not a field of EVENT");
+  // "events" belongs to EVENT_BATCH and "event" to EVENT.
+  e = ParseFails(FrameType::kEvent, R"({"v":1,"events":[]})");
+  CHECK(e.code == Errc::kUnknownField);
+  CHECK(e.message == "\"events\" is not a field of EVENT");
+  e = ParseFails(FrameType::kEventBatch, EventBody(Envelope(1)));
+  CHECK(e.code == Errc::kUnknownField);
+  CHECK(e.message == "\"event\" is not a field of EVENT_BATCH");
+}
+
+TEST_CASE("repeated top-level fields are refused", "[messages]") {
+  Error e = ParseFails(FrameType::kEvent, R"({"v":1,"v":2,"event":)" + Envelope(1) + "}");
+  CHECK(e.code == Errc::kBadValue);
+  CHECK(e.message == "\"v\" appears more than once");
+  e = ParseFails(FrameType::kEvent,
+                 R"({"v":1,"event":)" + Envelope(1) + R"(,"event":)" + Envelope(2) + "}");
+  CHECK(e.message == "\"event\" appears more than once");
+  e = ParseFails(FrameType::kEvent, EventBody(Envelope(1), R"("durable":true,"durable":false,)"));
+  CHECK(e.message == "\"durable\" appears more than once");
+  e = ParseFails(FrameType::kEventBatch,
+                 R"({"v":1,"events":[)" + Envelope(1) + R"(],"events":[)" + Envelope(2) + "]}");
+  CHECK(e.message == "\"events\" appears more than once");
+}
+
+TEST_CASE("a non-event frame type is not an event request", "[messages]") {
+  for (FrameType type : {FrameType::kHello, FrameType::kAck, FrameType::kStatusReq}) {
+    const Error e = ParseFails(type, R"({"v":1})");
+    CHECK(e.code == Errc::kUnexpectedType);
+    CHECK(e.message == "not an event frame");
+  }
+}
+
+TEST_CASE("EVENT_BATCH: a valid batch", "[messages]") {
+  EventRequest request;
+  Error error;
+  REQUIRE(request.Parse(FrameType::kEventBatch, BatchBody(Envelopes(5)), kMaxBatch, &error));
+  REQUIRE(request.size() == 5);
+  CHECK_FALSE(request.durable());
+  for (size_t i = 0; i < 5; ++i) CHECK(Canonical(request.at(i)) == Envelope(static_cast<int>(i)));
+}
+
+TEST_CASE("EVENT_BATCH: one bad event refuses the whole batch, named by index", "[messages]") {
+  std::vector<std::string> events = Envelopes(6);
+  events[3] = R"({"id":"a3","ts":1,"source":"bash"})";
+  const Error e = ParseFails(FrameType::kEventBatch, BatchBody(events));
+  CHECK(e.code == Errc::kMissingField);
+  CHECK(e.message == "events[3].kind is required");
+
+  events[3] = R"({"id":"a3","ts":1,"source":"bash","kind":7})";
+  CHECK(ParseFails(FrameType::kEventBatch, BatchBody(events)).message ==
+        "events[3].kind must be a string");
+  events[3] = "[]";
+  CHECK(ParseFails(FrameType::kEventBatch, BatchBody(events)).message ==
+        "events[3] must be an object");
+  // The first bad one is reported.
+  events[3] = Envelope(3);
+  events[1] = R"({"id":"zz","ts":1,"source":"bash","kind":"k"})";
+  events[5] = R"({"id":"a5","ts":-1,"source":"bash","kind":"k"})";
+  CHECK(ParseFails(FrameType::kEventBatch, BatchBody(events)).message ==
+        "events[1].id must be hex (128-bit random or UUID)");
+}
+
+TEST_CASE("EVENT_BATCH: the events array", "[messages]") {
+  Error e = ParseFails(FrameType::kEventBatch, R"({"v":1})");
+  CHECK(e.code == Errc::kMissingField);
+  CHECK(e.message == "EVENT_BATCH needs an \"events\" array");
+  e = ParseFails(FrameType::kEventBatch, R"({"v":1,"events":{}})");
+  CHECK(e.code == Errc::kWrongType);
+  CHECK(e.message == "events must be an array");
+  e = ParseFails(FrameType::kEventBatch, R"({"v":1,"events":[]})");
+  CHECK(e.code == Errc::kBadValue);
+  CHECK(e.message == "events is empty");
+}
+
+TEST_CASE("EVENT_BATCH: the event count limit", "[messages]") {
+  EventRequest request;
+  Error error;
+  CHECK(request.Parse(FrameType::kEventBatch, BatchBody(Envelopes(3)), 3, &error));
+  CHECK(request.size() == 3);
+  const Error e = ParseFails(FrameType::kEventBatch, BatchBody(Envelopes(4)), 3);
+  CHECK(e.code == Errc::kTooManyEvents);
+  CHECK(std::string(ErrcName(e.code)) == "too_many_events");
+  CHECK(e.message == "batch holds 4 events; the limit is 3");
+  // The count is checked before the events are validated: no work for an oversized batch.
+  std::vector<std::string> bad(11, "1");
+  CHECK(ParseFails(FrameType::kEventBatch, BatchBody(bad), 10).message ==
+        "batch holds 11 events; the limit is 10");
+  // The default limit.
+  CHECK(request.Parse(FrameType::kEventBatch, BatchBody(Envelopes(10000)), kMaxBatch, &error));
+  CHECK(ParseFails(FrameType::kEventBatch, BatchBody(Envelopes(10001))).message ==
+        "batch holds 10001 events; the limit is 10000");
+}
+
+TEST_CASE("an EventRequest can be reused", "[messages]") {
+  EventRequest request;
+  Error error;
+  REQUIRE(request.Parse(FrameType::kEventBatch, BatchBody(Envelopes(3)), kMaxBatch, &error));
+  CHECK(request.size() == 3);
+  Error bad;
+  CHECK_FALSE(request.Parse(FrameType::kEvent, "{", kMaxBatch, &bad));
+  REQUIRE(request.Parse(FrameType::kEvent, EventBody(Envelope(9)), kMaxBatch, &error));
+  REQUIRE(request.size() == 1);
+  CHECK(Canonical(request.at(0)) == Envelope(9));
+  REQUIRE(request.Parse(FrameType::kEventBatch, BatchBody(Envelopes(2)), kMaxBatch, &error));
+  REQUIRE(request.size() == 2);
+  CHECK(Canonical(request.at(1)) == Envelope(1));
+}
+
+TEST_CASE("a reused EventRequest does not keep old bodies", "[messages]") {
+  // ferryd parses every frame of a connection with one EventRequest.
+  EventRequest request;
+  Error error;
+  const std::string body = EventBody(R"({"id":"ab","ts":1,"source":"s","kind":"k","payload":")" +
+                                     std::string(8000, 'x') + "\"}");
+  REQUIRE(request.Parse(FrameType::kEvent, body, kMaxBatch, &error));
+  const size_t after_one = request.TEST_allocator_bytes();
+  for (int i = 0; i < 1000; ++i) REQUIRE(request.Parse(FrameType::kEvent, body, kMaxBatch, &error));
+  CHECK(request.TEST_allocator_bytes() == after_one);
+  CHECK(request.TEST_allocator_bytes() < 64 * 1024);
+}
+
+TEST_CASE("ParseVersionedRequest", "[messages]") {
+  rapidjson::Document doc;
+  Error error;
+  CHECK(ParseVersionedRequest(MakeStatusRequestBody(), &doc, &error));
+  CHECK(MakeStatusRequestBody() == R"({"v":1})");
+  CHECK(ParseVersionedRequest(R"({"v":1,"client":"ferry/0.1.0"})", &doc, &error));
+  CHECK_FALSE(ParseVersionedRequest(R"({"v":3})", &doc, &error));
+  CHECK(error.code == Errc::kBadVersion);
+  CHECK(error.message == "protocol version 3 is not supported; this build speaks version 1");
+  CHECK_FALSE(ParseVersionedRequest("{}", &doc, &error));
+  CHECK(error.message == "missing protocol version field \"v\"");
+  CHECK_FALSE(ParseVersionedRequest("1", &doc, &error));
+  CHECK(error.code == Errc::kNotObject);
+}
+
+TEST_CASE("ACK body round trip", "[messages]") {
+  CHECK(MakeAckBody(Ack{42, 42, false}) == R"({"first_seq":42,"last_seq":42,"durable":false})");
+  CHECK(MakeAckBody(Ack{1, 10000, true}) == R"({"first_seq":1,"last_seq":10000,"durable":true})");
+  for (const Ack in : {Ack{0, 0, false}, Ack{1, 1, true}, Ack{7, 9, false},
+                       Ack{UINT64_MAX - 1, UINT64_MAX, true}}) {
+    Ack out{99, 99, !in.durable};
+    Error error;
+    REQUIRE(ParseAckBody(MakeAckBody(in), &out, &error));
+    CHECK(out.first_seq == in.first_seq);
+    CHECK(out.last_seq == in.last_seq);
+    CHECK(out.durable == in.durable);
+  }
+}
+
+TEST_CASE("ACK body errors", "[messages]") {
+  Ack ack;
+  Error error;
+  CHECK_FALSE(ParseAckBody("nope", &ack, &error));
+  CHECK(error.code == Errc::kBadJson);
+  CHECK_FALSE(ParseAckBody("[]", &ack, &error));
+  CHECK(error.code == Errc::kNotObject);
+  CHECK(error.message == "ACK body must be an object");
+  for (const char* body :
+       {R"({"last_seq":1})", R"({"first_seq":1})", R"({"first_seq":"1","last_seq":1})",
+        R"({"first_seq":1,"last_seq":-1})"}) {
+    INFO(body);
+    CHECK_FALSE(ParseAckBody(body, &ack, &error));
+    CHECK(error.code == Errc::kMissingField);
+    CHECK(error.message == "ACK needs integer first_seq and last_seq");
+  }
+  // durable is optional and only `true` means durable.
+  REQUIRE(ParseAckBody(R"({"first_seq":1,"last_seq":2})", &ack, &error));
+  CHECK_FALSE(ack.durable);
+  REQUIRE(ParseAckBody(R"({"first_seq":1,"last_seq":2,"durable":1})", &ack, &error));
+  CHECK_FALSE(ack.durable);
+}
+
+TEST_CASE("ERROR body round trip for every code", "[messages]") {
+  for (int c = 0; c <= static_cast<int>(Errc::kInternal); ++c) {
+    const Error in{static_cast<Errc>(c), "message for " + std::to_string(c)};
+    const std::string body = MakeErrorBody(in, c % 2 == 0);
+    CHECK(body == std::string(R"({"code":")") + ErrcName(in.code) + R"(","message":"message for )" +
+                      std::to_string(c) + R"(","fatal":)" + (c % 2 == 0 ? "true" : "false") + "}");
+    Error out;
+    REQUIRE(ParseErrorBody(body, &out));
+    CHECK(out.code == in.code);
+    CHECK(out.message == in.message);
+  }
+}
+
+TEST_CASE("ERROR body escapes any message", "[messages]") {
+  static constexpr char kMessage[] = "quote \" backslash \\ newline \n nul \0 end";
+  const Error in{Errc::kBadJson, std::string(kMessage, sizeof kMessage - 1)};
+  const std::string body = MakeErrorBody(in, true);
+  CHECK(
+      body ==
+      R"({"code":"bad_json","message":"quote \" backslash \\ newline \n nul \u0000 end","fatal":true})");
+  Error out;
+  REQUIRE(ParseErrorBody(body, &out));
+  CHECK(out.code == Errc::kBadJson);
+  CHECK(out.message == in.message);
+}
+
+TEST_CASE("ERROR body from a newer or odd peer", "[messages]") {
+  Error out;
+  REQUIRE(ParseErrorBody(R"({"code":"brand_new_code","message":"m"})", &out));
+  CHECK(out.code == Errc::kInternal);
+  CHECK(out.message == "m");
+  REQUIRE(ParseErrorBody(R"({"code":"idle_timeout"})", &out));
+  CHECK(out.code == Errc::kIdleTimeout);
+  CHECK(out.message == "(no message)");
+  REQUIRE(ParseErrorBody("{}", &out));
+  CHECK(out.code == Errc::kInternal);
+  CHECK_FALSE(ParseErrorBody("not json", &out));
+  CHECK_FALSE(ParseErrorBody("[]", &out));
+}
+
+}  // namespace ferry::proto
