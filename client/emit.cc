@@ -136,8 +136,10 @@ bool ParseArgs(int argc, char** argv, EmitArgs* a, std::string* error) {
     }
   }
   if (a->help) return true;
-  if (a->source.empty()) *error = "emit: --source is required";
-  else if (a->kind.empty()) *error = "emit: --kind is required";
+  if (a->source.empty())
+    *error = "emit: --source is required";
+  else if (a->kind.empty())
+    *error = "emit: --kind is required";
   else if (a->has_data + a->use_stdin + a->has_argv_json > 1) {
     *error = "emit: use only one of --data, --stdin and --argv-json";
   }
@@ -188,7 +190,8 @@ int RunEmit(int argc, char** argv) {
     }
     payload = a.data;
   } else if (a.use_stdin) {
-    if (stdin_text.find_first_not_of(" \t\r\n") != std::string::npos) payload = PayloadJson(stdin_text);
+    if (stdin_text.find_first_not_of(" \t\r\n") != std::string::npos)
+      payload = PayloadJson(stdin_text);
   } else if (a.has_argv_json && !a.argv_json.empty()) {
     payload = PayloadJson(a.argv_json);
   }
@@ -215,8 +218,16 @@ int RunEmit(int argc, char** argv) {
   Connection conn;
   proto::FrameType type;
   std::string body;
-  if (!conn.Connect(socket, deadline, &error) || !conn.Send(frame, deadline, &error) ||
-      !conn.Receive(deadline, &type, &body, &error)) {
+  bool replied = false;
+  if (conn.Connect(socket, deadline, &error)) {
+    std::string send_error;
+    const bool sent = conn.Send(frame, deadline, &send_error);
+    // A daemon that refuses the frame (too large, say) sends an ERROR and closes while we may
+    // still be sending: read its reason rather than report a broken pipe.
+    replied = conn.Receive(deadline, &type, &body, &error);
+    if (!sent && !replied) error = send_error;
+  }
+  if (!replied) {
     Complain("event not delivered (ferryd not answering within " + std::to_string(a.timeout_ms) +
              " ms): " + error);
     return a.strict ? 1 : 0;

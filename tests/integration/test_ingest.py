@@ -3,7 +3,9 @@ stdin payloads and HELLO."""
 
 import json
 import os
+import signal
 import subprocess
+import time
 import unittest
 
 import ferry_harness as h
@@ -268,6 +270,54 @@ class EmitAndProtocolTest(unittest.TestCase):
                                     "message": "protocol version 2 is not supported; this build "
                                                "speaks version 1"})
             c.expect_closed()
+
+    def test_oversized_event_is_refused_with_the_daemons_reason(self):
+        # The daemon refuses the frame from its length alone and closes while the client is
+        # still sending; the client must report the daemon's ERROR, not a broken pipe.
+        r = self.d.emit("--source", "itest", "--kind", "huge", "--stdin", "--strict",
+                        "--timeout-ms", "5000", input="x" * (5 << 20))
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertRegex(r.stderr, r"^ferry: ferryd refused the event: frame_too_large: frame "
+                                   r"length \d+ exceeds the limit of 4194304 bytes\n$")
+        self.assertEqual(self.d.journal(), [])
+        self.assertEqual(self.emit_ok("--kind", "after-huge"), 1)
+
+    def test_emit_gives_up_on_a_stopped_daemon_within_its_budget(self):
+        self.d.proc.send_signal(signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            r = self.d.emit("--source", "itest", "--kind", "x", "--timeout-ms", "300")
+            elapsed = time.monotonic() - start
+            self.assertEqual((r.returncode, r.stdout), (0, ""))
+            self.assertEqual(r.stderr, "ferry: event not delivered (ferryd not answering within "
+                                       "300 ms): waiting for a reply: timed out\n")
+            self.assertGreaterEqual(elapsed, 0.3)
+            r = self.d.emit("--source", "itest", "--kind", "x", "--timeout-ms", "100", "--strict")
+            self.assertEqual(r.returncode, 1)
+            r = h.run_ferry(["status", "--timeout-ms", "100"], self.d.env())
+            self.assertEqual(r.returncode, 3)
+            self.assertIn("waiting for a reply: timed out", r.stdout)
+        finally:
+            self.d.proc.send_signal(signal.SIGCONT)
+        # Both events reached the socket before the daemon stopped: it appends them on resume
+        # even though their clients gave up (at-least-once; the spool dedupes by id later).
+        self.d.wait_for(lambda st: st["journal"]["last_seq"] == 2, "the queued events")
+
+    def test_emit_usage_errors(self):
+        for args, message in [
+                ((), "emit: --source is required"),
+                (("--source", "s"), "emit: --kind is required"),
+                (("--source", "s", "--kind", "k", "--data", "1", "--stdin"),
+                 "emit: use only one of --data, --stdin and --argv-json"),
+                (("--source", "s", "--kind", "k", "--timeout-ms", "0"),
+                 '--timeout-ms must be a whole number of milliseconds in [1, 3600000], not "0"'),
+                (("--source", "s", "--kind", "k", "--bogus"),
+                 'emit: unknown argument "--bogus" (ferry emit --help lists them)')]:
+            r = self.d.emit(*args, "--strict")
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (1, "", "ferry: %s\n" % message))
+            r = self.d.emit(*args)
+            self.assertEqual(r.returncode, 0)
+        self.assertEqual(self.d.journal(), [])
 
     def test_emit_without_daemon(self):
         self.assertEqual(self.d.stop(), 0)
