@@ -185,6 +185,52 @@ class BadFramesTest(unittest.TestCase):
         self.good.wait_acks(2)
 
 
+class SlowReaderTest(unittest.TestCase):
+    """A client that streams events but never reads its acks: the daemon stops reading from it
+    once its replies back up (bounded memory) and keeps serving everyone else."""
+
+    N = 150000
+
+    def test_client_that_never_reads_its_acks(self):
+        d = h.Daemon()
+        self.addCleanup(d.close)
+        d.start()
+        template = h.make_event(kind="slow")
+        frames = []
+        for i in range(self.N):
+            template["id"] = "%032x" % i
+            frames.append(h.encode_frame(h.EVENT, {"v": 1, "event": template}))
+        slow = d.client()
+        self.addCleanup(slow.close)
+        sender = threading.Thread(target=slow.send_raw, args=(b"".join(frames),), daemon=True)
+        sender.start()
+        # Wait until the daemon stops taking the slow client's events (a seq that holds still
+        # between two looks); a pause that came too early only makes the bound looser.
+        prev = -1
+        while True:
+            seq = d.status()["journal"]["last_seq"]
+            if seq == prev and seq > 0:
+                break
+            prev = seq
+            time.sleep(0.2)
+        # Owed replies are capped (4 MiB of acks plus the socket buffers: about 80,000 here).
+        self.assertLess(seq, self.N)
+        self.assertTrue(sender.is_alive())  # still blocked sending
+        good = h.make_event(kind="good")
+        with d.client() as c:
+            good_seq = c.ack(good)["last_seq"]
+        # Now read: every ack arrives, in order, and the stream resumes to the end.
+        acks = [slow.recv_frame() for _ in range(self.N)]
+        sender.join(h.HANG_GUARD_S)
+        self.assertTrue(all(t == h.ACK for t, _ in acks))
+        seqs = [b["last_seq"] for _, b in acks]
+        self.assertEqual(seqs, sorted(seqs))
+        self.assertEqual(sorted(seqs + [good_seq]), list(range(1, self.N + 2)))
+        records = d.journal()
+        self.assertEqual(len(records), self.N + 1)
+        self.assertEqual(records[good_seq - 1].body["id"], good["id"])
+
+
 class IdleAndConnectionLimitsTest(unittest.TestCase):
     """Silent clients (idle timeout 300 ms) and the connection cap."""
 
