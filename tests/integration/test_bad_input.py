@@ -160,6 +160,36 @@ class BadFramesTest(unittest.TestCase):
         self.d.wait_for(lambda st: st["ingest"]["rejected_total"] == self.rejected_before + 1,
                         "the torn frame to be counted")
 
+    def test_whole_frame_then_half_a_frame_then_eof(self):
+        # The whole frame is acked; the torn one after it is dropped and counted.
+        ev = h.make_event(source="good", kind="before-torn")
+        torn = h.encode_frame(h.EVENT, {"v": 1, "event": h.make_event()})
+        with self.d.client() as c:
+            c.send_raw(h.encode_frame(h.EVENT, {"v": 1, "event": ev}) + torn[:-1])
+            c.shutdown_write()
+            ftype, body = c.recv_frame()
+            self.assertEqual(ftype, h.ACK)
+            c.expect_closed()
+        self.other_acks.append((body["last_seq"], ev["id"]))
+        self.d.wait_for(lambda st: st["ingest"]["rejected_total"] == self.rejected_before + 1,
+                        "the torn frame to be counted")
+
+    def test_reserved_request_types_are_refused_without_closing(self):
+        with self.d.client() as c:
+            for ftype, name in ((h.TAIL_REQ, "TAIL_REQ"), (h.FLUSH_REQ, "FLUSH_REQ")):
+                t, body = c.request(ftype, {"v": 1})
+                self.assertEqual(t, h.ERROR)
+                self.assertEqual(body["code"], "unexpected_type")
+                self.assertEqual(body["fatal"], False)
+                self.assertRegex(body["message"], r"^%s is not supported by ferryd \S+$" % name)
+            ev = h.make_event(source="good", kind="after-reserved")
+            self.other_acks.append((c.ack(ev)["last_seq"], ev["id"]))
+        self.assertEqual(self.d.status()["ingest"]["rejected_total"], self.rejected_before)
+
+    def test_status_request_with_a_bad_version(self):
+        self.expect_error(h.encode_frame(h.STATUS_REQ, {"v": 7}), "bad_version",
+                          "protocol version 7 is not supported; this build speaks version 1")
+
     def test_errors_after_good_frames_on_one_connection(self):
         # Replies owed for earlier frames go out first, in order; then the ERROR; then close.
         events = [h.make_event(source="good", kind="same-conn") for _ in range(3)]

@@ -254,6 +254,30 @@ class EmitAndProtocolTest(unittest.TestCase):
         self.assertEqual(list(json.loads(rec.body)),
                          ["id", "ts", "source", "kind", "session", "cwd", "host", "pid", "payload"])
 
+    def test_many_simultaneous_connections(self):
+        n = 300
+        clients = [self.d.client() for _ in range(n)]
+        try:
+            events = [h.make_event(kind="many", payload=i) for i in range(n)]
+            for c, ev in zip(clients, events):
+                c.send_frame(h.EVENT, {"v": 1, "event": ev})
+            seqs = [c.recv_frame()[1]["last_seq"] for c in clients]
+            self.assertEqual(self.d.status()["ingest"]["connections"], n + 1)
+        finally:
+            for c in clients:
+                c.close()
+        self.assertEqual(sorted(seqs), list(range(1, n + 1)))
+        by_seq = {r.seq: r.body["id"] for r in self.d.journal()}
+        self.assertEqual({s: ev["id"] for s, ev in zip(seqs, events)}, by_seq)
+        self.d.wait_for(lambda st: st["ingest"]["connections"] == 1, "connections to close")
+
+    def test_sighup_keeps_running(self):
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.assertEqual(self.emit_ok("--kind", "after-hup"), 1)
+        self.assertIn("SIGHUP: configuration reload is not supported yet; keeping the running "
+                      "config", self.d.log())
+        self.assertEqual(self.d.stop(), 0)
+
     def test_hello(self):
         with self.d.client() as c:
             ftype, body = c.request(h.HELLO, {"v": 1, "client": "itest/1"})
