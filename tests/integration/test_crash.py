@@ -103,13 +103,13 @@ class SigkillWhileStreamingTest(unittest.TestCase):
                         [("batch", {"batch": 25})])
 
     def test_durable_acks_with_fsync_always(self):
-        d, acked = self.run_rounds('[journal]\nfsync = "always"\n',
+        d, acked = self.run_rounds('[journal]\nfsync = "always"\nsegment_size = "64KiB"\n',
                                    [("durable%d" % i, {"durable": True}) for i in range(4)])
         self.assertGreaterEqual(len(acked), self.ROUNDS * self.ACKS_PER_ROUND)
 
     def test_plain_acks_are_durable_with_fsync_always(self):
         # Under fsync "always" an ack waits for its fdatasync even when not asked to.
-        self.run_rounds('[journal]\nfsync = "always"\n',
+        self.run_rounds('[journal]\nfsync = "always"\nsegment_size = "64KiB"\n',
                         [("plain%d" % i, {"expect_durable": True}) for i in range(3)] +
                         [("batch", {"batch": 10, "expect_durable": True})])
 
