@@ -114,9 +114,12 @@ Status Journal::Open(const Options& options, std::unique_ptr<Journal>* journal,
   return Status::Ok();
 }
 
-// Only the last segment can hold a torn write: a segment is synced before the next one is
-// created. So recovery scans just that one, and the name of each segment fixes the seq of its
-// first record, which makes the last seq exact even when the last segment lost every record.
+// Only the last segment can hold a torn write from a process crash: the writer appends to
+// nothing else, and the committer syncs a closed segment as soon as it is closed. So recovery
+// scans just that one, and the name of each segment fixes the seq of its first record, which
+// makes the last seq exact even when the last segment lost every record. Damage in an older
+// segment (a power loss before that sync, bit rot) is left to readers, which report it and
+// skip to the next segment (docs/journal-format.md, "Recovery").
 Status Journal::Recover(RecoveryReport* report) {
   std::vector<uint64_t> seqs;
   Status s = ListSegments(options_.dir, &seqs);
