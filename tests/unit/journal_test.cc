@@ -618,6 +618,12 @@ TEST_CASE("journal: records span segment rolls", "[journal]") {
   for (uint64_t first : {uint64_t{1}, uint64_t{3}, uint64_t{5}})
     CHECK(h.SegSize(first) == 8 + 2 * 74);
   CHECK(h.SegSize(7) == 8 + 74);
+  for (uint64_t first = 1; first <= 7; first += 2) {  // each file starts with its named seq
+    const std::string seg = h.Seg(first);
+    CHECK(seg.substr(0, kMagicSize) == std::string(journal::kSegmentMagic, kMagicSize));
+    CHECK(Hex(seg.substr(kMagicSize + 8, 8)) ==
+          Hex(std::string(1, static_cast<char>(first)) + std::string(7, '\0')));
+  }
   CHECK(h.journal().total_bytes() == 3 * 156 + 82);
   CHECK(h.ReadAll() == h.Expected(7));
 
