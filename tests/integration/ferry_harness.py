@@ -352,8 +352,11 @@ class Daemon:
                                      % (self.proc.returncode, self.log()))
             r = run_ferry(["status", "--json", "--timeout-ms", "5000"], self.env())
             if r.returncode in (0, 1):
-                st = json.loads(r.stdout)
-                if st["daemon"]["pid"] == self.proc.pid:
+                try:
+                    st = json.loads(r.stdout)
+                except ValueError:  # an ERROR instead of a status (say, too many connections)
+                    st = None
+                if st and st["daemon"]["pid"] == self.proc.pid:
                     return st
             if time.monotonic() > deadline:
                 raise AssertionError("ferryd did not answer within %ss; log:\n%s"

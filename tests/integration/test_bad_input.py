@@ -261,14 +261,11 @@ class SlowReaderTest(unittest.TestCase):
         self.assertEqual(records[good_seq - 1].body["id"], good["id"])
 
 
-class IdleAndConnectionLimitsTest(unittest.TestCase):
-    """Silent clients (idle timeout 300 ms) and the connection cap."""
-
-    MAX_CONNECTIONS = 4
+class LimitsCase(unittest.TestCase):
+    CONFIG = ""
 
     def setUp(self):
-        self.d = h.Daemon(config='[ingest]\nidle_timeout = "300ms"\nmax_connections = %d\n'
-                          % self.MAX_CONNECTIONS)
+        self.d = h.Daemon(config=self.CONFIG)
         self.d.start()
         self.acked = []
 
@@ -286,6 +283,12 @@ class IdleAndConnectionLimitsTest(unittest.TestCase):
             ack = c.ack(ev)
         self.acked.append((ack["last_seq"], ev["id"]))
         self.assertEqual(ack["last_seq"], len(self.acked))
+
+
+class IdleTimeoutTest(LimitsCase):
+    """Silent clients, with a short idle timeout."""
+
+    CONFIG = '[ingest]\nidle_timeout = "300ms"\n'
 
     def test_silent_client_times_out(self):
         with self.d.client() as c:
@@ -308,6 +311,11 @@ class IdleAndConnectionLimitsTest(unittest.TestCase):
                 "message": "frame incomplete after 20 bytes and 300 ms idle; closing"}))
             c.expect_closed()
         self.good_event()
+
+
+class ConnectionCapTest(LimitsCase):
+    MAX_CONNECTIONS = 4
+    CONFIG = "[ingest]\nmax_connections = %d\n" % MAX_CONNECTIONS
 
     def test_connection_cap(self):
         # Wait until only the status request's own connection is open.
