@@ -1,8 +1,10 @@
 """ferryd's configuration: --check-config, errors that name file:line and the key, log levels,
 and where the socket and state dir come from."""
 
+import json
 import os
 import subprocess
+import time
 import unittest
 
 import ferry_harness as h
@@ -205,6 +207,48 @@ ingest.max_batch_events = 500
         r = self.ferryd("--version")
         self.assertEqual(r.returncode, 0)
         self.assertRegex(r.stdout, r"^ferryd \d+\.\d+\.\d+\n$")
+
+
+class SocketFromConfigTest(unittest.TestCase):
+    def test_daemon_and_client_find_the_socket_through_the_config_file(self):
+        root = h.make_tempdir()
+        self.addCleanup(subprocess.run, ["rm", "-rf", root])
+        sock = os.path.join(root, "cfg-run", "ferry.sock")
+        cfg = os.path.join(root, "config.toml")
+        with open(cfg, "w") as f:
+            f.write('# where things live\nsocket = "%s"\nstate_dir = "%s/cfg-state"\n\n'
+                    '[journal]\nfsync = "always"\n' % (sock, root))
+        env = h.clean_env(HOME=root, FERRY_CONFIG=cfg)
+        with open(os.path.join(root, "log"), "wb") as log:
+            proc = subprocess.Popen([h.FERRYD], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + h.HANG_GUARD_S
+            while h.run_ferry(["status"], env).returncode != 0:
+                self.assertIsNone(proc.poll())
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.01)
+            st = json.loads(h.run_ferry(["status", "--json"], env).stdout)
+            self.assertEqual((st["daemon"]["pid"], st["daemon"]["socket"],
+                              st["daemon"]["state_dir"], st["journal"]["fsync"]),
+                             (proc.pid, sock, root + "/cfg-state", "always"))
+            r = h.run_ferry(["emit", "--source", "s", "--kind", "k", "--strict", "--print-ack",
+                             "--timeout-ms", "5000"], env)
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "1\n", ""))
+            # --config on the command line works the same for the client.
+            env2 = h.clean_env(HOME=root)
+            r = h.run_ferry(["status", "--config", cfg], env2)
+            self.assertEqual(r.returncode, 0, r.stdout)
+            r = h.run_ferry(["emit", "--config", cfg, "--source", "s", "--kind", "k",
+                             "--strict", "--print-ack", "--timeout-ms", "5000"], env2)
+            self.assertEqual((r.returncode, r.stdout), (0, "2\n"))
+            # FERRY_SOCKET beats the file.
+            r = h.run_ferry(["status"], dict(env, FERRY_SOCKET=root + "/elsewhere.sock"))
+            self.assertEqual(r.returncode, 3)
+        finally:
+            proc.terminate()
+            self.assertEqual(proc.wait(timeout=h.HANG_GUARD_S), 0)
+        self.assertEqual(len(h.read_journal(root + "/cfg-state")), 2)
 
 
 class LogLevelTest(unittest.TestCase):
