@@ -33,6 +33,11 @@ FERRY = os.environ.get("FERRY", "ferry")
 # Only a guard against hangs; nothing relies on it being short.
 HANG_GUARD_S = 60.0
 
+# A sanitizer build (asan-ubsan preset) aborts on the first report; these lines in ferryd's log
+# fail the test even when the abort itself went unnoticed.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "ThreadSanitizer")
+
 # Frame types (proto/frame.h).
 HELLO, EVENT, EVENT_BATCH, ACK, ERROR, STATUS_REQ, STATUS, TAIL_REQ, TAIL_ITEM, FLUSH_REQ = range(1, 11)
 
@@ -378,11 +383,24 @@ class Daemon:
         return self.start(**kw)
 
     def close(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=HANG_GUARD_S)
-        if self.owns_root:
-            shutil.rmtree(self.root, ignore_errors=True)
+        """Stops ferryd (SIGTERM, so a sanitizer build runs its exit checks), removes the temp
+        dir, and fails if a sanitizer reported anything in the log."""
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGCONT)  # in case a test left it stopped
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=HANG_GUARD_S)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=HANG_GUARD_S)
+            log = self.log() if os.path.exists(self.log_path) else ""
+            for marker in SANITIZER_MARKERS:
+                if marker in log:
+                    raise AssertionError("ferryd log has a sanitizer report:\n" + log[-20000:])
+        finally:
+            if self.owns_root:
+                shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self):
         return self
