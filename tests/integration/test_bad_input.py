@@ -2,7 +2,6 @@
 a message, then the connection closes, while a well-behaved client alongside keeps getting acks
 and nothing acked is affected."""
 
-import json
 import struct
 import threading
 import time
