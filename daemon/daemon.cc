@@ -17,6 +17,7 @@
 #include "daemon/ingest_server.h"
 #include "daemon/journal.h"
 #include "daemon/journal_committer.h"
+#include "daemon/journal_progress.h"
 #include "proto/event.h"
 
 namespace ferry {
@@ -90,6 +91,9 @@ struct Daemon::Impl {
   std::unique_ptr<Journal> journal;
   std::unique_ptr<JournalCommitter> committer;
   std::unique_ptr<IngestServer> server;
+  // Shared with consumer threads (store writer, sinks, tail); outlives them.
+  JournalProgress progress;
+  ConsumerRegistry consumers;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   // (time, events_total) once a second over the last 10 s, for events_per_s.
   std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> rate_samples;
@@ -259,6 +263,8 @@ int Daemon::Run() {
   if (!s.ok()) throw std::runtime_error(s.message());
   d.committer->Start(d.journal->active_segment(), d.journal->written_seq());
   d.server->OnDurable(d.journal->written_seq());  // recovery synced everything it kept
+  d.progress.PublishWritten(d.journal->written_seq());
+  d.server->SetWrittenListener([&d](uint64_t seq) { d.progress.PublishWritten(seq); });
 
   d.signals.add(SIGINT);
   d.signals.add(SIGTERM);
@@ -273,6 +279,8 @@ int Daemon::Run() {
   d.io.run();
 
   s = d.journal->Flush();
+  if (s.ok()) d.progress.PublishWritten(d.journal->written_seq());
+  d.progress.Stop();  // consumers finish their last batch and exit
   Status sync = d.committer->Stop();
   if (!s.ok() || !sync.ok() || d.journal->failed()) {
     spdlog::error("stopped with a failed journal: {}",

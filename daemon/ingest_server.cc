@@ -180,6 +180,7 @@ void IngestServer::FlushJournal() {
     spdlog::error("journal write failed, refusing further events: {}", s.ToString());
   } else {
     committer_.Written(journal_.active_segment(), journal_.written_seq(), durable);
+    if (written_listener_) written_listener_(journal_.written_seq());
   }
   PumpWaiting();
 }
@@ -224,7 +225,10 @@ void IngestServer::BeginShutdown(std::chrono::milliseconds grace, std::function<
   }
   // Frames already read are appended; make them written and durable, so their acks go out.
   Status s = journal_.Flush();
-  if (s.ok()) committer_.Written(journal_.active_segment(), journal_.written_seq(), true);
+  if (s.ok()) {
+    committer_.Written(journal_.active_segment(), journal_.written_seq(), true);
+    if (written_listener_) written_listener_(journal_.written_seq());
+  }
   std::vector<std::shared_ptr<IngestSession>> live;
   for (auto& [ptr, weak] : sessions_) {
     if (auto sp = weak.lock()) live.push_back(sp);

@@ -54,6 +54,12 @@ class IngestServer {
   // session has drained (or after `grace`).
   void BeginShutdown(std::chrono::milliseconds grace, std::function<void()> done);
 
+  // Called on the io thread after each successful journal flush with the written seq
+  // (consumers learn of new records through it: JournalProgress::PublishWritten).
+  void SetWrittenListener(std::function<void(uint64_t)> listener) {
+    written_listener_ = std::move(listener);
+  }
+
   void OnDurable(uint64_t seq);
   void OnSyncFailed(const Status& status);
 
@@ -85,6 +91,7 @@ class IngestServer {
   Journal& journal_;
   JournalCommitter& committer_;
   StatusProvider status_;
+  std::function<void(uint64_t)> written_listener_;
   UnixAcceptor acceptor_;
   std::string socket_path_;
   IngestCounters counters_;

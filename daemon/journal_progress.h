@@ -1,0 +1,77 @@
+// JournalProgress and ConsumerRegistry: the small, explicit cross-thread state between the
+// io thread (which appends) and the journal's consumers (store writer, sinks, tail).
+//
+// - JournalProgress: the io thread publishes "written up to N" after every flush; consumer
+//   threads read it (atomic) or block until it moves past what they have seen. Consumers
+//   never read past written(): beyond it a record may still be half in the page cache.
+// - ConsumerRegistry: each consumer owns one Slot and stores its cursor ("everything up to
+//   this seq is processed") there; retention and status read every slot.
+//
+// Threads: PublishWritten from the io thread only; everything else from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+
+namespace ferry {
+
+class JournalProgress {
+ public:
+  JournalProgress() = default;
+  JournalProgress(const JournalProgress&) = delete;
+  JournalProgress& operator=(const JournalProgress&) = delete;
+
+  // io thread: everything up to `seq` is in the journal file.
+  void PublishWritten(uint64_t seq);
+  uint64_t written() const { return written_.load(); }
+
+  // Blocks until written() > `after`, Stop(), or `timeout`. Returns written().
+  uint64_t WaitBeyond(uint64_t after, std::chrono::milliseconds timeout);
+
+  // Wakes every waiter for good (shutdown).
+  void Stop();
+  bool stopped() const { return stopped_flag_.load(); }
+
+ private:
+  std::atomic<uint64_t> written_{0};
+  std::atomic<int> waiters_{0};
+  std::atomic<bool> stopped_flag_{false};
+  // Lock order: mu_ is a leaf lock. Held only to wait on or signal cv_.
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+class ConsumerRegistry {
+ public:
+  struct Slot {
+    explicit Slot(std::string n) : name(std::move(n)) {}
+    const std::string name;
+    std::atomic<uint64_t> cursor{0};  // last seq this consumer has fully processed
+    std::atomic<uint64_t> lost{0};    // seqs it never saw (deleted by the byte cap)
+  };
+
+  ConsumerRegistry() = default;
+  ConsumerRegistry(const ConsumerRegistry&) = delete;
+  ConsumerRegistry& operator=(const ConsumerRegistry&) = delete;
+
+  // Adds a consumer; the returned slot lives as long as the registry.
+  Slot* Register(const std::string& name, uint64_t cursor);
+  // Removes a consumer (a sink deleted on reload). `slot` is invalid afterwards.
+  void Unregister(Slot* slot);
+  // The lowest cursor over all consumers; UINT64_MAX when there are none.
+  uint64_t MinCursor() const;
+  void ForEach(const std::function<void(const Slot&)>& fn) const;
+
+ private:
+  mutable std::mutex mu_;    // guards the container, not the slots' atomics
+  std::deque<Slot> slots_;   // deque: stable addresses
+  std::deque<bool> active_;  // parallel to slots_; false once unregistered
+};
+
+}  // namespace ferry
