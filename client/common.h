@@ -20,9 +20,6 @@ bool TakeGlobalOption(int argc, char** argv, int* i, GlobalOptions* opts, std::s
 std::string ResolveSocket(const GlobalOptions& opts);
 std::string ResolveStateDir(const GlobalOptions& opts);
 
-// Replaces bytes that are not valid UTF-8 with U+FFFD, so any text can travel in JSON.
-std::string SanitizeUtf8(std::string_view text);
-
 // Prints "ferry: <message>" to stderr.
 void Complain(const std::string& message);
 

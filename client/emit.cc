@@ -151,7 +151,7 @@ std::string PayloadJson(const std::string& text) {
   rapidjson::Document doc;
   proto::Error error;
   if (proto::ParseJson(text, &doc, &error)) return text;
-  const std::string clean = SanitizeUtf8(text);
+  const std::string clean = proto::SanitizeUtf8(text);
   rapidjson::StringBuffer sb;
   proto::JsonWriter w(sb);
   w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));

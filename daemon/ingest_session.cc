@@ -75,8 +75,13 @@ void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
   if (ec) {
     read_closed_ = true;
     if (rlen_ > 0 && ec == net::error::eof) {
-      // The peer hung up halfway through a frame: nothing of it is appended.
+      // The peer hung up halfway through a frame: nothing of it is appended. A peer that only
+      // half-closed still reads the reason.
       server_.counters().rejected_total++;
+      QueueError({proto::Errc::kTruncatedFrame,
+                  "connection closed after " + std::to_string(rlen_) +
+                      " bytes of an incomplete frame; nothing of it was stored"},
+                 /*fatal=*/true);
     }
     Pump();  // closes once every owed reply is out
     return;

@@ -25,6 +25,7 @@ enum class Errc {
   kIdleTimeout,
   kJournalFailed,
   kShuttingDown,
+  kTruncatedFrame,
   kInternal,
 };
 

@@ -101,38 +101,6 @@ constexpr std::string_view kEnvelopeFields[] = {"id",        "ts",        "sourc
                                                 "truncated", "orig_size", "payload"};
 constexpr size_t kRequiredFields = 4;
 
-// Returns `s` as valid UTF-8 of at most `max_len` bytes: each byte that does not start a
-// valid sequence becomes U+FFFD, and the end is cut at a character boundary. Strings from
-// the OS (a cwd, a host name) are bytes, not text; the daemon refuses invalid UTF-8 and
-// over-long fields, and a hook must not lose its event over either.
-std::string CleanString(std::string_view s, size_t max_len) {
-  std::string out;
-  out.reserve(std::min(s.size(), max_len));
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const size_t len = c < 0x80           ? 1
-                       : (c >> 5) == 0x6  ? 2
-                       : (c >> 4) == 0xe  ? 3
-                       : (c >> 3) == 0x1e ? 4
-                                          : 0;
-    bool ok = len > 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
-    if (ok && len > 1) {
-      uint32_t cp = c & (0xffu >> (len + 1));
-      for (size_t k = 1; k < len; ++k)
-        cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3fu);
-      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-      ok = cp >= kMin[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
-    }
-    const std::string_view piece = ok ? s.substr(i, len) : std::string_view("\xef\xbf\xbd");
-    if (out.size() + piece.size() > max_len) break;
-    out.append(piece);
-    i += ok ? len : 1;
-  }
-  return out;
-}
-
 bool IsIdChar(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
 }
@@ -252,7 +220,7 @@ std::string BuildEventBody(const EnvelopeFields& f, bool durable) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
   auto str = [&](const char* key, std::string_view v, size_t max_len) {
-    const std::string clean = CleanString(v, max_len);
+    const std::string clean = SanitizeUtf8(v, max_len);
     w.Key(key);
     w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
   };
@@ -290,6 +258,36 @@ std::string BuildEventBody(const EnvelopeFields& f, bool durable) {
   w.EndObject();
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
+}
+
+// Strings from the OS (a cwd, a host name) and hook input are bytes, not text; the daemon
+// refuses invalid UTF-8 and over-long fields, and a hook must not lose its event over either.
+std::string SanitizeUtf8(std::string_view s, size_t max_len) {
+  std::string out;
+  out.reserve(std::min(s.size(), max_len));
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t len = c < 0x80           ? 1
+                       : (c >> 5) == 0x6  ? 2
+                       : (c >> 4) == 0xe  ? 3
+                       : (c >> 3) == 0x1e ? 4
+                                          : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
+    if (ok && len > 1) {
+      uint32_t cp = c & (0xffu >> (len + 1));
+      for (size_t k = 1; k < len; ++k)
+        cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3fu);
+      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+    }
+    const std::string_view piece = ok ? s.substr(i, len) : std::string_view("\xef\xbf\xbd");
+    if (out.size() + piece.size() > max_len) break;
+    out.append(piece);
+    i += ok ? len : 1;
+  }
+  return out;
 }
 
 std::string NewEventId() {

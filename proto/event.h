@@ -55,6 +55,10 @@ struct EnvelopeFields {
 // boundary, so bytes from the OS (a non-UTF-8 cwd) never get the event refused.
 std::string BuildEventBody(const EnvelopeFields& fields, bool durable);
 
+// Returns `s` as valid UTF-8 of at most `max_len` bytes: each byte that does not start a
+// valid sequence becomes U+FFFD, and the end is cut at a character boundary.
+std::string SanitizeUtf8(std::string_view s, size_t max_len = std::string_view::npos);
+
 // Returns a new random 128-bit id as 32 lowercase hex characters (getrandom()).
 std::string NewEventId();
 

@@ -6,25 +6,46 @@ namespace ferry::proto {
 
 const char* ErrcName(Errc code) {
   switch (code) {
-    case Errc::kOk: return "ok";
-    case Errc::kFrameTooLarge: return "frame_too_large";
-    case Errc::kEmptyFrame: return "empty_frame";
-    case Errc::kUnknownType: return "unknown_type";
-    case Errc::kUnexpectedType: return "unexpected_type";
-    case Errc::kBadJson: return "bad_json";
-    case Errc::kNotObject: return "not_object";
-    case Errc::kBadVersion: return "bad_version";
-    case Errc::kMissingField: return "missing_field";
-    case Errc::kWrongType: return "wrong_type";
-    case Errc::kBadValue: return "bad_value";
-    case Errc::kUnknownField: return "unknown_field";
-    case Errc::kTooManyEvents: return "too_many_events";
-    case Errc::kPeerRejected: return "peer_rejected";
-    case Errc::kTooManyConnections: return "too_many_connections";
-    case Errc::kIdleTimeout: return "idle_timeout";
-    case Errc::kJournalFailed: return "journal_failed";
-    case Errc::kShuttingDown: return "shutting_down";
-    case Errc::kInternal: return "internal";
+    case Errc::kOk:
+      return "ok";
+    case Errc::kFrameTooLarge:
+      return "frame_too_large";
+    case Errc::kEmptyFrame:
+      return "empty_frame";
+    case Errc::kUnknownType:
+      return "unknown_type";
+    case Errc::kUnexpectedType:
+      return "unexpected_type";
+    case Errc::kBadJson:
+      return "bad_json";
+    case Errc::kNotObject:
+      return "not_object";
+    case Errc::kBadVersion:
+      return "bad_version";
+    case Errc::kMissingField:
+      return "missing_field";
+    case Errc::kWrongType:
+      return "wrong_type";
+    case Errc::kBadValue:
+      return "bad_value";
+    case Errc::kUnknownField:
+      return "unknown_field";
+    case Errc::kTooManyEvents:
+      return "too_many_events";
+    case Errc::kPeerRejected:
+      return "peer_rejected";
+    case Errc::kTooManyConnections:
+      return "too_many_connections";
+    case Errc::kIdleTimeout:
+      return "idle_timeout";
+    case Errc::kJournalFailed:
+      return "journal_failed";
+    case Errc::kShuttingDown:
+      return "shutting_down";
+    case Errc::kTruncatedFrame:
+      return "truncated_frame";
+    case Errc::kInternal:
+      return "internal";
   }
   return "unknown";
 }
@@ -33,16 +54,26 @@ bool IsKnownFrameType(uint8_t type) { return type >= 1 && type <= 10; }
 
 const char* FrameTypeName(FrameType type) {
   switch (type) {
-    case FrameType::kHello: return "HELLO";
-    case FrameType::kEvent: return "EVENT";
-    case FrameType::kEventBatch: return "EVENT_BATCH";
-    case FrameType::kAck: return "ACK";
-    case FrameType::kError: return "ERROR";
-    case FrameType::kStatusReq: return "STATUS_REQ";
-    case FrameType::kStatus: return "STATUS";
-    case FrameType::kTailReq: return "TAIL_REQ";
-    case FrameType::kTailItem: return "TAIL_ITEM";
-    case FrameType::kFlushReq: return "FLUSH_REQ";
+    case FrameType::kHello:
+      return "HELLO";
+    case FrameType::kEvent:
+      return "EVENT";
+    case FrameType::kEventBatch:
+      return "EVENT_BATCH";
+    case FrameType::kAck:
+      return "ACK";
+    case FrameType::kError:
+      return "ERROR";
+    case FrameType::kStatusReq:
+      return "STATUS_REQ";
+    case FrameType::kStatus:
+      return "STATUS";
+    case FrameType::kTailReq:
+      return "TAIL_REQ";
+    case FrameType::kTailItem:
+      return "TAIL_ITEM";
+    case FrameType::kFlushReq:
+      return "FLUSH_REQ";
   }
   return "UNKNOWN";
 }

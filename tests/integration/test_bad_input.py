@@ -87,6 +87,11 @@ class BadFramesTest(unittest.TestCase):
         self.assertEqual(self.d.status()["ingest"]["rejected_total"],
                          self.rejected_before + rejected)
 
+    def expect_error_frame(self, c, code, message):
+        ftype, body = c.recv_frame()
+        self.assertEqual(ftype, h.ERROR, body)
+        self.assertEqual(body, {"code": code, "message": message, "fatal": True})
+
     def test_garbage_bytes(self):
         # "GET " read as a length is 0x20544547 = 542393671.
         self.expect_error(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "frame_too_large",
@@ -154,7 +159,11 @@ class BadFramesTest(unittest.TestCase):
         with self.d.client() as c:
             c.send_raw(frame[:len(frame) // 2])
             c.shutdown_write()
-            c.expect_closed()  # nothing to answer: the peer hung up mid-frame
+            # A half-closed peer still reads why nothing was stored, then the daemon closes.
+            self.expect_error_frame(c, "truncated_frame",
+                                    "connection closed after %d bytes of an incomplete frame; "
+                                    "nothing of it was stored" % (len(frame) // 2))
+            c.expect_closed()
         self.good.wait_acks(3)
         self.d.wait_for(lambda st: st["ingest"]["rejected_total"] == self.rejected_before + 1,
                         "the torn frame to be counted")
@@ -168,6 +177,9 @@ class BadFramesTest(unittest.TestCase):
             c.shutdown_write()
             ftype, body = c.recv_frame()
             self.assertEqual(ftype, h.ACK)
+            self.expect_error_frame(c, "truncated_frame",
+                                    "connection closed after %d bytes of an incomplete frame; "
+                                    "nothing of it was stored" % (len(torn) - 1))
             c.expect_closed()
         self.other_acks.append((body["last_seq"], ev["id"]))
         self.d.wait_for(lambda st: st["ingest"]["rejected_total"] == self.rejected_before + 1,
