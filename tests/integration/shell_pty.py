@@ -6,6 +6,8 @@ waits for the next prompt. Waits poll with a hang guard; nothing sleeps for corr
 """
 
 import os
+import re
+import shutil
 import pty
 import select
 import signal
@@ -15,16 +17,17 @@ PROMPT_MARK = "FP>> "
 HANG_GUARD_S = 60.0
 
 
-def _rc_text(shell, init_file):
+def _rc_text(shell, init_file, extra_rc):
     load = ""
     if init_file:
         load = ("source %s\n" % init_file) if shell == "fish" else ('eval "$(cat %s)"\n' % init_file)
     if shell == "bash":
-        return ("PS1='%s'\nunset PROMPT_COMMAND\nHISTFILE=\n%s" % (PROMPT_MARK, load))
+        return ("PS1='%s'\nunset PROMPT_COMMAND\nHISTFILE=\n%s%s" % (PROMPT_MARK, extra_rc, load))
     if shell == "zsh":
-        return ("PS1='%s'\nunsetopt prompt_sp\nHISTFILE=\n%s" % (PROMPT_MARK, load))
+        return ("PS1='%s'\nunsetopt prompt_sp\nHISTFILE=\n%s%s" % (PROMPT_MARK, extra_rc, load))
     return ("set -g fish_greeting ''\nfunction fish_prompt; printf '%%s' '%s'; end\n"
-            "function fish_right_prompt; end\nfunction fish_title; end\n%s" % (PROMPT_MARK, load))
+            "function fish_right_prompt; end\nfunction fish_title; end\n%s%s"
+            % (PROMPT_MARK, extra_rc, load))
 
 
 class Shell:
@@ -39,15 +42,14 @@ class Shell:
                 f.write(init_text)
         rc = os.path.join(root, "rc." + shell)
         with open(rc, "w") as f:
-            f.write(extra_rc + _rc_text(shell, init_file))
+            f.write(_rc_text(shell, init_file, extra_rc))
         env = dict(env, TERM="dumb", HOME=root)
         if shell == "bash":
             argv = ["bash", "--noprofile", "--rcfile", rc, "-i"]
         elif shell == "zsh":
             zdot = os.path.join(root, "zdot")
             os.makedirs(zdot, exist_ok=True)
-            with open(os.path.join(zdot, ".zshrc"), "w") as f:
-                f.write(open(rc).read())
+            shutil.copyfile(rc, os.path.join(zdot, ".zshrc"))
             env["ZDOTDIR"] = zdot
             argv = ["zsh", "-i"]
         else:
@@ -62,7 +64,6 @@ class Shell:
             finally:
                 os._exit(127)
         self.out = b""
-        self.prompts = 0
         self.wait_prompt()
 
     def _read(self, deadline):
@@ -78,22 +79,22 @@ class Shell:
         self.out += chunk
         return True
 
-    def wait_prompt(self):
-        """Waits until one more prompt than seen so far has been printed."""
+    def wait_prompt(self, start=0, after_newline=False):
+        """Waits for a prompt printed after offset `start` of the output (and after a newline
+        there, when a line was submitted: shells repaint the prompt in place while typing)."""
         deadline = time.monotonic() + HANG_GUARD_S
-        mark = PROMPT_MARK.encode()
-        while self.out.count(mark) <= self.prompts:
+        pattern = re.compile((b"\n[^\n]*" if after_newline else b"") + re.escape(PROMPT_MARK.encode()))
+        while not pattern.search(self.out, start):
             if time.monotonic() > deadline:
                 raise AssertionError("%s: no prompt within %ss; output:\n%s"
                                      % (self.shell, HANG_GUARD_S, self.text()[-3000:]))
             self._read(deadline)
-        self.prompts = self.out.count(mark)
 
     def run(self, line):
         """Types `line` and Enter; returns what the terminal showed until the next prompt."""
         start = len(self.out)
         os.write(self.fd, line.encode() + b"\r")
-        self.wait_prompt()
+        self.wait_prompt(start, after_newline=True)
         return self.out[start:].decode(errors="replace")
 
     def text(self):
