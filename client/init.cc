@@ -2,17 +2,19 @@
 // hook, and hands it to `ferry emit` in a detached background job so the prompt never waits.
 //
 // Decisions someone might otherwise "fix":
-// - Nothing forks before a command runs. bash takes the start time, cwd and history number in
-//   PS0 (expanded after a line is read, before it runs; parameter expansion only); zsh and
-//   fish in their preexec hooks. The prompt hook forks once, for the background job, and only
-//   when a command ran (an empty Enter records nothing).
+// - Nothing forks before a command runs. bash takes the start time and history number in PS0
+//   (expanded after a line is read, before it runs) by arithmetic assignment, the only kind
+//   of assignment that outlives prompt expansion; the cwd is the one the previous prompt saw.
+//   zsh and fish use their preexec hooks. The prompt hook forks once, for the background job,
+//   and only when a command ran (an empty Enter records nothing).
 // - The background job builds the JSON (escaping in the shell itself) and sends it on stdin
 //   (`--stdin`), not in argv: a pasted heredoc can pass Linux's 128 KiB per-argument limit,
 //   and a command that is not valid UTF-8 still lands (as a string payload) instead of being
 //   refused as --data.
-// - bash reads the command text from `history 1` inside the background job. When the history
-//   number is not the one PS0 saw, the line was not saved (leading space under ignorespace,
-//   history off) and nothing is recorded.
+// - bash reads the command text from `history 1` inside the background job. When HISTCMD did
+//   not grow between the last prompt and PS0, the line was not saved (leading space under
+//   ignorespace, a repeat under ignoredups, history off): `history 1` would name the previous
+//   command, so nothing is recorded.
 // - The guard variable is not exported, so a nested interactive shell loads its own copy
 //   with its own session.
 #include "client/init.h"
