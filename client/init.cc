@@ -122,6 +122,7 @@ __ferry_precmd() {
   # (a leading space under ignorespace, a repeat under ignoredups, history off), bash
   # cannot tell us the text without a fork here, so nothing is recorded.
   if [[ -n $__ferry_t ]] && { [[ -n $__ferry_bp ]] || (( __ferry_h > __ferry_hprev )); }; then
+    # ( ... & ): detached, no job-control notice, and $! keeps naming the user's own job.
     local __ferry_end=${EPOCHREALTIME//[!0-9]/}
     (__ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" </dev/null >/dev/null 2>&1 &)
     __ferry_t= __ferry_h= __ferry_cmd=
@@ -218,7 +219,8 @@ __ferry_preexec() {
 __ferry_precmd() {
   __ferry_ps=(${pipestatus[@]}) __ferry_st=$?
   if [[ -n $__ferry_t ]]; then
-    __ferry_send $__ferry_st "${__ferry_ps[*]}" $(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} )) </dev/null >/dev/null 2>&1 &!
+    # In a subshell, so the user's $! still names their own last background job.
+    (__ferry_send $__ferry_st "${__ferry_ps[*]}" $(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} )) </dev/null >/dev/null 2>&1 &!)
     __ferry_t= __ferry_cwd= __ferry_h= __ferry_cmd=
   fi
   return $__ferry_st

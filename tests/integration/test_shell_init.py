@@ -35,6 +35,19 @@ def wait_events(d, shell, pred, what):
         time.sleep(0.02)
 
 
+def recorded_exactly(d, shell, sh, expected):
+    """Waits for every expected command's event, then for a sentinel typed after them (so a
+    stray event for a command that should not be recorded has had its time to land); returns
+    the recorded commands, sorted, without the sentinel."""
+    wait_events(d, shell, lambda evs: set(expected) <= {e["payload"]["command"] for e in evs},
+                "events for %r" % (expected,))
+    sh.run("echo final-sentinel")
+    evs = wait_events(d, shell, lambda evs: "echo final-sentinel" in
+                      {e["payload"]["command"] for e in evs}, "the sentinel")
+    return sorted(e["payload"]["command"] for e in evs
+                  if e["payload"]["command"] != "echo final-sentinel")
+
+
 class ShellInitTest(unittest.TestCase):
     def setUp(self):
         self.d = fh.Daemon()
@@ -73,7 +86,8 @@ class ShellInitTest(unittest.TestCase):
         shown = {c: s.run(c) for c in cmds}
         recorded = ["false", "true | false", UNICODE_CMD, "false", "echo " + status_var,
                     "cd sub", "echo done-marker"]
-        wait_events(self.d, shell, lambda evs: len(evs) >= len(recorded), "%d events" % len(recorded))
+        wait_events(self.d, shell, lambda evs: set(recorded) <= {e["payload"]["command"] for e in evs}
+                    and len(evs) >= len(recorded), "%d events" % len(recorded))
         s.run("echo final-sentinel")
         evs = wait_events(self.d, shell,
                           lambda evs: any(e["payload"]["command"] == "echo final-sentinel" for e in evs),
@@ -134,9 +148,8 @@ class ShellInitTest(unittest.TestCase):
         self.assertRegex(out, r"user:1:[0-9]+")
         s.run(" echo hidden-leading-space")
         s.run("echo done-marker")
-        evs = wait_events(self.d, "bash", lambda evs: any(e["payload"]["command"] == "echo done-marker" for e in evs), "marker")
-        self.assertEqual(sorted(e["payload"]["command"] for e in evs),
-                         sorted(["false", 'echo "user:$__user_st:$__user_pc"', "echo done-marker"]))
+        expected = sorted(["false", 'echo "user:$__user_st:$__user_pc"', "echo done-marker"])
+        self.assertEqual(recorded_exactly(self.d, "bash", s, expected), expected)
 
     def test_zsh(self):
         self.check_session("zsh", extra_rc="precmd_functions+=(__user_precmd)\n__user_precmd() { __user_st=$? }\n")
@@ -144,13 +157,22 @@ class ShellInitTest(unittest.TestCase):
     def test_fish(self):
         self.check_session("fish")
 
+    def test_dollar_bang_still_names_the_users_job(self):
+        for shell in ("bash", "zsh"):
+            s, _ = self.start_shell(shell)
+            s.run("sleep 0 &")
+            first = s.run("echo bg=$!")
+            s.run("true")
+            second = s.run("echo bg=$!")
+            pid = lambda out: out.split("bg=")[-1].split()[0]
+            self.assertEqual(pid(first), pid(second), shell)
+
     def test_custom_ignore_list_replaces_the_defaults(self):
         s, work = self.start_shell("bash", env_extra={"FERRY_IGNORE": "*secret-word*:ls *"})
         for c in ["echo secret-word", "ls /", "export MY_TOKEN=kept", "echo done-marker"]:
             s.run(c)
-        evs = wait_events(self.d, "bash", lambda evs: any(e["payload"]["command"] == "echo done-marker" for e in evs), "marker")
-        self.assertEqual(sorted(e["payload"]["command"] for e in evs),
-                         ["echo done-marker", "export MY_TOKEN=kept"])
+        expected = ["echo done-marker", "export MY_TOKEN=kept"]
+        self.assertEqual(recorded_exactly(self.d, "bash", s, expected), expected)
 
     def test_non_interactive_shells_record_nothing(self):
         ran = []
