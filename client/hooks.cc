@@ -331,10 +331,16 @@ int RunHooks(int argc, char** argv) {
   const bool install = action == "install";
 
   std::string error;
-  const std::string path = ConfigPath(*tool, scope == "project", &error);
+  std::string path = ConfigPath(*tool, scope == "project", &error);
   if (path.empty()) {
     Complain("hooks: " + error);
     return 1;
+  }
+  // A config that is a symlink (dotfile managers) is edited where it points, so the rename
+  // does not replace the link with a file.
+  if (char* real = ::realpath(path.c_str(), nullptr)) {
+    path = real;
+    std::free(real);
   }
   std::string old_text;
   bool exists = false;

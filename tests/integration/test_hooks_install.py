@@ -223,6 +223,19 @@ class HooksInstallTest(unittest.TestCase):
         self.assertIn("-", r.stdout)
         self.assertEqual(read(path), installed)
 
+    def test_symlinked_config_is_edited_where_it_points(self):
+        dotfiles = os.path.join(self.root, "dotfiles")
+        os.makedirs(dotfiles)
+        target = os.path.join(dotfiles, "settings.json")
+        shutil.copyfile(os.path.join(CONFIGS, "claude-settings.json"), target)
+        os.makedirs(os.path.join(self.home, ".claude"))
+        link = os.path.join(self.home, ".claude", "settings.json")
+        os.symlink(target, link)
+        self.assertEqual(self.hooks("install", "claude-code").returncode, 0)
+        self.assertTrue(os.path.islink(link))
+        self.assertIn("SessionEnd", json.loads(read(target))["hooks"])
+        self.assertEqual(len(self.backups(target)), 1)
+
     def test_project_scope(self):
         project = os.path.join(self.root, "proj")
         os.makedirs(project)
