@@ -1,0 +1,63 @@
+// The pieces of `ferry hooks`: the JSON merge (Claude Code, Cursor, Gemini CLI), the TOML
+// block edit (Codex) and the diff printer. Pure functions on text; hooks.cc does the I/O.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ferry::client::hooks {
+
+// Shape of a JSON hook config: event -> [ {matcher?, hooks: [handler]} ] (Claude Code,
+// Gemini CLI) or event -> [ handler ] (Cursor, which also wants "version": 1).
+enum class JsonStyle { kClaude, kGemini, kCursor };
+
+// Every command ferry installs ends with this word: it is $0 of the `sh -c` script, so it
+// shows in error messages, and it is how uninstall finds exactly ferry's entries.
+inline constexpr std::string_view kMarker = " ferry-hook";
+
+inline bool IsFerryCommand(std::string_view command) { return command.ends_with(kMarker); }
+
+// The shell command a hook runs: `bin` (absolute, or "ferry" to look it up on PATH) emits
+// the event with --source `source`; without a ferry binary it still drains stdin and exits 0.
+std::string HookCommand(const std::string& bin, std::string_view source);
+
+struct JsonEdit {
+  bool ok = false;
+  std::string error;     // when !ok: "line:col: what" (the file is left alone)
+  bool changed = false;  // whether `text` differs in meaning from the input
+  bool empty = false;    // the result holds nothing but ferry's own skeleton
+  int removed = 0;       // ferry handlers taken out
+  std::string text;      // the new file content
+};
+
+// Takes ferry's handlers out of `input` and, when `install`, adds them for `events` with
+// `command`. The output keeps the input's key order and indent width.
+JsonEdit EditJson(std::string_view input, JsonStyle style, const std::vector<std::string>& events,
+                  const std::string& command, bool install);
+
+// Whether two JSON texts hold equal values (false when either does not parse).
+bool JsonEqual(std::string_view a, std::string_view b);
+
+// Codex config.toml. The block ferry appends starts and ends with these lines.
+inline constexpr std::string_view kTomlBegin = "# >>> ferry hooks >>>";
+inline constexpr std::string_view kTomlEnd = "# <<< ferry hooks <<<";
+
+struct TomlEdit {
+  bool ok = false;
+  std::string error;  // "line:col: what"
+  bool had_block = false;
+  std::string text;
+};
+
+// Checks that `input` is TOML that ferry can append to safely (a line-oriented check, not a
+// full parser: strings, brackets, headers, key = value, and no conflicting `hooks`
+// definition), removes any ferry block, and when `install` appends a fresh one.
+TomlEdit EditToml(std::string_view input, const std::vector<std::string>& events,
+                  const std::string& command, bool install);
+
+// A unified diff of two texts (3 lines of context), "" when equal.
+std::string UnifiedDiff(std::string_view before, std::string_view after, const std::string& name_a,
+                        const std::string& name_b);
+
+}  // namespace ferry::client::hooks

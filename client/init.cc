@@ -1,0 +1,350 @@
+// `ferry init <shell>`: the snippet records each interactive command once, from the prompt
+// hook, and hands it to `ferry emit` in a detached background job so the prompt never waits.
+//
+// Decisions someone might otherwise "fix":
+// - Nothing forks before a command runs. bash takes the start time and history number in PS0
+//   (expanded after a line is read, before it runs) by arithmetic assignment, the only kind
+//   of assignment that outlives prompt expansion; the cwd is the one the previous prompt saw.
+//   zsh and fish use their preexec hooks. The prompt hook forks once, for the background job,
+//   and only when a command ran (an empty Enter records nothing).
+// - The background job builds the JSON (escaping in the shell itself) and sends it on stdin
+//   (`--stdin`), not in argv: a pasted heredoc can pass Linux's 128 KiB per-argument limit,
+//   and a command that is not valid UTF-8 still lands (as a string payload) instead of being
+//   refused as --data.
+// - bash reads the command text from `history 1` inside the background job. When HISTCMD did
+//   not grow between the last prompt and PS0, the line was not saved (leading space under
+//   ignorespace, a repeat under ignoredups, history off): `history 1` would name the previous
+//   command, so nothing is recorded.
+// - The guard variable is not exported, so a nested interactive shell loads its own copy
+//   with its own session.
+#include "client/init.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "client/common.h"
+#include "client/self_exe.h"
+
+namespace ferry::client {
+namespace {
+
+constexpr const char* kInitHelp =
+    "usage: ferry init bash|zsh|fish\n"
+    "\n"
+    "Prints the shell integration. Add to your shell's startup file:\n"
+    "  bash (~/.bashrc):               eval \"$(ferry init bash)\"\n"
+    "  zsh  (~/.zshrc):                eval \"$(ferry init zsh)\"\n"
+    "  fish (~/.config/fish/config.fish): ferry init fish | source\n"
+    "\n"
+    "Each interactive command is recorded once (source bash|zsh|fish, kind command) with its\n"
+    "text, exit status, pipestatus, start time, duration, cwd and session. Commands that\n"
+    "start with a space, and commands matching FERRY_IGNORE (colon-separated glob patterns;\n"
+    "unset: the defaults below; empty: none), are not recorded. Defaults:\n"
+    "  ";
+
+// Default ignore patterns, colon-separated globs matched against the whole command line.
+constexpr const char* kDefaultIgnore =
+    "*PASSWORD=*:*PASSWD=*:*TOKEN=*:*SECRET*:*API_KEY*:export *KEY=*:*AWS_SECRET*";
+
+constexpr const char* kBash =
+    R"SH(# ferry shell integration for bash (eval "$(ferry init bash)"); docs/hooks.md
+if [[ $- == *i* && -z ${__ferry_loaded-} ]]; then
+__ferry_loaded=1
+__ferry_bin=@FERRY@
+__ferry_default_ignore=@IGNORE@
+__ferry_nil= __ferry_t= __ferry_cwd=$PWD __ferry_h= __ferry_hprev=$HISTCMD __ferry_cmd= __ferry_bp=
+__ferry_session="$$-${EPOCHREALTIME//[!0-9]/}"
+[[ $__ferry_session == *- ]] && __ferry_session+=$SECONDS$RANDOM
+__ferry_tty=$(tty 2>/dev/null) || __ferry_tty=
+
+__ferry_json() {  # $1 -> a JSON string literal in REPLY
+  local s=$1 b='\' q='"' i h c
+  s=${s//"$b"/"$b$b"}
+  s=${s//"$q"/"$b$q"}
+  if [[ $s == *[[:cntrl:]]* ]]; then
+    s=${s//$'\n'/"${b}n"}
+    s=${s//$'\t'/"${b}t"}
+    s=${s//$'\r'/"${b}r"}
+    for ((i = 1; i < 32; i++)); do
+      printf -v h '%02x' "$i"
+      printf -v c "\\x$h"
+      [[ $s == *"$c"* ]] && s=${s//"$c"/"${b}u00$h"}
+    done
+  fi
+  REPLY="\"$s\""
+}
+
+__ferry_ignored() {  # is command $1 one not to record?
+  [[ $1 == [[:space:]]* ]] && return 0
+  local p IFS=:
+  local -a pats
+  read -r -a pats <<<"${FERRY_IGNORE-$__ferry_default_ignore}"
+  for p in "${pats[@]}"; do
+    [[ -n $p && $1 == $p ]] && return 0
+  done
+  return 1
+}
+
+__ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end time
+  local cmd
+  if [[ -n $__ferry_bp ]]; then
+    cmd=$__ferry_cmd
+  else
+    local HISTTIMEFORMAT= h
+    h=$(builtin history 1)
+    [[ $h =~ ^\ *([0-9]+)\*?\ \ (.*)$ ]] || return
+    cmd=${BASH_REMATCH[2]} __ferry_hid=${BASH_REMATCH[1]}
+  fi
+  [[ -n $cmd ]] || return
+  __ferry_ignored "$cmd" && return
+  local dur jcmd jcwd jver jsess jtty ps=$2
+  dur=$(( ($3 - __ferry_t) * 1000 ))
+  (( dur < 0 )) && dur=0
+  __ferry_json "$cmd"; jcmd=$REPLY
+  __ferry_json "$__ferry_cwd"; jcwd=$REPLY
+  __ferry_json "$BASH_VERSION"; jver=$REPLY
+  __ferry_json "$__ferry_session"; jsess=$REPLY
+  __ferry_json "$__ferry_tty"; jtty=$REPLY
+  [[ -n $ps && -z ${ps//[0-9 ]/} ]] || ps=$1
+  local bin=$__ferry_bin
+  [[ -x $bin ]] || bin=ferry
+  "$bin" emit --source bash --kind command --session "$__ferry_session" --cwd "$__ferry_cwd" --stdin \
+    <<<"{\"shell\":\"bash\",\"shell_version\":$jver,\"session\":$jsess,\"command\":$jcmd,\"exit_status\":$1,\"pipestatus\":[${ps// /,}],\"started_at_ns\":${__ferry_t}000,\"duration_ns\":$dur,\"cwd\":$jcwd,\"pid\":$$,\"shlvl\":${SHLVL//[!0-9]/},\"tty\":$jtty,\"hist_id\":${__ferry_hid:-0},\"user\":\"${USER//[!A-Za-z0-9._-]/}\"}"
+}
+
+__ferry_precmd() {
+  local __ferry_st=$? __ferry_ps="${PIPESTATUS[*]}"
+  [[ -n $__ferry_bp ]] && __ferry_ps="${BP_PIPESTATUS[*]}"
+  # HISTCMD grew since the last prompt iff the line was saved to history; when it was not
+  # (a leading space under ignorespace, a repeat under ignoredups, history off), bash
+  # cannot tell us the text without a fork here, so nothing is recorded.
+  if [[ -n $__ferry_t ]] && { [[ -n $__ferry_bp ]] || (( __ferry_h > __ferry_hprev )); }; then
+    # ( ... & ): detached, no job-control notice, and $! keeps naming the user's own job.
+    local __ferry_end=${EPOCHREALTIME//[!0-9]/}
+    (__ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" </dev/null >/dev/null 2>&1 &)
+    __ferry_t= __ferry_h= __ferry_cmd=
+  fi
+  __ferry_cwd=$PWD __ferry_hprev=$HISTCMD  # as the next command starts
+  return $__ferry_st
+}
+
+__ferry_preexec() { __ferry_cmd=$1; }
+
+# PS0 records the start (microseconds) and history number without forking: an arithmetic
+# assignment (the only kind that outlives prompt expansion) inside an empty substring.
+__ferry_clock='SECONDS * 1000000'
+[[ -n ${EPOCHREALTIME-} ]] && __ferry_clock='${EPOCHREALTIME//[!0-9]/}'
+[[ ${PS0-} == *__ferry_nil* ]] ||
+  PS0="${PS0-}"'${__ferry_nil:$((__ferry_t = '"$__ferry_clock"', __ferry_h = HISTCMD, 0)):0}'
+if [[ -n ${bash_preexec_imported-}${__bp_imported-} ]]; then
+  __ferry_bp=1
+  [[ " ${precmd_functions[*]-} " == *" __ferry_precmd "* ]] || precmd_functions=(__ferry_precmd "${precmd_functions[@]}")
+  [[ " ${preexec_functions[*]-} " == *" __ferry_preexec "* ]] || preexec_functions+=(__ferry_preexec)
+elif [[ ${PROMPT_COMMAND@a} == *a* ]]; then
+  [[ " ${PROMPT_COMMAND[*]} " == *" __ferry_precmd "* ]] || PROMPT_COMMAND=(__ferry_precmd "${PROMPT_COMMAND[@]}")
+else
+  [[ ${PROMPT_COMMAND-} == *__ferry_precmd* ]] ||
+    PROMPT_COMMAND="__ferry_precmd${PROMPT_COMMAND:+$'\n'$PROMPT_COMMAND}"
+fi
+fi
+)SH";
+
+constexpr const char* kZsh =
+    R"SH(# ferry shell integration for zsh (eval "$(ferry init zsh)"); docs/hooks.md
+if [[ -o interactive ]] && (( ! ${+__ferry_loaded} )); then
+typeset -g __ferry_loaded=1
+zmodload zsh/datetime 2>/dev/null
+typeset -g __ferry_bin=@FERRY@
+typeset -g __ferry_default_ignore=@IGNORE@
+typeset -g __ferry_t= __ferry_cwd= __ferry_h= __ferry_cmd= __ferry_st=0
+typeset -ga __ferry_ps
+typeset -g __ferry_session="$$-$(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} ))"
+
+__ferry_json() {  # $1 -> a JSON string literal in REPLY
+  emulate -L zsh
+  local s=$1 b='\' q='"' i h c
+  s=${s//"$b"/"$b$b"}
+  s=${s//"$q"/"$b$q"}
+  if [[ $s == *[[:cntrl:]]* ]]; then
+    s=${s//$'\n'/"${b}n"}
+    s=${s//$'\t'/"${b}t"}
+    s=${s//$'\r'/"${b}r"}
+    for ((i = 1; i < 32; i++)); do
+      printf -v h '%02x' $i
+      printf -v c "\\x$h"
+      [[ $s == *"$c"* ]] && s=${s//"$c"/"${b}u00$h"}
+    done
+  fi
+  REPLY="\"$s\""
+}
+
+__ferry_ignored() {  # is command $1 one not to record?
+  emulate -L zsh
+  [[ $1 == [[:space:]]* ]] && return 0
+  local p
+  for p in "${(@s.:.)${FERRY_IGNORE-$__ferry_default_ignore}}"; do
+    [[ -n $p && $1 == ${~p} ]] && return 0
+  done
+  return 1
+}
+
+__ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end time (ns)
+  emulate -L zsh
+  local cmd=$__ferry_cmd
+  [[ -n $cmd ]] || return
+  __ferry_ignored "$cmd" && return
+  local dur jcmd jcwd jver jsess jtty ps=$2
+  (( dur = $3 - __ferry_t ))
+  (( dur < 0 )) && dur=0
+  __ferry_json "$cmd"; jcmd=$REPLY
+  __ferry_json "$__ferry_cwd"; jcwd=$REPLY
+  __ferry_json "$ZSH_VERSION"; jver=$REPLY
+  __ferry_json "$__ferry_session"; jsess=$REPLY
+  __ferry_json "${TTY-}"; jtty=$REPLY
+  [[ -n $ps && -z ${ps//[0-9 ]/} ]] || ps=$1
+  local bin=$__ferry_bin
+  [[ -x $bin ]] || bin=ferry
+  "$bin" emit --source zsh --kind command --session "$__ferry_session" --cwd "$__ferry_cwd" --stdin \
+    <<<"{\"shell\":\"zsh\",\"shell_version\":$jver,\"session\":$jsess,\"command\":$jcmd,\"exit_status\":$1,\"pipestatus\":[${ps// /,}],\"started_at_ns\":$__ferry_t,\"duration_ns\":$dur,\"cwd\":$jcwd,\"pid\":$$,\"shlvl\":${SHLVL//[^0-9]/},\"tty\":$jtty,\"hist_id\":${__ferry_h:-0},\"user\":\"${USER//[^A-Za-z0-9._-]/}\"}"
+}
+
+__ferry_preexec() {
+  __ferry_cmd=${1:-$3} __ferry_cwd=$PWD __ferry_h=$HISTCMD
+  __ferry_t=$(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} ))
+}
+
+__ferry_precmd() {
+  __ferry_ps=(${pipestatus[@]}) __ferry_st=$?
+  if [[ -n $__ferry_t ]]; then
+    # In a subshell, so the user's $! still names their own last background job.
+    (__ferry_send $__ferry_st "${__ferry_ps[*]}" $(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} )) </dev/null >/dev/null 2>&1 &!)
+    __ferry_t= __ferry_cwd= __ferry_h= __ferry_cmd=
+  fi
+  return $__ferry_st
+}
+
+autoload -Uz add-zsh-hook
+add-zsh-hook preexec __ferry_preexec
+add-zsh-hook precmd __ferry_precmd
+fi
+)SH";
+
+constexpr const char* kFish =
+    R"SH(# ferry shell integration for fish (ferry init fish | source); docs/hooks.md
+if status is-interactive; and not set -q __ferry_loaded
+set -g __ferry_loaded 1
+set -g __ferry_bin @FERRY@
+set -g __ferry_default_ignore @IGNORE@
+set -g __ferry_session $fish_pid-(date +%s%N 2>/dev/null)
+set -g __ferry_cwd $PWD
+set -g __ferry_tty (tty 2>/dev/null)
+
+function __ferry_json -d 'ferry: print argv[1] as a JSON string literal'
+    set -l s (string replace -a -- '\\' '\\\\' $argv[1] | string replace -a -- '"' '\\"' | string replace -a -- \t '\\t' | string replace -a -- \r '\\r')
+    set s (string join -- '\\n' $s)
+    if string match -qr -- '[\x01-\x08\x0b-\x1f]' $s
+        for i in 1 2 3 4 5 6 7 8 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
+            set -l h (printf '%02x' $i)
+            set s (string replace -a -- (printf "\\x$h") (printf '\\\\u00%s' $h) $s)
+        end
+    end
+    printf '"%s"\n' $s
+end
+
+function __ferry_preexec --on-event fish_preexec
+    set -g __ferry_cwd $PWD
+end
+
+function __ferry_postexec --on-event fish_postexec
+    set -l st $status $pipestatus
+    set -l dur $CMD_DURATION
+    set -l cmd $argv[1]
+    test -n "$cmd"; or return
+    string match -qr -- '^\s' $cmd; and return
+    set -l pats $__ferry_default_ignore
+    set -q FERRY_IGNORE; and set pats $FERRY_IGNORE
+    for p in (string split -- : $pats)
+        test -n "$p"; and string match -q -- $p $cmd; and return
+    end
+    test "$dur" -gt 0 2>/dev/null; and set dur "$dur"000000; or set dur 0
+    set -l bin $__ferry_bin
+    test -x "$bin"; or set bin ferry
+    command -q $bin; or return
+    set -l data "{\"shell\":\"fish\",\"shell_version\":"(__ferry_json $version)",\"session\":"(__ferry_json $__ferry_session)",\"command\":"(__ferry_json $cmd)",\"exit_status\":$st[1],\"pipestatus\":["(string join , $st[2..-1])"],\"duration_ns\":$dur,\"cwd\":"(__ferry_json $__ferry_cwd)",\"pid\":$fish_pid,\"shlvl\":"(string replace -ra '[^0-9]' '' -- $SHLVL)",\"tty\":"(__ferry_json "$__ferry_tty")",\"user\":"(__ferry_json "$USER")"}"
+    printf '%s\n' $data | command $bin emit --source fish --kind command --session $__ferry_session --cwd $__ferry_cwd --stdin >/dev/null 2>/dev/null &
+    disown 2>/dev/null
+end
+end
+)SH";
+
+// Single-quotes `text` for bash and zsh.
+std::string PosixQuote(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  }
+  return out + "'";
+}
+
+// Single-quotes `text` for fish, where \ and ' are escaped inside single quotes.
+std::string FishQuote(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string Fill(std::string_view templ, const std::string& bin, const std::string& ignore) {
+  std::string out(templ);
+  for (auto [key, value] :
+       {std::pair<std::string_view, const std::string&>{"@FERRY@", bin}, {"@IGNORE@", ignore}}) {
+    for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at + value.size()))
+      out.replace(at, key.size(), value);
+  }
+  return out;
+}
+
+}  // namespace
+
+int RunInit(int argc, char** argv) {
+  std::string shell;
+  for (int i = 0; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kInitHelp, stdout);
+      std::fputs(kDefaultIgnore, stdout);
+      std::fputs("\n", stdout);
+      return 0;
+    }
+    if (!shell.empty() || arg.starts_with("-")) {
+      Complain("init: unexpected argument \"" + std::string(arg) + "\" (ferry init --help)");
+      return 2;
+    }
+    shell = arg;
+  }
+  const std::string bin = SelfExePath();
+  std::string out;
+  if (shell == "bash") {
+    out = Fill(kBash, PosixQuote(bin), PosixQuote(kDefaultIgnore));
+  } else if (shell == "zsh") {
+    out = Fill(kZsh, PosixQuote(bin), PosixQuote(kDefaultIgnore));
+  } else if (shell == "fish") {
+    out = Fill(kFish, FishQuote(bin), FishQuote(kDefaultIgnore));
+  } else {
+    Complain(shell.empty() ? "init: which shell? bash, zsh or fish (ferry init --help)"
+                           : "init: unknown shell \"" + shell + "\"; use bash, zsh or fish");
+    return 2;
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+}  // namespace ferry::client

@@ -1,0 +1,208 @@
+"""`ferry init bash|zsh|fish` in real interactive shells under a pseudo-terminal.
+
+Each test starts ferryd on a temp socket, runs a shell with the snippet (loaded twice, to
+prove the guard), types commands and reads the events back from the journal. Waits poll the
+journal with a hang guard; nothing sleeps for correctness.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import unittest
+
+import ferry_harness as fh
+import shell_pty
+
+SHELLS = ("bash", "zsh", "fish")
+UNICODE_CMD = "echo 'q\"uo' \"back\\\\slash\" \u00fc\u20ac\U0001F600 tab\\there"
+
+
+def shell_events(d, shell):
+    return [r.body for r in d.journal() if r.body.get("source") == shell]
+
+
+def wait_events(d, shell, pred, what):
+    deadline = time.monotonic() + fh.HANG_GUARD_S
+    while True:
+        evs = shell_events(d, shell)
+        if pred(evs):
+            return evs
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s; have %r"
+                                 % (what, [e["payload"].get("command") for e in evs]))
+        time.sleep(0.02)
+
+
+def recorded_exactly(d, shell, sh, expected):
+    """Waits for every expected command's event, then for a sentinel typed after them (so a
+    stray event for a command that should not be recorded has had its time to land); returns
+    the recorded commands, sorted, without the sentinel."""
+    wait_events(d, shell, lambda evs: set(expected) <= {e["payload"]["command"] for e in evs},
+                "events for %r" % (expected,))
+    sh.run("echo final-sentinel")
+    evs = wait_events(d, shell, lambda evs: "echo final-sentinel" in
+                      {e["payload"]["command"] for e in evs}, "the sentinel")
+    return sorted(e["payload"]["command"] for e in evs
+                  if e["payload"]["command"] != "echo final-sentinel")
+
+
+class ShellInitTest(unittest.TestCase):
+    def setUp(self):
+        self.d = fh.Daemon()
+        self.d.start()
+        self.shells = []
+
+    def tearDown(self):
+        for s in self.shells:
+            s.close()
+        self.d.close()
+
+    def init_text(self, shell):
+        r = fh.run_ferry(["init", shell], self.d.env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def start_shell(self, shell, extra_rc="", env_extra=None, twice=True):
+        if not shutil.which(shell):
+            self.skipTest("%s is not installed (scripts/setup installs it)" % shell)
+        work = os.path.join(self.d.root, "work-" + shell)
+        os.makedirs(os.path.join(work, "sub"), exist_ok=True)
+        text = self.init_text(shell)
+        env = self.d.env(**(env_extra or {}))
+        s = shell_pty.Shell(shell, self.d.root, env, work, text + "\n" + text if twice else text,
+                            extra_rc=extra_rc)
+        self.shells.append(s)
+        return s, work
+
+    def run_session(self, shell, **kw):
+        """Types the standard command list; returns (events by command, terminal, work dir)."""
+        s, work = self.start_shell(shell, **kw)
+        status_var = "$status" if shell == "fish" else "$?"
+        cmds = ["false", "true | false", " echo hidden-leading-space", UNICODE_CMD,
+                "export MY_TOKEN=abc123", "false", "echo " + status_var, "cd sub",
+                "echo done-marker"]
+        shown = {c: s.run(c) for c in cmds}
+        recorded = ["false", "true | false", UNICODE_CMD, "false", "echo " + status_var,
+                    "cd sub", "echo done-marker"]
+        wait_events(self.d, shell, lambda evs: set(recorded) <= {e["payload"]["command"] for e in evs}
+                    and len(evs) >= len(recorded), "%d events" % len(recorded))
+        s.run("echo final-sentinel")
+        evs = wait_events(self.d, shell,
+                          lambda evs: any(e["payload"]["command"] == "echo final-sentinel" for e in evs),
+                          "the sentinel")
+        evs = [e for e in evs if e["payload"]["command"] != "echo final-sentinel"]
+        return s, evs, recorded, shown, work
+
+    def check_session(self, shell, **kw):
+        s, evs, recorded, shown, work = self.run_session(shell, **kw)
+        # $? (fish: $status) seen by the user is the failing command's.
+        status_out = shown["echo $status" if shell == "fish" else "echo $?"]
+        self.assertIn("\r\n1\r\n", status_out.replace("\x1b[?2004l\r", ""))
+        commands = sorted(e["payload"]["command"] for e in evs)
+        self.assertEqual(commands, sorted(recorded), "exactly the recorded commands, once each")
+        by = {}
+        for e in evs:
+            by.setdefault(e["payload"]["command"], []).append(e)
+        session = evs[0]["session"]
+        self.assertTrue(session.startswith(str(s.pid) + "-"), session)
+        for e in evs:
+            p = e["payload"]
+            self.assertEqual((e["source"], e["kind"]), (shell, "command"))
+            self.assertEqual(p["shell"], shell)
+            self.assertEqual(e["session"], session)
+            self.assertEqual(p["session"], session)
+            self.assertEqual(p["pid"], s.pid)
+            self.assertGreaterEqual(p["duration_ns"], 0)
+            self.assertIsInstance(p["exit_status"], int)
+            self.assertEqual(p["cwd"], e["cwd"])
+            if shell != "fish":
+                self.assertGreater(p["started_at_ns"], 1_600_000_000 * 10**9)
+        self.assertEqual([e["payload"]["exit_status"] for e in by["false"]], [1, 1])
+        self.assertEqual(by["false"][0]["payload"]["pipestatus"], [1])
+        pipe = by["true | false"][0]["payload"]
+        self.assertEqual((pipe["exit_status"], pipe["pipestatus"]), (1, [0, 1]))
+        self.assertEqual(by[UNICODE_CMD][0]["payload"]["exit_status"], 0)
+        self.assertEqual(by["cd sub"][0]["cwd"], work)
+        self.assertEqual(by["echo done-marker"][0]["cwd"], os.path.join(work, "sub"))
+        if shell != "fish":
+            starts = [by[c][0]["payload"]["started_at_ns"] for c in ("true | false", UNICODE_CMD, "cd sub", "echo done-marker")]
+            self.assertEqual(starts, sorted(starts))
+        for e in evs:
+            self.assertNotIn("hidden", e["payload"]["command"])
+            self.assertNotIn("TOKEN", e["payload"]["command"])
+        return by
+
+    def test_bash(self):
+        self.check_session("bash")
+
+    def test_bash_ignoreboth_and_existing_prompt_command(self):
+        # Debian's default ~/.bashrc sets HISTCONTROL=ignoreboth; a user PROMPT_COMMAND keeps
+        # running and sees $? unchanged.
+        rc = ("HISTCONTROL=ignoreboth\n__user_pc=0\n"
+              "PROMPT_COMMAND='__user_st=$?; __user_pc=$((__user_pc+1))'\n")
+        s, work = self.start_shell("bash", extra_rc=rc)
+        s.run("false")
+        out = s.run('echo "user:$__user_st:$__user_pc"')
+        self.assertRegex(out, r"user:1:[0-9]+")
+        s.run(" echo hidden-leading-space")
+        s.run("echo done-marker")
+        expected = sorted(["false", 'echo "user:$__user_st:$__user_pc"', "echo done-marker"])
+        self.assertEqual(recorded_exactly(self.d, "bash", s, expected), expected)
+
+    def test_zsh(self):
+        self.check_session("zsh", extra_rc="precmd_functions+=(__user_precmd)\n__user_precmd() { __user_st=$? }\n")
+
+    def test_fish(self):
+        self.check_session("fish")
+
+    def test_dollar_bang_still_names_the_users_job(self):
+        for shell in ("bash", "zsh"):
+            s, _ = self.start_shell(shell)
+            s.run("sleep 0 &")
+            first = s.run("echo bg=$!")
+            s.run("true")
+            second = s.run("echo bg=$!")
+            pid = lambda out: out.split("bg=")[-1].split()[0]
+            self.assertEqual(pid(first), pid(second), shell)
+
+    def test_custom_ignore_list_replaces_the_defaults(self):
+        s, work = self.start_shell("bash", env_extra={"FERRY_IGNORE": "*secret-word*:ls *"})
+        for c in ["echo secret-word", "ls /", "export MY_TOKEN=kept", "echo done-marker"]:
+            s.run(c)
+        expected = ["echo done-marker", "export MY_TOKEN=kept"]
+        self.assertEqual(recorded_exactly(self.d, "bash", s, expected), expected)
+
+    def test_non_interactive_shells_record_nothing(self):
+        ran = []
+        for shell in SHELLS:
+            if not shutil.which(shell):
+                continue
+            text = self.init_text(shell)
+            path = os.path.join(self.d.root, "init." + shell)
+            with open(path, "w") as f:
+                f.write(text)
+            if shell == "fish":
+                argv = ["fish", "-c", "source %s; true; false; echo ok" % path]
+            else:
+                argv = [shell, "-c", 'eval "$(cat %s)"; true; false; echo ok' % path]
+            r = subprocess.run(argv, env=self.d.env(), capture_output=True, text=True,
+                               timeout=fh.HANG_GUARD_S, stdin=subprocess.DEVNULL)
+            self.assertEqual((r.stdout, r.stderr), ("ok\n", ""), shell)
+            ran.append(shell)
+        r = self.d.emit("--source", "marker", "--kind", "end", "--strict")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([e.body["source"] for e in self.d.journal()], ["marker"], ran)
+
+    def test_init_usage(self):
+        r = fh.run_ferry(["init", "tcsh"], self.d.env())
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("bash, zsh or fish", r.stderr)
+        r = fh.run_ferry(["init", "--help"], self.d.env())
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("FERRY_IGNORE", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
