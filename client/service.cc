@@ -40,11 +40,15 @@ constexpr const char* kServiceHelp =
     "  --ferryd PATH  the ferryd for ExecStart= (default: the one beside this ferry, else\n"
     "                 " FERRY_INSTALL_BINDIR "/ferryd)\n";
 
-const std::vector<std::string> kReload = {"systemctl", "--user", "daemon-reload"};
-const std::vector<std::string> kEnable = {"systemctl", "--user",        "enable",
-                                          "--now",     "ferryd.socket", "ferryd.service"};
-const std::vector<std::string> kDisable = {"systemctl", "--user",         "disable",
-                                           "--now",     "ferryd.service", "ferryd.socket"};
+// Functions, not globals: a global std::vector would be built at every start of ferry,
+// including `ferry emit` on the hook hot path.
+std::vector<std::string> ReloadCommand() { return {"systemctl", "--user", "daemon-reload"}; }
+std::vector<std::string> EnableCommand() {
+  return {"systemctl", "--user", "enable", "--now", "ferryd.socket", "ferryd.service"};
+}
+std::vector<std::string> DisableCommand() {
+  return {"systemctl", "--user", "disable", "--now", "ferryd.service", "ferryd.socket"};
+}
 
 std::string Joined(const std::vector<std::string>& argv) {
   std::string out;
@@ -228,7 +232,8 @@ int Install(bool dry_run, const std::string& ferryd_flag) {
     for (const auto& [path, text] : units) {
       std::printf("would write %s:\n%s", path.c_str(), text.c_str());
     }
-    std::printf("would run: %s\nwould run: %s\n", Joined(kReload).c_str(), Joined(kEnable).c_str());
+    std::printf("would run: %s\nwould run: %s\n", Joined(ReloadCommand()).c_str(),
+                Joined(EnableCommand()).c_str());
     return 0;
   }
   if (!MakeDirs(dir, &error)) {
@@ -247,10 +252,10 @@ int Install(bool dry_run, const std::string& ferryd_flag) {
     std::printf(
         "no systemd user manager answered (%s); once one runs, enable ferryd with:\n"
         "  %s\n  %s\n",
-        why.c_str(), Joined(kReload).c_str(), Joined(kEnable).c_str());
+        why.c_str(), Joined(ReloadCommand()).c_str(), Joined(EnableCommand()).c_str());
     return 0;
   }
-  if (!Step(kReload) || !Step(kEnable)) return 1;
+  if (!Step(ReloadCommand()) || !Step(EnableCommand())) return 1;
   std::printf("ferryd runs as a systemd user service (ExecStart=%s); `ferry status` shows it\n",
               ferryd.c_str());
   return 0;
@@ -260,15 +265,15 @@ int Uninstall(bool dry_run) {
   const std::string dir = UnitDir();
   const std::string paths[] = {dir + "/ferryd.service", dir + "/ferryd.socket"};
   if (dry_run) {
-    std::printf("would run: %s\n", Joined(kDisable).c_str());
+    std::printf("would run: %s\n", Joined(DisableCommand()).c_str());
     for (const auto& path : paths) std::printf("would remove %s\n", path.c_str());
-    std::printf("would run: %s\n", Joined(kReload).c_str());
+    std::printf("would run: %s\n", Joined(ReloadCommand()).c_str());
     return 0;
   }
   std::string why;
   const bool manager = ManagerAnswers(&why);
   // Disable before removing: systemctl needs the unit files to find the symlinks to remove.
-  if (manager && !Step(kDisable)) return 1;
+  if (manager && !Step(DisableCommand())) return 1;
   for (const auto& path : paths) {
     if (::unlink(path.c_str()) == 0) {
       std::printf("removed %s\n", path.c_str());
@@ -280,10 +285,10 @@ int Uninstall(bool dry_run) {
     }
   }
   if (manager) {
-    if (!Step(kReload)) return 1;
+    if (!Step(ReloadCommand())) return 1;
   } else {
     std::printf("no systemd user manager answered (%s); if one runs later, run:\n  %s\n",
-                why.c_str(), Joined(kReload).c_str());
+                why.c_str(), Joined(ReloadCommand()).c_str());
   }
   std::printf("the state directory (the journal) is kept; remove it yourself if unwanted\n");
   return 0;
