@@ -7,6 +7,7 @@
 #include "client/emit.h"
 #include "client/hooks.h"
 #include "client/init.h"
+#include "client/service.h"
 #include "client/status.h"
 
 namespace {
@@ -21,6 +22,7 @@ constexpr const char* kHelp =
     "  status   show ferryd's state (--json for machines); exit 0 ok, 1 degraded, 3 not running\n"
     "  init     print the bash, zsh or fish integration (eval \"$(ferry init zsh)\")\n"
     "  hooks    install or uninstall ferry's hooks in Claude Code, Codex, Cursor or Gemini CLI\n"
+    "  service  install|uninstall ferryd as a systemd user service (--dry-run shows how)\n"
     "\n"
     "options for every command:\n"
     "  --socket PATH     ferryd's socket (env FERRY_SOCKET; default\n"
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
   if (cmd == "status") return ferry::client::RunStatus(argc - 2, argv + 2);
   if (cmd == "init") return ferry::client::RunInit(argc - 2, argv + 2);
   if (cmd == "hooks") return ferry::client::RunHooks(argc - 2, argv + 2);
+  if (cmd == "service") return ferry::client::RunService(argc - 2, argv + 2);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kHelp, stdout);
     return 0;

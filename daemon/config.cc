@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <vector>
 
 #include <toml++/toml.h>
+
+#include "proto/paths.h"
 
 namespace ferry {
 namespace {
@@ -247,6 +250,61 @@ bool LoadConfig(const std::string& path, bool required, Config* config, std::str
                   : fsync == "always" ? FsyncPolicy::kAlways
                                       : FsyncPolicy::kInterval;
   return true;
+}
+
+bool LoadEffectiveConfig(const ConfigSource& source, Config* config, std::string* error) {
+  Config c;
+  if (!LoadConfig(source.path, source.required, &c, error)) return false;
+  const char* env_socket = std::getenv("FERRY_SOCKET");
+  const char* env_state = std::getenv("FERRY_STATE_DIR");
+  if (!source.socket_flag.empty()) {
+    c.socket_path = source.socket_flag;
+  } else if ((env_socket && *env_socket) || c.socket_path.empty()) {
+    c.socket_path = proto::DefaultSocketPath();
+  }
+  if (!source.state_dir_flag.empty()) {
+    c.state_dir = source.state_dir_flag;
+  } else if ((env_state && *env_state) || c.state_dir.empty()) {
+    c.state_dir = proto::DefaultStateDir();
+  }
+  if (!source.log_level_flag.empty()) c.log_level = source.log_level_flag;
+  *config = std::move(c);
+  return true;
+}
+
+namespace {
+
+std::string Ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
+
+template <typename T>
+void Compare(const char* key, const T& a, const T& b, std::vector<std::string>* out,
+             std::string (*show)(const T&)) {
+  if (a != b) out->push_back(std::string(key) + ": " + show(a) + " -> " + show(b));
+}
+
+}  // namespace
+
+ConfigChanges DiffConfig(const Config& running, const Config& next) {
+  ConfigChanges ch;
+  auto str = +[](const std::string& v) { return "\"" + v + "\""; };
+  auto num = +[](const uint64_t& v) { return std::to_string(v); };
+  auto dur = +[](const std::chrono::milliseconds& v) { return Ms(v); };
+  auto pol = +[](const FsyncPolicy& v) { return std::string(FsyncPolicyName(v)); };
+  Compare("log_level", running.log_level, next.log_level, &ch.live, str);
+  Compare("journal.fsync", running.fsync, next.fsync, &ch.live, pol);
+  Compare("journal.fsync_interval", running.fsync_interval, next.fsync_interval, &ch.live, dur);
+  Compare("ingest.max_frame", running.max_frame_bytes, next.max_frame_bytes, &ch.live, num);
+  Compare("ingest.max_connections", running.max_connections, next.max_connections, &ch.live, num);
+  Compare("ingest.idle_timeout", running.idle_timeout, next.idle_timeout, &ch.live, dur);
+  Compare("ingest.max_batch_events", running.max_batch_events, next.max_batch_events, &ch.live,
+          num);
+  // The socket and the state directory are what this process is; the segment size and the
+  // byte cap belong to the open journal.
+  Compare("socket", running.socket_path, next.socket_path, &ch.restart, str);
+  Compare("state_dir", running.state_dir, next.state_dir, &ch.restart, str);
+  Compare("journal.segment_size", running.segment_bytes, next.segment_bytes, &ch.restart, num);
+  Compare("journal.max_bytes", running.max_bytes, next.max_bytes, &ch.restart, num);
+  return ch;
 }
 
 }  // namespace ferry

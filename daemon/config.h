@@ -1,11 +1,12 @@
 // ferryd's configuration: config.toml (toml++), every key defaulted. Reference with every
-// key: docs/operations.md#configuration. Parsed once at start (and on SIGHUP, later), on the
-// io thread; the result is a plain value copied to whoever needs it.
+// key: docs/operations.md#configuration. Parsed at start and again on SIGHUP, on the io
+// thread; the result is a plain value copied to whoever needs it.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "daemon/journal_committer.h"
 
@@ -33,8 +34,32 @@ struct Config {
 
 // Loads `path` into *config on top of the defaults. A missing file is fine unless `required`
 // (the path was given explicitly). Errors name the key and file:line:column, e.g.
-//   /home/u/.config/ferry/config.toml:7:1: unknown key "journal.fsnc" (did you mean "journal.fsync"?)
+//   /home/u/.config/ferry/config.toml:7:1: unknown key "journal.fsnc" (did you mean
+//   "journal.fsync"?)
 bool LoadConfig(const std::string& path, bool required, Config* config, std::string* error);
+
+// Where ferryd's configuration comes from, kept so SIGHUP can load it the same way: the file
+// and the command line's overrides. Precedence: flag, then environment (FERRY_SOCKET,
+// FERRY_STATE_DIR), then the file, then the default.
+struct ConfigSource {
+  std::string path;       // the config file
+  bool required = false;  // named by --config or FERRY_CONFIG: missing is an error
+  std::string socket_flag;
+  std::string state_dir_flag;
+  std::string log_level_flag;
+};
+bool LoadEffectiveConfig(const ConfigSource& source, Config* config, std::string* error);
+
+// What a reload would change. `live` lists the keys the daemon applies at once, as
+// "key: old -> new"; `restart` names the keys that only take effect at the next start.
+// TODO(issue 4): [[sink]] tables are diffed here too (added, removed, changed by name), so a
+// reload can start, stop or reconfigure one sink without touching the others' cursors.
+struct ConfigChanges {
+  std::vector<std::string> live;
+  std::vector<std::string> restart;
+  bool empty() const { return live.empty() && restart.empty(); }
+};
+ConfigChanges DiffConfig(const Config& running, const Config& next);
 
 // Parses "64MiB", "512KiB", "1GB", "4096" (bytes) into bytes.
 bool ParseByteSize(const std::string& text, uint64_t* bytes);

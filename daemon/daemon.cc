@@ -18,6 +18,9 @@
 #include "daemon/journal.h"
 #include "daemon/journal_committer.h"
 #include "daemon/journal_progress.h"
+#include "daemon/logging.h"
+#include "daemon/systemd_glue.h"
+#include "daemon/systemd_notifier.h"
 #include "proto/event.h"
 
 namespace ferry {
@@ -78,12 +81,32 @@ double SecondsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+IngestLimits LimitsFrom(const Config& cfg) {
+  IngestLimits limits;
+  limits.max_frame = cfg.max_frame_bytes;
+  limits.max_connections = cfg.max_connections;
+  limits.idle_timeout = cfg.idle_timeout;
+  limits.max_batch_events = cfg.max_batch_events;
+  return limits;
+}
+
+std::string Join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : "; ") + p;
+  return out;
+}
+
+// How often STATUS= is refreshed (only sent when the line changed).
+constexpr std::chrono::seconds kStatusPeriod{5};
+
 }  // namespace
 
 struct Daemon::Impl {
-  explicit Impl(Config c) : config(std::move(c)), signals(io), rate_timer(io) {}
+  Impl(Config c, ConfigSource src)
+      : config(std::move(c)), source(std::move(src)), signals(io), rate_timer(io) {}
 
-  Config config;
+  Config config;                             // the running configuration
+  const ConfigSource source;                 // where SIGHUP reads it again
   std::unique_ptr<StateDirLock> state_lock;  // declared before the journal: released after it
   net::io_context io{1};
   net::signal_set signals;
@@ -94,12 +117,16 @@ struct Daemon::Impl {
   // Shared with consumer threads (store writer, sinks, tail); outlives them.
   JournalProgress progress;
   ConsumerRegistry consumers;
+  std::unique_ptr<SystemdNotifier> notifier;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   // (time, events_total) once a second over the last 10 s, for events_per_s.
   std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> rate_samples;
   bool stopping = false;
 
   std::string StatusJson() const;
+  std::string StatusLine() const;
+  std::string LivenessProblem(std::chrono::microseconds watchdog_interval) const;
+  void Reload();
   void SampleRate();
   void OnSignal(const boost::system::error_code& ec, int signo);
 };
@@ -191,6 +218,60 @@ std::string Daemon::Impl::StatusJson() const {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
+std::string Daemon::Impl::StatusLine() const {
+  std::string line = std::to_string(server->counters().events_total) + " events; last seq " +
+                     std::to_string(journal->written_seq()) + "; durable seq " +
+                     std::to_string(server->durable_seq()) + "; " +
+                     std::to_string(server->connections()) + " connections";
+  if (journal->failed()) line += "; JOURNAL FAILED: " + journal->failure().ToString();
+  return line;
+}
+
+std::string Daemon::Impl::LivenessProblem(std::chrono::microseconds watchdog_interval) const {
+  if (journal->failed()) return "journal refuses appends: " + journal->failure().ToString();
+  if (auto since = committer->SyncInProgressSince()) {
+    const auto busy = std::chrono::steady_clock::now() - *since;
+    if (busy > watchdog_interval) {
+      return "the sync thread has been in one fdatasync for " +
+             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(busy).count()) +
+             " ms";
+    }
+  }
+  return {};
+}
+
+// Everything a running ferryd can change in place is applied here; the rest is named in the
+// log and keeps its running value until a restart. An invalid file changes nothing.
+void Daemon::Impl::Reload() {
+  notifier->Reloading();
+  Config next;
+  std::string error;
+  if (!LoadEffectiveConfig(source, &next, &error)) {
+    spdlog::error("SIGHUP: {}; keeping the running configuration", error);
+    notifier->Reloaded();
+    return;
+  }
+  const ConfigChanges changes = DiffConfig(config, next);
+  next.socket_path = config.socket_path;
+  next.state_dir = config.state_dir;
+  next.segment_bytes = config.segment_bytes;
+  next.max_bytes = config.max_bytes;
+  const std::string from = source.path + (next.path.empty() ? " (absent; defaults)" : "");
+  if (!changes.restart.empty()) {
+    spdlog::warn("SIGHUP: {} needs a restart to apply (keeping the running value): {}", from,
+                 Join(changes.restart));
+  }
+  spdlog::info("SIGHUP: reloaded {}: {}", from,
+               changes.live.empty() ? "nothing to apply" : Join(changes.live));
+  SetLogLevel(next.log_level);
+  server->SetLimits(LimitsFrom(next));
+  if (next.fsync != config.fsync || next.fsync_interval != config.fsync_interval) {
+    committer->SetPolicy(next.fsync, next.fsync_interval);
+  }
+  config = std::move(next);
+  notifier->Reloaded();
+}
+
 void Daemon::Impl::SampleRate() {
   rate_samples.emplace_back(std::chrono::steady_clock::now(), server->counters().events_total);
   while (rate_samples.size() > 11) rate_samples.pop_front();
@@ -203,12 +284,13 @@ void Daemon::Impl::SampleRate() {
 void Daemon::Impl::OnSignal(const boost::system::error_code& ec, int signo) {
   if (ec) return;
   if (signo == SIGHUP) {
-    spdlog::warn("SIGHUP: configuration reload is not supported yet; keeping the running config");
+    if (!stopping) Reload();
     signals.async_wait([this](const boost::system::error_code& e, int s) { OnSignal(e, s); });
     return;
   }
   spdlog::info("{}: stopping; acking what is in flight", strsignal(signo));
   stopping = true;
+  notifier->Stopping();
   rate_timer.cancel();
   server->BeginShutdown(std::chrono::seconds(10), [this] {
     boost::system::error_code ignored;
@@ -216,7 +298,8 @@ void Daemon::Impl::OnSignal(const boost::system::error_code& ec, int signo) {
   });
 }
 
-Daemon::Daemon(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Daemon::Daemon(Config config, ConfigSource source)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(source))) {}
 Daemon::~Daemon() = default;
 
 int Daemon::Run() {
@@ -252,14 +335,17 @@ int Daemon::Run() {
     d.committer->Closed(std::move(closed), last_seq);
   });
 
-  IngestLimits limits;
-  limits.max_frame = cfg.max_frame_bytes;
-  limits.max_connections = cfg.max_connections;
-  limits.idle_timeout = cfg.idle_timeout;
-  limits.max_batch_events = cfg.max_batch_events;
-  d.server = std::make_unique<IngestServer>(d.io, limits, *d.journal, *d.committer,
+  d.server = std::make_unique<IngestServer>(d.io, LimitsFrom(cfg), *d.journal, *d.committer,
                                             [&d] { return d.StatusJson(); });
-  s = d.server->Listen(cfg.socket_path);
+  int passed_fd = -1;
+  std::string passed_path;
+  s = systemd::TakeListenSocket(cfg.socket_path, &passed_fd, &passed_path);
+  if (!s.ok()) throw std::runtime_error("socket activation: " + s.message());
+  if (passed_fd >= 0) {
+    s = d.server->Adopt(passed_fd, passed_path);
+  } else {
+    s = d.server->Listen(cfg.socket_path);
+  }
   if (!s.ok()) throw std::runtime_error(s.message());
   d.committer->Start(d.journal->active_segment(), d.journal->written_seq());
   d.server->OnDurable(d.journal->written_seq());  // recovery synced everything it kept
@@ -273,8 +359,14 @@ int Daemon::Run() {
       [&d](const boost::system::error_code& ec, int signo) { d.OnSignal(ec, signo); });
   d.SampleRate();
   d.server->Start();
-  spdlog::info("ferryd {} listening on {} (state {}, fsync {})", FERRY_VERSION, cfg.socket_path,
-               cfg.state_dir, FsyncPolicyName(cfg.fsync));
+  spdlog::info("ferryd {} listening on {}{} (state {}, fsync {})", FERRY_VERSION, cfg.socket_path,
+               passed_fd >= 0 ? " (socket passed by systemd)" : "", cfg.state_dir,
+               FsyncPolicyName(cfg.fsync));
+  SystemdNotifier::Hooks hooks;
+  hooks.status_line = [&d] { return d.StatusLine(); };
+  hooks.liveness_problem = [&d](std::chrono::microseconds wd) { return d.LivenessProblem(wd); };
+  d.notifier = std::make_unique<SystemdNotifier>(d.io, std::move(hooks), kStatusPeriod);
+  d.notifier->Ready();  // the journal is recovered and the socket accepts
 
   d.io.run();
 

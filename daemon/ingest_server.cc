@@ -1,5 +1,6 @@
 #include "daemon/ingest_server.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -112,6 +113,15 @@ Status IngestServer::Listen(const std::string& path) {
   return Status::Ok();
 }
 
+Status IngestServer::Adopt(int fd, const std::string& path) {
+  boost::system::error_code ec;
+  acceptor_.assign(net::local::stream_protocol(), fd, ec);
+  if (ec) return Status::IOError("use the socket passed for " + path + ": " + ec.message());
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  adopted_ = true;
+  return Status::Ok();
+}
+
 void IngestServer::Start() { DoAccept(); }
 
 void IngestServer::DoAccept() {
@@ -121,7 +131,19 @@ void IngestServer::DoAccept() {
 }
 
 void IngestServer::OnAccept(const boost::system::error_code& ec, UnixSocket socket) {
-  if (ec == net::error::operation_aborted || shutting_down_) return;
+  if (ec == net::error::operation_aborted) return;
+  if (shutting_down_) {
+    // Accepted in the same loop pass as the stop signal. Close it in order like the sessions
+    // already open (nothing of it was read, so nothing is lost): its client sees EOF before
+    // an ack and spools, instead of a reset or a hang.
+    if (!ec) {
+      auto session = std::make_shared<IngestSession>(std::move(socket), *this);
+      sessions_.emplace(session.get(), session);
+      session->Start();
+      session->Shutdown();
+    }
+    return;
+  }
   if (ec) {
     // EMFILE and friends: log and keep accepting; the next attempt may succeed.
     spdlog::warn("accept failed: {}", ec.message());
@@ -155,6 +177,7 @@ void IngestServer::OnAccept(const boost::system::error_code& ec, UnixSocket sock
     DoAccept();
     return;
   }
+  spdlog::debug("connection from pid {} ({} open)", cred.pid, sessions_.size() + 1);
   auto session = std::make_shared<IngestSession>(std::move(socket), *this);
   sessions_.emplace(session.get(), session);
   session->Start();
@@ -218,7 +241,13 @@ void IngestServer::BeginShutdown(std::chrono::milliseconds grace, std::function<
   shutting_down_ = true;
   shutdown_done_ = std::move(done);
   boost::system::error_code ignored;
-  acceptor_.close(ignored);
+  if (adopted_) {
+    // Cancel the accept but keep the fd open until the process exits: systemd holds the same
+    // socket, and connections that queue in its backlog now are served by the next start.
+    acceptor_.cancel(ignored);
+  } else {
+    acceptor_.close(ignored);
+  }
   if (!socket_path_.empty()) {
     ::unlink(socket_path_.c_str());
     socket_path_.clear();

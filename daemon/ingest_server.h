@@ -49,9 +49,15 @@ class IngestServer {
   // Creates the socket directory (0700, owner checked), refuses to start when a live ferryd
   // answers on `path`, removes a stale socket file, binds and listens (socket 0600).
   Status Listen(const std::string& path);
+  // Serves `fd`, a listening AF_UNIX stream socket that someone else bound (systemd socket
+  // activation), instead of Listen(). The server takes the fd but never unlinks or chmods
+  // the socket's path, and its shutdown leaves the socket's backlog to the next start.
+  Status Adopt(int fd, const std::string& path);
   void Start();
   // Stops accepting and reading; acks or refuses what is in flight; calls `done` once every
-  // session has drained (or after `grace`).
+  // session has drained (or after `grace`). A socket of our own is closed and unlinked at
+  // once, so clients fail fast and spool. An adopted socket stays open in the service
+  // manager: we only stop accepting, and connections queued meanwhile wait for the next start.
   void BeginShutdown(std::chrono::milliseconds grace, std::function<void()> done);
 
   // Called on the io thread after each successful journal flush with the written seq
@@ -59,6 +65,8 @@ class IngestServer {
   void SetWrittenListener(std::function<void(uint64_t)> listener) {
     written_listener_ = std::move(listener);
   }
+  // New limits for what happens next: accepts, reads, idle timers armed from now on.
+  void SetLimits(const IngestLimits& limits) { limits_ = limits; }
 
   void OnDurable(uint64_t seq);
   void OnSyncFailed(const Status& status);
@@ -87,13 +95,14 @@ class IngestServer {
   void MaybeFinishShutdown();
 
   net::io_context& io_;
-  const IngestLimits limits_;
+  IngestLimits limits_;
   Journal& journal_;
   JournalCommitter& committer_;
   StatusProvider status_;
   std::function<void(uint64_t)> written_listener_;
   UnixAcceptor acceptor_;
-  std::string socket_path_;
+  std::string socket_path_;  // set when we bound the socket (and so remove it)
+  bool adopted_ = false;
   IngestCounters counters_;
   uint64_t durable_seq_ = 0;
   Status sync_failure_;

@@ -10,16 +10,19 @@ namespace ferry {
 
 const char* FsyncPolicyName(FsyncPolicy policy) {
   switch (policy) {
-    case FsyncPolicy::kNever: return "never";
-    case FsyncPolicy::kInterval: return "interval";
-    case FsyncPolicy::kAlways: return "always";
+    case FsyncPolicy::kNever:
+      return "never";
+    case FsyncPolicy::kInterval:
+      return "interval";
+    case FsyncPolicy::kAlways:
+      return "always";
   }
   return "unknown";
 }
 
 JournalCommitter::JournalCommitter(FsyncPolicy policy, std::chrono::milliseconds interval,
                                    Callbacks callbacks)
-    : policy_(policy), interval_(interval), callbacks_(std::move(callbacks)) {}
+    : policy_(policy), callbacks_(std::move(callbacks)), interval_(interval) {}
 
 JournalCommitter::~JournalCommitter() { Stop().PermitUncheckedError(); }
 
@@ -39,7 +42,11 @@ void JournalCommitter::Written(const std::shared_ptr<SegmentFile>& segment, uint
     std::lock_guard lock(mu_);
     if (active_ != segment) active_ = segment;
     if (seq > written_seq_) written_seq_ = seq;
-    if ((sync_now || policy_ == FsyncPolicy::kAlways) && !sync_requested_) {
+    if (sync_next_written_) {
+      sync_next_written_ = false;
+      sync_now = true;
+    }
+    if ((sync_now || policy() == FsyncPolicy::kAlways) && !sync_requested_) {
       sync_requested_ = true;
       wake = true;
     }
@@ -57,6 +64,32 @@ void JournalCommitter::Closed(std::shared_ptr<SegmentFile> segment, uint64_t las
   cv_.notify_one();
 }
 
+void JournalCommitter::SetPolicy(FsyncPolicy policy, std::chrono::milliseconds interval) {
+  {
+    std::lock_guard lock(mu_);
+    policy_.store(policy, std::memory_order_relaxed);
+    interval_ = interval;
+    reconfigured_ = true;
+    // An ack queued as durable under "always" may still wait for its Written(): under
+    // "never" nothing would ever sync it. One sync now and one at the next Written() cover
+    // everything appended before the switch.
+    sync_next_written_ = true;
+    sync_requested_ = true;
+  }
+  cv_.notify_one();
+}
+
+std::chrono::milliseconds JournalCommitter::interval() const {
+  std::lock_guard lock(mu_);
+  return interval_;
+}
+
+std::optional<std::chrono::steady_clock::time_point> JournalCommitter::SyncInProgressSince() const {
+  std::lock_guard lock(mu_);
+  if (sync_started_ == std::chrono::steady_clock::time_point{}) return std::nullopt;
+  return sync_started_;
+}
+
 uint64_t JournalCommitter::syncs() const {
   std::lock_guard lock(mu_);
   return syncs_;
@@ -66,13 +99,18 @@ void JournalCommitter::Run() {
   std::unique_lock lock(mu_);
   auto next_interval = std::chrono::steady_clock::now() + interval_;
   for (;;) {
-    if (policy_ == FsyncPolicy::kInterval) {
+    if (reconfigured_) {
+      reconfigured_ = false;
+      next_interval = std::chrono::steady_clock::now() + interval_;
+    }
+    const FsyncPolicy policy = policy_.load(std::memory_order_relaxed);
+    if (policy == FsyncPolicy::kInterval) {
       cv_.wait_until(lock, next_interval, [&] { return stopping_ || sync_requested_; });
     } else {
       cv_.wait(lock, [&] { return stopping_ || sync_requested_; });
     }
     const auto now = std::chrono::steady_clock::now();
-    const bool due = policy_ == FsyncPolicy::kInterval && now >= next_interval;
+    const bool due = policy == FsyncPolicy::kInterval && now >= next_interval;
     if (due) next_interval = now + interval_;
     const bool stopping = stopping_;
     if (failed_ || (!sync_requested_ && !due && !stopping) ||
@@ -86,6 +124,7 @@ void JournalCommitter::Run() {
     dirty_.clear();
     if (active_) files.push_back(active_);
     const uint64_t target = written_seq_;
+    sync_started_ = std::chrono::steady_clock::now();
     lock.unlock();
 
     Status status;
@@ -105,6 +144,7 @@ void JournalCommitter::Run() {
     }
 
     lock.lock();
+    sync_started_ = {};
     ++syncs_;
     if (status.ok()) {
       durable_seq_ = target;

@@ -11,15 +11,17 @@
 //
 // A failed fdatasync is sticky: nothing is reported durable after it, and on_failure runs once.
 //
-// Threads: Written()/Stop() from the io thread; callbacks run on the sync thread and must
-// only post to the io thread.
+// Threads: Written()/Closed()/SetPolicy()/Stop() from the io thread; the accessors from any
+// thread; callbacks run on the sync thread and must only post to the io thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -57,28 +59,41 @@ class JournalCommitter {
   // Syncs whatever is written, then ends the thread. Returns the final sync's status.
   Status Stop();
 
-  FsyncPolicy policy() const { return policy_; }
+  // Changes the policy and interval of a running committer (config reload). The next
+  // Written() after it syncs at once, so an ack that was queued as durable under the old
+  // policy is covered whatever the new one is.
+  void SetPolicy(FsyncPolicy policy, std::chrono::milliseconds interval);
+
+  FsyncPolicy policy() const { return policy_.load(std::memory_order_relaxed); }
+  std::chrono::milliseconds interval() const;
   uint64_t syncs() const;
+  // When the fdatasync in progress started, or nullopt when the sync thread is not syncing.
+  // The watchdog uses it to tell a stuck disk from an idle one.
+  std::optional<std::chrono::steady_clock::time_point> SyncInProgressSince() const;
 
  private:
   void Run();
 
-  const FsyncPolicy policy_;
-  const std::chrono::milliseconds interval_;
+  // Written only by SetPolicy() on the io thread (under mu_); read by both threads.
+  std::atomic<FsyncPolicy> policy_;
   const Callbacks callbacks_;
 
   // Lock order: mu_ is the only lock; callbacks run without it.
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::shared_ptr<SegmentFile>> dirty_;  // guarded by mu_: closed, unsynced
-  std::shared_ptr<SegmentFile> active_;              // guarded by mu_
-  uint64_t written_seq_ = 0;                         // guarded by mu_
-  uint64_t durable_seq_ = 0;                         // guarded by mu_
-  bool sync_requested_ = false;                      // guarded by mu_
-  bool stopping_ = false;                            // guarded by mu_
-  bool failed_ = false;                              // guarded by mu_
-  uint64_t syncs_ = 0;                               // guarded by mu_
-  Status final_status_;                              // guarded by mu_
+  std::vector<std::shared_ptr<SegmentFile>> dirty_;       // guarded by mu_: closed, unsynced
+  std::shared_ptr<SegmentFile> active_;                   // guarded by mu_
+  uint64_t written_seq_ = 0;                              // guarded by mu_
+  uint64_t durable_seq_ = 0;                              // guarded by mu_
+  bool sync_requested_ = false;                           // guarded by mu_
+  bool stopping_ = false;                                 // guarded by mu_
+  bool failed_ = false;                                   // guarded by mu_
+  bool sync_next_written_ = false;                        // guarded by mu_: set by SetPolicy
+  bool reconfigured_ = false;                             // guarded by mu_: interval changed
+  std::chrono::milliseconds interval_;                    // guarded by mu_
+  std::chrono::steady_clock::time_point sync_started_{};  // guarded by mu_; {} when idle
+  uint64_t syncs_ = 0;                                    // guarded by mu_
+  Status final_status_;                                   // guarded by mu_
   std::thread thread_;
 };
 

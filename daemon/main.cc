@@ -4,31 +4,14 @@
 #include <cstdlib>
 #include <iostream>
 
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/fault_injection.h"
+#include "daemon/logging.h"
 #include "proto/paths.h"
-
-namespace {
-
-void SetUpLogging(const std::string& level) {
-  auto logger = spdlog::stderr_logger_mt("ferryd");
-  // Under systemd, journald stamps each line itself; elsewhere we do.
-  if (std::getenv("JOURNAL_STREAM")) {
-    logger->set_pattern("%l: %v");
-  } else {
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e ferryd[%P] %l: %v");
-  }
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(level));
-  spdlog::flush_on(spdlog::level::info);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -61,26 +44,19 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  ferry::ConfigSource source;
+  source.required = !config_path.empty() || ferry::proto::ConfigPathFromEnv();
+  source.path = config_path.empty() ? ferry::proto::DefaultConfigPath() : config_path;
+  source.socket_flag = socket_path;
+  source.state_dir_flag = state_dir;
+  source.log_level_flag = log_level;
   ferry::Config config;
-  const bool explicit_config = !config_path.empty() || ferry::proto::ConfigPathFromEnv();
-  if (config_path.empty()) config_path = ferry::proto::DefaultConfigPath();
   std::string error;
-  if (!ferry::LoadConfig(config_path, explicit_config, &config, &error)) {
+  if (!ferry::LoadEffectiveConfig(source, &config, &error)) {
     std::cerr << "ferryd: " << error << "\n";
     return 2;
   }
-  // Precedence: flag, then environment, then config file, then default.
-  const bool env_socket = std::getenv("FERRY_SOCKET") && *std::getenv("FERRY_SOCKET");
-  const bool env_state = std::getenv("FERRY_STATE_DIR") && *std::getenv("FERRY_STATE_DIR");
-  if (!socket_path.empty())
-    config.socket_path = socket_path;
-  else if (env_socket || config.socket_path.empty())
-    config.socket_path = ferry::proto::DefaultSocketPath();
-  if (!state_dir.empty())
-    config.state_dir = state_dir;
-  else if (env_state || config.state_dir.empty())
-    config.state_dir = ferry::proto::DefaultStateDir();
-  if (!log_level.empty()) config.log_level = log_level;
+  config_path = source.path;
 
   if (check_config) {
     std::cout << "config: "
@@ -100,7 +76,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  SetUpLogging(config.log_level);
+  ferry::SetUpLogging(config.log_level);
   if (const char* faults = std::getenv("FERRY_TEST_FAULTS"); faults && *faults) {
     if (!ferry::fault::ArmFromSpec(faults)) {
       spdlog::critical("FERRY_TEST_FAULTS is malformed: {}", faults);
@@ -109,7 +85,7 @@ int main(int argc, char** argv) {
     spdlog::warn("test fault injection armed: {}", faults);
   }
   try {
-    ferry::Daemon daemon(std::move(config));
+    ferry::Daemon daemon(std::move(config), std::move(source));
     return daemon.Run();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());

@@ -276,13 +276,33 @@ class LogLevelTest(unittest.TestCase):
             self.assertIn("info: stopped cleanly", d.log())
 
     def test_journald_format(self):
-        with h.Daemon(env={"JOURNAL_STREAM": "8:1234"}) as d:
+        # JOURNAL_STREAM names the file stderr is open on: syslog priority prefixes, no
+        # timestamps, so journald records each line's level and stamps it itself.
+        with h.Daemon() as d:
+            open(d.log_path, "ab").close()
+            st = os.stat(d.log_path)
+            d.extra_env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
             d.start()
             self.assertEqual(d.stop(), 0)
             lines = d.log().splitlines()
         self.assertTrue(lines)
         for line in lines:
-            self.assertRegex(line, r"^(info|warning|error|critical): ")
+            self.assertRegex(line, r"^<[2-7]>[^<0-9]")
+        self.assertTrue(any(line.startswith("<6>ferryd ") and " listening on " in line
+                            for line in lines), lines)
+
+    def test_journal_stream_of_another_file_is_ignored(self):
+        # An inherited JOURNAL_STREAM whose device:inode is not our stderr (a shell started
+        # from a service, with stderr redirected) keeps the timestamped format.
+        for value in ("8:1234", "garbage", ""):
+            with self.subTest(value=value), h.Daemon(env={"JOURNAL_STREAM": value}) as d:
+                d.start()
+                self.assertEqual(d.stop(), 0)
+                lines = d.log().splitlines()
+                self.assertTrue(lines)
+                for line in lines:
+                    self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} ferryd\[\d+\] "
+                                           r"(info|warning|error|critical): ")
 
     def test_config_values_take_effect(self):
         with h.daemon('[journal]\nfsync = "always"\n[ingest]\nmax_batch_events = 2\n') as d:

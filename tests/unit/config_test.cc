@@ -1,5 +1,7 @@
 #include "daemon/config.h"
 
+#include <stdlib.h>
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -361,6 +363,61 @@ TEST_CASE("ParseDuration refuses", "[config]") {
   milliseconds d{-7};
   CHECK_FALSE(ParseDuration(text, &d));
   CHECK(d.count() == -7);
+}
+
+TEST_CASE("config: DiffConfig sorts changes into live and needs-a-restart", "[config]") {
+  Config a;
+  a.socket_path = "/run/a.sock";
+  a.state_dir = "/state";
+  Config b = a;
+  CHECK(DiffConfig(a, b).empty());
+  b.log_level = "debug";
+  b.fsync = FsyncPolicy::kAlways;
+  b.fsync_interval = std::chrono::milliseconds(250);
+  b.max_frame_bytes = 1024;
+  b.max_connections = 7;
+  b.idle_timeout = std::chrono::milliseconds(500);
+  b.max_batch_events = 2;
+  b.socket_path = "/run/b.sock";
+  b.state_dir = "/other";
+  b.segment_bytes = 4096;
+  b.max_bytes = 1u << 20;
+  const ConfigChanges ch = DiffConfig(a, b);
+  CHECK(ch.live == std::vector<std::string>{
+                       "log_level: \"info\" -> \"debug\"", "journal.fsync: interval -> always",
+                       "journal.fsync_interval: 1000ms -> 250ms",
+                       "ingest.max_frame: 4194304 -> 1024", "ingest.max_connections: 1024 -> 7",
+                       "ingest.idle_timeout: 60000ms -> 500ms",
+                       "ingest.max_batch_events: 10000 -> 2"});
+  CHECK(ch.restart == std::vector<std::string>{"socket: \"/run/a.sock\" -> \"/run/b.sock\"",
+                                               "state_dir: \"/state\" -> \"/other\"",
+                                               "journal.segment_size: 67108864 -> 4096",
+                                               "journal.max_bytes: 1073741824 -> 1048576"});
+}
+
+TEST_CASE("config: LoadEffectiveConfig applies the flags over the file", "[config]") {
+  test::TempDir tmp;
+  const std::string path = tmp.Join("config.toml");
+  test::WriteFile(path, "log_level = \"warn\"\nsocket = \"/from/file.sock\"\n");
+  ConfigSource source;
+  source.path = path;
+  source.required = true;
+  Config c;
+  std::string error;
+  ::unsetenv("FERRY_SOCKET");
+  REQUIRE(LoadEffectiveConfig(source, &c, &error));
+  CHECK(c.log_level == "warn");
+  CHECK(c.socket_path == "/from/file.sock");
+  source.log_level_flag = "debug";
+  source.socket_flag = "/from/flag.sock";
+  REQUIRE(LoadEffectiveConfig(source, &c, &error));
+  CHECK(c.log_level == "debug");
+  CHECK(c.socket_path == "/from/flag.sock");
+  test::WriteFile(path, "log_level = 3\n");
+  Config unchanged = c;
+  CHECK_FALSE(LoadEffectiveConfig(source, &c, &error));
+  CHECK(error == path + ":1:13: \"log_level\" must be a string");
+  CHECK(c.log_level == unchanged.log_level);
 }
 
 }  // namespace ferry

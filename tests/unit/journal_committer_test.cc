@@ -396,5 +396,64 @@ TEST_CASE("committer: with a rolling journal", "[committer]") {
   CHECK(std::is_sorted(durable.begin(), durable.end()));
 }
 
+TEST_CASE("committer: SetPolicy from always to never still syncs what was owed", "[committer]") {
+  test::TempDir tmp;
+  auto seg = MakeSegment(tmp, 1);
+  Recorder rec;
+  JournalCommitter c(FsyncPolicy::kAlways, kHour, rec.callbacks());
+  c.Start(seg, 0);
+  c.Written(seg, 1, false);
+  REQUIRE(rec.WaitDurable(1));
+  // An ack for seq 2 was queued as durable under "always"; its Written() comes after the
+  // switch to "never", which alone would never sync it.
+  c.SetPolicy(FsyncPolicy::kNever, kHour);
+  CHECK(c.policy() == FsyncPolicy::kNever);
+  c.Written(seg, 2, false);
+  REQUIRE(rec.WaitDurable(2));
+  // From then on "never" holds: no sync unasked.
+  const uint64_t syncs = c.syncs();
+  c.Written(seg, 3, false);
+  GiveTheSyncThreadAChance();
+  CHECK(c.syncs() == syncs);
+  CHECK(rec.durable().back() == 2);
+  CHECK(c.Stop().ok());
+  CHECK(rec.durable().back() == 3);
+}
+
+TEST_CASE("committer: SetPolicy to a short interval syncs without being asked", "[committer]") {
+  test::TempDir tmp;
+  auto seg = MakeSegment(tmp, 1);
+  Recorder rec;
+  JournalCommitter c(FsyncPolicy::kNever, kHour, rec.callbacks());
+  c.Start(seg, 0);
+  c.SetPolicy(FsyncPolicy::kInterval, milliseconds(1));
+  CHECK(c.interval() == milliseconds(1));
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    c.Written(seg, seq, seq == 1);  // only the first asks
+    REQUIRE(rec.WaitDurable(seq));
+  }
+  CHECK(c.Stop().ok());
+}
+
+TEST_CASE("committer: SyncInProgressSince is set only during an fdatasync", "[committer]") {
+  test::TempDir tmp;
+  auto seg = MakeSegment(tmp, 1);
+  Recorder rec;
+  JournalCommitter c(FsyncPolicy::kNever, kHour, rec.callbacks());
+  CHECK_FALSE(c.SyncInProgressSince().has_value());
+  c.Start(seg, 0);
+  const auto before = std::chrono::steady_clock::now();
+  rec.HoldAt(1);  // the callback runs between the fdatasync and the bookkeeping after it
+  c.Written(seg, 1, true);
+  REQUIRE(rec.WaitHeld());
+  const auto since = c.SyncInProgressSince();
+  REQUIRE(since.has_value());
+  CHECK(*since >= before);
+  CHECK(*since <= std::chrono::steady_clock::now());
+  rec.Release();
+  CHECK(c.Stop().ok());
+  CHECK_FALSE(c.SyncInProgressSince().has_value());
+}
+
 }  // namespace
 }  // namespace ferry
