@@ -137,14 +137,10 @@ void JournalCommitter::Run() {
       }
     }
     files.clear();  // closed segments are released (and closed) here, off the io thread
-    if (status.ok()) {
-      if (callbacks_.on_durable) callbacks_.on_durable(target);
-    } else if (callbacks_.on_failure) {
-      callbacks_.on_failure(status);
-    }
 
+    // State first, callbacks after: whoever hears "durable up to N" sees syncs() and
+    // durable_seq_ that already count it.
     lock.lock();
-    sync_started_ = {};
     ++syncs_;
     if (status.ok()) {
       durable_seq_ = target;
@@ -152,6 +148,14 @@ void JournalCommitter::Run() {
       failed_ = true;
       final_status_ = status;
     }
+    lock.unlock();
+    if (status.ok()) {
+      if (callbacks_.on_durable) callbacks_.on_durable(target);
+    } else if (callbacks_.on_failure) {
+      callbacks_.on_failure(status);
+    }
+    lock.lock();
+    sync_started_ = {};  // the round, report included, is over
     if (stopping && (failed_ || written_seq_ == durable_seq_)) break;
   }
 }
