@@ -222,7 +222,9 @@ class EmitAndProtocolTest(unittest.TestCase):
             ftype, body = c.send_batch(events)
             self.assertEqual(ftype, h.ACK)
             self.assertEqual(body, {"first_seq": 2, "last_seq": 51, "durable": False})
-            ftype, body = c.send_batch(events[:3], durable=True)
+            # Fresh ids: an id already in the journal would be acked but not stored again.
+            more = [h.make_event(kind="batch", payload={"i": i}) for i in range(3)]
+            ftype, body = c.send_batch(more, durable=True)
             self.assertEqual((ftype, body), (h.ACK, {"first_seq": 52, "last_seq": 54,
                                                      "durable": True}))
         records = self.d.journal()
@@ -232,6 +234,21 @@ class EmitAndProtocolTest(unittest.TestCase):
         # One batch is received at one instant.
         self.assertEqual(len({r.received_ns for r in records[1:51]}), 1)
         self.assertEqual(self.d.status()["ingest"]["events_total"], 54)
+
+    def test_an_id_already_stored_is_acked_not_stored_again(self):
+        ev = h.make_event(kind="once")
+        with self.d.client() as c:
+            self.assertEqual(c.ack(ev), {"first_seq": 1, "last_seq": 1, "durable": False})
+            # The same event again (a client that gave up on a late ack and retried): the ack
+            # names what is stored.
+            self.assertEqual(c.ack(ev), {"first_seq": 1, "last_seq": 1, "durable": False})
+            ftype, body = c.send_batch([h.make_event(), ev, h.make_event()])
+            self.assertEqual((ftype, body), (h.ACK, {"first_seq": 2, "last_seq": 3,
+                                                     "durable": False}))
+        self.assertEqual([r.body["id"] == ev["id"] for r in self.d.journal()],
+                         [True, False, False])
+        st = self.d.status()
+        self.assertEqual((st["ingest"]["events_total"], st["ingest"]["duplicates_total"]), (3, 2))
 
     def test_pipelined_events_are_acked_in_order(self):
         events = [h.make_event(kind="pipe", payload=i) for i in range(200)]
