@@ -229,7 +229,8 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
       // "text": the payload is a JSON string holding input that was not JSON (or a cut
       // prefix of it, with truncated). Other encodings may come later; refuse them until then.
       if (!v.IsString() || std::string_view(v.GetString(), v.GetStringLength()) != "text")
-        return Fail(error, Errc::kBadValue, Field(where, name) + " must be \"text\"");
+        return Fail(error, v.IsString() ? Errc::kBadValue : Errc::kWrongType,
+                    Field(where, name) + " must be \"text\"");
     }
     // payload: any JSON value.
   }
