@@ -318,8 +318,8 @@ class EmitAndProtocolTest(unittest.TestCase):
         # (A payload over --max-event-bytes is cut to fit; this one is allowed past the frame
         # limit on purpose.)
         r = self.d.emit("--source", "itest", "--kind", "huge", "--stdin", "--strict",
-                        "--max-event-bytes", str(6 << 20), "--timeout-ms", "5000",
-                        input="x" * (5 << 20))
+                        "--max-event-bytes", str(6 << 20), "--timeout-ms", "30000",
+                        input="x" * (5 << 20))  # a generous budget: 5 MiB under a loaded ASan
         self.assertEqual((r.returncode, r.stdout), (1, ""))
         self.assertRegex(r.stderr, r"^ferry: ferryd refused the event: frame_too_large: frame "
                                    r"length \d+ exceeds the limit of 4194304 bytes\n$")
