@@ -6,12 +6,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <string_view>
 
 #include "client/common.h"
 #include "client/conn.h"
+#include "client/spool.h"
 #include "proto/event.h"
 #include "proto/messages.h"
 
@@ -19,23 +21,32 @@ namespace ferry::client {
 namespace {
 
 constexpr const char* kEmitHelp =
-    "usage: ferry emit --source S --kind K [--session ID] [--cwd DIR]\n"
+    "usage: ferry emit --source S [--kind K] [--session ID] [--cwd DIR]\n"
     "                  [--data JSON | --stdin | --argv-json JSON] [--durable]\n"
-    "                  [--timeout-ms N] [--strict] [--print-ack]\n"
+    "                  [--timeout-ms N] [--max-event-bytes N] [--strict] [--print-ack]\n"
     "\n"
-    "Sends one event to ferryd and exits 0 within the timeout, whatever happens.\n"
+    "Sends one event to ferryd and exits 0 within the timeout, whatever happens. When ferryd\n"
+    "does not ack in time, the event goes to the spool (<state_dir>/spool), which ferryd\n"
+    "imports when it runs again.\n"
     "  --source S       who sends it: claude-code, codex, cursor, gemini, bash, zsh, fish, ...\n"
-    "  --kind K         the event name: PreToolUse, command, ...\n"
-    "  --session ID     session id (default: none)\n"
-    "  --cwd DIR        working directory (default: the current one)\n"
+    "  --kind K         the event name: PreToolUse, command, ... (with --stdin or --argv-json,\n"
+    "                   default: the payload's hook_event_name or type, else \"unknown\")\n"
+    "  --session ID     session id (default: the payload's session_id, conversation_id or\n"
+    "                   thread-id, else none)\n"
+    "  --cwd DIR        working directory (default: the payload's cwd, else the current one)\n"
     "  --data JSON      the payload, a JSON value\n"
     "  --stdin          read the payload from stdin (to EOF; skipped when stdin is a terminal);\n"
-    "                   text that is not JSON is kept as a JSON string\n"
-    "  --argv-json JSON the payload as an argument (Codex `notify` passes it last)\n"
+    "                   input that is not JSON or not UTF-8 is kept as a JSON string\n"
+    "                   (payload_encoding \"text\")\n"
+    "  --argv-json [JSON] the payload as an argument; Codex `notify` appends it last\n"
     "  --durable        wait until the event is on disk (fdatasync), not just in the journal\n"
     "  --timeout-ms N   total budget for connect, send and ack (default 50)\n"
+    "  --max-event-bytes N  larger payloads are cut and flagged truncated (default 4128768)\n"
     "  --strict         exit 1 when the event was not acked (default: always exit 0)\n"
     "  --print-ack      print the assigned seq on stdout\n";
+
+// Just under the daemon's 4 MiB frame limit, leaving room for the envelope and the header.
+constexpr unsigned long long kDefaultMaxEventBytes = (4u << 20) - (64u << 10);
 
 int64_t NowNs() {
   struct timespec ts {};
@@ -70,6 +81,7 @@ struct EmitArgs {
   bool has_data = false, use_stdin = false, has_argv_json = false;
   bool durable = false, strict = false, print_ack = false, help = false;
   unsigned long long timeout_ms = 50;
+  unsigned long long max_event_bytes = kDefaultMaxEventBytes;
 };
 
 bool ParseArgs(int argc, char** argv, EmitArgs* a, std::string* error) {
@@ -93,7 +105,7 @@ bool ParseArgs(int argc, char** argv, EmitArgs* a, std::string* error) {
       return true;
     };
     const std::string_view name = arg.substr(0, arg.find('='));
-    std::string timeout;
+    std::string timeout, max_bytes;
     if (name == "--source") {
       if (!value(&a->source)) return false;
     } else if (name == "--kind") {
@@ -130,6 +142,13 @@ bool ParseArgs(int argc, char** argv, EmitArgs* a, std::string* error) {
                  timeout + "\"";
         return false;
       }
+    } else if (name == "--max-event-bytes") {
+      if (!value(&max_bytes)) return false;
+      if (!ParseUint(max_bytes, &a->max_event_bytes) || a->max_event_bytes < 1024) {
+        *error = "--max-event-bytes must be a whole number of bytes, at least 1024, not \"" +
+                 max_bytes + "\"";
+        return false;
+      }
     } else {
       *error = "emit: unknown argument \"" + std::string(arg) + "\" (ferry emit --help lists them)";
       return false;
@@ -138,7 +157,7 @@ bool ParseArgs(int argc, char** argv, EmitArgs* a, std::string* error) {
   if (a->help) return true;
   if (a->source.empty())
     *error = "emit: --source is required";
-  else if (a->kind.empty())
+  else if (a->kind.empty() && !a->use_stdin && !a->has_argv_json)
     *error = "emit: --kind is required";
   else if (a->has_data + a->use_stdin + a->has_argv_json > 1) {
     *error = "emit: use only one of --data, --stdin and --argv-json";
@@ -146,16 +165,81 @@ bool ParseArgs(int argc, char** argv, EmitArgs* a, std::string* error) {
   return error->empty();
 }
 
-// Turns raw text into a JSON payload: itself when it is JSON, otherwise a JSON string.
-std::string PayloadJson(const std::string& text) {
-  rapidjson::Document doc;
-  proto::Error error;
-  if (proto::ParseJson(text, &doc, &error)) return text;
+// The payload as it goes into the envelope, and what the host's JSON says about the event.
+struct Payload {
+  std::string json;   // a complete JSON value; empty: no payload
+  bool text = false;  // json is a string holding input that was not JSON (or a cut prefix)
+  bool truncated = false;
+  uint64_t orig_size = 0;
+  std::string kind, session, cwd;  // from the host's fields, when present
+};
+
+std::string JsonString(std::string_view text) {
   const std::string clean = proto::SanitizeUtf8(text);
   rapidjson::StringBuffer sb;
   proto::JsonWriter w(sb);
   w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
   return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string StringField(const rapidjson::Value& obj, const char* name) {
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd() || !it->value.IsString()) return {};
+  return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+// Reads the fields every supported host puts at the top level (reference/hook-hosts.md):
+// the event name (hook_event_name; Codex notify: type), the session (Claude, Codex hooks and
+// Gemini: session_id; Cursor: conversation_id; Codex notify: thread-id) and the cwd (Cursor:
+// workspace_roots[0] when an event has no cwd). Everything stays in the payload as well.
+void TakeHostFields(const rapidjson::Value& obj, Payload* p) {
+  for (const char* k : {"hook_event_name", "type"}) {
+    if (p->kind.empty()) p->kind = StringField(obj, k);
+  }
+  for (const char* k : {"session_id", "conversation_id", "thread-id", "thread_id"}) {
+    if (p->session.empty()) p->session = StringField(obj, k);
+  }
+  p->cwd = StringField(obj, "cwd");
+  if (p->cwd.empty()) {
+    auto it = obj.FindMember("workspace_roots");
+    if (it != obj.MemberEnd() && it->value.IsArray() && !it->value.Empty() &&
+        it->value[0].IsString())
+      p->cwd = it->value[0].GetString();
+  }
+}
+
+// Turns raw input into the payload: itself when it is JSON, otherwise a JSON string flagged
+// "text". Over `max_bytes`, a JSON string holding the longest prefix of the input (cut at a
+// character boundary) whose escaped form fits, flagged truncated with the original size: a
+// hook's event is never refused for its size.
+Payload MakePayload(const std::string& text, size_t max_bytes) {
+  Payload p;
+  rapidjson::Document doc;
+  proto::Error error;
+  if (proto::ParseJson(text, &doc, &error)) {
+    if (doc.IsObject()) TakeHostFields(doc, &p);
+    p.json = text;
+  } else {
+    p.text = true;
+    p.json = JsonString(text);
+  }
+  if (p.json.size() <= max_bytes) return p;
+  p.truncated = true;
+  p.text = true;
+  p.orig_size = text.size();
+  size_t n = std::min(text.size(), max_bytes);
+  for (;;) {
+    // Cut at a UTF-8 character boundary: back up over continuation bytes.
+    size_t cut = n;
+    while (cut > 0 && cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80)
+      --cut;
+    p.json = JsonString(std::string_view(text).substr(0, cut));
+    if (p.json.size() <= max_bytes || cut == 0) break;
+    // Escapes made it longer than the input: shrink in proportion, with a margin.
+    n = static_cast<size_t>(static_cast<double>(cut) * static_cast<double>(max_bytes) /
+                            static_cast<double>(p.json.size()) * 0.98);
+  }
+  return p;
 }
 
 }  // namespace
@@ -180,7 +264,7 @@ int RunEmit(int argc, char** argv) {
   }
   const auto deadline = start + std::chrono::milliseconds(a.timeout_ms);
 
-  std::string payload;
+  Payload payload;
   if (a.has_data) {
     rapidjson::Document doc;
     proto::Error perr;
@@ -188,13 +272,16 @@ int RunEmit(int argc, char** argv) {
       Complain("emit: --data is not JSON: " + perr.message);
       return a.strict ? 1 : 0;
     }
-    payload = a.data;
+    payload.json = a.data;
   } else if (a.use_stdin) {
     if (stdin_text.find_first_not_of(" \t\r\n") != std::string::npos)
-      payload = PayloadJson(stdin_text);
+      payload = MakePayload(stdin_text, a.max_event_bytes);
   } else if (a.has_argv_json && !a.argv_json.empty()) {
-    payload = PayloadJson(a.argv_json);
+    payload = MakePayload(a.argv_json, a.max_event_bytes);
   }
+  if (a.kind.empty()) a.kind = payload.kind.empty() ? "unknown" : payload.kind;
+  if (a.session.empty()) a.session = payload.session;
+  if (a.cwd.empty()) a.cwd = payload.cwd;
 
   char cwd_buf[4096];
   if (a.cwd.empty() && ::getcwd(cwd_buf, sizeof cwd_buf)) a.cwd = cwd_buf;
@@ -210,9 +297,12 @@ int RunEmit(int argc, char** argv) {
   f.cwd = a.cwd;
   f.host = uts.nodename;
   f.pid = ::getppid();  // the hook's host: the shell or agent that ran us
-  f.payload_json = payload;
-  const std::string frame =
-      proto::EncodeFrame(proto::FrameType::kEvent, proto::BuildEventBody(f, a.durable));
+  f.payload_json = payload.json;
+  f.truncated = payload.truncated;
+  f.orig_size = payload.orig_size;
+  if (payload.text) f.payload_encoding = "text";
+  const std::string event_body = proto::BuildEventBody(f, a.durable);
+  const std::string frame = proto::EncodeFrame(proto::FrameType::kEvent, event_body);
 
   const std::string socket = ResolveSocket(a.global);
   Connection conn;
@@ -227,20 +317,36 @@ int RunEmit(int argc, char** argv) {
     replied = conn.Receive(deadline, &type, &body, &error);
     if (!sent && !replied) error = send_error;
   }
+  proto::Error perr;
+  if (replied && type == proto::FrameType::kError) {
+    proto::ParseErrorBody(body, &perr);
+    // Refusals that say nothing about the event (ferryd stopping, too many connections) are
+    // spooled like no answer; the others would be refused again. A failed journal is reported
+    // (ferryd is degraded until an operator restarts it) rather than spooled.
+    // TODO(issue 5): spool on journal_failed too, once the fault tests expect the import.
+    if (perr.code == proto::Errc::kShuttingDown || perr.code == proto::Errc::kTooManyConnections) {
+      error = std::string(proto::ErrcName(perr.code)) + ": " + perr.message;
+      replied = false;
+    }
+  }
   if (!replied) {
-    Complain("event not delivered (ferryd not answering within " + std::to_string(a.timeout_ms) +
-             " ms): " + error);
+    // Silent unless --strict: a hook's stderr may be shown to the user or the model, and the
+    // event is not lost. `ferry status` shows what waits in the spool.
+    std::string path, spool_error;
+    const bool spooled = SpoolEvent(ResolveStateDir(a.global), event_body, &path, &spool_error);
+    if (a.strict || !spooled) {
+      Complain("event not delivered (ferryd not answering within " + std::to_string(a.timeout_ms) +
+               " ms): " + error +
+               (spooled ? "; spooled to " + path : "; and not spooled: " + spool_error));
+    }
     return a.strict ? 1 : 0;
   }
   if (type == proto::FrameType::kError) {
-    proto::Error perr;
-    proto::ParseErrorBody(body, &perr);
     Complain(std::string("ferryd refused the event: ") + proto::ErrcName(perr.code) + ": " +
              perr.message);
     return a.strict ? 1 : 0;
   }
   proto::Ack ack;
-  proto::Error perr;
   if (type != proto::FrameType::kAck || !proto::ParseAckBody(body, &ack, &perr)) {
     Complain("unexpected reply from ferryd");
     return a.strict ? 1 : 0;

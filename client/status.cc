@@ -6,6 +6,7 @@
 
 #include "client/common.h"
 #include "client/conn.h"
+#include "client/spool.h"
 #include "proto/event.h"
 #include "proto/messages.h"
 
@@ -69,6 +70,8 @@ void PrintHuman(const rapidjson::Document& st) {
   std::printf("  ingest   %llu events (%.1f/s now); %llu connection(s) open; %llu frame(s) rejected\n",
               U(Get(st, "ingest", "events_total")), rate.IsNumber() ? rate.GetDouble() : 0.0,
               U(Get(st, "ingest", "connections")), U(Get(st, "ingest", "rejected_total")));
+  std::printf("  spool    %llu file(s), %llu event(s) waiting to be imported\n",
+              U(Get(st, "spool", "pending_files")), U(Get(st, "spool", "pending_events")));
   std::printf("  lost     %llu event(s)\n", U(Get(st, "lost_events")));
 }
 
@@ -108,6 +111,8 @@ int RunStatus(int argc, char** argv) {
       !conn.Send(proto::EncodeFrame(proto::FrameType::kStatusReq, proto::MakeStatusRequestBody()),
                  deadline, &error) ||
       !conn.Receive(deadline, &type, &body, &error)) {
+    // Without ferryd, count the spool ourselves: it is what ferryd will import when it runs.
+    const SpoolCount spool = CountSpool(ResolveStateDir(global));
     if (json) {
       rapidjson::StringBuffer sb;
       proto::JsonWriter w(sb);
@@ -118,10 +123,20 @@ int RunStatus(int argc, char** argv) {
       w.String(socket.c_str());
       w.Key("error");
       w.String(error.c_str());
+      w.Key("spool");
+      w.StartObject();
+      w.Key("pending_files");
+      w.Uint64(spool.files);
+      w.Key("pending_events");
+      w.Uint64(spool.events);
+      w.EndObject();
       w.EndObject();
       std::printf("%s\n", sb.GetString());
     } else {
       std::printf("ferryd is not running (no answer on %s: %s)\n", socket.c_str(), error.c_str());
+      std::printf("  spool    %llu file(s), %llu event(s) waiting to be imported\n",
+                  static_cast<unsigned long long>(spool.files),
+                  static_cast<unsigned long long>(spool.events));
     }
     return 3;
   }

@@ -243,6 +243,7 @@ bool LoadConfig(const std::string& path, bool required, Config* config, std::str
       {"ingest.idle_timeout",
        Duration(&config->idle_timeout, std::chrono::milliseconds(10), std::chrono::hours(24))},
       {"ingest.max_batch_events", Count(&config->max_batch_events, 1, 1000000)},
+      {"spool.dedupe_window", Count(&config->dedupe_window, 0, 100000000)},
   };
   Context ctx{path, error};
   if (!Walk(root, "", setters, ctx)) return false;

@@ -30,6 +30,9 @@ struct Config {
   uint64_t max_connections = 1024;
   std::chrono::milliseconds idle_timeout{60000};
   uint64_t max_batch_events = 10000;
+
+  // [spool]
+  uint64_t dedupe_window = 1000000;  // recent event ids remembered (0: no dedupe)
 };
 
 // Loads `path` into *config on top of the defaults. A missing file is fine unless `required`

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/asio.h"
+#include "daemon/dedupe_window.h"
 #include "daemon/ingest_server.h"
 #include "daemon/journal.h"
 #include "daemon/journal_committer.h"
@@ -21,6 +22,7 @@
 #include "daemon/logging.h"
 #include "daemon/systemd_glue.h"
 #include "daemon/systemd_notifier.h"
+#include "daemon/spool_importer.h"
 #include "proto/event.h"
 
 namespace ferry {
@@ -114,6 +116,8 @@ struct Daemon::Impl {
   std::unique_ptr<Journal> journal;
   std::unique_ptr<JournalCommitter> committer;
   std::unique_ptr<IngestServer> server;
+  std::unique_ptr<DedupeWindow> dedupe;  // before the importer: it must outlive it
+  std::unique_ptr<SpoolImporter> importer;
   // Shared with consumer threads (store writer, sinks, tail); outlives them.
   JournalProgress progress;
   ConsumerRegistry consumers;
@@ -210,7 +214,35 @@ std::string Daemon::Impl::StatusJson() const {
   w.Uint64(c.connections_refused);
   w.Key("rejected_total");
   w.Uint64(c.rejected_total);
+  w.Key("duplicates_total");
+  w.Uint64(c.duplicates_total);
   w.EndObject();
+
+  if (importer) {
+    const SpoolPending pending = importer->Pending();
+    const SpoolCounters& sc = importer->counters();
+    w.Key("spool");
+    w.StartObject();
+    w.Key("pending_files");
+    w.Uint64(pending.files);
+    w.Key("pending_events");
+    w.Uint64(pending.events);
+    w.Key("files_imported");
+    w.Uint64(sc.files_imported);
+    w.Key("events_imported");
+    w.Uint64(sc.events_imported);
+    w.Key("duplicates");
+    w.Uint64(sc.duplicates);
+    w.Key("torn_lines");
+    w.Uint64(sc.torn_lines);
+    w.Key("invalid_lines");
+    w.Uint64(sc.invalid_lines);
+    w.Key("files_rejected");
+    w.Uint64(sc.files_rejected);
+    w.Key("dedupe_window");
+    w.Uint64(dedupe->size());
+    w.EndObject();
+  }
 
   w.Key("lost_events");
   w.Uint64(lost);
@@ -292,6 +324,7 @@ void Daemon::Impl::OnSignal(const boost::system::error_code& ec, int signo) {
   stopping = true;
   notifier->Stopping();
   rate_timer.cancel();
+  if (importer) importer->Stop();
   server->BeginShutdown(std::chrono::seconds(10), [this] {
     boost::system::error_code ignored;
     signals.cancel(ignored);
@@ -325,7 +358,10 @@ int Daemon::Run() {
 
   JournalCommitter::Callbacks callbacks;
   callbacks.on_durable = [&d](uint64_t seq) {
-    net::post(d.io, [&d, seq] { d.server->OnDurable(seq); });
+    net::post(d.io, [&d, seq] {
+      d.server->OnDurable(seq);
+      if (d.importer) d.importer->OnDurable(seq);
+    });
   };
   callbacks.on_failure = [&d](const Status& st) {
     net::post(d.io, [&d, st] { d.server->OnSyncFailed(st); });
@@ -351,6 +387,19 @@ int Daemon::Run() {
   d.server->OnDurable(d.journal->written_seq());  // recovery synced everything it kept
   d.progress.PublishWritten(d.journal->written_seq());
   d.server->SetWrittenListener([&d](uint64_t seq) { d.progress.PublishWritten(seq); });
+
+  // Event ids of the journal's tail, so events spooled by clients that gave up on a late ack
+  // are not stored twice (docs/operations.md "Spool").
+  d.dedupe = std::make_unique<DedupeWindow>(cfg.dedupe_window);
+  s = d.dedupe->Load(jopts.dir, d.journal->written_seq());
+  if (!s.ok()) spdlog::warn("dedupe window: {}", s.ToString());
+  d.server->SetDedupeWindow(d.dedupe.get());
+  d.importer = std::make_unique<SpoolImporter>(
+      d.io, cfg.state_dir + "/spool", *d.journal, *d.committer, *d.dedupe,
+      [&d](uint64_t seq) { d.progress.PublishWritten(seq); });
+  s = d.importer->Start();
+  if (!s.ok()) throw std::runtime_error("cannot import the spool: " + s.ToString());
+  d.importer->OnDurable(d.journal->written_seq());
 
   d.signals.add(SIGINT);
   d.signals.add(SIGTERM);

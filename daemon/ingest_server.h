@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "daemon/asio.h"
+#include "daemon/dedupe_window.h"
 #include "daemon/journal.h"
 #include "daemon/journal_committer.h"
 #include "daemon/status.h"
@@ -33,6 +34,7 @@ struct IngestCounters {
   uint64_t rejected_total = 0;  // frames refused with an ERROR
   uint64_t connections_total = 0;
   uint64_t connections_refused = 0;
+  uint64_t duplicates_total = 0;  // events skipped: their id was already in the journal
 };
 
 class IngestServer {
@@ -68,12 +70,17 @@ class IngestServer {
   // New limits for what happens next: accepts, reads, idle timers armed from now on.
   void SetLimits(const IngestLimits& limits) { limits_ = limits; }
 
+  // Events whose id is in `window` are acked but not appended again (a client that gave up
+  // on a late ack spooled the same event). `window` must outlive the server; null: no dedupe.
+  void SetDedupeWindow(DedupeWindow* window) { dedupe_ = window; }
+
   void OnDurable(uint64_t seq);
   void OnSyncFailed(const Status& status);
 
   // --- for IngestSession ---
   const IngestLimits& limits() const { return limits_; }
   Journal& journal() { return journal_; }
+  DedupeWindow* dedupe_window() { return dedupe_; }
   IngestCounters& counters() { return counters_; }
   uint64_t durable_seq() const { return durable_seq_; }
   // fsync "always": every ack waits for the covering fdatasync.
@@ -100,6 +107,7 @@ class IngestServer {
   JournalCommitter& committer_;
   StatusProvider status_;
   std::function<void(uint64_t)> written_listener_;
+  DedupeWindow* dedupe_ = nullptr;
   UnixAcceptor acceptor_;
   std::string socket_path_;  // set when we bound the socket (and so remove it)
   bool adopted_ = false;

@@ -175,11 +175,19 @@ void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
   Journal& journal = server_.journal();
   const int64_t received = NowNs();
   rapidjson::StringBuffer sb;
+  DedupeWindow* window = server_.dedupe_window();
   uint64_t first = 0, last = 0;
+  size_t appended = 0;
   for (size_t i = 0; i < request_.size(); ++i) {
+    const rapidjson::Value& event = request_.at(i);
+    const std::string_view id(event["id"].GetString(), event["id"].GetStringLength());
+    if (window && window->Contains(id)) {
+      server_.counters().duplicates_total++;  // stored already (imported from the spool)
+      continue;
+    }
     sb.Clear();
     proto::JsonWriter writer(sb);
-    proto::WriteEnvelope(request_.at(i), writer);
+    proto::WriteEnvelope(event, writer);
     uint64_t seq = 0;
     Status s = journal.Append(received, std::string_view(sb.GetString(), sb.GetSize()), &seq);
     if (!s.ok()) {
@@ -187,10 +195,12 @@ void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
                  /*fatal=*/false);
       return;
     }
-    if (i == 0) first = seq;
+    if (window) window->Insert(id);
+    if (appended++ == 0) first = seq;
     last = seq;
   }
-  server_.counters().events_total += request_.size();
+  if (appended == 0) first = last = journal.last_seq();  // all duplicates: ack what is stored
+  server_.counters().events_total += appended;
   // Under fsync "always" every ack waits for the fdatasync that covers it (DESIGN.md), not
   // only those that asked for a durable ack.
   const bool wait_for_sync = request_.durable() || server_.every_ack_durable();

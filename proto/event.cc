@@ -96,9 +96,9 @@ bool CheckString(const rapidjson::Value& v, std::string_view where, std::string_
 }
 
 // The envelope's fields in canonical (journal) order; the first kRequiredFields are required.
-constexpr std::string_view kEnvelopeFields[] = {"id",        "ts",        "source", "kind",
-                                                "session",   "cwd",       "host",   "pid",
-                                                "truncated", "orig_size", "payload"};
+constexpr std::string_view kEnvelopeFields[] = {
+    "id",   "ts",  "source",    "kind",      "session",          "cwd",
+    "host", "pid", "truncated", "orig_size", "payload_encoding", "payload"};
 constexpr size_t kRequiredFields = 4;
 
 bool IsIdChar(char c) {
@@ -193,6 +193,12 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
       if (!v.IsUint64())
         return Fail(error, Errc::kWrongType,
                     Field(where, name) + " must be a non-negative integer");
+    } else if (name == "payload_encoding") {
+      // "text": the payload is a JSON string holding input that was not JSON (or a cut
+      // prefix of it, with truncated). Other encodings may come later; refuse them until then.
+      if (!v.IsString() || std::string_view(v.GetString(), v.GetStringLength()) != "text")
+        return Fail(error, v.IsString() ? Errc::kBadValue : Errc::kWrongType,
+                    Field(where, name) + " must be \"text\"");
     }
     // payload: any JSON value.
   }
@@ -251,6 +257,7 @@ std::string BuildEventBody(const EnvelopeFields& f, bool durable) {
     w.Key("orig_size");
     w.Uint64(f.orig_size);
   }
+  if (!f.payload_encoding.empty()) str("payload_encoding", f.payload_encoding, kMaxNameLength);
   if (!f.payload_json.empty()) {
     w.Key("payload");
     w.RawValue(f.payload_json.data(), f.payload_json.size(), rapidjson::kObjectType);

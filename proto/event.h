@@ -28,8 +28,8 @@ inline constexpr size_t kMaxStringLength = 4096;  // session, cwd, host
 bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error);
 
 // Checks one envelope object: required id, ts, source, kind; optional session, cwd, host,
-// pid, payload, truncated, orig_size; nothing else. `where` prefixes the field name in
-// messages ("event" or "events[3]").
+// pid, payload, truncated, orig_size, payload_encoding ("text"); nothing else. `where`
+// prefixes the field name in messages ("event" or "events[3]").
 bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Error* error);
 
 // Writes a validated envelope in canonical field order. This is the journal record body.
@@ -48,6 +48,8 @@ struct EnvelopeFields {
   std::string_view payload_json;  // a complete JSON value, already validated; empty: omitted
   bool truncated = false;
   uint64_t orig_size = 0;
+  // "text": the payload is a JSON string holding input that was not JSON; empty: omitted.
+  std::string_view payload_encoding;
 };
 
 // The body of an EVENT frame: {"v":1,"durable":..,"event":{...}}. String fields are made

@@ -102,8 +102,9 @@ class StatusTest(unittest.TestCase):
                                    "segment(s); fsync never" % journal_bytes(self.d.state_dir))
         self.assertRegex(lines[4], r"^  ingest   1 events \(\d+\.\d/s now\); \d+ connection\(s\) "
                                    r"open; 0 frame\(s\) rejected$")
-        self.assertEqual(lines[5], "  lost     0 event(s)")
-        self.assertEqual(len(lines), 6)
+        self.assertEqual(lines[5], "  spool    0 file(s), 0 event(s) waiting to be imported")
+        self.assertEqual(lines[6], "  lost     0 event(s)")
+        self.assertEqual(len(lines), 7)
 
     def test_not_running(self):
         self.assertEqual(self.d.stop(), 0)
@@ -111,12 +112,15 @@ class StatusTest(unittest.TestCase):
         self.assertEqual(r.returncode, 3)
         self.assertEqual(r.stderr, "")
         self.assertEqual(r.stdout, "ferryd is not running (no answer on %s: connect %s: No such "
-                                   "file or directory)\n" % (self.d.socket, self.d.socket))
+                                   "file or directory)\n"
+                                   "  spool    0 file(s), 0 event(s) waiting to be imported\n"
+                                   % (self.d.socket, self.d.socket))
         r = h.run_ferry(["status", "--json"], self.d.env())
         self.assertEqual(r.returncode, 3)
         self.assertEqual(json.loads(r.stdout), {
             "running": False, "socket": self.d.socket,
-            "error": "connect %s: No such file or directory" % self.d.socket})
+            "error": "connect %s: No such file or directory" % self.d.socket,
+            "spool": {"pending_files": 0, "pending_events": 0}})
 
     def test_status_flags(self):
         r = h.run_ferry(["status", "--bogus"], self.d.env())

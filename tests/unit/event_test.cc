@@ -231,6 +231,7 @@ TEST_CASE("a valid envelope validates", "[event]") {
       {"ts", "0"},
       {"truncated", "true"},
       {"orig_size", "18446744073709551615"},
+      {"payload_encoding", R"("text")"},
       {"id", R"("0190A0B1-C2D3-7E4F-8a9b-0c1d2e3f4a5b")"}};
   CHECK(Validate(ToJson(full)).ok());
   // Optional strings may be empty; payload may be any value.
@@ -240,6 +241,12 @@ TEST_CASE("a valid envelope validates", "[event]") {
   for (const char* payload : {"null", "0", "\"s\"", "[]", "{}", "false", "-1.25"}) {
     CHECK(Validate(ToJson(With(ValidFields(), "payload", payload))).ok());
   }
+}
+
+TEST_CASE("payload_encoding other than \"text\" is refused", "[event]") {
+  const Error e = Validate(ToJson(With(ValidFields(), "payload_encoding", R"("base64")")));
+  CHECK(e.code == Errc::kBadValue);
+  CHECK(e.message == "event.payload_encoding must be \"text\"");
 }
 
 TEST_CASE("each required field missing", "[event]") {
@@ -296,6 +303,7 @@ TEST_CASE("fields of the wrong type", "[event]") {
       {"truncated", R"("true")", "event.truncated must be a boolean"},
       {"orig_size", "-5", "event.orig_size must be a non-negative integer"},
       {"orig_size", "2.5", "event.orig_size must be a non-negative integer"},
+      {"payload_encoding", "1", "event.payload_encoding must be \"text\""},
   }));
   CAPTURE(c.field, c.raw);
   const Error e = Validate(ToJson(With(ValidFields(), c.field, c.raw)));
@@ -389,6 +397,7 @@ TEST_CASE("payload nesting: the limit counts from the frame body's root", "[even
 
 TEST_CASE("WriteEnvelope writes the canonical field order exactly", "[event]") {
   const Fields scrambled = {{"payload", R"({"z":1,"a":[true,null]})"},
+                            {"payload_encoding", R"("text")"},
                             {"orig_size", "99999"},
                             {"truncated", "true"},
                             {"pid", "77"},
@@ -401,7 +410,8 @@ TEST_CASE("WriteEnvelope writes the canonical field order exactly", "[event]") {
                             {"id", R"("abcdef")"}};
   CHECK(Canonical(ToJson(scrambled)) ==
         R"({"id":"abcdef","ts":12,"source":"src","kind":"k","session":"s","cwd":"/w","host":"h",)"
-        R"("pid":77,"truncated":true,"orig_size":99999,"payload":{"z":1,"a":[true,null]}})");
+        R"("pid":77,"truncated":true,"orig_size":99999,"payload_encoding":"text",)"
+        R"("payload":{"z":1,"a":[true,null]}})");
   // Whitespace goes, escapes are normalised, payload member order is kept.
   CHECK(Canonical(" { \"kind\" : \"a\\/b\" , \"payload\" : { \"b\" : 1 , \"a\" : \"\\u00e9\\n\" } ,"
                   " \"source\":\"s\", \"ts\": 5, \"id\":\"AB\" } ") ==

@@ -1,0 +1,254 @@
+// bench/emit_payload_bench: what `ferry emit --source claude-code --stdin` costs with a hook
+// payload on stdin (2 KB and 200 KB), with ferryd up (acked) and down (the spool path), next
+// to the floor client (bench/floor_client.c, daemon up only) and a static no-op process, in
+// interleaved rounds. Reports p50/p90/p99 wall time per call (posix_spawn to wait4; the
+// payload file is the child's stdin) and the child's CPU time (user + system, from wait4),
+// which does not grow when other work on a shared machine delays the process. Figures:
+// docs/benchmarks-spool.md.
+//
+//   emit_payload_bench [-n N] [--round R] [--warmup W] [--ferryd PATH] [--ferry PATH]
+//                      [--floor PATH] [--noop PATH]
+//
+// Exit 0 when every call exited 0, every acked event reached the journal and every spooled
+// one left exactly one spool file.
+#include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench/bench_util.h"
+
+extern char** environ;
+
+namespace ferry::bench {
+namespace {
+
+struct Options {
+  size_t n = 500, round = 10, warmup = 20;
+  std::string ferryd = ExeDir() + "/../daemon/ferryd";
+  std::string ferry = ExeDir() + "/../client/ferry";
+  std::string floor = ExeDir() + "/floor_client";
+  std::string noop = ExeDir() + "/noop";
+};
+
+struct Program {
+  std::string name;
+  std::vector<std::string> args;
+  std::string stdin_path;  // empty: /dev/null
+  std::vector<double> ms;
+  std::vector<double> cpu_ms;  // the child's user + system time
+  size_t failures = 0;
+};
+
+double RunOnce(const Program& p, double* cpu_ms) {
+  std::vector<char*> argv;
+  std::vector<std::string> args = p.args;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(
+      &actions, 0, p.stdin_path.empty() ? "/dev/null" : p.stdin_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  const auto start = Clock::now();
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  int status = 0;
+  if (rc == 0) {
+    struct rusage ru {};
+    while (::wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
+    }
+    *cpu_ms = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+              static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+  }
+  const double ms = SecondsSince(start) * 1e3;
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+  return ms;
+}
+
+// A Claude Code PostToolUse payload of about `size` bytes (a Read result).
+std::string MakePayload(size_t size) {
+  std::string head =
+      R"({"session_id":"3f2c9a1e-7b4d-4c1a-9e8f-2d6b5a0c7e41","transcript_path":"/home/u/.claude/)"
+      R"(projects/p/3f2c9a1e.jsonl","cwd":"/home/u/src/ferry","permission_mode":"default",)"
+      R"("hook_event_name":"PostToolUse","tool_name":"Read","tool_input":{"file_path":"/home/u/)"
+      R"(src/ferry/daemon/journal.cc"},"tool_response":{"type":"text","file":{"content":")";
+  const std::string tail = R"("}},"tool_use_id":"toolu_01Nu1lByTe5sAr3eVa1iD0kK"})";
+  std::string line = "  const size_t n = Flush(buffer_, \\\"journal\\\");\\n";
+  while (head.size() + tail.size() + line.size() < size) head += line;
+  return head + tail;
+}
+
+size_t CountAndRemove(const std::string& dir) {
+  size_t n = 0;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return 0;
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    ++n;
+    ::unlink((dir + "/" + name).c_str());
+  }
+  ::closedir(d);
+  return n;
+}
+
+// Interleaved rounds of R calls per program; the first program rotates every round.
+// `between` runs untimed after each round.
+template <typename F>
+void Measure(std::vector<Program*> programs, const Options& o, F between) {
+  for (size_t i = 0; i < o.warmup; ++i)
+    for (Program* p : programs) {
+      double cpu = 0;
+      RunOnce(*p, &cpu);
+    }
+  between();
+  for (Program* p : programs) {
+    p->ms.clear();
+    p->cpu_ms.clear();
+  }
+  size_t round = 0;
+  while (programs.back()->ms.size() + programs.back()->failures < o.n) {
+    for (size_t k = 0; k < programs.size(); ++k) {
+      Program& p = *programs[(k + round) % programs.size()];
+      for (size_t i = 0; i < o.round && p.ms.size() + p.failures < o.n; ++i) {
+        double cpu = 0;
+        const double ms = RunOnce(p, &cpu);
+        if (ms < 0) {
+          p.failures++;
+        } else {
+          p.ms.push_back(ms);
+          p.cpu_ms.push_back(cpu);
+        }
+      }
+    }
+    between();
+    ++round;
+  }
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (!v) {
+      std::fprintf(stderr, "emit_payload_bench: %s needs a value\n", argv[i]);
+      return 2;
+    }
+    ++i;
+    if (a == "-n") {
+      o.n = std::stoul(v);
+    } else if (a == "--round") {
+      o.round = std::stoul(v);
+    } else if (a == "--warmup") {
+      o.warmup = std::stoul(v);
+    } else if (a == "--ferryd") {
+      o.ferryd = v;
+    } else if (a == "--ferry") {
+      o.ferry = v;
+    } else if (a == "--floor") {
+      o.floor = v;
+    } else if (a == "--noop") {
+      o.noop = v;
+    } else {
+      std::fprintf(stderr, "emit_payload_bench: unknown argument %s\n", argv[i - 1]);
+      return 2;
+    }
+  }
+  TempDir dir("ferry-emit-payload-");
+  Daemon daemon;
+  std::string error;
+  ::mkdir((dir.path() + "/up").c_str(), 0700);
+  if (!daemon.Start(o.ferryd, dir.path() + "/up", "interval", &error)) {
+    std::fprintf(stderr, "emit_payload_bench: %s\n", error.c_str());
+    return 1;
+  }
+  const std::string down_state = dir.path() + "/down-state";
+  const std::string down_socket = dir.path() + "/no-ferryd.sock";
+  const std::string spool = down_state + "/spool";
+  // Where an acked-case call spools if it misses its budget (counted, not hidden).
+  const std::string up_state = dir.path() + "/up-state";
+
+  const MachineInfo m = GetMachineInfo();
+  std::printf("emit_payload_bench: %zu calls per program and case, rounds of %zu, %zu warmup\n",
+              o.n, o.round, o.warmup);
+  std::printf("machine: %ld cpu(s), %s, kernel %s; load %s\n\n", m.cpus, m.cpu_model.c_str(),
+              m.kernel.c_str(), LoadAverage().c_str());
+
+  std::vector<std::vector<std::string>> rows = {
+      {"case", "program", "p50 ms", "p90 ms", "p99 ms", "max ms", "cpu p50", "cpu p99", "fail"}};
+  bool ok = true;
+  for (size_t size : {size_t{2} << 10, size_t{200} << 10}) {
+    const std::string payload_path = dir.path() + "/payload-" + std::to_string(size) + ".json";
+    const std::string payload = MakePayload(size);
+    {
+      const int fd = ::open(payload_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd < 0 ||
+          ::write(fd, payload.data(), payload.size()) != static_cast<ssize_t>(payload.size())) {
+        std::perror("write payload");
+        return 1;
+      }
+      ::close(fd);
+    }
+    const std::string label = std::to_string(size >> 10) + " KB";
+    Program noop{"noop", {o.noop}, payload_path, {}, {}, 0};
+    Program noop_down = noop;
+    Program floor{"floor_client", {o.floor, daemon.socket()}, "", {}, {}, 0};
+    Program up{"ferry emit (acked)",
+               {o.ferry, "emit", "--socket", daemon.socket(), "--state-dir", up_state, "--source",
+                "claude-code", "--stdin"},
+               payload_path,
+               {},
+               {},
+               0};
+    Program down{"ferry emit (spooled)",
+                 {o.ferry, "emit", "--socket", down_socket, "--state-dir", down_state, "--source",
+                  "claude-code", "--stdin"},
+                 payload_path,
+                 {},
+                 {},
+                 0};
+    size_t missed = 0;
+    Measure({&noop, &floor, &up}, o, [&] { missed += CountAndRemove(up_state + "/spool"); });
+    size_t spooled = 0;
+    Measure({&noop_down, &down}, o, [&] { spooled += CountAndRemove(spool); });
+    ok = ok && spooled == o.warmup + down.ms.size();
+    std::printf("%s: %zu of %zu acked-case calls missed the 50 ms budget and spooled\n",
+                label.c_str(), missed, o.warmup + up.ms.size());
+    for (const Program* p : {&noop, &floor, &up, &noop_down, &down}) {
+      const Summary s = Summarize(p->ms);
+      const Summary c = Summarize(p->cpu_ms);
+      const bool is_down = p == &down || p == &noop_down;
+      rows.push_back({label + (is_down ? " down" : " up"), p->name, Fmt("%.3f", s.p50),
+                      Fmt("%.3f", s.p90), Fmt("%.3f", s.p99), Fmt("%.3f", s.max),
+                      Fmt("%.3f", c.p50), Fmt("%.3f", c.p99), std::to_string(p->failures)});
+      ok = ok && p->failures == 0;
+    }
+  }
+  rapidjson::Document st;
+  if (RequestStatus(daemon.socket(), &st, &error)) {
+    const uint64_t acked = StatusUint(st, "ingest", "events_total");
+    std::printf("ferryd acked %llu events\n", static_cast<unsigned long long>(acked));
+  }
+  daemon.Stop();
+  PrintTable(rows);
+  std::printf("\ntarget: daemon-down p99 under 5 ms\n");
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace ferry::bench
+
+int main(int argc, char** argv) { return ferry::bench::Main(argc, argv); }
