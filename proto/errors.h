@@ -25,6 +25,8 @@ enum class Errc {
   kIdleTimeout,
   kJournalFailed,
   kShuttingDown,
+  kQueryRefused,  // ferry query: a statement that would write, or more than one statement
+  kQueryFailed,   // ferry query: SQL error, time limit, store unavailable
   kInternal,
 };
 

@@ -24,12 +24,14 @@ const char* ErrcName(Errc code) {
     case Errc::kIdleTimeout: return "idle_timeout";
     case Errc::kJournalFailed: return "journal_failed";
     case Errc::kShuttingDown: return "shutting_down";
+    case Errc::kQueryRefused: return "query_refused";
+    case Errc::kQueryFailed: return "query_failed";
     case Errc::kInternal: return "internal";
   }
   return "unknown";
 }
 
-bool IsKnownFrameType(uint8_t type) { return type >= 1 && type <= 10; }
+bool IsKnownFrameType(uint8_t type) { return (type >= 1 && type <= 10) || type == 11 || type == 12; }
 
 const char* FrameTypeName(FrameType type) {
   switch (type) {
@@ -43,6 +45,8 @@ const char* FrameTypeName(FrameType type) {
     case FrameType::kTailReq: return "TAIL_REQ";
     case FrameType::kTailItem: return "TAIL_ITEM";
     case FrameType::kFlushReq: return "FLUSH_REQ";
+    case FrameType::kQueryReq: return "QUERY_REQ";
+    case FrameType::kQueryResult: return "QUERY_RESULT";
   }
   return "UNKNOWN";
 }
