@@ -29,6 +29,15 @@ struct Config {
   uint64_t max_connections = 1024;
   std::chrono::milliseconds idle_timeout{60000};
   uint64_t max_batch_events = 10000;
+
+  // [store]
+  std::chrono::milliseconds store_batch_interval{200};
+  uint64_t store_batch_events = 1000;
+  std::chrono::milliseconds session_idle_timeout{30 * 60 * 1000};
+  std::chrono::milliseconds store_retain_age{0};  // 0: keep every row
+  uint64_t store_retain_rows = 0;                 // 0: no cap
+  std::chrono::milliseconds query_timeout{5000};
+  uint64_t query_max_rows = 10000;
 };
 
 // Loads `path` into *config on top of the defaults. A missing file is fine unless `required`

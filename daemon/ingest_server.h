@@ -60,6 +60,13 @@ class IngestServer {
     written_listener_ = std::move(listener);
   }
 
+  // Runs a QUERY_REQ body off the io thread; `reply` must be called on the io thread with
+  // the encoded reply frame (QUERY_RESULT or ERROR). Without a handler, queries are refused.
+  using QueryHandler =
+      std::function<void(std::string body, std::function<void(std::string frame)> reply)>;
+  void SetQueryHandler(QueryHandler handler) { query_handler_ = std::move(handler); }
+  const QueryHandler& query_handler() const { return query_handler_; }
+
   void OnDurable(uint64_t seq);
   void OnSyncFailed(const Status& status);
 
@@ -92,6 +99,7 @@ class IngestServer {
   JournalCommitter& committer_;
   StatusProvider status_;
   std::function<void(uint64_t)> written_listener_;
+  QueryHandler query_handler_;
   UnixAcceptor acceptor_;
   std::string socket_path_;
   IngestCounters counters_;
