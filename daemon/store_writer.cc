@@ -262,22 +262,22 @@ Status StoreWriter::Commit(Batch* batch) {
       ins.reset();
       ins.clearBindings();
       ins.bind(1, static_cast<int64_t>(rec.seq));
-      ins.bind(2, id.data(), static_cast<int>(id.size()));
+      ins.bind(2, std::string(id));
       ins.bind(3, ts);
       ins.bind(4, rec.received_ns);
-      ins.bind(5, source.data(), static_cast<int>(source.size()));
-      ins.bind(6, kind.data(), static_cast<int>(kind.size()));
-      if (!session.empty()) ins.bind(7, session.data(), static_cast<int>(session.size()));
+      ins.bind(5, std::string(source));
+      ins.bind(6, std::string(kind));
+      if (!session.empty()) ins.bind(7, std::string(session));
       const std::string_view cwd = Str(doc, "cwd"), host = Str(doc, "host");
-      if (!cwd.empty()) ins.bind(8, cwd.data(), static_cast<int>(cwd.size()));
-      if (!host.empty()) ins.bind(9, host.data(), static_cast<int>(host.size()));
+      if (!cwd.empty()) ins.bind(8, std::string(cwd));
+      if (!host.empty()) ins.bind(9, std::string(host));
       if (pid_it != doc.MemberEnd() && pid_it->value.IsInt64())
         ins.bind(10, pid_it->value.GetInt64());
       if (payload) {
         sb.Clear();
         proto::JsonWriter w(sb);
         payload->Accept(w);
-        ins.bind(11, sb.GetString(), static_cast<int>(sb.GetSize()));
+        ins.bind(11, std::string(sb.GetString(), sb.GetSize()));
       }
       if (ins.exec() == 0) {
         ++duplicates;  // the same event id came twice (spool replay): keep the first
