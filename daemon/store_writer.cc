@@ -145,7 +145,6 @@ void MergeSession(SQLite::Database& db, const std::string& source, const std::st
 
 struct StoreWriter::Batch {
   std::vector<JournalRecord> records;
-  Clock::time_point started{};
   uint64_t end_cursor = 0;  // reader's position: records and skipped seqs up to here
 };
 
@@ -225,7 +224,6 @@ void StoreWriter::Fill(Batch* batch, uint64_t limit) {
       spdlog::error("store: journal damage skipped: {}", reader_->error());
       continue;
     }
-    if (batch->records.empty()) batch->started = Clock::now();
     batch->records.push_back(std::move(rec));
     rec = JournalRecord{};
   }
@@ -405,9 +403,12 @@ Status StoreWriter::TEST_DrainOnce() {
   return s;
 }
 
-// The one path for start-up catch-up, rebuild and steady state: read from the cursor, commit
-// when the batch is full or its first record is batch_interval old. After a failed commit the
-// batch is dropped and re-read from the committed cursor, so nothing is applied twice.
+// The one path for start-up catch-up, rebuild and steady state: read from the cursor; commit
+// when the batch is full, or when batch_interval has passed since the last commit. So a lone
+// event after a quiet spell commits at once (low latency from emit to query) and a steady
+// stream commits at most once per interval unless batches fill (throughput): group commit
+// without a timer that makes a lone event wait. After a failed commit the batch is dropped
+// and re-read from the committed cursor, so nothing is applied twice.
 void StoreWriter::Run() {
   Batch batch;
   while (true) {
@@ -417,7 +418,7 @@ void StoreWriter::Run() {
     const bool caught_up = reader_->next_seq() > written;
     const bool full = batch.records.size() >= options_.batch_events;
     const bool due =
-        !batch.records.empty() && Clock::now() - batch.started >= options_.batch_interval;
+        !batch.records.empty() && Clock::now() - last_commit_ >= options_.batch_interval;
     const bool skipped_only = batch.records.empty() && batch.end_cursor > counters_.cursor.load();
     if (full || due || stopping || skipped_only || (!caught_up && !batch.records.empty())) {
       if (!batch.records.empty() || batch.end_cursor > counters_.cursor.load()) {
@@ -432,6 +433,7 @@ void StoreWriter::Run() {
                                                kRetryAfterFailure));
           continue;
         }
+        last_commit_ = Clock::now();
         if (counters_.failed.load()) {
           spdlog::info("store: commits succeed again");
           SetError("");
@@ -450,7 +452,7 @@ void StoreWriter::Run() {
     if (!caught_up && batch.records.empty()) continue;  // backlog: next batch at once
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kMaintenanceEvery);
     if (!batch.records.empty()) {
-      const auto left = batch.started + options_.batch_interval - Clock::now();
+      const auto left = last_commit_ + options_.batch_interval - Clock::now();
       wait = std::max(std::chrono::milliseconds(0),
                       std::chrono::duration_cast<std::chrono::milliseconds>(left) +
                           std::chrono::milliseconds(1));

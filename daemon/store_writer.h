@@ -1,8 +1,9 @@
 // StoreWriter: the journal's first consumer. Keeps ferry.db (SQLite, WAL) in step with the
 // journal: reads records with its own JournalReader from its cursor up to
-// JournalProgress::written(), and writes them in batches (by count and by time), one
-// transaction per batch holding the event rows, the session aggregates and the new cursor
-// (meta.cursor), so every journal record lands exactly once across crashes. Schema and
+// JournalProgress::written(), and writes them in batches (by count, and at most one commit
+// per batch_interval unless a batch fills), one transaction per batch holding the event rows,
+// the session aggregates and the new cursor (meta.cursor), so every journal record lands
+// exactly once across crashes. Schema and
 // migrations: daemon/store_schema.h.
 //
 // Threads: Open() on the starting thread (it may rebuild or move aside a damaged db). Start()
@@ -103,7 +104,8 @@ class StoreWriter {
   std::thread thread_;
   uint64_t last_rebuild_log_ = 0;
   std::chrono::steady_clock::time_point next_maintenance_{};
-  mutable std::mutex error_mu_;  // leaf lock; guards error_ only
+  std::chrono::steady_clock::time_point last_commit_{};  // store thread only
+  mutable std::mutex error_mu_;                          // leaf lock; guards error_ only
   std::string error_;
 };
 
