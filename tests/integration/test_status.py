@@ -103,7 +103,9 @@ class StatusTest(unittest.TestCase):
         self.assertRegex(lines[4], r"^  ingest   1 events \(\d+\.\d/s now\); \d+ connection\(s\) "
                                    r"open; 0 frame\(s\) rejected$")
         self.assertEqual(lines[5], "  lost     0 event(s)")
-        self.assertEqual(len(lines), 6)
+        self.assertRegex(lines[6], r"^  store    applied up to seq [01] \(lag [01]\); [01] row\(s\), "
+                                   r"\d+\.\d KiB; last batch [01] event\(s\)$")
+        self.assertEqual(len(lines), 7)
 
     def test_not_running(self):
         self.assertEqual(self.d.stop(), 0)
