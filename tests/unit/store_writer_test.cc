@@ -228,6 +228,57 @@ TEST_CASE("the store thread batches by count while ingest runs", "[store]") {
   CHECK(f.Scalar("SELECT count(*) FROM events") == 200);
 }
 
+void Exec(const std::string& db_path, const std::string& sql) {
+  SQLite::Database db(db_path, SQLite::OPEN_READWRITE);
+  db.exec(sql);
+}
+
+TEST_CASE("a failed commit applies nothing and is retried from the cursor", "[store]") {
+  Fixture f;
+  for (int i = 0; i < 10; ++i) f.AppendEvent("f" + std::to_string(i), "k", "s", NowNs());
+  StoreWriter w(f.Options(), f.progress, nullptr);
+  REQUIRE(w.Open(f.journal->written_seq()).ok());
+  REQUIRE(w.TEST_DrainOnce().ok());
+  for (int i = 10; i < 20; ++i) f.AppendEvent("f" + std::to_string(i), "k", "s", NowNs());
+  Exec(f.dir.Join("ferry.db"),
+       "CREATE TRIGGER fail BEFORE INSERT ON events WHEN NEW.seq = 15 "
+       "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+  Status s = w.TEST_DrainOnce();
+  REQUIRE_FALSE(s.ok());
+  CHECK_THAT(s.ToString(), Contains("injected failure"));
+  CHECK(w.cursor() == 10);  // the batch holding seqs 11-17 rolled back whole
+  CHECK(f.Scalar("SELECT count(*) FROM events") == 10);
+  CHECK(f.Scalar("SELECT events FROM sessions") == 10);
+  Exec(f.dir.Join("ferry.db"), "DROP TRIGGER fail");
+  REQUIRE(w.TEST_DrainOnce().ok());
+  CHECK(w.cursor() == 20);
+  CHECK(f.Scalar("SELECT count(*) FROM events") == 20);
+  CHECK(f.Scalar("SELECT events FROM sessions") == 20);
+  CHECK(w.counters().duplicates.load() == 0);
+}
+
+TEST_CASE("the store thread reports a failing commit and recovers", "[store]") {
+  Fixture f;
+  StoreWriter w(f.Options(), f.progress, nullptr);
+  REQUIRE(w.Open(f.journal->written_seq()).ok());
+  Exec(
+      f.dir.Join("ferry.db"),
+      "CREATE TRIGGER fail BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk on fire'); END");
+  w.Start();
+  f.AppendEvent("g1", "k", "s", NowNs());
+  for (int guard = 0; guard < 60000 && !w.counters().failed.load(); ++guard) usleep(1000);
+  REQUIRE(w.counters().failed.load());
+  CHECK_THAT(w.error(), Contains("disk on fire"));
+  Exec(f.dir.Join("ferry.db"), "DROP TRIGGER fail");
+  for (int guard = 0; guard < 60000 && w.counters().cursor.load() < 1; ++guard) usleep(1000);
+  CHECK(w.counters().cursor.load() == 1);
+  CHECK_FALSE(w.counters().failed.load());
+  CHECK(w.error().empty());
+  f.progress.Stop();
+  w.Join();
+  CHECK(f.Scalar("SELECT count(*) FROM events") == 1);
+}
+
 struct QueryResult {
   bool ok = false;
   std::string body;
