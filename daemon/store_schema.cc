@@ -87,6 +87,8 @@ std::string Check(const std::string& path) {
   }
 }
 
+}  // namespace
+
 void MoveAside(const std::string& path, std::string* moved_to) {
   std::string target = path + ".corrupt-" + UtcStamp();
   for (int n = 1; Exists(target); ++n)
@@ -100,8 +102,6 @@ void MoveAside(const std::string& path, std::string* moved_to) {
   }
   *moved_to = target;
 }
-
-}  // namespace
 
 void Migrate(SQLite::Database& db) {
   db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)");

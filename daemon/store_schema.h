@@ -31,4 +31,8 @@ void Migrate(SQLite::Database& db);
 
 uint64_t ReadCursor(SQLite::Database& db);
 
+// Renames `path` (and its -wal and -shm) to <path>.corrupt-<UTC timestamp>; returns the new
+// name in *moved_to. Throws std::runtime_error if a rename fails.
+void MoveAside(const std::string& path, std::string* moved_to);
+
 }  // namespace ferry::store

@@ -163,7 +163,19 @@ Status StoreWriter::Open(uint64_t journal_written) {
       spdlog::error("{} is damaged ({}); moved it aside to {} and rebuilding it from the journal",
                     options_.db_path, reason, moved);
     }
-    const uint64_t cursor = store::ReadCursor(*db_);
+    uint64_t cursor = store::ReadCursor(*db_);
+    if (cursor > journal_written) {
+      // The db has applied seqs the journal does not have: it belongs to another journal
+      // (the journal directory was deleted or replaced). New records would reuse its seqs.
+      db_.reset();
+      store::MoveAside(options_.db_path, &moved);
+      spdlog::error(
+          "{} has applied up to seq {} but the journal ends at seq {}: it belongs to "
+          "another journal; moved it aside to {} and rebuilding",
+          options_.db_path, cursor, journal_written, moved);
+      db_ = store::OpenForWriting(options_.db_path, &created, &moved, &reason);
+      cursor = store::ReadCursor(*db_);
+    }
     counters_.cursor.store(cursor);
     {
       SQLite::Statement count(*db_, "SELECT count(*) FROM events");
@@ -176,11 +188,6 @@ Status StoreWriter::Open(uint64_t journal_written) {
       counters_.rebuild_target.store(journal_written);
       spdlog::info("rebuilding {} from the journal: {} event(s) to apply", options_.db_path,
                    journal_written - cursor);
-    } else if (cursor > journal_written) {
-      // The journal lost its tail (or was replaced): the db is ahead of it. Keep the rows;
-      // new records get fresh seqs above the journal's, which may collide: refuse loudly.
-      spdlog::warn("{} has applied up to seq {} but the journal ends at {}", options_.db_path,
-                   cursor, journal_written);
     }
     UpdateDbBytes();
   } catch (const std::exception& e) {

@@ -160,6 +160,27 @@ TEST_CASE("a damaged ferry.db is moved aside and rebuilt", "[store]") {
   CHECK(found);
 }
 
+TEST_CASE("a ferry.db ahead of the journal is moved aside and rebuilt", "[store]") {
+  Fixture f;
+  for (int i = 0; i < 12; ++i) f.AppendEvent("h" + std::to_string(i), "k", "s", NowNs());
+  {
+    StoreWriter w(f.Options(), f.progress, nullptr);
+    REQUIRE(w.Open(f.journal->written_seq()).ok());
+    REQUIRE(w.TEST_DrainOnce().ok());
+  }
+  StoreOptions o = f.Options();
+  o.journal_dir = f.dir.Join("journal2");  // a fresh, empty journal
+  StoreWriter w(o, f.progress, nullptr);
+  REQUIRE(w.Open(0).ok());
+  CHECK(w.cursor() == 0);
+  CHECK(f.Scalar("SELECT count(*) FROM events") == 0);
+  bool found = false;
+  for (const auto& entry : std::filesystem::directory_iterator(f.dir.path())) {
+    found |= entry.path().filename().string().rfind("ferry.db.corrupt-", 0) == 0;
+  }
+  CHECK(found);
+}
+
 TEST_CASE("events retention deletes old rows in small batches; sessions keep counts", "[store]") {
   Fixture f;
   for (int i = 0; i < 50; ++i) f.AppendEvent("r" + std::to_string(i), "k", "s", NowNs());
