@@ -22,18 +22,20 @@ inline constexpr size_t kHeaderSize = 5;  // length + type
 inline constexpr size_t kDefaultMaxFrame = 4u << 20;
 
 enum class FrameType : uint8_t {
-  kHello = 1,         // either way: {"v":1, "client"|"server": "name/version"}
-  kEvent = 2,         // client -> daemon: {"v":1, "durable"?:bool, "event":{envelope}}
-  kEventBatch = 3,    // client -> daemon: {"v":1, "durable"?:bool, "events":[envelope...]}
-  kAck = 4,           // daemon -> client: {"first_seq":N, "last_seq":M, "durable":bool}
-  kError = 5,         // daemon -> client: {"code":"...", "message":"...", "fatal":bool}
-  kStatusReq = 6,     // client -> daemon: {"v":1}
-  kStatus = 7,        // daemon -> client: the status object (docs/protocol.md)
-  kTailReq = 8,       // reserved for `ferry tail`
-  kTailItem = 9,      // reserved for `ferry tail`
-  kFlushReq = 10,     // reserved for `ferry flush`
-  kQueryReq = 11,     // client -> daemon: {"v":1, "sql":"...", "limit"?:N}
-  kQueryResult = 12,  // daemon -> client: {"columns":[..], "rows":[[..]..], "truncated":bool, ...}
+  kHello = 1,       // either way: {"v":1, "client"|"server": "name/version"}
+  kEvent = 2,       // client -> daemon: {"v":1, "durable"?:bool, "event":{envelope}}
+  kEventBatch = 3,  // client -> daemon: {"v":1, "durable"?:bool, "events":[envelope...]}
+  kAck = 4,         // daemon -> client: {"first_seq":N, "last_seq":M, "durable":bool}
+  kError = 5,       // daemon -> client: {"code":"...", "message":"...", "fatal":bool}
+  kStatusReq = 6,   // client -> daemon: {"v":1}
+  kStatus = 7,      // daemon -> client: the status object (docs/protocol.md)
+  kTailReq = 8,     // reserved for `ferry tail`
+  kTailItem = 9,    // reserved for `ferry tail`
+  kFlushReq = 10,   // reserved for `ferry flush`
+  // client -> daemon: {"v":1, "sql":"...", "limit"?:N}
+  kQueryReq = 11,
+  // daemon -> client: {"columns":[..], "rows":[[..]..], "truncated":bool, ...}
+  kQueryResult = 12,
 };
 
 // True for every type this build knows; anything else is a protocol error.
