@@ -8,6 +8,7 @@
 #include "client/hooks.h"
 #include "client/init.h"
 #include "client/service.h"
+#include "client/query.h"
 #include "client/status.h"
 
 namespace {
@@ -23,6 +24,8 @@ constexpr const char* kHelp =
     "  init     print the bash, zsh or fish integration (eval \"$(ferry init zsh)\")\n"
     "  hooks    install or uninstall ferry's hooks in Claude Code, Codex, Cursor or Gemini CLI\n"
     "  service  install|uninstall ferryd as a systemd user service (--dry-run shows how)\n"
+    "  query    run read-only SQL on the event store (ferry query --help)\n"
+    "  sessions recent sessions with counts and durations\n"
     "\n"
     "options for every command:\n"
     "  --socket PATH     ferryd's socket (env FERRY_SOCKET; default\n"
@@ -46,6 +49,8 @@ int main(int argc, char** argv) {
   if (cmd == "init") return ferry::client::RunInit(argc - 2, argv + 2);
   if (cmd == "hooks") return ferry::client::RunHooks(argc - 2, argv + 2);
   if (cmd == "service") return ferry::client::RunService(argc - 2, argv + 2);
+  if (cmd == "query") return ferry::client::RunQuery(argc - 2, argv + 2);
+  if (cmd == "sessions") return ferry::client::RunSessions(argc - 2, argv + 2);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kHelp, stdout);
     return 0;

@@ -73,6 +73,16 @@ void PrintHuman(const rapidjson::Document& st) {
   std::printf("  spool    %llu file(s), %llu event(s) waiting to be imported\n",
               U(Get(st, "spool", "pending_files")), U(Get(st, "spool", "pending_events")));
   std::printf("  lost     %llu event(s)\n", U(Get(st, "lost_events")));
+  if (Get(st, "store").IsObject()) {
+    std::printf(
+        "  store    applied up to seq %llu (lag %llu); %llu row(s), %s; last batch %llu event(s)",
+        U(Get(st, "store", "cursor")), U(Get(st, "store", "lag_events")),
+        U(Get(st, "store", "rows")), Bytes(U(Get(st, "store", "db_bytes"))).c_str(),
+        U(Get(st, "store", "last_batch_events")));
+    const auto& progress = Get(st, "store", "rebuild_progress");
+    if (progress.IsNumber()) std::printf("; rebuilding %.0f%%", 100.0 * progress.GetDouble());
+    std::printf("\n");
+  }
 }
 
 }  // namespace

@@ -244,6 +244,18 @@ bool LoadConfig(const std::string& path, bool required, Config* config, std::str
        Duration(&config->idle_timeout, std::chrono::milliseconds(10), std::chrono::hours(24))},
       {"ingest.max_batch_events", Count(&config->max_batch_events, 1, 1000000)},
       {"spool.dedupe_window", Count(&config->dedupe_window, 0, 100000000)},
+      {"store.batch_interval", Duration(&config->store_batch_interval, std::chrono::milliseconds(1),
+                                        std::chrono::minutes(10))},
+      {"store.batch_events", Count(&config->store_batch_events, 1, 1000000)},
+      {"store.session_idle_timeout",
+       Duration(&config->session_idle_timeout, std::chrono::seconds(1),
+                std::chrono::hours(24 * 365))},
+      {"store.retain_age", Duration(&config->store_retain_age, std::chrono::milliseconds(0),
+                                    std::chrono::hours(24 * 36500))},
+      {"store.retain_rows", Count(&config->store_retain_rows, 0, 1ull << 62)},
+      {"store.query_timeout",
+       Duration(&config->query_timeout, std::chrono::milliseconds(10), std::chrono::hours(1))},
+      {"store.query_max_rows", Count(&config->query_max_rows, 1, 10000000)},
   };
   Context ctx{path, error};
   if (!Walk(root, "", setters, ctx)) return false;

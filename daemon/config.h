@@ -33,6 +33,14 @@ struct Config {
 
   // [spool]
   uint64_t dedupe_window = 1000000;  // recent event ids remembered (0: no dedupe)
+  // [store]
+  std::chrono::milliseconds store_batch_interval{200};
+  uint64_t store_batch_events = 1000;
+  std::chrono::milliseconds session_idle_timeout{30 * 60 * 1000};
+  std::chrono::milliseconds store_retain_age{0};  // 0: keep every row
+  uint64_t store_retain_rows = 0;                 // 0: no cap
+  std::chrono::milliseconds query_timeout{5000};
+  uint64_t query_max_rows = 10000;
 };
 
 // Loads `path` into *config on top of the defaults. A missing file is fine unless `required`

@@ -23,7 +23,10 @@
 #include "daemon/systemd_glue.h"
 #include "daemon/systemd_notifier.h"
 #include "daemon/spool_importer.h"
+#include "daemon/store_query.h"
+#include "daemon/store_writer.h"
 #include "proto/event.h"
+#include "proto/messages.h"
 
 namespace ferry {
 namespace {
@@ -122,6 +125,8 @@ struct Daemon::Impl {
   JournalProgress progress;
   ConsumerRegistry consumers;
   std::unique_ptr<SystemdNotifier> notifier;
+  std::unique_ptr<StoreWriter> store;  // store thread; joined after progress.Stop()
+  std::unique_ptr<StoreQuery> query;   // query thread; stopped after the io loop
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   // (time, events_total) once a second over the last 10 s, for events_per_s.
   std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> rate_samples;
@@ -131,6 +136,7 @@ struct Daemon::Impl {
   std::string StatusLine() const;
   std::string LivenessProblem(std::chrono::microseconds watchdog_interval) const;
   void Reload();
+  void WriteStoreStatus(proto::JsonWriter& w) const;
   void SampleRate();
   void OnSignal(const boost::system::error_code& ec, int signo);
 };
@@ -141,7 +147,9 @@ std::string Daemon::Impl::StatusJson() const {
   const IngestCounters& c = server->counters();
   const bool journal_ok = !journal->failed();
   const uint64_t lost = 0;  // retention losses arrive with the retention issue
-  const bool healthy = journal_ok && lost == 0;
+  const StoreCounters& sc = store->counters();
+  const bool store_ok = !sc.failed.load();
+  const bool healthy = journal_ok && lost == 0 && store_ok;
 
   double rate = 0;
   if (rate_samples.size() >= 2) {
@@ -156,6 +164,7 @@ std::string Daemon::Impl::StatusJson() const {
   w.Key("problems");
   w.StartArray();
   if (!journal_ok) w.String(("journal refuses appends: " + journal->failure().ToString()).c_str());
+  if (!store_ok) w.String(("store: " + store->error()).c_str());
   w.EndArray();
 
   w.Key("daemon");
@@ -243,6 +252,7 @@ std::string Daemon::Impl::StatusJson() const {
     w.Uint64(dedupe->size());
     w.EndObject();
   }
+  WriteStoreStatus(w);
 
   w.Key("lost_events");
   w.Uint64(lost);
@@ -304,6 +314,55 @@ void Daemon::Impl::Reload() {
   notifier->Reloaded();
 }
 
+void Daemon::Impl::WriteStoreStatus(proto::JsonWriter& w) const {
+  const StoreCounters& sc = store->counters();
+  const uint64_t cursor = sc.cursor.load();
+  const uint64_t written = journal->written_seq();
+  w.Key("store");
+  w.StartObject();
+  w.Key("cursor");
+  w.Uint64(cursor);
+  w.Key("lag_events");
+  w.Uint64(written > cursor ? written - cursor : 0);
+  w.Key("db_bytes");
+  w.Uint64(sc.db_bytes.load());
+  w.Key("last_batch_events");
+  w.Uint64(sc.last_batch_events.load());
+  w.Key("last_batch_ms");
+  w.Double(static_cast<double>(sc.last_batch_us.load()) / 1000.0);
+  w.Key("batches");
+  w.Uint64(sc.batches.load());
+  w.Key("rows");
+  w.Uint64(sc.rows.load());
+  w.Key("duplicates");
+  w.Uint64(sc.duplicates.load());
+  w.Key("malformed");
+  w.Uint64(sc.malformed.load());
+  w.Key("retention_deleted");
+  w.Uint64(sc.retained_deleted.load());
+  const bool rebuilding = sc.rebuilding.load();
+  w.Key("rebuilding");
+  w.Bool(rebuilding);
+  w.Key("rebuild_progress");
+  if (rebuilding) {
+    const uint64_t from = sc.rebuild_from.load(), target = sc.rebuild_target.load();
+    const uint64_t done = cursor > from ? cursor - from : 0;
+    w.Double(target > from ? static_cast<double>(done) / static_cast<double>(target - from) : 1.0);
+  } else {
+    w.Null();
+  }
+  w.Key("healthy");
+  w.Bool(!sc.failed.load());
+  w.Key("error");
+  const std::string error = store->error();
+  if (error.empty()) {
+    w.Null();
+  } else {
+    w.String(error.c_str());
+  }
+  w.EndObject();
+}
+
 void Daemon::Impl::SampleRate() {
   rate_samples.emplace_back(std::chrono::steady_clock::now(), server->counters().events_total);
   while (rate_samples.size() > 11) rate_samples.pop_front();
@@ -356,6 +415,21 @@ int Daemon::Run() {
   spdlog::info("journal {}: {} segment(s), last seq {}", jopts.dir, report.segments,
                report.last_seq);
 
+  StoreOptions sopts;
+  sopts.db_path = cfg.state_dir + "/ferry.db";
+  sopts.journal_dir = jopts.dir;
+  sopts.batch_interval = cfg.store_batch_interval;
+  sopts.batch_events = cfg.store_batch_events;
+  sopts.session_idle_timeout = cfg.session_idle_timeout;
+  sopts.retain_age = cfg.store_retain_age;
+  sopts.retain_rows = cfg.store_retain_rows;
+  d.store = std::make_unique<StoreWriter>(sopts, d.progress, d.consumers.Register("store", 0));
+  s = d.store->Open(d.journal->written_seq());
+  if (!s.ok()) throw std::runtime_error(s.ToString());
+  spdlog::info("store {}: applied up to seq {}", sopts.db_path, d.store->cursor());
+  d.query = std::make_unique<StoreQuery>(
+      sopts.db_path, QueryLimits{cfg.query_timeout, cfg.query_max_rows, 3u << 20});
+
   JournalCommitter::Callbacks callbacks;
   callbacks.on_durable = [&d](uint64_t seq) {
     net::post(d.io, [&d, seq] {
@@ -387,6 +461,17 @@ int Daemon::Run() {
   d.server->OnDurable(d.journal->written_seq());  // recovery synced everything it kept
   d.progress.PublishWritten(d.journal->written_seq());
   d.server->SetWrittenListener([&d](uint64_t seq) { d.progress.PublishWritten(seq); });
+  d.server->SetQueryHandler([&d](std::string body, std::function<void(std::string)> reply) {
+    d.query->Submit(std::move(body), [&d, reply = std::move(reply)](bool ok, std::string result,
+                                                                    proto::Error error) {
+      std::string frame =
+          ok ? proto::EncodeFrame(proto::FrameType::kQueryResult, result)
+             : proto::EncodeFrame(proto::FrameType::kError, proto::MakeErrorBody(error, false));
+      net::post(d.io, [reply, frame = std::move(frame)]() mutable { reply(std::move(frame)); });
+    });
+  });
+  d.store->Start();
+  d.query->Start();
 
   // Event ids of the journal's tail, so events spooled by clients that gave up on a late ack
   // are not stored twice (docs/operations.md "Spool").
@@ -422,6 +507,8 @@ int Daemon::Run() {
   s = d.journal->Flush();
   if (s.ok()) d.progress.PublishWritten(d.journal->written_seq());
   d.progress.Stop();  // consumers finish their last batch and exit
+  d.query->Stop();
+  d.store->Join();  // its last batch is committed (or, on failure, rolled back) by now
   Status sync = d.committer->Stop();
   if (!s.ok() || !sync.ok() || d.journal->failed()) {
     spdlog::error("stopped with a failed journal: {}",

@@ -74,6 +74,13 @@ class IngestServer {
   // on a late ack spooled the same event). `window` must outlive the server; null: no dedupe.
   void SetDedupeWindow(DedupeWindow* window) { dedupe_ = window; }
 
+  // Runs a QUERY_REQ body off the io thread; `reply` must be called on the io thread with
+  // the encoded reply frame (QUERY_RESULT or ERROR). Without a handler, queries are refused.
+  using QueryHandler =
+      std::function<void(std::string body, std::function<void(std::string frame)> reply)>;
+  void SetQueryHandler(QueryHandler handler) { query_handler_ = std::move(handler); }
+  const QueryHandler& query_handler() const { return query_handler_; }
+
   void OnDurable(uint64_t seq);
   void OnSyncFailed(const Status& status);
 
@@ -108,6 +115,7 @@ class IngestServer {
   StatusProvider status_;
   std::function<void(uint64_t)> written_listener_;
   DedupeWindow* dedupe_ = nullptr;
+  QueryHandler query_handler_;
   UnixAcceptor acceptor_;
   std::string socket_path_;  // set when we bound the socket (and so remove it)
   bool adopted_ = false;

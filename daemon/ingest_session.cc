@@ -145,6 +145,9 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bo
       }
       return true;
     }
+    case FrameType::kQueryReq:
+      HandleQuery(frame);
+      return true;
     case FrameType::kTailReq:
     case FrameType::kFlushReq:
       QueueError({proto::Errc::kUnexpectedType, std::string(proto::FrameTypeName(frame.type)) +
@@ -204,13 +207,27 @@ void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
   // Under fsync "always" every ack waits for the fdatasync that covers it (DESIGN.md), not
   // only those that asked for a durable ack.
   const bool wait_for_sync = request_.durable() || server_.every_ack_durable();
-  replies_.push_back(Reply{proto::FrameType::kAck, first, last, wait_for_sync, {}});
+  replies_.push_back(Reply{proto::FrameType::kAck, first, last, wait_for_sync, {}, nullptr});
   *wants_flush = true;
   *wants_durable = *wants_durable || request_.durable();
 }
 
+void IngestSession::HandleQuery(const proto::Frame& frame) {
+  if (!server_.query_handler()) {
+    QueueError({proto::Errc::kQueryFailed, "ferryd has no store to query"}, /*fatal=*/false);
+    return;
+  }
+  auto slot = std::make_shared<std::string>();
+  replies_.push_back(Reply{proto::FrameType::kQueryResult, 0, 0, false, {}, slot});
+  server_.query_handler()(std::string(frame.body),
+                          [self = shared_from_this(), slot](std::string encoded) {
+                            *slot = std::move(encoded);
+                            self->Pump();
+                          });
+}
+
 void IngestSession::QueueFrame(proto::FrameType type, std::string body) {
-  Reply r{type, 0, 0, false, {}};
+  Reply r{type, 0, 0, false, {}, nullptr};
   proto::AppendFrame(r.frame, type, body);
   replies_.push_back(std::move(r));
 }
@@ -248,6 +265,9 @@ bool IngestSession::Pump() {
         proto::AppendFrame(out_, proto::FrameType::kAck,
                            proto::MakeAckBody({r.first_seq, r.last_seq, durable}));
       }
+    } else if (r.pending) {
+      if (r.pending->empty()) break;  // the query thread has not answered yet
+      out_ += *r.pending;
     } else {
       out_ += r.frame;
     }

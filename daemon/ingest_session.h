@@ -41,7 +41,11 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
     uint64_t last_seq = 0;
     bool durable = false;
     std::string frame;  // anything but an ACK: the encoded frame
+    // A reply computed elsewhere (QUERY_RESULT): waits in order until the frame is filled.
+    std::shared_ptr<std::string> pending;
   };
+
+  void HandleQuery(const proto::Frame& frame);
 
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t n);

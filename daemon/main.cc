@@ -72,7 +72,14 @@ int main(int argc, char** argv) {
               << "ingest.max_frame = " << config.max_frame_bytes << "\n"
               << "ingest.max_connections = " << config.max_connections << "\n"
               << "ingest.idle_timeout = " << config.idle_timeout.count() << "ms\n"
-              << "ingest.max_batch_events = " << config.max_batch_events << "\n";
+              << "ingest.max_batch_events = " << config.max_batch_events << "\n"
+              << "store.batch_interval = " << config.store_batch_interval.count() << "ms\n"
+              << "store.batch_events = " << config.store_batch_events << "\n"
+              << "store.session_idle_timeout = " << config.session_idle_timeout.count() << "ms\n"
+              << "store.retain_age = " << config.store_retain_age.count() << "ms\n"
+              << "store.retain_rows = " << config.store_retain_rows << "\n"
+              << "store.query_timeout = " << config.query_timeout.count() << "ms\n"
+              << "store.query_max_rows = " << config.query_max_rows << "\n";
     return 0;
   }
 

@@ -26,6 +26,8 @@ enum class Errc {
   kJournalFailed,
   kShuttingDown,
   kTruncatedFrame,
+  kQueryRefused,  // ferry query: a statement that would write, or more than one statement
+  kQueryFailed,   // ferry query: SQL error, time limit, store unavailable
   kInternal,
 };
 

@@ -44,13 +44,17 @@ const char* ErrcName(Errc code) {
       return "shutting_down";
     case Errc::kTruncatedFrame:
       return "truncated_frame";
+    case Errc::kQueryRefused:
+      return "query_refused";
+    case Errc::kQueryFailed:
+      return "query_failed";
     case Errc::kInternal:
       return "internal";
   }
   return "unknown";
 }
 
-bool IsKnownFrameType(uint8_t type) { return type >= 1 && type <= 10; }
+bool IsKnownFrameType(uint8_t type) { return (type >= 1 && type <= 10) || type == 11 || type == 12; }
 
 const char* FrameTypeName(FrameType type) {
   switch (type) {
@@ -74,6 +78,10 @@ const char* FrameTypeName(FrameType type) {
       return "TAIL_ITEM";
     case FrameType::kFlushReq:
       return "FLUSH_REQ";
+    case FrameType::kQueryReq:
+      return "QUERY_REQ";
+    case FrameType::kQueryResult:
+      return "QUERY_RESULT";
   }
   return "UNKNOWN";
 }

@@ -32,6 +32,10 @@ enum class FrameType : uint8_t {
   kTailReq = 8,     // reserved for `ferry tail`
   kTailItem = 9,    // reserved for `ferry tail`
   kFlushReq = 10,   // reserved for `ferry flush`
+  // client -> daemon: {"v":1, "sql":"...", "limit"?:N}
+  kQueryReq = 11,
+  // daemon -> client: {"columns":[..], "rows":[[..]..], "truncated":bool, ...}
+  kQueryResult = 12,
 };
 
 // True for every type this build knows; anything else is a protocol error.

@@ -160,4 +160,39 @@ bool ParseErrorBody(std::string_view body, Error* out) {
 
 std::string MakeStatusRequestBody() { return "{\"v\":1}"; }
 
+std::string MakeQueryRequestBody(const QueryRequest& request) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("v");
+  w.Uint(kProtocolVersion);
+  w.Key("sql");
+  w.String(request.sql.data(), static_cast<rapidjson::SizeType>(request.sql.size()));
+  if (request.limit > 0) {
+    w.Key("limit");
+    w.Uint64(request.limit);
+  }
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+bool ParseQueryRequestBody(std::string_view body, QueryRequest* request, Error* error) {
+  rapidjson::Document doc;
+  if (!ParseVersionedRequest(body, &doc, error)) return false;
+  auto sql = doc.FindMember("sql");
+  if (sql == doc.MemberEnd() || !sql->value.IsString()) {
+    return Fail(error, Errc::kMissingField, "QUERY_REQ needs a \"sql\" string");
+  }
+  request->sql.assign(sql->value.GetString(), sql->value.GetStringLength());
+  request->limit = 0;
+  auto limit = doc.FindMember("limit");
+  if (limit != doc.MemberEnd()) {
+    if (!limit->value.IsUint64()) {
+      return Fail(error, Errc::kWrongType, "limit must be a non-negative integer");
+    }
+    request->limit = limit->value.GetUint64();
+  }
+  return true;
+}
+
 }  // namespace ferry::proto

@@ -52,4 +52,12 @@ bool ParseErrorBody(std::string_view body, Error* out);
 
 std::string MakeStatusRequestBody();
 
+// QUERY_REQ body: {"v":1,"sql":"...","limit":N}; limit 0 means the daemon's cap.
+struct QueryRequest {
+  std::string sql;
+  uint64_t limit = 0;
+};
+std::string MakeQueryRequestBody(const QueryRequest& request);
+bool ParseQueryRequestBody(std::string_view body, QueryRequest* request, Error* error);
+
 }  // namespace ferry::proto

@@ -19,6 +19,13 @@ ingest.max_frame = 4194304
 ingest.max_connections = 1024
 ingest.idle_timeout = 60000ms
 ingest.max_batch_events = 10000
+store.batch_interval = 200ms
+store.batch_events = 1000
+store.session_idle_timeout = 1800000ms
+store.retain_age = 0ms
+store.retain_rows = 0
+store.query_timeout = 5000ms
+store.query_max_rows = 10000
 """
 
 
@@ -111,6 +118,13 @@ ingest.max_frame = 65536
 ingest.max_connections = 16
 ingest.idle_timeout = 120000ms
 ingest.max_batch_events = 500
+store.batch_interval = 200ms
+store.batch_events = 1000
+store.session_idle_timeout = 1800000ms
+store.retain_age = 0ms
+store.retain_rows = 0
+store.query_timeout = 5000ms
+store.query_max_rows = 10000
 """ % path)
 
     def test_precedence_flag_env_file(self):

@@ -104,7 +104,9 @@ class StatusTest(unittest.TestCase):
                                    r"open; 0 frame\(s\) rejected$")
         self.assertEqual(lines[5], "  spool    0 file(s), 0 event(s) waiting to be imported")
         self.assertEqual(lines[6], "  lost     0 event(s)")
-        self.assertEqual(len(lines), 7)
+        self.assertRegex(lines[7], r"^  store    applied up to seq [01] \(lag [01]\); [01] row\(s\), "
+                                   r"\d+\.\d KiB; last batch [01] event\(s\)$")
+        self.assertEqual(len(lines), 8)
 
     def test_not_running(self):
         self.assertEqual(self.d.stop(), 0)

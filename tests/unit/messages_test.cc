@@ -362,3 +362,26 @@ TEST_CASE("ERROR body from a newer or odd peer", "[messages]") {
 }
 
 }  // namespace ferry::proto
+
+namespace ferry::proto {
+namespace {
+
+TEST_CASE("QUERY_REQ body round-trips and is validated", "[messages]") {
+  QueryRequest in{"SELECT \"x\" FROM events", 7};
+  QueryRequest out;
+  Error error;
+  REQUIRE(ParseQueryRequestBody(MakeQueryRequestBody(in), &out, &error));
+  CHECK(out.sql == in.sql);
+  CHECK(out.limit == 7);
+  REQUIRE(ParseQueryRequestBody(R"({"v":1,"sql":"SELECT 1"})", &out, &error));
+  CHECK(out.limit == 0);
+  CHECK_FALSE(ParseQueryRequestBody(R"({"v":1})", &out, &error));
+  CHECK(error.code == Errc::kMissingField);
+  CHECK_FALSE(ParseQueryRequestBody(R"({"v":1,"sql":"x","limit":-1})", &out, &error));
+  CHECK(error.code == Errc::kWrongType);
+  CHECK_FALSE(ParseQueryRequestBody(R"({"v":2,"sql":"x"})", &out, &error));
+  CHECK(error.code == Errc::kBadVersion);
+}
+
+}  // namespace
+}  // namespace ferry::proto

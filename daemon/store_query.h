@@ -1,0 +1,66 @@
+// StoreQuery: serves `ferry query` on its own thread and its own read-only connection to
+// ferry.db (SQLITE_OPEN_READONLY, PRAGMA query_only, an authorizer that refuses ATTACH,
+// DETACH and pragma writes), with a time limit (sqlite3_progress_handler) and a row cap.
+// A slow query therefore never delays the io thread or the store writer (WAL readers do not
+// block the writer).
+//
+// Threads: Submit() and Stop() from any thread (the io thread); `done` runs on the query
+// thread and must hand its result back by posting (net::post to the io thread).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "proto/errors.h"
+
+struct sqlite3;
+
+namespace ferry {
+
+struct QueryLimits {
+  std::chrono::milliseconds time_limit{5000};
+  uint64_t max_rows = 10000;
+  uint64_t max_bytes = 3u << 20;  // the result must fit in one frame
+};
+
+class StoreQuery {
+ public:
+  // ok: `body` is a QUERY_RESULT body; else `error` says why (code kQueryRefused/kQueryFailed).
+  using Done = std::function<void(bool ok, std::string body, proto::Error error)>;
+
+  StoreQuery(std::string db_path, QueryLimits limits);
+  ~StoreQuery();  // Stop()s and joins
+  StoreQuery(const StoreQuery&) = delete;
+  StoreQuery& operator=(const StoreQuery&) = delete;
+
+  void Start();
+  // `request_body` is a QUERY_REQ body: {"v":1,"sql":"...","limit":N?}.
+  void Submit(std::string request_body, Done done);
+  // Interrupts a running query, refuses queued ones, joins the thread.
+  void Stop();
+
+  // Runs one request on the calling thread (the query thread, or a test).
+  void RunOne(const std::string& request_body, const Done& done);
+
+ private:
+  void Loop();
+
+  const std::string db_path_;
+  const QueryLimits limits_;
+  ::sqlite3* db_ = nullptr;  // query thread only
+  std::thread thread_;
+  // Lock order: mu_ is a leaf lock; guards queue_, stopping_ and interrupt access to db_.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<std::string, Done>> queue_;
+  bool stopping_ = false;
+  bool running_ = false;  // db_ is executing a statement (Stop may sqlite3_interrupt it)
+};
+
+}  // namespace ferry

@@ -1,0 +1,38 @@
+// ferry.db's schema and its numbered migrations, and the recovery of a damaged file.
+// Tables (docs/queries.md describes them for users):
+//   events(seq INTEGER PRIMARY KEY, id TEXT UNIQUE, ts, received, source, kind, session, cwd,
+//          host, pid, payload)            one row per journal record; payload is JSON text
+//   sessions(source, session, first_ts, last_ts, events, kinds, failures, ended, end_reason)
+//                                         aggregates, PRIMARY KEY(source, session)
+//   meta(key PRIMARY KEY, value)          schema_version, cursor (last seq applied)
+//
+// Threads: whichever thread owns the connection passed in.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <SQLiteCpp/Database.h>
+
+namespace ferry::store {
+
+inline constexpr int kSchemaVersion = 1;
+
+// Opens `path` for writing. A file that cannot be opened or fails `PRAGMA quick_check` is
+// renamed to <path>.corrupt-<UTC timestamp> (with -wal and -shm) and a new one is created;
+// *moved_aside says where it went and *reason why. Runs the migrations. Throws
+// SQLite::Exception or std::runtime_error when even a fresh file cannot be made.
+std::unique_ptr<SQLite::Database> OpenForWriting(const std::string& path, bool* created,
+                                                 std::string* moved_aside, std::string* reason);
+
+// Brings `db` up to kSchemaVersion, one transaction per migration. Throws on failure.
+void Migrate(SQLite::Database& db);
+
+uint64_t ReadCursor(SQLite::Database& db);
+
+// Renames `path` (and its -wal and -shm) to <path>.corrupt-<UTC timestamp>; returns the new
+// name in *moved_to. Throws std::runtime_error if a rename fails.
+void MoveAside(const std::string& path, std::string* moved_to);
+
+}  // namespace ferry::store
