@@ -229,7 +229,7 @@ std::string Daemon::Impl::StatusJson() const {
 
   if (importer) {
     const SpoolPending pending = importer->Pending();
-    const SpoolCounters& sc = importer->counters();
+    const SpoolCounters& spool = importer->counters();
     w.Key("spool");
     w.StartObject();
     w.Key("pending_files");
@@ -237,17 +237,17 @@ std::string Daemon::Impl::StatusJson() const {
     w.Key("pending_events");
     w.Uint64(pending.events);
     w.Key("files_imported");
-    w.Uint64(sc.files_imported);
+    w.Uint64(spool.files_imported);
     w.Key("events_imported");
-    w.Uint64(sc.events_imported);
+    w.Uint64(spool.events_imported);
     w.Key("duplicates");
-    w.Uint64(sc.duplicates);
+    w.Uint64(spool.duplicates);
     w.Key("torn_lines");
-    w.Uint64(sc.torn_lines);
+    w.Uint64(spool.torn_lines);
     w.Key("invalid_lines");
-    w.Uint64(sc.invalid_lines);
+    w.Uint64(spool.invalid_lines);
     w.Key("files_rejected");
-    w.Uint64(sc.files_rejected);
+    w.Uint64(spool.files_rejected);
     w.Key("dedupe_window");
     w.Uint64(dedupe->size());
     w.EndObject();
