@@ -6,6 +6,7 @@
 #include "client/common.h"
 #include "client/emit.h"
 #include "client/status.h"
+#include "client/tail.h"
 
 namespace {
 
@@ -17,6 +18,7 @@ constexpr const char* kHelp =
     "commands:\n"
     "  emit     send one event to ferryd (the hook hot path; always exits 0 unless --strict)\n"
     "  status   show ferryd's state (--json for machines); exit 0 ok, 1 degraded, 3 not running\n"
+    "  tail     print journal events (-f follows new ones)\n"
     "\n"
     "options for every command:\n"
     "  --socket PATH     ferryd's socket (env FERRY_SOCKET; default\n"
@@ -37,6 +39,7 @@ int main(int argc, char** argv) {
   const std::string_view cmd = argv[1];
   if (cmd == "emit") return ferry::client::RunEmit(argc - 2, argv + 2);
   if (cmd == "status") return ferry::client::RunStatus(argc - 2, argv + 2);
+  if (cmd == "tail") return ferry::client::RunTail(argc - 2, argv + 2);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kHelp, stdout);
     return 0;

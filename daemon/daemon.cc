@@ -18,6 +18,8 @@
 #include "daemon/journal.h"
 #include "daemon/journal_committer.h"
 #include "daemon/journal_progress.h"
+#include "daemon/journal_retention.h"
+#include "daemon/tail_server.h"
 #include "proto/event.h"
 
 namespace ferry {
@@ -81,7 +83,8 @@ double SecondsSince(std::chrono::steady_clock::time_point t) {
 }  // namespace
 
 struct Daemon::Impl {
-  explicit Impl(Config c) : config(std::move(c)), signals(io), rate_timer(io) {}
+  explicit Impl(Config c)
+      : config(std::move(c)), signals(io), rate_timer(io), retention_timer(io) {}
 
   Config config;
   std::unique_ptr<StateDirLock> state_lock;  // declared before the journal: released after it
@@ -94,6 +97,10 @@ struct Daemon::Impl {
   // Shared with consumer threads (store writer, sinks, tail); outlives them.
   JournalProgress progress;
   ConsumerRegistry consumers;
+  std::unique_ptr<Retention> retention;
+  std::unique_ptr<TailServer> tails;
+  net::steady_timer retention_timer;
+  ConsumerRegistry::Slot* test_hold = nullptr;  // [journal] test_hold_consumer
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   // (time, events_total) once a second over the last 10 s, for events_per_s.
   std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> rate_samples;
@@ -101,6 +108,8 @@ struct Daemon::Impl {
 
   std::string StatusJson() const;
   void SampleRate();
+  void RetentionTick();
+  void OnStatusRequest(const rapidjson::Value& request);
   void OnSignal(const boost::system::error_code& ec, int signo);
 };
 
@@ -109,8 +118,8 @@ std::string Daemon::Impl::StatusJson() const {
   proto::JsonWriter w(sb);
   const IngestCounters& c = server->counters();
   const bool journal_ok = !journal->failed();
-  const uint64_t lost = 0;  // retention losses arrive with the retention issue
-  const bool healthy = journal_ok && lost == 0;
+  const uint64_t lost = retention->lost_events();
+  const bool healthy = journal_ok && retention->unacked_lost() == 0;
 
   double rate = 0;
   if (rate_samples.size() >= 2) {
@@ -125,6 +134,11 @@ std::string Daemon::Impl::StatusJson() const {
   w.Key("problems");
   w.StartArray();
   if (!journal_ok) w.String(("journal refuses appends: " + journal->failure().ToString()).c_str());
+  if (retention->unacked_lost() > 0) {
+    w.String((std::to_string(retention->unacked_lost()) +
+              " event(s) lost to the journal byte cap (ferry status --ack-lost acknowledges)")
+                 .c_str());
+  }
   w.EndArray();
 
   w.Key("daemon");
@@ -159,6 +173,7 @@ std::string Daemon::Impl::StatusJson() const {
   w.String(FsyncPolicyName(config.fsync));
   w.Key("syncs");
   w.Uint64(committer->syncs());
+  retention->WriteJournalKeys(w);
   w.Key("healthy");
   w.Bool(journal_ok);
   w.Key("error");
@@ -185,8 +200,14 @@ std::string Daemon::Impl::StatusJson() const {
   w.Uint64(c.rejected_total);
   w.EndObject();
 
+  w.Key("consumers");
+  retention->WriteConsumers(w);
+  w.Key("tails");
+  w.Uint64(tails->active());
   w.Key("lost_events");
   w.Uint64(lost);
+  w.Key("unacked_lost_events");
+  w.Uint64(retention->unacked_lost());
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
 }
@@ -200,6 +221,26 @@ void Daemon::Impl::SampleRate() {
   });
 }
 
+void Daemon::Impl::RetentionTick() {
+  retention->Run();
+  retention_timer.expires_after(std::chrono::seconds(1));
+  retention_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !stopping) RetentionTick();
+  });
+}
+
+void Daemon::Impl::OnStatusRequest(const rapidjson::Value& request) {
+  auto ack = request.FindMember("ack_lost");
+  if (ack != request.MemberEnd() && ack->value.IsBool() && ack->value.GetBool()) {
+    retention->AckLost();
+  }
+  auto cursor = request.FindMember("test_consumer_cursor");
+  if (test_hold && cursor != request.MemberEnd() && cursor->value.IsUint64()) {
+    test_hold->cursor.store(cursor->value.GetUint64());
+    retention->Run();  // so the reply already shows the effect
+  }
+}
+
 void Daemon::Impl::OnSignal(const boost::system::error_code& ec, int signo) {
   if (ec) return;
   if (signo == SIGHUP) {
@@ -210,6 +251,7 @@ void Daemon::Impl::OnSignal(const boost::system::error_code& ec, int signo) {
   spdlog::info("{}: stopping; acking what is in flight", strsignal(signo));
   stopping = true;
   rate_timer.cancel();
+  retention_timer.cancel();
   server->BeginShutdown(std::chrono::seconds(10), [this] {
     boost::system::error_code ignored;
     signals.cancel(ignored);
@@ -248,9 +290,19 @@ int Daemon::Run() {
     net::post(d.io, [&d, st] { d.server->OnSyncFailed(st); });
   };
   d.committer = std::make_unique<JournalCommitter>(cfg.fsync, cfg.fsync_interval, callbacks);
+  d.retention = std::make_unique<Retention>(*d.journal, d.consumers, cfg.max_bytes,
+                                            cfg.state_dir + "/retention.json");
+  s = d.retention->Load();
+  if (!s.ok()) throw std::runtime_error("cannot read the retention counts: " + s.ToString());
+  if (!cfg.test_hold_consumer.empty()) {
+    d.test_hold = d.consumers.Register(cfg.test_hold_consumer, 0);
+  }
   d.journal->SetRollCallback([&d](std::shared_ptr<SegmentFile> closed, uint64_t last_seq) {
     d.committer->Closed(std::move(closed), last_seq);
+    // After the flush that rolled, not inside it: retention changes the segment list.
+    net::post(d.io, [&d] { d.retention->Run(); });
   });
+  d.tails = std::make_unique<TailServer>(jopts.dir, d.progress);
 
   IngestLimits limits;
   limits.max_frame = cfg.max_frame_bytes;
@@ -265,6 +317,10 @@ int Daemon::Run() {
   d.server->OnDurable(d.journal->written_seq());  // recovery synced everything it kept
   d.progress.PublishWritten(d.journal->written_seq());
   d.server->SetWrittenListener([&d](uint64_t seq) { d.progress.PublishWritten(seq); });
+  d.server->SetStatusRequestHook([&d](const rapidjson::Value& req) { d.OnStatusRequest(req); });
+  d.server->SetTailHandler([&d](int fd, const proto::TailRequest& req, std::string* error) {
+    return d.tails->Start(fd, req, error);
+  });
 
   d.signals.add(SIGINT);
   d.signals.add(SIGTERM);
@@ -272,6 +328,7 @@ int Daemon::Run() {
   d.signals.async_wait(
       [&d](const boost::system::error_code& ec, int signo) { d.OnSignal(ec, signo); });
   d.SampleRate();
+  d.RetentionTick();
   d.server->Start();
   spdlog::info("ferryd {} listening on {} (state {}, fsync {})", FERRY_VERSION, cfg.socket_path,
                cfg.state_dir, FsyncPolicyName(cfg.fsync));
@@ -281,6 +338,7 @@ int Daemon::Run() {
   s = d.journal->Flush();
   if (s.ok()) d.progress.PublishWritten(d.journal->written_seq());
   d.progress.Stop();  // consumers finish their last batch and exit
+  d.tails->Stop();
   Status sync = d.committer->Stop();
   if (!s.ok() || !sync.ok() || d.journal->failed()) {
     spdlog::error("stopped with a failed journal: {}",
