@@ -101,6 +101,7 @@ struct Daemon::Impl {
   std::unique_ptr<TailServer> tails;
   net::steady_timer retention_timer;
   ConsumerRegistry::Slot* test_hold = nullptr;  // [journal] test_hold_consumer
+  bool retention_due = false;                   // a segment rolled since the last run
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   // (time, events_total) once a second over the last 10 s, for events_per_s.
   std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> rate_samples;
@@ -299,8 +300,7 @@ int Daemon::Run() {
   }
   d.journal->SetRollCallback([&d](std::shared_ptr<SegmentFile> closed, uint64_t last_seq) {
     d.committer->Closed(std::move(closed), last_seq);
-    // After the flush that rolled, not inside it: retention changes the segment list.
-    net::post(d.io, [&d] { d.retention->Run(); });
+    d.retention_due = true;  // run after the flush, not inside it (see the written listener)
   });
   d.tails = std::make_unique<TailServer>(jopts.dir, d.progress);
 
@@ -316,7 +316,15 @@ int Daemon::Run() {
   d.committer->Start(d.journal->active_segment(), d.journal->written_seq());
   d.server->OnDurable(d.journal->written_seq());  // recovery synced everything it kept
   d.progress.PublishWritten(d.journal->written_seq());
-  d.server->SetWrittenListener([&d](uint64_t seq) { d.progress.PublishWritten(seq); });
+  d.server->SetWrittenListener([&d](uint64_t seq) {
+    d.progress.PublishWritten(seq);
+    // After every flush that rolled or went over the cap, so the journal is back under its
+    // cap before the acks of that flush go out.
+    if (d.retention_due || d.journal->total_bytes() > d.config.max_bytes) {
+      d.retention_due = false;
+      d.retention->Run();
+    }
+  });
   d.server->SetStatusRequestHook([&d](const rapidjson::Value& req) { d.OnStatusRequest(req); });
   d.server->SetTailHandler([&d](int fd, const proto::TailRequest& req, std::string* error) {
     return d.tails->Start(fd, req, error);
