@@ -158,6 +158,8 @@ void Retention::Run() {
     consumers_.ForEach([&](const ConsumerRegistry::Slot& slot) {
       const uint64_t lost = LostFor(plan, slot.cursor.load());
       if (lost == 0) return;
+      // ForEach hands out const slots; `lost` is the one field retention owns (the slots
+      // themselves are not const objects, so this is well defined).
       const_cast<ConsumerRegistry::Slot&>(slot).lost.fetch_add(lost);
       lost_by_[slot.name] += lost;
       who += (who.empty() ? "" : ", ") + slot.name + " (" + std::to_string(lost) + ")";
