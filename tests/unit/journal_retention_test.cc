@@ -1,8 +1,17 @@
 #include "daemon/journal_retention.h"
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
+
+#include "daemon/journal.h"
+#include "daemon/journal_format.h"
+#include "daemon/journal_reader.h"
+#include "tests/unit/test_util.h"
 
 using ferry::LostFor;
 using ferry::PlanRetention;
@@ -101,4 +110,60 @@ TEST_CASE("retention sweeps every cap and cursor without over- or under-counting
   const uint64_t expect_lost = deleted_last > cursor ? deleted_last - cursor : 0;
   CHECK(p.lost() == expect_lost);
   CHECK(LostFor(p, cursor) == expect_lost);
+}
+
+TEST_CASE("DeleteOldestSegments keeps the journal figures exact and an open reader whole",
+          "[retention]") {
+  ferry::test::TempDir tmp;
+  ferry::Journal::Options options;
+  options.dir = tmp.Join("journal");
+  options.segment_bytes = 200;
+  std::unique_ptr<ferry::Journal> j;
+  ferry::RecoveryReport report;
+  REQUIRE(ferry::Journal::Open(options, &j, &report).ok());
+  const std::string body(50, 'b');
+  for (int i = 0; i < 8; ++i) {
+    uint64_t seq = 0;
+    REQUIRE(j->Append(1, body, &seq).ok());
+    REQUIRE(j->Flush().ok());
+  }
+  std::vector<uint64_t> seqs;
+  REQUIRE(ferry::ListSegments(options.dir, &seqs).ok());
+  REQUIRE(seqs == std::vector<uint64_t>{1, 3, 5, 7});
+
+  // A reader in the middle of segment 1 when segments 1 and 3 go.
+  ferry::JournalReader reader(options.dir, 1);
+  ferry::JournalRecord rec;
+  REQUIRE(reader.Next(UINT64_MAX, &rec) == ferry::JournalReader::Result::kRecord);
+  REQUIRE(rec.seq == 1);
+
+  REQUIRE(j->DeleteOldestSegments(2).ok());
+  REQUIRE(ferry::ListSegments(options.dir, &seqs).ok());
+  CHECK(seqs == std::vector<uint64_t>{5, 7});
+  CHECK(j->oldest_seq() == 5);
+  CHECK(j->segment_count() == 2);
+  uint64_t on_disk = 0;
+  for (uint64_t first : seqs) {
+    struct stat st {};
+    REQUIRE(::stat((options.dir + "/" + ferry::journal::SegmentFileName(first)).c_str(), &st) == 0);
+    on_disk += static_cast<uint64_t>(st.st_size);
+  }
+  CHECK(j->total_bytes() == on_disk);
+
+  // It finishes the segment it has open (its fd keeps the data), then skips to 5.
+  std::vector<uint64_t> got;
+  while (reader.Next(UINT64_MAX, &rec) == ferry::JournalReader::Result::kRecord) {
+    got.push_back(rec.seq);
+  }
+  CHECK(got == std::vector<uint64_t>{2, 5, 6, 7, 8});
+  CHECK(reader.skipped_seqs() == 2);
+
+  // Never the active segment, whatever the count.
+  REQUIRE(j->DeleteOldestSegments(10).ok());
+  CHECK(j->segment_count() == 1);
+  CHECK(j->oldest_seq() == 7);
+  uint64_t seq = 0;
+  REQUIRE(j->Append(1, body, &seq).ok());
+  REQUIRE(j->Flush().ok());
+  CHECK(seq == 9);
 }
