@@ -10,6 +10,7 @@
 #include "client/service.h"
 #include "client/query.h"
 #include "client/status.h"
+#include "client/tail.h"
 
 namespace {
 
@@ -26,6 +27,7 @@ constexpr const char* kHelp =
     "  service  install|uninstall ferryd as a systemd user service (--dry-run shows how)\n"
     "  query    run read-only SQL on the event store (ferry query --help)\n"
     "  sessions recent sessions with counts and durations\n"
+    "  tail     print journal events (-f follows new ones)\n"
     "\n"
     "options for every command:\n"
     "  --socket PATH     ferryd's socket (env FERRY_SOCKET; default\n"
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
   if (cmd == "service") return ferry::client::RunService(argc - 2, argv + 2);
   if (cmd == "query") return ferry::client::RunQuery(argc - 2, argv + 2);
   if (cmd == "sessions") return ferry::client::RunSessions(argc - 2, argv + 2);
+  if (cmd == "tail") return ferry::client::RunTail(argc - 2, argv + 2);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kHelp, stdout);
     return 0;

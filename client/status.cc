@@ -14,10 +14,12 @@ namespace ferry::client {
 namespace {
 
 constexpr const char* kStatusHelp =
-    "usage: ferry status [--json] [--timeout-ms N]\n"
+    "usage: ferry status [--json] [--ack-lost] [--timeout-ms N]\n"
     "\n"
     "Shows what ferryd is doing. Exit status: 0 healthy, 1 degraded (journal failing,\n"
-    "events lost), 3 ferryd not running.\n";
+    "events lost), 3 ferryd not running.\n"
+    "  --ack-lost   acknowledge the events lost so far to the journal byte cap, so that\n"
+    "               status is healthy again (the count stays in lost_events)\n";
 
 const rapidjson::Value& Get(const rapidjson::Value& obj, const char* a, const char* b = nullptr) {
   static const rapidjson::Value kNull;
@@ -72,7 +74,10 @@ void PrintHuman(const rapidjson::Document& st) {
               U(Get(st, "ingest", "connections")), U(Get(st, "ingest", "rejected_total")));
   std::printf("  spool    %llu file(s), %llu event(s) waiting to be imported\n",
               U(Get(st, "spool", "pending_files")), U(Get(st, "spool", "pending_events")));
-  std::printf("  lost     %llu event(s)\n", U(Get(st, "lost_events")));
+  const unsigned long long lost = U(Get(st, "lost_events"));
+  std::printf("  lost     %llu event(s)", lost);
+  if (lost > 0) std::printf(" (%llu acknowledged)", U(Get(st, "journal", "acked_lost")));
+  std::printf("\n");
   if (Get(st, "store").IsObject()) {
     std::printf(
         "  store    applied up to seq %llu (lag %llu); %llu row(s), %s; last batch %llu event(s)",
@@ -83,6 +88,18 @@ void PrintHuman(const rapidjson::Document& st) {
     if (progress.IsNumber()) std::printf("; rebuilding %.0f%%", 100.0 * progress.GetDouble());
     std::printf("\n");
   }
+  if (U(Get(st, "journal", "deleted_segments")) > 0) {
+    std::printf("  retention %llu segment(s) deleted; journal cap %s\n",
+                U(Get(st, "journal", "deleted_segments")),
+                Bytes(U(Get(st, "journal", "max_bytes"))).c_str());
+  }
+  const auto& consumers = Get(st, "consumers");
+  if (consumers.IsArray()) {
+    for (const auto& c : consumers.GetArray()) {
+      std::printf("  consumer %s at seq %llu, %llu lost\n", S(Get(c, "name")).c_str(),
+                  U(Get(c, "cursor")), U(Get(c, "lost")));
+    }
+  }
 }
 
 }  // namespace
@@ -90,6 +107,7 @@ void PrintHuman(const rapidjson::Document& st) {
 int RunStatus(int argc, char** argv) {
   GlobalOptions global;
   bool json = false;
+  bool ack_lost = false;
   unsigned long long timeout_ms = 2000;
   std::string error;
   for (int i = 0; i < argc; ++i) {
@@ -98,6 +116,8 @@ int RunStatus(int argc, char** argv) {
       if (!error.empty()) break;
     } else if (arg == "--json") {
       json = true;
+    } else if (arg == "--ack-lost") {
+      ack_lost = true;
     } else if (arg == "--help" || arg == "-h") {
       std::fputs(kStatusHelp, stdout);
       return 0;
@@ -118,7 +138,9 @@ int RunStatus(int argc, char** argv) {
   proto::FrameType type;
   std::string body;
   if (!conn.Connect(socket, deadline, &error) ||
-      !conn.Send(proto::EncodeFrame(proto::FrameType::kStatusReq, proto::MakeStatusRequestBody()),
+      !conn.Send(proto::EncodeFrame(proto::FrameType::kStatusReq,
+                                    ack_lost ? std::string("{\"v\":1,\"ack_lost\":true}")
+                                             : proto::MakeStatusRequestBody()),
                  deadline, &error) ||
       !conn.Receive(deadline, &type, &body, &error)) {
     // Without ferryd, count the spool ourselves: it is what ferryd will import when it runs.

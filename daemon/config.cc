@@ -238,6 +238,7 @@ bool LoadConfig(const std::string& path, bool required, Config* config, std::str
        Duration(&config->fsync_interval, std::chrono::milliseconds(1), std::chrono::hours(1))},
       {"journal.segment_size", Bytes(&config->segment_bytes, 4096, 1ull << 32)},
       {"journal.max_bytes", Bytes(&config->max_bytes, 1ull << 20, 1ull << 50)},
+      {"journal.test_hold_consumer", String(&config->test_hold_consumer)},
       {"ingest.max_frame", Bytes(&config->max_frame_bytes, 1024, 64ull << 20)},
       {"ingest.max_connections", Count(&config->max_connections, 1, 1000000)},
       {"ingest.idle_timeout",

@@ -24,6 +24,9 @@ struct Config {
   std::chrono::milliseconds fsync_interval{1000};
   uint64_t segment_bytes = 64ull << 20;
   uint64_t max_bytes = 1ull << 30;
+  // Test hook (docs/operations.md, "Retention"): registers a journal consumer of this name
+  // whose cursor only STATUS_REQ {"test_consumer_cursor": N} moves. Empty: none.
+  std::string test_hold_consumer;
 
   // [ingest]
   uint64_t max_frame_bytes = 4ull << 20;

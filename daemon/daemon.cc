@@ -25,6 +25,8 @@
 #include "daemon/spool_importer.h"
 #include "daemon/store_query.h"
 #include "daemon/store_writer.h"
+#include "daemon/journal_retention.h"
+#include "daemon/tail_server.h"
 #include "proto/event.h"
 #include "proto/messages.h"
 
@@ -108,7 +110,11 @@ constexpr std::chrono::seconds kStatusPeriod{5};
 
 struct Daemon::Impl {
   Impl(Config c, ConfigSource src)
-      : config(std::move(c)), source(std::move(src)), signals(io), rate_timer(io) {}
+      : config(std::move(c)),
+        source(std::move(src)),
+        signals(io),
+        rate_timer(io),
+        retention_timer(io) {}
 
   Config config;                             // the running configuration
   const ConfigSource source;                 // where SIGHUP reads it again
@@ -127,6 +133,11 @@ struct Daemon::Impl {
   std::unique_ptr<SystemdNotifier> notifier;
   std::unique_ptr<StoreWriter> store;  // store thread; joined after progress.Stop()
   std::unique_ptr<StoreQuery> query;   // query thread; stopped after the io loop
+  std::unique_ptr<Retention> retention;
+  std::unique_ptr<TailServer> tails;
+  net::steady_timer retention_timer;
+  ConsumerRegistry::Slot* test_hold = nullptr;  // [journal] test_hold_consumer
+  bool retention_due = false;                   // a segment rolled since the last run
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   // (time, events_total) once a second over the last 10 s, for events_per_s.
   std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> rate_samples;
@@ -138,6 +149,8 @@ struct Daemon::Impl {
   void Reload();
   void WriteStoreStatus(proto::JsonWriter& w) const;
   void SampleRate();
+  void RetentionTick();
+  void OnStatusRequest(const rapidjson::Value& request);
   void OnSignal(const boost::system::error_code& ec, int signo);
 };
 
@@ -146,10 +159,10 @@ std::string Daemon::Impl::StatusJson() const {
   proto::JsonWriter w(sb);
   const IngestCounters& c = server->counters();
   const bool journal_ok = !journal->failed();
-  const uint64_t lost = 0;  // retention losses arrive with the retention issue
+  const uint64_t lost = retention->lost_events();
   const StoreCounters& sc = store->counters();
   const bool store_ok = !sc.failed.load();
-  const bool healthy = journal_ok && lost == 0 && store_ok;
+  const bool healthy = journal_ok && retention->unacked_lost() == 0 && store_ok;
 
   double rate = 0;
   if (rate_samples.size() >= 2) {
@@ -165,6 +178,11 @@ std::string Daemon::Impl::StatusJson() const {
   w.StartArray();
   if (!journal_ok) w.String(("journal refuses appends: " + journal->failure().ToString()).c_str());
   if (!store_ok) w.String(("store: " + store->error()).c_str());
+  if (retention->unacked_lost() > 0) {
+    w.String((std::to_string(retention->unacked_lost()) +
+              " event(s) lost to the journal byte cap (ferry status --ack-lost acknowledges)")
+                 .c_str());
+  }
   w.EndArray();
 
   w.Key("daemon");
@@ -199,6 +217,7 @@ std::string Daemon::Impl::StatusJson() const {
   w.String(FsyncPolicyName(config.fsync));
   w.Key("syncs");
   w.Uint64(committer->syncs());
+  retention->WriteJournalKeys(w);
   w.Key("healthy");
   w.Bool(journal_ok);
   w.Key("error");
@@ -254,8 +273,14 @@ std::string Daemon::Impl::StatusJson() const {
   }
   WriteStoreStatus(w);
 
+  w.Key("consumers");
+  retention->WriteConsumers(w);
+  w.Key("tails");
+  w.Uint64(tails->active());
   w.Key("lost_events");
   w.Uint64(lost);
+  w.Key("unacked_lost_events");
+  w.Uint64(retention->unacked_lost());
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
 }
@@ -372,6 +397,26 @@ void Daemon::Impl::SampleRate() {
   });
 }
 
+void Daemon::Impl::RetentionTick() {
+  retention->Run();
+  retention_timer.expires_after(std::chrono::seconds(1));
+  retention_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !stopping) RetentionTick();
+  });
+}
+
+void Daemon::Impl::OnStatusRequest(const rapidjson::Value& request) {
+  auto ack = request.FindMember("ack_lost");
+  if (ack != request.MemberEnd() && ack->value.IsBool() && ack->value.GetBool()) {
+    retention->AckLost();
+  }
+  auto cursor = request.FindMember("test_consumer_cursor");
+  if (test_hold && cursor != request.MemberEnd() && cursor->value.IsUint64()) {
+    test_hold->cursor.store(cursor->value.GetUint64());
+    retention->Run();  // so the reply already shows the effect
+  }
+}
+
 void Daemon::Impl::OnSignal(const boost::system::error_code& ec, int signo) {
   if (ec) return;
   if (signo == SIGHUP) {
@@ -384,6 +429,7 @@ void Daemon::Impl::OnSignal(const boost::system::error_code& ec, int signo) {
   notifier->Stopping();
   rate_timer.cancel();
   if (importer) importer->Stop();
+  retention_timer.cancel();
   server->BeginShutdown(std::chrono::seconds(10), [this] {
     boost::system::error_code ignored;
     signals.cancel(ignored);
@@ -441,9 +487,18 @@ int Daemon::Run() {
     net::post(d.io, [&d, st] { d.server->OnSyncFailed(st); });
   };
   d.committer = std::make_unique<JournalCommitter>(cfg.fsync, cfg.fsync_interval, callbacks);
+  d.retention = std::make_unique<Retention>(*d.journal, d.consumers, cfg.max_bytes,
+                                            cfg.state_dir + "/retention.json");
+  s = d.retention->Load();
+  if (!s.ok()) throw std::runtime_error("cannot read the retention counts: " + s.ToString());
+  if (!cfg.test_hold_consumer.empty()) {
+    d.test_hold = d.consumers.Register(cfg.test_hold_consumer, 0);
+  }
   d.journal->SetRollCallback([&d](std::shared_ptr<SegmentFile> closed, uint64_t last_seq) {
     d.committer->Closed(std::move(closed), last_seq);
+    d.retention_due = true;  // run after the flush, not inside it (see the written listener)
   });
+  d.tails = std::make_unique<TailServer>(jopts.dir, d.progress);
 
   d.server = std::make_unique<IngestServer>(d.io, LimitsFrom(cfg), *d.journal, *d.committer,
                                             [&d] { return d.StatusJson(); });
@@ -460,7 +515,19 @@ int Daemon::Run() {
   d.committer->Start(d.journal->active_segment(), d.journal->written_seq());
   d.server->OnDurable(d.journal->written_seq());  // recovery synced everything it kept
   d.progress.PublishWritten(d.journal->written_seq());
-  d.server->SetWrittenListener([&d](uint64_t seq) { d.progress.PublishWritten(seq); });
+  d.server->SetWrittenListener([&d](uint64_t seq) {
+    d.progress.PublishWritten(seq);
+    // After every flush that rolled or went over the cap, so the journal is back under its
+    // cap before the acks of that flush go out.
+    if (d.retention_due || d.journal->total_bytes() > d.config.max_bytes) {
+      d.retention_due = false;
+      d.retention->Run();
+    }
+  });
+  d.server->SetStatusRequestHook([&d](const rapidjson::Value& req) { d.OnStatusRequest(req); });
+  d.server->SetTailHandler([&d](int fd, const proto::TailRequest& req, std::string* error) {
+    return d.tails->Start(fd, req, error);
+  });
   d.server->SetQueryHandler([&d](std::string body, std::function<void(std::string)> reply) {
     d.query->Submit(std::move(body), [&d, reply = std::move(reply)](bool ok, std::string result,
                                                                     proto::Error error) {
@@ -492,6 +559,7 @@ int Daemon::Run() {
   d.signals.async_wait(
       [&d](const boost::system::error_code& ec, int signo) { d.OnSignal(ec, signo); });
   d.SampleRate();
+  d.RetentionTick();
   d.server->Start();
   spdlog::info("ferryd {} listening on {}{} (state {}, fsync {})", FERRY_VERSION, cfg.socket_path,
                passed_fd >= 0 ? " (socket passed by systemd)" : "", cfg.state_dir,
@@ -509,6 +577,7 @@ int Daemon::Run() {
   d.progress.Stop();  // consumers finish their last batch and exit
   d.query->Stop();
   d.store->Join();  // its last batch is committed (or, on failure, rolled back) by now
+  d.tails->Stop();
   Status sync = d.committer->Stop();
   if (!s.ok() || !sync.ok() || d.journal->failed()) {
     spdlog::error("stopped with a failed journal: {}",

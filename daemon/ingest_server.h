@@ -17,6 +17,7 @@
 #include "daemon/journal.h"
 #include "daemon/journal_committer.h"
 #include "daemon/status.h"
+#include "proto/messages.h"
 
 namespace ferry {
 
@@ -81,6 +82,17 @@ class IngestServer {
   void SetQueryHandler(QueryHandler handler) { query_handler_ = std::move(handler); }
   const QueryHandler& query_handler() const { return query_handler_; }
 
+  // Called on the io thread with each valid STATUS_REQ body before the status is built, so
+  // request fields (ack_lost, ...) take effect in the reply.
+  void SetStatusRequestHook(std::function<void(const rapidjson::Value&)> hook) {
+    status_hook_ = std::move(hook);
+  }
+  // Takes over a connection that sent TAIL_REQ: gets the socket's fd (ownership passes) and
+  // the request; returns false with *error to refuse it (the fd is then closed).
+  using TailHandler =
+      std::function<bool(int fd, const proto::TailRequest& request, std::string* error)>;
+  void SetTailHandler(TailHandler handler) { tail_handler_ = std::move(handler); }
+
   void OnDurable(uint64_t seq);
   void OnSyncFailed(const Status& status);
 
@@ -95,6 +107,10 @@ class IngestServer {
   const Status& sync_failure() const { return sync_failure_; }
   bool shutting_down() const { return shutting_down_; }
   std::string StatusBody() const { return status_(); }
+  void OnStatusRequest(const rapidjson::Value& request) {
+    if (status_hook_) status_hook_(request);
+  }
+  const TailHandler& tail_handler() const { return tail_handler_; }
   // Asks for a journal flush at the end of this loop pass; `session` is pumped after it.
   // `durable` asks the committer to sync at once.
   void ScheduleFlush(const std::shared_ptr<IngestSession>& session, bool durable);
@@ -116,6 +132,8 @@ class IngestServer {
   std::function<void(uint64_t)> written_listener_;
   DedupeWindow* dedupe_ = nullptr;
   QueryHandler query_handler_;
+  std::function<void(const rapidjson::Value&)> status_hook_;
+  TailHandler tail_handler_;
   UnixAcceptor acceptor_;
   std::string socket_path_;  // set when we bound the socket (and so remove it)
   bool adopted_ = false;

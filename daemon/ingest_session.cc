@@ -141,6 +141,7 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bo
         QueueFrame(FrameType::kHello,
                    std::string("{\"v\":1,\"server\":\"ferryd/") + FERRY_VERSION + "\"}");
       } else {
+        server_.OnStatusRequest(doc);
         QueueFrame(FrameType::kStatus, server_.StatusBody());
       }
       return true;
@@ -149,6 +150,8 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bo
       HandleQuery(frame);
       return true;
     case FrameType::kTailReq:
+      if (server_.tail_handler()) return HandleTail(frame);
+      [[fallthrough]];
     case FrameType::kFlushReq:
       QueueError({proto::Errc::kUnexpectedType, std::string(proto::FrameTypeName(frame.type)) +
                                                     " is not supported by ferryd " + FERRY_VERSION},
@@ -161,6 +164,40 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bo
                  /*fatal=*/true);
       return false;
   }
+}
+
+// A tail connection leaves the io thread: its fd goes to a tail worker (TailServer), which
+// does the journal reads and the blocking writes, so a slow tail never holds up ingest.
+bool IngestSession::HandleTail(const proto::Frame& frame) {
+  proto::TailRequest request;
+  proto::Error error;
+  if (!proto::ParseTailRequest(frame.body, &request, &error)) {
+    server_.counters().rejected_total++;
+    QueueError(error, /*fatal=*/true);
+    return false;
+  }
+  if (!replies_.empty() || writing_active_ || !out_.empty()) {
+    QueueError({proto::Errc::kUnexpectedType,
+                "TAIL_REQ must be the only request on its connection (replies are owed)"},
+               /*fatal=*/true);
+    return false;
+  }
+  boost::system::error_code ec;
+  idle_timer_.cancel();
+  const int fd = socket_.release(ec);
+  if (ec) {
+    QueueError({proto::Errc::kInternal, "cannot hand the connection to a tail: " + ec.message()},
+               /*fatal=*/true);
+    return false;
+  }
+  std::string why;
+  if (!server_.tail_handler()(fd, request, &why)) {
+    // The handler refused and closed the fd; nothing more can be said on it.
+    server_.counters().rejected_total++;
+  }
+  read_closed_ = true;
+  Close();
+  return false;
 }
 
 void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,

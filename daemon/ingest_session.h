@@ -56,6 +56,7 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
 
   // Returns false when the connection must stop reading (fatal error queued).
   bool HandleFrame(const proto::Frame& frame, bool* wants_flush, bool* wants_durable);
+  bool HandleTail(const proto::Frame& frame);
   void HandleEvents(const proto::Frame& frame, bool* wants_flush, bool* wants_durable);
   void QueueFrame(proto::FrameType type, std::string body);
   void QueueError(const proto::Error& error, bool fatal);

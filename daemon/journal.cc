@@ -305,6 +305,24 @@ uint64_t Journal::oldest_seq() const {
   return segment_sizes_.front().first;
 }
 
+Status Journal::DeleteOldestSegments(size_t count) {
+  count = std::min(count, segment_sizes_.empty() ? size_t{0} : segment_sizes_.size() - 1);
+  Status s;
+  size_t deleted = 0;
+  for (; deleted < count; ++deleted) {
+    const std::string path =
+        Join(options_.dir, journal::SegmentFileName(segment_sizes_[deleted].first));
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      s = Status::FromErrno("delete " + path, errno);
+      break;
+    }
+  }
+  segment_sizes_.erase(segment_sizes_.begin(),
+                       segment_sizes_.begin() + static_cast<std::ptrdiff_t>(deleted));
+  if (deleted > 0 && s.ok()) s = SyncDir(dir_fd_, options_.dir);
+  return s;
+}
+
 uint64_t Journal::total_bytes() const {
   uint64_t total = 0;
   for (const auto& [seq, bytes] : segment_sizes_) total += bytes;

@@ -84,6 +84,12 @@ class Journal {
   // Segment files and total bytes on disk (status).
   uint64_t segment_count() const { return segment_sizes_.size(); }
   uint64_t total_bytes() const;
+  // (first seq, bytes) of every segment, oldest first; the last is the active one.
+  const std::vector<std::pair<uint64_t, uint64_t>>& segments() const { return segment_sizes_; }
+
+  // Retention: unlinks the `count` oldest segments (never the active one) and syncs the
+  // directory. A reader that has one of them open keeps reading it through its fd.
+  Status DeleteOldestSegments(size_t count);
 
   // Called with each segment that was closed by a roll, so the committer can sync it.
   // Runs on the io thread inside Flush(); the new segment is already active_segment().

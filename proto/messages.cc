@@ -195,4 +195,60 @@ bool ParseQueryRequestBody(std::string_view body, QueryRequest* request, Error* 
   return true;
 }
 
+bool ParseTailRequest(std::string_view body, TailRequest* request, Error* error) {
+  rapidjson::Document doc;
+  if (!ParseVersionedRequest(body, &doc, error)) return false;
+  *request = TailRequest();
+  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+    const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    const rapidjson::Value& v = it->value;
+    if (name == "v") continue;
+    if (name == "from" || name == "last") {
+      if (!v.IsUint64()) {
+        return Fail(error, Errc::kWrongType, std::string(name) + " must be an unsigned integer");
+      }
+      (name == "from" ? request->from : request->last) = v.GetUint64();
+    } else if (name == "follow") {
+      if (!v.IsBool()) return Fail(error, Errc::kWrongType, "follow must be a boolean");
+      request->follow = v.GetBool();
+    } else if (name == "source" || name == "kind") {
+      if (!v.IsString())
+        return Fail(error, Errc::kWrongType, std::string(name) + " must be a string");
+      (name == "source" ? request->source : request->kind) =
+          std::string(v.GetString(), v.GetStringLength());
+    } else {
+      return Fail(error, Errc::kUnknownField,
+                  "\"" + std::string(name) + "\" is not a field of TAIL_REQ");
+    }
+  }
+  return true;
+}
+
+std::string MakeTailRequestBody(const TailRequest& request) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("v");
+  w.Uint(kProtocolVersion);
+  if (request.from > 0) {
+    w.Key("from");
+    w.Uint64(request.from);
+  } else {
+    w.Key("last");
+    w.Uint64(request.last);
+  }
+  w.Key("follow");
+  w.Bool(request.follow);
+  if (!request.source.empty()) {
+    w.Key("source");
+    w.String(request.source.c_str(), static_cast<rapidjson::SizeType>(request.source.size()));
+  }
+  if (!request.kind.empty()) {
+    w.Key("kind");
+    w.String(request.kind.c_str(), static_cast<rapidjson::SizeType>(request.kind.size()));
+  }
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
 }  // namespace ferry::proto

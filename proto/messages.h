@@ -60,4 +60,16 @@ struct QueryRequest {
 std::string MakeQueryRequestBody(const QueryRequest& request);
 bool ParseQueryRequestBody(std::string_view body, QueryRequest* request, Error* error);
 
+// TAIL_REQ: {"v":1, "from"?:N, "last"?:N, "follow"?:bool, "source"?:S, "kind"?:K}.
+// Without "from", the tail starts `last` records before the end (default 10).
+struct TailRequest {
+  uint64_t from = 0;  // 0: not given
+  uint64_t last = 10;
+  bool follow = false;
+  std::string source;  // empty: any
+  std::string kind;
+};
+bool ParseTailRequest(std::string_view body, TailRequest* request, Error* error);
+std::string MakeTailRequestBody(const TailRequest& request);
+
 }  // namespace ferry::proto

@@ -106,7 +106,9 @@ class StatusTest(unittest.TestCase):
         self.assertEqual(lines[6], "  lost     0 event(s)")
         self.assertRegex(lines[7], r"^  store    applied up to seq [01] \(lag [01]\); [01] row\(s\), "
                                    r"\d+\.\d KiB; last batch [01] event\(s\)$")
-        self.assertEqual(len(lines), 8)
+        # The store writer is the journal's one consumer (it holds segments for retention).
+        self.assertRegex(lines[8], r"^  consumer store at seq [01], 0 lost$")
+        self.assertEqual(len(lines), 9)
 
     def test_not_running(self):
         self.assertEqual(self.d.stop(), 0)

@@ -385,3 +385,36 @@ TEST_CASE("QUERY_REQ body round-trips and is validated", "[messages]") {
 
 }  // namespace
 }  // namespace ferry::proto
+TEST_CASE("TAIL_REQ: fields, defaults, round trip and refusals", "[messages][tail]") {
+  using ferry::proto::TailRequest;
+  TailRequest r;
+  ferry::proto::Error e;
+  REQUIRE(ferry::proto::ParseTailRequest(R"({"v":1})", &r, &e));
+  CHECK(r.from == 0);
+  CHECK(r.last == 10);
+  CHECK_FALSE(r.follow);
+  CHECK(r.source.empty());
+  REQUIRE(ferry::proto::ParseTailRequest(
+      R"({"v":1,"from":7,"follow":true,"source":"zsh","kind":"command"})", &r, &e));
+  CHECK(r.from == 7);
+  CHECK(r.follow);
+  CHECK(r.source == "zsh");
+  CHECK(r.kind == "command");
+  TailRequest back;
+  REQUIRE(ferry::proto::ParseTailRequest(ferry::proto::MakeTailRequestBody(r), &back, &e));
+  CHECK((back.from == 7 && back.follow && back.source == "zsh" && back.kind == "command"));
+  r = TailRequest();
+  r.last = 3;
+  REQUIRE(ferry::proto::ParseTailRequest(ferry::proto::MakeTailRequestBody(r), &back, &e));
+  CHECK((back.from == 0 && back.last == 3));
+
+  CHECK_FALSE(ferry::proto::ParseTailRequest(R"({"v":1,"from":-1})", &r, &e));
+  CHECK(e.code == ferry::proto::Errc::kWrongType);
+  CHECK_FALSE(ferry::proto::ParseTailRequest(R"({"v":1,"follow":1})", &r, &e));
+  CHECK(e.code == ferry::proto::Errc::kWrongType);
+  CHECK_FALSE(ferry::proto::ParseTailRequest(R"({"v":1,"source":3})", &r, &e));
+  CHECK_FALSE(ferry::proto::ParseTailRequest(R"({"v":1,"frm":3})", &r, &e));
+  CHECK(e.code == ferry::proto::Errc::kUnknownField);
+  CHECK_FALSE(ferry::proto::ParseTailRequest(R"({"from":3})", &r, &e));
+  CHECK(e.code == ferry::proto::Errc::kBadVersion);
+}

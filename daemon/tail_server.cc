@@ -1,0 +1,185 @@
+#include "daemon/tail_server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <limits>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/journal_reader.h"
+#include "proto/event.h"
+#include "proto/frame.h"
+
+namespace ferry {
+namespace {
+
+constexpr std::chrono::milliseconds kPollStep{200};
+
+// Writes all of `data` to the non-blocking `fd`, waiting for room in steps so that `stop`
+// is seen. False when the client went away or we are stopping.
+bool WriteAll(int fd, const std::string& data, const std::atomic<bool>& stop) {
+  size_t off = 0;
+  while (off < data.size()) {
+    if (stop.load()) return false;
+    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) return false;
+    struct pollfd p {
+      fd, POLLOUT, 0
+    };
+    if (::poll(&p, 1, static_cast<int>(kPollStep.count())) < 0 && errno != EINTR) return false;
+    if (p.revents & (POLLERR | POLLHUP)) return false;
+  }
+  return true;
+}
+
+// True when the client has hung up (or sent something: a tail client sends nothing more).
+bool PeerGone(int fd) {
+  struct pollfd p {
+    fd, POLLIN | POLLRDHUP, 0
+  };
+  return ::poll(&p, 1, 0) > 0 && p.revents != 0;
+}
+
+bool Matches(const proto::TailRequest& req, const std::string& body) {
+  if (req.source.empty() && req.kind.empty()) return true;
+  rapidjson::Document doc;
+  proto::Error error;
+  if (!proto::ParseJson(body, &doc, &error) || !doc.IsObject()) return false;
+  auto field_is = [&](const char* key, const std::string& want) {
+    if (want.empty()) return true;
+    auto it = doc.FindMember(key);
+    return it != doc.MemberEnd() && it->value.IsString() &&
+           want == std::string_view(it->value.GetString(), it->value.GetStringLength());
+  };
+  return field_is("source", req.source) && field_is("kind", req.kind);
+}
+
+void AppendItem(std::string& out, const JournalRecord& rec) {
+  std::string body = "{\"v\":1,\"seq\":" + std::to_string(rec.seq) +
+                     ",\"received\":" + std::to_string(rec.received_ns) + ",\"event\":";
+  body += rec.body;
+  body += '}';
+  proto::AppendFrame(out, proto::FrameType::kTailItem, body);
+}
+
+void AppendSkipped(std::string& out, uint64_t from, uint64_t to, const char* why) {
+  proto::AppendFrame(out, proto::FrameType::kTailItem,
+                     "{\"v\":1,\"skipped\":{\"from\":" + std::to_string(from) +
+                         ",\"to\":" + std::to_string(to) + ",\"reason\":\"" + why + "\"}}");
+}
+
+}  // namespace
+
+TailServer::TailServer(std::string journal_dir, JournalProgress& progress)
+    : dir_(std::move(journal_dir)), progress_(progress) {}
+
+TailServer::~TailServer() { Stop(); }
+
+bool TailServer::Start(int fd, const proto::TailRequest& request, std::string* error) {
+  ReapDone();
+  if (stop_.load() || workers_.size() >= kMaxTails) {
+    *error = stop_.load() ? "ferryd is stopping"
+                          : "too many tails (" + std::to_string(kMaxTails) + ") are running";
+    const std::string frame = proto::EncodeFrame(
+        proto::FrameType::kError,
+        proto::MakeErrorBody(
+            {stop_.load() ? proto::Errc::kShuttingDown : proto::Errc::kTooManyConnections, *error},
+            true));
+    (void)::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+    return false;
+  }
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  Worker& w = workers_.emplace_back();
+  active_.fetch_add(1);
+  w.thread = std::thread([this, fd, request, &w] { Run(fd, request, &w); });
+  return true;
+}
+
+void TailServer::ReapDone() {
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (it->done.load()) {
+      it->thread.join();
+      it = workers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void TailServer::Stop() {
+  stop_.store(true);
+  for (Worker& w : workers_) {
+    if (w.thread.joinable()) w.thread.join();
+  }
+  workers_.clear();
+}
+
+void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
+  uint64_t start = req.from;
+  if (start == 0) {
+    const uint64_t written = progress_.written();
+    start = written >= req.last ? written - req.last + 1 : 1;
+  }
+  // A replay without follow ends at what was written when it began.
+  const uint64_t end = req.follow ? std::numeric_limits<uint64_t>::max() : progress_.written();
+  JournalReader reader(dir_, start);
+  std::string out;
+  bool ok = true;
+  uint64_t limit = 0;
+  while (ok && !stop_.load()) {
+    limit = std::min(progress_.written(), end);
+    const uint64_t expect = reader.next_seq();
+    JournalRecord rec;
+    const JournalReader::Result r =
+        expect > limit ? JournalReader::Result::kEnd : reader.Next(limit, &rec);
+    if (r == JournalReader::Result::kRecord) {
+      if (rec.seq > expect) AppendSkipped(out, expect, rec.seq - 1, "not in the journal");
+      if (Matches(req, rec.body)) AppendItem(out, rec);
+      if (out.size() >= kFlushBytes) {
+        ok = WriteAll(fd, out, stop_);
+        out.clear();
+      }
+      continue;
+    }
+    if (r == JournalReader::Result::kCorruption) {
+      spdlog::warn("tail: {}", reader.error());
+      continue;
+    }
+    // Caught up with `limit`.
+    if (reader.next_seq() > end || (!req.follow && reader.next_seq() <= limit)) {
+      // Done (or, without follow, nothing more can be read up to the end: report the gap).
+      if (reader.next_seq() <= end && end > 0) {
+        AppendSkipped(out, reader.next_seq(), end, "not in the journal");
+      }
+      proto::AppendFrame(out, proto::FrameType::kTailItem,
+                         "{\"v\":1,\"end\":true,\"next\":" + std::to_string(end + 1) + "}");
+      ok = WriteAll(fd, out, stop_);
+      out.clear();
+      break;
+    }
+    if (!out.empty()) {
+      ok = WriteAll(fd, out, stop_);
+      out.clear();
+    }
+    if (!ok || progress_.stopped()) break;
+    progress_.WaitBeyond(limit, kPollStep);
+    if (PeerGone(fd)) break;
+  }
+  ::close(fd);
+  active_.fetch_sub(1);
+  self->done.store(true);
+}
+
+}  // namespace ferry
