@@ -85,6 +85,14 @@ Setter Bytes(uint64_t* out, uint64_t min, uint64_t max) {
   };
 }
 
+Setter Bool(bool* out) {
+  return [out](const toml::node& n, const std::string& key, Context& ctx) {
+    if (!n.is_boolean()) return ctx.Fail(n.source(), "\"" + key + "\" must be true or false");
+    *out = *n.value<bool>();
+    return true;
+  };
+}
+
 Setter Count(uint64_t* out, uint64_t min, uint64_t max) {
   return [=](const toml::node& n, const std::string& key, Context& ctx) {
     if (!n.is_integer()) return ctx.Fail(n.source(), "\"" + key + "\" must be an integer");
@@ -245,6 +253,7 @@ bool LoadConfig(const std::string& path, bool required, Config* config, std::str
        Duration(&config->idle_timeout, std::chrono::milliseconds(10), std::chrono::hours(24))},
       {"ingest.max_batch_events", Count(&config->max_batch_events, 1, 1000000)},
       {"spool.dedupe_window", Count(&config->dedupe_window, 0, 100000000)},
+      {"store.enabled", Bool(&config->store_enabled)},
       {"store.batch_interval", Duration(&config->store_batch_interval, std::chrono::milliseconds(1),
                                         std::chrono::minutes(10))},
       {"store.batch_events", Count(&config->store_batch_events, 1, 1000000)},

@@ -37,6 +37,7 @@ struct Config {
   // [spool]
   uint64_t dedupe_window = 1000000;  // recent event ids remembered (0: no dedupe)
   // [store]
+  bool store_enabled = true;  // false: no ferry.db; the journal's only consumers are sinks
   std::chrono::milliseconds store_batch_interval{200};
   uint64_t store_batch_events = 1000;
   std::chrono::milliseconds session_idle_timeout{30 * 60 * 1000};

@@ -160,8 +160,7 @@ std::string Daemon::Impl::StatusJson() const {
   const IngestCounters& c = server->counters();
   const bool journal_ok = !journal->failed();
   const uint64_t lost = retention->lost_events();
-  const StoreCounters& sc = store->counters();
-  const bool store_ok = !sc.failed.load();
+  const bool store_ok = !store || !store->counters().failed.load();
   const bool healthy = journal_ok && retention->unacked_lost() == 0 && store_ok;
 
   double rate = 0;
@@ -271,7 +270,7 @@ std::string Daemon::Impl::StatusJson() const {
     w.Uint64(dedupe->size());
     w.EndObject();
   }
-  WriteStoreStatus(w);
+  if (store) WriteStoreStatus(w);
 
   w.Key("consumers");
   retention->WriteConsumers(w);
@@ -461,20 +460,24 @@ int Daemon::Run() {
   spdlog::info("journal {}: {} segment(s), last seq {}", jopts.dir, report.segments,
                report.last_seq);
 
-  StoreOptions sopts;
-  sopts.db_path = cfg.state_dir + "/ferry.db";
-  sopts.journal_dir = jopts.dir;
-  sopts.batch_interval = cfg.store_batch_interval;
-  sopts.batch_events = cfg.store_batch_events;
-  sopts.session_idle_timeout = cfg.session_idle_timeout;
-  sopts.retain_age = cfg.store_retain_age;
-  sopts.retain_rows = cfg.store_retain_rows;
-  d.store = std::make_unique<StoreWriter>(sopts, d.progress, d.consumers.Register("store", 0));
-  s = d.store->Open(d.journal->written_seq());
-  if (!s.ok()) throw std::runtime_error(s.ToString());
-  spdlog::info("store {}: applied up to seq {}", sopts.db_path, d.store->cursor());
-  d.query = std::make_unique<StoreQuery>(
-      sopts.db_path, QueryLimits{cfg.query_timeout, cfg.query_max_rows, 3u << 20});
+  if (cfg.store_enabled) {
+    StoreOptions sopts;
+    sopts.db_path = cfg.state_dir + "/ferry.db";
+    sopts.journal_dir = jopts.dir;
+    sopts.batch_interval = cfg.store_batch_interval;
+    sopts.batch_events = cfg.store_batch_events;
+    sopts.session_idle_timeout = cfg.session_idle_timeout;
+    sopts.retain_age = cfg.store_retain_age;
+    sopts.retain_rows = cfg.store_retain_rows;
+    d.store = std::make_unique<StoreWriter>(sopts, d.progress, d.consumers.Register("store", 0));
+    s = d.store->Open(d.journal->written_seq());
+    if (!s.ok()) throw std::runtime_error(s.ToString());
+    spdlog::info("store {}: applied up to seq {}", sopts.db_path, d.store->cursor());
+    d.query = std::make_unique<StoreQuery>(
+        sopts.db_path, QueryLimits{cfg.query_timeout, cfg.query_max_rows, 3u << 20});
+  } else {
+    spdlog::info("store disabled ([store] enabled = false): no ferry.db, no ferry query");
+  }
 
   JournalCommitter::Callbacks callbacks;
   callbacks.on_durable = [&d](uint64_t seq) {
@@ -529,6 +532,14 @@ int Daemon::Run() {
     return d.tails->Start(fd, req, error);
   });
   d.server->SetQueryHandler([&d](std::string body, std::function<void(std::string)> reply) {
+    if (!d.query) {
+      reply(proto::EncodeFrame(
+          proto::FrameType::kError,
+          proto::MakeErrorBody({proto::Errc::kQueryFailed,
+                                "the store is disabled ([store] enabled = false in config.toml)"},
+                               false)));
+      return;
+    }
     d.query->Submit(std::move(body), [&d, reply = std::move(reply)](bool ok, std::string result,
                                                                     proto::Error error) {
       std::string frame =
@@ -537,8 +548,8 @@ int Daemon::Run() {
       net::post(d.io, [reply, frame = std::move(frame)]() mutable { reply(std::move(frame)); });
     });
   });
-  d.store->Start();
-  d.query->Start();
+  if (d.store) d.store->Start();
+  if (d.query) d.query->Start();
 
   // Event ids of the journal's tail, so events spooled by clients that gave up on a late ack
   // are not stored twice (docs/operations.md "Spool").
@@ -575,8 +586,8 @@ int Daemon::Run() {
   s = d.journal->Flush();
   if (s.ok()) d.progress.PublishWritten(d.journal->written_seq());
   d.progress.Stop();  // consumers finish their last batch and exit
-  d.query->Stop();
-  d.store->Join();  // its last batch is committed (or, on failure, rolled back) by now
+  if (d.query) d.query->Stop();
+  if (d.store) d.store->Join();  // its last batch is committed (or, on failure, rolled back) by now
   d.tails->Stop();
   Status sync = d.committer->Stop();
   if (!s.ok() || !sync.ok() || d.journal->failed()) {

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
               << "ingest.max_connections = " << config.max_connections << "\n"
               << "ingest.idle_timeout = " << config.idle_timeout.count() << "ms\n"
               << "ingest.max_batch_events = " << config.max_batch_events << "\n"
+              << "store.enabled = " << (config.store_enabled ? "true" : "false") << "\n"
               << "store.batch_interval = " << config.store_batch_interval.count() << "ms\n"
               << "store.batch_events = " << config.store_batch_events << "\n"
               << "store.session_idle_timeout = " << config.session_idle_timeout.count() << "ms\n"

@@ -22,7 +22,10 @@ from test_tail import TailProcess, emit_batches, wait_until
 SEGMENT = 4096
 CAP = 1 << 20
 
-CONFIG = """
+# The store writer is a consumer too; these tests pin retention on the test consumer alone.
+NO_STORE = "[store]\nenabled = false\n"
+
+CONFIG = NO_STORE + """
 [journal]
 segment_size = %d
 max_bytes = "1MiB"
@@ -167,7 +170,7 @@ class RetentionTest(unittest.TestCase):
 
 class NoConsumerTest(unittest.TestCase):
     def test_without_consumers_only_the_cap_deletes_and_nothing_is_lost(self):
-        with h.daemon(config='[journal]\nsegment_size = 4096\nmax_bytes = "1MiB"\n') as d:
+        with h.daemon(config=NO_STORE + '[journal]\nsegment_size = 4096\nmax_bytes = "1MiB"\n') as d:
             emit_batches(d, 300, batch=100, payload_bytes=100)
             st = d.status()
             self.assertEqual((st["journal"]["oldest_seq"], st["journal"]["deleted_segments"]),
@@ -181,7 +184,7 @@ class NoConsumerTest(unittest.TestCase):
 
 class TailUnderRetentionTest(unittest.TestCase):
     def test_a_tail_whose_segments_are_deleted_skips_forward_with_a_note(self):
-        with h.daemon(config='[journal]\nsegment_size = 4096\nmax_bytes = "1MiB"\n') as d:
+        with h.daemon(config=NO_STORE + '[journal]\nsegment_size = 4096\nmax_bytes = "1MiB"\n') as d:
             emit_batches(d, 200, batch=100, payload_bytes=900)
             t = TailProcess(d, "-f", "--json", "--from", "1")
             try:
