@@ -17,12 +17,15 @@ Connection::~Connection() {
 
 bool Connection::WaitFor(short events, Clock::time_point deadline, std::string* error) {
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       *error = "timed out";
       return false;
     }
-    struct pollfd p {fd_, events, 0};
+    struct pollfd p {
+      fd_, events, 0
+    };
     const int r = ::poll(&p, 1, static_cast<int>(left.count()) + 1);
     if (r > 0) return true;
     if (r < 0 && errno != EINTR) {

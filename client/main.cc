@@ -7,8 +7,8 @@
 #include "client/emit.h"
 #include "client/hooks.h"
 #include "client/init.h"
-#include "client/service.h"
 #include "client/query.h"
+#include "client/service.h"
 #include "client/status.h"
 #include "client/tail.h"
 

@@ -35,43 +35,57 @@ std::string S(const rapidjson::Value& v) { return v.IsString() ? v.GetString() :
 
 std::string Bytes(unsigned long long n) {
   char buf[64];
-  if (n >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(n) / (1ull << 30));
-  else if (n >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(n) / (1ull << 20));
-  else if (n >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(n) / 1024);
-  else std::snprintf(buf, sizeof buf, "%llu B", n);
+  if (n >= (1ull << 30))
+    std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(n) / (1ull << 30));
+  else if (n >= (1ull << 20))
+    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(n) / (1ull << 20));
+  else if (n >= 1024)
+    std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(n) / 1024);
+  else
+    std::snprintf(buf, sizeof buf, "%llu B", n);
   return buf;
 }
 
 std::string Duration(double s) {
   char buf[64];
   const auto t = static_cast<unsigned long long>(s);
-  if (t >= 86400) std::snprintf(buf, sizeof buf, "%llud%lluh", t / 86400, t % 86400 / 3600);
-  else if (t >= 3600) std::snprintf(buf, sizeof buf, "%lluh%llum", t / 3600, t % 3600 / 60);
-  else if (t >= 60) std::snprintf(buf, sizeof buf, "%llum%llus", t / 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%.1fs", s);
+  if (t >= 86400)
+    std::snprintf(buf, sizeof buf, "%llud%lluh", t / 86400, t % 86400 / 3600);
+  else if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%lluh%llum", t / 3600, t % 3600 / 60);
+  else if (t >= 60)
+    std::snprintf(buf, sizeof buf, "%llum%llus", t / 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%.1fs", s);
   return buf;
 }
 
 void PrintHuman(const rapidjson::Document& st) {
   const bool healthy = Get(st, "healthy").IsBool() && Get(st, "healthy").GetBool();
-  std::printf("ferryd %s  pid %llu  up %s  %s\n", S(Get(st, "daemon", "version")).c_str(),
-              U(Get(st, "daemon", "pid")),
-              Duration(Get(st, "daemon", "uptime_s").IsNumber() ? Get(st, "daemon", "uptime_s").GetDouble() : 0).c_str(),
-              healthy ? "healthy" : "DEGRADED");
+  std::printf(
+      "ferryd %s  pid %llu  up %s  %s\n", S(Get(st, "daemon", "version")).c_str(),
+      U(Get(st, "daemon", "pid")),
+      Duration(Get(st, "daemon", "uptime_s").IsNumber() ? Get(st, "daemon", "uptime_s").GetDouble()
+                                                        : 0)
+          .c_str(),
+      healthy ? "healthy" : "DEGRADED");
   const auto& problems = Get(st, "problems");
   if (problems.IsArray()) {
-    for (const auto& p : problems.GetArray()) std::printf("  problem: %s\n", p.IsString() ? p.GetString() : "?");
+    for (const auto& p : problems.GetArray())
+      std::printf("  problem: %s\n", p.IsString() ? p.GetString() : "?");
   }
   std::printf("  socket   %s\n  state    %s\n", S(Get(st, "daemon", "socket")).c_str(),
               S(Get(st, "daemon", "state_dir")).c_str());
-  std::printf("  journal  last seq %llu, durable %llu, oldest %llu; %s in %llu segment(s); fsync %s\n",
-              U(Get(st, "journal", "last_seq")), U(Get(st, "journal", "durable_seq")),
-              U(Get(st, "journal", "oldest_seq")), Bytes(U(Get(st, "journal", "bytes"))).c_str(),
-              U(Get(st, "journal", "segments")), S(Get(st, "journal", "fsync")).c_str());
+  std::printf(
+      "  journal  last seq %llu, durable %llu, oldest %llu; %s in %llu segment(s); fsync %s\n",
+      U(Get(st, "journal", "last_seq")), U(Get(st, "journal", "durable_seq")),
+      U(Get(st, "journal", "oldest_seq")), Bytes(U(Get(st, "journal", "bytes"))).c_str(),
+      U(Get(st, "journal", "segments")), S(Get(st, "journal", "fsync")).c_str());
   const auto& rate = Get(st, "ingest", "events_per_s");
-  std::printf("  ingest   %llu events (%.1f/s now); %llu connection(s) open; %llu frame(s) rejected\n",
-              U(Get(st, "ingest", "events_total")), rate.IsNumber() ? rate.GetDouble() : 0.0,
-              U(Get(st, "ingest", "connections")), U(Get(st, "ingest", "rejected_total")));
+  std::printf(
+      "  ingest   %llu events (%.1f/s now); %llu connection(s) open; %llu frame(s) rejected\n",
+      U(Get(st, "ingest", "events_total")), rate.IsNumber() ? rate.GetDouble() : 0.0,
+      U(Get(st, "ingest", "connections")), U(Get(st, "ingest", "rejected_total")));
   std::printf("  spool    %llu file(s), %llu event(s) waiting to be imported\n",
               U(Get(st, "spool", "pending_files")), U(Get(st, "spool", "pending_events")));
   const unsigned long long lost = U(Get(st, "lost_events"));
@@ -122,7 +136,8 @@ int RunStatus(int argc, char** argv) {
       std::fputs(kStatusHelp, stdout);
       return 0;
     } else if (arg == "--timeout-ms" && i + 1 < argc) {
-      if (!ParseUint(argv[++i], &timeout_ms) || timeout_ms == 0) error = "--timeout-ms needs a positive integer";
+      if (!ParseUint(argv[++i], &timeout_ms) || timeout_ms == 0)
+        error = "--timeout-ms needs a positive integer";
     } else {
       error = "status: unknown argument \"" + std::string(arg) + "\"";
     }

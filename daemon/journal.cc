@@ -150,8 +150,7 @@ Status Journal::Recover(RecoveryReport* report) {
     valid_end = journal::kMagicSize;
     while (valid_end < data.size()) {
       journal::RecordView rec;
-      const auto check =
-          journal::CheckRecord(std::string_view(data).substr(valid_end), &rec);
+      const auto check = journal::CheckRecord(std::string_view(data).substr(valid_end), &rec);
       if (check != journal::RecordCheck::kOk) {
         reason = std::string(journal::RecordCheckName(check)) + " at offset " +
                  std::to_string(valid_end);

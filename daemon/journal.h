@@ -33,13 +33,13 @@ struct SegmentFile {
 
 // What opening the journal found and did. Logged by ferryd; asserted by tests.
 struct RecoveryReport {
-  uint64_t last_seq = 0;        // highest seq in the journal (0: empty)
+  uint64_t last_seq = 0;  // highest seq in the journal (0: empty)
   uint64_t segments = 0;
-  uint64_t dropped_bytes = 0;   // cut from the tail of the last segment
-  uint64_t dropped_at = 0;      // offset in that segment where the cut was made
-  std::string reason;           // why the first dropped byte was refused; empty if none
-  std::string saved_path;       // copy of non-zero dropped bytes, kept for forensics:
-                                // "<segment>.dropped-at-<offset>", plus ".<n>" if taken
+  uint64_t dropped_bytes = 0;  // cut from the tail of the last segment
+  uint64_t dropped_at = 0;     // offset in that segment where the cut was made
+  std::string reason;          // why the first dropped byte was refused; empty if none
+  std::string saved_path;      // copy of non-zero dropped bytes, kept for forensics:
+                               // "<segment>.dropped-at-<offset>", plus ".<n>" if taken
 };
 
 class Journal {
@@ -75,8 +75,8 @@ class Journal {
 
   bool failed() const { return !failure_.ok(); }
   const Status& failure() const { return failure_; }
-  uint64_t last_seq() const { return next_seq_ - 1; }        // appended, maybe unwritten
-  uint64_t written_seq() const { return written_seq_; }      // in the page cache
+  uint64_t last_seq() const { return next_seq_ - 1; }    // appended, maybe unwritten
+  uint64_t written_seq() const { return written_seq_; }  // in the page cache
   uint64_t oldest_seq() const;
   const std::string& dir() const { return options_.dir; }
   const std::shared_ptr<SegmentFile>& active_segment() const { return active_; }
@@ -105,11 +105,11 @@ class Journal {
 
   const Options options_;
   std::shared_ptr<SegmentFile> active_;
-  uint64_t active_size_ = 0;        // bytes in the active segment file
+  uint64_t active_size_ = 0;  // bytes in the active segment file
   uint64_t active_records_ = 0;
   uint64_t next_seq_ = 1;
   uint64_t written_seq_ = 0;
-  std::string buffer_;              // whole records not yet written
+  std::string buffer_;  // whole records not yet written
   uint64_t buffer_first_seq_ = 0;
   std::vector<std::pair<uint64_t, uint64_t>> segment_sizes_;  // (first seq, bytes)
   Status failure_;

@@ -84,12 +84,18 @@ RecordCheck CheckRecord(std::string_view buf, RecordView* out) {
 
 const char* RecordCheckName(RecordCheck check) {
   switch (check) {
-    case RecordCheck::kOk: return "ok";
-    case RecordCheck::kTornHeader: return "torn record header";
-    case RecordCheck::kBadLength: return "record length over the limit";
-    case RecordCheck::kTornBody: return "record runs past the end of the segment";
-    case RecordCheck::kBadChecksum: return "checksum mismatch";
-    case RecordCheck::kZeroFill: return "zero-filled tail";
+    case RecordCheck::kOk:
+      return "ok";
+    case RecordCheck::kTornHeader:
+      return "torn record header";
+    case RecordCheck::kBadLength:
+      return "record length over the limit";
+    case RecordCheck::kTornBody:
+      return "record runs past the end of the segment";
+    case RecordCheck::kBadChecksum:
+      return "checksum mismatch";
+    case RecordCheck::kZeroFill:
+      return "zero-filled tail";
   }
   return "unknown";
 }

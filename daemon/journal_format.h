@@ -31,11 +31,11 @@ void EncodeRecordHeader(char* out, uint64_t seq, int64_t received_ns, std::strin
 // Outcome of checking one record at the start of `buf`.
 enum class RecordCheck {
   kOk,
-  kTornHeader,     // fewer than kRecordHeaderSize bytes left
-  kBadLength,      // length over kMaxRecordBody
-  kTornBody,       // length runs past the end of the data
+  kTornHeader,  // fewer than kRecordHeaderSize bytes left
+  kBadLength,   // length over kMaxRecordBody
+  kTornBody,    // length runs past the end of the data
   kBadChecksum,
-  kZeroFill,       // header is all zero bytes (preallocated or zero-filled tail)
+  kZeroFill,  // header is all zero bytes (preallocated or zero-filled tail)
 };
 struct RecordView {
   uint64_t seq = 0;

@@ -52,9 +52,7 @@ bool NotifyEnabled() {
   return s && *s;
 }
 
-void NotifyReady(const std::string& status) {
-  sd_notify(0, ("READY=1\nSTATUS=" + status).c_str());
-}
+void NotifyReady(const std::string& status) { sd_notify(0, ("READY=1\nSTATUS=" + status).c_str()); }
 
 void NotifyStatus(const std::string& status) { sd_notify(0, ("STATUS=" + status).c_str()); }
 
@@ -63,8 +61,8 @@ void NotifyWatchdog() { sd_notify(0, "WATCHDOG=1"); }
 void NotifyReloading() {
   struct timespec ts {};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  const uint64_t usec = static_cast<uint64_t>(ts.tv_sec) * 1000000 +
-                        static_cast<uint64_t>(ts.tv_nsec) / 1000;
+  const uint64_t usec =
+      static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
   sd_notify(0, ("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec)).c_str());
 }
 

@@ -54,7 +54,9 @@ const char* ErrcName(Errc code) {
   return "unknown";
 }
 
-bool IsKnownFrameType(uint8_t type) { return (type >= 1 && type <= 10) || type == 11 || type == 12; }
+bool IsKnownFrameType(uint8_t type) {
+  return (type >= 1 && type <= 10) || type == 11 || type == 12;
+}
 
 const char* FrameTypeName(FrameType type) {
   switch (type) {
