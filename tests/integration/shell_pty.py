@@ -101,8 +101,9 @@ class Shell:
         return self.out.decode(errors="replace")
 
     def close(self):
+        # Twice: zsh and fish refuse the first exit while a background job still runs.
         try:
-            os.write(self.fd, b"exit\r")
+            os.write(self.fd, b"exit\rexit\r")
         except OSError:
             pass
         deadline = time.monotonic() + HANG_GUARD_S

@@ -263,6 +263,34 @@ class HooksInstallTest(unittest.TestCase):
                 self.assertEqual(self.backups(path), [])
                 os.unlink(path)
 
+    def test_codex_block_without_its_end_line_is_refused(self):
+        path = self.place("codex")
+        with open(path, "ab") as f:
+            f.write(b"\n# >>> ferry hooks >>> (cut short by hand)\n[[hooks.Stop]]\n")
+        original = read(path)
+        for action in ("install", "uninstall"):
+            r = self.hooks(action, "codex")
+            self.assertEqual(r.returncode, 1, action)
+            self.assertIn("without its", r.stderr)
+            self.assertEqual(read(path), original)
+
+    def test_reinstall_from_another_path_replaces_ferrys_entries(self):
+        path = self.place("claude-code")
+        original = read(path)
+        self.assertEqual(self.hooks("install", "claude-code").returncode, 0)
+        other = os.path.join(self.root, "opt", "ferry")
+        os.makedirs(os.path.dirname(other))
+        shutil.copy2(fh.FERRY, other)
+        r = self.hooks("install", "claude-code", ferry=other)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        mine = ferry_handlers("claude-code", json.loads(read(path)))
+        self.assertEqual(sorted(mine), sorted(TOOLS["claude-code"][2]))
+        for ev, entries in mine.items():
+            self.assertEqual(len(entries), 1, ev)
+            self.assertIn('f="%s"' % other, entries[0][1]["command"])
+        self.assertEqual(self.hooks("uninstall", "claude-code").returncode, 0)
+        self.assertEqual(read(path), original)
+
     def test_usage_errors(self):
         for args in (["install"], ["install", "vim"], ["frob", "codex"],
                      ["install", "codex", "--scope", "world"]):

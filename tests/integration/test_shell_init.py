@@ -151,6 +151,41 @@ class ShellInitTest(unittest.TestCase):
         expected = sorted(["false", 'echo "user:$__user_st:$__user_pc"', "echo done-marker"])
         self.assertEqual(recorded_exactly(self.d, "bash", s, expected), expected)
 
+    def test_bash_with_a_bash_preexec_style_framework(self):
+        # bash-preexec is not packaged for Debian; this stand-in follows its interface
+        # (bash_preexec_imported, precmd_functions/preexec_functions, BP_PIPESTATUS, $?
+        # restored before each precmd function, preexec given the `history 1` text).
+        shim = r"""
+bash_preexec_imported=defined
+precmd_functions=() preexec_functions=()
+__bp_armed=
+__bp_precmd() {
+  __bp_last_ret_value=$? BP_PIPESTATUS=("${PIPESTATUS[@]}")
+  local f
+  for f in "${precmd_functions[@]}"; do (exit $__bp_last_ret_value); "$f"; done
+  __bp_armed=on
+}
+__bp_preexec() {
+  [[ -n ${COMP_LINE-} || -z $__bp_armed ]] && return
+  __bp_armed=
+  local line; line=$(HISTTIMEFORMAT= builtin history 1)
+  [[ $line =~ ^\ *[0-9]+\*?\ \ (.*)$ ]] || return
+  local f; for f in "${preexec_functions[@]}"; do "$f" "${BASH_REMATCH[1]}"; done
+}
+trap '__bp_preexec' DEBUG
+PROMPT_COMMAND=__bp_precmd
+"""
+        s, _ = self.start_shell("bash", extra_rc=shim)
+        s.run("false")
+        self.assertIn("\r\n1\r\n", s.run("echo $?"))
+        s.run("true | false")
+        expected = sorted(["false", "echo $?", "true | false"])
+        self.assertEqual(recorded_exactly(self.d, "bash", s, expected), expected)
+        by = {e["payload"]["command"]: e["payload"] for e in shell_events(self.d, "bash")}
+        self.assertEqual(by["false"]["exit_status"], 1)
+        self.assertEqual((by["true | false"]["exit_status"], by["true | false"]["pipestatus"]), (1, [0, 1]))
+        self.assertEqual(by["echo $?"]["exit_status"], 0)
+
     def test_zsh(self):
         self.check_session("zsh", extra_rc="precmd_functions+=(__user_precmd)\n__user_precmd() { __user_st=$? }\n")
 
