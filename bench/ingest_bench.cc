@@ -449,7 +449,9 @@ bool RunPolicy(const Options& o, const std::string& policy, const std::string& e
         std::fprintf(stderr, "ingest_bench: %s\n", error.c_str());
         return false;
       }
-      Load load(daemon.socket(), t, clients, r.window, nonce);
+      // A fresh nonce per case: ferryd drops an id it has already stored (its dedupe window),
+      // so ids must not repeat across the cases run against one daemon.
+      Load load(daemon.socket(), t, clients, r.window, nonce ^ RandomU64());
       const double client0 = ThreadCpuSeconds();
       const bool ran = load.Run(o.warmup, o.duration, &r);
       const double client1 = ThreadCpuSeconds();

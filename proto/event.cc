@@ -108,6 +108,13 @@ bool IsIdChar(char c) {
 }  // namespace
 
 bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error) {
+  // One pass over the bytes checks UTF-8 (with an ASCII fast path), so the parser need not
+  // check every character of every string again. Outside strings a non-ASCII byte is a
+  // syntax error either way.
+  if (const size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
+    return Fail(error, Errc::kBadJson,
+                "invalid JSON at byte " + std::to_string(bad) + ": Invalid encoding in string.");
+  }
   rapidjson::Reader reader;
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> stream(ms);
@@ -117,8 +124,8 @@ bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error) {
     DepthLimitedHandler handler(d);
     // Full precision: the default fast path may be off by an ulp, so a payload's numbers
     // would change every time an event is parsed and written again.
-    result = reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
-                          rapidjson::kParseFullPrecisionFlag>(stream, handler);
+    result = reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(
+        stream, handler);
     too_deep = handler.too_deep();
     lone_surrogate = handler.lone_surrogate();
     return !result.IsError();
@@ -269,30 +276,61 @@ std::string BuildEventBody(const EnvelopeFields& f, bool durable) {
 
 // Strings from the OS (a cwd, a host name) and hook input are bytes, not text; the daemon
 // refuses invalid UTF-8 and over-long fields, and a hook must not lose its event over either.
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i] (1 to 4), or 0 when none starts there:
+// overlong forms, UTF-16 surrogates and code points above U+10FFFF are invalid (RFC 3629).
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  const size_t len = c < 0x80           ? 1
+                     : (c >> 5) == 0x6  ? 2
+                     : (c >> 4) == 0xe  ? 3
+                     : (c >> 3) == 0x1e ? 4
+                                        : 0;
+  if (len <= 1) return len;
+  if (i + len > s.size()) return 0;
+  uint32_t cp = c & (0xffu >> (len + 1));
+  for (size_t k = 1; k < len; ++k) {
+    const auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc >> 6) != 0x2) return 0;
+    cp = (cp << 6) | (cc & 0x3fu);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return len;
+}
+
+}  // namespace
+
+size_t FirstInvalidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    // Eight ASCII bytes at a time: most of a hook payload is ASCII.
+    if (i + 8 <= s.size()) {
+      uint64_t word;
+      std::memcpy(&word, s.data() + i, sizeof word);
+      if ((word & 0x8080808080808080ull) == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    const size_t len = Utf8SequenceLength(s, i);
+    if (len == 0) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 std::string SanitizeUtf8(std::string_view s, size_t max_len) {
   std::string out;
   out.reserve(std::min(s.size(), max_len));
   size_t i = 0;
   while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const size_t len = c < 0x80           ? 1
-                       : (c >> 5) == 0x6  ? 2
-                       : (c >> 4) == 0xe  ? 3
-                       : (c >> 3) == 0x1e ? 4
-                                          : 0;
-    bool ok = len > 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
-    if (ok && len > 1) {
-      uint32_t cp = c & (0xffu >> (len + 1));
-      for (size_t k = 1; k < len; ++k)
-        cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3fu);
-      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-      ok = cp >= kMin[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
-    }
-    const std::string_view piece = ok ? s.substr(i, len) : std::string_view("\xef\xbf\xbd");
+    const size_t len = Utf8SequenceLength(s, i);
+    const std::string_view piece = len ? s.substr(i, len) : std::string_view("\xef\xbf\xbd");
     if (out.size() + piece.size() > max_len) break;
     out.append(piece);
-    i += ok ? len : 1;
+    i += len ? len : 1;
   }
   return out;
 }

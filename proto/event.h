@@ -60,6 +60,8 @@ std::string BuildEventBody(const EnvelopeFields& fields, bool durable);
 // Returns `s` as valid UTF-8 of at most `max_len` bytes: each byte that does not start a
 // valid sequence becomes U+FFFD, and the end is cut at a character boundary.
 std::string SanitizeUtf8(std::string_view s, size_t max_len = std::string_view::npos);
+// Offset of the first byte of `s` that does not start a valid UTF-8 sequence, or npos.
+size_t FirstInvalidUtf8(std::string_view s);
 
 // Returns a new random 128-bit id as 32 lowercase hex characters (getrandom()).
 std::string NewEventId();

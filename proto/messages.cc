@@ -1,5 +1,7 @@
 #include "proto/messages.h"
 
+#include <charconv>
+
 #include <utility>
 
 namespace ferry::proto {
@@ -95,17 +97,19 @@ bool EventRequest::Parse(FrameType type, std::string_view body, size_t max_batch
 }
 
 std::string MakeAckBody(const Ack& ack) {
-  rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
-  w.StartObject();
-  w.Key("first_seq");
-  w.Uint64(ack.first_seq);
-  w.Key("last_seq");
-  w.Uint64(ack.last_seq);
-  w.Key("durable");
-  w.Bool(ack.durable);
-  w.EndObject();
-  return std::string(sb.GetString(), sb.GetSize());
+  // Formatted by hand: one ACK goes out per event on the hot path.
+  char num[24];
+  auto append_number = [&](std::string& out, uint64_t v) {
+    out.append(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, v).ptr - num));
+  };
+  std::string out;
+  out.reserve(80);
+  out += "{\"first_seq\":";
+  append_number(out, ack.first_seq);
+  out += ",\"last_seq\":";
+  append_number(out, ack.last_seq);
+  out += ack.durable ? ",\"durable\":true}" : ",\"durable\":false}";
+  return out;
 }
 
 bool ParseAckBody(std::string_view body, Ack* ack, Error* error) {
