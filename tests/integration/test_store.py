@@ -270,29 +270,28 @@ class QueryTest(unittest.TestCase):
 
 
 class DuplicateAndIdleTest(unittest.TestCase):
+    def send_one_id_twice(self, d):
+        """Sends an event twice (same id) and another one; returns the caught-up status."""
+        ev = h.make_event(source="bash", kind="command", session="dup")
+        c = d.client()
+        self.assertEqual(c.send_event(ev)[0], h.ACK)
+        self.assertEqual(c.send_event(ev)[0], h.ACK)
+        self.assertEqual(c.send_event(h.make_event(source="bash", kind="x"))[0], h.ACK)
+        c.close()
+        return wait_store_caught_up(d)
+
     def test_duplicate_ids_are_counted_not_stored(self):
         # The ingest dedupe window drops a repeated id before the journal; with the window off,
         # the duplicate reaches the journal and the store must skip and count it, not wedge.
         with h.daemon(config="[spool]\ndedupe_window = 0\n" + FAST) as d:
-            ev = h.make_event(source="bash", kind="command", session="dup")
-            c = d.client()
-            self.assertEqual(c.send_event(ev)[0], h.ACK)
-            self.assertEqual(c.send_event(ev)[0], h.ACK)
-            self.assertEqual(c.send_event(h.make_event(source="bash", kind="x"))[0], h.ACK)
-            c.close()
-            st = wait_store_caught_up(d)
+            st = self.send_one_id_twice(d)
+            self.assertEqual(st["ingest"]["duplicates_total"], 0)
             self.assertEqual(st["store"]["duplicates"], 1)
             self.assertEqual(st["store"]["rows"], 2)
 
     def test_ingest_dedupe_window_drops_a_repeated_id_before_the_store(self):
         with h.daemon(config=FAST) as d:
-            ev = h.make_event(source="bash", kind="command", session="dup")
-            c = d.client()
-            self.assertEqual(c.send_event(ev)[0], h.ACK)
-            self.assertEqual(c.send_event(ev)[0], h.ACK)
-            self.assertEqual(c.send_event(h.make_event(source="bash", kind="x"))[0], h.ACK)
-            c.close()
-            st = wait_store_caught_up(d)
+            st = self.send_one_id_twice(d)
             self.assertEqual(st["ingest"]["duplicates_total"], 1)
             self.assertEqual(st["store"]["duplicates"], 0)
             self.assertEqual(st["store"]["rows"], 2)
