@@ -308,6 +308,24 @@ class DuplicateAndIdleTest(unittest.TestCase):
                 self.assertLess(time.monotonic(), deadline, r.stdout + r.stderr)
                 time.sleep(0.05)
 
+    def test_events_older_than_retain_age_are_deleted_and_the_journal_is_not(self):
+        with h.daemon(config=FAST + 'retain_age = "1s"\n') as d:
+            c = d.client()
+            for _ in range(3):
+                self.assertEqual(c.send_event(h.make_event(source="bash", kind="command"))[0],
+                                 h.ACK)
+            c.close()
+            wait_store_caught_up(d)
+            # Maintenance runs every second; a row is due once it is a second old.
+            st = d.wait_for(lambda st: st["store"]["retention_deleted"] == 3,
+                            "the three rows to age out")
+            self.assertEqual(st["store"]["rows"], 0)
+            self.assertEqual(st["store"]["cursor"], 3)
+            events, _, cursor = read_db(d)
+            self.assertEqual((events, int(cursor)), ([], 3))
+            # Events-table retention never touches the journal.
+            self.assertEqual([r.seq for r in d.journal()], [1, 2, 3])
+
 
 if __name__ == "__main__":
     unittest.main()
