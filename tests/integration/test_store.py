@@ -327,5 +327,24 @@ class DuplicateAndIdleTest(unittest.TestCase):
             self.assertEqual([r.seq for r in d.journal()], [1, 2, 3])
 
 
+class StoreAsConsumerTest(unittest.TestCase):
+    def test_retention_deletes_only_what_the_store_has_applied(self):
+        with h.daemon(config=FAST + '[journal]\nsegment_size = 4096\n') as d:
+            with d.client() as c:
+                for _ in range(60):
+                    c.ack(h.make_event(source="bash", kind="command", payload="z" * 100))
+            wait_store_caught_up(d)
+            # Retention runs after rolls and once a second: the closed segments all lie below
+            # the store's cursor, so they go; the active one stays.
+            st = d.wait_for(lambda st: st["journal"]["segments"] == 1, "consumed segments to go")
+            self.assertEqual(st["consumers"], [{"name": "store", "cursor": 60, "lost": 0}])
+            self.assertEqual((st["lost_events"], st["healthy"]), (0, True))
+            self.assertGreater(st["journal"]["oldest_seq"], 1)
+            kept = [r.seq for r in d.journal()]
+            self.assertEqual(kept, list(range(st["journal"]["oldest_seq"], 61)))
+            events, _, cursor = read_db(d)
+            self.assertEqual(([e[0] for e in events], int(cursor)), (list(range(1, 61)), 60))
+
+
 if __name__ == "__main__":
     unittest.main()
