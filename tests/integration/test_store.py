@@ -142,6 +142,31 @@ class RebuildTest(unittest.TestCase):
         # Aggregates equal, except which sessions idle-closed is a matter of timing.
         self.assertEqual([s[:7] for s in before[1]], [s[:7] for s in after[1]])
 
+    def test_a_large_rebuild_reports_its_progress(self):
+        # 120,000 events: the log reports every 100,000 applied while rebuilding.
+        n = 120000
+        d = h.Daemon()
+        self.addCleanup(d.close)
+        d.start()
+        with d.client() as c:
+            for b in range(n // 1000):
+                t, body = c.send_batch([{"id": "%08x%024x" % (b, i), "ts": 1, "source": "bulk",
+                                         "kind": "k"} for i in range(1000)])
+                self.assertEqual(t, h.ACK, body)
+        wait_store_caught_up(d)
+        d.stop()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db_path(d) + suffix):
+                os.unlink(db_path(d) + suffix)
+        d.start()
+        st = wait_store_caught_up(d)
+        self.assertEqual((st["store"]["rows"], st["store"]["rebuilding"]), (n, False))
+        log = d.last_log()
+        path = db_path(d)
+        self.assertIn("rebuilding %s from the journal: %d event(s) to apply" % (path, n), log)
+        self.assertIn("rebuilding %s: 100000 of %d events (83%%)" % (path, n), log)
+        self.assertIn("rebuild of %s done: %d event(s) applied" % (path, n), log)
+
     def test_corrupt_db_is_moved_aside_and_rebuilt(self):
         d = h.Daemon(config=FAST)
         self.addCleanup(d.close)
