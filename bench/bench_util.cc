@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -332,6 +333,42 @@ std::string Fmt(const char* format, double value) {
   char buf[64];
   std::snprintf(buf, sizeof buf, format, value);
   return buf;
+}
+
+void WriteMachineJson(proto::JsonWriter& w, const MachineInfo& m, const std::string& load_start) {
+  w.Key("machine");
+  w.StartObject();
+  w.Key("cpus");
+  w.Int64(m.cpus);
+  w.Key("kernel");
+  w.String(m.kernel.c_str());
+  w.Key("cpu_model");
+  w.String(m.cpu_model.c_str());
+  w.Key("loadavg_start");
+  w.String(load_start.c_str());
+  w.Key("loadavg_end");
+  w.String(LoadAverage().c_str());
+  w.EndObject();
+}
+
+bool SpawnResult::exited_zero() const {
+  return spawn_error == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+SpawnResult SpawnAndWait(char* const argv[], const posix_spawn_file_actions_t* actions) {
+  SpawnResult r;
+  const auto start = Clock::now();
+  pid_t pid = -1;
+  r.spawn_error = ::posix_spawn(&pid, argv[0], actions, nullptr, argv, environ);
+  if (r.spawn_error == 0) {
+    struct rusage ru {};
+    while (::wait4(pid, &r.status, 0, &ru) < 0 && errno == EINTR) {
+    }
+    r.cpu_ms = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+  }
+  r.wall_ms = SecondsSince(start) * 1e3;
+  return r;
 }
 
 }  // namespace ferry::bench

@@ -3,6 +3,7 @@
 // anything else should use.
 #pragma once
 
+#include <spawn.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include <rapidjson/document.h>
+
+#include "proto/event.h"
 
 namespace ferry::bench {
 
@@ -30,6 +33,20 @@ struct MachineInfo {
   std::string cpu_model;
 };
 MachineInfo GetMachineInfo();
+// Writes "machine": {cpus, kernel, cpu_model, loadavg_start, loadavg_end (now)} into an
+// open JSON object.
+void WriteMachineJson(proto::JsonWriter& w, const MachineInfo& m, const std::string& load_start);
+
+// One timed child: posix_spawn to wait4. `spawn_error` is posix_spawn's error (0: it ran);
+// `status` the wait status; wall and CPU (user + system) time in milliseconds.
+struct SpawnResult {
+  int spawn_error = 0;
+  int status = 0;
+  double wall_ms = 0;
+  double cpu_ms = 0;
+  bool exited_zero() const;
+};
+SpawnResult SpawnAndWait(char* const argv[], const posix_spawn_file_actions_t* actions);
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
 class TempDir {

@@ -60,21 +60,10 @@ double RunOnce(const Program& p, double* cpu_ms) {
   posix_spawn_file_actions_addopen(
       &actions, 0, p.stdin_path.empty() ? "/dev/null" : p.stdin_path.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  const auto start = Clock::now();
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  int status = 0;
-  if (rc == 0) {
-    struct rusage ru {};
-    while (::wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
-    }
-    *cpu_ms = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-              static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-  }
-  const double ms = SecondsSince(start) * 1e3;
+  const SpawnResult run = SpawnAndWait(argv.data(), &actions);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
-  return ms;
+  *cpu_ms = run.cpu_ms;
+  return run.exited_zero() ? run.wall_ms : -1;
 }
 
 // A Claude Code PostToolUse payload of about `size` bytes (a Read result).

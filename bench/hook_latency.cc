@@ -132,18 +132,11 @@ double RunOnce(Program& p, int devnull, double* cpu_ms) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, devnull, 0);
   posix_spawn_file_actions_adddup2(&actions, devnull, 1);
-  const auto start = Clock::now();
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  int status = 0;
-  if (rc == 0) {
-    struct rusage ru {};
-    while (::wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
-    }
-    *cpu_ms = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-              static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-  }
-  const double ms = SecondsSince(start) * 1e3;
+  const SpawnResult run = SpawnAndWait(argv.data(), &actions);
+  *cpu_ms = run.cpu_ms;
+  const double ms = run.wall_ms;
+  const int rc = run.spawn_error;
+  const int status = run.status;
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     std::fprintf(stderr, "hook_latency: spawn %s: %s\n", argv[0], std::strerror(rc));
@@ -273,19 +266,7 @@ int Main(int argc, char** argv) {
     w.StartObject();
     w.Key("benchmark");
     w.String("hook_latency");
-    w.Key("machine");
-    w.StartObject();
-    w.Key("cpus");
-    w.Int64(m.cpus);
-    w.Key("kernel");
-    w.String(m.kernel.c_str());
-    w.Key("cpu_model");
-    w.String(m.cpu_model.c_str());
-    w.Key("loadavg_start");
-    w.String(load_start.c_str());
-    w.Key("loadavg_end");
-    w.String(LoadAverage().c_str());
-    w.EndObject();
+    WriteMachineJson(w, m, load_start);
     w.Key("calls");
     w.Uint64(o.n);
     w.Key("round");
