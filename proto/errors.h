@@ -28,6 +28,7 @@ enum class Errc {
   kTruncatedFrame,
   kQueryRefused,  // ferry query: a statement that would write, or more than one statement
   kQueryFailed,   // ferry query: SQL error, time limit, store unavailable
+  kUnknownSink,   // ferry flush / deadletter: no sink of that name is configured
   kInternal,
 };
 

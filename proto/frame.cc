@@ -48,6 +48,8 @@ const char* ErrcName(Errc code) {
       return "query_refused";
     case Errc::kQueryFailed:
       return "query_failed";
+    case Errc::kUnknownSink:
+      return "unknown_sink";
     case Errc::kInternal:
       return "internal";
   }
@@ -55,7 +57,7 @@ const char* ErrcName(Errc code) {
 }
 
 bool IsKnownFrameType(uint8_t type) {
-  return (type >= 1 && type <= 10) || type == 11 || type == 12;
+  return type >= 1 && type <= 15;
 }
 
 const char* FrameTypeName(FrameType type) {
@@ -84,6 +86,12 @@ const char* FrameTypeName(FrameType type) {
       return "QUERY_REQ";
     case FrameType::kQueryResult:
       return "QUERY_RESULT";
+    case FrameType::kFlushResult:
+      return "FLUSH_RESULT";
+    case FrameType::kDeadletterReq:
+      return "DEADLETTER_REQ";
+    case FrameType::kDeadletterResult:
+      return "DEADLETTER_RESULT";
   }
   return "UNKNOWN";
 }

@@ -31,11 +31,17 @@ enum class FrameType : uint8_t {
   kStatus = 7,      // daemon -> client: the status object (docs/protocol.md)
   kTailReq = 8,     // reserved for `ferry tail`
   kTailItem = 9,    // reserved for `ferry tail`
-  kFlushReq = 10,   // reserved for `ferry flush`
+  kFlushReq = 10,   // client -> daemon: `ferry flush` (docs/protocol.md)
   // client -> daemon: {"v":1, "sql":"...", "limit"?:N}
   kQueryReq = 11,
   // daemon -> client: {"columns":[..], "rows":[[..]..], "truncated":bool, ...}
   kQueryResult = 12,
+  // daemon -> client: {"target_seq":N, "done":bool, "timed_out":bool, "sinks":[...]}
+  kFlushResult = 13,
+  // client -> daemon: {"v":1, "op":"replay"|"purge", "sink"?:S}
+  kDeadletterReq = 14,
+  // daemon -> client: {"op":"...", "sinks":[{"name":S, "queued"|"purged":N}]}
+  kDeadletterResult = 15,
 };
 
 // True for every type this build knows; anything else is a protocol error.

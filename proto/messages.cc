@@ -256,3 +256,96 @@ std::string MakeTailRequestBody(const TailRequest& request) {
 }
 
 }  // namespace ferry::proto
+
+namespace ferry::proto {
+
+bool ParseFlushRequestBody(std::string_view body, FlushRequest* request, Error* error) {
+  rapidjson::Document doc;
+  if (!ParseVersionedRequest(body, &doc, error)) return false;
+  *request = FlushRequest();
+  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+    const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    const rapidjson::Value& v = it->value;
+    if (name == "v") continue;
+    if (name == "sink") {
+      if (!v.IsString()) return Fail(error, Errc::kWrongType, "sink must be a string");
+      request->sink = std::string(v.GetString(), v.GetStringLength());
+    } else if (name == "wait") {
+      if (!v.IsBool()) return Fail(error, Errc::kWrongType, "wait must be a boolean");
+      request->wait = v.GetBool();
+    } else if (name == "timeout_ms") {
+      if (!v.IsUint64()) {
+        return Fail(error, Errc::kWrongType, "timeout_ms must be an unsigned integer");
+      }
+      request->timeout_ms = v.GetUint64();
+    } else {
+      return Fail(error, Errc::kUnknownField,
+                  "\"" + std::string(name) + "\" is not a field of FLUSH_REQ");
+    }
+  }
+  return true;
+}
+
+std::string MakeFlushRequestBody(const FlushRequest& request) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("v");
+  w.Uint(kProtocolVersion);
+  if (!request.sink.empty()) {
+    w.Key("sink");
+    w.String(request.sink.data(), static_cast<rapidjson::SizeType>(request.sink.size()));
+  }
+  w.Key("wait");
+  w.Bool(request.wait);
+  if (request.timeout_ms > 0) {
+    w.Key("timeout_ms");
+    w.Uint64(request.timeout_ms);
+  }
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+bool ParseDeadletterRequestBody(std::string_view body, DeadletterRequest* request, Error* error) {
+  rapidjson::Document doc;
+  if (!ParseVersionedRequest(body, &doc, error)) return false;
+  *request = DeadletterRequest();
+  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+    const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    const rapidjson::Value& v = it->value;
+    if (name == "v") continue;
+    if (name == "sink" || name == "op") {
+      if (!v.IsString()) {
+        return Fail(error, Errc::kWrongType, std::string(name) + " must be a string");
+      }
+      (name == "sink" ? request->sink : request->op) =
+          std::string(v.GetString(), v.GetStringLength());
+    } else {
+      return Fail(error, Errc::kUnknownField,
+                  "\"" + std::string(name) + "\" is not a field of DEADLETTER_REQ");
+    }
+  }
+  if (request->op != "replay" && request->op != "purge") {
+    return Fail(error, request->op.empty() ? Errc::kMissingField : Errc::kBadValue,
+                "op must be \"replay\" or \"purge\"");
+  }
+  return true;
+}
+
+std::string MakeDeadletterRequestBody(const DeadletterRequest& request) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("v");
+  w.Uint(kProtocolVersion);
+  w.Key("op");
+  w.String(request.op.data(), static_cast<rapidjson::SizeType>(request.op.size()));
+  if (!request.sink.empty()) {
+    w.Key("sink");
+    w.String(request.sink.data(), static_cast<rapidjson::SizeType>(request.sink.size()));
+  }
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace ferry::proto

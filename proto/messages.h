@@ -72,4 +72,22 @@ struct TailRequest {
 bool ParseTailRequest(std::string_view body, TailRequest* request, Error* error);
 std::string MakeTailRequestBody(const TailRequest& request);
 
+// FLUSH_REQ: {"v":1, "sink"?:S, "wait"?:bool, "timeout_ms"?:N}. Without "sink", every sink.
+// The reply is FLUSH_RESULT (docs/protocol.md), or ERROR unknown_sink.
+struct FlushRequest {
+  std::string sink;  // empty: all sinks
+  bool wait = false;
+  uint64_t timeout_ms = 0;  // with wait: 0 means no limit
+};
+std::string MakeFlushRequestBody(const FlushRequest& request);
+bool ParseFlushRequestBody(std::string_view body, FlushRequest* request, Error* error);
+
+// DEADLETTER_REQ: {"v":1, "op":"replay"|"purge", "sink"?:S}. Without "sink", every sink.
+struct DeadletterRequest {
+  std::string op;    // "replay" or "purge"
+  std::string sink;  // empty: all sinks
+};
+std::string MakeDeadletterRequestBody(const DeadletterRequest& request);
+bool ParseDeadletterRequestBody(std::string_view body, DeadletterRequest* request, Error* error);
+
 }  // namespace ferry::proto
