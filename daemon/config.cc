@@ -13,6 +13,7 @@
 
 #include <toml++/toml.h>
 
+#include "daemon/sink_encode.h"
 #include "proto/paths.h"
 
 namespace ferry {
@@ -162,6 +163,118 @@ bool Walk(const toml::table& table, const std::string& prefix,
   return true;
 }
 
+bool ValidSinkName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') {
+      return false;
+    }
+  }
+  return name != "." && name != "..";
+}
+
+bool ParseSink(const toml::table& table, Context& ctx, SinkConfig* sink) {
+  sink->line = static_cast<int>(table.source().begin.line);
+  auto headers = [sink](const toml::node& n, const std::string& key, Context& c) {
+    if (!n.is_table()) {
+      return c.Fail(
+          n.source(),
+          "\"" + key + "\" must be a table of strings, e.g. headers = { \"X-Team\" = \"infra\" }");
+    }
+    for (auto&& [k, v] : *n.as_table()) {
+      const std::string name(k.str());
+      auto value = v.value<std::string>();
+      if (!v.is_string() || !value) {
+        return c.Fail(v.source(), "header \"" + name + "\" must be a string");
+      }
+      std::string lower = name;
+      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      static const char* kReserved[] = {"content-length",  "content-type", "content-encoding",
+                                        "idempotency-key", "host",         "transfer-encoding",
+                                        "authorization"};
+      for (const char* r : kReserved) {
+        if (lower == r) {
+          return c.Fail(v.source(),
+                        "header \"" + name + "\" is set by ferry" +
+                            (lower == "authorization" ? " from token_file or token_env" : "") +
+                            " and cannot be configured");
+        }
+      }
+      if (name.empty() || name.find_first_of(":\r\n \t") != std::string::npos ||
+          value->find_first_of("\r\n") != std::string::npos) {
+        return c.Fail(v.source(), "header \"" + name + "\" is not a valid HTTP header");
+      }
+      sink->headers.emplace_back(name, *value);
+    }
+    return true;
+  };
+  const std::map<std::string, Setter> setters = {
+      {"sink.name", String(&sink->name)},
+      {"sink.type", String(&sink->type, {"http-json", "otlp-http"})},
+      {"sink.url", String(&sink->url)},
+      {"sink.token_file", String(&sink->token_file)},
+      {"sink.token_env", String(&sink->token_env)},
+      {"sink.max_events", Count(&sink->max_events, 1, 100000)},
+      {"sink.max_bytes", Bytes(&sink->max_bytes, 4096, 64ull << 20)},
+      {"sink.gzip", Bool(&sink->gzip)},
+      {"sink.timeout",
+       Duration(&sink->timeout, std::chrono::milliseconds(10), std::chrono::minutes(10))},
+      {"sink.connect_timeout",
+       Duration(&sink->connect_timeout, std::chrono::milliseconds(10), std::chrono::minutes(10))},
+      {"sink.backoff_max",
+       Duration(&sink->backoff_max, std::chrono::milliseconds(200), std::chrono::hours(24))},
+      {"sink.batch_timeout",
+       Duration(&sink->batch_timeout, std::chrono::milliseconds(0), std::chrono::minutes(10))},
+      {"sink.redact", Bool(&sink->redact)},
+      {"sink.headers", headers},
+  };
+  if (!Walk(table, "sink.", setters, ctx)) return false;
+  const auto& where = table.source();
+  if (sink->name.empty()) return ctx.Fail(where, "[[sink]] needs a name");
+  if (!ValidSinkName(sink->name)) {
+    return ctx.Fail(where, "sink name \"" + sink->name +
+                               "\" may only use letters, digits, '_', '.' and '-' (1-64 chars)");
+  }
+  const std::string label = "sink \"" + sink->name + "\"";
+  if (sink->type.empty()) {
+    return ctx.Fail(where, label + " needs a type: \"http-json\" or \"otlp-http\"");
+  }
+  if (sink->url.rfind("http://", 0) != 0 && sink->url.rfind("https://", 0) != 0) {
+    return ctx.Fail(where,
+                    label + " needs a url starting with http:// or https://" +
+                        (sink->url.empty() ? "" : " (got \"" + UrlForDisplay(sink->url) + "\")"));
+  }
+  if (!sink->token_file.empty() && !sink->token_env.empty()) {
+    return ctx.Fail(where, label + ": set token_file or token_env, not both");
+  }
+  return true;
+}
+
+bool ParseRedactRules(const toml::node& node, Context& ctx, RedactOptions* redact) {
+  const toml::array* rules = node.as_array();
+  if (!rules || !rules->is_array_of_tables()) {
+    return ctx.Fail(node.source(), "\"redact.rule\" must be an array of tables ([[redact.rule]])");
+  }
+  for (const toml::node& item : *rules) {
+    RedactRule rule;
+    rule.replacement = "[REDACTED]";
+    const std::map<std::string, Setter> setters = {
+        {"redact.rule.name", String(&rule.name)},
+        {"redact.rule.pattern", String(&rule.pattern)},
+        {"redact.rule.replacement", String(&rule.replacement)},
+    };
+    if (!Walk(*item.as_table(), "redact.rule.", setters, ctx)) return false;
+    if (rule.name.empty() || rule.pattern.empty()) {
+      return ctx.Fail(item.source(), "[[redact.rule]] needs a name and a pattern");
+    }
+    redact->rules.push_back(std::move(rule));
+  }
+  std::shared_ptr<const Redactor> compiled;
+  const Status st = Redactor::Compile(*redact, &compiled);
+  if (!st.ok()) return ctx.Fail(node.source(), st.message());
+  return true;
+}
+
 }  // namespace
 
 bool ParseByteSize(const std::string& text, uint64_t* bytes) {
@@ -266,8 +379,36 @@ bool LoadConfig(const std::string& path, bool required, Config* config, std::str
       {"store.query_timeout",
        Duration(&config->query_timeout, std::chrono::milliseconds(10), std::chrono::hours(1))},
       {"store.query_max_rows", Count(&config->query_max_rows, 1, 10000000)},
+      {"redact.builtin", Bool(&config->redact.builtin)},
   };
   Context ctx{path, error};
+  // [[sink]] and [[redact.rule]] are arrays of tables: parsed on their own, then removed so
+  // the key walk sees only plain keys.
+  if (const toml::node* sinks = root.get("sink")) {
+    const toml::array* list = sinks->as_array();
+    if (!list || !list->is_array_of_tables()) {
+      return ctx.Fail(sinks->source(), "\"sink\" must be an array of tables ([[sink]])");
+    }
+    for (const toml::node& item : *list) {
+      SinkConfig sink;
+      if (!ParseSink(*item.as_table(), ctx, &sink)) return false;
+      for (const SinkConfig& other : config->sinks) {
+        if (other.name == sink.name) {
+          return ctx.Fail(item.source(), "sink name \"" + sink.name +
+                                             "\" is already used by the [[sink]] at line " +
+                                             std::to_string(other.line));
+        }
+      }
+      config->sinks.push_back(std::move(sink));
+    }
+    root.erase("sink");
+  }
+  if (toml::table* redact = root.get_as<toml::table>("redact")) {
+    if (const toml::node* rules = redact->get("rule")) {
+      if (!ParseRedactRules(*rules, ctx, &config->redact)) return false;
+      redact->erase("rule");
+    }
+  }
   if (!Walk(root, "", setters, ctx)) return false;
   config->fsync = fsync == "never"    ? FsyncPolicy::kNever
                   : fsync == "always" ? FsyncPolicy::kAlways
@@ -307,6 +448,28 @@ void Compare(const char* key, const T& a, const T& b, std::vector<std::string>* 
 
 }  // namespace
 
+std::string SinkConfig::EndpointUrl() const {
+  if (type != "otlp-http") return url;
+  const size_t q = url.find_first_of("?#");
+  std::string base = url.substr(0, q);
+  const std::string rest = q == std::string::npos ? "" : url.substr(q);
+  const std::string suffix = "/v1/logs";
+  if (base.size() >= suffix.size() &&
+      base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    return url;
+  }
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + suffix + rest;
+}
+
+bool SinkConfig::SameSettings(const SinkConfig& o) const {
+  return name == o.name && type == o.type && url == o.url && token_file == o.token_file &&
+         token_env == o.token_env && max_events == o.max_events && max_bytes == o.max_bytes &&
+         gzip == o.gzip && timeout == o.timeout && connect_timeout == o.connect_timeout &&
+         backoff_max == o.backoff_max && batch_timeout == o.batch_timeout && redact == o.redact &&
+         headers == o.headers;
+}
+
 ConfigChanges DiffConfig(const Config& running, const Config& next) {
   ConfigChanges ch;
   auto str = +[](const std::string& v) { return "\"" + v + "\""; };
@@ -327,6 +490,38 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
   Compare("state_dir", running.state_dir, next.state_dir, &ch.restart, str);
   Compare("journal.segment_size", running.segment_bytes, next.segment_bytes, &ch.restart, num);
   Compare("journal.max_bytes", running.max_bytes, next.max_bytes, &ch.restart, num);
+  for (const SinkConfig& n : next.sinks) {
+    auto it = std::find_if(running.sinks.begin(), running.sinks.end(),
+                           [&](const SinkConfig& r) { return r.name == n.name; });
+    if (it == running.sinks.end()) {
+      ch.sinks_added.push_back(n.name);
+      ch.live.push_back("sink \"" + n.name + "\" added");
+    } else if (!it->SameSettings(n)) {
+      ch.sinks_changed.push_back(n.name);
+      ch.live.push_back("sink \"" + n.name + "\" changed");
+    }
+  }
+  for (const SinkConfig& r : running.sinks) {
+    if (std::none_of(next.sinks.begin(), next.sinks.end(),
+                     [&](const SinkConfig& n) { return n.name == r.name; })) {
+      ch.sinks_removed.push_back(r.name);
+      ch.live.push_back("sink \"" + r.name + "\" removed");
+    }
+  }
+  const auto same_rules = [](const RedactOptions& a, const RedactOptions& b) {
+    if (a.builtin != b.builtin || a.rules.size() != b.rules.size()) return false;
+    for (size_t i = 0; i < a.rules.size(); ++i) {
+      if (a.rules[i].name != b.rules[i].name || a.rules[i].pattern != b.rules[i].pattern ||
+          a.rules[i].replacement != b.rules[i].replacement) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (!same_rules(running.redact, next.redact)) {
+    ch.redact_changed = true;
+    ch.live.push_back("redact rules changed");
+  }
   return ch;
 }
 

@@ -9,8 +9,33 @@
 #include <vector>
 
 #include "daemon/journal_committer.h"
+#include "daemon/redact.h"
 
 namespace ferry {
+
+// One [[sink]] table (docs/sinks.md). Compared whole on reload: a sink whose table changed
+// is restarted from its saved cursor; one whose table is unchanged keeps running.
+struct SinkConfig {
+  std::string name;
+  std::string type;  // "http-json" | "otlp-http"
+  std::string url;   // as written; otlp-http gets /v1/logs appended when missing (EndpointUrl)
+  std::string token_file;
+  std::string token_env;
+  uint64_t max_events = 1000;
+  uint64_t max_bytes = 1ull << 20;
+  bool gzip = true;
+  std::chrono::milliseconds timeout{10000};
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds backoff_max{5 * 60 * 1000};
+  std::chrono::milliseconds batch_timeout{1000};
+  bool redact = true;
+  std::vector<std::pair<std::string, std::string>> headers;
+  int line = 0;  // where the table starts in the file, for messages
+
+  // The URL requests go to.
+  std::string EndpointUrl() const;
+  bool SameSettings(const SinkConfig& other) const;
+};
 
 struct Config {
   std::string path;  // the file read, or empty when running on defaults
@@ -45,6 +70,11 @@ struct Config {
   uint64_t store_retain_rows = 0;                 // 0: no cap
   std::chrono::milliseconds query_timeout{5000};
   uint64_t query_max_rows = 10000;
+
+  // [[sink]]
+  std::vector<SinkConfig> sinks;
+  // [redact] and [[redact.rule]]
+  RedactOptions redact;
 };
 
 // Loads `path` into *config on top of the defaults. A missing file is fine unless `required`
@@ -67,11 +97,16 @@ bool LoadEffectiveConfig(const ConfigSource& source, Config* config, std::string
 
 // What a reload would change. `live` lists the keys the daemon applies at once, as
 // "key: old -> new"; `restart` names the keys that only take effect at the next start.
-// TODO(issue 4): [[sink]] tables are diffed here too (added, removed, changed by name), so a
-// reload can start, stop or reconfigure one sink without touching the others' cursors.
+// [[sink]] tables are diffed by name: `sinks_added`, `sinks_removed` and `sinks_changed` list
+// names, and a reload starts, stops or restarts exactly those sinks (the others keep running,
+// and every sink keeps its cursor file).
 struct ConfigChanges {
   std::vector<std::string> live;
   std::vector<std::string> restart;
+  std::vector<std::string> sinks_added;
+  std::vector<std::string> sinks_removed;
+  std::vector<std::string> sinks_changed;
+  bool redact_changed = false;
   bool empty() const { return live.empty() && restart.empty(); }
 };
 ConfigChanges DiffConfig(const Config& running, const Config& next);

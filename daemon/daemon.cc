@@ -21,6 +21,9 @@
 #include "daemon/journal_progress.h"
 #include "daemon/journal_retention.h"
 #include "daemon/logging.h"
+#include "daemon/redact.h"
+#include "daemon/sink.h"
+#include "daemon/sink_encode.h"
 #include "daemon/spool_importer.h"
 #include "daemon/store_query.h"
 #include "daemon/store_writer.h"
@@ -114,7 +117,8 @@ struct Daemon::Impl {
         source(std::move(src)),
         signals(io),
         rate_timer(io),
-        retention_timer(io) {}
+        retention_timer(io),
+        flush_timer(io) {}
 
   Config config;                             // the running configuration
   const ConfigSource source;                 // where SIGHUP reads it again
@@ -142,6 +146,22 @@ struct Daemon::Impl {
   // (time, events_total) once a second over the last 10 s, for events_per_s.
   std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> rate_samples;
   bool stopping = false;
+  // Upstream sinks (docs/sinks.md): one thread each. Created, replaced and removed on the io
+  // thread only (start and SIGHUP).
+  std::shared_ptr<const Redactor> redactor;
+  std::vector<std::unique_ptr<Sink>> sinks;
+  // `ferry flush --wait` requests still owed a reply; checked every 20 ms while any is open.
+  struct FlushWait {
+    uint64_t target = 0;
+    std::vector<std::string> names;
+    std::vector<uint64_t> failures_at_start;  // parallel to names
+    std::chrono::steady_clock::time_point deadline;
+    bool has_deadline = false;
+    std::function<void(std::string)> reply;
+  };
+  std::vector<FlushWait> flush_waits;
+  net::steady_timer flush_timer;
+  bool flush_timer_armed = false;
 
   std::string StatusJson() const;
   std::string StatusLine() const;
@@ -152,7 +172,205 @@ struct Daemon::Impl {
   void RetentionTick();
   void OnStatusRequest(const rapidjson::Value& request);
   void OnSignal(const boost::system::error_code& ec, int signo);
+  SinkDeps MakeSinkDeps() const;
+  void StartSink(const SinkConfig& sc);
+  Sink* FindSink(const std::string& name) const;
+  std::string SinkNames() const;
+  void OnFlush(proto::FlushRequest req, std::function<void(std::string)> reply);
+  void OnDeadletter(const proto::DeadletterRequest& req, std::function<void(std::string)> reply);
+  // Replies to the flush waits that are done; re-arms the timer while any remain.
+  void CheckFlushWaits(bool final);
+  std::string FlushResult(const FlushWait& fw, bool done, bool timed_out) const;
 };
+
+SinkDeps Daemon::Impl::MakeSinkDeps() const {
+  SinkDeps deps;
+  deps.state_dir = config.state_dir;
+  deps.journal_dir = config.state_dir + "/journal";
+  deps.progress = const_cast<JournalProgress*>(&progress);
+  deps.consumers = const_cast<ConsumerRegistry*>(&consumers);
+  deps.meta.host = HostName();
+  deps.meta.host_id = HostIdentity();
+  deps.meta.version = FERRY_VERSION;
+  return deps;
+}
+
+void Daemon::Impl::StartSink(const SinkConfig& sc) {
+  auto sink = std::make_unique<Sink>(sc, MakeSinkDeps(), redactor);
+  Status s = sink->Open(journal->oldest_seq());
+  if (!s.ok()) {
+    spdlog::error("sink {}: {}; not started", sc.name, s.ToString());
+    return;
+  }
+  spdlog::info("sink {} ({}) -> {}", sc.name, sc.type, UrlForDisplay(sc.EndpointUrl()));
+  sink->Start();
+  sinks.push_back(std::move(sink));
+}
+
+Sink* Daemon::Impl::FindSink(const std::string& name) const {
+  for (const auto& s : sinks) {
+    if (s->name() == name) return s.get();
+  }
+  return nullptr;
+}
+
+std::string Daemon::Impl::SinkNames() const {
+  std::string names;
+  for (const auto& s : sinks) names += (names.empty() ? "" : ", ") + s->name();
+  return names.empty() ? "none" : names;
+}
+
+std::string Daemon::Impl::FlushResult(const FlushWait& fw, bool done, bool timed_out) const {
+  rapidjson::StringBuffer sb;
+  proto::JsonWriter w(sb);
+  w.StartObject();
+  w.Key("target_seq");
+  w.Uint64(fw.target);
+  w.Key("done");
+  w.Bool(done);
+  w.Key("timed_out");
+  w.Bool(timed_out);
+  w.Key("sinks");
+  w.StartArray();
+  for (size_t i = 0; i < fw.names.size(); ++i) {
+    const Sink* sink = FindSink(fw.names[i]);
+    w.StartObject();
+    w.Key("name");
+    w.String(fw.names[i].c_str());
+    if (!sink) {
+      w.Key("state");
+      w.String("removed");
+      w.Key("error");
+      w.String("the sink was removed by a config reload");
+      w.EndObject();
+      continue;
+    }
+    const uint64_t cursor = sink->cursor();
+    const bool failed =
+        sink->state() == Sink::State::kPaused || sink->failures_total() > fw.failures_at_start[i];
+    w.Key("cursor");
+    w.Uint64(cursor);
+    w.Key("caught_up");
+    w.Bool(cursor >= fw.target);
+    w.Key("state");
+    w.String(Sink::StateName(sink->state()));
+    w.Key("error");
+    const std::string err = sink->last_error_text();
+    if (failed && cursor < fw.target && !err.empty()) {
+      w.String(err.c_str());
+    } else {
+      w.Null();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+void Daemon::Impl::OnFlush(proto::FlushRequest req, std::function<void(std::string)> reply) {
+  if (!req.sink.empty() && !FindSink(req.sink)) {
+    reply(proto::EncodeFrame(proto::FrameType::kError,
+                             proto::MakeErrorBody({proto::Errc::kUnknownSink,
+                                                   "no sink named \"" + req.sink +
+                                                       "\" (configured: " + SinkNames() + ")"},
+                                                  false)));
+    return;
+  }
+  FlushWait fw;
+  fw.target = journal->written_seq();
+  for (const auto& s : sinks) {
+    if (!req.sink.empty() && s->name() != req.sink) continue;
+    s->Flush();
+    fw.names.push_back(s->name());
+    fw.failures_at_start.push_back(s->failures_total());
+  }
+  fw.reply = std::move(reply);
+  if (!req.wait || fw.names.empty()) {
+    fw.reply(proto::EncodeFrame(proto::FrameType::kFlushResult, FlushResult(fw, true, false)));
+    return;
+  }
+  if (req.timeout_ms > 0) {
+    fw.has_deadline = true;
+    fw.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req.timeout_ms);
+  }
+  flush_waits.push_back(std::move(fw));
+  CheckFlushWaits(false);
+}
+
+void Daemon::Impl::CheckFlushWaits(bool final) {
+  const auto now = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < flush_waits.size();) {
+    FlushWait& fw = flush_waits[i];
+    bool all_caught_up = true, failed = false;
+    for (size_t k = 0; k < fw.names.size(); ++k) {
+      const Sink* sink = FindSink(fw.names[k]);
+      if (!sink) {
+        failed = true;
+        continue;
+      }
+      if (sink->cursor() >= fw.target) continue;
+      all_caught_up = false;
+      if (sink->state() == Sink::State::kPaused ||
+          sink->failures_total() > fw.failures_at_start[k]) {
+        failed = true;
+      }
+    }
+    const bool timed_out = fw.has_deadline && now >= fw.deadline;
+    if (all_caught_up || failed || timed_out || final) {
+      fw.reply(proto::EncodeFrame(proto::FrameType::kFlushResult,
+                                  FlushResult(fw, all_caught_up, timed_out && !all_caught_up)));
+      flush_waits.erase(flush_waits.begin() + static_cast<ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  if (!flush_waits.empty() && !flush_timer_armed && !final) {
+    flush_timer_armed = true;
+    flush_timer.expires_after(std::chrono::milliseconds(20));
+    flush_timer.async_wait([this](const boost::system::error_code& ec) {
+      flush_timer_armed = false;
+      if (!ec) CheckFlushWaits(stopping);
+    });
+  }
+}
+
+void Daemon::Impl::OnDeadletter(const proto::DeadletterRequest& req,
+                                std::function<void(std::string)> reply) {
+  if (!req.sink.empty() && !FindSink(req.sink)) {
+    reply(proto::EncodeFrame(proto::FrameType::kError,
+                             proto::MakeErrorBody({proto::Errc::kUnknownSink,
+                                                   "no sink named \"" + req.sink +
+                                                       "\" (configured: " + SinkNames() + ")"},
+                                                  false)));
+    return;
+  }
+  rapidjson::StringBuffer sb;
+  proto::JsonWriter w(sb);
+  w.StartObject();
+  w.Key("op");
+  w.String(req.op.c_str());
+  w.Key("sinks");
+  w.StartArray();
+  for (const auto& s : sinks) {
+    if (!req.sink.empty() && s->name() != req.sink) continue;
+    w.StartObject();
+    w.Key("name");
+    w.String(s->name().c_str());
+    if (req.op == "replay") {
+      w.Key("queued");
+      w.Uint64(s->RequestReplay());
+    } else {
+      w.Key("purged");
+      w.Uint64(s->PurgeDeadletters());
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  reply(proto::EncodeFrame(proto::FrameType::kDeadletterResult,
+                           std::string(sb.GetString(), sb.GetSize())));
+}
 
 std::string Daemon::Impl::StatusJson() const {
   rapidjson::StringBuffer sb;
@@ -161,7 +379,11 @@ std::string Daemon::Impl::StatusJson() const {
   const bool journal_ok = !journal->failed();
   const uint64_t lost = retention->lost_events();
   const bool store_ok = !store || !store->counters().failed.load();
-  const bool healthy = journal_ok && retention->unacked_lost() == 0 && store_ok;
+  bool sinks_ok = true;
+  for (const auto& sink : sinks) {
+    sinks_ok &= sink->state() != Sink::State::kPaused && sink->deadlettered() == 0;
+  }
+  const bool healthy = journal_ok && retention->unacked_lost() == 0 && store_ok && sinks_ok;
 
   double rate = 0;
   if (rate_samples.size() >= 2) {
@@ -181,6 +403,16 @@ std::string Daemon::Impl::StatusJson() const {
     w.String((std::to_string(retention->unacked_lost()) +
               " event(s) lost to the journal byte cap (ferry status --ack-lost acknowledges)")
                  .c_str());
+  }
+  for (const auto& sink : sinks) {
+    if (sink->state() == Sink::State::kPaused) {
+      w.String(("sink " + sink->name() + " is paused: " + sink->last_error_text()).c_str());
+    }
+    if (sink->deadlettered() > 0) {
+      w.String(("sink " + sink->name() + " has " + std::to_string(sink->deadlettered()) +
+                " dead letter(s) (ferry deadletter list)")
+                   .c_str());
+    }
   }
   w.EndArray();
 
@@ -272,6 +504,10 @@ std::string Daemon::Impl::StatusJson() const {
   }
   if (store) WriteStoreStatus(w);
 
+  w.Key("sinks");
+  w.StartArray();
+  for (const auto& sink : sinks) sink->WriteStatus(w, journal->written_seq());
+  w.EndArray();
   w.Key("consumers");
   retention->WriteConsumers(w);
   w.Key("tails");
@@ -334,7 +570,36 @@ void Daemon::Impl::Reload() {
   if (next.fsync != config.fsync || next.fsync_interval != config.fsync_interval) {
     committer->SetPolicy(next.fsync, next.fsync_interval);
   }
+  std::shared_ptr<const Redactor> new_redactor;
+  if (changes.redact_changed) {
+    Status rs = Redactor::Compile(next.redact, &new_redactor);
+    if (rs.ok()) {
+      redactor = new_redactor;
+    } else {
+      spdlog::error("SIGHUP: redact rules: {}; keeping the running rules", rs.ToString());
+      new_redactor.reset();
+    }
+  }
   config = std::move(next);
+  const auto listed = [](const std::vector<std::string>& v, const std::string& n) {
+    return std::find(v.begin(), v.end(), n) != v.end();
+  };
+  for (auto it = sinks.begin(); it != sinks.end();) {
+    const std::string& name = (*it)->name();
+    if (listed(changes.sinks_removed, name) || listed(changes.sinks_changed, name)) {
+      spdlog::info("SIGHUP: stopping sink {}", name);
+      (*it)->Stop();
+      it = sinks.erase(it);  // joins the thread; the cursor file stays
+    } else {
+      (*it)->Reload(new_redactor);  // re-reads its token; a paused sink retries now
+      ++it;
+    }
+  }
+  for (const SinkConfig& sc : config.sinks) {
+    if (listed(changes.sinks_added, sc.name) || listed(changes.sinks_changed, sc.name)) {
+      StartSink(sc);
+    }
+  }
   notifier->Reloaded();
 }
 
@@ -427,6 +692,8 @@ void Daemon::Impl::OnSignal(const boost::system::error_code& ec, int signo) {
   stopping = true;
   notifier->Stopping();
   rate_timer.cancel();
+  CheckFlushWaits(true);  // a `ferry flush --wait` gets its answer before the socket closes
+  flush_timer.cancel();
   if (importer) importer->Stop();
   retention_timer.cancel();
   server->BeginShutdown(std::chrono::seconds(10), [this] {
@@ -520,6 +787,7 @@ int Daemon::Run() {
   d.progress.PublishWritten(d.journal->written_seq());
   d.server->SetWrittenListener([&d](uint64_t seq) {
     d.progress.PublishWritten(seq);
+    for (const auto& sink : d.sinks) sink->OnWritten();
     // After every flush that rolled or went over the cap, so the journal is back under its
     // cap before the acks of that flush go out.
     if (d.retention_due || d.journal->total_bytes() > d.config.max_bytes) {
@@ -527,7 +795,15 @@ int Daemon::Run() {
       d.retention->Run();
     }
   });
+  for (const auto& sink : d.sinks) sink->OnWritten();
   d.server->SetStatusRequestHook([&d](const rapidjson::Value& req) { d.OnStatusRequest(req); });
+  d.server->SetFlushHandler([&d](proto::FlushRequest req, std::function<void(std::string)> reply) {
+    d.OnFlush(std::move(req), std::move(reply));
+  });
+  d.server->SetDeadletterHandler(
+      [&d](proto::DeadletterRequest req, std::function<void(std::string)> reply) {
+        d.OnDeadletter(req, std::move(reply));
+      });
   d.server->SetTailHandler([&d](int fd, const proto::TailRequest& req, std::string* error) {
     return d.tails->Start(fd, req, error);
   });
@@ -550,6 +826,10 @@ int Daemon::Run() {
   });
   if (d.store) d.store->Start();
   if (d.query) d.query->Start();
+  s = Redactor::Compile(cfg.redact, &d.redactor);
+  if (!s.ok()) throw std::runtime_error("redact rules: " + s.ToString());
+  for (const SinkConfig& sc : cfg.sinks) d.StartSink(sc);
+  if (cfg.sinks.empty()) spdlog::info("no [[sink]] configured: events stay on this machine");
 
   // Event ids of the journal's tail, so events spooled by clients that gave up on a late ack
   // are not stored twice (docs/operations.md "Spool").
@@ -585,9 +865,11 @@ int Daemon::Run() {
 
   s = d.journal->Flush();
   if (s.ok()) d.progress.PublishWritten(d.journal->written_seq());
-  d.progress.Stop();  // consumers finish their last batch and exit
+  d.progress.Stop();                              // consumers finish their last batch and exit
+  for (const auto& sink : d.sinks) sink->Stop();  // an unfinished POST is resent after restart
   if (d.query) d.query->Stop();
   if (d.store) d.store->Join();  // its last batch is committed (or, on failure, rolled back) by now
+  d.sinks.clear();               // joins the sink threads
   d.tails->Stop();
   Status sync = d.committer->Stop();
   if (!s.ok() || !sync.ok() || d.journal->failed()) {

@@ -10,6 +10,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/fault_injection.h"
+#include "daemon/http_client.h"
 #include "daemon/logging.h"
 #include "proto/paths.h"
 
@@ -93,6 +94,7 @@ int main(int argc, char** argv) {
     spdlog::warn("test fault injection armed: {}", faults);
   }
   try {
+    ferry::CurlGlobalInit();  // before any thread: libcurl's global state is not thread-safe
     ferry::Daemon daemon(std::move(config), std::move(source));
     return daemon.Run();
   } catch (const std::exception& e) {

@@ -1,0 +1,853 @@
+#include "daemon/sink.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <vector>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/http_client.h"
+#include "daemon/journal_reader.h"
+
+namespace ferry {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kBackoffBase{200};
+constexpr milliseconds kPausedRetry{60000};
+constexpr size_t kExcerpt = 1024;
+
+int64_t WallNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string IsoTime(int64_t ns) {
+  const time_t secs = static_cast<time_t>(ns / 1000000000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[64];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>((ns / 1000000) % 1000));
+  return out;
+}
+
+void WriteStr(proto::JsonWriter& w, const std::string& s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    spdlog::warn("cannot create {}: {}", path, std::strerror(errno));
+  }
+}
+
+std::string ExpandHome(const std::string& path) {
+  if (path.rfind("~/", 0) == 0) {
+    const char* home = std::getenv("HOME");
+    if (home && *home) return std::string(home) + path.substr(1);
+  }
+  return path;
+}
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+uint64_t CountLines(const std::string& path) {
+  std::string text;
+  if (!ReadFile(path, &text)) return 0;
+  uint64_t n = 0;
+  for (char c : text) n += c == '\n';
+  return n;
+}
+
+// How a response is handled (docs/sinks.md "Responses").
+enum class Verdict { kDone, kSplit413, kBisect, kRetry, kPause };
+
+Verdict Classify(const HttpResponse& r) {
+  const long s = r.status;
+  if (s == 0) return Verdict::kRetry;  // transport error, timeout
+  if ((s >= 200 && s < 300) || s == 409) return Verdict::kDone;
+  if (s == 413) return Verdict::kSplit413;
+  if (s == 401 || s == 403 || s == 404 || s == 405 || s == 407) return Verdict::kPause;
+  if (s == 408 || s == 425 || s == 429) return Verdict::kRetry;
+  if (s >= 400 && s < 500) return Verdict::kBisect;
+  return Verdict::kRetry;  // 5xx, 1xx/3xx (redirects are not followed)
+}
+
+}  // namespace
+
+// The events of one batch: parsed (and redacted) envelopes for the encoder, the journal
+// bodies for dead letters. `end_cursor` covers skipped seqs too.
+struct Sink::Batch {
+  rapidjson::Document doc;
+  std::deque<rapidjson::Value> values;
+  std::vector<SinkEvent> events;
+  std::vector<std::string> raw;  // journal body of each event
+  uint64_t end_cursor = 0;       // the cursor once this batch is done
+  size_t bytes = 0;
+  void Clear() {
+    events.clear();
+    values.clear();
+    raw.clear();
+    doc.SetObject();
+    // Drop the allocator's chunks too, or a big batch keeps its memory forever.
+    rapidjson::Document fresh;
+    doc.Swap(fresh);
+    bytes = 0;
+  }
+};
+
+struct Sink::Outcome {
+  Verdict verdict = Verdict::kRetry;
+  HttpResponse response;
+};
+
+const char* Sink::StateName(State s) {
+  switch (s) {
+    case State::kIdle:
+      return "idle";
+    case State::kSending:
+      return "sending";
+    case State::kBackingOff:
+      return "backing_off";
+    case State::kPaused:
+      return "paused";
+    case State::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+Sink::Sink(SinkConfig config, SinkDeps deps, std::shared_ptr<const Redactor> redactor)
+    : config_(std::move(config)),
+      deps_(std::move(deps)),
+      endpoint_(config_.EndpointUrl()),
+      cursor_path_(deps_.state_dir + "/cursors/" + config_.name),
+      deadletter_path_(deps_.state_dir + "/deadletter/" + config_.name + ".ndjson"),
+      replay_path_(deps_.state_dir + "/deadletter/" + config_.name + ".replay.ndjson"),
+      meta_(deps_.meta),
+      redactor_(std::move(redactor)) {
+  meta_.sink = config_.name;
+}
+
+Sink::~Sink() {
+  Stop();
+  Join();
+  if (slot_) deps_.consumers->Unregister(slot_);
+}
+
+Status Sink::Open(uint64_t oldest_seq) {
+  MakeDir(deps_.state_dir + "/cursors");
+  MakeDir(deps_.state_dir + "/deadletter");
+  uint64_t cursor = oldest_seq > 0 ? oldest_seq - 1 : 0;
+  std::string text;
+  if (ReadFile(cursor_path_, &text)) {
+    rapidjson::Document d;
+    d.Parse(text.data(), text.size());
+    if (d.HasParseError() || !d.IsObject() || !d.HasMember("cursor") || !d["cursor"].IsUint64()) {
+      return Status::Corruption(cursor_path_ +
+                                ": not a sink cursor file (expected {\"cursor\":N,...}); "
+                                "move it aside to resend from the journal's oldest event");
+    }
+    cursor = d["cursor"].GetUint64();
+    if (d.HasMember("inflight_first") && d["inflight_first"].IsUint64() &&
+        d.HasMember("inflight_last") && d["inflight_last"].IsUint64()) {
+      inflight_first_ = d["inflight_first"].GetUint64();
+      inflight_last_ = d["inflight_last"].GetUint64();
+      if (inflight_first_ != cursor + 1 || inflight_last_ < inflight_first_) {
+        inflight_first_ = inflight_last_ = 0;
+      }
+    }
+    spdlog::info("sink {}: resuming after seq {}{}", config_.name, cursor,
+                 inflight_last_ ? " (resending seqs " + std::to_string(inflight_first_) + "-" +
+                                      std::to_string(inflight_last_) + " first)"
+                                : "");
+  } else {
+    spdlog::info("sink {}: no cursor yet; sending from seq {}", config_.name, cursor + 1);
+  }
+  cursor_.store(cursor);
+  deadlettered_.store(CountLines(deadletter_path_));
+  replay_pending_.store(CountLines(replay_path_));
+  slot_ = deps_.consumers->Register("sink:" + config_.name, cursor);
+  return Status::Ok();
+}
+
+void Sink::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Sink::Stop() {
+  stop_.store(true);
+  std::lock_guard<std::mutex> lock(mu_);
+  cv_.notify_all();
+}
+
+void Sink::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Sink::OnWritten() {
+  if (waiting_.load()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_.notify_all();
+  }
+}
+
+void Sink::Flush() {
+  flush_gen_.fetch_add(1);
+  std::lock_guard<std::mutex> lock(mu_);
+  cv_.notify_all();
+}
+
+void Sink::Reload(std::shared_ptr<const Redactor> redactor) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (redactor) redactor_next_ = std::move(redactor);
+  reload_gen_.fetch_add(1);
+  cv_.notify_all();
+}
+
+uint64_t Sink::RequestReplay() {
+  const uint64_t n = deadlettered_.load() + replay_pending_.load();
+  replay_requested_.store(true);
+  std::lock_guard<std::mutex> lock(mu_);
+  cv_.notify_all();
+  return n;
+}
+
+uint64_t Sink::PurgeDeadletters() {
+  std::lock_guard<std::mutex> lock(dl_mu_);
+  const uint64_t n = CountLines(deadletter_path_);
+  if (::unlink(deadletter_path_.c_str()) != 0 && errno != ENOENT) {
+    spdlog::warn("sink {}: cannot delete {}: {}", config_.name, deadletter_path_,
+                 std::strerror(errno));
+    return 0;
+  }
+  deadlettered_.store(0);
+  if (n > 0) spdlog::info("sink {}: purged {} dead letter(s)", config_.name, n);
+  return n;
+}
+
+std::string Sink::last_error_text() const {
+  std::lock_guard<std::mutex> lock(info_mu_);
+  if (last_error_.message.empty()) return {};
+  std::string text =
+      last_error_.status ? "HTTP " + std::to_string(last_error_.status) + ": " : std::string();
+  text += last_error_.message;
+  if (!last_error_.body.empty()) text += ": " + last_error_.body.substr(0, 200);
+  return text;
+}
+
+void Sink::SetError(long status, std::string message, std::string body) {
+  std::lock_guard<std::mutex> lock(info_mu_);
+  last_error_.time_ns = WallNs();
+  last_error_.status = status;
+  last_error_.message = std::move(message);
+  last_error_.body = std::move(body);
+}
+
+void Sink::SetState(State s, std::chrono::system_clock::time_point next_retry) {
+  {
+    std::lock_guard<std::mutex> lock(info_mu_);
+    next_retry_ns_ =
+        next_retry.time_since_epoch().count() == 0
+            ? 0
+            : std::chrono::duration_cast<std::chrono::nanoseconds>(next_retry.time_since_epoch())
+                  .count();
+  }
+  state_.store(s);
+}
+
+void Sink::LoadToken() {
+  token_.clear();
+  token_error_.clear();
+  if (!config_.token_env.empty()) {
+    const char* v = std::getenv(config_.token_env.c_str());
+    if (!v || !*v) {
+      token_error_ = "token_env " + config_.token_env + " is not set in ferryd's environment";
+      return;
+    }
+    token_ = v;
+  } else if (!config_.token_file.empty()) {
+    const std::string path = ExpandHome(config_.token_file);
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      token_error_ = "token_file " + path + ": " + std::strerror(errno);
+      return;
+    }
+    if ((st.st_mode & 077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      token_error_ = "token_file " + path + " is readable by group or others (mode " + mode +
+                     "); run: chmod 600 " + path;
+      return;
+    }
+    if (!ReadFile(path, &token_)) {
+      token_error_ = "token_file " + path + ": " + std::strerror(errno);
+      return;
+    }
+  } else {
+    return;
+  }
+  while (!token_.empty() && std::isspace(static_cast<unsigned char>(token_.back()))) {
+    token_.pop_back();
+  }
+  while (!token_.empty() && std::isspace(static_cast<unsigned char>(token_.front()))) {
+    token_.erase(0, 1);
+  }
+  if (token_.empty()) {
+    token_error_ = config_.token_env.empty() ? "token_file " + config_.token_file + " is empty"
+                                             : "token_env " + config_.token_env + " is empty";
+  } else if (token_.find_first_of("\r\n") != std::string::npos) {
+    token_.clear();
+    token_error_ = "the token contains a line break";
+  }
+}
+
+Status Sink::SaveCursor(uint64_t cursor, uint64_t inflight_first, uint64_t inflight_last,
+                        bool durable) {
+  std::string text = "{\"cursor\":" + std::to_string(cursor);
+  if (inflight_last > 0) {
+    text += ",\"inflight_first\":" + std::to_string(inflight_first) +
+            ",\"inflight_last\":" + std::to_string(inflight_last);
+  }
+  text += "}\n";
+  const std::string tmp = cursor_path_ + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("open " + tmp, errno);
+  const ssize_t n = ::write(fd, text.data(), text.size());
+  if (n != static_cast<ssize_t>(text.size())) {
+    const int err = n < 0 ? errno : EIO;
+    ::close(fd);
+    return Status::FromErrno("write " + tmp, err);
+  }
+  if (durable && ::fdatasync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Status::FromErrno("fdatasync " + tmp, err);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), cursor_path_.c_str()) != 0) {
+    return Status::FromErrno("rename " + tmp, errno);
+  }
+  if (durable) {
+    const std::string dir = deps_.state_dir + "/cursors";
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      if (::fsync(dfd) != 0) spdlog::warn("fsync {}: {}", dir, std::strerror(errno));
+      ::close(dfd);
+    }
+  }
+  return Status::Ok();
+}
+
+bool Sink::SleepUntil(Clock::time_point deadline, bool wake_on_reload) {
+  const uint64_t flush0 = flush_gen_.load();
+  const uint64_t reload0 = reload_gen_.load();
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_.load() && flush_gen_.load() == flush0 &&
+         !(wake_on_reload && reload_gen_.load() != reload0)) {
+    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) break;
+  }
+  return !stop_.load();
+}
+
+bool Sink::AddRecord(Batch* batch, JournalRecord&& rec) {
+  rapidjson::Value v;
+  {
+    rapidjson::Document tmp(&batch->doc.GetAllocator());
+    tmp.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseStopWhenDoneFlag>(
+        rec.body.data(), rec.body.size());
+    if (tmp.HasParseError() || !tmp.IsObject()) {
+      skipped_.fetch_add(1);
+      spdlog::warn("sink {}: journal record seq {} is not a JSON object; skipped", config_.name,
+                   rec.seq);
+      return false;
+    }
+    v = std::move(tmp.Move());  // the value's memory is in the batch's allocator
+  }
+  if (config_.redact && redactor_) {
+    redacted_.fetch_add(redactor_->RedactJson(&v, batch->doc.GetAllocator()));
+  }
+  batch->values.push_back(std::move(v));
+  SinkEvent ev;
+  ev.seq = rec.seq;
+  ev.received_ns = rec.received_ns;
+  ev.envelope = &batch->values.back();
+  ev.approx_bytes = rec.body.size() + 48;
+  batch->bytes += ev.approx_bytes;
+  batch->events.push_back(ev);
+  batch->raw.push_back(std::move(rec.body));
+  return true;
+}
+
+bool Sink::Gather(Batch* batch, uint64_t limit_seq) {
+  batch->Clear();
+  if (!reader_) reader_ = std::make_unique<JournalReader>(deps_.journal_dir, cursor_.load() + 1);
+  const auto max_events = static_cast<size_t>(config_.max_events);
+  const uint64_t flush0 = flush_gen_.load();
+  int64_t deadline_ns = 0;  // wall clock: first event's received + batch_timeout
+  for (;;) {
+    if (stop_.load()) return false;
+    if (batch->events.size() >= max_events) break;
+    if (limit_seq > 0 && reader_->next_seq() > limit_seq && !carry_) break;
+    JournalRecord rec;
+    bool have = false;
+    if (carry_) {
+      rec = std::move(*carry_);
+      carry_.reset();
+      have = true;
+    } else {
+      const uint64_t written = deps_.progress->written();
+      const uint64_t limit = limit_seq > 0 ? std::min(written, limit_seq) : written;
+      switch (reader_->Next(limit, &rec)) {
+        case JournalReader::Result::kRecord:
+          have = true;
+          break;
+        case JournalReader::Result::kCorruption:
+          spdlog::error("sink {}: journal damage skipped: {}", config_.name, reader_->error());
+          continue;
+        case JournalReader::Result::kEnd:
+          break;
+      }
+    }
+    if (have) {
+      if (!batch->events.empty() && batch->bytes + rec.body.size() + 48 > config_.max_bytes) {
+        carry_ = std::make_unique<JournalRecord>(std::move(rec));
+        break;
+      }
+      const int64_t received = rec.received_ns;
+      if (AddRecord(batch, std::move(rec)) && batch->events.size() == 1) {
+        deadline_ns =
+            received +
+            std::chrono::duration_cast<std::chrono::nanoseconds>(config_.batch_timeout).count();
+        pending_received_ns_.store(received);
+      }
+      continue;
+    }
+    // Nothing more in the journal for now.
+    if (limit_seq > 0) {
+      // The in-flight batch of the last run: wait only for what was written then (it was).
+      if (reader_->next_seq() > limit_seq) break;
+    }
+    const bool flushed = flush_gen_.load() != flush0;
+    const int64_t now = WallNs();
+    if (!batch->events.empty() && (flushed || now >= deadline_ns)) break;
+    // Wait for more records, a flush, a replay or stop.
+    std::unique_lock<std::mutex> lock(mu_);
+    waiting_.store(true);
+    const uint64_t seen = reader_->next_seq() - 1;
+    if (deps_.progress->written() <= seen && !stop_.load() && flush_gen_.load() == flush0 &&
+        !(batch->events.empty() && replay_requested_.load())) {
+      if (batch->events.empty()) {
+        if (state_.load() != State::kPaused) SetState(State::kIdle);
+        pending_received_ns_.store(0);
+        // The cursor may trail the reader when only skipped records were read.
+        const uint64_t end = reader_->next_seq() - 1;
+        if (end > cursor_.load() && limit_seq == 0) {
+          lock.unlock();
+          waiting_.store(false);
+          batch->end_cursor = end;
+          return true;  // an empty batch that moves the cursor
+        }
+        cv_.wait_for(lock, std::chrono::seconds(1));
+      } else {
+        cv_.wait_for(lock, std::chrono::nanoseconds(std::max<int64_t>(deadline_ns - now, 0)));
+      }
+    }
+    waiting_.store(false);
+    if (batch->events.empty() && replay_requested_.load()) break;
+  }
+  batch->end_cursor = reader_->next_seq() - 1 - (carry_ ? 1 : 0);
+  return true;
+}
+
+void Sink::DeadLetter(const Batch& batch, size_t i, long status, const std::string& response) {
+  const SinkEvent& ev = batch.events[i];
+  const std::string& raw = batch.raw[i];
+  rapidjson::StringBuffer sb;
+  proto::JsonWriter w(sb);
+  w.StartObject();
+  w.Key("time");
+  WriteStr(w, IsoTime(WallNs()));
+  w.Key("sink");
+  WriteStr(w, config_.name);
+  w.Key("seq");
+  w.Uint64(ev.seq);
+  w.Key("id");
+  auto id = ev.envelope->FindMember("id");
+  if (id != ev.envelope->MemberEnd() && id->value.IsString()) {
+    w.String(id->value.GetString(), id->value.GetStringLength());
+  } else {
+    w.Null();
+  }
+  w.Key("status");
+  w.Int64(status);
+  w.Key("response");
+  const std::string excerpt = proto::SanitizeUtf8(response.substr(0, kExcerpt));
+  WriteStr(w, excerpt);
+  w.Key("event");
+  w.StartObject();
+  w.Key("seq");
+  w.Uint64(ev.seq);
+  w.Key("received");
+  w.Int64(ev.received_ns);
+  w.EndObject();
+  std::string line(sb.GetString(), sb.GetSize());
+  // Splice the journal body's members into "event" (it is the envelope as the hook sent it,
+  // not the redacted copy: the file stays on this machine).
+  line.pop_back();  // outer }
+  line.pop_back();  // event's }
+  if (raw.size() > 2 && raw.front() == '{') {
+    line += ",";
+    line.append(raw, 1, std::string::npos);  // includes the envelope's closing }
+  } else {
+    line += "}";
+  }
+  line += "}\n";
+
+  std::lock_guard<std::mutex> lock(dl_mu_);
+  const int fd = ::open(deadletter_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  bool ok = fd >= 0;
+  if (ok) {
+    ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    ok = ::fdatasync(fd) == 0 && ok;
+    ::close(fd);
+  }
+  if (!ok) {
+    spdlog::error("sink {}: cannot write dead letter for seq {} to {}: {}", config_.name, ev.seq,
+                  deadletter_path_, std::strerror(errno));
+  }
+  deadlettered_.fetch_add(1);
+  spdlog::warn("sink {}: seq {} dead-lettered (HTTP {}) to {}", config_.name, ev.seq, status,
+               deadletter_path_);
+}
+
+Sink::Outcome Sink::Send(Batch& batch, size_t lo, size_t hi, const std::string& key_suffix) {
+  Outcome out;
+  const std::vector<SinkEvent> part(batch.events.begin() + static_cast<ptrdiff_t>(lo),
+                                    batch.events.begin() + static_cast<ptrdiff_t>(hi));
+  const uint64_t first = part.front().seq, last = part.back().seq;
+  HttpRequest req;
+  req.url = endpoint_;
+  std::string body =
+      config_.type == "otlp-http" ? EncodeOtlpJson(meta_, part) : EncodeHttpJson(meta_, part);
+  if (config_.gzip) {
+    std::string gz;
+    if (Gzip(body, &gz)) {
+      req.body = std::move(gz);
+      req.content_encoding = "gzip";
+    } else {
+      req.body = std::move(body);
+    }
+  } else {
+    req.body = std::move(body);
+  }
+  req.connect_timeout = config_.connect_timeout;
+  req.timeout = config_.timeout;
+  req.headers.emplace_back("Idempotency-Key",
+                           IdempotencyKey(config_.name, meta_.host_id, first, last, key_suffix));
+  req.headers.emplace_back("X-Ferry-Sink", config_.name);
+  req.headers.emplace_back("X-Ferry-First-Seq", std::to_string(first));
+  req.headers.emplace_back("X-Ferry-Last-Seq", std::to_string(last));
+  req.headers.emplace_back("X-Ferry-Count", std::to_string(part.size()));
+  if (!token_.empty()) req.headers.emplace_back("Authorization", "Bearer " + token_);
+  for (const auto& h : config_.headers) req.headers.push_back(h);
+
+  SetState(State::kSending);
+  requests_.fetch_add(1);
+  bytes_sent_.fetch_add(req.body.size());
+  out.response = http_->Post(req);
+  out.verdict = Classify(out.response);
+  if (out.response.aborted) out.verdict = Verdict::kRetry;
+  return out;
+}
+
+bool Sink::Deliver(Batch& batch, const std::string& key_suffix) {
+  // Parts still to send, as [lo, hi) ranges; the top is sent next, so the left half of a
+  // split goes first and delivery stays in seq order.
+  std::vector<std::pair<size_t, size_t>> todo = {{0, batch.events.size()}};
+  while (!todo.empty()) {
+    if (stop_.load()) return false;
+    if (reload_gen_seen_ != reload_gen_.load()) ApplyReload();
+    if (!token_error_.empty()) {
+      SetError(0, token_error_, {});
+      const auto next = std::chrono::system_clock::now() + kPausedRetry;
+      SetState(State::kPaused, next);
+      failures_total_.fetch_add(1);
+      if (!SleepUntil(Clock::now() + kPausedRetry, true)) return false;
+      LoadToken();
+      continue;
+    }
+    const auto [lo, hi] = todo.back();
+    Outcome o = Send(batch, lo, hi, key_suffix);
+    const HttpResponse& r = o.response;
+    if (o.verdict == Verdict::kDone) {
+      todo.pop_back();
+      delivered_events_.fetch_add(hi - lo);
+      delivered_batches_.fetch_add(1);
+      consecutive_failures_.store(0);
+      attempt_ = 0;
+      std::lock_guard<std::mutex> lock(info_mu_);
+      last_success_ns_ = WallNs();
+      continue;
+    }
+    if (stop_.load()) return false;
+    failures_total_.fetch_add(1);
+    consecutive_failures_.fetch_add(1);
+    const std::string what =
+        r.status ? "HTTP " + std::to_string(r.status) : "transport error: " + r.transport_error;
+    SetError(r.status, r.status ? "HTTP " + std::to_string(r.status) : r.transport_error,
+             proto::SanitizeUtf8(r.body_excerpt));
+    if (o.verdict == Verdict::kSplit413 || o.verdict == Verdict::kBisect) {
+      todo.pop_back();
+      if (hi - lo > 1) {
+        const size_t mid = lo + (hi - lo) / 2;
+        spdlog::info("sink {}: {} for seqs {}-{}; splitting in halves", config_.name, what,
+                     batch.events[lo].seq, batch.events[hi - 1].seq);
+        todo.emplace_back(mid, hi);
+        todo.emplace_back(lo, mid);
+      } else {
+        DeadLetter(batch, lo, r.status, r.body_excerpt);
+      }
+      continue;
+    }
+    if (o.verdict == Verdict::kPause) {
+      const auto next = std::chrono::system_clock::now() + kPausedRetry;
+      SetState(State::kPaused, next);
+      spdlog::error("sink {}: {} from {}; paused (retrying every {} s, or at once on SIGHUP)",
+                    config_.name, what, UrlForDisplay(endpoint_), kPausedRetry.count() / 1000);
+      if (!SleepUntil(Clock::now() + kPausedRetry, true)) return false;
+      continue;
+    }
+    // Retry: Retry-After when the server gave one (429/503), else backoff with full jitter.
+    milliseconds wait{};
+    if ((r.status == 429 || r.status == 503) && r.retry_after.count() >= 0) {
+      wait = std::min(r.retry_after, config_.backoff_max);
+    } else {
+      const uint32_t shift = std::min<uint32_t>(attempt_, 30);
+      const int64_t cap = std::min<int64_t>(config_.backoff_max.count(),
+                                            kBackoffBase.count() * (int64_t{1} << shift));
+      static thread_local std::mt19937_64 rng{std::random_device{}()};
+      std::uniform_int_distribution<int64_t> dist(cap / 4, cap);
+      wait = milliseconds(dist(rng));
+      ++attempt_;
+    }
+    const auto next = std::chrono::system_clock::now() + wait;
+    SetState(State::kBackingOff, next);
+    if (consecutive_failures_.load() == 1 || consecutive_failures_.load() % 10 == 0) {
+      spdlog::warn("sink {}: {} ({} failure(s) in a row); retrying in {} ms", config_.name, what,
+                   consecutive_failures_.load(), wait.count());
+    }
+    if (!SleepUntil(Clock::now() + wait, true)) return false;
+  }
+  return true;
+}
+
+void Sink::ApplyReload() {
+  reload_gen_seen_ = reload_gen_.load();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (redactor_next_) redactor_ = std::move(redactor_next_);
+  }
+  LoadToken();
+  attempt_ = 0;
+}
+
+bool Sink::Replay() {
+  replay_requested_.store(false);
+  {
+    std::lock_guard<std::mutex> lock(dl_mu_);
+    struct stat st {};
+    if (::stat(replay_path_.c_str(), &st) != 0) {
+      if (::rename(deadletter_path_.c_str(), replay_path_.c_str()) != 0) {
+        if (errno != ENOENT) {
+          spdlog::error("sink {}: cannot move {} aside for replay: {}", config_.name,
+                        deadletter_path_, std::strerror(errno));
+        }
+        return true;  // nothing to replay
+      }
+      replay_pending_.store(deadlettered_.exchange(0));
+    }
+  }
+  std::string text;
+  if (!ReadFile(replay_path_, &text)) return true;
+  spdlog::info("sink {}: replaying {} dead letter(s)", config_.name, replay_pending_.load());
+  Batch batch;
+  size_t pos = 0;
+  auto flush_batch = [&]() -> bool {
+    if (batch.events.empty()) return true;
+    if (!Deliver(batch, "replay")) return false;
+    batch.Clear();
+    return true;
+  };
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) break;  // a torn last line: dropped with the file
+    rapidjson::Document line;
+    line.Parse(text.data() + pos, nl - pos);
+    pos = nl + 1;
+    if (line.HasParseError() || !line.IsObject() || !line.HasMember("event") ||
+        !line["event"].IsObject()) {
+      skipped_.fetch_add(1);
+      continue;
+    }
+    rapidjson::Value& ev = line["event"];
+    JournalRecord rec;
+    rec.seq = ev.HasMember("seq") && ev["seq"].IsUint64() ? ev["seq"].GetUint64() : 0;
+    rec.received_ns =
+        ev.HasMember("received") && ev["received"].IsInt64() ? ev["received"].GetInt64() : 0;
+    ev.RemoveMember("seq");
+    ev.RemoveMember("received");
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    ev.Accept(w);
+    rec.body.assign(sb.GetString(), sb.GetSize());
+    if (batch.events.size() >= config_.max_events ||
+        (!batch.events.empty() && batch.bytes + rec.body.size() + 48 > config_.max_bytes)) {
+      if (!flush_batch()) return false;
+    }
+    AddRecord(&batch, std::move(rec));
+  }
+  if (!flush_batch()) return false;
+  std::lock_guard<std::mutex> lock(dl_mu_);
+  ::unlink(replay_path_.c_str());
+  replay_pending_.store(0);
+  spdlog::info("sink {}: replay done", config_.name);
+  return true;
+}
+
+void Sink::Run() {
+  http_ = std::make_unique<HttpClient>(std::string("ferry/") + meta_.version, &stop_);
+  reload_gen_seen_ = reload_gen_.load();
+  LoadToken();
+  if (!token_error_.empty()) spdlog::error("sink {}: {}", config_.name, token_error_);
+  Batch batch;
+  {
+    struct stat st {};
+    if (::stat(replay_path_.c_str(), &st) == 0) replay_requested_.store(true);
+  }
+  uint64_t inflight_last = inflight_last_;
+  while (!stop_.load()) {
+    if (replay_requested_.load() && !Replay()) break;
+    if (!Gather(&batch, inflight_last)) break;
+    inflight_last = 0;
+    if (batch.events.empty()) {
+      if (batch.end_cursor > cursor_.load()) {
+        Status s = SaveCursor(batch.end_cursor, 0, 0, true);
+        if (!s.ok()) spdlog::error("sink {}: {}", config_.name, s.ToString());
+        cursor_.store(batch.end_cursor);
+        slot_->cursor.store(batch.end_cursor);
+      }
+      continue;
+    }
+    // Record the batch's range before sending it: after a crash it is formed again from
+    // exactly these seqs, so the resent request carries the same Idempotency-Key.
+    Status s = SaveCursor(cursor_.load(), cursor_.load() + 1, batch.end_cursor, false);
+    if (!s.ok()) spdlog::warn("sink {}: {}", config_.name, s.ToString());
+    if (!Deliver(batch, {})) break;
+    s = SaveCursor(batch.end_cursor, 0, 0, true);
+    if (!s.ok()) spdlog::error("sink {}: cannot save the cursor: {}", config_.name, s.ToString());
+    cursor_.store(batch.end_cursor);
+    slot_->cursor.store(batch.end_cursor);
+    pending_received_ns_.store(0);
+  }
+  SetState(State::kStopped);
+  http_.reset();
+}
+
+void Sink::WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const {
+  const uint64_t cursor = cursor_.load();
+  const uint64_t lag = journal_written > cursor ? journal_written - cursor : 0;
+  w.StartObject();
+  w.Key("name");
+  WriteStr(w, config_.name);
+  w.Key("type");
+  WriteStr(w, config_.type);
+  w.Key("url");
+  WriteStr(w, UrlForDisplay(endpoint_));
+  w.Key("cursor");
+  w.Uint64(cursor);
+  w.Key("lag_events");
+  w.Uint64(lag);
+  w.Key("lag_s");
+  const int64_t pending = pending_received_ns_.load();
+  w.Double(lag > 0 && pending > 0 ? static_cast<double>(WallNs() - pending) / 1e9 : 0.0);
+  w.Key("state");
+  w.String(StateName(state_.load()));
+  std::lock_guard<std::mutex> lock(info_mu_);
+  w.Key("last_success");
+  if (last_success_ns_) {
+    WriteStr(w, IsoTime(last_success_ns_));
+  } else {
+    w.Null();
+  }
+  w.Key("last_error");
+  if (last_error_.time_ns) {
+    w.StartObject();
+    w.Key("time");
+    WriteStr(w, IsoTime(last_error_.time_ns));
+    w.Key("status");
+    w.Int64(last_error_.status);
+    w.Key("message");
+    WriteStr(w, last_error_.message);
+    w.Key("body");
+    WriteStr(w, last_error_.body);
+    w.EndObject();
+  } else {
+    w.Null();
+  }
+  w.Key("next_retry");
+  const State st = state_.load();
+  if (next_retry_ns_ && (st == State::kBackingOff || st == State::kPaused)) {
+    WriteStr(w, IsoTime(next_retry_ns_));
+  } else {
+    w.Null();
+  }
+  w.Key("consecutive_failures");
+  w.Uint64(consecutive_failures_.load());
+  w.Key("failures_total");
+  w.Uint64(failures_total_.load());
+  w.Key("delivered_events");
+  w.Uint64(delivered_events_.load());
+  w.Key("delivered_batches");
+  w.Uint64(delivered_batches_.load());
+  w.Key("requests");
+  w.Uint64(requests_.load());
+  w.Key("bytes_sent");
+  w.Uint64(bytes_sent_.load());
+  w.Key("deadlettered");
+  w.Uint64(deadlettered_.load());
+  w.Key("replay_pending");
+  w.Uint64(replay_pending_.load());
+  w.Key("redacted");
+  w.Uint64(redacted_.load());
+  w.Key("skipped");
+  w.Uint64(skipped_.load());
+  w.EndObject();
+}
+
+}  // namespace ferry

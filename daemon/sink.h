@@ -1,0 +1,164 @@
+// Sink: one upstream ([[sink]] in config.toml) and the thread that delivers the journal to it.
+// Design and every rule it follows: docs/sinks.md.
+//
+// The sink thread owns its JournalReader, its HttpClient, its cursor file (cursors/<name>),
+// its dead-letter file (deadletter/<name>.ndjson, shared with the io thread for purge under
+// dl_mu_) and its backoff. Other threads talk to it through a few calls that set atomics or
+// flags and signal its condition variable: OnWritten (io thread, after each journal flush),
+// Flush, Reload, RequestReplay, Stop. Status is read from any thread: counters are atomics,
+// the rest sits behind info_mu_ (a leaf lock).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "daemon/config.h"
+#include "daemon/journal_progress.h"
+#include "daemon/redact.h"
+#include "daemon/sink_encode.h"
+#include "daemon/status.h"
+#include "proto/event.h"
+
+namespace ferry {
+
+class HttpClient;
+class JournalReader;
+struct JournalRecord;
+
+struct SinkDeps {
+  std::string state_dir;    // cursors/ and deadletter/ live here
+  std::string journal_dir;  // <state>/journal
+  JournalProgress* progress = nullptr;
+  ConsumerRegistry* consumers = nullptr;
+  BatchMeta meta;  // host, host_id, version (sink is filled in by the Sink)
+};
+
+class Sink {
+ public:
+  enum class State { kIdle, kSending, kBackingOff, kPaused, kStopped };
+  static const char* StateName(State s);
+
+  Sink(SinkConfig config, SinkDeps deps, std::shared_ptr<const Redactor> redactor);
+  ~Sink();  // Stop() and Join()
+  Sink(const Sink&) = delete;
+  Sink& operator=(const Sink&) = delete;
+
+  // Reads cursors/<name> (a missing file starts at the journal's `oldest_seq`), counts the
+  // dead letters, and registers the consumer slot "sink:<name>".
+  Status Open(uint64_t oldest_seq);
+  void Start();
+  // Asks the thread to end: no new request starts, one in progress is aborted (it is sent
+  // again, with the same key, after a restart). Join() waits for the thread.
+  void Stop();
+  void Join();
+
+  // Any thread. Cheap when the sink is busy: an atomic load.
+  void OnWritten();
+  // Send now: cut the batch wait and any backoff or pause wait.
+  void Flush();
+  // Config reload: new redaction rules (may be null = unchanged); re-read the token and retry
+  // at once if paused.
+  void Reload(std::shared_ptr<const Redactor> redactor);
+  // Dead letters: queue a replay (returns the events queued), or delete them (returns how many).
+  uint64_t RequestReplay();
+  uint64_t PurgeDeadletters();
+
+  const std::string& name() const { return config_.name; }
+  const SinkConfig& config() const { return config_; }
+  uint64_t cursor() const { return cursor_.load(); }
+  State state() const { return state_.load(); }
+  uint64_t failures_total() const { return failures_total_.load(); }
+  uint64_t deadlettered() const { return deadlettered_.load(); }
+  std::string last_error_text() const;
+  // One object of status's "sinks" array (docs/sinks.md "Status").
+  void WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const;
+
+ private:
+  struct Batch;
+  struct Outcome;
+
+  void Run();
+  // Gathers the next batch from the journal. Returns false when stopping.
+  // `limit_seq` > 0: stop after that seq (the in-flight batch of the last run).
+  bool Gather(Batch* batch, uint64_t limit_seq);
+  // Adds one journal record to the batch (parse, redact). False: malformed, skipped.
+  bool AddRecord(Batch* batch, JournalRecord&& rec);
+  // Sends `batch` until every event in it is delivered or dead-lettered. False: stopping.
+  bool Deliver(Batch& batch, const std::string& key_suffix);
+  bool Replay();
+  Outcome Send(Batch& batch, size_t lo, size_t hi, const std::string& key_suffix);
+  void DeadLetter(const Batch& batch, size_t i, long status, const std::string& response);
+  // Waits until `deadline`, a flush, a reload or stop. Returns false when stopping.
+  bool SleepUntil(std::chrono::steady_clock::time_point deadline, bool wake_on_reload);
+  Status SaveCursor(uint64_t cursor, uint64_t inflight_first, uint64_t inflight_last, bool durable);
+  void LoadToken();
+  void ApplyReload();
+  void SetError(long status, std::string message, std::string body);
+  void SetState(State s, std::chrono::system_clock::time_point next_retry = {});
+
+  const SinkConfig config_;
+  const SinkDeps deps_;
+  const std::string endpoint_;
+  const std::string cursor_path_;
+  const std::string deadletter_path_;
+  const std::string replay_path_;
+  BatchMeta meta_;
+  ConsumerRegistry::Slot* slot_ = nullptr;
+
+  // Set by other threads, read by the sink thread.
+  std::mutex mu_;  // guards redactor_next_ and pairs with cv_; leaf lock
+  std::condition_variable cv_;
+  std::atomic<bool> waiting_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> flush_gen_{0};
+  std::atomic<uint64_t> reload_gen_{0};
+  std::atomic<bool> replay_requested_{false};
+  std::shared_ptr<const Redactor> redactor_next_;
+
+  // Sink thread only.
+  std::unique_ptr<JournalReader> reader_;
+  std::unique_ptr<JournalRecord> carry_;  // read but not yet in a batch (did not fit)
+  std::unique_ptr<HttpClient> http_;
+  std::shared_ptr<const Redactor> redactor_;
+  std::string token_;
+  std::string token_error_;
+  uint64_t inflight_first_ = 0, inflight_last_ = 0;  // from the cursor file at Open
+  uint32_t attempt_ = 0;                             // consecutive retryable failures
+  uint64_t reload_gen_seen_ = 0;
+  std::thread thread_;
+
+  // Status: atomics, and info_mu_ for the strings.
+  std::atomic<uint64_t> cursor_{0};
+  std::atomic<State> state_{State::kIdle};
+  std::atomic<uint64_t> failures_total_{0};
+  std::atomic<uint64_t> consecutive_failures_{0};
+  std::atomic<uint64_t> delivered_events_{0};
+  std::atomic<uint64_t> delivered_batches_{0};
+  std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> bytes_sent_{0};
+  std::atomic<uint64_t> deadlettered_{0};  // lines in deadletter/<name>.ndjson
+  std::atomic<uint64_t> replay_pending_{0};
+  std::atomic<uint64_t> redacted_{0};
+  std::atomic<uint64_t> skipped_{0};
+  std::atomic<int64_t> pending_received_ns_{0};  // oldest undelivered event, 0 when none
+  mutable std::mutex info_mu_;
+  int64_t last_success_ns_ = 0;  // wall clock
+  struct LastError {
+    int64_t time_ns = 0;
+    long status = 0;
+    std::string message;
+    std::string body;
+  } last_error_;
+  int64_t next_retry_ns_ = 0;
+
+  // deadletter/<name>.ndjson: appended by the sink thread, purged by the io thread.
+  mutable std::mutex dl_mu_;
+};
+
+}  // namespace ferry
