@@ -197,7 +197,7 @@ SinkDeps Daemon::Impl::MakeSinkDeps() const {
 
 void Daemon::Impl::StartSink(const SinkConfig& sc) {
   auto sink = std::make_unique<Sink>(sc, MakeSinkDeps(), redactor);
-  Status s = sink->Open(journal->oldest_seq());
+  Status s = sink->Open(journal->oldest_seq(), journal->written_seq());
   if (!s.ok()) {
     spdlog::error("sink {}: {}; not started", sc.name, s.ToString());
     return;

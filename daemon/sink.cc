@@ -160,7 +160,7 @@ Sink::~Sink() {
   if (slot_) deps_.consumers->Unregister(slot_);
 }
 
-Status Sink::Open(uint64_t oldest_seq) {
+Status Sink::Open(uint64_t oldest_seq, uint64_t written_seq) {
   MakeDir(deps_.state_dir + "/cursors");
   MakeDir(deps_.state_dir + "/deadletter");
   uint64_t cursor = oldest_seq > 0 ? oldest_seq - 1 : 0;
@@ -186,6 +186,14 @@ Status Sink::Open(uint64_t oldest_seq) {
                  inflight_last_ ? " (resending seqs " + std::to_string(inflight_first_) + "-" +
                                       std::to_string(inflight_last_) + " first)"
                                 : "");
+    if (cursor > written_seq) {
+      spdlog::warn(
+          "sink {}: its cursor (seq {}) is past the journal's last seq {}: the journal was "
+          "reset; sending from seq {}",
+          config_.name, cursor, written_seq, oldest_seq > 0 ? oldest_seq : 1);
+      cursor = oldest_seq > 0 ? oldest_seq - 1 : 0;
+      inflight_first_ = inflight_last_ = 0;
+    }
   } else {
     spdlog::info("sink {}: no cursor yet; sending from seq {}", config_.name, cursor + 1);
   }

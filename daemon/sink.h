@@ -49,9 +49,10 @@ class Sink {
   Sink(const Sink&) = delete;
   Sink& operator=(const Sink&) = delete;
 
-  // Reads cursors/<name> (a missing file starts at the journal's `oldest_seq`), counts the
-  // dead letters, and registers the consumer slot "sink:<name>".
-  Status Open(uint64_t oldest_seq);
+  // Reads cursors/<name> (a missing file starts at the journal's `oldest_seq`; a cursor past
+  // the journal's `written_seq` means the journal was reset, and starts there too), counts
+  // the dead letters, and registers the consumer slot "sink:<name>".
+  Status Open(uint64_t oldest_seq, uint64_t written_seq);
   void Start();
   // Asks the thread to end: no new request starts, one in progress is aborted (it is sent
   // again, with the same key, after a restart). Join() waits for the thread.
