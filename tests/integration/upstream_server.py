@@ -371,9 +371,10 @@ class UpstreamServer:
 
     def throttle_next(self, n, retry_after="2", status=429):
         """n answers of `status` (429 or 503) with Retry-After: `retry_after` (seconds as a
-        string or number, or an HTTP date from http_date(); None: no header)."""
+        string or number, an HTTP date from http_date(), or a callable returning either,
+        evaluated when answering, e.g. lambda: http_date(3); None: no header)."""
         with self._lock:
-            self._throttle.extend([(status, None if retry_after is None else str(retry_after))] * n)
+            self._throttle.extend([(status, retry_after)] * n)
 
     def max_body_bytes(self, n):
         """413 for any request whose decoded body exceeds n bytes (None: no limit)."""
@@ -627,6 +628,9 @@ class UpstreamServer:
                 return status, body, ()
             if self._throttle:
                 status, ra = self._throttle.pop(0)
+                if callable(ra):
+                    ra = ra()
+                ra = None if ra is None else str(ra)
                 headers = () if ra is None else (("Retry-After", ra),)
                 return status, {"error": "slow down"}, headers
             size = req.size
