@@ -103,6 +103,20 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(self.srv.connections, 1)
         self.assertEqual({r.conn for r in self.srv.requests}, {1})
 
+    def test_chunked_body(self):
+        conn = http.client.HTTPConnection(self.srv.host, self.srv.port, timeout=10)
+        self.addCleanup(conn.close)
+        data = json.dumps(batch([1, 2, 3])).encode()
+        conn.request("POST", "/c", body=iter([data[:10], data[10:]]),
+                     headers={"Transfer-Encoding": "chunked"}, encode_chunked=True)
+        r = conn.getresponse()
+        r.read()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.srv.requests[0].json, batch([1, 2, 3]))
+        conn.request("POST", "/c", json.dumps(batch([4])))  # the connection is still usable
+        self.assertEqual(conn.getresponse().status, 200)
+        self.assertEqual(self.srv.delivered_seqs(), [1, 2, 3, 4])
+
     def test_fail_next_then_recover(self):
         self.srv.fail_next(2)
         self.srv.fail_next(1, status=502, body="bad gateway")
