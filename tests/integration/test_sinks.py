@@ -116,9 +116,11 @@ class SinkTest(unittest.TestCase):
         return d.wait_for(lambda st: any(s["name"] == name and pred(s) for s in st.get("sinks", [])),
                           "sink %s: %s" % (name, what))
 
-    def wait_caught_up(self, d, name):
-        """Until the sink's cursor reaches the journal's last seq."""
+    def wait_caught_up(self, d, name, idle=False):
+        """Until the sink's cursor reaches the journal's last seq (and, with idle, its state
+        says so too: the cursor moves a moment before the state does)."""
         st = d.wait_for(lambda st: any(s["name"] == name and s["cursor"] == st["journal"]["last_seq"]
+                                       and (not idle or s["state"] == "idle")
                                        for s in st.get("sinks", [])),
                         "sink %s to catch up" % name)
         return self.sink_status(d, name, st)
@@ -181,7 +183,7 @@ class SinkTest(unittest.TestCase):
         d = self.daemon(sink_toml("central", srv.url("/ingest"), max_events=7))
         sent = send_events(d, 250, batch=13)
         self.wait_events(srv, 250)
-        st = self.wait_caught_up(d, "central")
+        st = self.wait_caught_up(d, "central", idle=True)
         self.assert_once_in_order(srv, sent)
         self.assert_requests_well_formed(srv, "central")
         self.assert_envelopes_match_journal(d, srv)
@@ -236,7 +238,7 @@ class SinkTest(unittest.TestCase):
         d = self.daemon(sink_toml("c", srv.url(), backoff_max="500ms"))
         sent = send_events(d, 40, batch=40)
         self.wait_events(srv, 40)
-        st = self.wait_caught_up(d, "c")
+        st = self.wait_caught_up(d, "c", idle=True)
         self.assert_once_in_order(srv, sent)
         self.assert_one_key_per_seq(srv)
         self.assert_requests_well_formed(srv, "c")
@@ -270,7 +272,7 @@ class SinkTest(unittest.TestCase):
         d.stop()
         os.unlink(os.path.join(d.state_dir, "cursors", "c"))  # forget what was delivered
         d.start()
-        st = self.wait_caught_up(d, "c")
+        st = self.wait_caught_up(d, "c", idle=True)
         self.assertEqual([(r.status, r.key) for r in srv.requests[3:]], [(409, k) for k in keys])
         self.assert_once_in_order(srv, sent)
         self.assertEqual((st["state"], st["deadlettered"], st["consecutive_failures"]), ("idle", 0, 0))
