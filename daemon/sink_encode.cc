@@ -211,6 +211,7 @@ void WriteLogRecord(JsonWriter& w, const SinkEvent& e) {
   Key(w, "severityNumber");
   w.Int(9);  // SEVERITY_NUMBER_INFO
   KeyString(w, "severityText", "INFO");
+  // No payload, no body (an unset field), rather than an empty AnyValue.
   if (const rapidjson::Value* payload = Member(envelope, "payload")) {
     Key(w, "body");
     WriteAnyValue(w, *payload);

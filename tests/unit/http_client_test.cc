@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <map>
@@ -31,6 +32,17 @@ std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
+}
+
+// libcurl takes proxies from the environment (as ferryd wants); a CI runner's http_proxy must
+// not carry the requests meant for the loopback server. Set before any request starts.
+void BypassProxies() {
+  for (const char* name : {"no_proxy", "NO_PROXY"}) {
+    const char* old = getenv(name);
+    std::string value = old == nullptr || *old == '\0' ? "" : std::string(old) + ",";
+    if (value.find("127.0.0.1,") == std::string::npos)
+      setenv(name, (value + "127.0.0.1").c_str(), 1);
+  }
 }
 
 // One request as the loopback server read it.
@@ -55,6 +67,7 @@ class LoopbackServer {
   using Responder = std::function<std::string(const SeenRequest&)>;
 
   explicit LoopbackServer(Responder respond) : respond_(std::move(respond)) {
+    BypassProxies();
     listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     REQUIRE(listen_fd_ >= 0);
     sockaddr_in addr{};
@@ -290,6 +303,7 @@ TEST_CASE("HttpClient: 429 with Retry-After seconds, 503 with a date", "[http_cl
 }
 
 TEST_CASE("HttpClient: connection refused", "[http_client]") {
+  BypassProxies();
   // A port that was just free: bound, never listened on, closed.
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
