@@ -160,8 +160,8 @@ HttpResponse HttpClient::Post(const HttpRequest& request) {
   transfer.body_excerpt = &response.body_excerpt;
   char error_buffer[CURL_ERROR_SIZE] = {};
 
-  // Every option is set on every request, so nothing of the last one carries over; the easy
-  // handle keeps its connection cache, so a connection the server keeps alive is reused.
+  // Every option is set on every request, so nothing of the last one carries over; the multi
+  // handle keeps the connection cache, so a connection the server keeps alive is reused.
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
