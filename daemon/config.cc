@@ -174,6 +174,7 @@ bool ValidSinkName(const std::string& name) {
 }
 
 bool ParseSink(const toml::table& table, Context& ctx, SinkConfig* sink) {
+  uint64_t gzip_level = static_cast<uint64_t>(sink->gzip_level);
   sink->line = static_cast<int>(table.source().begin.line);
   auto headers = [sink](const toml::node& n, const std::string& key, Context& c) {
     if (!n.is_table()) {
@@ -217,6 +218,7 @@ bool ParseSink(const toml::table& table, Context& ctx, SinkConfig* sink) {
       {"sink.max_events", Count(&sink->max_events, 1, 100000)},
       {"sink.max_bytes", Bytes(&sink->max_bytes, 4096, 64ull << 20)},
       {"sink.gzip", Bool(&sink->gzip)},
+      {"sink.gzip_level", Count(&gzip_level, 1, 9)},
       {"sink.timeout",
        Duration(&sink->timeout, std::chrono::milliseconds(10), std::chrono::minutes(10))},
       {"sink.connect_timeout",
@@ -229,6 +231,7 @@ bool ParseSink(const toml::table& table, Context& ctx, SinkConfig* sink) {
       {"sink.headers", headers},
   };
   if (!Walk(table, "sink.", setters, ctx)) return false;
+  sink->gzip_level = static_cast<int>(gzip_level);
   const auto& where = table.source();
   if (sink->name.empty()) return ctx.Fail(where, "[[sink]] needs a name");
   if (!ValidSinkName(sink->name)) {
@@ -465,9 +468,9 @@ std::string SinkConfig::EndpointUrl() const {
 bool SinkConfig::SameSettings(const SinkConfig& o) const {
   return name == o.name && type == o.type && url == o.url && token_file == o.token_file &&
          token_env == o.token_env && max_events == o.max_events && max_bytes == o.max_bytes &&
-         gzip == o.gzip && timeout == o.timeout && connect_timeout == o.connect_timeout &&
-         backoff_max == o.backoff_max && batch_timeout == o.batch_timeout && redact == o.redact &&
-         headers == o.headers;
+         gzip == o.gzip && gzip_level == o.gzip_level && timeout == o.timeout &&
+         connect_timeout == o.connect_timeout && backoff_max == o.backoff_max &&
+         batch_timeout == o.batch_timeout && redact == o.redact && headers == o.headers;
 }
 
 ConfigChanges DiffConfig(const Config& running, const Config& next) {

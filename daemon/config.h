@@ -24,6 +24,9 @@ struct SinkConfig {
   uint64_t max_events = 1000;
   uint64_t max_bytes = 1ull << 20;
   bool gzip = true;
+  // zlib level. 1, not zlib's 6: measured here, level 6 took 4-7 ms of CPU per 1000 events
+  // (capping one sink near 100k events/s per core) for a body only ~25% smaller.
+  int gzip_level = 1;
   std::chrono::milliseconds timeout{10000};
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds backoff_max{5 * 60 * 1000};

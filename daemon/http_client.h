@@ -20,7 +20,7 @@ struct HttpRequest {
   std::string url;
   std::string body;  // already gzipped when content_encoding is set
   std::string content_type = "application/json";
-  std::string content_encoding;  // "" or "gzip"
+  std::string content_encoding;                              // "" or "gzip"
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers, in order
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds timeout{10000};  // whole request
@@ -52,7 +52,9 @@ class HttpClient {
   HttpResponse Post(const HttpRequest& request);
 
  private:
-  void* curl_ = nullptr;  // CURL*
+  void* curl_ = nullptr;   // CURL*
+  void* multi_ = nullptr;  // CURLM*: drives curl_ so the abort flag is seen every 100 ms; owns
+                           // the connection cache that keeps connections alive between Posts
   std::string user_agent_;
   const std::atomic<bool>* abort_;
 };

@@ -565,7 +565,7 @@ Sink::Outcome Sink::Send(Batch& batch, size_t lo, size_t hi, const std::string& 
       config_.type == "otlp-http" ? EncodeOtlpJson(meta_, part) : EncodeHttpJson(meta_, part);
   if (config_.gzip) {
     std::string gz;
-    if (Gzip(body, &gz)) {
+    if (Gzip(body, &gz, config_.gzip_level)) {
       req.body = std::move(gz);
       req.content_encoding = "gzip";
     } else {
