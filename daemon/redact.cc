@@ -52,14 +52,16 @@ std::vector<Builtin> Builtins() {
       {"jwt", R"((?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]++\.[A-Za-z0-9_-]++\.[A-Za-z0-9_-]*+)"},
       // After `Authorization:` any token; a lone `Bearer` needs 8 or more token characters
       // (so that prose such as "the bearer of" stays).
-      {"bearer", "(?i)(?:\\b(?:proxy-)?authorization" + sep + "(?:bearer|basic)[ \\t]+\\K" + nr +
+      {"bearer", "(?i)(?:\\b(?:proxy-)?authorization" + sep + std::string(kQuote) +
+                     "(?:bearer|basic)[ \\t]+\\K" + nr +
                      R"([A-Za-z0-9\-._~+/]+=*|\bbearer[ \t]+\K)" + nr +
                      R"([A-Za-z0-9\-._~+/]{8,}=*))"},
       // The value: quoted (up to the closing quote, also as \" inside JSON text) or bare (up
-      // to white space, a quote or one of , ; & | < > ( ) { } \). An empty value is left.
+      // to white space, a control character, a quote or one of , ; & | < > ( ) { } \). An empty
+      // value is left.
       {"secret-pair", pair_name + sep + R"((?:\\?"\K)" + nr + R"((?:[^"\\\r\n]|\\(?!"))++)" +
                           R"(|\\?'\K)" + nr + R"((?:[^'\\\r\n]|\\(?!'))++)" + R"(|\K)" + nr +
-                          R"((?![:=])[^\s"'`,;&|<>(){}\\]++))"},
+                          R"((?![:=])[^\s\x00-\x1f"'`,;&|<>(){}\\]++))"},
   };
 }
 
