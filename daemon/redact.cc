@@ -65,8 +65,24 @@ std::vector<Builtin> Builtins() {
   };
 }
 
-// A whole object key that names a secret: its string value is replaced by RedactJson.
-std::string PairKeyPattern() { return "\\A[A-Za-z0-9_.-]*(?i:" + std::string(kPairWords) + ")\\z"; }
+// A secret split into an object member's key and value, which the text detectors cannot see:
+// when the whole key matches `key`, `value` is applied to the member's string value.
+struct MemberDetector {
+  const char* name;
+  std::string key;
+  std::string value;
+};
+
+std::vector<MemberDetector> MemberDetectors() {
+  return {
+      // {"DB_PASSWORD": "..."}: all of a non-empty value.
+      {"secret-pair", "\\A[A-Za-z0-9_.-]*(?i:" + std::string(kPairWords) + ")\\z",
+       "\\A" + std::string(kNotRedacted) + "[\\s\\S]+"},
+      // {"Authorization": "Basic ..."}: the value after the scheme, whatever its length.
+      {"bearer", "\\A(?i:(?:proxy-)?authorization)\\z",
+       "\\A(?i:(?:bearer|basic)[ \\t]+)?+\\K" + std::string(kNotRedacted) + "[\\s\\S]+"},
+  };
+}
 
 std::string Pcre2Message(int code) {
   PCRE2_UCHAR buf[256];
@@ -122,8 +138,13 @@ struct Redactor::Impl {
     std::vector<Piece> replacement;
   };
 
-  std::vector<Rule> rules;  // built-in first, then the user's, in order
-  CodePtr pair_key;         // set when the built-in detectors are on
+  struct MemberRule {
+    CodePtr key;
+    Rule value;
+  };
+
+  std::vector<Rule> rules;               // built-in first, then the user's, in order
+  std::vector<MemberRule> member_rules;  // with the built-in detectors only
   uint32_t ovector_pairs = 1;
 
   MatchDataPtr NewMatchData() const {
@@ -140,7 +161,8 @@ struct Redactor::Impl {
   }
   size_t RedactValue(rapidjson::Value* value, rapidjson::Document::AllocatorType& alloc,
                      pcre2_match_data* md) const;
-  bool IsPairKey(const rapidjson::Value& key, pcre2_match_data* md) const;
+  size_t RedactMember(rapidjson::Value* key, rapidjson::Value* value,
+                      rapidjson::Document::AllocatorType& alloc, pcre2_match_data* md) const;
 };
 
 namespace {
@@ -309,11 +331,22 @@ size_t Redactor::Impl::RedactValue(rapidjson::Value* value,
   return n;
 }
 
-bool Redactor::Impl::IsPairKey(const rapidjson::Value& key, pcre2_match_data* md) const {
-  if (!pair_key) return false;
-  int rc = pcre2_match(pair_key.get(), reinterpret_cast<PCRE2_SPTR>(key.GetString()),
-                       key.GetStringLength(), 0, 0, md, nullptr);
-  return rc >= 0;
+size_t Redactor::Impl::RedactMember(rapidjson::Value* key, rapidjson::Value* value,
+                                    rapidjson::Document::AllocatorType& alloc,
+                                    pcre2_match_data* md) const {
+  for (const MemberRule& rule : member_rules) {
+    if (pcre2_match(rule.key.get(), reinterpret_cast<PCRE2_SPTR>(key->GetString()),
+                    key->GetStringLength(), 0, 0, md, nullptr) < 0) {
+      continue;
+    }
+    std::string text(value->GetString(), value->GetStringLength());
+    size_t n = Apply(rule.value, &text, md);
+    if (n > 0) {
+      value->SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), alloc);
+    }
+    return n;
+  }
+  return 0;
 }
 
 Redactor::Redactor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -336,8 +369,17 @@ Status Redactor::Compile(const RedactOptions& options, std::shared_ptr<const Red
       impl->rules.push_back(
           {b.name, std::move(code), {{"[REDACTED:" + std::string(b.name) + "]", -1}}});
     }
-    impl->pair_key = CompilePattern(PairKeyPattern(), &error);
-    if (!impl->pair_key) return Status::InvalidArgument("redact secret-pair key: " + error);
+    for (MemberDetector& m : MemberDetectors()) {
+      CodePtr key = CompilePattern(m.key, &error);
+      CodePtr value = key ? CompilePattern(m.value, &error) : nullptr;
+      if (!value) {
+        return Status::InvalidArgument("redact built-in \"" + std::string(m.name) +
+                                       "\": member pattern: " + error);
+      }
+      impl->member_rules.push_back(
+          {std::move(key),
+           {m.name, std::move(value), {{"[REDACTED:" + std::string(m.name) + "]", -1}}}});
+    }
   }
   for (const RedactRule& rule : options.rules) {
     if (rule.name.empty()) return Status::InvalidArgument("redact rule: empty name");
@@ -399,14 +441,7 @@ size_t Redactor::RedactJson(rapidjson::Value* value,
           continue;
         }
         n += impl_->RedactValue(&member.value, alloc, md.get());
-        // {"DB_PASSWORD": "..."}: the pair split into key and value.
-        static constexpr std::string_view kRedacted = "[REDACTED";
-        std::string_view s(member.value.GetString(), member.value.GetStringLength());
-        if (!s.empty() && s.substr(0, kRedacted.size()) != kRedacted &&
-            impl_->IsPairKey(member.name, md.get())) {
-          member.value.SetString("[REDACTED:secret-pair]", alloc);
-          ++n;
-        }
+        n += impl_->RedactMember(&member.name, &member.value, alloc, md.get());
       }
     }
   }

@@ -276,9 +276,9 @@ TEST_CASE("redact: compile errors name the rule", "[redact]") {
         R"(redact rule "g": replacement: unknown group 2)");
   CHECK(CompileError({true, {{"g", "(a)", "${nope}"}}}) ==
         R"(redact rule "g": replacement: unknown group name "nope")");
-  CHECK(
-      CompileError({true, {{"g", "(a)", "costs $ 5"}}}) ==
-      R"(redact rule "g": replacement: $ at offset 6 is not followed by a group number, a group name or $)");
+  CHECK(CompileError({true, {{"g", "(a)", "costs $ 5"}}}) ==
+        R"(redact rule "g": replacement: $ at offset 6 is not followed by a group number, )"
+        R"(a group name or $)");
   CHECK(CompileError({true, {{"g", "(a)", "${1"}}}) ==
         R"(redact rule "g": replacement: missing } after ${ at offset 0)");
   // Without the built-in detectors a user rule may take one of their names.
@@ -327,27 +327,30 @@ TEST_CASE("redact: a detector that cannot finish fails closed", "[redact]") {
 
 TEST_CASE("redact: RedactJson walks values, keys, arrays and nested objects", "[redact]") {
   auto r = Make();
+  // GHP stands for a GitHub token.
+  std::string json =
+      R"({"cmd":"token=abc","nested":{"list":[1,"x GHP",{"deep":["AKIAFAKE0EXAMPLE0KEY"]}],)"
+      R"("n":null,"b":true},"GHP":"key is a token",)"
+      R"("env":{"DB_PASSWORD":"hunter2","OPENAI_API_KEY":"sk-abc","GITHUB_TOKEN":"GHP",)"
+      R"("HOME":"/home/u","token":""},)"
+      R"("headers":{"Authorization":"Basic dXNl","proxy-authorization":"tok",)"
+      R"("X-Auth":"Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."},)"
+      R"("nul":"a\u0000token=abc"})";
+  for (size_t at; (at = json.find("GHP")) != std::string::npos;) json.replace(at, 3, kGhp);
   rapidjson::Document doc;
-  const std::string json = R"({"cmd":"token=abc","nested":{"list":[1,"x )" + kGhp +
-                           R"(",{"deep":["AKIAFAKE0EXAMPLE0KEY"]}],"n":null,"b":true},)"
-                           R"(")" +
-                           kGhp +
-                           R"(":"key is a token",)"
-                           R"("env":{"DB_PASSWORD":"hunter2","OPENAI_API_KEY":"sk-abc",)"
-                           R"("GITHUB_TOKEN":")" +
-                           kGhp +
-                           R"(","HOME":"/home/u","token":""},)"
-                           R"("nul":"a\u0000token=abc"})";
   REQUIRE_FALSE(doc.Parse(json.data(), json.size()).HasParseError());
-  CHECK(r->RedactJson(&doc, doc.GetAllocator()) == 8);
-  CHECK(
-      Serialize(doc) ==
-      R"({"cmd":"token=[REDACTED:secret-pair]","nested":{"list":[1,"x [REDACTED:github-token]",)"
-      R"({"deep":["[REDACTED:aws-access-key-id]"]}],"n":null,"b":true},)"
-      R"("[REDACTED:github-token]":"key is a token",)"
-      R"("env":{"DB_PASSWORD":"[REDACTED:secret-pair]","OPENAI_API_KEY":"[REDACTED:secret-pair]",)"
-      R"("GITHUB_TOKEN":"[REDACTED:github-token]","HOME":"/home/u","token":""},)"
-      R"("nul":"a\u0000token=[REDACTED:secret-pair]"})");
+  CHECK(r->RedactJson(&doc, doc.GetAllocator()) == 11);
+  CHECK(Serialize(doc) ==
+        R"({"cmd":"token=[REDACTED:secret-pair]",)"
+        R"("nested":{"list":[1,"x [REDACTED:github-token]",)"
+        R"({"deep":["[REDACTED:aws-access-key-id]"]}],"n":null,"b":true},)"
+        R"("[REDACTED:github-token]":"key is a token",)"
+        R"("env":{"DB_PASSWORD":"[REDACTED:secret-pair]",)"
+        R"("OPENAI_API_KEY":"[REDACTED:secret-pair]","GITHUB_TOKEN":"[REDACTED:github-token]",)"
+        R"("HOME":"/home/u","token":""},)"
+        R"("headers":{"Authorization":"Basic [REDACTED:bearer]",)"
+        R"("proxy-authorization":"[REDACTED:bearer]","X-Auth":"Bearer [REDACTED:jwt]"},)"
+        R"("nul":"a\u0000token=[REDACTED:secret-pair]"})");
   // A plain string document, and nothing to do.
   rapidjson::Document s;
   s.SetString("password=x", s.GetAllocator());
