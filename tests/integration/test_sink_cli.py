@@ -404,7 +404,7 @@ class FakeDaemonTest(unittest.TestCase):
         self.flush_result([self.sink("central", 1200, False, "sending")], done=False)
         r = self.ferry("flush")
         self.assertEqual((r.returncode, r.stdout),
-                         (0, "central: flushing: at seq 1200 of 1234 (sending)\n"))
+                         (0, "central: flushing: at seq 1200 of 1234 (sending)\n"), r.stderr)
 
     def test_flush_socket_waits_past_the_timeout_for_the_daemons_answer(self):
         # ferryd answers when its own timeout fires; the client must still be listening.

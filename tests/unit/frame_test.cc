@@ -155,9 +155,12 @@ TEST_CASE("frame type names and known types", "[frame]") {
   CHECK(std::string(FrameTypeName(FrameType::kFlushReq)) == "FLUSH_REQ");
   CHECK(std::string(FrameTypeName(FrameType::kQueryReq)) == "QUERY_REQ");
   CHECK(std::string(FrameTypeName(FrameType::kQueryResult)) == "QUERY_RESULT");
+  CHECK(std::string(FrameTypeName(FrameType::kFlushResult)) == "FLUSH_RESULT");
+  CHECK(std::string(FrameTypeName(FrameType::kDeadletterReq)) == "DEADLETTER_REQ");
+  CHECK(std::string(FrameTypeName(FrameType::kDeadletterResult)) == "DEADLETTER_RESULT");
   for (int t = 0; t < 256; ++t) {
     CAPTURE(t);
-    CHECK(IsKnownFrameType(static_cast<uint8_t>(t)) == (t >= 1 && t <= 12));
+    CHECK(IsKnownFrameType(static_cast<uint8_t>(t)) == (t >= 1 && t <= 15));
   }
 }
 
@@ -259,7 +262,7 @@ TEST_CASE("length 0xFFFFFFFF is refused", "[frame]") {
 }
 
 TEST_CASE("unknown type byte is refused", "[frame]") {
-  const int type = GENERATE(0, 13, 127, 128, 255);
+  const int type = GENERATE(0, 16, 127, 128, 255);
   std::string buf = EncodeFrame(FrameType::kEvent, "{}");
   buf[4] = static_cast<char>(type);
   Frame decoded;
