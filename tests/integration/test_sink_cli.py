@@ -337,6 +337,13 @@ class FakeDaemon:
                     pass
 
     def close(self):
+        # Wake the accept() and let the thread end before the fd is closed: closed first, its
+        # number could go to the next test's socket and this thread would answer there.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(h.HANG_GUARD_S)
         self.sock.close()
 
 
