@@ -9,6 +9,7 @@
 #include "client/init.h"
 #include "client/query.h"
 #include "client/service.h"
+#include "client/sinks.h"
 #include "client/status.h"
 #include "client/tail.h"
 
@@ -28,6 +29,8 @@ constexpr const char* kHelp =
     "  query    run read-only SQL on the event store (ferry query --help)\n"
     "  sessions recent sessions with counts and durations\n"
     "  tail     print journal events (-f follows new ones)\n"
+    "  flush    send what the upstream sinks have not yet sent, now (--wait to wait for it)\n"
+    "  deadletter  list, replay or purge the events a sink's server rejected\n"
     "\n"
     "options for every command:\n"
     "  --socket PATH     ferryd's socket (env FERRY_SOCKET; default\n"
@@ -54,6 +57,8 @@ int main(int argc, char** argv) {
   if (cmd == "query") return ferry::client::RunQuery(argc - 2, argv + 2);
   if (cmd == "sessions") return ferry::client::RunSessions(argc - 2, argv + 2);
   if (cmd == "tail") return ferry::client::RunTail(argc - 2, argv + 2);
+  if (cmd == "flush") return ferry::client::RunFlush(argc - 2, argv + 2);
+  if (cmd == "deadletter") return ferry::client::RunDeadletter(argc - 2, argv + 2);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kHelp, stdout);
     return 0;

@@ -16,8 +16,9 @@ namespace {
 constexpr const char* kStatusHelp =
     "usage: ferry status [--json] [--ack-lost] [--timeout-ms N]\n"
     "\n"
-    "Shows what ferryd is doing. Exit status: 0 healthy, 1 degraded (journal failing,\n"
-    "events lost), 3 ferryd not running.\n"
+    "Shows what ferryd is doing, its upstream sinks included. Exit status: 0 healthy,\n"
+    "1 degraded (journal failing, events lost, a sink paused or holding dead letters),\n"
+    "3 ferryd not running.\n"
     "  --ack-lost   acknowledge the events lost so far to the journal byte cap, so that\n"
     "               status is healthy again (the count stays in lost_events)\n";
 
@@ -58,6 +59,62 @@ std::string Duration(double s) {
   else
     std::snprintf(buf, sizeof buf, "%.1fs", s);
   return buf;
+}
+
+// One line of at most `max` characters (a response body can hold anything): control
+// characters become spaces, a longer text is cut at a character boundary and ends in "...".
+std::string Excerpt(std::string s, size_t max = 80) {
+  size_t width = 0;
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    width += (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+  }
+  if (width <= max) return s;
+  size_t chars = 0, i = 0;
+  for (; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xc0) != 0x80 && ++chars > max - 3) break;
+  }
+  return s.substr(0, i) + "...";
+}
+
+std::string TimeOrNever(const rapidjson::Value& v) { return v.IsString() ? S(v) : "never"; }
+
+// The `sinks` array of the status (docs/sinks.md "Status"): a block per sink.
+void PrintSinks(const rapidjson::Value& sinks) {
+  if (!sinks.IsArray()) return;  // a ferryd without sinks support
+  if (sinks.Empty()) {
+    std::printf("  sinks    none configured\n");
+    return;
+  }
+  for (const auto& s : sinks.GetArray()) {
+    std::printf("  sink     %s (%s) %s\n", S(Get(s, "name")).c_str(), S(Get(s, "type")).c_str(),
+                S(Get(s, "url")).c_str());
+    const auto& lag_s = Get(s, "lag_s");
+    std::printf("           %s; delivered up to seq %llu; lag %llu event(s), %s\n",
+                S(Get(s, "state")).c_str(), U(Get(s, "cursor")), U(Get(s, "lag_events")),
+                Duration(lag_s.IsNumber() ? lag_s.GetDouble() : 0).c_str());
+    std::printf("           %llu event(s) delivered; last success %s; %llu dead letter(s)\n",
+                U(Get(s, "delivered_events")), TimeOrNever(Get(s, "last_success")).c_str(),
+                U(Get(s, "deadlettered")));
+    const auto& err = Get(s, "last_error");
+    if (err.IsObject()) {
+      const unsigned long long status = U(Get(err, "status"));
+      std::string what = status > 0 ? "HTTP " + std::to_string(status) : std::string();
+      const std::string message = S(Get(err, "message"));
+      if (!message.empty()) what += (what.empty() ? "" : ": ") + message;
+      std::printf("           last error %s: %s\n", TimeOrNever(Get(err, "time")).c_str(),
+                  Excerpt(what, 160).c_str());
+      const std::string body = S(Get(err, "body"));
+      if (!body.empty()) std::printf("           response: %s\n", Excerpt(body).c_str());
+    }
+    const unsigned long long failures = U(Get(s, "consecutive_failures"));
+    const auto& next = Get(s, "next_retry");
+    if (failures > 0 || next.IsString()) {
+      std::printf("           %llu consecutive failure(s)", failures);
+      if (next.IsString()) std::printf("; next retry %s", S(next).c_str());
+      std::printf("\n");
+    }
+  }
 }
 
 void PrintHuman(const rapidjson::Document& st) {
@@ -114,6 +171,7 @@ void PrintHuman(const rapidjson::Document& st) {
                   U(Get(c, "cursor")), U(Get(c, "lost")));
     }
   }
+  PrintSinks(Get(st, "sinks"));
 }
 
 }  // namespace

@@ -82,6 +82,25 @@ class IngestServer {
   void SetQueryHandler(QueryHandler handler) { query_handler_ = std::move(handler); }
   const QueryHandler& query_handler() const { return query_handler_; }
 
+  // FLUSH_REQ (`ferry flush`): called on the io thread with the parsed request. The handler's
+  // owner must call `reply` exactly once, on the io thread (net::post from another thread),
+  // with the encoded reply frame: FLUSH_RESULT, or ERROR (unknown_sink, ...). It may answer
+  // much later (with `wait`, once the sinks caught up or timed out): the session stays open,
+  // is not closed as idle, and answers the connection's later frames after it, in order. It
+  // must also answer when ferryd stops, or the connection holds the shutdown until its grace
+  // period ends. Without a handler, ferryd answers at once: FLUSH_RESULT with no sinks.
+  using FlushHandler = std::function<void(proto::FlushRequest request,
+                                          std::function<void(std::string frame)> reply)>;
+  void SetFlushHandler(FlushHandler handler) { flush_handler_ = std::move(handler); }
+  const FlushHandler& flush_handler() const { return flush_handler_; }
+
+  // DEADLETTER_REQ (`ferry deadletter replay|purge`): as FLUSH_REQ; the reply frame is
+  // DEADLETTER_RESULT or ERROR. Without a handler: DEADLETTER_RESULT with no sinks.
+  using DeadletterHandler = std::function<void(proto::DeadletterRequest request,
+                                               std::function<void(std::string frame)> reply)>;
+  void SetDeadletterHandler(DeadletterHandler handler) { deadletter_handler_ = std::move(handler); }
+  const DeadletterHandler& deadletter_handler() const { return deadletter_handler_; }
+
   // Called on the io thread with each valid STATUS_REQ body before the status is built, so
   // request fields (ack_lost, ...) take effect in the reply.
   void SetStatusRequestHook(std::function<void(const rapidjson::Value&)> hook) {
@@ -132,6 +151,8 @@ class IngestServer {
   std::function<void(uint64_t)> written_listener_;
   DedupeWindow* dedupe_ = nullptr;
   QueryHandler query_handler_;
+  FlushHandler flush_handler_;
+  DeadletterHandler deadletter_handler_;
   std::function<void(const rapidjson::Value&)> status_hook_;
   TailHandler tail_handler_;
   UnixAcceptor acceptor_;

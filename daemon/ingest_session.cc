@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "daemon/ingest_server.h"
 #include "daemon/journal.h"
@@ -149,10 +150,14 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bo
     case FrameType::kQueryReq:
       HandleQuery(frame);
       return true;
+    case FrameType::kFlushReq:
+      HandleFlush(frame);
+      return true;
+    case FrameType::kDeadletterReq:
+      HandleDeadletter(frame);
+      return true;
     case FrameType::kTailReq:
       if (server_.tail_handler()) return HandleTail(frame);
-      [[fallthrough]];
-    case FrameType::kFlushReq:
       QueueError({proto::Errc::kUnexpectedType, std::string(proto::FrameTypeName(frame.type)) +
                                                     " is not supported by ferryd " + FERRY_VERSION},
                  /*fatal=*/false);
@@ -254,13 +259,93 @@ void IngestSession::HandleQuery(const proto::Frame& frame) {
     QueueError({proto::Errc::kQueryFailed, "ferryd has no store to query"}, /*fatal=*/false);
     return;
   }
+  server_.query_handler()(std::string(frame.body), OweReply(proto::FrameType::kQueryResult));
+}
+
+std::function<void(std::string)> IngestSession::OweReply(proto::FrameType type) {
+  // The slot stays empty until the answer comes: Pump() holds every later reply behind it,
+  // and OnIdle() does not count the wait as idleness (replies_ is not empty).
   auto slot = std::make_shared<std::string>();
-  replies_.push_back(Reply{proto::FrameType::kQueryResult, 0, 0, false, {}, slot});
-  server_.query_handler()(std::string(frame.body),
-                          [self = shared_from_this(), slot](std::string encoded) {
-                            *slot = std::move(encoded);
-                            self->Pump();
-                          });
+  replies_.push_back(Reply{type, 0, 0, false, {}, slot});
+  return [self = shared_from_this(), slot, type](std::string encoded) {
+    if (!slot->empty()) return;  // answered already (by this callback or a copy of it)
+    if (encoded.empty()) {       // a bug of the handler's owner; the client still gets an answer
+      encoded = proto::EncodeFrame(
+          proto::FrameType::kError,
+          proto::MakeErrorBody({proto::Errc::kInternal,
+                                std::string("ferryd produced no ") + proto::FrameTypeName(type)},
+                               /*fatal=*/false));
+    }
+    *slot = std::move(encoded);
+    self->Pump();
+  };
+}
+
+// FLUSH_REQ and DEADLETTER_REQ are about the sinks, whose threads answer them; a body that
+// does not parse is refused here, without closing the connection.
+void IngestSession::HandleFlush(const proto::Frame& frame) {
+  proto::FlushRequest request;
+  proto::Error error;
+  if (!proto::ParseFlushRequestBody(frame.body, &request, &error)) {
+    server_.counters().rejected_total++;
+    QueueError(error, /*fatal=*/false);
+    return;
+  }
+  if (server_.flush_handler()) {
+    server_.flush_handler()(std::move(request), OweReply(proto::FrameType::kFlushResult));
+    return;
+  }
+  if (!request.sink.empty()) {
+    QueueError(
+        {proto::Errc::kUnknownSink, "no sink named \"" + request.sink + "\" (no sinks configured)"},
+        /*fatal=*/false);
+    return;
+  }
+  // No sinks: nothing to flush, so done at once.
+  rapidjson::StringBuffer sb;
+  proto::JsonWriter w(sb);
+  w.StartObject();
+  w.Key("target_seq");
+  w.Uint64(server_.journal().written_seq());
+  w.Key("done");
+  w.Bool(true);
+  w.Key("timed_out");
+  w.Bool(false);
+  w.Key("sinks");
+  w.StartArray();
+  w.EndArray();
+  w.EndObject();
+  QueueFrame(proto::FrameType::kFlushResult, std::string(sb.GetString(), sb.GetSize()));
+}
+
+void IngestSession::HandleDeadletter(const proto::Frame& frame) {
+  proto::DeadletterRequest request;
+  proto::Error error;
+  if (!proto::ParseDeadletterRequestBody(frame.body, &request, &error)) {
+    server_.counters().rejected_total++;
+    QueueError(error, /*fatal=*/false);
+    return;
+  }
+  if (server_.deadletter_handler()) {
+    server_.deadletter_handler()(std::move(request), OweReply(proto::FrameType::kDeadletterResult));
+    return;
+  }
+  if (!request.sink.empty()) {
+    QueueError(
+        {proto::Errc::kUnknownSink, "no sink named \"" + request.sink + "\" (no sinks configured)"},
+        /*fatal=*/false);
+    return;
+  }
+  rapidjson::StringBuffer sb;
+  proto::JsonWriter w(sb);
+  w.StartObject();
+  w.Key("op");
+  w.String(request.op.data(), static_cast<rapidjson::SizeType>(request.op.size()));
+  w.Key("sinks");
+  w.StartArray();
+  w.EndArray();
+  w.EndObject();
+  QueueFrame(proto::FrameType::kDeadletterResult, std::string(sb.GetString(), sb.GetSize()));
 }
 
 void IngestSession::QueueFrame(proto::FrameType type, std::string body) {

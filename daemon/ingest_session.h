@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -41,11 +42,18 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
     uint64_t last_seq = 0;
     bool durable = false;
     std::string frame;  // anything but an ACK: the encoded frame
-    // A reply computed elsewhere (QUERY_RESULT): waits in order until the frame is filled.
+    // A reply computed elsewhere (QUERY_RESULT, FLUSH_RESULT, DEADLETTER_RESULT): waits in
+    // order until the frame is filled.
     std::shared_ptr<std::string> pending;
   };
 
   void HandleQuery(const proto::Frame& frame);
+  void HandleFlush(const proto::Frame& frame);
+  void HandleDeadletter(const proto::Frame& frame);
+  // Queues a reply that someone else computes (QUERY_RESULT, FLUSH_RESULT, ...) and returns
+  // the callback that fills it, on the io thread. The callback keeps the session alive; a
+  // second call is ignored, and an empty frame is answered with an ERROR `internal`.
+  std::function<void(std::string frame)> OweReply(proto::FrameType type);
 
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t n);

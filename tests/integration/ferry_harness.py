@@ -40,6 +40,7 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 
 # Frame types (proto/frame.h).
 HELLO, EVENT, EVENT_BATCH, ACK, ERROR, STATUS_REQ, STATUS, TAIL_REQ, TAIL_ITEM, FLUSH_REQ = range(1, 11)
+QUERY_REQ, QUERY_RESULT, FLUSH_RESULT, DEADLETTER_REQ, DEADLETTER_RESULT = range(11, 16)
 
 # ---------------------------------------------------------------------------------------------
 # CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), table driven.

@@ -185,15 +185,16 @@ class BadFramesTest(unittest.TestCase):
         self.d.wait_for(lambda st: st["ingest"]["rejected_total"] == self.rejected_before + 1,
                         "the torn frame to be counted")
 
-    def test_reserved_request_types_are_refused_without_closing(self):
+    def test_sink_requests_without_sinks_are_answered_without_closing(self):
+        # FLUSH_REQ and DEADLETTER_REQ (no sinks configured): answered at once, nothing refused.
         with self.d.client() as c:
-            for ftype, name in ((h.FLUSH_REQ, "FLUSH_REQ"),):  # TAIL_REQ: test_tail.py
-                t, body = c.request(ftype, {"v": 1})
-                self.assertEqual(t, h.ERROR)
-                self.assertEqual(body["code"], "unexpected_type")
-                self.assertEqual(body["fatal"], False)
-                self.assertRegex(body["message"], r"^%s is not supported by ferryd \S+$" % name)
-            ev = h.make_event(source="good", kind="after-reserved")
+            t, body = c.request(h.FLUSH_REQ, {"v": 1})
+            self.assertEqual(t, h.FLUSH_RESULT, body)
+            self.assertEqual(body["sinks"], [])
+            self.assertTrue(body["done"])
+            t, body = c.request(h.DEADLETTER_REQ, {"v": 1, "op": "purge"})
+            self.assertEqual((t, body), (h.DEADLETTER_RESULT, {"op": "purge", "sinks": []}))
+            ev = h.make_event(source="good", kind="after-sink-requests")
             self.other_acks.append((c.ack(ev)["last_seq"], ev["id"]))
         self.assertEqual(self.d.status()["ingest"]["rejected_total"], self.rejected_before)
 

@@ -155,6 +155,9 @@ TEST_CASE("frame type names and known types", "[frame]") {
   CHECK(std::string(FrameTypeName(FrameType::kFlushReq)) == "FLUSH_REQ");
   CHECK(std::string(FrameTypeName(FrameType::kQueryReq)) == "QUERY_REQ");
   CHECK(std::string(FrameTypeName(FrameType::kQueryResult)) == "QUERY_RESULT");
+  CHECK(std::string(FrameTypeName(FrameType::kFlushResult)) == "FLUSH_RESULT");
+  CHECK(std::string(FrameTypeName(FrameType::kDeadletterReq)) == "DEADLETTER_REQ");
+  CHECK(std::string(FrameTypeName(FrameType::kDeadletterResult)) == "DEADLETTER_RESULT");
   for (int t = 0; t < 256; ++t) {
     CAPTURE(t);
     CHECK(IsKnownFrameType(static_cast<uint8_t>(t)) == (t >= 1 && t <= 15));

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry::proto {
@@ -418,3 +419,87 @@ TEST_CASE("TAIL_REQ: fields, defaults, round trip and refusals", "[messages][tai
   CHECK_FALSE(ferry::proto::ParseTailRequest(R"({"from":3})", &r, &e));
   CHECK(e.code == ferry::proto::Errc::kBadVersion);
 }
+
+namespace ferry::proto {
+namespace {
+
+TEST_CASE("FLUSH_REQ body round-trips and is validated", "[messages][sinks]") {
+  FlushRequest out;
+  Error error;
+  REQUIRE(ParseFlushRequestBody(MakeFlushRequestBody({"central", true, 30000}), &out, &error));
+  CHECK(out.sink == "central");
+  CHECK(out.wait);
+  CHECK(out.timeout_ms == 30000);
+  // Defaults: every sink, no wait, no limit; a reused request is reset.
+  REQUIRE(ParseFlushRequestBody(MakeFlushRequestBody({}), &out, &error));
+  CHECK(out.sink.empty());
+  CHECK_FALSE(out.wait);
+  CHECK(out.timeout_ms == 0);
+  CHECK(MakeFlushRequestBody({}) == R"({"v":1,"wait":false})");
+  REQUIRE(ParseFlushRequestBody(R"({"v":1})", &out, &error));
+  CHECK(out.sink.empty());
+
+  const std::pair<const char*, Errc> bad[] = {
+      {R"({"v":1,"sink":7})", Errc::kWrongType},
+      {R"({"v":1,"wait":"yes"})", Errc::kWrongType},
+      {R"({"v":1,"timeout_ms":-1})", Errc::kWrongType},
+      {R"({"v":1,"timeout_ms":1.5})", Errc::kWrongType},
+      {R"({"v":1,"sinks":"a"})", Errc::kUnknownField},
+      {R"({"v":2})", Errc::kBadVersion},
+      {R"({"wait":true})", Errc::kBadVersion},
+      {R"([1])", Errc::kNotObject},
+      {R"({"v":1,)", Errc::kBadJson},
+  };
+  for (const auto& [body, code] : bad) {
+    INFO(body);
+    error = Error();
+    CHECK_FALSE(ParseFlushRequestBody(body, &out, &error));
+    CHECK(error.code == code);
+    CHECK_FALSE(error.message.empty());
+  }
+  CHECK_FALSE(ParseFlushRequestBody(R"({"v":1,"sinks":"a"})", &out, &error));
+  CHECK(error.message == R"("sinks" is not a field of FLUSH_REQ)");
+}
+
+TEST_CASE("DEADLETTER_REQ body round-trips and is validated", "[messages][sinks]") {
+  DeadletterRequest out;
+  Error error;
+  REQUIRE(
+      ParseDeadletterRequestBody(MakeDeadletterRequestBody({"replay", "central"}), &out, &error));
+  CHECK(out.op == "replay");
+  CHECK(out.sink == "central");
+  REQUIRE(ParseDeadletterRequestBody(MakeDeadletterRequestBody({"purge", ""}), &out, &error));
+  CHECK(out.op == "purge");
+  CHECK(out.sink.empty());
+  CHECK(MakeDeadletterRequestBody({"purge", ""}) == R"({"v":1,"op":"purge"})");
+
+  const std::pair<const char*, Errc> bad[] = {
+      {R"({"v":1})", Errc::kMissingField},
+      {R"({"v":1,"op":"list"})", Errc::kBadValue},
+      {R"({"v":1,"op":1})", Errc::kWrongType},
+      {R"({"v":1,"op":"purge","sink":null})", Errc::kWrongType},
+      {R"({"v":1,"op":"purge","all":true})", Errc::kUnknownField},
+      {R"({"v":3,"op":"purge"})", Errc::kBadVersion},
+      {R"("purge")", Errc::kNotObject},
+  };
+  for (const auto& [body, code] : bad) {
+    INFO(body);
+    error = Error();
+    CHECK_FALSE(ParseDeadletterRequestBody(body, &out, &error));
+    CHECK(error.code == code);
+    CHECK_FALSE(error.message.empty());
+  }
+  CHECK_FALSE(ParseDeadletterRequestBody(R"({"v":1,"op":"list"})", &out, &error));
+  CHECK(error.message == R"(op must be "replay" or "purge")");
+}
+
+TEST_CASE("unknown_sink is a named error code that survives an ERROR body", "[messages][sinks]") {
+  CHECK(std::string(ErrcName(Errc::kUnknownSink)) == "unknown_sink");
+  Error out;
+  REQUIRE(ParseErrorBody(MakeErrorBody({Errc::kUnknownSink, R"(no sink named "x")"}, false), &out));
+  CHECK(out.code == Errc::kUnknownSink);
+  CHECK(out.message == R"(no sink named "x")");
+}
+
+}  // namespace
+}  // namespace ferry::proto

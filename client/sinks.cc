@@ -1,0 +1,617 @@
+#include "client/sinks.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/common.h"
+#include "client/conn.h"
+#include "proto/event.h"
+#include "proto/messages.h"
+
+namespace ferry::client {
+namespace {
+
+constexpr const char* kFlushHelp =
+    "usage: ferry flush [--sink NAME] [--wait] [--timeout DURATION]\n"
+    "\n"
+    "Wakes ferryd's upstream sinks now (docs/sinks.md): a partial batch goes out without\n"
+    "waiting for batch_timeout, and a sink backing off retries at once. Prints one line per\n"
+    "sink: how far it got, or its error.\n"
+    "  --sink NAME         only this sink (default: every configured sink)\n"
+    "  --wait              return once every chosen sink has delivered everything the\n"
+    "                      journal held when asked, or as soon as one is paused or fails\n"
+    "  --timeout DURATION  with --wait, give up after this long (500ms, 30s, 5m, 1h;\n"
+    "                      default: no limit)\n"
+    "Exit status: 0 done, 1 a chosen sink reports an error (or there is no such sink),\n"
+    "2 timed out, 3 ferryd is not running.\n";
+
+constexpr const char* kDeadletterHelp =
+    "usage: ferry deadletter list [--sink NAME] [--json]\n"
+    "       ferry deadletter replay [--sink NAME]\n"
+    "       ferry deadletter purge [--sink NAME]\n"
+    "\n"
+    "Events an upstream sink's server rejected for good (a 4xx answer to that event alone;\n"
+    "docs/sinks.md \"Responses\") are kept in <state_dir>/deadletter/<sink>.ndjson.\n"
+    "  list    print them: sink, seq, id, HTTP status, time and the start of the response,\n"
+    "          then a count per sink; --json prints them as a JSON array. Reads the files\n"
+    "          itself: ferryd need not run. A torn last line is skipped (and said so).\n"
+    "  replay  ask ferryd to send them again (rejected ones land in a fresh file)\n"
+    "  purge   delete them: through ferryd, or, when ferryd is not running, by removing\n"
+    "          <state_dir>/deadletter/<sink>.ndjson itself\n"
+    "  --sink NAME   only this sink (default: every sink)\n"
+    "Exit status: 0 ok, 1 failed or no such sink, 2 bad usage, 3 ferryd is not running\n"
+    "(replay).\n";
+
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
+constexpr auto kReplyTimeout = std::chrono::seconds(30);
+// A --wait reply comes when ferryd's own timeout fires; the socket waits this much longer.
+constexpr auto kWaitMargin = std::chrono::seconds(5);
+// The longest wait (poll() takes an int of milliseconds).
+constexpr long long kMaxWaitMs = 7ll * 86400 * 1000;
+constexpr size_t kExcerptChars = 80;
+
+// Prints "ferry <command>: <message>" to stderr.
+void Fail(std::string_view command, const std::string& message) {
+  const std::string line = "ferry " + std::string(command) + ": " + message + "\n";
+  std::fflush(stdout);  // keep the order of what both streams say when they share a terminal
+  std::fputs(line.c_str(), stderr);
+}
+
+bool ValidSinkName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+  });
+}
+
+// "500ms", "30s", "5m", "1h" -> milliseconds.
+bool ParseDurationMs(std::string_view text, unsigned long long* ms) {
+  size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  unsigned long long n = 0;
+  if (i == 0 || !ParseUint(text.substr(0, i), &n)) return false;
+  const std::string_view unit = text.substr(i);
+  unsigned long long mult = 0;
+  if (unit == "ms") {
+    mult = 1;
+  } else if (unit == "s") {
+    mult = 1000;
+  } else if (unit == "m") {
+    mult = 60 * 1000;
+  } else if (unit == "h") {
+    mult = 3600 * 1000;
+  } else {
+    return false;
+  }
+  if (n == 0 || n > static_cast<unsigned long long>(kMaxWaitMs) / mult) return false;
+  *ms = n * mult;
+  return true;
+}
+
+const rapidjson::Value& Member(const rapidjson::Value& obj, const char* name) {
+  static const rapidjson::Value kNull;
+  if (!obj.IsObject()) return kNull;
+  auto it = obj.FindMember(name);
+  return it == obj.MemberEnd() ? kNull : it->value;
+}
+
+std::string Str(const rapidjson::Value& v) {
+  return v.IsString() ? std::string(v.GetString(), v.GetStringLength()) : std::string();
+}
+
+std::string Num(const rapidjson::Value& v) {
+  if (v.IsUint64()) return std::to_string(v.GetUint64());
+  if (v.IsInt64()) return std::to_string(v.GetInt64());
+  return "-";
+}
+
+// Display width in characters (UTF-8 continuation bytes do not count).
+size_t Width(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+  return n;
+}
+
+// One line of at most `max` characters: control characters become spaces, and a longer text
+// is cut at a character boundary and ends in "...".
+std::string Excerpt(std::string s, size_t max = kExcerptChars) {
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  if (Width(s) <= max) return s;
+  size_t chars = 0, i = 0;
+  for (; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xc0) != 0x80 && ++chars > max - 3) break;
+  }
+  return s.substr(0, i) + "...";
+}
+
+// The ERROR of a reply, printed as "ferry <command>: <message>" (unknown_sink, whose message
+// ferryd words for people) or "ferry <command>: <code>: <message>".
+void PrintErrorReply(std::string_view command, const std::string& body) {
+  proto::Error perr;
+  if (!proto::ParseErrorBody(body, &perr)) {
+    Fail(command, "ferryd sent an unreadable ERROR");
+    return;
+  }
+  if (perr.code == proto::Errc::kUnknownSink) {
+    Fail(command, perr.message);
+  } else {
+    Fail(command, std::string(proto::ErrcName(perr.code)) + ": " + perr.message);
+  }
+}
+
+enum class Exchange { kOk, kNotRunning, kFailed, kTimedOut };
+
+// Connects, sends one request and receives one reply before `reply_deadline`.
+Exchange RoundTrip(const GlobalOptions& global, std::string_view command, const std::string& frame,
+                   Clock::time_point reply_deadline, proto::FrameType* type, std::string* body,
+                   std::string* not_running) {
+  const std::string socket = ResolveSocket(global);
+  Connection conn;
+  std::string error;
+  if (!conn.Connect(socket, Clock::now() + kConnectTimeout, &error)) {
+    *not_running = "ferryd is not running (no answer on " + socket + ": " + error + ")";
+    return Exchange::kNotRunning;
+  }
+  if (!conn.Send(frame, Clock::now() + kConnectTimeout, &error)) {
+    Fail(command, error);
+    return Exchange::kFailed;
+  }
+  if (!conn.Receive(reply_deadline, type, body, &error)) {
+    Fail(command, error);
+    return error.find("timed out") != std::string::npos ? Exchange::kTimedOut : Exchange::kFailed;
+  }
+  return Exchange::kOk;
+}
+
+// --- flush -------------------------------------------------------------------------------
+
+int PrintFlushResult(const std::string& body, const proto::FlushRequest& request,
+                     unsigned long long timeout_ms) {
+  rapidjson::Document doc;
+  proto::Error perr;
+  if (!proto::ParseJson(body, &doc, &perr) || !doc.IsObject() || !Member(doc, "sinks").IsArray()) {
+    Fail("flush", "ferryd returned an unreadable FLUSH_RESULT");
+    return 1;
+  }
+  const rapidjson::Value& sinks = Member(doc, "sinks");
+  const std::string target = Num(Member(doc, "target_seq"));
+  const bool timed_out = Member(doc, "timed_out").IsBool() && Member(doc, "timed_out").GetBool();
+  bool any_error = false, any_behind = false, any_shown = false;
+  for (const auto& s : sinks.GetArray()) {
+    const std::string name = Str(Member(s, "name"));
+    if (!request.sink.empty() && name != request.sink) continue;  // not a chosen sink
+    any_shown = true;
+    const std::string state = Str(Member(s, "state"));
+    const rapidjson::Value& error = Member(s, "error");
+    const bool caught_up = Member(s, "caught_up").IsBool() && Member(s, "caught_up").GetBool();
+    const std::string cursor = Num(Member(s, "cursor"));
+    std::string line = name + ": ";
+    if (error.IsString() && error.GetStringLength() > 0) {
+      any_error = true;
+      line += (state.empty() ? std::string("error") : state) + ": " + Excerpt(Str(error), 200);
+    } else if (caught_up) {
+      line += "caught up to seq " + cursor;
+    } else {
+      any_behind = true;
+      line += (request.wait ? "not caught up: at seq " : "flushing: at seq ") + cursor + " of " +
+              target + (state.empty() ? "" : " (" + state + ")");
+    }
+    std::printf("%s\n", line.c_str());
+  }
+  std::fflush(stdout);
+  if (!any_shown) {
+    if (!request.sink.empty()) {
+      Fail("flush", "ferryd did not report on sink \"" + request.sink + "\"");
+      return 1;
+    }
+    std::printf("no sinks configured; nothing to flush\n");
+    return 0;
+  }
+  if (any_error) return 1;
+  if (request.wait && (timed_out || any_behind)) {
+    Fail("flush", "timed out" +
+                      (timeout_ms > 0 ? " after " + std::to_string(timeout_ms) + " ms" : "") +
+                      " before every sink caught up to seq " + target);
+    return 2;
+  }
+  return 0;
+}
+
+// --- deadletter files --------------------------------------------------------------------
+
+struct DeadFile {
+  std::vector<std::string> lines;  // each a JSON object
+  size_t skipped = 0;              // lines that did not parse (torn last line included)
+};
+
+// Reads <path>; false when it cannot be read (*missing when it does not exist).
+bool ReadFile(const std::string& path, std::string* text, bool* missing, std::string* error) {
+  *missing = false;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *missing = errno == ENOENT;
+    *error = "cannot open " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      text->append(buf, static_cast<size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      *error = "cannot read " + path + ": " + std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+  }
+  ::close(fd);
+  return true;
+}
+
+// Splits a dead-letter file into its JSON lines. A last line without its newline is one the
+// sink was writing when it stopped: kept when it is whole JSON, else skipped as torn.
+DeadFile ParseDeadFile(const std::string& path, const std::string& text, bool quiet) {
+  DeadFile out;
+  size_t pos = 0, lineno = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    const bool complete = end != std::string::npos;
+    if (!complete) end = text.size();
+    const std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    ++lineno;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    rapidjson::Document doc;
+    proto::Error perr;
+    if (proto::ParseJson(line, &doc, &perr) && doc.IsObject()) {
+      out.lines.emplace_back(line);
+      continue;
+    }
+    ++out.skipped;
+    if (quiet) continue;
+    if (!complete) {
+      Fail("deadletter", path + ": the last line is torn (" + std::to_string(line.size()) +
+                             " bytes without a newline; the sink was stopped mid-write); skipped");
+    } else {
+      Fail("deadletter", path + ":" + std::to_string(lineno) + ": not a JSON object (" +
+                             perr.message + "); skipped");
+    }
+  }
+  return out;
+}
+
+struct DeadDir {
+  std::string dir;
+  std::vector<std::string> sinks;         // with <name>.ndjson, sorted
+  std::map<std::string, bool> replaying;  // with <name>.replay.ndjson
+};
+
+// Lists <state_dir>/deadletter (only `sink` when given). False with *error when the directory
+// exists but cannot be read.
+bool ScanDeadDir(const GlobalOptions& global, const std::string& sink, DeadDir* out,
+                 std::string* error) {
+  out->dir = ResolveStateDir(global) + "/deadletter";
+  DIR* d = ::opendir(out->dir.c_str());
+  if (!d) {
+    if (errno == ENOENT) return true;  // nothing was ever dead-lettered
+    *error = "cannot read " + out->dir + ": " + std::strerror(errno);
+    return false;
+  }
+  constexpr std::string_view kExt = ".ndjson", kReplayExt = ".replay.ndjson";
+  while (const struct dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (name.size() <= kExt.size() || name.substr(name.size() - kExt.size()) != kExt) continue;
+    const bool replay = name.size() > kReplayExt.size() &&
+                        name.substr(name.size() - kReplayExt.size()) == kReplayExt;
+    const std::string_view base =
+        name.substr(0, name.size() - (replay ? kReplayExt.size() : kExt.size()));
+    if (!ValidSinkName(base) || (!sink.empty() && base != sink)) continue;
+    if (replay) {
+      out->replaying[std::string(base)] = true;
+    } else {
+      out->sinks.emplace_back(base);
+    }
+  }
+  ::closedir(d);
+  std::sort(out->sinks.begin(), out->sinks.end());
+  return true;
+}
+
+// Lines of a replay file (for "replay in progress" counts); 0 if it cannot be read.
+size_t CountReplay(const DeadDir& dd, const std::string& sink) {
+  std::string text, error;
+  bool missing = false;
+  const std::string path = dd.dir + "/" + sink + ".replay.ndjson";
+  if (!ReadFile(path, &text, &missing, &error)) return 0;
+  return ParseDeadFile(path, text, /*quiet=*/true).lines.size();
+}
+
+int ListDeadletters(const GlobalOptions& global, const std::string& sink, bool json) {
+  DeadDir dd;
+  std::string error;
+  if (!ScanDeadDir(global, sink, &dd, &error)) {
+    Fail("deadletter", error);
+    return 1;
+  }
+  struct Row {
+    std::string cells[6];
+  };
+  std::vector<Row> rows;
+  std::vector<std::string> raw;  // for --json
+  std::vector<std::pair<std::string, size_t>> counts;
+  int rc = 0;
+  for (const std::string& name : dd.sinks) {
+    const std::string path = dd.dir + "/" + name + ".ndjson";
+    std::string text;
+    bool missing = false;
+    if (!ReadFile(path, &text, &missing, &error)) {
+      if (missing) continue;  // purged meanwhile
+      Fail("deadletter", error);
+      rc = 1;
+      continue;
+    }
+    const DeadFile file = ParseDeadFile(path, text, /*quiet=*/false);
+    counts.emplace_back(name, file.lines.size());
+    for (const std::string& line : file.lines) {
+      if (json) {
+        raw.push_back(line);
+        continue;
+      }
+      rapidjson::Document doc;
+      proto::Error perr;
+      proto::ParseJson(line, &doc, &perr);
+      const std::string entry_sink = Str(Member(doc, "sink"));
+      rows.push_back(Row{{entry_sink.empty() ? name : entry_sink, Num(Member(doc, "seq")),
+                          Str(Member(doc, "id")), Num(Member(doc, "status")),
+                          Str(Member(doc, "time")), Excerpt(Str(Member(doc, "response")))}});
+    }
+  }
+  if (json) {
+    std::string out = "[";
+    for (size_t i = 0; i < raw.size(); ++i) out += (i ? ",\n" : "\n") + raw[i];
+    out += raw.empty() ? "]\n" : "\n]\n";
+    std::fputs(out.c_str(), stdout);
+    for (const auto& [name, replaying] : dd.replaying) {
+      Fail("deadletter", name + ": replay in progress (" + std::to_string(CountReplay(dd, name)) +
+                             " event(s) being sent again)");
+    }
+    return rc;
+  }
+  size_t width[6] = {};
+  for (const Row& r : rows) {
+    for (size_t c = 0; c < 5; ++c) width[c] = std::max(width[c], Width(r.cells[c]));
+  }
+  for (const Row& r : rows) {
+    std::string line;
+    for (size_t c = 0; c < 6; ++c) {
+      line += r.cells[c].empty() ? "-" : r.cells[c];
+      if (c < 5) line.append(width[c] + 2 - std::max<size_t>(1, Width(r.cells[c])), ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::printf("%s\n", line.c_str());
+  }
+  if (!rows.empty()) std::printf("\n");
+  std::map<std::string, size_t> per_sink(counts.begin(), counts.end());
+  for (const auto& [name, replaying] : dd.replaying) per_sink.emplace(name, 0);
+  if (per_sink.empty()) {
+    std::printf(sink.empty() ? "no dead letters\n" : "%s: no dead letters\n", sink.c_str());
+  }
+  for (const auto& [name, n] : per_sink) {
+    std::string line = name + ": " + std::to_string(n) + " dead letter(s)";
+    if (dd.replaying.count(name)) {
+      line += "; replay in progress (" + std::to_string(CountReplay(dd, name)) +
+              " event(s) being sent again)";
+    }
+    std::printf("%s\n", line.c_str());
+  }
+  return rc;
+}
+
+// `purge` without ferryd: removes <state_dir>/deadletter/<sink>.ndjson itself, holding
+// ferryd's state lock so that no ferryd starts meanwhile.
+int PurgeLocally(const GlobalOptions& global, const std::string& sink,
+                 const std::string& not_running) {
+  const std::string state_dir = ResolveStateDir(global);
+  const std::string lock_path = state_dir + "/ferryd.lock";
+  const int lock = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
+  if (lock >= 0 && ::flock(lock, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock);
+    Fail("deadletter", "a ferryd holds " + state_dir + " but does not answer (" + not_running +
+                           "); not removing its files behind its back");
+    return 1;
+  }
+  int rc = 0;
+  DeadDir dd;
+  std::string error;
+  if (!ScanDeadDir(global, sink, &dd, &error)) {
+    Fail("deadletter", error);
+    rc = 1;
+  } else {
+    std::printf("ferryd is not running; purging %s itself\n", dd.dir.c_str());
+    size_t removed = 0;
+    for (const std::string& name : dd.sinks) {
+      const std::string path = dd.dir + "/" + name + ".ndjson";
+      std::string text;
+      bool missing = false;
+      size_t lines = 0;
+      if (ReadFile(path, &text, &missing, &error)) {
+        lines = ParseDeadFile(path, text, /*quiet=*/true).lines.size();
+      }
+      if (::unlink(path.c_str()) != 0) {
+        if (errno == ENOENT) continue;
+        Fail("deadletter", "cannot remove " + path + ": " + std::strerror(errno));
+        rc = 1;
+        continue;
+      }
+      ++removed;
+      std::printf("removed %s (%zu dead letter(s))\n", path.c_str(), lines);
+    }
+    if (removed == 0 && rc == 0) {
+      std::printf(sink.empty() ? "no dead letters to purge\n" : "%s: no dead letters to purge\n",
+                  sink.c_str());
+    }
+    for (const auto& [name, replaying] : dd.replaying) {
+      std::printf("kept %s/%s.replay.ndjson: a replay in progress, resumed when ferryd starts\n",
+                  dd.dir.c_str(), name.c_str());
+    }
+  }
+  if (lock >= 0) ::close(lock);
+  return rc;
+}
+
+int AskDaemon(const GlobalOptions& global, const proto::DeadletterRequest& request) {
+  proto::FrameType type;
+  std::string body, not_running;
+  const auto r = RoundTrip(global, "deadletter",
+                           proto::EncodeFrame(proto::FrameType::kDeadletterReq,
+                                              proto::MakeDeadletterRequestBody(request)),
+                           Clock::now() + kReplyTimeout, &type, &body, &not_running);
+  if (r == Exchange::kNotRunning) {
+    if (request.op == "purge") return PurgeLocally(global, request.sink, not_running);
+    Fail("deadletter", not_running + "; a replay needs it");
+    return 3;
+  }
+  if (r != Exchange::kOk) return 1;
+  if (type == proto::FrameType::kError) {
+    PrintErrorReply("deadletter", body);
+    return 1;
+  }
+  rapidjson::Document doc;
+  proto::Error perr;
+  if (type != proto::FrameType::kDeadletterResult || !proto::ParseJson(body, &doc, &perr) ||
+      !doc.IsObject() || !Member(doc, "sinks").IsArray()) {
+    Fail("deadletter", "ferryd returned an unreadable DEADLETTER_RESULT");
+    return 1;
+  }
+  const bool replay = request.op == "replay";
+  size_t shown = 0;
+  for (const auto& s : Member(doc, "sinks").GetArray()) {
+    const std::string name = Str(Member(s, "name"));
+    if (!request.sink.empty() && name != request.sink) continue;
+    ++shown;
+    const std::string n = Num(Member(s, replay ? "queued" : "purged"));
+    std::printf("%s: %s %s\n", name.c_str(), n.c_str(),
+                replay ? "event(s) queued for replay" : "dead letter(s) purged");
+  }
+  if (shown == 0) {
+    std::printf("no sinks configured; nothing to %s\n", request.op.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int RunFlush(int argc, char** argv) {
+  GlobalOptions global;
+  proto::FlushRequest request;
+  unsigned long long timeout_ms = 0;
+  std::string error;
+  for (int i = 0; i < argc && error.empty(); ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kFlushHelp, stdout);
+      return 0;
+    }
+    if (TakeGlobalOption(argc, argv, &i, &global, &error)) continue;
+    if (arg == "--wait") {
+      request.wait = true;
+    } else if (arg == "--sink" && i + 1 < argc) {
+      request.sink = argv[++i];
+      if (!ValidSinkName(request.sink)) {
+        error = "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)";
+      }
+    } else if (arg == "--timeout" && i + 1 < argc) {
+      if (!ParseDurationMs(argv[++i], &timeout_ms)) {
+        error = "--timeout needs a duration such as 500ms, 30s, 5m or 1h";
+      }
+    } else {
+      error = "unknown argument \"" + std::string(arg) + "\" (ferry flush --help)";
+    }
+  }
+  if (error.empty() && timeout_ms > 0 && !request.wait) error = "--timeout needs --wait";
+  if (!error.empty()) {
+    Fail("flush", error);
+    return 2;
+  }
+  request.timeout_ms = timeout_ms;
+  // With --wait the reply comes when ferryd's own timeout fires (or when done): the socket
+  // waits for that plus a margin, and without --timeout as long as poll() allows.
+  const auto wait = !request.wait    ? std::chrono::milliseconds(kReplyTimeout)
+                    : timeout_ms > 0 ? std::chrono::milliseconds(timeout_ms) + kWaitMargin
+                                     : std::chrono::milliseconds(kMaxWaitMs);
+  proto::FrameType type;
+  std::string body, not_running;
+  const auto r = RoundTrip(
+      global, "flush",
+      proto::EncodeFrame(proto::FrameType::kFlushReq, proto::MakeFlushRequestBody(request)),
+      Clock::now() + wait, &type, &body, &not_running);
+  if (r == Exchange::kNotRunning) {
+    Fail("flush", not_running);
+    return 3;
+  }
+  if (r == Exchange::kTimedOut) return request.wait ? 2 : 1;
+  if (r != Exchange::kOk) return 1;
+  if (type == proto::FrameType::kError) {
+    PrintErrorReply("flush", body);
+    return 1;
+  }
+  if (type != proto::FrameType::kFlushResult) {
+    Fail("flush", std::string("ferryd answered with ") + proto::FrameTypeName(type) +
+                      " instead of FLUSH_RESULT");
+    return 1;
+  }
+  return PrintFlushResult(body, request, timeout_ms);
+}
+
+int RunDeadletter(int argc, char** argv) {
+  GlobalOptions global;
+  std::string op, sink, error;
+  bool json = false;
+  for (int i = 0; i < argc && error.empty(); ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h" || (op.empty() && arg == "help")) {
+      std::fputs(kDeadletterHelp, stdout);
+      return 0;
+    }
+    if (TakeGlobalOption(argc, argv, &i, &global, &error)) continue;
+    if (arg == "--sink" && i + 1 < argc) {
+      sink = argv[++i];
+      if (!ValidSinkName(sink)) {
+        error = "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)";
+      }
+    } else if (arg == "--json") {
+      json = true;
+    } else if (op.empty() && (arg == "list" || arg == "replay" || arg == "purge")) {
+      op = arg;
+    } else {
+      error = "unknown argument \"" + std::string(arg) + "\" (ferry deadletter --help)";
+    }
+  }
+  if (error.empty() && op.empty()) error = "say list, replay or purge (ferry deadletter --help)";
+  if (error.empty() && json && op != "list") error = "--json goes with list only";
+  if (!error.empty()) {
+    Fail("deadletter", error);
+    return 2;
+  }
+  if (op == "list") return ListDeadletters(global, sink, json);
+  return AskDaemon(global, proto::DeadletterRequest{op, sink});
+}
+
+}  // namespace ferry::client
