@@ -375,7 +375,8 @@ class FakeDaemonTest(unittest.TestCase):
         self.flush_result([self.sink("central", 1234), self.sink("backup", 1234)])
         r = self.ferry("flush", "--wait", "--timeout", "30s")
         self.assertEqual((r.returncode, r.stderr), (0, ""))
-        self.assertEqual(r.stdout, "central: caught up to seq 1234\nbackup: caught up to seq 1234\n")
+        self.assertEqual(r.stdout, "central: caught up to seq 1234\n"
+                                   "backup: caught up to seq 1234\n")
         self.assertEqual(self.fake.requests[-1],
                          (h.FLUSH_REQ, {"v": 1, "wait": True, "timeout_ms": 30000}))
 

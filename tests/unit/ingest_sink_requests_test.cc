@@ -187,7 +187,7 @@ TEST_CASE("a FLUSH_REQ answered late keeps its connection and its place in line"
   ::close(fd);
 }
 
-TEST_CASE("DEADLETTER_REQ reaches its handler parsed; bad bodies do not", "[ingest][sinks]") {
+TEST_CASE("DEADLETTER_REQ reaches its handler parsed and bad bodies do not", "[ingest][sinks]") {
   Harness h;
   h.server().SetDeadletterHandler(
       [&h](proto::DeadletterRequest request, std::function<void(std::string)> reply) {
@@ -213,7 +213,7 @@ TEST_CASE("DEADLETTER_REQ reaches its handler parsed; bad bodies do not", "[inge
   ::close(fd);
 }
 
-TEST_CASE("a reply owed to a connection that went away, or left empty", "[ingest][sinks]") {
+TEST_CASE("a reply owed to a connection that went away or left empty", "[ingest][sinks]") {
   Harness h;
   h.server().SetFlushHandler(
       [&h](proto::FlushRequest request, std::function<void(std::string)> reply) {
