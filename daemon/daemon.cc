@@ -217,7 +217,7 @@ Sink* Daemon::Impl::FindSink(const std::string& name) const {
 std::string Daemon::Impl::SinkNames() const {
   std::string names;
   for (const auto& s : sinks) names += (names.empty() ? "" : ", ") + s->name();
-  return names.empty() ? "none" : names;
+  return names.empty() ? "no sinks configured" : "configured: " + names;
 }
 
 std::string Daemon::Impl::FlushResult(const FlushWait& fw, bool done, bool timed_out) const {
@@ -270,11 +270,11 @@ std::string Daemon::Impl::FlushResult(const FlushWait& fw, bool done, bool timed
 
 void Daemon::Impl::OnFlush(proto::FlushRequest req, std::function<void(std::string)> reply) {
   if (!req.sink.empty() && !FindSink(req.sink)) {
-    reply(proto::EncodeFrame(proto::FrameType::kError,
-                             proto::MakeErrorBody({proto::Errc::kUnknownSink,
-                                                   "no sink named \"" + req.sink +
-                                                       "\" (configured: " + SinkNames() + ")"},
-                                                  false)));
+    reply(proto::EncodeFrame(
+        proto::FrameType::kError,
+        proto::MakeErrorBody(
+            {proto::Errc::kUnknownSink, "no sink named \"" + req.sink + "\" (" + SinkNames() + ")"},
+            false)));
     return;
   }
   FlushWait fw;
@@ -338,11 +338,11 @@ void Daemon::Impl::CheckFlushWaits(bool final) {
 void Daemon::Impl::OnDeadletter(const proto::DeadletterRequest& req,
                                 std::function<void(std::string)> reply) {
   if (!req.sink.empty() && !FindSink(req.sink)) {
-    reply(proto::EncodeFrame(proto::FrameType::kError,
-                             proto::MakeErrorBody({proto::Errc::kUnknownSink,
-                                                   "no sink named \"" + req.sink +
-                                                       "\" (configured: " + SinkNames() + ")"},
-                                                  false)));
+    reply(proto::EncodeFrame(
+        proto::FrameType::kError,
+        proto::MakeErrorBody(
+            {proto::Errc::kUnknownSink, "no sink named \"" + req.sink + "\" (" + SinkNames() + ")"},
+            false)));
     return;
   }
   rapidjson::StringBuffer sb;

@@ -114,7 +114,8 @@ class StatusTest(unittest.TestCase):
                                    r"\d+\.\d KiB; last batch [01] event\(s\)$")
         # The store writer is the journal's one consumer (it holds segments for retention).
         self.assertRegex(lines[8], r"^  consumer store at seq [01], 0 lost$")
-        self.assertEqual(len(lines), 9)
+        self.assertEqual(lines[9], "  sinks    none configured")
+        self.assertEqual(len(lines), 10)
 
     def test_not_running(self):
         self.assertEqual(self.d.stop(), 0)

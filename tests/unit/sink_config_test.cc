@@ -124,7 +124,7 @@ TEST_CASE("sink config: errors name the place and the problem", "[sink_config]")
         "F:5:1: unknown key \"sink.max_evnts\" (did you mean \"sink.max_events\"?)");
   CHECK(LoadError("[[sink]]\nname = \"a\"\ntype = \"http-json\"\nurl = \"http://x\"\n"
                   "headers = { Authorization = \"Bearer x\" }\n") ==
-        "F:5:27: header \"Authorization\" is set by ferry from token_file or token_env and cannot "
+        "F:5:29: header \"Authorization\" is set by ferry from token_file or token_env and cannot "
         "be configured");
   CHECK(LoadError("[[sink]]\nname = \"a\"\ntype = \"http-json\"\nurl = \"http://x\"\n"
                   "[[sink]]\nname = \"a\"\ntype = \"otlp-http\"\nurl = \"http://y\"\n") ==
