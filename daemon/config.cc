@@ -383,6 +383,7 @@ bool LoadConfig(const std::string& path, bool required, Config* config, std::str
        Duration(&config->query_timeout, std::chrono::milliseconds(10), std::chrono::hours(1))},
       {"store.query_max_rows", Count(&config->query_max_rows, 1, 10000000)},
       {"redact.builtin", Bool(&config->redact.builtin)},
+      {"redact.local", Bool(&config->redact.local)},
   };
   Context ctx{path, error};
   // [[sink]] and [[redact.rule]] are arrays of tables: parsed on their own, then removed so
@@ -512,7 +513,9 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
     }
   }
   const auto same_rules = [](const RedactOptions& a, const RedactOptions& b) {
-    if (a.builtin != b.builtin || a.rules.size() != b.rules.size()) return false;
+    if (a.builtin != b.builtin || a.local != b.local || a.rules.size() != b.rules.size()) {
+      return false;
+    }
     for (size_t i = 0; i < a.rules.size(); ++i) {
       if (a.rules[i].name != b.rules[i].name || a.rules[i].pattern != b.rules[i].pattern ||
           a.rules[i].replacement != b.rules[i].replacement) {

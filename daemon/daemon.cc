@@ -575,6 +575,8 @@ void Daemon::Impl::Reload() {
     Status rs = Redactor::Compile(next.redact, &new_redactor);
     if (rs.ok()) {
       redactor = new_redactor;
+      server->SetLocalRedactor(next.redact.local ? redactor : nullptr);
+      if (importer) importer->SetLocalRedactor(next.redact.local ? redactor : nullptr);
     } else {
       spdlog::error("SIGHUP: redact rules: {}; keeping the running rules", rs.ToString());
       new_redactor.reset();
@@ -828,6 +830,10 @@ int Daemon::Run() {
   if (d.query) d.query->Start();
   s = Redactor::Compile(cfg.redact, &d.redactor);
   if (!s.ok()) throw std::runtime_error("redact rules: " + s.ToString());
+  if (cfg.redact.local) {
+    d.server->SetLocalRedactor(d.redactor);
+    spdlog::info("[redact] local = true: events are redacted before the journal");
+  }
   for (const SinkConfig& sc : cfg.sinks) d.StartSink(sc);
   if (cfg.sinks.empty()) spdlog::info("no [[sink]] configured: events stay on this machine");
 
@@ -840,6 +846,7 @@ int Daemon::Run() {
   d.importer = std::make_unique<SpoolImporter>(
       d.io, cfg.state_dir + "/spool", *d.journal, *d.committer, *d.dedupe,
       [&d](uint64_t seq) { d.progress.PublishWritten(seq); });
+  if (cfg.redact.local) d.importer->SetLocalRedactor(d.redactor);
   s = d.importer->Start();
   if (!s.ok()) throw std::runtime_error("cannot import the spool: " + s.ToString());
   d.importer->OnDurable(d.journal->written_seq());

@@ -21,6 +21,8 @@
 
 namespace ferry {
 
+class Redactor;
+
 class IngestSession;
 
 struct IngestLimits {
@@ -74,6 +76,12 @@ class IngestServer {
   // Events whose id is in `window` are acked but not appended again (a client that gave up
   // on a late ack spooled the same event). `window` must outlive the server; null: no dedupe.
   void SetDedupeWindow(DedupeWindow* window) { dedupe_ = window; }
+  // [redact] local = true: events are redacted before they reach the journal (null: kept as
+  // the hook sent them, the default). io thread.
+  void SetLocalRedactor(std::shared_ptr<const Redactor> redactor) {
+    local_redactor_ = std::move(redactor);
+  }
+  const Redactor* local_redactor() const { return local_redactor_.get(); }
 
   // Runs a QUERY_REQ body off the io thread; `reply` must be called on the io thread with
   // the encoded reply frame (QUERY_RESULT or ERROR). Without a handler, queries are refused.
@@ -150,6 +158,7 @@ class IngestServer {
   StatusProvider status_;
   std::function<void(uint64_t)> written_listener_;
   DedupeWindow* dedupe_ = nullptr;
+  std::shared_ptr<const Redactor> local_redactor_;
   QueryHandler query_handler_;
   FlushHandler flush_handler_;
   DeadletterHandler deadletter_handler_;

@@ -8,6 +8,7 @@
 
 #include "daemon/ingest_server.h"
 #include "daemon/journal.h"
+#include "daemon/redact.h"
 
 namespace ferry {
 namespace {
@@ -232,7 +233,14 @@ void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
     }
     sb.Clear();
     proto::JsonWriter writer(sb);
-    proto::WriteEnvelope(event, writer);
+    if (const Redactor* redactor = server_.local_redactor()) {
+      rapidjson::Document copy;
+      copy.CopyFrom(event, copy.GetAllocator());
+      redactor->RedactJson(&copy, copy.GetAllocator());
+      proto::WriteEnvelope(copy, writer);
+    } else {
+      proto::WriteEnvelope(event, writer);
+    }
     uint64_t seq = 0;
     Status s = journal.Append(received, std::string_view(sb.GetString(), sb.GetSize()), &seq);
     if (!s.ok()) {

@@ -29,6 +29,9 @@ struct RedactRule {
 struct RedactOptions {
   bool builtin = true;            // include the built-in detectors
   std::vector<RedactRule> rules;  // user rules, applied after the built-in ones, in order
+  // Also redact before the journal, so the journal and ferry.db never hold the secrets
+  // (ferryd's [redact] local; not used by the Redactor itself).
+  bool local = false;
 };
 
 class Redactor {

@@ -23,10 +23,10 @@ struct SinkEvent {
 };
 
 struct BatchMeta {
-  std::string host;       // host name (gethostname)
-  std::string host_id;    // stable host identity (see HostIdentity())
-  std::string sink;       // sink name
-  std::string version;    // ferry version, e.g. "0.1.0"
+  std::string host;     // host name (gethostname)
+  std::string host_id;  // stable host identity (see HostIdentity())
+  std::string sink;     // sink name
+  std::string version;  // ferry version, e.g. "0.1.0"
 };
 
 // http-json: {"format":"ferry.batch.v1", "host", "host_id", "sink", "first_seq", "last_seq",

@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/redact.h"
 #include "proto/messages.h"
 
 namespace ferry {
@@ -258,7 +259,14 @@ bool SpoolImporter::ImportFile(const std::string& name, bool* rejected, size_t* 
     }
     sb.Clear();
     proto::JsonWriter writer(sb);
-    proto::WriteEnvelope(event, writer);
+    if (local_redactor_) {
+      rapidjson::Document copy;
+      copy.CopyFrom(event, copy.GetAllocator());
+      local_redactor_->RedactJson(&copy, copy.GetAllocator());
+      proto::WriteEnvelope(copy, writer);
+    } else {
+      proto::WriteEnvelope(event, writer);
+    }
     uint64_t seq = 0;
     Status s = journal_.Append(received, std::string_view(sb.GetString(), sb.GetSize()), &seq);
     if (!s.ok()) return false;

@@ -41,6 +41,8 @@ struct SpoolPending {
   uint64_t events = 0;  // complete lines
 };
 
+class Redactor;
+
 class SpoolImporter {
  public:
   // `journal`, `committer` and `window` must outlive the importer. `on_written` runs after
@@ -61,6 +63,10 @@ class SpoolImporter {
   // What waits in the spool directory now, including files being imported (lists it).
   SpoolPending Pending() const;
   const SpoolCounters& counters() const { return counters_; }
+  // [redact] local = true (see IngestServer::SetLocalRedactor). io thread.
+  void SetLocalRedactor(std::shared_ptr<const Redactor> redactor) {
+    local_redactor_ = std::move(redactor);
+  }
 
  private:
   struct Batch {
@@ -94,6 +100,7 @@ class SpoolImporter {
   std::deque<Batch> awaiting_;                 // in seq order
   std::unordered_set<std::string> in_flight_;  // names in awaiting_
   SpoolCounters counters_;
+  std::shared_ptr<const Redactor> local_redactor_;
 };
 
 }  // namespace ferry

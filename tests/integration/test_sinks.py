@@ -649,6 +649,38 @@ class SinkTest(unittest.TestCase):
         for secret in secrets:
             self.assertTrue(secret in r.stdout or json.dumps(secret)[1:-1] in r.stdout, secret)
 
+    def test_redact_local_keeps_secrets_out_of_the_journal_and_store(self):
+        fixtures = [f for f in load_manifest() if f.get("expect", {}).get("secrets")
+                    and f["delivery"] == "stdin"]
+        self.assertGreaterEqual(len(fixtures), 2)
+        secrets = sorted({s for f in fixtures for s in f["expect"]["secrets"]})
+        d = self.daemon('[redact]\nlocal = true\n[store]\nbatch_interval = "20ms"\n')
+        for fx in fixtures:
+            with open(os.path.join(FIXTURES, fx["file"]), "rb") as f:
+                data = f.read()
+            rc, out, err, _, epipe = run_emit(["--source", fx["source"], "--timeout-ms", "10000",
+                                               "--strict", "--stdin"], d.env(), data)
+            self.assertEqual((rc, epipe), (0, False), (fx["file"], err))
+        # And through the spool: ferryd stopped, the hook spools, ferryd imports on start.
+        d.stop()
+        fx = fixtures[0]
+        with open(os.path.join(FIXTURES, fx["file"]), "rb") as f:
+            data = f.read()
+        rc, out, err, _, epipe = run_emit(["--source", fx["source"], "--stdin"], d.env(), data)
+        self.assertEqual(rc, 0, err)
+        d.start()
+        n = len(fixtures) + 1
+        d.wait_for(lambda st: st["journal"]["last_seq"] == n, "the spooled event imported")
+        d.wait_for(lambda st: st["store"]["cursor"] == n, "the store")
+        journal = json.dumps([r.body for r in d.journal()])
+        self.assertIn("[REDACTED:", journal)
+        r = h.run_ferry(["query", "SELECT payload FROM events ORDER BY seq", "--json"], d.env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for secret in secrets:
+            for form in (secret, json.dumps(secret)[1:-1]):
+                self.assertNotIn(form, journal, secret)
+                self.assertNotIn(form, r.stdout, secret)
+
     def test_flush(self):
         srv = self.server()
         d = self.daemon(sink_toml("f", srv.url(), max_events=1000, batch_timeout="60s"))
