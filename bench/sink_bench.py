@@ -72,12 +72,16 @@ class Upstream:
 
 # -- ferryd -------------------------------------------------------------------------------------
 
+REDACT = True  # --no-redact turns the sink's redaction off (it is on by default in ferryd)
+
+
 def config(sink_url=None, gzip=True, max_events=1000):
     text = '[store]\nenabled = false\n\n[journal]\nmax_bytes = "8GiB"\nsegment_size = "256MiB"\n\n'
     if sink_url:
         text += ('[[sink]]\nname = "bench"\ntype = "http-json"\nurl = "%s"\nmax_events = %d\n'
                  'max_bytes = "4MiB"\ngzip = %s\nbatch_timeout = "50ms"\nbackoff_max = "1s"\n'
-                 'redact = false\n' % (sink_url, max_events, "true" if gzip else "false"))
+                 'redact = %s\n' % (sink_url, max_events, "true" if gzip else "false",
+                                     "true" if REDACT else "false"))
     return text
 
 
@@ -207,11 +211,14 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--max-events", type=int, default=1000, help="the sink's max_events")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-redact", action="store_true", help="sink redact = false")
     args = ap.parse_args()
+    global REDACT
+    REDACT = not args.no_redact
 
     up = Upstream()
     out = {"events": args.events, "live": args.live, "runs": args.runs,
-           "max_events": args.max_events}
+           "max_events": args.max_events, "redact": REDACT}
     try:
         for gz in (False, True):
             runs = [live_delivery(up, args.live, gz, args.max_events) for _ in range(args.runs)]
@@ -225,7 +232,8 @@ def main():
     if args.json:
         print(json.dumps(out, indent=1))
         return
-    print("medians over %d runs, sink max_events %d" % (args.runs, args.max_events))
+    print("medians over %d runs, sink max_events %d, redact %s"
+          % (args.runs, args.max_events, "on" if REDACT else "off"))
     for name in ("live_plain", "live_gzip"):
         r = out[name]
         print("%-10s %9.0f events/s delivered (%d requests, %.0f wire / %.0f body bytes per event),"
