@@ -98,6 +98,35 @@ Verdict Classify(const HttpResponse& r) {
   return Verdict::kRetry;  // 5xx, 1xx/3xx (redirects are not followed)
 }
 
+// What an HTTP status means for this sink, for status and logs (the status code itself is
+// shown next to it).
+std::string Describe(long status) {
+  switch (status) {
+    case 401:
+    case 403:
+      return "the server refused the credentials; fix token_file/token_env and reload "
+             "(systemctl --user reload ferryd)";
+    case 404:
+    case 405:
+      return "the server has no such endpoint; check the sink's url and reload";
+    case 407:
+      return "the proxy wants credentials (see https_proxy/http_proxy in ferryd's environment)";
+    case 408:
+      return "the server timed out reading the request; retrying";
+    case 409:
+      return "already delivered (409)";
+    case 413:
+      return "request too large; splitting the batch";
+    case 429:
+      return "throttled by the server; waiting as Retry-After says";
+    default:
+      break;
+  }
+  if (status >= 500) return "server error; retrying with backoff";
+  if (status >= 400) return "the server rejected the batch; bisecting to find the event(s)";
+  return "unexpected response; retrying with backoff";
+}
+
 }  // namespace
 
 // The events of one batch: parsed (and redacted) envelopes for the encoder, the journal
@@ -628,7 +657,7 @@ bool Sink::Deliver(Batch& batch, const std::string& key_suffix) {
     consecutive_failures_.fetch_add(1);
     const std::string what =
         r.status ? "HTTP " + std::to_string(r.status) : "transport error: " + r.transport_error;
-    SetError(r.status, r.status ? "HTTP " + std::to_string(r.status) : r.transport_error,
+    SetError(r.status, r.status ? Describe(r.status) : r.transport_error,
              proto::SanitizeUtf8(r.body_excerpt));
     if (o.verdict == Verdict::kSplit413 || o.verdict == Verdict::kBisect) {
       todo.pop_back();
