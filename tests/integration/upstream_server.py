@@ -177,6 +177,10 @@ class _Stall:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The status line and headers go out in one write and the body in another: with Nagle on,
+    # the body waits for the client's delayed ACK (40 ms per request), which real servers
+    # avoid with TCP_NODELAY, and so does this one.
+    disable_nagle_algorithm = True
     server_version = "ferry-test-upstream/1"
     sys_version = ""
 
