@@ -12,6 +12,7 @@
 #include "daemon/fault_injection.h"
 #include "daemon/http_client.h"
 #include "daemon/logging.h"
+#include "daemon/sink_encode.h"
 #include "proto/paths.h"
 
 int main(int argc, char** argv) {
@@ -81,7 +82,24 @@ int main(int argc, char** argv) {
               << "store.retain_age = " << config.store_retain_age.count() << "ms\n"
               << "store.retain_rows = " << config.store_retain_rows << "\n"
               << "store.query_timeout = " << config.query_timeout.count() << "ms\n"
-              << "store.query_max_rows = " << config.query_max_rows << "\n";
+              << "store.query_max_rows = " << config.query_max_rows << "\n"
+              << "redact.builtin = " << (config.redact.builtin ? "true" : "false") << "\n"
+              << "redact.local = " << (config.redact.local ? "true" : "false") << "\n"
+              << "redact.rules = " << config.redact.rules.size() << "\n";
+    if (config.sinks.empty()) std::cout << "sinks: none (events stay on this machine)\n";
+    for (const ferry::SinkConfig& sink : config.sinks) {
+      std::cout << "sink " << sink.name << ": " << sink.type << " -> "
+                << ferry::UrlForDisplay(sink.EndpointUrl()) << "; max_events " << sink.max_events
+                << ", max_bytes " << sink.max_bytes << ", gzip "
+                << (sink.gzip ? "level " + std::to_string(sink.gzip_level) : std::string("off"))
+                << ", timeout " << sink.timeout.count() << "ms, backoff_max "
+                << sink.backoff_max.count() << "ms, batch_timeout " << sink.batch_timeout.count()
+                << "ms, redact " << (sink.redact ? "on" : "off") << ", token "
+                << (!sink.token_file.empty()  ? "from file " + sink.token_file
+                    : !sink.token_env.empty() ? "from $" + sink.token_env
+                                              : std::string("none"))
+                << "\n";
+    }
     return 0;
   }
 

@@ -27,6 +27,10 @@ store.retain_age = 0ms
 store.retain_rows = 0
 store.query_timeout = 5000ms
 store.query_max_rows = 10000
+redact.builtin = true
+redact.local = false
+redact.rules = 0
+sinks: none (events stay on this machine)
 """
 
 
@@ -103,6 +107,13 @@ max_frame = 65536
 max_connections = 16
 idle_timeout = "2m"
 max_batch_events = 500
+
+[[sink]]
+name = "central"
+type = "otlp-http"
+url = "https://user:pw@logs.example.com:4318/"
+token_env = "CENTRAL_TOKEN"
+gzip_level = 6
 """)
         r = self.ferryd("--check-config", "--config", path)
         self.assertEqual((r.returncode, r.stderr), (0, ""))
@@ -127,6 +138,10 @@ store.retain_age = 0ms
 store.retain_rows = 0
 store.query_timeout = 5000ms
 store.query_max_rows = 10000
+redact.builtin = true
+redact.local = false
+redact.rules = 0
+sink central: otlp-http -> https://logs.example.com:4318/v1/logs; max_events 1000, max_bytes 1048576, gzip level 6, timeout 10000ms, backoff_max 300000ms, batch_timeout 1000ms, redact on, token from $CENTRAL_TOKEN
 """ % path)
 
     def test_precedence_flag_env_file(self):
