@@ -173,6 +173,11 @@ struct Daemon::Impl {
   void OnStatusRequest(const rapidjson::Value& request);
   void OnSignal(const boost::system::error_code& ec, int signo);
   SinkDeps MakeSinkDeps() const;
+  // Sinks may now send up to `seq` (see JournalProgress::PublishShippable).
+  void Shippable(uint64_t seq) {
+    progress.PublishShippable(seq);
+    for (const auto& sink : sinks) sink->OnWritten();
+  }
   void StartSink(const SinkConfig& sc);
   Sink* FindSink(const std::string& name) const;
   std::string SinkNames() const;
@@ -279,9 +284,15 @@ void Daemon::Impl::OnFlush(proto::FlushRequest req, std::function<void(std::stri
   }
   FlushWait fw;
   fw.target = journal->written_seq();
+  if (config.fsync == FsyncPolicy::kNever) {
+    Shippable(fw.target);
+  } else if (fw.target > progress.shippable()) {
+    // Sinks send only what is durable: sync now rather than at the next interval.
+    committer->Written(journal->active_segment(), fw.target, /*sync_now=*/true);
+  }
   for (const auto& s : sinks) {
     if (!req.sink.empty() && s->name() != req.sink) continue;
-    s->Flush();
+    s->Flush(fw.target);
     fw.names.push_back(s->name());
     fw.failures_at_start.push_back(s->failures_total());
   }
@@ -570,6 +581,7 @@ void Daemon::Impl::Reload() {
   if (next.fsync != config.fsync || next.fsync_interval != config.fsync_interval) {
     committer->SetPolicy(next.fsync, next.fsync_interval);
   }
+  if (next.fsync == FsyncPolicy::kNever) Shippable(journal->written_seq());
   std::shared_ptr<const Redactor> new_redactor;
   if (changes.redact_changed) {
     Status rs = Redactor::Compile(next.redact, &new_redactor);
@@ -753,6 +765,7 @@ int Daemon::Run() {
     net::post(d.io, [&d, seq] {
       d.server->OnDurable(seq);
       if (d.importer) d.importer->OnDurable(seq);
+      d.Shippable(seq);
     });
   };
   callbacks.on_failure = [&d](const Status& st) {
@@ -787,9 +800,10 @@ int Daemon::Run() {
   d.committer->Start(d.journal->active_segment(), d.journal->written_seq());
   d.server->OnDurable(d.journal->written_seq());  // recovery synced everything it kept
   d.progress.PublishWritten(d.journal->written_seq());
+  d.progress.PublishShippable(d.journal->written_seq());  // recovery synced what it kept
   d.server->SetWrittenListener([&d](uint64_t seq) {
     d.progress.PublishWritten(seq);
-    for (const auto& sink : d.sinks) sink->OnWritten();
+    if (d.config.fsync == FsyncPolicy::kNever) d.Shippable(seq);
     // After every flush that rolled or went over the cap, so the journal is back under its
     // cap before the acks of that flush go out.
     if (d.retention_due || d.journal->total_bytes() > d.config.max_bytes) {
@@ -843,9 +857,12 @@ int Daemon::Run() {
   s = d.dedupe->Load(jopts.dir, d.journal->written_seq());
   if (!s.ok()) spdlog::warn("dedupe window: {}", s.ToString());
   d.server->SetDedupeWindow(d.dedupe.get());
-  d.importer = std::make_unique<SpoolImporter>(
-      d.io, cfg.state_dir + "/spool", *d.journal, *d.committer, *d.dedupe,
-      [&d](uint64_t seq) { d.progress.PublishWritten(seq); });
+  d.importer = std::make_unique<SpoolImporter>(d.io, cfg.state_dir + "/spool", *d.journal,
+                                               *d.committer, *d.dedupe, [&d](uint64_t seq) {
+                                                 d.progress.PublishWritten(seq);
+                                                 if (d.config.fsync == FsyncPolicy::kNever)
+                                                   d.Shippable(seq);
+                                               });
   if (cfg.redact.local) d.importer->SetLocalRedactor(d.redactor);
   s = d.importer->Start();
   if (!s.ok()) throw std::runtime_error("cannot import the spool: " + s.ToString());

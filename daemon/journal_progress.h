@@ -31,6 +31,15 @@ class JournalProgress {
   void PublishWritten(uint64_t seq);
   uint64_t written() const { return written_.load(); }
 
+  // What upstream sinks may send: the durable seq, or the written seq under fsync "never"
+  // (where nothing is ever promised durable). Sinks send nothing a power loss could take back
+  // from the journal: otherwise a recovered journal would hand the lost seqs to new events,
+  // and a server deduping on Idempotency-Key would drop those as repeats. io thread only.
+  void PublishShippable(uint64_t seq) {
+    if (seq > shippable_.load()) shippable_.store(seq);
+  }
+  uint64_t shippable() const { return shippable_.load(); }
+
   // Blocks until written() > `after`, Stop(), or `timeout`. Returns written().
   uint64_t WaitBeyond(uint64_t after, std::chrono::milliseconds timeout);
 
@@ -40,6 +49,7 @@ class JournalProgress {
 
  private:
   std::atomic<uint64_t> written_{0};
+  std::atomic<uint64_t> shippable_{0};
   std::atomic<int> waiters_{0};
   std::atomic<bool> stopped_flag_{false};
   // Lock order: mu_ is a leaf lock. Held only to wait on or signal cv_.

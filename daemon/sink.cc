@@ -77,10 +77,16 @@ bool ReadFile(const std::string& path, std::string* out) {
 }
 
 uint64_t CountLines(const std::string& path) {
-  std::string text;
-  if (!ReadFile(path, &text)) return 0;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
   uint64_t n = 0;
-  for (char c : text) n += c == '\n';
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t got = ::read(fd, buf, sizeof buf);
+    if (got <= 0) break;
+    n += static_cast<uint64_t>(std::count(buf, buf + got, '\n'));
+  }
+  ::close(fd);
   return n;
 }
 
@@ -254,7 +260,10 @@ void Sink::OnWritten() {
   }
 }
 
-void Sink::Flush() {
+void Sink::Flush(uint64_t upto) {
+  uint64_t cur = flush_upto_.load();
+  while (cur < upto && !flush_upto_.compare_exchange_weak(cur, upto)) {
+  }
   flush_gen_.fetch_add(1);
   std::lock_guard<std::mutex> lock(mu_);
   cv_.notify_all();
@@ -402,13 +411,12 @@ Status Sink::SaveCursor(uint64_t cursor, uint64_t inflight_first, uint64_t infli
 }
 
 bool Sink::SleepUntil(Clock::time_point deadline, bool wake_on_reload) {
-  const uint64_t flush0 = flush_gen_.load();
-  const uint64_t reload0 = reload_gen_.load();
   std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_.load() && flush_gen_.load() == flush0 &&
-         !(wake_on_reload && reload_gen_.load() != reload0)) {
+  while (!stop_.load() && flush_gen_.load() == flush_seen_ &&
+         !(wake_on_reload && reload_gen_.load() != reload_gen_seen_)) {
     if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) break;
   }
+  flush_seen_ = flush_gen_.load();  // a flush that cut this wait is used up
   return !stop_.load();
 }
 
@@ -444,22 +452,28 @@ bool Sink::AddRecord(Batch* batch, JournalRecord&& rec) {
 bool Sink::Gather(Batch* batch, uint64_t limit_seq) {
   batch->Clear();
   if (!reader_) reader_ = std::make_unique<JournalReader>(deps_.journal_dir, cursor_.load() + 1);
-  const auto max_events = static_cast<size_t>(config_.max_events);
-  const uint64_t flush0 = flush_gen_.load();
-  int64_t deadline_ns = 0;  // wall clock: first event's received + batch_timeout
+  // The in-flight batch of the last run is formed again from exactly its seqs, whatever the
+  // limits are now, so it keeps its Idempotency-Key (a 413 still splits it if need be).
+  const bool exact = limit_seq > 0;
+  const auto max_events = exact ? SIZE_MAX : static_cast<size_t>(config_.max_events);
+  const uint64_t max_bytes = exact ? UINT64_MAX : config_.max_bytes;
+  const auto timeout = std::chrono::duration_cast<Clock::duration>(config_.batch_timeout);
+  Clock::time_point deadline{};  // first event read + batch_timeout
   for (;;) {
     if (stop_.load()) return false;
+    if (reload_gen_.load() != reload_gen_seen_ && ApplyReload()) Reredact(batch);  // new rules
     if (batch->events.size() >= max_events) break;
-    if (limit_seq > 0 && reader_->next_seq() > limit_seq && !carry_) break;
+    if (exact && reader_->next_seq() > limit_seq && !carry_) break;
     JournalRecord rec;
     bool have = false;
+    bool at_end = false;
     if (carry_) {
       rec = std::move(*carry_);
       carry_.reset();
       have = true;
     } else {
-      const uint64_t written = deps_.progress->written();
-      const uint64_t limit = limit_seq > 0 ? std::min(written, limit_seq) : written;
+      const uint64_t shippable = deps_.progress->shippable();
+      const uint64_t limit = exact ? std::min(shippable, limit_seq) : shippable;
       switch (reader_->Next(limit, &rec)) {
         case JournalReader::Result::kRecord:
           have = true;
@@ -468,61 +482,74 @@ bool Sink::Gather(Batch* batch, uint64_t limit_seq) {
           spdlog::error("sink {}: journal damage skipped: {}", config_.name, reader_->error());
           continue;
         case JournalReader::Result::kEnd:
+          at_end = true;
           break;
       }
     }
     if (have) {
-      if (!batch->events.empty() && batch->bytes + rec.body.size() + 48 > config_.max_bytes) {
+      if (!batch->events.empty() && batch->bytes + rec.body.size() + 48 > max_bytes) {
         carry_ = std::make_unique<JournalRecord>(std::move(rec));
         break;
       }
       const int64_t received = rec.received_ns;
       if (AddRecord(batch, std::move(rec)) && batch->events.size() == 1) {
-        deadline_ns =
-            received +
-            std::chrono::duration_cast<std::chrono::nanoseconds>(config_.batch_timeout).count();
+        deadline = Clock::now() + timeout;
         pending_received_ns_.store(received);
       }
       continue;
     }
-    // Nothing more in the journal for now.
-    if (limit_seq > 0) {
-      // The in-flight batch of the last run: wait only for what was written then (it was).
-      if (reader_->next_seq() > limit_seq) break;
+    if (exact && reader_->next_seq() > limit_seq) break;
+    // A flush cuts the wait for the events that were in the journal when it was asked.
+    if (!batch->events.empty() &&
+        (flush_upto_.load() >= batch->events.front().seq || Clock::now() >= deadline)) {
+      break;
     }
-    const bool flushed = flush_gen_.load() != flush0;
-    const int64_t now = WallNs();
-    if (!batch->events.empty() && (flushed || now >= deadline_ns)) break;
-    // Wait for more records, a flush, a replay or stop.
+    // Nothing more to read for now.
+    if (batch->events.empty()) {
+      if (!token_error_.empty()) {
+        SetError(0, token_error_, {});
+        SetState(State::kPaused);
+      } else {
+        SetState(State::kIdle);  // (a paused Deliver never returns to here unresolved)
+      }
+      pending_received_ns_.store(0);
+      // The cursor may trail the reader when only skipped records were read.
+      const uint64_t end = reader_->next_seq() - 1;
+      if (end > cursor_.load() && !exact) {
+        batch->end_cursor = end;
+        return true;  // an empty batch that moves the cursor
+      }
+      if (replay_requested_.load()) break;
+    }
+    // Wait for more records, a flush, a reload, a replay or stop.
     std::unique_lock<std::mutex> lock(mu_);
     waiting_.store(true);
+    // Flushes asked until now are covered by flush_upto_; a later one wakes this wait (and
+    // one that comes during the request that follows cuts its backoff: SleepUntil).
+    flush_seen_ = flush_gen_.load();
     const uint64_t seen = reader_->next_seq() - 1;
-    if (deps_.progress->written() <= seen && !stop_.load() && flush_gen_.load() == flush0 &&
+    const bool more = deps_.progress->shippable() > seen;
+    if (!stop_.load() && reload_gen_.load() == reload_gen_seen_ &&
         !(batch->events.empty() && replay_requested_.load())) {
-      if (batch->events.empty()) {
-        if (state_.load() != State::kPaused) SetState(State::kIdle);
-        pending_received_ns_.store(0);
-        // The cursor may trail the reader when only skipped records were read.
-        const uint64_t end = reader_->next_seq() - 1;
-        if (end > cursor_.load() && limit_seq == 0) {
-          lock.unlock();
-          waiting_.store(false);
-          batch->end_cursor = end;
-          return true;  // an empty batch that moves the cursor
+      if (more && at_end) {
+        // The reader cannot read what is there (a damaged or missing segment, no fds):
+        // try again shortly rather than spin.
+        cv_.wait_for(lock, std::chrono::milliseconds(100));
+      } else if (!more) {
+        if (batch->events.empty()) {
+          cv_.wait_for(lock, std::chrono::seconds(1));
+        } else {
+          cv_.wait_until(lock, deadline);
         }
-        cv_.wait_for(lock, std::chrono::seconds(1));
-      } else {
-        cv_.wait_for(lock, std::chrono::nanoseconds(std::max<int64_t>(deadline_ns - now, 0)));
       }
     }
     waiting_.store(false);
-    if (batch->events.empty() && replay_requested_.load()) break;
   }
   batch->end_cursor = reader_->next_seq() - 1 - (carry_ ? 1 : 0);
   return true;
 }
 
-void Sink::DeadLetter(const Batch& batch, size_t i, long status, const std::string& response) {
+bool Sink::DeadLetter(const Batch& batch, size_t i, long status, const std::string& response) {
   const SinkEvent& ev = batch.events[i];
   const std::string& raw = batch.raw[i];
   rapidjson::StringBuffer sb;
@@ -567,20 +594,36 @@ void Sink::DeadLetter(const Batch& batch, size_t i, long status, const std::stri
   line += "}\n";
 
   std::lock_guard<std::mutex> lock(dl_mu_);
-  const int fd = ::open(deadletter_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  bool ok = fd >= 0;
-  if (ok) {
-    ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-    ok = ::fdatasync(fd) == 0 && ok;
+  const int fd = ::open(deadletter_path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int err = fd < 0 ? errno : 0;
+  if (fd >= 0) {
+    // A line torn by a crash mid-append gets its newline first, so this line stays whole.
+    struct stat st {};
+    char last = '\n';
+    if (::fstat(fd, &st) == 0 && st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) == 1 &&
+        last != '\n') {
+      line.insert(0, "\n");
+    }
+    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      err = errno ? errno : EIO;
+    } else if (::fdatasync(fd) != 0) {
+      err = errno;
+    }
     ::close(fd);
   }
-  if (!ok) {
-    spdlog::error("sink {}: cannot write dead letter for seq {} to {}: {}", config_.name, ev.seq,
-                  deadletter_path_, std::strerror(errno));
+  if (err != 0) {
+    SetError(status,
+             "cannot write the dead letter for seq " + std::to_string(ev.seq) + " to " +
+                 deadletter_path_ + ": " + std::strerror(err) + "; retrying",
+             {});
+    spdlog::error("sink {}: cannot write the dead letter for seq {} to {}: {}; not moving on",
+                  config_.name, ev.seq, deadletter_path_, std::strerror(err));
+    return false;
   }
   deadlettered_.fetch_add(1);
   spdlog::warn("sink {}: seq {} dead-lettered (HTTP {}) to {}", config_.name, ev.seq, status,
                deadletter_path_);
+  return true;
 }
 
 Sink::Outcome Sink::Send(Batch& batch, size_t lo, size_t hi, const std::string& key_suffix) {
@@ -629,7 +672,7 @@ bool Sink::Deliver(Batch& batch, const std::string& key_suffix) {
   std::vector<std::pair<size_t, size_t>> todo = {{0, batch.events.size()}};
   while (!todo.empty()) {
     if (stop_.load()) return false;
-    if (reload_gen_seen_ != reload_gen_.load()) ApplyReload();
+    if (reload_gen_seen_ != reload_gen_.load() && ApplyReload()) Reredact(&batch);
     if (!token_error_.empty()) {
       SetError(0, token_error_, {});
       const auto next = std::chrono::system_clock::now() + kPausedRetry;
@@ -667,9 +710,13 @@ bool Sink::Deliver(Batch& batch, const std::string& key_suffix) {
                      batch.events[lo].seq, batch.events[hi - 1].seq);
         todo.emplace_back(mid, hi);
         todo.emplace_back(lo, mid);
-      } else {
-        DeadLetter(batch, lo, r.status, r.body_excerpt);
+        continue;
       }
+      if (DeadLetter(batch, lo, r.status, r.body_excerpt)) continue;
+      todo.emplace_back(lo, hi);  // not recorded: the event is not dropped; try again later
+      const auto next = std::chrono::system_clock::now() + kPausedRetry / 6;
+      SetState(State::kBackingOff, next);
+      if (!SleepUntil(Clock::now() + kPausedRetry / 6, true)) return false;
       continue;
     }
     if (o.verdict == Verdict::kPause) {
@@ -683,14 +730,16 @@ bool Sink::Deliver(Batch& batch, const std::string& key_suffix) {
     // Retry: Retry-After when the server gave one (429/503), else backoff with full jitter.
     milliseconds wait{};
     if ((r.status == 429 || r.status == 503) && r.retry_after.count() >= 0) {
-      wait = std::min(r.retry_after, config_.backoff_max);
+      // Capped by backoff_max; and never a tight loop on "Retry-After: 0".
+      wait = std::clamp(r.retry_after, kBackoffBase, config_.backoff_max);
     } else {
+      // Full jitter: uniform in [0, min(backoff_max, 200 ms * 2^attempt)], at least 10 ms.
       const uint32_t shift = std::min<uint32_t>(attempt_, 30);
       const int64_t cap = std::min<int64_t>(config_.backoff_max.count(),
                                             kBackoffBase.count() * (int64_t{1} << shift));
       static thread_local std::mt19937_64 rng{std::random_device{}()};
-      std::uniform_int_distribution<int64_t> dist(cap / 4, cap);
-      wait = milliseconds(dist(rng));
+      std::uniform_int_distribution<int64_t> dist(0, cap);
+      wait = milliseconds(std::max<int64_t>(dist(rng), 10));
       ++attempt_;
     }
     const auto next = std::chrono::system_clock::now() + wait;
@@ -704,14 +753,34 @@ bool Sink::Deliver(Batch& batch, const std::string& key_suffix) {
   return true;
 }
 
-void Sink::ApplyReload() {
+bool Sink::ApplyReload() {
   reload_gen_seen_ = reload_gen_.load();
+  bool changed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (redactor_next_) redactor_ = std::move(redactor_next_);
+    if (redactor_next_) {
+      redactor_ = std::move(redactor_next_);
+      changed = true;
+    }
   }
   LoadToken();
   attempt_ = 0;
+  return changed;
+}
+
+void Sink::Reredact(Batch* batch) {
+  // The batch was redacted with the old rules: redo it from the journal bodies (same seqs,
+  // so the same Idempotency-Keys).
+  std::vector<std::string> raw = std::move(batch->raw);
+  std::vector<SinkEvent> events = std::move(batch->events);
+  batch->Clear();
+  for (size_t i = 0; i < events.size(); ++i) {
+    JournalRecord rec;
+    rec.seq = events[i].seq;
+    rec.received_ns = events[i].received_ns;
+    rec.body = std::move(raw[i]);
+    AddRecord(batch, std::move(rec));
+  }
 }
 
 bool Sink::Replay() {
@@ -735,6 +804,7 @@ bool Sink::Replay() {
   spdlog::info("sink {}: replaying {} dead letter(s)", config_.name, replay_pending_.load());
   Batch batch;
   size_t pos = 0;
+  std::string unreadable;  // lines that are not dead letters, kept
   auto flush_batch = [&]() -> bool {
     if (batch.events.empty()) return true;
     if (!Deliver(batch, "replay")) return false;
@@ -746,9 +816,12 @@ bool Sink::Replay() {
     if (nl == std::string::npos) break;  // a torn last line: dropped with the file
     rapidjson::Document line;
     line.Parse(text.data() + pos, nl - pos);
+    const size_t line_start = pos;
     pos = nl + 1;
     if (line.HasParseError() || !line.IsObject() || !line.HasMember("event") ||
         !line["event"].IsObject()) {
+      // Not ours to drop: it goes back to the dead-letter file as it is, for a person to see.
+      unreadable.append(text, line_start, pos - line_start);
       skipped_.fetch_add(1);
       continue;
     }
@@ -770,7 +843,24 @@ bool Sink::Replay() {
     AddRecord(&batch, std::move(rec));
   }
   if (!flush_batch()) return false;
+  if (pos < text.size()) unreadable.append(text, pos, std::string::npos).push_back('\n');
   std::lock_guard<std::mutex> lock(dl_mu_);
+  if (!unreadable.empty()) {
+    const int fd =
+        ::open(deadletter_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    const bool ok = fd >= 0 &&
+                    ::write(fd, unreadable.data(), unreadable.size()) ==
+                        static_cast<ssize_t>(unreadable.size()) &&
+                    ::fdatasync(fd) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!ok) {
+      spdlog::error("sink {}: cannot put unreadable lines back into {}: {}; keeping {}",
+                    config_.name, deadletter_path_, std::strerror(errno), replay_path_);
+      return true;
+    }
+    deadlettered_.fetch_add(
+        static_cast<uint64_t>(std::count(unreadable.begin(), unreadable.end(), '\n')));
+  }
   ::unlink(replay_path_.c_str());
   replay_pending_.store(0);
   spdlog::info("sink {}: replay done", config_.name);

@@ -61,8 +61,9 @@ class Sink {
 
   // Any thread. Cheap when the sink is busy: an atomic load.
   void OnWritten();
-  // Send now: cut the batch wait and any backoff or pause wait.
-  void Flush();
+  // Send now: cut the batch wait for events up to `upto` (the journal's last seq when the
+  // flush was asked) and any backoff or pause wait.
+  void Flush(uint64_t upto);
   // Config reload: new redaction rules (may be null = unchanged); re-read the token and retry
   // at once if paused.
   void Reload(std::shared_ptr<const Redactor> redactor);
@@ -94,12 +95,16 @@ class Sink {
   bool Deliver(Batch& batch, const std::string& key_suffix);
   bool Replay();
   Outcome Send(Batch& batch, size_t lo, size_t hi, const std::string& key_suffix);
-  void DeadLetter(const Batch& batch, size_t i, long status, const std::string& response);
+  // Appends one dead letter (fdatasync). False, with the error in status, when it could not
+  // be written: the caller must not move past the event.
+  bool DeadLetter(const Batch& batch, size_t i, long status, const std::string& response);
   // Waits until `deadline`, a flush, a reload or stop. Returns false when stopping.
   bool SleepUntil(std::chrono::steady_clock::time_point deadline, bool wake_on_reload);
   Status SaveCursor(uint64_t cursor, uint64_t inflight_first, uint64_t inflight_last, bool durable);
   void LoadToken();
-  void ApplyReload();
+  // Applies a pending Reload(): the new redactor (true when there is one) and the token.
+  bool ApplyReload();
+  void Reredact(Batch* batch);
   void SetError(long status, std::string message, std::string body);
   void SetState(State s, std::chrono::system_clock::time_point next_retry = {});
 
@@ -118,6 +123,7 @@ class Sink {
   std::atomic<bool> waiting_{false};
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> flush_gen_{0};
+  std::atomic<uint64_t> flush_upto_{0};
   std::atomic<uint64_t> reload_gen_{0};
   std::atomic<bool> replay_requested_{false};
   std::shared_ptr<const Redactor> redactor_next_;
@@ -131,7 +137,8 @@ class Sink {
   std::string token_error_;
   uint64_t inflight_first_ = 0, inflight_last_ = 0;  // from the cursor file at Open
   uint32_t attempt_ = 0;                             // consecutive retryable failures
-  uint64_t reload_gen_seen_ = 0;
+  uint64_t reload_gen_seen_ = 0;                     // the reload_gen_ last applied (ApplyReload)
+  uint64_t flush_seen_ = 0;                          // the flush_gen_ last acted on
   std::thread thread_;
 
   // Status: atomics, and info_mu_ for the strings.
