@@ -681,6 +681,85 @@ class SinkTest(unittest.TestCase):
                 self.assertNotIn(form, journal, secret)
                 self.assertNotIn(form, r.stdout, secret)
 
+    def test_unwritable_dead_letter_file_holds_the_cursor_until_it_can_be_written(self):
+        srv = self.server()
+        d = self.daemon(sink_toml("dw", srv.url(), max_events=10), start=False)
+        # A directory where the dead-letter file goes: every append fails (EISDIR), even as root.
+        dl = os.path.join(d.state_dir, "deadletter", "dw.ndjson")
+        os.makedirs(dl)
+        d.start()
+        evs = [h.make_event(source="sinktest", kind="k", payload={"i": i}) for i in range(6)]
+        srv.reject_event(evs[2]["id"])
+        with d.client() as c:
+            ack = c.send_batch(evs)[1]
+        seqs = list(range(ack["first_seq"], ack["last_seq"] + 1))
+        st = self.wait_sink(d, "dw", lambda s: s["last_error"] is not None
+                            and "cannot write the dead letter" in s["last_error"]["message"],
+                            "the dead-letter write error")
+        s = self.sink_status(d, "dw", st)
+        self.assertLess(s["cursor"], seqs[2], s)  # not past the event it could not record
+        self.assertEqual(s["deadlettered"], 0)
+        os.rmdir(dl)
+        d.proc.send_signal(signal.SIGHUP)  # retry now rather than in 10 s
+        self.wait_caught_up(d, "dw")
+        [line] = read_ndjson(dl)
+        self.assertEqual((line["seq"], line["id"]), (seqs[2], evs[2]["id"]))
+        got = [e["id"] for e in srv.delivered_events()]
+        self.assertEqual(sorted(set(got)), sorted(e["id"] for i, e in enumerate(evs) if i != 2))
+
+    def test_torn_dead_letter_line_is_mended_and_kept_through_replay(self):
+        srv = self.server()
+        d = self.daemon(sink_toml("dt", srv.url(), max_events=10), start=False)
+        os.makedirs(os.path.join(d.state_dir, "deadletter"))
+        path = os.path.join(d.state_dir, "deadletter", "dt.ndjson")
+        with open(path, "w") as f:
+            f.write('{"time": "2026-11-24T00:00:00Z", "sink": "dt", "seq": 9')  # torn, no newline
+        d.start()
+        evs = [h.make_event(source="sinktest", kind="k", payload={"i": i}) for i in range(3)]
+        srv.reject_event(evs[1]["id"])
+        with d.client() as c:
+            ack = c.send_batch(evs)[1]
+        self.wait_caught_up(d, "dt")
+        with open(path) as f:
+            lines = f.read().split("\n")
+        self.assertEqual(lines[0], '{"time": "2026-11-24T00:00:00Z", "sink": "dt", "seq": 9')
+        good = json.loads(lines[1])
+        self.assertEqual((good["seq"], good["id"]), (ack["first_seq"] + 1, evs[1]["id"]))
+        self.assertEqual(lines[2:], [""])
+        # Replay with the server still refusing: the event comes back as a dead letter, and the
+        # line that is not one is kept, not dropped.
+        r = h.run_ferry(["deadletter", "replay", "--sink", "dt"], d.env())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.wait_sink(d, "dt", lambda s: s["replay_pending"] == 0 and s["deadlettered"] == 2,
+                       "the replay to end")
+        self.assertFalse(os.path.exists(os.path.join(d.state_dir, "deadletter",
+                                                     "dt.replay.ndjson")))
+        with open(path) as f:
+            text = f.read()
+        self.assertIn('"seq": 9\n', text)
+        self.assertEqual([json.loads(l)["id"] for l in text.splitlines() if '"id"' in l],
+                         [evs[1]["id"]])
+
+    def test_sinks_send_only_what_the_journal_has_made_durable(self):
+        srv = self.server()
+        d = self.daemon('[journal]\nfsync = "interval"\nfsync_interval = "1h"\n'
+                        + sink_toml("du", srv.url(), batch_timeout="0ms"))
+        sent = send_events(d, 5, batch=5)
+        time.sleep(1.0)  # ample time to send, were the events shippable
+        self.assertEqual(srv.requests, [])
+        st = self.sink_status(d, "du")
+        self.assertEqual((st["cursor"], st["lag_events"]), (0, 5))
+        # flush asks the journal for an fdatasync, then the sink sends.
+        r = h.run_ferry(["flush", "--wait", "--timeout", "60s"], d.env())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assert_once_in_order(srv, sent)
+        self.assertEqual(d.status()["journal"]["durable_seq"], 5)
+        # A durable ack also makes what it covers shippable.
+        with d.client() as c:
+            ftype, ack = c.send_batch([h.make_event(source="sinktest", kind="k")], durable=True)
+        self.assertEqual(ftype, h.ACK, ack)
+        self.wait_events(srv, 6)
+
     def test_flush(self):
         srv = self.server()
         d = self.daemon(sink_toml("f", srv.url(), max_events=1000, batch_timeout="60s"))
