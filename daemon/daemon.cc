@@ -181,6 +181,8 @@ struct Daemon::Impl {
   void StartSink(const SinkConfig& sc);
   Sink* FindSink(const std::string& name) const;
   std::string SinkNames() const;
+  // ERROR unknown_sink, naming the configured sinks.
+  std::string UnknownSinkFrame(const std::string& name) const;
   void OnFlush(proto::FlushRequest req, std::function<void(std::string)> reply);
   void OnDeadletter(const proto::DeadletterRequest& req, std::function<void(std::string)> reply);
   // Replies to the flush waits that are done; re-arms the timer while any remain.
@@ -217,6 +219,14 @@ Sink* Daemon::Impl::FindSink(const std::string& name) const {
     if (s->name() == name) return s.get();
   }
   return nullptr;
+}
+
+std::string Daemon::Impl::UnknownSinkFrame(const std::string& name) const {
+  return proto::EncodeFrame(
+      proto::FrameType::kError,
+      proto::MakeErrorBody(
+          {proto::Errc::kUnknownSink, "no sink named \"" + name + "\" (" + SinkNames() + ")"},
+          false));
 }
 
 std::string Daemon::Impl::SinkNames() const {
@@ -274,14 +284,7 @@ std::string Daemon::Impl::FlushResult(const FlushWait& fw, bool done, bool timed
 }
 
 void Daemon::Impl::OnFlush(proto::FlushRequest req, std::function<void(std::string)> reply) {
-  if (!req.sink.empty() && !FindSink(req.sink)) {
-    reply(proto::EncodeFrame(
-        proto::FrameType::kError,
-        proto::MakeErrorBody(
-            {proto::Errc::kUnknownSink, "no sink named \"" + req.sink + "\" (" + SinkNames() + ")"},
-            false)));
-    return;
-  }
+  if (!req.sink.empty() && !FindSink(req.sink)) return reply(UnknownSinkFrame(req.sink));
   FlushWait fw;
   fw.target = journal->written_seq();
   if (config.fsync == FsyncPolicy::kNever) {
@@ -348,14 +351,7 @@ void Daemon::Impl::CheckFlushWaits(bool final) {
 
 void Daemon::Impl::OnDeadletter(const proto::DeadletterRequest& req,
                                 std::function<void(std::string)> reply) {
-  if (!req.sink.empty() && !FindSink(req.sink)) {
-    reply(proto::EncodeFrame(
-        proto::FrameType::kError,
-        proto::MakeErrorBody(
-            {proto::Errc::kUnknownSink, "no sink named \"" + req.sink + "\" (" + SinkNames() + ")"},
-            false)));
-    return;
-  }
+  if (!req.sink.empty() && !FindSink(req.sink)) return reply(UnknownSinkFrame(req.sink));
   rapidjson::StringBuffer sb;
   proto::JsonWriter w(sb);
   w.StartObject();

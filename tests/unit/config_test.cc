@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "tests/unit/config_test_util.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry {
@@ -15,28 +16,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Writes `toml` to a fresh config.toml and loads it on top of the defaults.
-struct Loaded {
-  test::TempDir dir;
-  std::string path = dir.Join("config.toml");
-  Config config;
-  std::string error;
-  bool ok = false;
-
-  explicit Loaded(const std::string& toml) {
-    test::WriteFile(path, toml);
-    ok = LoadConfig(path, /*required=*/true, &config, &error);
-  }
-};
-
-// Loads `toml`, which must fail, and returns the error with the file path replaced by "F".
-std::string LoadError(const std::string& toml) {
-  Loaded l(toml);
-  INFO(toml);
-  CHECK_FALSE(l.ok);
-  REQUIRE(l.error.rfind(l.path + ":", 0) == 0);
-  return "F" + l.error.substr(l.path.size());
-}
+using test::Loaded;
+using test::LoadError;
 
 void CheckDefaults(const Config& c) {
   CHECK(c.log_level == "info");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "daemon/config.h"
+#include "tests/unit/config_test_util.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry {
@@ -13,26 +14,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
-struct Loaded {
-  test::TempDir dir;
-  std::string path = dir.Join("config.toml");
-  Config config;
-  std::string error;
-  bool ok = false;
-
-  explicit Loaded(const std::string& toml) {
-    test::WriteFile(path, toml);
-    ok = LoadConfig(path, /*required=*/true, &config, &error);
-  }
-};
-
-std::string LoadError(const std::string& toml) {
-  Loaded l(toml);
-  INFO(toml);
-  CHECK_FALSE(l.ok);
-  REQUIRE(l.error.rfind(l.path + ":", 0) == 0);
-  return "F" + l.error.substr(l.path.size());
-}
+using test::Loaded;
+using test::LoadError;
 
 }  // namespace
 
