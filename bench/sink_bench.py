@@ -73,12 +73,13 @@ class Upstream:
 # -- ferryd -------------------------------------------------------------------------------------
 
 REDACT = True  # --no-redact turns the sink's redaction off (it is on by default in ferryd)
+TYPE = "http-json"  # --type otlp-http measures the OTLP encoding instead
 
 
 def config(sink_url=None, gzip=True, max_events=1000):
     text = '[store]\nenabled = false\n\n[journal]\nmax_bytes = "8GiB"\nsegment_size = "256MiB"\n\n'
     if sink_url:
-        text += ('[[sink]]\nname = "bench"\ntype = "http-json"\nurl = "%s"\nmax_events = %d\n'
+        text += ('[[sink]]\nname = "bench"\ntype = "' + TYPE + '"\nurl = "%s"\nmax_events = %d\n'
                  'max_bytes = "4MiB"\ngzip = %s\nbatch_timeout = "50ms"\nbackoff_max = "1s"\n'
                  'redact = %s\n' % (sink_url, max_events, "true" if gzip else "false",
                                      "true" if REDACT else "false"))
@@ -212,13 +213,15 @@ def main():
     ap.add_argument("--max-events", type=int, default=1000, help="the sink's max_events")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-redact", action="store_true", help="sink redact = false")
+    ap.add_argument("--type", choices=["http-json", "otlp-http"], default="http-json")
     args = ap.parse_args()
-    global REDACT
+    global REDACT, TYPE
     REDACT = not args.no_redact
+    TYPE = args.type
 
     up = Upstream()
     out = {"events": args.events, "live": args.live, "runs": args.runs,
-           "max_events": args.max_events, "redact": REDACT}
+           "max_events": args.max_events, "redact": REDACT, "type": TYPE}
     try:
         for gz in (False, True):
             runs = [live_delivery(up, args.live, gz, args.max_events) for _ in range(args.runs)]
@@ -232,8 +235,8 @@ def main():
     if args.json:
         print(json.dumps(out, indent=1))
         return
-    print("medians over %d runs, sink max_events %d, redact %s"
-          % (args.runs, args.max_events, "on" if REDACT else "off"))
+    print("medians over %d runs, %s sink, max_events %d, redact %s"
+          % (args.runs, TYPE, args.max_events, "on" if REDACT else "off"))
     for name in ("live_plain", "live_gzip"):
         r = out[name]
         print("%-10s %9.0f events/s delivered (%d requests, %.0f wire / %.0f body bytes per event),"
