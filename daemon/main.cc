@@ -12,6 +12,7 @@
 #include "daemon/fault_injection.h"
 #include "daemon/http_client.h"
 #include "daemon/logging.h"
+#include "daemon/sink.h"
 #include "daemon/sink_encode.h"
 #include "proto/paths.h"
 
@@ -99,6 +100,12 @@ int main(int argc, char** argv) {
                     : !sink.token_env.empty() ? "from $" + sink.token_env
                                               : std::string("none"))
                 << "\n";
+      std::string token;
+      const std::string problem = ferry::ReadSinkToken(sink, &token);
+      if (!problem.empty()) {
+        std::cerr << "ferryd: warning: sink " << sink.name << ": " << problem
+                  << " (the sink would stay paused until this is fixed)\n";
+      }
     }
     return 0;
   }

@@ -327,51 +327,55 @@ void Sink::SetState(State s, std::chrono::system_clock::time_point next_retry) {
   state_.store(s);
 }
 
-void Sink::LoadToken() {
-  token_.clear();
-  token_error_.clear();
-  if (!config_.token_env.empty()) {
-    const char* v = std::getenv(config_.token_env.c_str());
+std::string ReadSinkToken(const SinkConfig& config, std::string* token) {
+  std::string& tok = *token;
+  std::string error;
+  tok.clear();
+  if (!config.token_env.empty()) {
+    const char* v = std::getenv(config.token_env.c_str());
     if (!v || !*v) {
-      token_error_ = "token_env " + config_.token_env + " is not set in ferryd's environment";
-      return;
+      error = "token_env " + config.token_env + " is not set in ferryd's environment";
+      return error;
     }
-    token_ = v;
-  } else if (!config_.token_file.empty()) {
-    const std::string path = ExpandHome(config_.token_file);
+    tok = v;
+  } else if (!config.token_file.empty()) {
+    const std::string path = ExpandHome(config.token_file);
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
-      token_error_ = "token_file " + path + ": " + std::strerror(errno);
-      return;
+      error = "token_file " + path + ": " + std::strerror(errno);
+      return error;
     }
     if ((st.st_mode & 077) != 0) {
       char mode[8];
       std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-      token_error_ = "token_file " + path + " is readable by group or others (mode " + mode +
-                     "); run: chmod 600 " + path;
-      return;
+      error = "token_file " + path + " is readable by group or others (mode " + mode +
+              "); run: chmod 600 " + path;
+      return error;
     }
-    if (!ReadFile(path, &token_)) {
-      token_error_ = "token_file " + path + ": " + std::strerror(errno);
-      return;
+    if (!ReadFile(path, &tok)) {
+      error = "token_file " + path + ": " + std::strerror(errno);
+      return error;
     }
   } else {
-    return;
+    return {};
   }
-  while (!token_.empty() && std::isspace(static_cast<unsigned char>(token_.back()))) {
-    token_.pop_back();
+  while (!tok.empty() && std::isspace(static_cast<unsigned char>(tok.back()))) {
+    tok.pop_back();
   }
-  while (!token_.empty() && std::isspace(static_cast<unsigned char>(token_.front()))) {
-    token_.erase(0, 1);
+  while (!tok.empty() && std::isspace(static_cast<unsigned char>(tok.front()))) {
+    tok.erase(0, 1);
   }
-  if (token_.empty()) {
-    token_error_ = config_.token_env.empty() ? "token_file " + config_.token_file + " is empty"
-                                             : "token_env " + config_.token_env + " is empty";
-  } else if (token_.find_first_of("\r\n") != std::string::npos) {
-    token_.clear();
-    token_error_ = "the token contains a line break";
+  if (tok.empty()) {
+    error = config.token_env.empty() ? "token_file " + config.token_file + " is empty"
+                                     : "token_env " + config.token_env + " is empty";
+  } else if (tok.find_first_of("\r\n") != std::string::npos) {
+    tok.clear();
+    error = "the token contains a line break";
   }
+  return error;
 }
+
+void Sink::LoadToken() { token_error_ = ReadSinkToken(config_, &token_); }
 
 Status Sink::SaveCursor(uint64_t cursor, uint64_t inflight_first, uint64_t inflight_last,
                         bool durable) {

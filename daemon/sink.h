@@ -39,6 +39,11 @@ struct SinkDeps {
   BatchMeta meta;  // host, host_id, version (sink is filled in by the Sink)
 };
 
+// Reads the sink's token from token_file or token_env. Returns "" and fills *token (empty when
+// the sink has none), or returns what is wrong (missing, empty, readable by group or others)
+// and how to fix it. The token itself never appears in the message.
+std::string ReadSinkToken(const SinkConfig& config, std::string* token);
+
 class Sink {
  public:
   enum class State { kIdle, kSending, kBackingOff, kPaused, kStopped };

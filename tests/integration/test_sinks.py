@@ -846,6 +846,13 @@ class SinkTest(unittest.TestCase):
             f.write("abc\n")
         os.chmod(tok, 0o644)
         d = self.daemon(sink_toml("open", srv.url(), token_file=tok))
+        # --check-config says so too, without the token.
+        r = subprocess.run([h.FERRYD, "--check-config", "--config", d.config_path],
+                           capture_output=True, text=True, timeout=h.HANG_GUARD_S)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("warning: sink open: token_file %s is readable by group or others "
+                      "(mode 0644); run: chmod 600 %s" % (tok, tok), r.stderr)
+        self.assertNotIn("abc", r.stdout + r.stderr)
         send_events(d, 2, batch=2)
         st = self.wait_sink(d, "open", lambda s: s["state"] == "paused", "paused")
         msg = self.sink_status(d, "open", st)["last_error"]["message"]
