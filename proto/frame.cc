@@ -56,9 +56,7 @@ const char* ErrcName(Errc code) {
   return "unknown";
 }
 
-bool IsKnownFrameType(uint8_t type) {
-  return type >= 1 && type <= 15;
-}
+bool IsKnownFrameType(uint8_t type) { return type >= 1 && type <= 15; }
 
 const char* FrameTypeName(FrameType type) {
   switch (type) {
