@@ -96,14 +96,14 @@ class IngestServer {
   // much later (with `wait`, once the sinks caught up or timed out): the session stays open,
   // is not closed as idle, and answers the connection's later frames after it, in order. It
   // must also answer when ferryd stops, or the connection holds the shutdown until its grace
-  // period ends. Without a handler, ferryd answers at once: FLUSH_RESULT with no sinks.
+  // period ends. (The daemon always sets one; without it the request gets ERROR unexpected_type.)
   using FlushHandler = std::function<void(proto::FlushRequest request,
                                           std::function<void(std::string frame)> reply)>;
   void SetFlushHandler(FlushHandler handler) { flush_handler_ = std::move(handler); }
   const FlushHandler& flush_handler() const { return flush_handler_; }
 
   // DEADLETTER_REQ (`ferry deadletter replay|purge`): as FLUSH_REQ; the reply frame is
-  // DEADLETTER_RESULT or ERROR. Without a handler: DEADLETTER_RESULT with no sinks.
+  // DEADLETTER_RESULT or ERROR.
   using DeadletterHandler = std::function<void(proto::DeadletterRequest request,
                                                std::function<void(std::string frame)> reply)>;
   void SetDeadletterHandler(DeadletterHandler handler) { deadletter_handler_ = std::move(handler); }

@@ -152,10 +152,12 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bo
       HandleQuery(frame);
       return true;
     case FrameType::kFlushReq:
-      HandleFlush(frame);
+      HandleSinkRequest(frame, &proto::ParseFlushRequestBody, server_.flush_handler(),
+                        FrameType::kFlushResult);
       return true;
     case FrameType::kDeadletterReq:
-      HandleDeadletter(frame);
+      HandleSinkRequest(frame, &proto::ParseDeadletterRequestBody, server_.deadletter_handler(),
+                        FrameType::kDeadletterResult);
       return true;
     case FrameType::kTailReq:
       if (server_.tail_handler()) return HandleTail(frame);
@@ -289,71 +291,27 @@ std::function<void(std::string)> IngestSession::OweReply(proto::FrameType type) 
   };
 }
 
-// FLUSH_REQ and DEADLETTER_REQ are about the sinks, whose threads answer them; a body that
-// does not parse is refused here, without closing the connection.
-void IngestSession::HandleFlush(const proto::Frame& frame) {
-  proto::FlushRequest request;
+// FLUSH_REQ and DEADLETTER_REQ are about the sinks, which the daemon answers (its handler
+// knows whether there are any); a body that does not parse is refused here, without closing
+// the connection.
+template <typename Request, typename Handler>
+void IngestSession::HandleSinkRequest(const proto::Frame& frame,
+                                      bool (*parse)(std::string_view, Request*, proto::Error*),
+                                      const Handler& handler, proto::FrameType reply_type) {
+  Request request;
   proto::Error error;
-  if (!proto::ParseFlushRequestBody(frame.body, &request, &error)) {
+  if (!parse(frame.body, &request, &error)) {
     server_.counters().rejected_total++;
     QueueError(error, /*fatal=*/false);
     return;
   }
-  if (server_.flush_handler()) {
-    server_.flush_handler()(std::move(request), OweReply(proto::FrameType::kFlushResult));
+  if (!handler) {
+    QueueError({proto::Errc::kUnexpectedType,
+                std::string(proto::FrameTypeName(frame.type)) + " is not handled by this ferryd"},
+               /*fatal=*/false);
     return;
   }
-  if (!request.sink.empty()) {
-    QueueError(
-        {proto::Errc::kUnknownSink, "no sink named \"" + request.sink + "\" (no sinks configured)"},
-        /*fatal=*/false);
-    return;
-  }
-  // No sinks: nothing to flush, so done at once.
-  rapidjson::StringBuffer sb;
-  proto::JsonWriter w(sb);
-  w.StartObject();
-  w.Key("target_seq");
-  w.Uint64(server_.journal().written_seq());
-  w.Key("done");
-  w.Bool(true);
-  w.Key("timed_out");
-  w.Bool(false);
-  w.Key("sinks");
-  w.StartArray();
-  w.EndArray();
-  w.EndObject();
-  QueueFrame(proto::FrameType::kFlushResult, std::string(sb.GetString(), sb.GetSize()));
-}
-
-void IngestSession::HandleDeadletter(const proto::Frame& frame) {
-  proto::DeadletterRequest request;
-  proto::Error error;
-  if (!proto::ParseDeadletterRequestBody(frame.body, &request, &error)) {
-    server_.counters().rejected_total++;
-    QueueError(error, /*fatal=*/false);
-    return;
-  }
-  if (server_.deadletter_handler()) {
-    server_.deadletter_handler()(std::move(request), OweReply(proto::FrameType::kDeadletterResult));
-    return;
-  }
-  if (!request.sink.empty()) {
-    QueueError(
-        {proto::Errc::kUnknownSink, "no sink named \"" + request.sink + "\" (no sinks configured)"},
-        /*fatal=*/false);
-    return;
-  }
-  rapidjson::StringBuffer sb;
-  proto::JsonWriter w(sb);
-  w.StartObject();
-  w.Key("op");
-  w.String(request.op.data(), static_cast<rapidjson::SizeType>(request.op.size()));
-  w.Key("sinks");
-  w.StartArray();
-  w.EndArray();
-  w.EndObject();
-  QueueFrame(proto::FrameType::kDeadletterResult, std::string(sb.GetString(), sb.GetSize()));
+  handler(std::move(request), OweReply(reply_type));
 }
 
 void IngestSession::QueueFrame(proto::FrameType type, std::string body) {

@@ -48,8 +48,10 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   };
 
   void HandleQuery(const proto::Frame& frame);
-  void HandleFlush(const proto::Frame& frame);
-  void HandleDeadletter(const proto::Frame& frame);
+  template <typename Request, typename Handler>
+  void HandleSinkRequest(const proto::Frame& frame,
+                         bool (*parse)(std::string_view, Request*, proto::Error*),
+                         const Handler& handler, proto::FrameType reply_type);
   // Queues a reply that someone else computes (QUERY_RESULT, FLUSH_RESULT, ...) and returns
   // the callback that fills it, on the io thread. The callback keeps the session alive; a
   // second call is ignored, and an empty frame is answered with an ERROR `internal`.
