@@ -37,6 +37,7 @@ os.environ.setdefault("FERRYD", os.path.join(BUILD, "daemon", "ferryd"))
 os.environ.setdefault("FERRY", os.path.join(BUILD, "client", "ferry"))
 
 import ferry_harness as h  # noqa: E402
+import store_bench  # noqa: E402  (bench/ is this script's directory)
 
 PER_FRAME = 100
 GUARD_S = 3600.0
@@ -100,15 +101,9 @@ def sink_cursor(d):
 
 
 def encode_frames(n, tag):
-    frames = []
-    for start in range(0, n, PER_FRAME):
-        events = [h.make_event(source="claude-code", kind=["PreToolUse", "PostToolUse"][i % 2],
-                               session="%s-%d" % (tag, i % 50), cwd="/home/u/src",
-                               payload={"tool_name": "Bash", "tool_input": {"command": "ls -la"},
-                                        "i": start + i})
-                  for i in range(min(PER_FRAME, n - start))]
-        frames.append((len(events), h.encode_frame(h.EVENT_BATCH, {"v": 1, "events": events})))
-    return frames
+    """store_bench's frames of PER_FRAME events, each with its event count."""
+    frames = store_bench.encode_batches(n, PER_FRAME, tag)
+    return [(min(PER_FRAME, n - i * PER_FRAME), f) for i, f in enumerate(frames)]
 
 
 def stream(d, frames, stop=None, window=8):

@@ -15,6 +15,7 @@
 
 #include "daemon/asio.h"
 #include "daemon/dedupe_window.h"
+#include "daemon/file_util.h"
 #include "daemon/ingest_server.h"
 #include "daemon/journal.h"
 #include "daemon/journal_committer.h"
@@ -35,19 +36,6 @@
 
 namespace ferry {
 namespace {
-
-void MakeDirs(const std::string& path) {
-  std::string partial;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    partial = path.substr(0, pos);
-    if (partial.empty()) continue;
-    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
-      throw std::runtime_error("cannot create " + partial + ": " + std::strerror(errno));
-    }
-  }
-}
 
 // Holds an exclusive flock on <state_dir>/ferryd.lock for the life of the daemon, so two
 // ferryds never append to one journal (each would hand out the same seqs). The kernel drops
@@ -720,7 +708,9 @@ int Daemon::Run() {
   Impl& d = *impl_;
   const Config& cfg = d.config;
   ::signal(SIGPIPE, SIG_IGN);
-  MakeDirs(cfg.state_dir);
+  if (Status made = MakeDirs(cfg.state_dir); !made.ok()) {
+    throw std::runtime_error(made.message());
+  }
   d.state_lock = std::make_unique<StateDirLock>(cfg.state_dir);
 
   Journal::Options jopts;

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/file_util.h"
 #include "daemon/journal.h"
 
 namespace ferry {
@@ -107,38 +108,8 @@ Status Retention::Save() {
   }
   w.EndObject();
   w.EndObject();
-  const std::string tmp = state_file_ + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno("create " + tmp, errno);
-  const char* p = sb.GetString();
-  size_t left = sb.GetSize();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Status::FromErrno("write " + tmp, err);
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return Status::FromErrno("fsync " + tmp, err);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), state_file_.c_str()) != 0) {
-    return Status::FromErrno("rename " + tmp, errno);
-  }
-  const std::string dir = state_file_.substr(0, state_file_.rfind('/'));
-  const int dfd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    if (::fsync(dfd) != 0) spdlog::warn("fsync {}: {}", dir, std::strerror(errno));
-    ::close(dfd);
-  }
-  return Status::Ok();
+  return WriteFileAtomically(state_file_, std::string_view(sb.GetString(), sb.GetSize()),
+                             /*durable=*/true);
 }
 
 void Retention::Run() {

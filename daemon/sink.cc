@@ -19,6 +19,7 @@
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/file_util.h"
 #include "daemon/http_client.h"
 #include "daemon/journal_reader.h"
 
@@ -53,27 +54,12 @@ void WriteStr(proto::JsonWriter& w, const std::string& s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
-void MakeDir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-    spdlog::warn("cannot create {}: {}", path, std::strerror(errno));
-  }
-}
-
 std::string ExpandHome(const std::string& path) {
   if (path.rfind("~/", 0) == 0) {
     const char* home = std::getenv("HOME");
     if (home && *home) return std::string(home) + path.substr(1);
   }
   return path;
-}
-
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
 }
 
 uint64_t CountLines(const std::string& path) {
@@ -196,11 +182,13 @@ Sink::~Sink() {
 }
 
 Status Sink::Open(uint64_t oldest_seq, uint64_t written_seq) {
-  MakeDir(deps_.state_dir + "/cursors");
-  MakeDir(deps_.state_dir + "/deadletter");
+  for (const char* sub : {"/cursors", "/deadletter"}) {
+    Status made = MakeDirs(deps_.state_dir + sub);
+    if (!made.ok()) return made;
+  }
   uint64_t cursor = oldest_seq > 0 ? oldest_seq - 1 : 0;
   std::string text;
-  if (ReadFile(cursor_path_, &text)) {
+  if (ReadWholeFile(cursor_path_, &text)) {
     rapidjson::Document d;
     d.Parse(text.data(), text.size());
     if (d.HasParseError() || !d.IsObject() || !d.HasMember("cursor") || !d["cursor"].IsUint64()) {
@@ -352,7 +340,7 @@ std::string ReadSinkToken(const SinkConfig& config, std::string* token) {
               "); run: chmod 600 " + path;
       return error;
     }
-    if (!ReadFile(path, &tok)) {
+    if (!ReadWholeFile(path, &tok)) {
       error = "token_file " + path + ": " + std::strerror(errno);
       return error;
     }
@@ -385,33 +373,7 @@ Status Sink::SaveCursor(uint64_t cursor, uint64_t inflight_first, uint64_t infli
             ",\"inflight_last\":" + std::to_string(inflight_last);
   }
   text += "}\n";
-  const std::string tmp = cursor_path_ + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno("open " + tmp, errno);
-  const ssize_t n = ::write(fd, text.data(), text.size());
-  if (n != static_cast<ssize_t>(text.size())) {
-    const int err = n < 0 ? errno : EIO;
-    ::close(fd);
-    return Status::FromErrno("write " + tmp, err);
-  }
-  if (durable && ::fdatasync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return Status::FromErrno("fdatasync " + tmp, err);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), cursor_path_.c_str()) != 0) {
-    return Status::FromErrno("rename " + tmp, errno);
-  }
-  if (durable) {
-    const std::string dir = deps_.state_dir + "/cursors";
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      if (::fsync(dfd) != 0) spdlog::warn("fsync {}: {}", dir, std::strerror(errno));
-      ::close(dfd);
-    }
-  }
-  return Status::Ok();
+  return WriteFileAtomically(cursor_path_, text, durable);
 }
 
 bool Sink::SleepUntil(Clock::time_point deadline, bool wake_on_reload) {
@@ -598,30 +560,14 @@ bool Sink::DeadLetter(const Batch& batch, size_t i, long status, const std::stri
   line += "}\n";
 
   std::lock_guard<std::mutex> lock(dl_mu_);
-  const int fd = ::open(deadletter_path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  int err = fd < 0 ? errno : 0;
-  if (fd >= 0) {
-    // A line torn by a crash mid-append gets its newline first, so this line stays whole.
-    struct stat st {};
-    char last = '\n';
-    if (::fstat(fd, &st) == 0 && st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) == 1 &&
-        last != '\n') {
-      line.insert(0, "\n");
-    }
-    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-      err = errno ? errno : EIO;
-    } else if (::fdatasync(fd) != 0) {
-      err = errno;
-    }
-    ::close(fd);
-  }
-  if (err != 0) {
+  const Status appended = AppendLinesSynced(deadletter_path_, line);
+  if (!appended.ok()) {
     SetError(status,
-             "cannot write the dead letter for seq " + std::to_string(ev.seq) + " to " +
-                 deadletter_path_ + ": " + std::strerror(err) + "; retrying",
+             "cannot write the dead letter for seq " + std::to_string(ev.seq) + ": " +
+                 appended.message() + "; retrying",
              {});
-    spdlog::error("sink {}: cannot write the dead letter for seq {} to {}: {}; not moving on",
-                  config_.name, ev.seq, deadletter_path_, std::strerror(err));
+    spdlog::error("sink {}: cannot write the dead letter for seq {}: {}; not moving on",
+                  config_.name, ev.seq, appended.ToString());
     return false;
   }
   deadlettered_.fetch_add(1);
@@ -804,7 +750,7 @@ bool Sink::Replay() {
     }
   }
   std::string text;
-  if (!ReadFile(replay_path_, &text)) return true;
+  if (!ReadWholeFile(replay_path_, &text)) return true;
   spdlog::info("sink {}: replaying {} dead letter(s)", config_.name, replay_pending_.load());
   Batch batch;
   size_t pos = 0;
@@ -850,16 +796,10 @@ bool Sink::Replay() {
   if (pos < text.size()) unreadable.append(text, pos, std::string::npos).push_back('\n');
   std::lock_guard<std::mutex> lock(dl_mu_);
   if (!unreadable.empty()) {
-    const int fd =
-        ::open(deadletter_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    const bool ok = fd >= 0 &&
-                    ::write(fd, unreadable.data(), unreadable.size()) ==
-                        static_cast<ssize_t>(unreadable.size()) &&
-                    ::fdatasync(fd) == 0;
-    if (fd >= 0) ::close(fd);
-    if (!ok) {
-      spdlog::error("sink {}: cannot put unreadable lines back into {}: {}; keeping {}",
-                    config_.name, deadletter_path_, std::strerror(errno), replay_path_);
+    const Status kept = AppendLinesSynced(deadletter_path_, unreadable);
+    if (!kept.ok()) {
+      spdlog::error("sink {}: cannot put unreadable lines back: {}; keeping {}", config_.name,
+                    kept.ToString(), replay_path_);
       return true;
     }
     deadlettered_.fetch_add(

@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/file_util.h"
 #include "daemon/redact.h"
 #include "proto/messages.h"
 
@@ -41,24 +42,6 @@ int64_t NowNs() {
   struct timespec ts {};
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-bool ReadFile(const std::string& path, std::string* out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  out->clear();
-  char buf[65536];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) != 0) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return false;
-    }
-    out->append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return true;
 }
 
 std::vector<std::string> ListSpool(const std::string& dir) {
@@ -219,7 +202,7 @@ void SpoolImporter::Scan() {
 bool SpoolImporter::ImportFile(const std::string& name, bool* rejected, size_t* bytes) {
   const std::string path = dir_ + "/" + name;
   std::string text;
-  if (!ReadFile(path, &text)) {
+  if (!ReadWholeFile(path, &text)) {
     spdlog::warn("spool: cannot read {}: {}", path, std::strerror(errno));
     *rejected = true;
     return true;
@@ -310,7 +293,7 @@ SpoolPending SpoolImporter::Pending() const {
   SpoolPending p;
   std::string text;
   for (const std::string& name : ListSpool(dir_)) {
-    if (!ReadFile(dir_ + "/" + name, &text)) continue;
+    if (!ReadWholeFile(dir_ + "/" + name, &text)) continue;
     p.files++;
     p.events += static_cast<uint64_t>(std::count(text.begin(), text.end(), '\n'));
   }

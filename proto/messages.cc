@@ -31,6 +31,73 @@ bool CheckVersion(const rapidjson::Value& obj, Error* error) {
   return true;
 }
 
+// The fields of a request body other than "v": `field(name, value)` returns kTaken, kRefused
+// (with *error set) or kUnknown (refused here as an unknown field of `frame`).
+enum class Field { kTaken, kRefused, kUnknown };
+
+template <typename Fn>
+bool ForEachField(const rapidjson::Document& doc, const char* frame, Error* error, Fn field) {
+  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+    const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    if (name == "v") continue;
+    switch (field(name, it->value)) {
+      case Field::kTaken:
+        break;
+      case Field::kRefused:
+        return false;
+      case Field::kUnknown:
+        return Fail(error, Errc::kUnknownField,
+                    "\"" + std::string(name) + "\" is not a field of " + frame);
+    }
+  }
+  return true;
+}
+
+Field TakeString(std::string_view name, const rapidjson::Value& v, std::string* out, Error* error) {
+  if (!v.IsString()) {
+    Fail(error, Errc::kWrongType, std::string(name) + " must be a string");
+    return Field::kRefused;
+  }
+  out->assign(v.GetString(), v.GetStringLength());
+  return Field::kTaken;
+}
+
+Field TakeBool(std::string_view name, const rapidjson::Value& v, bool* out, Error* error) {
+  if (!v.IsBool()) {
+    Fail(error, Errc::kWrongType, std::string(name) + " must be a boolean");
+    return Field::kRefused;
+  }
+  *out = v.GetBool();
+  return Field::kTaken;
+}
+
+Field TakeUint(std::string_view name, const rapidjson::Value& v, uint64_t* out, Error* error) {
+  if (!v.IsUint64()) {
+    Fail(error, Errc::kWrongType, std::string(name) + " must be an unsigned integer");
+    return Field::kRefused;
+  }
+  *out = v.GetUint64();
+  return Field::kTaken;
+}
+
+// {"v":1, ...what `fields` writes...}
+template <typename Fn>
+std::string VersionedBody(Fn fields) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("v");
+  w.Uint(kProtocolVersion);
+  fields(w);
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+void PutString(JsonWriter& w, const char* key, const std::string& value) {
+  w.Key(key);
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
 }  // namespace
 
 bool ParseVersionedRequest(std::string_view body, rapidjson::Document* doc, Error* error) {
@@ -165,19 +232,13 @@ bool ParseErrorBody(std::string_view body, Error* out) {
 std::string MakeStatusRequestBody() { return "{\"v\":1}"; }
 
 std::string MakeQueryRequestBody(const QueryRequest& request) {
-  rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
-  w.StartObject();
-  w.Key("v");
-  w.Uint(kProtocolVersion);
-  w.Key("sql");
-  w.String(request.sql.data(), static_cast<rapidjson::SizeType>(request.sql.size()));
-  if (request.limit > 0) {
-    w.Key("limit");
-    w.Uint64(request.limit);
-  }
-  w.EndObject();
-  return std::string(sb.GetString(), sb.GetSize());
+  return VersionedBody([&](JsonWriter& w) {
+    PutString(w, "sql", request.sql);
+    if (request.limit > 0) {
+      w.Key("limit");
+      w.Uint64(request.limit);
+    }
+  });
 }
 
 bool ParseQueryRequestBody(std::string_view body, QueryRequest* request, Error* error) {
@@ -203,128 +264,71 @@ bool ParseTailRequest(std::string_view body, TailRequest* request, Error* error)
   rapidjson::Document doc;
   if (!ParseVersionedRequest(body, &doc, error)) return false;
   *request = TailRequest();
-  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
-    const std::string_view name(it->name.GetString(), it->name.GetStringLength());
-    const rapidjson::Value& v = it->value;
-    if (name == "v") continue;
-    if (name == "from" || name == "last") {
-      if (!v.IsUint64()) {
-        return Fail(error, Errc::kWrongType, std::string(name) + " must be an unsigned integer");
-      }
-      (name == "from" ? request->from : request->last) = v.GetUint64();
-    } else if (name == "follow") {
-      if (!v.IsBool()) return Fail(error, Errc::kWrongType, "follow must be a boolean");
-      request->follow = v.GetBool();
-    } else if (name == "source" || name == "kind") {
-      if (!v.IsString())
-        return Fail(error, Errc::kWrongType, std::string(name) + " must be a string");
-      (name == "source" ? request->source : request->kind) =
-          std::string(v.GetString(), v.GetStringLength());
-    } else {
-      return Fail(error, Errc::kUnknownField,
-                  "\"" + std::string(name) + "\" is not a field of TAIL_REQ");
-    }
-  }
-  return true;
+  return ForEachField(doc, "TAIL_REQ", error,
+                      [&](std::string_view name, const rapidjson::Value& v) {
+                        if (name == "from") return TakeUint(name, v, &request->from, error);
+                        if (name == "last") return TakeUint(name, v, &request->last, error);
+                        if (name == "follow") return TakeBool(name, v, &request->follow, error);
+                        if (name == "source") return TakeString(name, v, &request->source, error);
+                        if (name == "kind") return TakeString(name, v, &request->kind, error);
+                        return Field::kUnknown;
+                      });
 }
 
 std::string MakeTailRequestBody(const TailRequest& request) {
-  rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
-  w.StartObject();
-  w.Key("v");
-  w.Uint(kProtocolVersion);
-  if (request.from > 0) {
-    w.Key("from");
-    w.Uint64(request.from);
-  } else {
-    w.Key("last");
-    w.Uint64(request.last);
-  }
-  w.Key("follow");
-  w.Bool(request.follow);
-  if (!request.source.empty()) {
-    w.Key("source");
-    w.String(request.source.c_str(), static_cast<rapidjson::SizeType>(request.source.size()));
-  }
-  if (!request.kind.empty()) {
-    w.Key("kind");
-    w.String(request.kind.c_str(), static_cast<rapidjson::SizeType>(request.kind.size()));
-  }
-  w.EndObject();
-  return std::string(sb.GetString(), sb.GetSize());
+  return VersionedBody([&](JsonWriter& w) {
+    if (request.from > 0) {
+      w.Key("from");
+      w.Uint64(request.from);
+    } else {
+      w.Key("last");
+      w.Uint64(request.last);
+    }
+    w.Key("follow");
+    w.Bool(request.follow);
+    if (!request.source.empty()) PutString(w, "source", request.source);
+    if (!request.kind.empty()) PutString(w, "kind", request.kind);
+  });
 }
-
-}  // namespace ferry::proto
-
-namespace ferry::proto {
 
 bool ParseFlushRequestBody(std::string_view body, FlushRequest* request, Error* error) {
   rapidjson::Document doc;
   if (!ParseVersionedRequest(body, &doc, error)) return false;
   *request = FlushRequest();
-  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
-    const std::string_view name(it->name.GetString(), it->name.GetStringLength());
-    const rapidjson::Value& v = it->value;
-    if (name == "v") continue;
-    if (name == "sink") {
-      if (!v.IsString()) return Fail(error, Errc::kWrongType, "sink must be a string");
-      request->sink = std::string(v.GetString(), v.GetStringLength());
-    } else if (name == "wait") {
-      if (!v.IsBool()) return Fail(error, Errc::kWrongType, "wait must be a boolean");
-      request->wait = v.GetBool();
-    } else if (name == "timeout_ms") {
-      if (!v.IsUint64()) {
-        return Fail(error, Errc::kWrongType, "timeout_ms must be an unsigned integer");
-      }
-      request->timeout_ms = v.GetUint64();
-    } else {
-      return Fail(error, Errc::kUnknownField,
-                  "\"" + std::string(name) + "\" is not a field of FLUSH_REQ");
-    }
-  }
-  return true;
+  return ForEachField(doc, "FLUSH_REQ", error,
+                      [&](std::string_view name, const rapidjson::Value& v) {
+                        if (name == "sink") return TakeString(name, v, &request->sink, error);
+                        if (name == "wait") return TakeBool(name, v, &request->wait, error);
+                        if (name == "timeout_ms")
+                          return TakeUint(name, v, &request->timeout_ms, error);
+                        return Field::kUnknown;
+                      });
 }
 
 std::string MakeFlushRequestBody(const FlushRequest& request) {
-  rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
-  w.StartObject();
-  w.Key("v");
-  w.Uint(kProtocolVersion);
-  if (!request.sink.empty()) {
-    w.Key("sink");
-    w.String(request.sink.data(), static_cast<rapidjson::SizeType>(request.sink.size()));
-  }
-  w.Key("wait");
-  w.Bool(request.wait);
-  if (request.timeout_ms > 0) {
-    w.Key("timeout_ms");
-    w.Uint64(request.timeout_ms);
-  }
-  w.EndObject();
-  return std::string(sb.GetString(), sb.GetSize());
+  return VersionedBody([&](JsonWriter& w) {
+    if (!request.sink.empty()) PutString(w, "sink", request.sink);
+    w.Key("wait");
+    w.Bool(request.wait);
+    if (request.timeout_ms > 0) {
+      w.Key("timeout_ms");
+      w.Uint64(request.timeout_ms);
+    }
+  });
 }
 
 bool ParseDeadletterRequestBody(std::string_view body, DeadletterRequest* request, Error* error) {
   rapidjson::Document doc;
   if (!ParseVersionedRequest(body, &doc, error)) return false;
   *request = DeadletterRequest();
-  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
-    const std::string_view name(it->name.GetString(), it->name.GetStringLength());
-    const rapidjson::Value& v = it->value;
-    if (name == "v") continue;
-    if (name == "sink" || name == "op") {
-      if (!v.IsString()) {
-        return Fail(error, Errc::kWrongType, std::string(name) + " must be a string");
-      }
-      (name == "sink" ? request->sink : request->op) =
-          std::string(v.GetString(), v.GetStringLength());
-    } else {
-      return Fail(error, Errc::kUnknownField,
-                  "\"" + std::string(name) + "\" is not a field of DEADLETTER_REQ");
-    }
-  }
+  const bool ok = ForEachField(doc, "DEADLETTER_REQ", error,
+                               [&](std::string_view name, const rapidjson::Value& v) {
+                                 if (name == "sink")
+                                   return TakeString(name, v, &request->sink, error);
+                                 if (name == "op") return TakeString(name, v, &request->op, error);
+                                 return Field::kUnknown;
+                               });
+  if (!ok) return false;
   if (request->op != "replay" && request->op != "purge") {
     return Fail(error, request->op.empty() ? Errc::kMissingField : Errc::kBadValue,
                 "op must be \"replay\" or \"purge\"");
@@ -333,19 +337,10 @@ bool ParseDeadletterRequestBody(std::string_view body, DeadletterRequest* reques
 }
 
 std::string MakeDeadletterRequestBody(const DeadletterRequest& request) {
-  rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
-  w.StartObject();
-  w.Key("v");
-  w.Uint(kProtocolVersion);
-  w.Key("op");
-  w.String(request.op.data(), static_cast<rapidjson::SizeType>(request.op.size()));
-  if (!request.sink.empty()) {
-    w.Key("sink");
-    w.String(request.sink.data(), static_cast<rapidjson::SizeType>(request.sink.size()));
-  }
-  w.EndObject();
-  return std::string(sb.GetString(), sb.GetSize());
+  return VersionedBody([&](JsonWriter& w) {
+    PutString(w, "op", request.op);
+    if (!request.sink.empty()) PutString(w, "sink", request.sink);
+  });
 }
 
 }  // namespace ferry::proto
