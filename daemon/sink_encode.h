@@ -65,8 +65,8 @@ std::string IdempotencyKey(std::string_view sink, std::string_view host_id, uint
 // One line of deadletter/<sink>.ndjson (docs/sinks.md "Dead letters"), '\n' included:
 //   {"time","sink","seq","id","status","response",
 //    "event":{"seq","received", ...every member of the journal body...}}
-// `time` is preformatted (ISO 8601), `id` null when the envelope has none, `response` is cut
-// to its first 1024 bytes and made valid UTF-8. `body` is the journal record body (the
+// `time` is preformatted (ISO 8601), `id` null when the envelope has none, `response` is made
+// valid UTF-8 and cut to at most 1024 bytes. `body` is the journal record body (the
 // envelope as the hook sent it, not the redacted copy: the file stays on this machine); when
 // it is not a JSON object, "event" holds seq and received only. `received` is written exactly
 // (all 19 digits): a replay sends it upstream again.
