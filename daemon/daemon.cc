@@ -340,31 +340,63 @@ void Daemon::Impl::CheckFlushWaits(bool final) {
 void Daemon::Impl::OnDeadletter(const proto::DeadletterRequest& req,
                                 std::function<void(std::string)> reply) {
   if (!req.sink.empty() && !FindSink(req.sink)) return reply(UnknownSinkFrame(req.sink));
-  rapidjson::StringBuffer sb;
-  proto::JsonWriter w(sb);
-  w.StartObject();
-  w.Key("op");
-  w.String(req.op.c_str());
-  w.Key("sinks");
-  w.StartArray();
+  // Purge deletes files: each sink thread does it and answers through the io context, so this
+  // thread never waits for a sink's disk I/O. The reply goes out when every sink answered.
+  struct Pending {
+    std::string op;
+    std::vector<std::string> names;
+    std::vector<uint64_t> counts;
+    std::vector<std::string> errors;
+    size_t left = 0;
+    std::function<void(std::string)> reply;
+    void Answer() {
+      rapidjson::StringBuffer sb;
+      proto::JsonWriter w(sb);
+      w.StartObject();
+      w.Key("op");
+      w.String(op.c_str());
+      w.Key("sinks");
+      w.StartArray();
+      for (size_t i = 0; i < names.size(); ++i) {
+        w.StartObject();
+        w.Key("name");
+        w.String(names[i].c_str());
+        w.Key(op == "replay" ? "queued" : "purged");
+        w.Uint64(counts[i]);
+        if (!errors[i].empty()) {
+          w.Key("error");
+          w.String(errors[i].c_str());
+        }
+        w.EndObject();
+      }
+      w.EndArray();
+      w.EndObject();
+      reply(proto::EncodeFrame(proto::FrameType::kDeadletterResult,
+                               std::string(sb.GetString(), sb.GetSize())));
+    }
+  };
+  auto p = std::make_shared<Pending>();
+  p->op = req.op;
+  p->reply = std::move(reply);
+  std::vector<Sink*> chosen;
   for (const auto& s : sinks) {
     if (!req.sink.empty() && s->name() != req.sink) continue;
-    w.StartObject();
-    w.Key("name");
-    w.String(s->name().c_str());
-    if (req.op == "replay") {
-      w.Key("queued");
-      w.Uint64(s->RequestReplay());
-    } else {
-      w.Key("purged");
-      w.Uint64(s->PurgeDeadletters());
-    }
-    w.EndObject();
+    chosen.push_back(s.get());
+    p->names.push_back(s->name());
+    p->counts.push_back(req.op == "replay" ? s->RequestReplay() : 0);
+    p->errors.emplace_back();
   }
-  w.EndArray();
-  w.EndObject();
-  reply(proto::EncodeFrame(proto::FrameType::kDeadletterResult,
-                           std::string(sb.GetString(), sb.GetSize())));
+  if (req.op == "replay" || chosen.empty()) return p->Answer();
+  p->left = chosen.size();
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    chosen[i]->PurgeDeadletters([this, p, i](uint64_t n, std::string error) {
+      net::post(io, [p, i, n, error = std::move(error)]() mutable {
+        p->counts[i] = n;
+        p->errors[i] = std::move(error);
+        if (--p->left == 0) p->Answer();
+      });
+    });
+  }
 }
 
 std::string Daemon::Impl::StatusJson() const {
