@@ -717,6 +717,14 @@ int Daemon::Run() {
   if (Status ok = CheckPrivateDir(cfg.state_dir, "state directory", false); !ok.ok()) {
     throw std::runtime_error(ok.message());
   }
+  // spool/ is where clients drop events: it must be a real directory of ours (checked here,
+  // before any thread starts, so a refusal exits at once; SpoolImporter::Start checks again).
+  if (const std::string spool = cfg.state_dir + "/spool";
+      ::mkdir(spool.c_str(), 0700) == 0 || errno == EEXIST) {
+    if (Status ok = CheckPrivateDir(spool, "spool directory", true); !ok.ok()) {
+      throw std::runtime_error(ok.message());
+    }
+  }
   // Files made before ferryd set its umask (an older ferryd run by hand with umask 022)
   // are tightened: ferry.db and its -wal/-shm hold every payload.
   for (const char* name : {"ferry.db", "ferry.db-wal", "ferry.db-shm", "ferryd.lock"}) {
