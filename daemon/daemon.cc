@@ -84,6 +84,7 @@ IngestLimits LimitsFrom(const Config& cfg) {
   limits.max_frame = cfg.max_frame_bytes;
   limits.max_connections = cfg.max_connections;
   limits.idle_timeout = cfg.idle_timeout;
+  limits.frame_timeout = cfg.frame_timeout;
   limits.max_batch_events = cfg.max_batch_events;
   return limits;
 }
@@ -742,6 +743,33 @@ int Daemon::Run() {
   ::signal(SIGPIPE, SIG_IGN);
   if (Status made = MakeDirs(cfg.state_dir); !made.ok()) {
     throw std::runtime_error(made.message());
+  }
+  // Refuse a state dir that another user owns or can write to (they could swap spool/,
+  // journal/ or ferry.db); tighten one that others can only read.
+  if (Status ok = CheckPrivateDir(cfg.state_dir, "state directory", false); !ok.ok()) {
+    throw std::runtime_error(ok.message());
+  }
+  // spool/ is where clients drop events: it must be a real directory of ours (checked here,
+  // before any thread starts, so a refusal exits at once; SpoolImporter::Start checks again).
+  if (const std::string spool = cfg.state_dir + "/spool";
+      ::mkdir(spool.c_str(), 0700) == 0 || errno == EEXIST) {
+    if (Status ok = CheckPrivateDir(spool, "spool directory", true); !ok.ok()) {
+      throw std::runtime_error(ok.message());
+    }
+  }
+  // Files made before ferryd set its umask (an older ferryd run by hand with umask 022)
+  // are tightened: ferry.db and its -wal/-shm hold every payload.
+  for (const char* name : {"ferry.db", "ferry.db-wal", "ferry.db-shm", "ferryd.lock"}) {
+    const std::string path = cfg.state_dir + "/" + name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+      if (::chmod(path.c_str(), 0600) == 0) {
+        spdlog::warn("{} was mode {:o}; set it to 0600", path, st.st_mode & 07777);
+      } else {
+        spdlog::warn("{} is mode {:o} and chmod 0600 failed: {}", path, st.st_mode & 07777,
+                     std::strerror(errno));
+      }
+    }
   }
   d.state_lock = std::make_unique<StateDirLock>(cfg.state_dir);
 
