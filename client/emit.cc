@@ -294,10 +294,10 @@ int RunEmit(int argc, char** argv) {
 
   // The input exactly as the host gave it: when ferryd refuses the event for its content,
   // the spool keeps this as text.
-  const std::string* input = a.has_data          ? &a.data
-                             : a.use_stdin        ? &stdin_text
-                             : a.has_argv_json    ? &a.argv_json
-                                                  : nullptr;
+  const std::string* input = a.has_data        ? &a.data
+                             : a.use_stdin     ? &stdin_text
+                             : a.has_argv_json ? &a.argv_json
+                                               : nullptr;
   Payload payload;
   if (a.has_data) {
     // --data follows the same rule as --stdin: what ferryd would not take as JSON is kept as

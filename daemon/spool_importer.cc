@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/file_util.h"
+#include "daemon/event_canon.h"
 #include "daemon/redact.h"
 #include "proto/messages.h"
 
@@ -242,14 +243,7 @@ bool SpoolImporter::ImportFile(const std::string& name, bool* rejected, size_t* 
     }
     sb.Clear();
     proto::JsonWriter writer(sb);
-    if (local_redactor_) {
-      rapidjson::Document copy;
-      copy.CopyFrom(event, copy.GetAllocator());
-      local_redactor_->RedactJson(&copy, copy.GetAllocator());
-      proto::WriteEnvelope(copy, writer);
-    } else {
-      proto::WriteEnvelope(event, writer);
-    }
+    WriteCanonicalEvent(request, 0, local_redactor_.get(), writer);
     uint64_t seq = 0;
     Status s = journal_.Append(received, std::string_view(sb.GetString(), sb.GetSize()), &seq);
     if (!s.ok()) return false;
