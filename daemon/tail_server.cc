@@ -183,12 +183,16 @@ void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
   // known only when a later record shows up; its gap then carries this reason.
   std::string pending_reason;
   bool waiting_sent = false;  // one "waiting" note per read-error episode
+  // The next seq the client has not heard about: every seq below it was sent (if it matched
+  // the filters) or reported in a skipped item. The reader may jump ahead of it inside any
+  // Next() (segments deleted by retention), so gaps are measured from here, not from the
+  // reader's position before the call.
+  uint64_t expect = start;
   while (ok && !stop_.load()) {
     limit = std::min(progress_.written(), end);
-    const uint64_t expect = reader.next_seq();
     JournalRecord rec;
     const JournalReader::Result r =
-        expect > limit ? JournalReader::Result::kEnd : reader.Next(limit, &rec);
+        reader.next_seq() > limit ? JournalReader::Result::kEnd : reader.Next(limit, &rec);
     const auto backoff = journal_health::Observe(who, r, reader);
     if (r == JournalReader::Result::kRecord) {
       waiting_sent = false;
@@ -197,6 +201,7 @@ void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
                       pending_reason.empty() ? std::string(kNotInJournal) : pending_reason);
       }
       pending_reason.clear();
+      expect = rec.seq + 1;
       if (Matches(req, rec.body)) AppendItem(out, rec);
       if (out.size() >= kFlushBytes) {
         ok = WriteAll(fd, out, stop_);
@@ -207,16 +212,27 @@ void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
     if (r == JournalReader::Result::kCorruption) {
       // Logged and listed in status problems by journal_health; the client gets the exact
       // seqs lost, like the seqs deleted by retention, with the reason.
-      if (reader.lost_first() != 0 && reader.lost_last() != JournalReader::kUnknownLast) {
-        AppendSkipped(out, reader.lost_first(), reader.lost_last(), DamageReason(reader));
-      } else if (reader.lost_first() != 0) {
-        pending_reason = DamageReason(reader);
+      if (reader.lost_first() != 0 && reader.lost_first() >= expect) {
+        if (reader.lost_first() > expect) {
+          AppendSkipped(out, expect, reader.lost_first() - 1, kNotInJournal);
+          expect = reader.lost_first();
+        }
+        if (reader.lost_last() != JournalReader::kUnknownLast) {
+          AppendSkipped(out, reader.lost_first(), reader.lost_last(), DamageReason(reader));
+          expect = reader.lost_last() + 1;
+        } else {
+          pending_reason = DamageReason(reader);
+        }
       }
       continue;
     }
     if (r == JournalReader::Result::kIOError) {
       // Nothing skipped: tell the client once that the stream waits, then retry.
       if (!waiting_sent) {
+        if (reader.next_seq() > expect) {  // segments deleted before the failed read
+          AppendSkipped(out, expect, reader.next_seq() - 1, kNotInJournal);
+          expect = reader.next_seq();
+        }
         AppendWaiting(out, reader.next_seq(), reader.error());
         waiting_sent = true;
       }
@@ -236,8 +252,8 @@ void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
     // Caught up with `limit`.
     if (reader.next_seq() > end || (!req.follow && reader.next_seq() <= limit)) {
       // Done (or, without follow, nothing more can be read up to the end: report the gap).
-      if (reader.next_seq() <= end && end > 0) {
-        AppendSkipped(out, reader.next_seq(), end,
+      if (expect <= end && end > 0) {
+        AppendSkipped(out, expect, end,
                       pending_reason.empty() ? std::string(kNotInJournal) : pending_reason);
       }
       proto::AppendFrame(out, proto::FrameType::kTailItem,
