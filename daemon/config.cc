@@ -228,6 +228,8 @@ bool ParseSink(const toml::table& table, Context& ctx, SinkConfig* sink) {
       {"sink.batch_timeout",
        Duration(&sink->batch_timeout, std::chrono::milliseconds(0), std::chrono::minutes(10))},
       {"sink.redact", Bool(&sink->redact)},
+      {"sink.tls_verify", Bool(&sink->tls_verify)},
+      {"sink.ca_file", String(&sink->ca_file)},
       {"sink.headers", headers},
   };
   if (!Walk(table, "sink.", setters, ctx)) return false;
@@ -471,7 +473,8 @@ bool SinkConfig::SameSettings(const SinkConfig& o) const {
          token_env == o.token_env && max_events == o.max_events && max_bytes == o.max_bytes &&
          gzip == o.gzip && gzip_level == o.gzip_level && timeout == o.timeout &&
          connect_timeout == o.connect_timeout && backoff_max == o.backoff_max &&
-         batch_timeout == o.batch_timeout && redact == o.redact && headers == o.headers;
+         batch_timeout == o.batch_timeout && redact == o.redact && headers == o.headers &&
+         tls_verify == o.tls_verify && ca_file == o.ca_file;
 }
 
 ConfigChanges DiffConfig(const Config& running, const Config& next) {

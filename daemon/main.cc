@@ -95,11 +95,18 @@ int main(int argc, char** argv) {
                 << (sink.gzip ? "level " + std::to_string(sink.gzip_level) : std::string("off"))
                 << ", timeout " << sink.timeout.count() << "ms, backoff_max "
                 << sink.backoff_max.count() << "ms, batch_timeout " << sink.batch_timeout.count()
-                << "ms, redact " << (sink.redact ? "on" : "off") << ", token "
+                << "ms, redact " << (sink.redact ? "on" : "off") << ", tls_verify "
+                << (sink.tls_verify ? "on" : "OFF")
+                << (sink.ca_file.empty() ? "" : " (ca_file " + sink.ca_file + ")") << ", token "
                 << (!sink.token_file.empty()  ? "from file " + sink.token_file
                     : !sink.token_env.empty() ? "from $" + sink.token_env
                                               : std::string("none"))
                 << "\n";
+      if (!sink.tls_verify) {
+        std::cerr << "ferryd: warning: sink " << sink.name
+                  << ": tls_verify = false: the server's certificate is not checked, so anyone on "
+                     "the path can read and change what is sent\n";
+      }
       std::string token;
       const std::string problem = ferry::ReadSinkToken(sink, &token);
       if (!problem.empty()) {

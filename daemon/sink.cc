@@ -609,6 +609,8 @@ Sink::Outcome Sink::Send(Batch& batch, size_t lo, size_t hi, const std::string& 
   }
   req.connect_timeout = config_.connect_timeout;
   req.timeout = config_.timeout;
+  req.tls_verify = config_.tls_verify;
+  req.ca_file = config_.ca_file;
   req.headers.emplace_back("Idempotency-Key",
                            IdempotencyKey(config_.name, meta_.host_id, first, last, key_suffix));
   req.headers.emplace_back("X-Ferry-Sink", config_.name);
@@ -871,6 +873,8 @@ void Sink::WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const {
   WriteStr(w, config_.type);
   w.Key("url");
   WriteStr(w, UrlForDisplay(endpoint_));
+  w.Key("tls_verify");
+  w.Bool(config_.tls_verify);
   w.Key("cursor");
   w.Uint64(cursor);
   w.Key("lag_events");
