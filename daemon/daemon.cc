@@ -381,8 +381,8 @@ std::string Daemon::Impl::StatusJson() const {
   }
   // Journal damage met by any reader, and read errors being retried (issue 10 #2, #4).
   const std::vector<std::string> read_problems = journal_health::Problems();
-  const bool healthy = journal_ok && retention->unacked_lost() == 0 && store_ok && sinks_ok &&
-                       read_problems.empty();
+  const bool healthy =
+      journal_ok && retention->unacked_lost() == 0 && store_ok && sinks_ok && read_problems.empty();
 
   double rate = 0;
   if (rate_samples.size() >= 2) {

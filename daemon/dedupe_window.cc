@@ -78,7 +78,10 @@ Status DedupeWindow::Load(const std::string& dir, uint64_t last_seq) {
       const std::string_view id = EnvelopeId(record.body);
       if (!id.empty()) Insert(id);
     }
-    // kCorruption: those records are lost to the window as to every reader; go on.
+    // kCorruption: those records are lost to the window as to every reader; say so, go on.
+    if (r == JournalReader::Result::kCorruption) {
+      (void)journal_health::Observe("dedupe window", r, reader);
+    }
   }
   return Status::Ok();
 }
