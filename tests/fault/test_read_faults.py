@@ -17,7 +17,9 @@ import sqlite3
 import unittest
 
 import ferry_harness as h
-from test_tail import TailProcess, emit_batches, wait_until
+from test_sinks import sink_toml
+from test_tail import TailProcess, emit_batches
+from upstream_server import UpstreamServer
 
 SEGMENT = 4096
 EVENTS = 200
@@ -51,7 +53,7 @@ def raw_tail(d, start):
 
 
 class ReadFaultCase(unittest.TestCase):
-    def journal_of(self, events):
+    def journal_of(self, events, config=WITH_STORE):
         """A daemon whose journal holds `events` events in 4 KiB segments, stopped; the store
         is off, so a restart with it on rebuilds ferry.db by reading every segment."""
         d = h.Daemon(config=NO_STORE)
@@ -63,7 +65,7 @@ class ReadFaultCase(unittest.TestCase):
         segs = h.segment_paths(d.state_dir)
         self.assertGreater(len(segs), 6)
         with open(d.config_path, "w") as f:
-            f.write(WITH_STORE)
+            f.write(config)
         return d, segs
 
 
@@ -179,6 +181,37 @@ class ReadErrorTest(ReadFaultCase):
                              % (first, error))
         self.assertEqual(raw_tail(d, 1)[-1], {"v": 1, "end": True, "next": EVENTS + 1})
 
+
+    def test_eio_holds_a_sink_then_it_delivers_every_event_once(self):
+        srv = UpstreamServer().start()
+        self.addCleanup(srv.close)
+        d, segs = self.journal_of(EVENTS, config=NO_STORE + sink_toml("up", srv.url()))
+        first, path = segs[len(segs) // 2]
+        faults = "fail=read:EIO:%s:0:3" % h.segment_name(first)
+        d.extra_env = {"FERRY_TEST_FAULTS": faults}
+        d.start()
+        error = "cannot read %s at offset 0: Input/output error" % path
+        seen = []
+
+        def check(st):
+            [sink] = st["sinks"]
+            if "sink up: %s; retrying" % error in st["problems"]:
+                self.assertLessEqual(sink["cursor"], first - 1)
+                self.assertEqual(st["healthy"], False)
+                self.assertEqual(sink["last_error"]["message"], "journal read failed: " + error)
+                seen.append(st)
+            return len(seen) >= 1
+
+        d.wait_for(check, "status to show the sink's read error")
+        st = d.wait_for(lambda s: s["sinks"][0]["cursor"] == EVENTS and not s["problems"],
+                        "the sink to catch up")
+        self.assertEqual(st["healthy"], True)
+        delivered = srv.wait_for_events(EVENTS, timeout=h.HANG_GUARD_S)
+        self.assertEqual(sorted(e["seq"] for e in delivered), list(range(1, EVENTS + 1)))
+        self.assertEqual(srv.duplicates(), {})
+        self.assertIn("warning: sink up: %s; retrying with backoff (the cursor stays at seq %d)"
+                      % (error, first - 1), d.log())
+        self.assertRegex(d.log(), r"info: sink up: journal reads succeed again after \d+ retr")
 
 if __name__ == "__main__":
     unittest.main()
