@@ -70,6 +70,7 @@ JournalReader::Io JournalReader::OpenSegmentFor(uint64_t seq) {
     buf_.clear();
     pos_ = 0;
     magic_checked_ = false;
+    skip_rest_ = false;
     if (first > next_seq_) {
       skipped_seqs_ += first - next_seq_;
       next_seq_ = first;
@@ -158,6 +159,7 @@ JournalReader::Result JournalReader::DropRestOfSegment(std::string why) {
   dropped_bytes_ += dropped;
   pos_ = buf_.size();
   magic_checked_ = true;
+  skip_rest_ = true;  // until the next segment opens
   // A failure to open the next segment is met again (and reported) by the next call.
   (void)AdvanceToNextSegment();
   error_ = message;
@@ -176,6 +178,28 @@ JournalReader::Result JournalReader::Next(uint64_t limit_seq, JournalRecord* rec
     if (io == Io::kEnd) return Result::kEnd;
   }
   for (;;) {
+    if (skip_rest_) {
+      // The rest of a damaged segment that had no successor when it was dropped: whatever
+      // was appended since is dropped too (its framing cannot be trusted), silently; once a
+      // later segment exists (read once more first, as below), reading goes on there.
+      bool later_seen = false;
+      for (;;) {
+        const Io io = Fill();
+        if (io == Io::kError) return Result::kIOError;
+        if (io == Io::kOk) continue;
+        dropped_bytes_ += buf_.size() - pos_;
+        pos_ = buf_.size();
+        if (later_seen) break;
+        const Io later = NextSegmentExists();
+        if (later == Io::kError) return Result::kIOError;
+        if (later == Io::kEnd) return Result::kEnd;
+        later_seen = true;
+      }
+      const Io advanced = AdvanceToNextSegment();
+      if (advanced == Io::kError) return Result::kIOError;
+      if (advanced == Io::kEnd) return Result::kEnd;
+      continue;
+    }
     if (!magic_checked_) {
       while (buf_.size() - pos_ < journal::kMagicSize) {
         const Io io = Fill();

@@ -94,6 +94,9 @@ class JournalReader {
   std::string buf_;
   size_t pos_ = 0;
   bool magic_checked_ = false;
+  // The rest of this segment was dropped but no later segment could be opened yet (damage in
+  // the newest segment): bytes appended to it later are dropped too, without a new report.
+  bool skip_rest_ = false;
   uint64_t dropped_bytes_ = 0;
   uint64_t skipped_seqs_ = 0;
   uint64_t lost_first_ = 0;

@@ -383,6 +383,40 @@ TEST_CASE("reader: damage in the last segment is reported once", "[journal_reade
   CHECK(reader.dropped_bytes() == dropped);
 }
 
+// Damage in the newest segment while the writer goes on appending to it: the bytes after the
+// damage are dropped without a second report, and reading resumes at the next segment.
+TEST_CASE("reader: appends after damage in the newest segment are not reported again",
+          "[journal_reader]") {
+  ReaderHarness h(200);
+  h.Open();
+  h.WriteN(6, [](uint64_t) { return size_t{50}; });
+  h.Close();
+  REQUIRE(h.Segments() == std::vector<uint64_t>{1, 3, 5});
+  const std::string seg = h.Seg(5);
+  std::string damaged = seg;
+  damaged[8 + 30] ^= 1;  // seq 5's body
+  h.SetSeg(5, damaged);
+  JournalReader reader(h.dir(), 1);
+  Drained d = Drain(reader);
+  CHECK(d.transcript == h.Transcript(1, 4) + "corruption\n");
+  REQUIRE(d.lost.size() == 1);
+  CHECK(d.lost[0] == std::make_pair(uint64_t{5}, JournalReader::kUnknownLast));
+  // The writer appends another valid record (a copy of seq 6's) after the damage.
+  h.SetSeg(5, damaged + seg.substr(82));
+  d = Drain(reader);
+  CHECK(d.transcript.empty());
+  // The writer rolls: a segment named 7 with one record.
+  std::string next(journal::kSegmentMagic, kMagicSize);
+  char header[kRecordHeaderSize];
+  journal::EncodeRecordHeader(header, 7, ReceivedNs(7), BodyFor(7, 50));
+  next += std::string(header, kRecordHeaderSize) + BodyFor(7, 50);
+  h.SetSeg(7, next);
+  d = Drain(reader);
+  CHECK(d.transcript == "7\n");
+  CHECK(reader.skipped_seqs() == 2);
+  CHECK(reader.dropped_bytes() == 148 + 74);
+}
+
 TEST_CASE("reader: start below the oldest segment counts the deleted seqs", "[journal_reader]") {
   ReaderHarness h(200);
   h.Open();
