@@ -685,6 +685,7 @@ void Daemon::Impl::OnStatusRequest(const rapidjson::Value& request) {
   auto ack = request.FindMember("ack_lost");
   if (ack != request.MemberEnd() && ack->value.IsBool() && ack->value.GetBool()) {
     retention->AckLost();
+    journal_health::AckDamage();
   }
   auto cursor = request.FindMember("test_consumer_cursor");
   if (test_hold && cursor != request.MemberEnd() && cursor->value.IsUint64()) {

@@ -298,6 +298,7 @@ struct Episode {
 struct Damage {
   uint64_t first = 0, last = 0;  // 0, 0: no seqs lost; last == kUnknownLast: to the end
   std::string path;
+  bool acked = false;  // acknowledged: not listed in problems
 };
 
 std::mutex g_mu;
@@ -340,8 +341,10 @@ std::chrono::milliseconds Observe(std::string_view who, JournalReader::Result re
       it = g_damage.emplace(key, Damage{first, last, reader.dir() + "/" + key.first}).first;
     } else if (first != 0) {
       Damage& d = it->second;
+      const Damage before = d;
       if (d.first == 0 || first < d.first) d.first = first;
       if (d.first != 0 && (d.last == 0 || last > d.last)) d.last = last;
+      if (d.first != before.first || d.last != before.last) d.acked = false;
     }
     return std::chrono::milliseconds(0);
   }
@@ -386,12 +389,18 @@ std::vector<std::string> Problems() {
   std::vector<std::string> out;
   std::lock_guard lock(g_mu);
   for (const auto& [key, d] : g_damage) {
+    if (d.acked) continue;
     out.push_back("journal: " + Range(d.first, d.last) + " in segment " + key.first + " (" +
                   key.second + "); the damaged bytes stay in " + d.path +
                   " until retention deletes it");
   }
   for (const auto& [who, e] : g_episodes) out.push_back(who + ": " + e.error + "; retrying");
   return out;
+}
+
+void AckDamage() {
+  std::lock_guard lock(g_mu);
+  for (auto& [key, d] : g_damage) d.acked = true;
 }
 
 void TEST_Reset() {

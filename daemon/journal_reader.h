@@ -116,7 +116,7 @@ class JournalReader {
 //  - kCorruption: logs one warning per report, with the segment, offset, reason and the seqs
 //    lost, and keeps one `problems` entry per damaged segment and reason ("journal: seqs A-B
 //    unreadable in segment X (reason); ..."), merged over every reader that met it, until
-//    ferryd restarts (at most kMaxDamage entries).
+//    it is acknowledged (AckDamage) or ferryd restarts (at most kMaxDamage entries).
 //  - kRecord, kEnd: ends the consumer's I/O error episode, if any. The cost when no consumer
 //    is in one is a relaxed atomic load.
 // Thread: any thread.
@@ -128,8 +128,11 @@ std::chrono::milliseconds Observe(std::string_view who, JournalReader::Result re
 std::string IoError(std::string_view who);
 // Ends `who`'s episode without a log line (a tail that went away, a removed sink).
 void Forget(std::string_view who);
-// The `problems` entries: damage first, then the open read errors.
+// The `problems` entries: damage not acknowledged, then the open read errors.
 std::vector<std::string> Problems();
+// `ferry status --ack-lost`: the damage reported so far leaves `problems` (a later report
+// that loses more seqs of the same segment brings it back).
+void AckDamage();
 // Test hook: forgets everything.
 void TEST_Reset();
 }  // namespace journal_health

@@ -123,6 +123,12 @@ class CorruptMiddleSegmentTest(ReadFaultCase):
         r = h.run_ferry(["status"], d.env())
         self.assertEqual(r.returncode, 1)
         self.assertIn("  problem: journal: " + lost, r.stdout)
+        # Acknowledged like events lost to the byte cap: healthy again, the count stays.
+        r = h.run_ferry(["status", "--ack-lost", "--json"], d.env())
+        self.assertEqual(r.returncode, 0, r.stdout)
+        st = json.loads(r.stdout)
+        self.assertEqual((st["healthy"], st["problems"]), (True, []))
+        self.assertEqual(st["store"]["skipped_seqs"], lost_last - lost_first + 1)
 
 
 class ReadErrorTest(ReadFaultCase):
