@@ -137,9 +137,20 @@ StreamEnd Stream(Connection& conn, bool follow, bool json, uint64_t* next, std::
     } else if (item.HasMember("skipped") && item["skipped"].IsObject()) {
       const auto& sk = item["skipped"];
       const uint64_t from = sk["from"].GetUint64(), to = sk["to"].GetUint64();
-      Complain("seqs " + std::to_string(from) + ".." + std::to_string(to) +
-               " are no longer in the journal (deleted by retention); skipping them");
+      const std::string reason = Str(sk, "reason");
+      if (reason == "-" || reason == "not in the journal") {
+        Complain("seqs " + std::to_string(from) + ".." + std::to_string(to) +
+                 " are no longer in the journal (deleted by retention); skipping them");
+      } else {
+        Complain("seqs " + std::to_string(from) + ".." + std::to_string(to) + " cannot be read (" +
+                 reason + "); skipping them");
+      }
       *next = std::max(*next, to + 1);
+    } else if (item.HasMember("waiting") && item["waiting"].IsObject()) {
+      const auto& wt = item["waiting"];
+      const uint64_t seq = wt.HasMember("seq") && wt["seq"].IsUint64() ? wt["seq"].GetUint64() : 0;
+      Complain("waiting at seq " + std::to_string(seq) + ": " + Str(wt, "reason") +
+               "; ferryd retries the read");
     } else if (item.HasMember("end")) {
       return StreamEnd::kDone;
     }

@@ -20,6 +20,7 @@
 #include "daemon/journal.h"
 #include "daemon/journal_committer.h"
 #include "daemon/journal_progress.h"
+#include "daemon/journal_reader.h"
 #include "daemon/journal_retention.h"
 #include "daemon/logging.h"
 #include "daemon/redact.h"
@@ -411,7 +412,10 @@ std::string Daemon::Impl::StatusJson() const {
   for (const auto& sink : sinks) {
     sinks_ok &= sink->state() != Sink::State::kPaused && sink->deadlettered() == 0;
   }
-  const bool healthy = journal_ok && retention->unacked_lost() == 0 && store_ok && sinks_ok;
+  // Journal damage met by any reader, and read errors being retried (issue 10 #2, #4).
+  const std::vector<std::string> read_problems = journal_health::Problems();
+  const bool healthy =
+      journal_ok && retention->unacked_lost() == 0 && store_ok && sinks_ok && read_problems.empty();
 
   double rate = 0;
   if (rate_samples.size() >= 2) {
@@ -427,6 +431,7 @@ std::string Daemon::Impl::StatusJson() const {
   w.StartArray();
   if (!journal_ok) w.String(("journal refuses appends: " + journal->failure().ToString()).c_str());
   if (!store_ok) w.String(("store: " + store->error()).c_str());
+  for (const std::string& p : read_problems) w.String(p.c_str());
   if (retention->unacked_lost() > 0) {
     w.String((std::to_string(retention->unacked_lost()) +
               " event(s) lost to the journal byte cap (ferry status --ack-lost acknowledges)")
@@ -658,6 +663,8 @@ void Daemon::Impl::WriteStoreStatus(proto::JsonWriter& w) const {
   w.Uint64(sc.duplicates.load());
   w.Key("malformed");
   w.Uint64(sc.malformed.load());
+  w.Key("skipped_seqs");
+  w.Uint64(sc.skipped_seqs.load());
   w.Key("retention_deleted");
   w.Uint64(sc.retained_deleted.load());
   const bool rebuilding = sc.rebuilding.load();
@@ -671,8 +678,15 @@ void Daemon::Impl::WriteStoreStatus(proto::JsonWriter& w) const {
   } else {
     w.Null();
   }
+  const std::string read_error = journal_health::IoError("store");
+  w.Key("read_error");
+  if (read_error.empty()) {
+    w.Null();
+  } else {
+    w.String(read_error.c_str());
+  }
   w.Key("healthy");
-  w.Bool(!sc.failed.load());
+  w.Bool(!sc.failed.load() && read_error.empty());
   w.Key("error");
   const std::string error = store->error();
   if (error.empty()) {
@@ -704,6 +718,7 @@ void Daemon::Impl::OnStatusRequest(const rapidjson::Value& request) {
   auto ack = request.FindMember("ack_lost");
   if (ack != request.MemberEnd() && ack->value.IsBool() && ack->value.GetBool()) {
     retention->AckLost();
+    journal_health::AckDamage();
   }
   auto cursor = request.FindMember("test_consumer_cursor");
   if (test_hold && cursor != request.MemberEnd() && cursor->value.IsUint64()) {

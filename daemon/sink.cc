@@ -501,13 +501,24 @@ bool Sink::Gather(Batch* batch, uint64_t limit_seq) {
     } else {
       const uint64_t shippable = deps_.progress->shippable();
       const uint64_t limit = exact ? std::min(shippable, limit_seq) : shippable;
-      switch (reader_->Next(limit, &rec)) {
+      const auto r = reader_->Next(limit, &rec);
+      const auto read_backoff = journal_health::Observe("sink " + config_.name, r, *reader_);
+      switch (r) {
         case JournalReader::Result::kRecord:
           have = true;
           break;
         case JournalReader::Result::kCorruption:
-          spdlog::error("sink {}: journal damage skipped: {}", config_.name, reader_->error());
-          continue;
+          continue;  // logged and listed in status problems by journal_health
+        case JournalReader::Result::kIOError:
+          // Nothing skipped: the cursor stays before the unread record. Back off, retry.
+          SetError(0, "journal read failed: " + reader_->error(), {});
+          if (batch->events.empty()) {
+            std::unique_lock<std::mutex> lock(mu_);
+            cv_.wait_for(lock, read_backoff, [this] { return stop_.load(); });
+            continue;
+          }
+          at_end = true;
+          break;
         case JournalReader::Result::kEnd:
           at_end = true;
           break;
