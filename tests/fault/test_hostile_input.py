@@ -165,7 +165,7 @@ class HostileInputTest(unittest.TestCase):
                 if i in closed:
                     continue
                 try:
-                    if not s.recv(65536) and True:
+                    if not s.recv(65536):
                         closed.add(i)
                         continue
                 except BlockingIOError:
@@ -188,9 +188,10 @@ class HostileInputTest(unittest.TestCase):
         self.assertIn(" more like it)", log)
 
     def test_1000_idle_connections_bounded_memory_and_durable_emit(self):
-        """Memory per idle connection (measured: see docs/reliability.md figures in the report):
-        1,000 idle connections must add < 16 MB RSS (was ~97 KiB each, 113 MB), and a durable
-        emit still succeeds within its budget."""
+        """Memory per idle connection: measured here 2.8 KiB each (1,000 idle: +2.8 MB RSS;
+        +4 MB after one STATUS each), was ~66-97 KiB each (a 64 KiB read buffer per
+        connection). Bound with slack: 1,000 idle connections add < 16 MB. A durable emit
+        still succeeds within its 2 s budget."""
         self.assert_durable_emit()  # warm up the allocator and the store
         base = rss_kib(self.d.proc.pid)
         socks = [connect(self.d.socket) for _ in range(1000)]
@@ -292,13 +293,11 @@ class OutOfDescriptorsTest(unittest.TestCase):
                 socks.append(connect(d.socket))
             except OSError:
                 break
-        cpu0 = sum(os.times()[:2])  # our own CPU, to check the test itself is not the hog
         stat0 = self.cpu_s(d.proc.pid)
         t0 = time.monotonic()
         # Hold them for a while: a busy accept loop would burn a core and log megabytes.
         poll(lambda: time.monotonic() - t0 > 1.5, "the hold period", guard=10)
         used = (self.cpu_s(d.proc.pid) - stat0) / (time.monotonic() - t0)
-        del cpu0
         for s in socks:
             s.close()
         d.wait_for(lambda st: st["ingest"]["connections"] <= 1, "the connections to close")
@@ -334,9 +333,9 @@ class OutOfDescriptorsTest(unittest.TestCase):
         resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (64, 64))
         cpu = self.hammer(d)
         log = d.log()
-        self.assertIn("warning: accept failed: Too many open files; pausing accepts for 200 ms "
-                      "at a time", log)
         self.assertLessEqual(log.count("accept failed"), 3, log[-3000:])
+        self.assertIn("warning: accept failed: Too many open files; pausing accepts for 200 ms "
+                      "at a time", log[-3000:])
         self.assertLess(cpu, 0.5)
 
 
