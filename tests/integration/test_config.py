@@ -18,6 +18,7 @@ journal.max_bytes = 1073741824
 ingest.max_frame = 4194304
 ingest.max_connections = 1024
 ingest.idle_timeout = 60000ms
+ingest.frame_timeout = 10000ms
 ingest.max_batch_events = 10000
 store.enabled = true
 store.batch_interval = 200ms
@@ -106,6 +107,7 @@ max_bytes = "2GiB"
 max_frame = 65536
 max_connections = 16
 idle_timeout = "2m"
+frame_timeout = "5s"
 max_batch_events = 500
 
 [[sink]]
@@ -132,6 +134,7 @@ journal.max_bytes = 2147483648
 ingest.max_frame = 65536
 ingest.max_connections = 16
 ingest.idle_timeout = 120000ms
+ingest.frame_timeout = 5000ms
 ingest.max_batch_events = 500
 store.enabled = true
 store.batch_interval = 200ms
