@@ -171,6 +171,7 @@ void SpoolImporter::Stop() {
     std::lock_guard<std::mutex> lk(mu_);
     if (stop_ && !thread_.joinable()) return;
     stop_ = true;
+    stopping_.store(true);
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -438,8 +439,9 @@ void SpoolImporter::Recount(const std::vector<std::string>& names) {
     const int fd = OpenChecked(name, &st);
     if (fd < 0) continue;
     Known k{st.st_ino, st.st_size, MtimeNs(st), 0};
-    ssize_t n;
-    while ((n = ReadSome(fd, buf.data(), buf.size())) > 0) {
+    ssize_t n = 0;
+    while (!stopping_.load(std::memory_order_relaxed) &&
+           (n = ReadSome(fd, buf.data(), buf.size())) > 0) {
       k.lines += static_cast<uint64_t>(std::count(buf.data(), buf.data() + n, '\n'));
     }
     fs::Close(fd);
@@ -500,6 +502,10 @@ void SpoolImporter::ImportFile(const std::string& name) {
   size_t line_no = 0;
   bool eof = false;
   while (!eof) {
+    if (stopping_.load(std::memory_order_relaxed)) {
+      fs::Close(fd);  // the file stays for the next start
+      return;
+    }
     const size_t old = text.size();
     text.resize(old + kReadSize);
     const ssize_t n = ReadSome(fd, text.data() + old, kReadSize);

@@ -174,6 +174,7 @@ class SpoolImporter {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  std::atomic<bool> stopping_{false};  // stop_, readable without mu_ in the read loops
   bool scan_requested_ = false;
   bool chunk_outstanding_ = false;
   bool journal_failed_ = false;

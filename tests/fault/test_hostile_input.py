@@ -276,7 +276,10 @@ class HostileInputTest(unittest.TestCase):
 
 
 class LowFdLimitDaemon(h.Daemon):
-    """ferryd started with RLIMIT_NOFILE (64, 64): the soft limit cannot be raised."""
+    """ferryd started with RLIMIT_NOFILE `limits` (default (64, 64): the soft limit cannot be
+    raised)."""
+
+    limits = (64, 64)
 
     def spawn(self, args=None, env_extra=None):
         env = self.env(**self.extra_env)
@@ -284,7 +287,7 @@ class LowFdLimitDaemon(h.Daemon):
         self._log_offset = log.tell()
         self.proc = subprocess.Popen(
             [h.FERRYD], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, self.limits))
         log.close()
         self.starts += 1
         return self.proc
@@ -332,6 +335,19 @@ class OutOfDescriptorsTest(unittest.TestCase):
         self.assertLessEqual(log.count("accept failed"), 3, log[-3000:])
         self.assertLessEqual(log.count("refused connection"), 10, log[-3000:])
         self.assertLess(cpu, 0.5)
+
+    def test_soft_limit_is_raised_to_the_hard_limit(self):
+        d = LowFdLimitDaemon()
+        d.limits = (64, 4096)
+        self.addCleanup(d.close)
+        d.start()
+        self.assertIn("info: raised the open-file limit from 64 to 4096", d.log())
+        self.assertNotIn("does not fit the open-file limit", d.log())
+        with open("/proc/%d/limits" % d.proc.pid) as f:
+            line = [l for l in f if l.startswith("Max open files")][0]
+        self.assertEqual(line.split()[3:5], ["4096", "4096"])
+        self.hammer(d, n=1100)  # more than the old soft limit: all served or refused in turn
+        self.assertNotIn("accept failed", d.log())
 
     def test_limit_lowered_while_running_pauses_accepts(self):
         """The limit drops under a running ferryd (prlimit): accept(2) fails with EMFILE;
