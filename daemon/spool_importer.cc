@@ -35,6 +35,9 @@ constexpr std::chrono::seconds kRescanInterval{5};
 // A .tmp file whose writer still runs is left alone, unless it is this old: a client's
 // budget is milliseconds, so by then the pid has been reused or the writer is stuck for good.
 constexpr int64_t kStaleTmpSeconds = 600;
+// Start() waits this long at most for the first count of the spool (a huge spool: status
+// shows the count a little later).
+constexpr std::chrono::seconds kFirstCountWait{2};
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
   return s.size() > suffix.size() &&
@@ -163,6 +166,8 @@ Status SpoolImporter::Start() {
   DoWatch();
   ArmRescan();
   RequestScan();
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait_for(lk, kFirstCountWait, [this] { return counted_ || stop_; });
   return Status::Ok();
 }
 
@@ -448,6 +453,11 @@ void SpoolImporter::Recount(const std::vector<std::string>& names) {
     known_[name] = k;
   }
   Publish();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    counted_ = true;
+  }
+  cv_.notify_all();
 }
 
 void SpoolImporter::Scan() {
