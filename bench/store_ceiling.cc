@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
   while (true) {
     const auto r = reader.Next(UINT64_MAX, &rec);
     if (r == ferry::JournalReader::Result::kEnd) break;
+    if (r == ferry::JournalReader::Result::kIOError) {
+      std::fprintf(stderr, "%s\n", reader.error().c_str());
+      return 1;
+    }
     if (r == ferry::JournalReader::Result::kRecord) records.push_back(std::move(rec));
   }
   SQLite::Database db(argv[2], SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);

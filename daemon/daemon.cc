@@ -20,6 +20,7 @@
 #include "daemon/journal.h"
 #include "daemon/journal_committer.h"
 #include "daemon/journal_progress.h"
+#include "daemon/journal_reader.h"
 #include "daemon/journal_retention.h"
 #include "daemon/logging.h"
 #include "daemon/redact.h"
@@ -341,31 +342,63 @@ void Daemon::Impl::CheckFlushWaits(bool final) {
 void Daemon::Impl::OnDeadletter(const proto::DeadletterRequest& req,
                                 std::function<void(std::string)> reply) {
   if (!req.sink.empty() && !FindSink(req.sink)) return reply(UnknownSinkFrame(req.sink));
-  rapidjson::StringBuffer sb;
-  proto::JsonWriter w(sb);
-  w.StartObject();
-  w.Key("op");
-  w.String(req.op.c_str());
-  w.Key("sinks");
-  w.StartArray();
+  // Purge deletes files: each sink thread does it and answers through the io context, so this
+  // thread never waits for a sink's disk I/O. The reply goes out when every sink answered.
+  struct Pending {
+    std::string op;
+    std::vector<std::string> names;
+    std::vector<uint64_t> counts;
+    std::vector<std::string> errors;
+    size_t left = 0;
+    std::function<void(std::string)> reply;
+    void Answer() {
+      rapidjson::StringBuffer sb;
+      proto::JsonWriter w(sb);
+      w.StartObject();
+      w.Key("op");
+      w.String(op.c_str());
+      w.Key("sinks");
+      w.StartArray();
+      for (size_t i = 0; i < names.size(); ++i) {
+        w.StartObject();
+        w.Key("name");
+        w.String(names[i].c_str());
+        w.Key(op == "replay" ? "queued" : "purged");
+        w.Uint64(counts[i]);
+        if (!errors[i].empty()) {
+          w.Key("error");
+          w.String(errors[i].c_str());
+        }
+        w.EndObject();
+      }
+      w.EndArray();
+      w.EndObject();
+      reply(proto::EncodeFrame(proto::FrameType::kDeadletterResult,
+                               std::string(sb.GetString(), sb.GetSize())));
+    }
+  };
+  auto p = std::make_shared<Pending>();
+  p->op = req.op;
+  p->reply = std::move(reply);
+  std::vector<Sink*> chosen;
   for (const auto& s : sinks) {
     if (!req.sink.empty() && s->name() != req.sink) continue;
-    w.StartObject();
-    w.Key("name");
-    w.String(s->name().c_str());
-    if (req.op == "replay") {
-      w.Key("queued");
-      w.Uint64(s->RequestReplay());
-    } else {
-      w.Key("purged");
-      w.Uint64(s->PurgeDeadletters());
-    }
-    w.EndObject();
+    chosen.push_back(s.get());
+    p->names.push_back(s->name());
+    p->counts.push_back(req.op == "replay" ? s->RequestReplay() : 0);
+    p->errors.emplace_back();
   }
-  w.EndArray();
-  w.EndObject();
-  reply(proto::EncodeFrame(proto::FrameType::kDeadletterResult,
-                           std::string(sb.GetString(), sb.GetSize())));
+  if (req.op == "replay" || chosen.empty()) return p->Answer();
+  p->left = chosen.size();
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    chosen[i]->PurgeDeadletters([this, p, i](uint64_t n, std::string error) {
+      net::post(io, [p, i, n, error = std::move(error)]() mutable {
+        p->counts[i] = n;
+        p->errors[i] = std::move(error);
+        if (--p->left == 0) p->Answer();
+      });
+    });
+  }
 }
 
 std::string Daemon::Impl::StatusJson() const {
@@ -379,7 +412,10 @@ std::string Daemon::Impl::StatusJson() const {
   for (const auto& sink : sinks) {
     sinks_ok &= sink->state() != Sink::State::kPaused && sink->deadlettered() == 0;
   }
-  const bool healthy = journal_ok && retention->unacked_lost() == 0 && store_ok && sinks_ok;
+  // Journal damage met by any reader, and read errors being retried (issue 10 #2, #4).
+  const std::vector<std::string> read_problems = journal_health::Problems();
+  const bool healthy =
+      journal_ok && retention->unacked_lost() == 0 && store_ok && sinks_ok && read_problems.empty();
 
   double rate = 0;
   if (rate_samples.size() >= 2) {
@@ -395,6 +431,7 @@ std::string Daemon::Impl::StatusJson() const {
   w.StartArray();
   if (!journal_ok) w.String(("journal refuses appends: " + journal->failure().ToString()).c_str());
   if (!store_ok) w.String(("store: " + store->error()).c_str());
+  for (const std::string& p : read_problems) w.String(p.c_str());
   if (retention->unacked_lost() > 0) {
     w.String((std::to_string(retention->unacked_lost()) +
               " event(s) lost to the journal byte cap (ferry status --ack-lost acknowledges)")
@@ -626,6 +663,8 @@ void Daemon::Impl::WriteStoreStatus(proto::JsonWriter& w) const {
   w.Uint64(sc.duplicates.load());
   w.Key("malformed");
   w.Uint64(sc.malformed.load());
+  w.Key("skipped_seqs");
+  w.Uint64(sc.skipped_seqs.load());
   w.Key("retention_deleted");
   w.Uint64(sc.retained_deleted.load());
   const bool rebuilding = sc.rebuilding.load();
@@ -639,8 +678,15 @@ void Daemon::Impl::WriteStoreStatus(proto::JsonWriter& w) const {
   } else {
     w.Null();
   }
+  const std::string read_error = journal_health::IoError("store");
+  w.Key("read_error");
+  if (read_error.empty()) {
+    w.Null();
+  } else {
+    w.String(read_error.c_str());
+  }
   w.Key("healthy");
-  w.Bool(!sc.failed.load());
+  w.Bool(!sc.failed.load() && read_error.empty());
   w.Key("error");
   const std::string error = store->error();
   if (error.empty()) {
@@ -672,6 +718,7 @@ void Daemon::Impl::OnStatusRequest(const rapidjson::Value& request) {
   auto ack = request.FindMember("ack_lost");
   if (ack != request.MemberEnd() && ack->value.IsBool() && ack->value.GetBool()) {
     retention->AckLost();
+    journal_health::AckDamage();
   }
   auto cursor = request.FindMember("test_consumer_cursor");
   if (test_hold && cursor != request.MemberEnd() && cursor->value.IsUint64()) {
@@ -846,12 +893,17 @@ int Daemon::Run() {
                                false)));
       return;
     }
-    d.query->Submit(std::move(body), [&d, reply = std::move(reply)](bool ok, std::string result,
-                                                                    proto::Error error) {
+    // `reply` owns the session: it is moved (never copied) into the io thread's handler, so
+    // the session's last reference is dropped there, not on the query thread. StoreQuery
+    // calls `done` once, on the query thread or, when stopping, on the caller of Stop().
+    d.query->Submit(std::move(body), [&d, reply = std::move(reply)](
+                                         bool ok, std::string result, proto::Error error) mutable {
       std::string frame =
           ok ? proto::EncodeFrame(proto::FrameType::kQueryResult, result)
              : proto::EncodeFrame(proto::FrameType::kError, proto::MakeErrorBody(error, false));
-      net::post(d.io, [reply, frame = std::move(frame)]() mutable { reply(std::move(frame)); });
+      net::post(d.io, [reply = std::move(reply), frame = std::move(frame)]() mutable {
+        reply(std::move(frame));
+      });
     });
   });
   if (d.store) d.store->Start();

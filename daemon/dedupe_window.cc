@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "daemon/journal_reader.h"
 
 namespace ferry {
@@ -67,11 +69,19 @@ Status DedupeWindow::Load(const std::string& dir, uint64_t last_seq) {
   for (;;) {
     const JournalReader::Result r = reader.Next(last_seq, &record);
     if (r == JournalReader::Result::kEnd) break;
+    if (r == JournalReader::Result::kIOError) {
+      // The window is a best effort (the store dedupes by id too): start without the rest.
+      spdlog::warn("dedupe window: {}; starting with the ids read so far", reader.error());
+      break;
+    }
     if (r == JournalReader::Result::kRecord) {
       const std::string_view id = EnvelopeId(record.body);
       if (!id.empty()) Insert(id);
     }
-    // kCorruption: those records are lost to the window as to every reader; go on.
+    // kCorruption: those records are lost to the window as to every reader; say so, go on.
+    if (r == JournalReader::Result::kCorruption) {
+      (void)journal_health::Observe("dedupe window", r, reader);
+    }
   }
   return Status::Ok();
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <utility>
 
+#include "daemon/event_canon.h"
 #include "daemon/ingest_server.h"
 #include "daemon/journal.h"
 #include "daemon/redact.h"
@@ -286,14 +287,7 @@ void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
     }
     sb.Clear();
     proto::JsonWriter writer(sb);
-    if (const Redactor* redactor = server_.local_redactor()) {
-      rapidjson::Document copy;
-      copy.CopyFrom(event, copy.GetAllocator());
-      redactor->RedactJson(&copy, copy.GetAllocator());
-      proto::WriteEnvelope(copy, writer);
-    } else {
-      proto::WriteEnvelope(event, writer);
-    }
+    WriteCanonicalEvent(request_, i, server_.local_redactor(), writer);
     uint64_t seq = 0;
     Status s = journal.Append(received, std::string_view(sb.GetString(), sb.GetSize()), &seq);
     if (!s.ok()) {

@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/event_canon.h"
 #include "daemon/file_seam.h"
 #include "daemon/redact.h"
 #include "proto/messages.h"
@@ -547,14 +548,7 @@ void SpoolImporter::ImportFile(const std::string& name) {
       const auto& id = event["id"];
       sb.Clear();
       proto::JsonWriter writer(sb);
-      if (redactor) {
-        rapidjson::Document copy;
-        copy.CopyFrom(event, copy.GetAllocator());
-        redactor->RedactJson(&copy, copy.GetAllocator());
-        proto::WriteEnvelope(copy, writer);
-      } else {
-        proto::WriteEnvelope(event, writer);
-      }
+      WriteCanonicalEvent(request, 0, redactor.get(), writer);
       chunk.events.push_back({std::string(id.GetString(), id.GetStringLength()),
                               std::string(sb.GetString(), sb.GetSize())});
       chunk_bytes += sb.GetSize();

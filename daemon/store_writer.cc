@@ -146,6 +146,8 @@ void MergeSession(SQLite::Database& db, const std::string& source, const std::st
 struct StoreWriter::Batch {
   std::vector<JournalRecord> records;
   uint64_t end_cursor = 0;  // reader's position: records and skipped seqs up to here
+  uint64_t skipped = 0;     // seqs the reader skipped (damage, deleted segments) in this batch
+  std::chrono::milliseconds read_backoff{0};  // > 0: the last read failed; retry after this
 };
 
 StoreWriter::StoreWriter(StoreOptions options, JournalProgress& progress,
@@ -206,8 +208,11 @@ void StoreWriter::Join() {
 }
 
 std::string StoreWriter::error() const {
-  std::lock_guard lock(error_mu_);
-  return error_;
+  {
+    std::lock_guard lock(error_mu_);
+    if (!error_.empty()) return error_;
+  }
+  return journal_health::IoError("store");  // a journal read that is being retried
 }
 
 void StoreWriter::SetError(const std::string& message) {
@@ -224,13 +229,19 @@ void StoreWriter::Fill(Batch* batch, uint64_t limit) {
   if (!reader_)
     reader_ = std::make_unique<JournalReader>(options_.journal_dir, counters_.cursor.load() + 1);
   JournalRecord rec;
+  batch->read_backoff = std::chrono::milliseconds(0);
   while (batch->records.size() < options_.batch_events) {
+    const uint64_t skipped_before = reader_->skipped_seqs();
     const auto r = reader_->Next(limit, &rec);
+    batch->skipped += reader_->skipped_seqs() - skipped_before;
+    const auto backoff = journal_health::Observe("store", r, *reader_);
     if (r == JournalReader::Result::kEnd) break;
-    if (r == JournalReader::Result::kCorruption) {
-      spdlog::error("store: journal damage skipped: {}", reader_->error());
-      continue;
+    if (r == JournalReader::Result::kIOError) {
+      // Nothing was skipped: the cursor stays before the unread record, and Run() retries.
+      batch->read_backoff = backoff;
+      break;
     }
+    if (r == JournalReader::Result::kCorruption) continue;  // logged and listed by Observe
     batch->records.push_back(std::move(rec));
     rec = JournalRecord{};
   }
@@ -248,10 +259,13 @@ Status StoreWriter::Commit(Batch* batch) {
                           "ON CONFLICT(id) DO NOTHING");
     std::map<std::pair<std::string, std::string>, SessionDelta> sessions;
     rapidjson::Document doc;
-    rapidjson::StringBuffer sb;
+    std::vector<proto::PayloadSpan> spans;
     for (const JournalRecord& rec : batch->records) {
       proto::Error perr;
-      if (!proto::ParseJson(rec.body, &doc, &perr) || !doc.IsObject() || Str(doc, "id").empty()) {
+      // The payload column gets the payload's bytes from the record, not a re-serialised
+      // document: numbers keep every digit (docs/protocol.md "Event envelope").
+      if (!proto::ParseEnvelopes(rec.body, 1, &doc, &spans, &perr) || !doc.IsObject() ||
+          spans.size() != 1 || Str(doc, "id").empty()) {
         ++malformed;
         continue;
       }
@@ -278,11 +292,9 @@ Status StoreWriter::Commit(Batch* batch) {
       if (!host.empty()) ins.bind(9, std::string(host));
       if (pid_it != doc.MemberEnd() && pid_it->value.IsInt64())
         ins.bind(10, pid_it->value.GetInt64());
-      if (payload) {
-        sb.Clear();
-        proto::JsonWriter w(sb);
-        payload->Accept(w);
-        ins.bind(11, std::string(sb.GetString(), sb.GetSize()));
+      if (payload && spans[0].present()) {
+        ins.bind(11, proto::CompactJson(std::string_view(rec.body).substr(
+                         spans[0].begin, spans[0].end - spans[0].begin)));
       }
       if (ins.exec() == 0) {
         ++duplicates;  // the same event id came twice (spool replay): keep the first
@@ -313,6 +325,8 @@ Status StoreWriter::Commit(Batch* batch) {
   counters_.rows.fetch_add(inserted);
   counters_.duplicates.fetch_add(duplicates);
   counters_.malformed.fetch_add(malformed);
+  counters_.skipped_seqs.fetch_add(batch->skipped);
+  batch->skipped = 0;
   counters_.last_batch_events.store(batch->records.size());
   counters_.last_batch_us.store(static_cast<uint64_t>(us));
   counters_.batches.fetch_add(1);
@@ -455,6 +469,11 @@ void StoreWriter::Run() {
       if (s.ok()) s = ApplyRetention();
       if (!s.ok()) spdlog::warn("store: {}", s.ToString());
       UpdateDbBytes();
+    }
+    if (batch.read_backoff.count() > 0 && batch.records.empty()) {
+      // A journal read failed (issue 10 #2): wait, then read the same record again.
+      progress_.WaitBeyond(UINT64_MAX, batch.read_backoff);
+      continue;
     }
     if (!caught_up && batch.records.empty()) continue;  // backlog: next batch at once
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kMaintenanceEvery);

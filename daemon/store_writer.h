@@ -49,6 +49,9 @@ struct StoreCounters {
   std::atomic<uint64_t> rows{0};        // rows in events
   std::atomic<uint64_t> duplicates{0};  // records whose id was already stored
   std::atomic<uint64_t> malformed{0};   // records whose body is not an envelope (skipped)
+  // Seqs the journal reader could not deliver (damaged segments, segments deleted first):
+  // committed past, never stored. Each is logged and listed in status problems.
+  std::atomic<uint64_t> skipped_seqs{0};
   std::atomic<uint64_t> batches{0};
   std::atomic<uint64_t> retained_deleted{0};
   std::atomic<bool> rebuilding{false};
@@ -78,7 +81,9 @@ class StoreWriter {
   void Join();
 
   const StoreCounters& counters() const { return counters_; }
-  std::string error() const;  // the last failure, empty once a commit succeeds again
+  // The last commit failure, empty once a commit succeeds again; else the journal read error
+  // being retried (journal_health), empty once a read succeeds.
+  std::string error() const;
 
   // Single-threaded test hook: reads and commits everything up to progress.written() now.
   Status TEST_DrainOnce();

@@ -72,10 +72,50 @@ void AppendItem(std::string& out, const JournalRecord& rec) {
   proto::AppendFrame(out, proto::FrameType::kTailItem, body);
 }
 
-void AppendSkipped(std::string& out, uint64_t from, uint64_t to, const char* why) {
+void AppendSkipped(std::string& out, uint64_t from, uint64_t to, const std::string& why) {
+  rapidjson::StringBuffer sb;
+  proto::JsonWriter w(sb);
+  w.StartObject();
+  w.Key("v");
+  w.Int(1);
+  w.Key("skipped");
+  w.StartObject();
+  w.Key("from");
+  w.Uint64(from);
+  w.Key("to");
+  w.Uint64(to);
+  w.Key("reason");
+  w.String(why.data(), static_cast<rapidjson::SizeType>(why.size()));
+  w.EndObject();
+  w.EndObject();
   proto::AppendFrame(out, proto::FrameType::kTailItem,
-                     "{\"v\":1,\"skipped\":{\"from\":" + std::to_string(from) +
-                         ",\"to\":" + std::to_string(to) + ",\"reason\":\"" + why + "\"}}");
+                     std::string_view(sb.GetString(), sb.GetSize()));
+}
+
+// A note that the stream waits: the record at `seq` cannot be read now and is being retried.
+void AppendWaiting(std::string& out, uint64_t seq, const std::string& why) {
+  rapidjson::StringBuffer sb;
+  proto::JsonWriter w(sb);
+  w.StartObject();
+  w.Key("v");
+  w.Int(1);
+  w.Key("waiting");
+  w.StartObject();
+  w.Key("seq");
+  w.Uint64(seq);
+  w.Key("reason");
+  w.String(why.data(), static_cast<rapidjson::SizeType>(why.size()));
+  w.EndObject();
+  w.EndObject();
+  proto::AppendFrame(out, proto::FrameType::kTailItem,
+                     std::string_view(sb.GetString(), sb.GetSize()));
+}
+
+constexpr const char* kNotInJournal = "not in the journal";
+
+// The reason of a skipped item for damage: "damaged journal: <reason> in segment <name>".
+std::string DamageReason(const JournalReader& reader) {
+  return "damaged journal: " + reader.damage_reason() + " in segment " + reader.damaged_segment();
 }
 
 }  // namespace
@@ -135,17 +175,33 @@ void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
   // A replay without follow ends at what was written when it began.
   const uint64_t end = req.follow ? std::numeric_limits<uint64_t>::max() : progress_.written();
   JournalReader reader(dir_, start);
+  const std::string who = "tail #" + std::to_string(fd);
   std::string out;
   bool ok = true;
   uint64_t limit = 0;
+  // Damage in the newest segment: the seqs from pending_from on are lost, but how many is
+  // known only when a later record shows up; its gap then carries this reason.
+  std::string pending_reason;
+  bool waiting_sent = false;  // one "waiting" note per read-error episode
+  // The next seq the client has not heard about: every seq below it was sent (if it matched
+  // the filters) or reported in a skipped item. The reader may jump ahead of it inside any
+  // Next() (segments deleted by retention), so gaps are measured from here, not from the
+  // reader's position before the call.
+  uint64_t expect = start;
   while (ok && !stop_.load()) {
     limit = std::min(progress_.written(), end);
-    const uint64_t expect = reader.next_seq();
     JournalRecord rec;
     const JournalReader::Result r =
-        expect > limit ? JournalReader::Result::kEnd : reader.Next(limit, &rec);
+        reader.next_seq() > limit ? JournalReader::Result::kEnd : reader.Next(limit, &rec);
+    const auto backoff = journal_health::Observe(who, r, reader);
     if (r == JournalReader::Result::kRecord) {
-      if (rec.seq > expect) AppendSkipped(out, expect, rec.seq - 1, "not in the journal");
+      waiting_sent = false;
+      if (rec.seq > expect) {
+        AppendSkipped(out, expect, rec.seq - 1,
+                      pending_reason.empty() ? std::string(kNotInJournal) : pending_reason);
+      }
+      pending_reason.clear();
+      expect = rec.seq + 1;
       if (Matches(req, rec.body)) AppendItem(out, rec);
       if (out.size() >= kFlushBytes) {
         ok = WriteAll(fd, out, stop_);
@@ -154,14 +210,51 @@ void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
       continue;
     }
     if (r == JournalReader::Result::kCorruption) {
-      spdlog::warn("tail: {}", reader.error());
+      // Logged and listed in status problems by journal_health; the client gets the exact
+      // seqs lost, like the seqs deleted by retention, with the reason.
+      if (reader.lost_first() != 0 && reader.lost_first() >= expect) {
+        if (reader.lost_first() > expect) {
+          AppendSkipped(out, expect, reader.lost_first() - 1, kNotInJournal);
+          expect = reader.lost_first();
+        }
+        if (reader.lost_last() != JournalReader::kUnknownLast) {
+          AppendSkipped(out, reader.lost_first(), reader.lost_last(), DamageReason(reader));
+          expect = reader.lost_last() + 1;
+        } else {
+          pending_reason = DamageReason(reader);
+        }
+      }
+      continue;
+    }
+    if (r == JournalReader::Result::kIOError) {
+      // Nothing skipped: tell the client once that the stream waits, then retry.
+      if (!waiting_sent) {
+        if (reader.next_seq() > expect) {  // segments deleted before the failed read
+          AppendSkipped(out, expect, reader.next_seq() - 1, kNotInJournal);
+          expect = reader.next_seq();
+        }
+        AppendWaiting(out, reader.next_seq(), reader.error());
+        waiting_sent = true;
+      }
+      ok = WriteAll(fd, out, stop_);
+      out.clear();
+      const auto until = std::chrono::steady_clock::now() + backoff;
+      while (ok && !stop_.load() && !progress_.stopped() &&
+             std::chrono::steady_clock::now() < until) {
+        if (PeerGone(fd)) ok = false;
+        progress_.WaitBeyond(
+            std::numeric_limits<uint64_t>::max(),
+            std::min(kPollStep, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    until - std::chrono::steady_clock::now())));
+      }
       continue;
     }
     // Caught up with `limit`.
     if (reader.next_seq() > end || (!req.follow && reader.next_seq() <= limit)) {
       // Done (or, without follow, nothing more can be read up to the end: report the gap).
-      if (reader.next_seq() <= end && end > 0) {
-        AppendSkipped(out, reader.next_seq(), end, "not in the journal");
+      if (expect <= end && end > 0) {
+        AppendSkipped(out, expect, end,
+                      pending_reason.empty() ? std::string(kNotInJournal) : pending_reason);
       }
       proto::AppendFrame(out, proto::FrameType::kTailItem,
                          "{\"v\":1,\"end\":true,\"next\":" + std::to_string(end + 1) + "}");
@@ -177,6 +270,7 @@ void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
     progress_.WaitBeyond(limit, kPollStep);
     if (PeerGone(fd)) break;
   }
+  journal_health::Forget(who);
   ::close(fd);
   active_.fetch_sub(1);
   self->done.store(true);

@@ -88,7 +88,8 @@ class PowerLossTest(unittest.TestCase):
             self.assertEqual(lost, {}, "acked events lost or moved in the store")
 
         # New events after the last power loss get seqs above everything ever handed out.
-        r = d.emit("--source", "after", "--kind", "k", "--durable", "--print-ack")
+        r = d.emit("--source", "after", "--kind", "k", "--durable", "--print-ack",
+                   "--timeout-ms", "30000")
         self.assertEqual(r.returncode, 0, r.stderr)
         new_seq = int(r.stdout.split()[-1]) if r.stdout.strip() else None
         self.assertIsNotNone(new_seq, r.stdout)

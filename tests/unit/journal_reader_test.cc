@@ -1,6 +1,7 @@
 // JournalReader: reading from any seq across segments, limit_seq, reading beside a live writer,
-// damaged middle segments (kCorruption, then on with the next segment), deleted segments, and
-// a torn tail at the live end (kEnd, not kCorruption).
+// damaged middle segments (kCorruption with the exact seqs lost, then on with the next segment),
+// deleted segments, a torn tail at the live end (kEnd, not kCorruption), and failed reads and
+// opens (kIOError: nothing skipped, the same bytes read again once the fault clears).
 #include "daemon/journal_reader.h"
 
 #include <unistd.h>
@@ -12,6 +13,8 @@
 #include <vector>
 
 #include "daemon/crc32c.h"
+#include "daemon/fault_injection.h"
+#include "daemon/file_seam.h"
 #include "daemon/journal.h"
 #include "daemon/journal_format.h"
 #include "tests/unit/test_util.h"
@@ -48,8 +51,10 @@ std::string Render(const std::vector<JournalRecord>& records) {
 struct Drained {
   std::vector<JournalRecord> records;
   std::vector<std::string> errors;
+  std::vector<std::pair<uint64_t, uint64_t>> lost;  // lost_first(), lost_last() per kCorruption
   std::string transcript;  // records as "seq\n", corruptions as "corruption\n"
   std::string end_error;   // error() at kEnd: must be empty
+  std::string io_error;    // error() at kIOError, which ends the drain
 };
 
 Drained Drain(JournalReader& reader, uint64_t limit = kNoLimit) {
@@ -66,16 +71,23 @@ Drained Drain(JournalReader& reader, uint64_t limit = kNoLimit) {
       case Result::kCorruption:
         silent_corruption = silent_corruption || reader.error().empty();
         d.errors.push_back(reader.error());
+        d.lost.emplace_back(reader.lost_first(), reader.lost_last());
         d.transcript += "corruption\n";
         break;
       case Result::kRecord:
         d.records.push_back(rec);
         d.transcript += std::to_string(rec.seq) + "\n";
         break;
+      case Result::kIOError:
+        ended = true;
+        d.io_error = reader.error();
+        d.transcript += "ioerror\n";
+        break;
     }
   }
   CHECK(ended);  // a reader that never reaches kEnd repeats itself forever
   CHECK(d.end_error.empty());
+  CHECK((d.transcript.find("ioerror") == std::string::npos || !d.io_error.empty()));
   CHECK_FALSE(silent_corruption);
   return d;
 }
@@ -318,6 +330,19 @@ TEST_CASE("reader: damage in a middle segment is reported, then reading goes on"
   REQUIRE(d.errors.size() == 1);
   CHECK_THAT(d.errors[0], Contains(c.error));
   CHECK_THAT(d.errors[0], Contains(journal::SegmentFileName(5)));
+  // The exact seqs this reader lost, first..last, in the report and in lost_first/last.
+  const uint64_t lost_from = std::max(start, c.last_good + 1);
+  REQUIRE(d.lost.size() == 1);
+  if (lost_from <= 6) {
+    CHECK(d.lost[0] == std::make_pair(lost_from, uint64_t{6}));
+    CHECK_THAT(d.errors[0],
+               Contains("seqs " + std::to_string(lost_from) + "-6 unreadable in segment " +
+                        journal::SegmentFileName(5) + " ("));
+  } else {
+    CHECK(d.lost[0] == std::make_pair(uint64_t{0}, uint64_t{0}));
+    CHECK_THAT(d.errors[0], Contains("no seqs lost"));
+  }
+  CHECK_THAT(d.errors[0], Contains(std::to_string(c.dropped) + " bytes dropped"));
   CHECK(reader.dropped_bytes() == c.dropped);
   CHECK(reader.skipped_seqs() == 6 - c.last_good);
   CHECK(reader.next_seq() == 13);
@@ -346,12 +371,50 @@ TEST_CASE("reader: damage in the last segment is reported once", "[journal_reade
   JournalReader reader(h.dir(), 1);
   Drained d = Drain(reader);
   CHECK(d.transcript == h.Transcript(1, last_good) + "corruption\n");
+  REQUIRE(d.lost.size() == 1);
+  CHECK(d.lost[0] == std::make_pair(last_good + 1, JournalReader::kUnknownLast));
+  CHECK_THAT(d.errors[0], Contains("seqs from " + std::to_string(last_good + 1) +
+                                   " on unreadable in segment " + journal::SegmentFileName(5)));
   CHECK(reader.dropped_bytes() == dropped);
   for (int i = 0; i < 3; ++i) {  // calling again neither repeats the error nor recounts
     d = Drain(reader);
     CHECK(d.transcript.empty());
   }
   CHECK(reader.dropped_bytes() == dropped);
+}
+
+// Damage in the newest segment while the writer goes on appending to it: the bytes after the
+// damage are dropped without a second report, and reading resumes at the next segment.
+TEST_CASE("reader: appends after damage in the newest segment are not reported again",
+          "[journal_reader]") {
+  ReaderHarness h(200);
+  h.Open();
+  h.WriteN(6, [](uint64_t) { return size_t{50}; });
+  h.Close();
+  REQUIRE(h.Segments() == std::vector<uint64_t>{1, 3, 5});
+  const std::string seg = h.Seg(5);
+  std::string damaged = seg;
+  damaged[8 + 30] ^= 1;  // seq 5's body
+  h.SetSeg(5, damaged);
+  JournalReader reader(h.dir(), 1);
+  Drained d = Drain(reader);
+  CHECK(d.transcript == h.Transcript(1, 4) + "corruption\n");
+  REQUIRE(d.lost.size() == 1);
+  CHECK(d.lost[0] == std::make_pair(uint64_t{5}, JournalReader::kUnknownLast));
+  // The writer appends another valid record (a copy of seq 6's) after the damage.
+  h.SetSeg(5, damaged + seg.substr(82));
+  d = Drain(reader);
+  CHECK(d.transcript.empty());
+  // The writer rolls: a segment named 7 with one record.
+  std::string next(journal::kSegmentMagic, kMagicSize);
+  char header[kRecordHeaderSize];
+  journal::EncodeRecordHeader(header, 7, ReceivedNs(7), BodyFor(7, 50));
+  next += std::string(header, kRecordHeaderSize) + BodyFor(7, 50);
+  h.SetSeg(7, next);
+  d = Drain(reader);
+  CHECK(d.transcript == "7\n");
+  CHECK(reader.skipped_seqs() == 2);
+  CHECK(reader.dropped_bytes() == 148 + 74);
 }
 
 TEST_CASE("reader: start below the oldest segment counts the deleted seqs", "[journal_reader]") {
@@ -430,6 +493,137 @@ TEST_CASE("reader: record header split at the read buffer boundary", "[journal_r
   CHECK(Render({d.records.begin(), d.records.begin() + static_cast<long>(target + 2)}) ==
         h.Expected(1, target + 2));
   CHECK(reader.dropped_bytes() == 0);
+}
+
+// Read errors (issue 10 #2): a failed pread or open is kIOError naming the file, the offset
+// and the errno text; nothing is skipped or dropped, and once the fault clears the reader
+// returns exactly the remaining seqs in order.
+class InstalledFaults {
+ public:
+  InstalledFaults() { fs::Install(&ffs_); }
+  ~InstalledFaults() { fs::Install(nullptr); }
+  fault::FaultFileSystem& ffs() { return ffs_; }
+
+ private:
+  fault::FaultFileSystem ffs_{/*track_sync=*/false};
+};
+
+// Segments of two 74-byte records: 1-2, 3-4, 5-6, 7-8, 9-10, 11-12.
+TEST_CASE("reader: EIO on a middle segment is an I/O error, then the rest in order",
+          "[journal_reader][faults]") {
+  ReaderHarness h(200);
+  h.Open();
+  h.WriteN(12, [](uint64_t) { return size_t{50}; });
+  h.Close();
+  REQUIRE(h.Segments() == std::vector<uint64_t>{1, 3, 5, 7, 9, 11});
+  const bool on_open = GENERATE(false, true);
+  CAPTURE(on_open);
+  InstalledFaults faults;
+  faults.ffs().AddRule({on_open ? fault::Op::kOpen : fault::Op::kRead, on_open ? EACCES : EIO,
+                        journal::SegmentFileName(5), 0, -1, false});
+  JournalReader reader(h.dir(), 1);
+  Drained d = Drain(reader);
+  CHECK(d.transcript == h.Transcript(1, 4) + "ioerror\n");
+  CHECK(Render(d.records) == h.Expected(1, 4));
+  if (on_open) {
+    CHECK(d.io_error == "cannot open " + h.SegPath(5) + ": Permission denied");
+  } else {
+    CHECK(d.io_error == "cannot read " + h.SegPath(5) + " at offset 0: Input/output error");
+  }
+  // Retrying while the fault lasts returns the same error and moves nothing.
+  for (int i = 0; i < 3; ++i) {
+    JournalRecord rec;
+    CHECK(reader.Next(kNoLimit, &rec) == Result::kIOError);
+    CHECK(reader.next_seq() == 5);
+  }
+  CHECK(reader.skipped_seqs() == 0);
+  CHECK(reader.dropped_bytes() == 0);
+  faults.ffs().ClearRules();
+  d = Drain(reader);
+  CHECK(d.transcript == h.Transcript(5, 12));
+  CHECK(Render(d.records) == h.Expected(5, 12));
+  CHECK(d.errors.empty());
+  CHECK(reader.skipped_seqs() == 0);
+  CHECK(reader.dropped_bytes() == 0);
+}
+
+// One 1 MiB segment of 200 records of 1000 bytes: the reader reads it 64 KiB at a time, so
+// the fault hits in the middle of the file, with a record split across the failed read.
+TEST_CASE("reader: EIO in the middle of the last segment, then the rest in order",
+          "[journal_reader][faults]") {
+  ReaderHarness h;
+  h.Open();
+  h.WriteN(200, [](uint64_t) { return size_t{1000}; });
+  h.Close();
+  REQUIRE(h.Segments() == std::vector<uint64_t>{1});
+  const int64_t after = GENERATE(int64_t{0}, int64_t{1}, int64_t{2});
+  const int64_t times = GENERATE(int64_t{1}, int64_t{3});
+  CAPTURE(after, times);
+  InstalledFaults faults;
+  faults.ffs().AddRule(
+      {fault::Op::kRead, EIO, journal::SegmentFileName(1), after, times, /*short_io=*/false});
+  JournalReader reader(h.dir(), 1);
+  std::string transcript;
+  std::vector<JournalRecord> records;
+  std::vector<std::string> io_errors;
+  JournalRecord rec;
+  for (int guard = 0; guard < 1000; ++guard) {
+    const Result r = reader.Next(kNoLimit, &rec);
+    if (r == Result::kEnd) break;
+    REQUIRE(r != Result::kCorruption);
+    if (r == Result::kIOError) {
+      io_errors.push_back(reader.error());
+      transcript += "ioerror\n";
+      continue;
+    }
+    records.push_back(rec);
+    transcript += std::to_string(rec.seq) + "\n";
+  }
+  // The records read before the fault, one I/O error per failed read, then the rest.
+  const uint64_t read_bytes = static_cast<uint64_t>(after) * 65536;  // reads are 64 KiB
+  const uint64_t before = after == 0 ? 0 : (read_bytes - kMagicSize) / 1024;
+  std::string want = h.Transcript(1, before);
+  for (int64_t i = 0; i < times; ++i) want += "ioerror\n";
+  want += h.Transcript(before + 1, 200);
+  CHECK(transcript == want);
+  CHECK(Render(records) == h.Expected(1, 200));
+  REQUIRE(io_errors.size() == static_cast<size_t>(times));
+  CHECK(io_errors[0] == "cannot read " + h.SegPath(1) + " at offset " + std::to_string(read_bytes) +
+                            ": Input/output error");
+  CHECK(reader.skipped_seqs() == 0);
+  CHECK(reader.dropped_bytes() == 0);
+  CHECK(reader.next_seq() == 201);
+}
+
+// Damage found while the rest of a damaged segment cannot be read is not reported as
+// damage yet: the reader waits for the read to succeed, then reports the exact loss once.
+TEST_CASE("reader: EIO while dropping a damaged segment drops nothing until it reads",
+          "[journal_reader][faults]") {
+  ReaderHarness h(1 << 17);
+  h.Open();
+  h.WriteN(300, [](uint64_t) { return size_t{1000}; });
+  h.Close();
+  const std::vector<uint64_t> segs = h.Segments();
+  REQUIRE(segs.size() >= 3);
+  // Damage the second record of the second segment; its rest spans several 64 KiB reads.
+  std::string seg = h.Seg(segs[1]);
+  seg[h.OffsetOf(segs[1] + 1, segs[1]) + 30] ^= 1;
+  h.SetSeg(segs[1], seg);
+  InstalledFaults faults;
+  faults.ffs().AddRule(
+      {fault::Op::kRead, EIO, journal::SegmentFileName(segs[1]), 1, 2, /*short_io=*/false});
+  JournalReader reader(h.dir(), 1);
+  Drained d = Drain(reader);
+  CHECK(d.transcript == h.Transcript(1, segs[1]) + "ioerror\n");
+  CHECK(reader.dropped_bytes() == 0);
+  d = Drain(reader);
+  CHECK(d.transcript == "ioerror\n");
+  d = Drain(reader);
+  CHECK(d.transcript == "corruption\n" + h.Transcript(segs[2], 300));
+  REQUIRE(d.lost.size() == 1);
+  CHECK(d.lost[0] == std::make_pair(segs[1] + 1, segs[2] - 1));
+  CHECK(reader.skipped_seqs() == segs[2] - segs[1] - 1);
+  CHECK(reader.dropped_bytes() == seg.size() - h.OffsetOf(segs[1] + 1, segs[1]));
 }
 
 }  // namespace
