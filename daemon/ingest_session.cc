@@ -96,7 +96,16 @@ void IngestSession::DoRead() {
   if (read_closed_ || reading_ || closed_) return;
   if (replies_.size() >= kMaxOwedReplies || out_.size() >= kMaxOutBytes) return;  // paused
   if (rbuf_.empty()) rbuf_.resize(kSmallReadBuffer);
-  if (rlen_ == rbuf_.size()) rbuf_.resize(rbuf_.size() * 2);
+  if (rlen_ == rbuf_.size()) {
+    // Full, mid-frame: grow toward the announced size as the bytes arrive (at most double
+    // what is held), so a header that merely claims 4 MiB does not cost 4 MiB.
+    size_t target = rbuf_.size() * 2;
+    if (rlen_ >= proto::kLengthSize) {
+      const size_t need = proto::kLengthSize + proto::GetU32Le(rbuf_.data());
+      target = std::max(std::min(target, need), rbuf_.size() + 1);
+    }
+    rbuf_.resize(target);
+  }
   reading_ = true;
   socket_.async_read_some(net::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
                           [self = shared_from_this()](const boost::system::error_code& ec,
@@ -145,10 +154,13 @@ void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
     std::memmove(rbuf_.data(), rbuf_.data() + pos, rlen_ - pos);
     rlen_ -= pos;
   }
-  // Make room for a frame whose header announced more than the buffer holds.
+  // Make room for a frame whose header announced more than the buffer holds: up to
+  // kKeepReadBuffer at once, beyond that by doubling as its bytes arrive (DoRead).
   if (rlen_ >= proto::kLengthSize) {
     const size_t need = proto::kLengthSize + proto::GetU32Le(rbuf_.data());
-    if (need > rbuf_.size()) rbuf_.resize(need);
+    if (need > rbuf_.size() && rbuf_.size() < kKeepReadBuffer) {
+      rbuf_.resize(std::min(need, kKeepReadBuffer));
+    }
   } else if (rlen_ == 0 && rbuf_.size() > kKeepReadBuffer) {
     std::string().swap(rbuf_);  // a large frame is done: give its buffer back
   }

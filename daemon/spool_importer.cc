@@ -36,6 +36,9 @@ constexpr std::chrono::seconds kRescanInterval{5};
 // A .tmp file whose writer still runs is left alone, unless it is this old: a client's
 // budget is milliseconds, so by then the pid has been reused or the writer is stuck for good.
 constexpr int64_t kStaleTmpSeconds = 600;
+// Start() waits this long at most for the first count of the spool (a huge spool: status
+// shows the count a little later).
+constexpr std::chrono::seconds kFirstCountWait{2};
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
   return s.size() > suffix.size() &&
@@ -164,6 +167,8 @@ Status SpoolImporter::Start() {
   DoWatch();
   ArmRescan();
   RequestScan();
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait_for(lk, kFirstCountWait, [this] { return counted_ || stop_; });
   return Status::Ok();
 }
 
@@ -172,6 +177,7 @@ void SpoolImporter::Stop() {
     std::lock_guard<std::mutex> lk(mu_);
     if (stop_ && !thread_.joinable()) return;
     stop_ = true;
+    stopping_.store(true);
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -439,14 +445,20 @@ void SpoolImporter::Recount(const std::vector<std::string>& names) {
     const int fd = OpenChecked(name, &st);
     if (fd < 0) continue;
     Known k{st.st_ino, st.st_size, MtimeNs(st), 0};
-    ssize_t n;
-    while ((n = ReadSome(fd, buf.data(), buf.size())) > 0) {
+    ssize_t n = 0;
+    while (!stopping_.load(std::memory_order_relaxed) &&
+           (n = ReadSome(fd, buf.data(), buf.size())) > 0) {
       k.lines += static_cast<uint64_t>(std::count(buf.data(), buf.data() + n, '\n'));
     }
     fs::Close(fd);
     known_[name] = k;
   }
   Publish();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    counted_ = true;
+  }
+  cv_.notify_all();
 }
 
 void SpoolImporter::Scan() {
@@ -501,6 +513,10 @@ void SpoolImporter::ImportFile(const std::string& name) {
   size_t line_no = 0;
   bool eof = false;
   while (!eof) {
+    if (stopping_.load(std::memory_order_relaxed)) {
+      fs::Close(fd);  // the file stays for the next start
+      return;
+    }
     const size_t old = text.size();
     text.resize(old + kReadSize);
     const ssize_t n = ReadSome(fd, text.data() + old, kReadSize);

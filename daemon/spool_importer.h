@@ -78,7 +78,9 @@ class SpoolImporter {
 
   // Creates the spool directory (0700), refuses one that is a symlink, another uid's, or
   // writable by others (CheckPrivateDir), starts watching it, starts the importer thread and
-  // asks for the first scan.
+  // asks for the first scan. Waits (at most kFirstCountWait, 2 s) until the importer thread
+  // has counted what waits in the spool, so the first `ferry status` shows it; the import
+  // itself runs once the io loop does.
   Status Start();
   // Stops watching and rescanning and joins the importer thread; files not yet removed stay
   // for the next start. io thread.
@@ -174,10 +176,12 @@ class SpoolImporter {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  std::atomic<bool> stopping_{false};  // stop_, readable without mu_ in the read loops
   bool scan_requested_ = false;
   bool chunk_outstanding_ = false;
   bool journal_failed_ = false;
   bool idle_ = false;
+  bool counted_ = false;  // the first Recount is published
   std::vector<Removal> removals_;
   std::shared_ptr<const Redactor> local_redactor_;
   std::thread thread_;

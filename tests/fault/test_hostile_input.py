@@ -152,6 +152,8 @@ class HostileInputTest(unittest.TestCase):
         """#11: 1,024 connections (every slot) drip a 4 MiB frame or send a partial header and
         go silent; each is closed at its frame deadline, so a durable emit gets through, and
         the log says so in a few lines, not 1,024."""
+        base = rss_kib(self.d.proc.pid)
+        peak = 0
         socks = []
         for i in range(1024):
             s = connect(self.d.socket)
@@ -165,7 +167,7 @@ class HostileInputTest(unittest.TestCase):
                 if i in closed:
                     continue
                 try:
-                    if not s.recv(65536) and True:
+                    if not s.recv(65536):
                         closed.add(i)
                         continue
                 except BlockingIOError:
@@ -178,19 +180,26 @@ class HostileInputTest(unittest.TestCase):
                         s.send(b"x")  # the drip
                     except (BrokenPipeError, ConnectionResetError):
                         closed.add(i)
+            peak = max(peak, rss_kib(self.d.proc.pid) - base)
             self.assertLess(time.monotonic() - start, 20, "%d drips still open" % (1024 - len(closed)))
             time.sleep(0.25)
         self.assert_durable_emit()
         for s in socks:
             s.close()
+        # A header that claims 4 MiB costs at most 64 KiB until the bytes come (512 of them
+        # used to cost 4 MiB each: 2 GiB). Measured: see the report.
+        print("\n1024 drips/slowloris: peak +%d KiB RSS" % peak)
+        self.assertLess(peak, 96 << 10)
         log = self.d.log()
+        # One line per second at most (the rest are counted in the next line and in status).
         self.assertLessEqual(log.count("closed a connection whose frame was incomplete"), 25)
-        self.assertIn(" more like it)", log)
+        self.assertEqual(self.d.status()["ingest"]["rejected_total"], 1024)
 
     def test_1000_idle_connections_bounded_memory_and_durable_emit(self):
-        """Memory per idle connection (measured: see docs/reliability.md figures in the report):
-        1,000 idle connections must add < 16 MB RSS (was ~97 KiB each, 113 MB), and a durable
-        emit still succeeds within its budget."""
+        """Memory per idle connection: measured here 2.8 KiB each (1,000 idle: +2.8 MB RSS;
+        +4 MB after one STATUS each), was ~66-97 KiB each (a 64 KiB read buffer per
+        connection). Bound with slack: 1,000 idle connections add < 16 MB. A durable emit
+        still succeeds within its 2 s budget."""
         self.assert_durable_emit()  # warm up the allocator and the store
         base = rss_kib(self.d.proc.pid)
         socks = [connect(self.d.socket) for _ in range(1000)]
@@ -273,7 +282,10 @@ class HostileInputTest(unittest.TestCase):
 
 
 class LowFdLimitDaemon(h.Daemon):
-    """ferryd started with RLIMIT_NOFILE (64, 64): the soft limit cannot be raised."""
+    """ferryd started with RLIMIT_NOFILE `limits` (default (64, 64): the soft limit cannot be
+    raised)."""
+
+    limits = (64, 64)
 
     def spawn(self, args=None, env_extra=None):
         env = self.env(**self.extra_env)
@@ -281,7 +293,7 @@ class LowFdLimitDaemon(h.Daemon):
         self._log_offset = log.tell()
         self.proc = subprocess.Popen(
             [h.FERRYD], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, self.limits))
         log.close()
         self.starts += 1
         return self.proc
@@ -298,13 +310,11 @@ class OutOfDescriptorsTest(unittest.TestCase):
                 socks.append(connect(d.socket))
             except OSError:
                 break
-        cpu0 = sum(os.times()[:2])  # our own CPU, to check the test itself is not the hog
         stat0 = self.cpu_s(d.proc.pid)
         t0 = time.monotonic()
         # Hold them for a while: a busy accept loop would burn a core and log megabytes.
         poll(lambda: time.monotonic() - t0 > 1.5, "the hold period", guard=10)
         used = (self.cpu_s(d.proc.pid) - stat0) / (time.monotonic() - t0)
-        del cpu0
         for s in socks:
             s.close()
         d.wait_for(lambda st: st["ingest"]["connections"] <= 1, "the connections to close")
@@ -332,6 +342,19 @@ class OutOfDescriptorsTest(unittest.TestCase):
         self.assertLessEqual(log.count("refused connection"), 10, log[-3000:])
         self.assertLess(cpu, 0.5)
 
+    def test_soft_limit_is_raised_to_the_hard_limit(self):
+        d = LowFdLimitDaemon()
+        d.limits = (64, 4096)
+        self.addCleanup(d.close)
+        d.start()
+        self.assertIn("info: raised the open-file limit from 64 to 4096", d.log())
+        self.assertNotIn("does not fit the open-file limit", d.log())
+        with open("/proc/%d/limits" % d.proc.pid) as f:
+            line = [l for l in f if l.startswith("Max open files")][0]
+        self.assertEqual(line.split()[3:5], ["4096", "4096"])
+        self.hammer(d, n=1100)  # more than the old soft limit: all served or refused in turn
+        self.assertNotIn("accept failed", d.log())
+
     def test_limit_lowered_while_running_pauses_accepts(self):
         """The limit drops under a running ferryd (prlimit): accept(2) fails with EMFILE;
         ferryd pauses accepting instead of spinning and logs one line per 10 s."""
@@ -340,9 +363,9 @@ class OutOfDescriptorsTest(unittest.TestCase):
         resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (64, 64))
         cpu = self.hammer(d)
         log = d.log()
-        self.assertIn("warning: accept failed: Too many open files; pausing accepts for 200 ms "
-                      "at a time", log)
         self.assertLessEqual(log.count("accept failed"), 3, log[-3000:])
+        self.assertIn("warning: accept failed: Too many open files; pausing accepts for 200 ms "
+                      "at a time", log[-3000:])
         self.assertLess(cpu, 0.5)
 
 

@@ -148,6 +148,9 @@ class SigkillWhileEmittingTest(unittest.TestCase):
         for t in threads:
             t.join(h.HANG_GUARD_S)
         d.start()
+        # Emits that failed at the kill spooled their event; the importer thread brings them
+        # in after start (asynchronously since issue 10 #5): wait for it.
+        d.wait_for(lambda st: st["spool"]["pending_files"] == 0, "the spool import")
         records = d.journal()
         self.assertEqual([r.seq for r in records], list(range(1, len(records) + 1)))
         got = {(r.body["payload"]["w"], r.body["payload"]["i"]): r.seq for r in records}

@@ -278,6 +278,23 @@ class HostileSpoolTest(unittest.TestCase):
                         "--timeout-ms", "5000")
         self.assertEqual((r.returncode, r.stderr), (0, ""))
 
+    def test_read_error_is_reported_and_the_file_kept(self):
+        """A spool file that cannot be read (EIO through the file seam) is neither imported in
+        part nor dropped: it is kept as .rejected, logged and counted; the next file goes in."""
+        bad, good = self.path(1, "a"), self.path(2, "b")
+        for p, tag in ((bad, "bad"), (good, "good")):
+            with open(p, "w") as f:
+                f.write(spool_line({"from": tag}))
+        self.d.extra_env = {"FERRY_TEST_FAULTS": "fail=read:EIO:aaaaaaaaaaaa.ndjson"}
+        self.d.start()
+        st = self.d.wait_for(lambda st: st["spool"]["pending_files"] == 0 and
+                             st["spool"]["files_rejected"] == 1, "the import")
+        self.assertEqual((st["spool"]["events_imported"], st["spool"]["files_imported"]), (1, 1))
+        self.assertEqual([r.body["payload"] for r in self.d.journal()], [{"from": "good"}])
+        self.assertEqual(os.listdir(self.spool), [os.path.basename(bad) + ".rejected"])
+        self.assertIn("warning: spool: cannot read %s: Input/output error; the file is kept as "
+                      "%s.rejected" % (bad, os.path.basename(bad)), self.d.log())
+
     def test_status_answers_while_a_huge_spool_file_is_imported(self):
         """#10: counting the spool is the importer thread's job; status never reads files,
         and the import hands the io thread bounded slices, so status answers all along."""
