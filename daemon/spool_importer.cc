@@ -14,8 +14,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "daemon/file_util.h"
 #include "daemon/event_canon.h"
+#include "daemon/file_util.h"
 #include "daemon/redact.h"
 #include "proto/messages.h"
 
