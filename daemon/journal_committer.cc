@@ -130,7 +130,7 @@ void JournalCommitter::Run() {
     Status status;
     for (const auto& f : files) {
       int err = fault::Check(fault::Point::kSync);
-      if (err == 0 && ::fdatasync(f->fd) != 0) err = errno;
+      if (err == 0 && fs::Fdatasync(f->fd) != 0) err = errno;
       if (err != 0) {
         status = Status::FromErrno("fdatasync " + f->path, err);
         break;
