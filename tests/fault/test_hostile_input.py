@@ -217,12 +217,13 @@ class HostileInputTest(unittest.TestCase):
         deep = "[" * 1000000 + "]" * 1000000
         body = ('{"v":1,"event":{"id":"%s","ts":1,"source":"a","kind":"b","payload":%s}}'
                 % (h.new_id(), deep))
-        s = connect(self.d.socket)
-        s.sendall(h.encode_frame(h.EVENT, body))
-        self.assertEqual(read_error_or_eof(s),
-                         {"code": "bad_json", "fatal": True,
-                          "message": "JSON nested deeper than 256 levels at byte 351"})
-        s.close()
+        # Issue 10, defect 8: a payload nested deeper than the payload limit (253) is kept as
+        # text (payload_encoding "text"), not refused; the parse is iterative, so no crash.
+        with self.d.client() as c:
+            ftype, ack = c.request(h.EVENT, body)
+            self.assertEqual((ftype, ack["first_seq"]), (h.ACK, ack["last_seq"]))
+        rec = [r for r in self.d.journal() if r.seq == ack["last_seq"]][0]
+        self.assertEqual((rec.body["payload_encoding"], rec.body["payload"]), ("text", deep))
         # Through the client (which keeps what ferryd may refuse): no crash, exit 0.
         r = h.run_ferry(["emit", "--stdin", "--source", "a", "--kind", "b"], self.d.env(),
                         input=deep)
