@@ -67,5 +67,25 @@ class QueryLimitsTest(unittest.TestCase):
         self.assertLess(took, 3.0 + 2.0)
 
 
+class QueryStopTest(unittest.TestCase):
+    def test_stopping_ferryd_interrupts_a_running_query(self):
+        import subprocess
+        d = h.Daemon(config='[store]\nquery_timeout = "60s"\n')
+        self.addCleanup(d.close)
+        d.start()
+        q = subprocess.Popen([h.FERRY, "query", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                              "SELECT x + 1 FROM c) SELECT count(*) FROM c"], env=d.env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(q.kill)
+        d.wait_for(lambda s: s["ingest"]["connections"] >= 2, "the query to run")
+        start = time.monotonic()
+        self.assertEqual(d.stop(), 0)
+        # Interrupted at once: not the 10 s drain, nor the 60 s limit.
+        self.assertLess(time.monotonic() - start, 5.0)
+        out, err = q.communicate(timeout=h.HANG_GUARD_S)
+        self.assertEqual((q.returncode, out), (1, ""))
+        self.assertEqual(err, "ferry: shutting_down: ferryd is stopping; query interrupted\n")
+
+
 if __name__ == "__main__":
     unittest.main()
