@@ -15,9 +15,8 @@ namespace ferry {
 class Redactor;
 
 // Writes event `i` of `request` to `writer`. `redactor` may be null (no local redaction).
-// A redacted payload is written from its redacted document, so only an event in which a rule
-// matched can see a number written in another form (1.0e2 as 100.0); every other event keeps
-// its payload byte for byte (but for the whitespace between tokens).
+// The payload keeps its bytes but for the whitespace between tokens; when a rule matched in
+// it, its strings are the redacted ones (re-escaped) and its numbers still the bytes received.
 void WriteCanonicalEvent(const proto::EventRequest& request, size_t i, const Redactor* redactor,
                          proto::JsonWriter& writer);
 

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <utility>
@@ -18,11 +19,15 @@ using Clock = std::chrono::steady_clock;
 
 struct Deadline {
   Clock::time_point at;
+  const std::atomic<bool>* stop = nullptr;  // Stop() was called
   bool hit = false;
 };
 
+// Every 1000 VM steps: past the deadline, or ferryd stopping (which also calls
+// sqlite3_interrupt, but only while a statement runs), interrupts the statement.
 int OnProgress(void* arg) {
   auto* d = static_cast<Deadline*>(arg);
+  if (d->stop->load(std::memory_order_relaxed)) return 1;
   if (Clock::now() < d->at) return 0;
   d->hit = true;
   return 1;  // interrupts the statement with SQLITE_INTERRUPT
@@ -128,6 +133,7 @@ void StoreQuery::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    stop_requested_.store(true);
     if (running_ && db_) sqlite3_interrupt(db_);
     refused.swap(queue_);
     cv_.notify_all();
@@ -178,7 +184,7 @@ void StoreQuery::RunOne(const std::string& request_body, const Done& done) {
     db_ = db;
   }
   const auto started = Clock::now();
-  Deadline deadline{started + limits_.time_limit};
+  Deadline deadline{started + limits_.time_limit, &stop_requested_};
   sqlite3_progress_handler(db_, 1000, OnProgress, &deadline);
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
@@ -258,6 +264,9 @@ void StoreQuery::RunOne(const std::string& request_body, const Done& done) {
   sqlite3_finalize(stmt);
   sqlite3_progress_handler(db_, 0, nullptr, nullptr);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (stop_requested_.load()) {
+      return fail(proto::Errc::kShuttingDown, "ferryd is stopping; query interrupted");
+    }
     if (deadline.hit) {
       return fail(proto::Errc::kQueryFailed,
                   "query stopped: it ran longer than the time limit of " +

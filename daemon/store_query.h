@@ -11,6 +11,7 @@
 // thread and must hand its result back by posting (net::post to the io thread).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -68,6 +69,9 @@ class StoreQuery {
   std::deque<std::pair<std::string, Done>> queue_;
   bool stopping_ = false;
   bool running_ = false;  // db_ is executing a statement (Stop may sqlite3_interrupt it)
+  // Set by Stop(); the progress handler reads it, so a statement Stop() came too early to
+  // interrupt still ends at its next progress check.
+  std::atomic<bool> stop_requested_{false};
 };
 
 }  // namespace ferry

@@ -226,18 +226,13 @@ class HostileInputTest(unittest.TestCase):
         deep = "[" * 1000000 + "]" * 1000000
         body = ('{"v":1,"event":{"id":"%s","ts":1,"source":"a","kind":"b","payload":%s}}'
                 % (h.new_id(), deep))
-        s = connect(self.d.socket)
-        s.sendall(h.encode_frame(h.EVENT, body))
-        # Too deep to be a document, so the payload is kept as text (docs/protocol.md): acked,
-        # stored byte for byte, flagged; the parser never recurses, so nothing overflows.
-        c = h.RawClient.__new__(h.RawClient)
-        c.sock, c.buf = s, b""
-        ftype, ack = c.recv_frame()
-        self.assertEqual((ftype, ack["first_seq"]), (h.ACK, ack["last_seq"]))
-        rec = [r for r in self.d.journal() if r.seq == ack["first_seq"]][0]
-        self.assertEqual(rec.body["payload_encoding"], "text")
-        self.assertEqual(rec.body["payload"], deep)
-        s.close()
+        # Issue 10, defect 8: a payload nested deeper than the payload limit (253) is kept as
+        # text (payload_encoding "text"), not refused; the parse is iterative, so no crash.
+        with self.d.client() as c:
+            ftype, ack = c.request(h.EVENT, body)
+            self.assertEqual((ftype, ack["first_seq"]), (h.ACK, ack["last_seq"]))
+        rec = [r for r in self.d.journal() if r.seq == ack["last_seq"]][0]
+        self.assertEqual((rec.body["payload_encoding"], rec.body["payload"]), ("text", deep))
         # Through the client (which keeps what ferryd may refuse): no crash, exit 0.
         r = h.run_ferry(["emit", "--stdin", "--source", "a", "--kind", "b"], self.d.env(),
                         input=deep)

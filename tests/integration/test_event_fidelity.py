@@ -164,5 +164,28 @@ class FidelityTest(unittest.TestCase):
         self.assertEqual(self.raw_payload(rec.body), payload)
 
 
+class RedactLocalFidelityTest(unittest.TestCase):
+    """With [redact] local, a payload in which a rule matched keeps its numbers as sent; one
+    without a match keeps every byte."""
+
+    def test_redacted_payload_keeps_its_numbers(self):
+        d = h.Daemon(config="[redact]\nlocal = true\n")
+        self.addCleanup(d.close)
+        d.start()
+        secret = (b'{"n":123456789012345678901234567890,"key":"AKIAIOSFODNN7EXAMPLE",'
+                  b'"z":-0,"f":[1.50,1E2],"password":"hunter2","k\\u00e9":"\\u00e9"}')
+        clean = b'{"n":18446744073709551616,"s":"caf\\u00e9","f":1.50}'
+        for kind, payload in (("secret", secret), ("clean", clean)):
+            r = subprocess.run([h.FERRY, "emit", "--source", "fid", "--kind", kind, "--data",
+                                payload, "--strict"], env=d.env(), capture_output=True,
+                               timeout=h.HANG_GUARD_S)
+            self.assertEqual((r.returncode, r.stderr), (0, b""))
+        bodies = {json.loads(r.body)["kind"]: r.body for r in d.journal(parse=False)}
+        got = FidelityTest.raw_payload(bodies["secret"])
+        self.assertEqual(got, b'{"n":123456789012345678901234567890,"key":"[REDACTED:aws-access-key-id]",'
+                              b'"z":-0,"f":[1.50,1E2],"password":"[REDACTED:secret-pair]","k\xc3\xa9":"\xc3\xa9"}')
+        self.assertEqual(FidelityTest.raw_payload(bodies["clean"]), clean)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -555,3 +555,95 @@ TEST_CASE("NewEventId is 32 lowercase hex characters and distinct", "[event]") {
 }
 
 }  // namespace ferry::proto
+
+// Issue 10, defect 8: a payload is written from its bytes, never from a document.
+namespace ferry::proto {
+namespace {
+
+std::string NestedArrays(int depth) {
+  const auto n = static_cast<size_t>(depth);
+  return std::string(n, '[') + std::string(n, ']');
+}
+
+std::string Canonical(std::string_view text, int envelope_depth) {
+  rapidjson::Document doc;
+  std::vector<PayloadSpan> spans;
+  Error error;
+  REQUIRE(ParseEnvelopes(text, envelope_depth, &doc, &spans, &error));
+  REQUIRE(spans.size() == 1);
+  const rapidjson::Value* ev = &doc;
+  if (envelope_depth == 2) ev = &doc["event"];
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  WriteEnvelope(*ev, w, text.substr(spans[0].begin, spans[0].end - spans[0].begin),
+                spans[0].too_deep);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+constexpr std::string_view kHead =
+    R"({"id":"00112233445566778899aabbccddeeff","ts":1700000000000000000,"source":"zsh","kind":"k",)";
+
+TEST_CASE("WriteEnvelope keeps a payload's numbers and strings as sent", "[event][fidelity]") {
+  for (std::string payload :
+       {R"({"a":123456789012345678901234567890})", R"([18446744073709551616,-0,-0.0,0.1,1.0])",
+        R"([1.50,1E2,1e-7,2.5e+3,-9223372036854775809])", R"("caf\u00e9 \/ \ud83d\ude00")",
+        R"(12345678901234567890123)", "true", "null", R"({"":{}})"}) {
+    CAPTURE(payload);
+    const std::string text = std::string(kHead) + R"("payload":)" + payload + "}";
+    CHECK(Canonical(text, 1) == text);
+  }
+}
+
+TEST_CASE("WriteEnvelope drops only the whitespace between a payload's tokens",
+          "[event][fidelity]") {
+  const std::string text =
+      std::string(kHead) + "\"payload\" : \n { \"a\" : [ 1.50 , \" x \\\" y \" ] } }";
+  CHECK(Canonical(text, 1) == std::string(kHead) + R"("payload":{"a":[1.50," x \" y "]}})");
+  CHECK(CompactJson(" [ 1 ,\t\"a b\\\\\" , {} ]\r\n") == R"([1,"a b\\",{}])");
+}
+
+TEST_CASE("ParseEnvelopes: a payload nested past kMaxPayloadDepth is kept as text",
+          "[event][fidelity]") {
+  REQUIRE(kMaxPayloadDepth == 253);
+  for (int depth : {kMaxPayloadDepth - 1, kMaxPayloadDepth, kMaxPayloadDepth + 1, 256, 10000}) {
+    CAPTURE(depth);
+    const std::string text =
+        R"({"v":1,"event":)" + std::string(kHead) + R"("payload":)" + NestedArrays(depth) + "}}";
+    const std::string want = depth <= kMaxPayloadDepth
+                                 ? std::string(kHead) + R"("payload":)" + NestedArrays(depth) + "}"
+                                 : std::string(kHead) + R"("payload_encoding":"text","payload":")" +
+                                       NestedArrays(depth) + "\"}";
+    CHECK(Canonical(text, 2) == want);
+  }
+  // Outside a payload the limit is unchanged.
+  rapidjson::Document doc;
+  std::vector<PayloadSpan> spans;
+  Error error;
+  CHECK_FALSE(ParseEnvelopes(R"({"v":)" + NestedArrays(300) + "}", 2, &doc, &spans, &error));
+  CHECK(error.message == "JSON nested deeper than 256 levels at byte 260");
+}
+
+TEST_CASE("ParsePayloadJson applies the payload limit the daemon applies", "[event][fidelity]") {
+  rapidjson::Document doc;
+  Error error;
+  CHECK(ParsePayloadJson(NestedArrays(kMaxPayloadDepth), &doc, &error));
+  CHECK_FALSE(ParsePayloadJson(NestedArrays(kMaxPayloadDepth + 1), &doc, &error));
+  CHECK(error.message == "JSON nested deeper than 253 levels at byte 253");
+  // A number beyond a double's range is not JSON ferry can hold: the client keeps it as text.
+  CHECK_FALSE(ParsePayloadJson("1e400", &doc, &error));
+}
+
+TEST_CASE("ParseEnvelopes: one span per envelope, empty without a payload", "[event][fidelity]") {
+  const std::string text = R"({"v":1,"events":[{"payload":1},{"kind":"x"},{"payload": [2] }]})";
+  rapidjson::Document doc;
+  std::vector<PayloadSpan> spans;
+  Error error;
+  REQUIRE(ParseEnvelopes(text, 3, &doc, &spans, &error));
+  REQUIRE(spans.size() == 3);
+  CHECK(text.substr(spans[0].begin, spans[0].end - spans[0].begin) == "1");
+  CHECK_FALSE(spans[1].present());
+  CHECK(text.substr(spans[2].begin, spans[2].end - spans[2].begin) == "[2]");
+}
+
+}  // namespace
+}  // namespace ferry::proto

@@ -503,3 +503,37 @@ TEST_CASE("unknown_sink is a named error code that survives an ERROR body", "[me
 
 }  // namespace
 }  // namespace ferry::proto
+
+namespace ferry::proto {
+namespace {
+
+// Issue 10, defect 8: what ingest writes to the journal keeps the payload's bytes.
+TEST_CASE("EventRequest writes each envelope with its payload as received",
+          "[messages][fidelity]") {
+  const std::string ev1 =
+      R"({"id":"aa","ts":1,"source":"s","kind":"k","payload":{"n":123456789012345678901234567890}})";
+  const std::string ev2 = R"({"id":"bb","ts":2,"source":"s","kind":"k"})";
+  const std::string ev3 = R"({"id":"cc","ts":3,"source":"s","kind":"k","payload":)" +
+                          std::string(300, '[') + std::string(300, ']') + "}";
+  const std::string body = R"({"v":1,"events":[)" + ev1 + "," + ev2 + "," + ev3 + "]}";
+  EventRequest req;
+  Error error;
+  REQUIRE(req.Parse(FrameType::kEventBatch, body, 10, &error));
+  REQUIRE(req.size() == 3);
+  auto written = [&](size_t i) {
+    rapidjson::StringBuffer sb;
+    JsonWriter w(sb);
+    req.WriteEnvelope(i, w);
+    return std::string(sb.GetString(), sb.GetSize());
+  };
+  CHECK(written(0) == ev1);
+  CHECK(written(1) == ev2);
+  CHECK(written(2) ==
+        R"({"id":"cc","ts":3,"source":"s","kind":"k","payload_encoding":"text","payload":")" +
+            std::string(300, '[') + std::string(300, ']') + "\"}");
+  CHECK(req.payload_too_deep(2));
+  CHECK_FALSE(req.payload_too_deep(0));
+}
+
+}  // namespace
+}  // namespace ferry::proto
