@@ -111,5 +111,35 @@ class RecoveryTest(unittest.TestCase):
             self.assertEqual(c.ack(h.make_event())["last_seq"], 6)
 
 
+class StoreUnavailableTest(unittest.TestCase):
+    """#13d: ferryd starts and serves ingest when ferry.db cannot be opened, reports the store
+    as failed, and starts it once it opens. Trigger: ferry.db is a directory (open fails with
+    SQLITE_CANTOPEN even for root, unlike chmod 000); removing it fixes it."""
+
+    def test_ingest_runs_while_the_store_cannot_open(self):
+        d = h.Daemon(config=CONFIG)
+        self.addCleanup(d.close)
+        os.makedirs(os.path.join(d.state_dir, "ferry.db"))
+        d.start()
+        self.assertIn("serving ingest without the store and retrying", d.last_log())
+        with d.client() as c:
+            for i in range(5):
+                self.assertEqual(c.ack(h.make_event(payload={"i": i}))["last_seq"], i + 1)
+        st = d.status()
+        self.assertFalse(st["healthy"])
+        self.assertFalse(st["store"]["healthy"])
+        self.assertTrue(st["store"]["error"].startswith(
+            "I/O error: cannot open %s/ferry.db: " % d.state_dir), st["store"]["error"])
+        self.assertIn("store: " + st["store"]["error"], st["problems"])
+        self.assertEqual(st["journal"]["last_seq"], 5)
+        self.assertTrue(os.path.isdir(os.path.join(d.state_dir, "ferry.db")))  # left alone
+        os.rmdir(os.path.join(d.state_dir, "ferry.db"))
+        st = d.wait_for(lambda st: st["store"]["cursor"] == 5, "the store to open and catch up")
+        self.assertTrue(st["healthy"], st["problems"])
+        self.assertIsNone(st["store"]["error"])
+        self.assertEqual(count_rows(d), ((5, 1, 5), 5))
+        self.assertIn("opened after a failure; applied up to seq 0; catching up", d.last_log())
+
+
 if __name__ == "__main__":
     unittest.main()
