@@ -489,6 +489,13 @@ Status Journal::TryRecover(std::shared_ptr<SegmentFile>* closed, uint64_t* close
   *closed = nullptr;
   *closed_last = written_seq_;
   if (failure_.ok()) return Status::Ok();
+  // The old test fault points (FERRY_TEST_FAULTS write_fail_after / fsync_fail_after) model a
+  // device that keeps failing: recovery probes them so it does not succeed on paper.
+  for (const auto point : {fault::Point::kWrite, fault::Point::kSync}) {
+    if (const int err = fault::Check(point); err != 0) {
+      return Status::FromErrno("journal recovery probe", err);
+    }
+  }
   buffer_.clear();
   next_seq_ = written_seq_ + 1;
   const uint64_t first = next_seq_;
