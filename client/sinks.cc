@@ -502,18 +502,25 @@ int AskDaemon(const GlobalOptions& global, const proto::DeadletterRequest& reque
   }
   const bool replay = request.op == "replay";
   size_t shown = 0;
+  int rc = 0;
   for (const auto& s : Member(doc, "sinks").GetArray()) {
     const std::string name = Str(Member(s, "name"));
     if (!request.sink.empty() && name != request.sink) continue;
     ++shown;
     const std::string n = Num(Member(s, replay ? "queued" : "purged"));
+    const std::string err = Str(Member(s, "error"));
+    if (!err.empty()) {
+      Fail("deadletter", name + ": " + err);
+      rc = 1;
+      continue;
+    }
     std::printf("%s: %s %s\n", name.c_str(), n.c_str(),
                 replay ? "event(s) queued for replay" : "dead letter(s) purged");
   }
   if (shown == 0) {
     std::printf("no sinks configured; nothing to %s\n", request.op.c_str());
   }
-  return 0;
+  return rc;
 }
 
 }  // namespace

@@ -87,8 +87,11 @@ void PrintSinks(const rapidjson::Value& sinks) {
     return;
   }
   for (const auto& s : sinks.GetArray()) {
-    std::printf("  sink     %s (%s) %s\n", S(Get(s, "name")).c_str(), S(Get(s, "type")).c_str(),
-                S(Get(s, "url")).c_str());
+    const auto& tls = Get(s, "tls_verify");
+    std::printf(
+        "  sink     %s (%s) %s%s\n", S(Get(s, "name")).c_str(), S(Get(s, "type")).c_str(),
+        S(Get(s, "url")).c_str(),
+        tls.IsBool() && !tls.GetBool() ? "  TLS VERIFICATION OFF (tls_verify = false)" : "");
     const auto& lag_s = Get(s, "lag_s");
     std::printf("           %s; delivered up to seq %llu; lag %llu event(s), %s\n",
                 S(Get(s, "state")).c_str(), U(Get(s, "cursor")), U(Get(s, "lag_events")),

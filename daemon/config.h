@@ -32,6 +32,10 @@ struct SinkConfig {
   std::chrono::milliseconds backoff_max{5 * 60 * 1000};
   std::chrono::milliseconds batch_timeout{1000};
   bool redact = true;
+  // TLS: verify the server's certificate and name (on by default). tls_verify = false is an
+  // explicit opt-out for a test server; ferry status and --check-config show it.
+  bool tls_verify = true;
+  std::string ca_file;  // PEM bundle to verify against instead of the system's
   std::vector<std::pair<std::string, std::string>> headers;
   int line = 0;  // where the table starts in the file, for messages
 
@@ -60,6 +64,9 @@ struct Config {
   uint64_t max_frame_bytes = 4ull << 20;
   uint64_t max_connections = 1024;
   std::chrono::milliseconds idle_timeout{60000};
+  // From a frame's first byte, the whole frame must arrive within this (else the
+  // connection is closed): a drip-feed cannot hold a connection slot forever.
+  std::chrono::milliseconds frame_timeout{10000};
   uint64_t max_batch_events = 10000;
 
   // [spool]

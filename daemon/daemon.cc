@@ -86,6 +86,7 @@ IngestLimits LimitsFrom(const Config& cfg) {
   limits.max_frame = cfg.max_frame_bytes;
   limits.max_connections = cfg.max_connections;
   limits.idle_timeout = cfg.idle_timeout;
+  limits.frame_timeout = cfg.frame_timeout;
   limits.max_batch_events = cfg.max_batch_events;
   return limits;
 }
@@ -394,31 +395,63 @@ void Daemon::Impl::CheckFlushWaits(bool final) {
 void Daemon::Impl::OnDeadletter(const proto::DeadletterRequest& req,
                                 std::function<void(std::string)> reply) {
   if (!req.sink.empty() && !FindSink(req.sink)) return reply(UnknownSinkFrame(req.sink));
-  rapidjson::StringBuffer sb;
-  proto::JsonWriter w(sb);
-  w.StartObject();
-  w.Key("op");
-  w.String(req.op.c_str());
-  w.Key("sinks");
-  w.StartArray();
+  // Purge deletes files: each sink thread does it and answers through the io context, so this
+  // thread never waits for a sink's disk I/O. The reply goes out when every sink answered.
+  struct Pending {
+    std::string op;
+    std::vector<std::string> names;
+    std::vector<uint64_t> counts;
+    std::vector<std::string> errors;
+    size_t left = 0;
+    std::function<void(std::string)> reply;
+    void Answer() {
+      rapidjson::StringBuffer sb;
+      proto::JsonWriter w(sb);
+      w.StartObject();
+      w.Key("op");
+      w.String(op.c_str());
+      w.Key("sinks");
+      w.StartArray();
+      for (size_t i = 0; i < names.size(); ++i) {
+        w.StartObject();
+        w.Key("name");
+        w.String(names[i].c_str());
+        w.Key(op == "replay" ? "queued" : "purged");
+        w.Uint64(counts[i]);
+        if (!errors[i].empty()) {
+          w.Key("error");
+          w.String(errors[i].c_str());
+        }
+        w.EndObject();
+      }
+      w.EndArray();
+      w.EndObject();
+      reply(proto::EncodeFrame(proto::FrameType::kDeadletterResult,
+                               std::string(sb.GetString(), sb.GetSize())));
+    }
+  };
+  auto p = std::make_shared<Pending>();
+  p->op = req.op;
+  p->reply = std::move(reply);
+  std::vector<Sink*> chosen;
   for (const auto& s : sinks) {
     if (!req.sink.empty() && s->name() != req.sink) continue;
-    w.StartObject();
-    w.Key("name");
-    w.String(s->name().c_str());
-    if (req.op == "replay") {
-      w.Key("queued");
-      w.Uint64(s->RequestReplay());
-    } else {
-      w.Key("purged");
-      w.Uint64(s->PurgeDeadletters());
-    }
-    w.EndObject();
+    chosen.push_back(s.get());
+    p->names.push_back(s->name());
+    p->counts.push_back(req.op == "replay" ? s->RequestReplay() : 0);
+    p->errors.emplace_back();
   }
-  w.EndArray();
-  w.EndObject();
-  reply(proto::EncodeFrame(proto::FrameType::kDeadletterResult,
-                           std::string(sb.GetString(), sb.GetSize())));
+  if (req.op == "replay" || chosen.empty()) return p->Answer();
+  p->left = chosen.size();
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    chosen[i]->PurgeDeadletters([this, p, i](uint64_t n, std::string error) {
+      net::post(io, [p, i, n, error = std::move(error)]() mutable {
+        p->counts[i] = n;
+        p->errors[i] = std::move(error);
+        if (--p->left == 0) p->Answer();
+      });
+    });
+  }
 }
 
 std::string Daemon::Impl::StatusJson() const {
@@ -836,6 +869,33 @@ int Daemon::Run() {
   if (Status made = MakeDirs(cfg.state_dir); !made.ok()) {
     throw std::runtime_error(made.message());
   }
+  // Refuse a state dir that another user owns or can write to (they could swap spool/,
+  // journal/ or ferry.db); tighten one that others can only read.
+  if (Status ok = CheckPrivateDir(cfg.state_dir, "state directory", false); !ok.ok()) {
+    throw std::runtime_error(ok.message());
+  }
+  // spool/ is where clients drop events: it must be a real directory of ours (checked here,
+  // before any thread starts, so a refusal exits at once; SpoolImporter::Start checks again).
+  if (const std::string spool = cfg.state_dir + "/spool";
+      ::mkdir(spool.c_str(), 0700) == 0 || errno == EEXIST) {
+    if (Status ok = CheckPrivateDir(spool, "spool directory", true); !ok.ok()) {
+      throw std::runtime_error(ok.message());
+    }
+  }
+  // Files made before ferryd set its umask (an older ferryd run by hand with umask 022)
+  // are tightened: ferry.db and its -wal/-shm hold every payload.
+  for (const char* name : {"ferry.db", "ferry.db-wal", "ferry.db-shm", "ferryd.lock"}) {
+    const std::string path = cfg.state_dir + "/" + name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+      if (::chmod(path.c_str(), 0600) == 0) {
+        spdlog::warn("{} was mode {:o}; set it to 0600", path, st.st_mode & 07777);
+      } else {
+        spdlog::warn("{} is mode {:o} and chmod 0600 failed: {}", path, st.st_mode & 07777,
+                     std::strerror(errno));
+      }
+    }
+  }
   d.state_lock = std::make_unique<StateDirLock>(cfg.state_dir);
 
   Journal::Options jopts;
@@ -962,12 +1022,17 @@ int Daemon::Run() {
                                false)));
       return;
     }
-    d.query->Submit(std::move(body), [&d, reply = std::move(reply)](bool ok, std::string result,
-                                                                    proto::Error error) {
+    // `reply` owns the session: it is moved (never copied) into the io thread's handler, so
+    // the session's last reference is dropped there, not on the query thread. StoreQuery
+    // calls `done` once, on the query thread or, when stopping, on the caller of Stop().
+    d.query->Submit(std::move(body), [&d, reply = std::move(reply)](
+                                         bool ok, std::string result, proto::Error error) mutable {
       std::string frame =
           ok ? proto::EncodeFrame(proto::FrameType::kQueryResult, result)
              : proto::EncodeFrame(proto::FrameType::kError, proto::MakeErrorBody(error, false));
-      net::post(d.io, [reply, frame = std::move(frame)]() mutable { reply(std::move(frame)); });
+      net::post(d.io, [reply = std::move(reply), frame = std::move(frame)]() mutable {
+        reply(std::move(frame));
+      });
     });
   });
   if (d.store) d.store->Start();

@@ -23,6 +23,12 @@ Status WriteFileAtomically(const std::string& path, std::string_view contents, b
 // whole.
 Status AppendLinesSynced(const std::string& path, std::string_view text);
 
+// fsyncs directory `dir`, so entries created or renamed in it survive a power loss.
+Status SyncDir(const std::string& dir);
+
+// The directory part of `path` ("." when it has none).
+std::string DirOf(const std::string& path);
+
 // mkdir -p with mode 0700 for each directory it creates.
 Status MakeDirs(const std::string& path);
 

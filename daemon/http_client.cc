@@ -183,7 +183,13 @@ HttpResponse HttpClient::Post(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &transfer);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  // TLS verification (CURLOPT_SSL_VERIFYPEER/VERIFYHOST) keeps libcurl's default: on. Proxies
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, request.tls_verify ? 1L : 0L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, request.tls_verify ? 2L : 0L);
+  curl_easy_setopt(curl, CURLOPT_CAINFO,
+                   request.ca_file.empty() ? nullptr : request.ca_file.c_str());
+  // TLS verification (CURLOPT_SSL_VERIFYPEER/VERIFYHOST) is libcurl's default, on, unless the
+  // sink opted out explicitly (shown in status and --check-config). The handle is reused, so
+  // every option is set on every request. Proxies
   // come from http_proxy/https_proxy/no_proxy, which libcurl reads when CURLOPT_PROXY is unset.
 
   // curl_easy_perform() would call OnProgress only about once a second while the server is

@@ -1,7 +1,7 @@
 // HttpClient: one libcurl easy handle, reused for keep-alive; owned by one sink thread.
-// TLS verification stays on, proxies come from the environment (http_proxy, https_proxy,
-// no_proxy, as libcurl reads them), User-Agent is ferry/<version>. CurlGlobalInit() must run
-// once in main() before any thread starts.
+// TLS verification is on unless a request turns it off (tls_verify = false), proxies come from the
+// environment (http_proxy, https_proxy, no_proxy, as libcurl reads them), User-Agent is
+// ferry/<version>. CurlGlobalInit() must run once in main() before any thread starts.
 #pragma once
 
 #include <atomic>
@@ -24,6 +24,8 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers, in order
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds timeout{10000};  // whole request
+  bool tls_verify = true;                    // false: no certificate or host name check
+  std::string ca_file;                       // "" = the system's CA bundle
 };
 
 struct HttpResponse {

@@ -19,6 +19,7 @@
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/file_seam.h"
 #include "daemon/file_util.h"
 #include "daemon/http_client.h"
 #include "daemon/journal_reader.h"
@@ -31,7 +32,6 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kBackoffBase{200};
 constexpr milliseconds kPausedRetry{60000};
-constexpr size_t kExcerpt = 1024;
 
 int64_t WallNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -62,18 +62,32 @@ std::string ExpandHome(const std::string& path) {
   return path;
 }
 
+// Lines of `path` (0 when it is missing). Sink thread only: dead-letter files can be large.
 uint64_t CountLines(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = fs::Open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   uint64_t n = 0;
-  char buf[1 << 16];
+  std::vector<char> buf(1 << 16);
   for (;;) {
-    const ssize_t got = ::read(fd, buf, sizeof buf);
+    const ssize_t got = fs::Read(fd, buf.data(), buf.size());
+    if (got < 0 && errno == EINTR) continue;
     if (got <= 0) break;
-    n += static_cast<uint64_t>(std::count(buf, buf + got, '\n'));
+    n += static_cast<uint64_t>(std::count(buf.data(), buf.data() + got, '\n'));
   }
-  ::close(fd);
+  fs::Close(fd);
   return n;
+}
+
+// The built-in detectors alone, for response bodies (whatever a sink's redact setting).
+const Redactor* BuiltinRedactor() {
+  static const std::shared_ptr<const Redactor> r = [] {
+    std::shared_ptr<const Redactor> out;
+    RedactOptions o;
+    o.builtin = true;
+    if (!Redactor::Compile(o, &out).ok()) out.reset();
+    return out;
+  }();
+  return r.get();
 }
 
 // How a response is handled (docs/sinks.md "Responses").
@@ -178,6 +192,13 @@ Sink::Sink(SinkConfig config, SinkDeps deps, std::shared_ptr<const Redactor> red
 Sink::~Sink() {
   Stop();
   Join();
+  // Jobs the thread never ran (it was not started): answered without the disk.
+  std::vector<std::function<void(bool)>> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    left.swap(mail_);
+  }
+  for (auto& job : left) job(false);
   if (slot_) deps_.consumers->Unregister(slot_);
 }
 
@@ -221,8 +242,6 @@ Status Sink::Open(uint64_t oldest_seq, uint64_t written_seq) {
     spdlog::info("sink {}: no cursor yet; sending from seq {}", config_.name, cursor + 1);
   }
   cursor_.store(cursor);
-  deadlettered_.store(CountLines(deadletter_path_));
-  replay_pending_.store(CountLines(replay_path_));
   slot_ = deps_.consumers->Register("sink:" + config_.name, cursor);
   return Status::Ok();
 }
@@ -272,17 +291,52 @@ uint64_t Sink::RequestReplay() {
   return n;
 }
 
-uint64_t Sink::PurgeDeadletters() {
-  std::lock_guard<std::mutex> lock(dl_mu_);
+void Sink::PurgeDeadletters(PurgeDone done) {
+  Post([this, done = std::move(done)](bool run) {
+    if (run) {
+      Purge(done);
+    } else {
+      done(0, "the sink stopped before it could purge; nothing was deleted");
+    }
+  });
+}
+
+void Sink::Post(std::function<void(bool)> job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  mail_.push_back(std::move(job));
+  mail_pending_.store(true);
+  cv_.notify_all();
+}
+
+void Sink::RunMail() {
+  if (!mail_pending_.load()) return;
+  std::vector<std::function<void(bool)>> jobs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs.swap(mail_);
+    mail_pending_.store(false);
+  }
+  for (auto& job : jobs) job(true);
+}
+
+void Sink::Purge(const PurgeDone& done) {
   const uint64_t n = CountLines(deadletter_path_);
-  if (::unlink(deadletter_path_.c_str()) != 0 && errno != ENOENT) {
-    spdlog::warn("sink {}: cannot delete {}: {}", config_.name, deadletter_path_,
-                 std::strerror(errno));
-    return 0;
+  if (fs::Unlink(deadletter_path_.c_str()) != 0 && errno != ENOENT) {
+    const std::string error = "cannot delete " + deadletter_path_ + ": " + std::strerror(errno);
+    spdlog::warn("sink {}: {}", config_.name, error);
+    done(0, error);
+    return;
   }
   deadlettered_.store(0);
   if (n > 0) spdlog::info("sink {}: purged {} dead letter(s)", config_.name, n);
-  return n;
+  done(n, {});
+}
+
+std::string Sink::RedactResponse(std::string body) const {
+  RedactLiteral(&body, token_);
+  if (const Redactor* builtin = BuiltinRedactor()) builtin->RedactString(&body);
+  if (redactor_) redactor_->RedactString(&body);
+  return body;
 }
 
 std::string Sink::last_error_text() const {
@@ -380,6 +434,12 @@ bool Sink::SleepUntil(Clock::time_point deadline, bool wake_on_reload) {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_.load() && flush_gen_.load() == flush_seen_ &&
          !(wake_on_reload && reload_gen_.load() != reload_gen_seen_)) {
+    if (mail_pending_.load()) {  // answered now, then the sleep goes on
+      lock.unlock();
+      RunMail();
+      lock.lock();
+      continue;
+    }
     if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) break;
   }
   flush_seen_ = flush_gen_.load();  // a flush that cut this wait is used up
@@ -427,6 +487,7 @@ bool Sink::Gather(Batch* batch, uint64_t limit_seq) {
   Clock::time_point deadline{};  // first event read + batch_timeout
   for (;;) {
     if (stop_.load()) return false;
+    RunMail();
     if (reload_gen_.load() != reload_gen_seen_ && ApplyReload()) Reredact(batch);  // new rules
     if (batch->events.size() >= max_events) break;
     if (exact && reader_->next_seq() > limit_seq && !carry_) break;
@@ -495,7 +556,7 @@ bool Sink::Gather(Batch* batch, uint64_t limit_seq) {
     flush_seen_ = flush_gen_.load();
     const uint64_t seen = reader_->next_seq() - 1;
     const bool more = deps_.progress->shippable() > seen;
-    if (!stop_.load() && reload_gen_.load() == reload_gen_seen_ &&
+    if (!stop_.load() && reload_gen_.load() == reload_gen_seen_ && !mail_pending_.load() &&
         !(batch->events.empty() && replay_requested_.load())) {
       if (more && at_end) {
         // The reader cannot read what is there (a damaged or missing segment, no fds):
@@ -517,49 +578,13 @@ bool Sink::Gather(Batch* batch, uint64_t limit_seq) {
 
 bool Sink::DeadLetter(const Batch& batch, size_t i, long status, const std::string& response) {
   const SinkEvent& ev = batch.events[i];
-  const std::string& raw = batch.raw[i];
-  rapidjson::StringBuffer sb;
-  proto::JsonWriter w(sb);
-  w.StartObject();
-  w.Key("time");
-  WriteStr(w, IsoTime(WallNs()));
-  w.Key("sink");
-  WriteStr(w, config_.name);
-  w.Key("seq");
-  w.Uint64(ev.seq);
-  w.Key("id");
-  auto id = ev.envelope->FindMember("id");
-  if (id != ev.envelope->MemberEnd() && id->value.IsString()) {
-    w.String(id->value.GetString(), id->value.GetStringLength());
-  } else {
-    w.Null();
-  }
-  w.Key("status");
-  w.Int64(status);
-  w.Key("response");
-  const std::string excerpt = proto::SanitizeUtf8(response.substr(0, kExcerpt));
-  WriteStr(w, excerpt);
-  w.Key("event");
-  w.StartObject();
-  w.Key("seq");
-  w.Uint64(ev.seq);
-  w.Key("received");
-  w.Int64(ev.received_ns);
-  w.EndObject();
-  std::string line(sb.GetString(), sb.GetSize());
-  // Splice the journal body's members into "event" (it is the envelope as the hook sent it,
-  // not the redacted copy: the file stays on this machine).
-  line.pop_back();  // outer }
-  line.pop_back();  // event's }
-  if (raw.size() > 2 && raw.front() == '{') {
-    line += ",";
-    line.append(raw, 1, std::string::npos);  // includes the envelope's closing }
-  } else {
-    line += "}";
-  }
-  line += "}\n";
-
-  std::lock_guard<std::mutex> lock(dl_mu_);
+  auto id_member = ev.envelope->FindMember("id");
+  std::string id;
+  const bool has_id = id_member != ev.envelope->MemberEnd() && id_member->value.IsString();
+  if (has_id) id.assign(id_member->value.GetString(), id_member->value.GetStringLength());
+  const std::string line = DeadLetterLine(
+      IsoTime(WallNs()), config_.name, ev.seq, has_id ? &id : nullptr, ev.received_ns, status,
+      RedactResponse(proto::SanitizeUtf8(response, 1024)), batch.raw[i]);
   const Status appended = AppendLinesSynced(deadletter_path_, line);
   if (!appended.ok()) {
     SetError(status,
@@ -598,6 +623,8 @@ Sink::Outcome Sink::Send(Batch& batch, size_t lo, size_t hi, const std::string& 
   }
   req.connect_timeout = config_.connect_timeout;
   req.timeout = config_.timeout;
+  req.tls_verify = config_.tls_verify;
+  req.ca_file = config_.ca_file;
   req.headers.emplace_back("Idempotency-Key",
                            IdempotencyKey(config_.name, meta_.host_id, first, last, key_suffix));
   req.headers.emplace_back("X-Ferry-Sink", config_.name);
@@ -622,6 +649,7 @@ bool Sink::Deliver(Batch& batch, const std::string& key_suffix) {
   std::vector<std::pair<size_t, size_t>> todo = {{0, batch.events.size()}};
   while (!todo.empty()) {
     if (stop_.load()) return false;
+    RunMail();
     if (reload_gen_seen_ != reload_gen_.load() && ApplyReload()) Reredact(&batch);
     if (!token_error_.empty()) {
       SetError(0, token_error_, {});
@@ -651,7 +679,7 @@ bool Sink::Deliver(Batch& batch, const std::string& key_suffix) {
     const std::string what =
         r.status ? "HTTP " + std::to_string(r.status) : "transport error: " + r.transport_error;
     SetError(r.status, r.status ? Describe(r.status) : r.transport_error,
-             proto::SanitizeUtf8(r.body_excerpt));
+             RedactResponse(proto::SanitizeUtf8(r.body_excerpt)));
     if (o.verdict == Verdict::kSplit413 || o.verdict == Verdict::kBisect) {
       todo.pop_back();
       if (hi - lo > 1) {
@@ -736,10 +764,9 @@ void Sink::Reredact(Batch* batch) {
 bool Sink::Replay() {
   replay_requested_.store(false);
   {
-    std::lock_guard<std::mutex> lock(dl_mu_);
     struct stat st {};
     if (::stat(replay_path_.c_str(), &st) != 0) {
-      if (::rename(deadletter_path_.c_str(), replay_path_.c_str()) != 0) {
+      if (fs::Rename(deadletter_path_.c_str(), replay_path_.c_str()) != 0) {
         if (errno != ENOENT) {
           spdlog::error("sink {}: cannot move {} aside for replay: {}", config_.name,
                         deadletter_path_, std::strerror(errno));
@@ -794,7 +821,6 @@ bool Sink::Replay() {
   }
   if (!flush_batch()) return false;
   if (pos < text.size()) unreadable.append(text, pos, std::string::npos).push_back('\n');
-  std::lock_guard<std::mutex> lock(dl_mu_);
   if (!unreadable.empty()) {
     const Status kept = AppendLinesSynced(deadletter_path_, unreadable);
     if (!kept.ok()) {
@@ -805,7 +831,7 @@ bool Sink::Replay() {
     deadlettered_.fetch_add(
         static_cast<uint64_t>(std::count(unreadable.begin(), unreadable.end(), '\n')));
   }
-  ::unlink(replay_path_.c_str());
+  fs::Unlink(replay_path_.c_str());
   replay_pending_.store(0);
   spdlog::info("sink {}: replay done", config_.name);
   return true;
@@ -817,12 +843,16 @@ void Sink::Run() {
   LoadToken();
   if (!token_error_.empty()) spdlog::error("sink {}: {}", config_.name, token_error_);
   Batch batch;
+  // Counted here, not in Open() on the io thread: the files can be large.
+  deadlettered_.store(CountLines(deadletter_path_));
+  replay_pending_.store(CountLines(replay_path_));
   {
     struct stat st {};
     if (::stat(replay_path_.c_str(), &st) == 0) replay_requested_.store(true);
   }
   uint64_t inflight_last = inflight_last_;
   while (!stop_.load()) {
+    RunMail();
     if (replay_requested_.load() && !Replay()) break;
     if (!Gather(&batch, inflight_last)) break;
     inflight_last = 0;
@@ -848,6 +878,7 @@ void Sink::Run() {
   }
   SetState(State::kStopped);
   http_.reset();
+  RunMail();  // what was asked before the stop is still done (the destructor answers the rest)
 }
 
 void Sink::WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const {
@@ -860,6 +891,8 @@ void Sink::WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const {
   WriteStr(w, config_.type);
   w.Key("url");
   WriteStr(w, UrlForDisplay(endpoint_));
+  w.Key("tls_verify");
+  w.Bool(config_.tls_verify);
   w.Key("cursor");
   w.Uint64(cursor);
   w.Key("lag_events");

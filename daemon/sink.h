@@ -2,21 +2,26 @@
 // Design and every rule it follows: docs/sinks.md.
 //
 // The sink thread owns its JournalReader, its HttpClient, its cursor file (cursors/<name>),
-// its dead-letter file (deadletter/<name>.ndjson, shared with the io thread for purge under
-// dl_mu_) and its backoff. Other threads talk to it through a few calls that set atomics or
-// flags and signal its condition variable: OnWritten (io thread, after each journal flush),
-// Flush, Reload, RequestReplay, Stop. Status is read from any thread: counters are atomics,
-// the rest sits behind info_mu_ (a leaf lock).
+// its dead-letter files (deadletter/<name>.ndjson and .replay.ndjson: only the sink thread
+// touches them) and its backoff. Other threads talk to it through a few calls that set
+// atomics or flags and signal its condition variable: OnWritten (io thread, after each journal
+// flush), Flush, Reload, RequestReplay, Stop; and through a small mailbox for work that needs
+// the disk (PurgeDeadletters): the caller queues it and gets its answer in a callback that
+// runs on the sink thread, so the io thread never waits for a sink's disk I/O. Status is read
+// from any thread: counters are atomics (the dead-letter counts are kept as lines are written
+// and removed, never by reading the files), the rest sits behind info_mu_ (a leaf lock).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "daemon/config.h"
 #include "daemon/journal_progress.h"
@@ -55,8 +60,9 @@ class Sink {
   Sink& operator=(const Sink&) = delete;
 
   // Reads cursors/<name> (a missing file starts at the journal's `oldest_seq`; a cursor past
-  // the journal's `written_seq` means the journal was reset, and starts there too), counts
-  // the dead letters, and registers the consumer slot "sink:<name>".
+  // the journal's `written_seq` means the journal was reset, and starts there too) and
+  // registers the consumer slot "sink:<name>". (The sink thread counts the dead letters when
+  // it starts.)
   Status Open(uint64_t oldest_seq, uint64_t written_seq);
   void Start();
   // Asks the thread to end: no new request starts, one in progress is aborted (it is sent
@@ -72,9 +78,15 @@ class Sink {
   // Config reload: new redaction rules (may be null = unchanged); re-read the token and retry
   // at once if paused.
   void Reload(std::shared_ptr<const Redactor> redactor);
-  // Dead letters: queue a replay (returns the events queued), or delete them (returns how many).
+  // Dead letters: queue a replay (returns the events queued; no disk I/O).
   uint64_t RequestReplay();
-  uint64_t PurgeDeadletters();
+  // Any thread; never blocks on disk I/O. Queues the purge for the sink thread, which deletes
+  // deadletter/<name>.ndjson between two requests (a POST in progress finishes first) and
+  // then calls done(how many lines it held, "" or what went wrong) on the sink thread. If the
+  // sink is destroyed before its thread ran it, done(0, "the sink stopped ...") runs from the
+  // destructor.
+  using PurgeDone = std::function<void(uint64_t purged, std::string error)>;
+  void PurgeDeadletters(PurgeDone done);
 
   const std::string& name() const { return config_.name; }
   const SinkConfig& config() const { return config_; }
@@ -111,6 +123,15 @@ class Sink {
   bool ApplyReload();
   void Reredact(Batch* batch);
   void SetError(long status, std::string message, std::string body);
+  // Sink thread: the token, and whatever the built-in detectors and the [redact] rules find,
+  // rewritten out of a response body before it goes to status, flush output or a log line.
+  std::string RedactResponse(std::string body) const;
+  // Mailbox (see the class comment). Post: any thread. RunMail: sink thread; runs what is
+  // queued. A job is called with true on the sink thread, or false when the sink is gone
+  // first (it must then answer without touching the disk).
+  void Post(std::function<void(bool run)> job);
+  void RunMail();
+  void Purge(const PurgeDone& done);
   void SetState(State s, std::chrono::system_clock::time_point next_retry = {});
 
   const SinkConfig config_;
@@ -132,6 +153,8 @@ class Sink {
   std::atomic<uint64_t> reload_gen_{0};
   std::atomic<bool> replay_requested_{false};
   std::shared_ptr<const Redactor> redactor_next_;
+  std::vector<std::function<void(bool)>> mail_;  // guarded by mu_
+  std::atomic<bool> mail_pending_{false};        // mail_ is not empty
 
   // Sink thread only.
   std::unique_ptr<JournalReader> reader_;
@@ -155,7 +178,7 @@ class Sink {
   std::atomic<uint64_t> delivered_batches_{0};
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> bytes_sent_{0};
-  std::atomic<uint64_t> deadlettered_{0};  // lines in deadletter/<name>.ndjson
+  std::atomic<uint64_t> deadlettered_{0};  // lines in deadletter/<name>.ndjson (sink thread)
   std::atomic<uint64_t> replay_pending_{0};
   std::atomic<uint64_t> redacted_{0};
   std::atomic<uint64_t> skipped_{0};
@@ -169,9 +192,6 @@ class Sink {
     std::string body;
   } last_error_;
   int64_t next_retry_ns_ = 0;
-
-  // deadletter/<name>.ndjson: appended by the sink thread, purged by the io thread.
-  mutable std::mutex dl_mu_;
 };
 
 }  // namespace ferry

@@ -527,4 +527,72 @@ std::string UrlForDisplay(std::string_view url) {
   return out;
 }
 
+std::string DeadLetterLine(std::string_view time, std::string_view sink, uint64_t seq,
+                           const std::string* id, int64_t received_ns, long status,
+                           std::string_view response, std::string_view body) {
+  rapidjson::StringBuffer sb;
+  proto::JsonWriter w(sb);
+  auto str = [&w](std::string_view s) {
+    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  };
+  w.StartObject();
+  w.Key("time");
+  str(time);
+  w.Key("sink");
+  str(sink);
+  w.Key("seq");
+  w.Uint64(seq);
+  w.Key("id");
+  if (id) {
+    str(*id);
+  } else {
+    w.Null();
+  }
+  w.Key("status");
+  w.Int64(status);
+  w.Key("response");
+  str(proto::SanitizeUtf8(response, 1024));
+  w.Key("event");
+  w.StartObject();
+  w.Key("seq");
+  w.Uint64(seq);
+  w.Key("received");
+  w.Int64(received_ns);
+  w.EndObject();
+  w.EndObject();
+  std::string line(sb.GetString(), sb.GetSize());
+  // Now `...,"received":R}}`: splice the journal body's members into "event" in place of its
+  // closing brace (the body's own closing brace ends it).
+  line.resize(line.size() - 2);
+  if (body.size() > 2 && body.front() == '{') {
+    line += ',';
+    line.append(body.substr(1));
+  } else {
+    line += '}';
+  }
+  line += "}\n";
+  return line;
+}
+
+size_t RedactLiteral(std::string* text, std::string_view secret) {
+  if (secret.empty()) return 0;
+  static constexpr std::string_view kMark = "[REDACTED:token]";
+  size_t n = 0;
+  for (size_t pos = text->find(secret); pos != std::string::npos;
+       pos = text->find(secret, pos + kMark.size())) {
+    text->replace(pos, secret.size(), kMark);
+    ++n;
+  }
+  // A cut excerpt may end inside the secret.
+  const size_t max = std::min(text->size(), secret.size() - 1);
+  for (size_t len = max; len >= 4; --len) {
+    if (text->compare(text->size() - len, len, secret.substr(0, len)) == 0) {
+      text->replace(text->size() - len, len, kMark);
+      ++n;
+      break;
+    }
+  }
+  return n;
+}
+
 }  // namespace ferry

@@ -62,6 +62,24 @@ bool Gunzip(std::string_view in, std::string* out);
 std::string IdempotencyKey(std::string_view sink, std::string_view host_id, uint64_t first_seq,
                            uint64_t last_seq, std::string_view suffix = {});
 
+// One line of deadletter/<sink>.ndjson (docs/sinks.md "Dead letters"), '\n' included:
+//   {"time","sink","seq","id","status","response",
+//    "event":{"seq","received", ...every member of the journal body...}}
+// `time` is preformatted (ISO 8601), `id` null when the envelope has none, `response` is made
+// valid UTF-8 and cut to at most 1024 bytes. `body` is the journal record body (the
+// envelope as the hook sent it, not the redacted copy: the file stays on this machine); when
+// it is not a JSON object, "event" holds seq and received only. `received` is written exactly
+// (all 19 digits): a replay sends it upstream again.
+std::string DeadLetterLine(std::string_view time, std::string_view sink, uint64_t seq,
+                           const std::string* id, int64_t received_ns, long status,
+                           std::string_view response, std::string_view body);
+
+// Replaces every occurrence of `secret` in *text with "[REDACTED:token]", and an end of *text
+// that is the first 4 or more bytes of `secret` (an excerpt cut in the middle of it) too.
+// Returns how many it replaced; an empty `secret` changes nothing. For response bodies that
+// echo the request's Authorization header before they reach status, flush output or logs.
+size_t RedactLiteral(std::string* text, std::string_view secret);
+
 // A stable, non-reversible host identity: sd_id128_get_machine_app_specific() with ferry's
 // application id, as 32 hex digits; falls back to a hex FNV-1a hash of the host name when
 // /etc/machine-id is missing.

@@ -18,6 +18,7 @@ journal.max_bytes = 1073741824
 ingest.max_frame = 4194304
 ingest.max_connections = 1024
 ingest.idle_timeout = 60000ms
+ingest.frame_timeout = 10000ms
 ingest.max_batch_events = 10000
 store.enabled = true
 store.batch_interval = 200ms
@@ -106,6 +107,7 @@ max_bytes = "2GiB"
 max_frame = 65536
 max_connections = 16
 idle_timeout = "2m"
+frame_timeout = "5s"
 max_batch_events = 500
 
 [[sink]]
@@ -132,6 +134,7 @@ journal.max_bytes = 2147483648
 ingest.max_frame = 65536
 ingest.max_connections = 16
 ingest.idle_timeout = 120000ms
+ingest.frame_timeout = 5000ms
 ingest.max_batch_events = 500
 store.enabled = true
 store.batch_interval = 200ms
@@ -144,7 +147,7 @@ store.query_max_rows = 10000
 redact.builtin = true
 redact.local = false
 redact.rules = 0
-sink central: otlp-http -> https://logs.example.com:4318/v1/logs; max_events 1000, max_bytes 1048576, gzip level 6, timeout 10000ms, backoff_max 300000ms, batch_timeout 1000ms, redact on, token from $CENTRAL_TOKEN
+sink central: otlp-http -> https://logs.example.com:4318/v1/logs; max_events 1000, max_bytes 1048576, gzip level 6, timeout 10000ms, backoff_max 300000ms, batch_timeout 1000ms, redact on, tls_verify on, token from $CENTRAL_TOKEN
 """ % path)
 
     def test_precedence_flag_env_file(self):

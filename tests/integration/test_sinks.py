@@ -31,7 +31,7 @@ GUARD = 90.0  # hang guard for deliveries (a slow sanitizer build with retries a
 STATUS_KEYS = {"name", "type", "url", "cursor", "lag_events", "lag_s", "state", "last_success",
                "last_error", "next_retry", "consecutive_failures", "delivered_events",
                "delivered_batches", "requests", "bytes_sent", "deadlettered", "redacted",
-               "skipped", "failures_total", "replay_pending"}
+               "skipped", "failures_total", "replay_pending", "tls_verify"}
 STATES = {"idle", "sending", "backing_off", "paused", "stopped"}
 KEY_RE = re.compile(r"^ferry-(?P<sink>[A-Za-z0-9_.-]+)-(?P<host>[0-9a-f]{32})-(?P<first>\d+)-"
                     r"(?P<last>\d+)(?P<replay>-replay)?$")
@@ -462,6 +462,77 @@ class SinkTest(unittest.TestCase):
         self.assertTrue(not os.path.exists(path) or read_ndjson(path) == [])
         self.assertNotIn(other["id"], h.run_ferry(["deadletter", "list"], d.env()).stdout)
         self.assertEqual(h.run_ferry(["status"], d.env()).returncode, 0)
+
+    def test_dead_letter_keeps_the_event_exactly_and_replay_sends_it_unchanged(self):
+        # Issue 10, defect 1: the dead-letter writer cut the last digit of "received".
+        srv = self.server()
+        d = self.daemon(sink_toml("ex", srv.url(), max_events=10, batch_timeout="20ms"))
+        evs = [h.make_event(source="sinktest", kind="k", session="s9", cwd="/tmp/x",
+                            payload={"i": i, "big": 123456789012, "s": "\u00e9"}) for i in range(5)]
+        srv.reject_event(evs[2]["id"])
+        with d.client() as c:
+            ack = c.send_batch(evs)[1]
+        bad_seq = ack["first_seq"] + 2
+        r = h.run_ferry(["flush", "--wait", "--timeout", "60s"], d.env())
+        self.assertIn(r.returncode, (0, 1), r.stdout + r.stderr)  # 1: the 400 counts as a failure
+        self.wait_sink(d, "ex", lambda s: s["deadlettered"] == 1 and s["lag_events"] == 0,
+                       "the dead letter written")
+        r = h.run_ferry(["tail", "--json", "--from", str(bad_seq)], d.env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tailed = json.loads(r.stdout.splitlines()[0])
+        self.assertEqual((tailed["seq"], tailed["id"]), (bad_seq, evs[2]["id"]))
+        [rec] = [x for x in d.journal() if x.seq == bad_seq]
+        self.assertEqual(tailed["received"], rec.received_ns)
+        r = h.run_ferry(["deadletter", "list", "--json"], d.env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [entry] = json.loads(r.stdout)
+        self.assertEqual((entry["sink"], entry["seq"], entry["id"], entry["status"]),
+                         ("ex", bad_seq, evs[2]["id"], 400))
+        self.assertEqual(sorted(entry["event"]), sorted(tailed))
+        for key in tailed:
+            self.assertEqual(entry["event"][key], tailed[key], key)
+        self.assertEqual(entry["event"]["received"], rec.received_ns)
+
+        # The replay sends the original received time (and the rest) upstream.
+        srv.accept_event(evs[2]["id"])
+        r = h.run_ferry(["deadletter", "replay", "--sink", "ex"], d.env())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        srv.wait_for(lambda s: any(e["id"] == evs[2]["id"] for e in s.delivered_events()),
+                     "the replayed event", GUARD)
+        [sent] = [e for e in srv.delivered_events() if e["id"] == evs[2]["id"]]
+        self.assertTrue(sent["_key"].endswith("-%d-%d-replay" % (bad_seq, bad_seq)), sent["_key"])
+        self.assertEqual({k: v for k, v in sent.items() if k != "_key"},
+                         dict(rec.body, seq=bad_seq, received=rec.received_ns))
+
+    def test_401_body_echoing_the_token_is_redacted_in_status_and_flush(self):
+        # Issue 10, defect 13a: a 401 body that echoes the Authorization header went verbatim
+        # into `ferry status` and `ferry flush`.
+        srv = self.server()
+        root = h.make_tempdir()
+        self.addCleanup(subprocess.run, ["rm", "-rf", root])
+        tok = os.path.join(root, "tok")
+        with open(tok, "w") as f:
+            f.write("Zq9-s3cr3t-T0KEN-77\n")
+        os.chmod(tok, 0o600)
+        aws = "AKIAIOSFODNN7EXAMPLE"  # a built-in detector's kind of secret
+        srv.unauthorized(echo_auth=True, extra="key=" + aws)
+        d = self.daemon(sink_toml("au", srv.url(), token_file=tok))
+        send_events(d, 3, batch=3)
+        st = self.wait_sink(d, "au", lambda s: s["state"] == "paused", "paused on 401")
+        self.assertIn("Zq9-s3cr3t-T0KEN-77", srv.requests[0].response_body.decode())
+        body = self.sink_status(d, "au", st)["last_error"]["body"]
+        self.assertIn("Authorization: Bearer [REDACTED:token]", body)
+        shown = [h.run_ferry(["status", "--json"], d.env()), h.run_ferry(["status"], d.env()),
+                 h.run_ferry(["flush"], d.env()),
+                 h.run_ferry(["flush", "--wait", "--timeout", "30s"], d.env())]
+        self.assertEqual(shown[3].returncode, 1, shown[3].stdout + shown[3].stderr)
+        self.assertIn("401", shown[3].stdout + shown[3].stderr)
+        for r in shown:
+            out = r.stdout + r.stderr
+            self.assertNotIn("Zq9-s3cr3t-T0KEN-77", out)
+            self.assertNotIn("s3cr3t-T0KEN", out)
+            self.assertNotIn(aws, out)
+        self.assertNotIn("Zq9-s3cr3t-T0KEN-77", d.log())
 
     def test_deadletter_commands_without_ferryd(self):
         srv = self.server()

@@ -24,8 +24,11 @@ when its check is reached:
   1. reset_next(n)           close the connection without a response (SO_LINGER 0: RST)
   2. stall_next(n, s) /      read the request, then wait s seconds (or until release_stalled());
      stall_until_released(n) afterwards answer as below, unless the client closed meanwhile
-  3. unauthorized(status)    401 (or the status given) to everything until reset_auth()
-  4. fail_next(n, status)    n x 500 (or the status given)
+  3. unauthorized(status)    401 (or the status given) to everything until reset_auth();
+                             with echo_auth=True the body echoes the request's Authorization
+                             header (as some servers do), plus `extra` text
+  4. fail_next(n, status)    n x 500 (or the status given); then fail_randomly(p): each
+                             request fails with probability p (500 or 503, seeded)
   5. throttle_next(n, ...)   n x 429 (or 503) with Retry-After (seconds or an HTTP date)
   6. max_body_bytes(n)       413 when the DECODED body (after gunzip) is longer than n bytes:
                              ferry's max_bytes counts uncompressed bytes too
@@ -44,6 +47,7 @@ import gzip
 import http.server
 import io
 import json
+import random
 import signal
 import socket
 import struct
@@ -311,6 +315,12 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def handle_error(self, request, client_address):
+        # A client killed mid-request (the crash tests SIGKILL ferryd) is not news.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
 
 # ---------------------------------------------------------------------------------------------
 # The server.
@@ -328,7 +338,9 @@ class UpstreamServer:
         self._stalls = []          # [_Stall] for the next requests
         self._live_stalls = []     # stalls handed out, to release on close
         self._auth_status = None
+        self._auth_echo = (False, "")
         self._fail = []            # [(status, body)]
+        self._random_fail = (0, (500,), None)
         self._throttle = []        # [(status, retry_after)]
         self._max_body = None
         self._rejected = {}        # id -> status
@@ -385,9 +397,16 @@ class UpstreamServer:
         with self._lock:
             self._max_body = n
 
-    def unauthorized(self, status=401):
+    def unauthorized(self, status=401, echo_auth=False, extra=""):
         with self._lock:
             self._auth_status = status
+            self._auth_echo = (echo_auth, extra)
+
+    def fail_randomly(self, p, statuses=(500, 503), seed=None):
+        """Every request (after the fail_next ones) fails with probability p, answering one
+        of `statuses` (503 without Retry-After); p=0 turns it off. Deterministic per seed."""
+        with self._lock:
+            self._random_fail = (p, tuple(statuses), random.Random(seed))
 
     def reset_auth(self):
         with self._lock:
@@ -428,7 +447,9 @@ class UpstreamServer:
             self._reset = 0
             self._stalls = []
             self._auth_status = None
+            self._auth_echo = (False, "")
             self._fail = []
+            self._random_fail = (0, (500,), None)
             self._throttle = []
             self._max_body = None
             self._rejected = {}
@@ -626,10 +647,18 @@ class UpstreamServer:
     def _decide_answer(self, req):
         with self._lock:
             if self._auth_status is not None:
-                return self._auth_status, {"error": "unauthorized"}, ()
+                body = {"error": "unauthorized"}
+                echo, extra = self._auth_echo
+                if echo:
+                    body["echo"] = "Authorization: %s %s" % (
+                        req.headers.get("authorization", ""), extra)
+                return self._auth_status, body, ()
             if self._fail:
                 status, body = self._fail.pop(0)
                 return status, body, ()
+            p, statuses, rng = self._random_fail
+            if p > 0 and rng.random() < p:
+                return rng.choice(statuses), {"error": "injected random failure"}, ()
             if self._throttle:
                 status, ra = self._throttle.pop(0)
                 if callable(ra):
