@@ -85,9 +85,10 @@ class RecoveryTest(unittest.TestCase):
         with open(path, "rb") as f:
             records, _, _ = h.scan_segment(f.read())
         first = records[0].seq
+        only = len(h.segment_paths(d.state_dir)) == 1  # retention may have deleted the rest
         os.unlink(path)
         d.start()
-        self.assert_continues_at_201(d, first - 1)
+        self.assert_continues_at_201(d, 0 if only else first - 1)
 
     def test_stray_segment_is_moved_aside(self):
         d = h.Daemon(config=CONFIG)
