@@ -1025,8 +1025,8 @@ int Daemon::Run() {
     // `reply` owns the session: it is moved (never copied) into the io thread's handler, so
     // the session's last reference is dropped there, not on the query thread. StoreQuery
     // calls `done` once, on the query thread or, when stopping, on the caller of Stop().
-    d.query->Submit(std::move(body), [&d, reply = std::move(reply)](
-                                         bool ok, std::string result, proto::Error error) mutable {
+    d.query->Submit(std::move(body), [&d, reply = std::move(reply)](bool ok, std::string result,
+                                                                    proto::Error error) mutable {
       std::string frame =
           ok ? proto::EncodeFrame(proto::FrameType::kQueryResult, result)
              : proto::EncodeFrame(proto::FrameType::kError, proto::MakeErrorBody(error, false));
