@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -28,6 +29,7 @@
 #include "daemon/sink_encode.h"
 #include "daemon/spool_importer.h"
 #include "daemon/store_query.h"
+#include "daemon/store_schema.h"
 #include "daemon/store_writer.h"
 #include "daemon/systemd_glue.h"
 #include "daemon/systemd_notifier.h"
@@ -96,6 +98,52 @@ std::string Join(const std::vector<std::string>& parts) {
   return out;
 }
 
+// The lowest seq the journal may continue with: one above every seq a consumer has seen
+// (ferry.db's cursor; every sink's cursor and in-flight batch under <state>/cursors, read
+// only). Recovery never hands out a seq below it (docs/journal-format.md "Recovery").
+uint64_t ConsumerFloor(const Config& cfg, std::string* source) {
+  uint64_t floor = 1;
+  const auto raise = [&](uint64_t seen, const std::string& who) {
+    if (seen + 1 > floor) {
+      floor = seen + 1;
+      *source = who + " has seen seq " + std::to_string(seen);
+    }
+  };
+  if (cfg.store_enabled) {
+    const std::string db = cfg.state_dir + "/ferry.db";
+    uint64_t cursor = 0;
+    std::string error;
+    if (store::ReadCursorReadOnly(db, &cursor, &error)) {
+      raise(cursor, db);
+    } else {
+      spdlog::warn(
+          "cannot read the cursor of {} before opening the journal ({}); if the "
+          "journal lost its tail, seqs ferry.db applied may be handed out again",
+          db, error);
+    }
+  }
+  const std::string dir = cfg.state_dir + "/cursors";
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (struct dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.empty() || name[0] == '.' || name.find(".tmp") != std::string::npos) continue;
+      std::string text;
+      if (!ReadWholeFile(dir + "/" + name, &text)) continue;
+      rapidjson::Document doc;
+      doc.Parse(text.c_str(), text.size());
+      if (doc.HasParseError() || !doc.IsObject()) continue;
+      for (const char* key : {"cursor", "inflight_last"}) {
+        auto it = doc.FindMember(key);
+        if (it != doc.MemberEnd() && it->value.IsUint64()) {
+          raise(it->value.GetUint64(), dir + "/" + name);
+        }
+      }
+    }
+    ::closedir(d);
+  }
+  return floor;
+}
+
 // How often STATUS= is refreshed (only sent when the line changed).
 constexpr std::chrono::seconds kStatusPeriod{5};
 
@@ -117,7 +165,13 @@ struct Daemon::Impl {
   net::signal_set signals;
   net::steady_timer rate_timer;
   std::unique_ptr<Journal> journal;
+  RecoveryReport recovery;  // what Journal::Open found (status "journal.recovery")
   std::unique_ptr<JournalCommitter> committer;
+  // Self-recovery of a failed journal (disk full): retried with a backoff on the io thread.
+  net::steady_timer journal_timer{io};
+  std::chrono::milliseconds journal_backoff{0};
+  std::chrono::steady_clock::time_point journal_retry_at{};
+  void JournalTick();
   std::unique_ptr<IngestServer> server;
   std::unique_ptr<DedupeWindow> dedupe;  // before the importer: it must outlive it
   std::unique_ptr<SpoolImporter> importer;
@@ -482,6 +536,29 @@ std::string Daemon::Impl::StatusJson() const {
   w.Key("syncs");
   w.Uint64(committer->syncs());
   retention->WriteJournalKeys(w);
+  w.Key("recoveries");
+  w.Uint64(journal->recoveries());
+  w.Key("recovery");
+  w.StartObject();
+  w.Key("segments_end_seq");  // the last seq the segments held at start
+  w.Uint64(recovery.segments_next_seq - 1);
+  w.Key("next_seq");
+  w.Uint64(recovery.next_seq);
+  w.Key("skipped_seqs");
+  w.Uint64(recovery.next_seq - recovery.segments_next_seq);
+  w.Key("skipped_reason");
+  if (recovery.next_seq_reason.empty() || recovery.next_seq == recovery.segments_next_seq) {
+    w.Null();
+  } else {
+    w.String(recovery.next_seq_reason.c_str());
+  }
+  w.Key("dropped_bytes");
+  w.Uint64(recovery.dropped_bytes);
+  w.Key("strays");
+  w.StartArray();
+  for (const std::string& stray : recovery.strays) w.String(stray.c_str());
+  w.EndArray();
+  w.EndObject();
   w.Key("healthy");
   w.Bool(journal_ok);
   w.Key("error");
@@ -667,6 +744,8 @@ void Daemon::Impl::WriteStoreStatus(proto::JsonWriter& w) const {
   w.Uint64(sc.skipped_seqs.load());
   w.Key("retention_deleted");
   w.Uint64(sc.retained_deleted.load());
+  w.Key("beyond_journal");  // seqs applied beyond the journal's end at start (rows kept)
+  w.Uint64(sc.beyond_journal.load());
   const bool rebuilding = sc.rebuilding.load();
   w.Key("rebuilding");
   w.Bool(rebuilding);
@@ -703,6 +782,51 @@ void Daemon::Impl::SampleRate() {
   rate_timer.expires_after(std::chrono::seconds(1));
   rate_timer.async_wait([this](const boost::system::error_code& ec) {
     if (!ec && !stopping) SampleRate();
+  });
+}
+
+// A failed journal (a write or fdatasync failed: disk full, I/O error) refuses appends, and
+// clients spool. Every backoff (250 ms doubling to 5 s) it tries to continue in a fresh
+// segment; when the disk takes it, appends resume by themselves (docs/journal-format.md,
+// "Failures and self-recovery").
+void Daemon::Impl::JournalTick() {
+  using namespace std::chrono_literals;
+  if (journal->failed() && !stopping) {
+    const auto now = std::chrono::steady_clock::now();
+    if (journal_backoff.count() == 0) {
+      journal_backoff = 250ms;
+      journal_retry_at = now + journal_backoff;
+    } else if (now >= journal_retry_at) {
+      const Status failure = journal->failure();
+      std::shared_ptr<SegmentFile> closed;
+      uint64_t closed_last = 0;
+      Status s = journal->TryRecover(&closed, &closed_last);
+      if (s.ok()) {
+        const bool after_write = closed != nullptr;
+        committer->Recover(journal->active_segment(), std::move(closed), closed_last);
+        server->ClearSyncFailure();
+        // Ids of events that were refused are in the dedupe window; their clients spooled
+        // them, and the import must not take them for duplicates. Rebuilt from what the
+        // journal holds for sure (after a failed fdatasync: what was synced before it).
+        dedupe->Clear();
+        Status ds = dedupe->Load(journal->dir(),
+                                 after_write ? journal->written_seq() : server->durable_seq());
+        if (!ds.ok()) spdlog::warn("dedupe window: {}", ds.ToString());
+        spdlog::warn("journal recovered from \"{}\": appends continue at seq {} in {}",
+                     failure.ToString(), journal->last_seq() + 1, journal->active_segment()->path);
+        journal_backoff = 0ms;
+        retention_due = true;
+        progress.PublishWritten(journal->written_seq());
+      } else {
+        spdlog::debug("journal still failed: {}", s.ToString());
+        journal_backoff = std::min<std::chrono::milliseconds>(journal_backoff * 2, 5s);
+        journal_retry_at = now + journal_backoff;
+      }
+    }
+  }
+  journal_timer.expires_after(100ms);
+  journal_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !stopping) JournalTick();
   });
 }
 
@@ -745,6 +869,7 @@ void Daemon::Impl::OnSignal(const boost::system::error_code& ec, int signo) {
   // within the drain rather than holding the shutdown for the whole drain time.
   if (query) query->Stop();
   retention_timer.cancel();
+  journal_timer.cancel();
   server->BeginShutdown(std::chrono::seconds(10), [this] {
     boost::system::error_code ignored;
     signals.cancel(ignored);
@@ -794,13 +919,27 @@ int Daemon::Run() {
   Journal::Options jopts;
   jopts.dir = cfg.state_dir + "/journal";
   jopts.segment_bytes = cfg.segment_bytes;
-  RecoveryReport report;
+  jopts.min_next_seq = ConsumerFloor(cfg, &jopts.min_next_seq_source);
+  RecoveryReport& report = d.recovery;
   Status s = Journal::Open(jopts, &d.journal, &report);
   if (!s.ok()) throw std::runtime_error("cannot open the journal: " + s.ToString());
+  for (const std::string& stray : report.strays) {
+    spdlog::warn(
+        "journal recovery: moved a stray segment aside (its name does not continue "
+        "the sequence): {}",
+        stray);
+  }
   if (report.dropped_bytes > 0) {
     spdlog::warn("journal recovery: dropped {} bytes at offset {} of the last segment ({}){}",
                  report.dropped_bytes, report.dropped_at, report.reason,
                  report.saved_path.empty() ? "" : "; the bytes are kept in " + report.saved_path);
+  }
+  if (report.next_seq > report.segments_next_seq) {
+    spdlog::warn(
+        "journal recovery: the segments end at seq {} but {}: seqs {}-{} are skipped "
+        "and never handed out; continuing at seq {}",
+        report.segments_next_seq - 1, report.next_seq_reason, report.segments_next_seq,
+        report.next_seq - 1, report.next_seq);
   }
   spdlog::info("journal {}: {} segment(s), last seq {}", jopts.dir, report.segments,
                report.last_seq);
@@ -816,8 +955,13 @@ int Daemon::Run() {
     sopts.retain_rows = cfg.store_retain_rows;
     d.store = std::make_unique<StoreWriter>(sopts, d.progress, d.consumers.Register("store", 0));
     s = d.store->Open(d.journal->written_seq());
-    if (!s.ok()) throw std::runtime_error(s.ToString());
-    spdlog::info("store {}: applied up to seq {}", sopts.db_path, d.store->cursor());
+    if (s.ok()) {
+      spdlog::info("store {}: applied up to seq {}", sopts.db_path, d.store->cursor());
+    } else {
+      // Ingest does not wait for the store: the journal takes events, and the store thread
+      // retries the open with a backoff, then catches up (status shows the store failed).
+      spdlog::error("{}; serving ingest without the store and retrying", s.ToString());
+    }
     d.query = std::make_unique<StoreQuery>(
         sopts.db_path, QueryLimits{cfg.query_timeout, cfg.query_max_rows, 3u << 20});
   } else {
@@ -944,6 +1088,7 @@ int Daemon::Run() {
       [&d](const boost::system::error_code& ec, int signo) { d.OnSignal(ec, signo); });
   d.SampleRate();
   d.RetentionTick();
+  d.JournalTick();
   d.server->Start();
   spdlog::info("ferryd {} listening on {}{} (state {}, fsync {})", FERRY_VERSION, cfg.socket_path,
                passed_fd >= 0 ? " (socket passed by systemd)" : "", cfg.state_dir,
@@ -958,6 +1103,9 @@ int Daemon::Run() {
 
   s = d.journal->Flush();
   if (s.ok()) d.progress.PublishWritten(d.journal->written_seq());
+  if (Status hw = d.journal->SaveHighWater(); !hw.ok()) {
+    spdlog::warn("cannot record the journal's high-water mark: {}", hw.ToString());
+  }
   d.progress.Stop();                              // consumers finish their last batch and exit
   for (const auto& sink : d.sinks) sink->Stop();  // an unfinished POST is resent after restart
   if (d.query) d.query->Stop();

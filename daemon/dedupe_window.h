@@ -23,6 +23,11 @@ class DedupeWindow {
   DedupeWindow& operator=(const DedupeWindow&) = delete;
 
   bool Contains(std::string_view id) const;
+  // Forgets every id (before a Load() after the journal refused events it had inserted).
+  void Clear() {
+    set_.clear();
+    fifo_.clear();
+  }
   // Remembers `id`, forgetting the oldest id when full.
   void Insert(std::string_view id);
 

@@ -159,6 +159,9 @@ class IngestServer {
   // fsync "always": every ack waits for the covering fdatasync.
   bool every_ack_durable() const { return committer_.policy() == FsyncPolicy::kAlways; }
   const Status& sync_failure() const { return sync_failure_; }
+  // The journal recovered from a failed fdatasync (Journal::TryRecover): durable acks wait
+  // for the next fdatasync again instead of being refused.
+  void ClearSyncFailure() { sync_failure_ = Status::Ok(); }
   bool shutting_down() const { return shutting_down_; }
   std::string StatusBody() const { return status_(); }
   void OnStatusRequest(const rapidjson::Value& request) {

@@ -2,8 +2,8 @@
 
 #include <time.h>
 
-#include <algorithm>
 #include <cstring>
+#include <unordered_set>
 #include <utility>
 
 #include "daemon/event_canon.h"
@@ -278,10 +278,17 @@ void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
   DedupeWindow* window = server_.dedupe_window();
   uint64_t first = 0, last = 0;
   size_t appended = 0;
+  // A batch is all or nothing (proto/messages.h): the journal never splits it across a roll,
+  // and takes every record of it back if one append fails. Ids enter the dedupe window only
+  // once the whole batch is in, so a refused batch resent (or spooled) is not a duplicate.
+  std::vector<std::string_view> ids;
+  ids.reserve(request_.size());
+  std::unordered_set<std::string_view> batch_ids;  // duplicates inside one batch
+  journal.BeginBatch();
   for (size_t i = 0; i < request_.size(); ++i) {
     const rapidjson::Value& event = request_.at(i);
     const std::string_view id(event["id"].GetString(), event["id"].GetStringLength());
-    if (window && window->Contains(id)) {
+    if (window && (window->Contains(id) || (request_.size() > 1 && !batch_ids.insert(id).second))) {
       server_.counters().duplicates_total++;  // stored already (imported from the spool)
       continue;
     }
@@ -291,13 +298,20 @@ void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
     uint64_t seq = 0;
     Status s = journal.Append(received, std::string_view(sb.GetString(), sb.GetSize()), &seq);
     if (!s.ok()) {
-      QueueError({proto::Errc::kJournalFailed, "journal refuses appends: " + s.ToString()},
+      journal.EndBatch();
+      QueueError({proto::Errc::kJournalFailed,
+                  "journal refuses appends: " + s.ToString() +
+                      (appended > 0 ? " (none of the batch's events was stored)" : "")},
                  /*fatal=*/false);
       return;
     }
-    if (window) window->Insert(id);
+    ids.push_back(id);
     if (appended++ == 0) first = seq;
     last = seq;
+  }
+  journal.EndBatch();
+  if (window) {
+    for (const std::string_view id : ids) window->Insert(id);
   }
   if (appended == 0) first = last = journal.last_seq();  // all duplicates: ack what is stored
   server_.counters().events_total += appended;

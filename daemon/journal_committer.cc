@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "daemon/fault_injection.h"
+#include "daemon/file_seam.h"
 
 namespace ferry {
 
@@ -60,6 +61,24 @@ void JournalCommitter::Closed(std::shared_ptr<SegmentFile> segment, uint64_t las
     dirty_.push_back(std::move(segment));
     if (last_seq > written_seq_) written_seq_ = last_seq;
     sync_requested_ = true;  // a closed segment is synced promptly, whatever the policy
+  }
+  cv_.notify_one();
+}
+
+void JournalCommitter::Recover(std::shared_ptr<SegmentFile> active,
+                               std::shared_ptr<SegmentFile> closed, uint64_t closed_last) {
+  {
+    std::lock_guard lock(mu_);
+    if (failed_file_) {
+      std::erase(dirty_, failed_file_);  // fsyncgate: its fd's errors were consumed
+      failed_file_.reset();
+    }
+    if (closed) dirty_.push_back(std::move(closed));
+    if (closed_last > written_seq_) written_seq_ = closed_last;
+    active_ = std::move(active);
+    failed_ = false;
+    final_status_ = Status::Ok();
+    sync_requested_ = true;
   }
   cv_.notify_one();
 }
@@ -128,14 +147,24 @@ void JournalCommitter::Run() {
     lock.unlock();
 
     Status status;
-    for (const auto& f : files) {
+    std::shared_ptr<SegmentFile> failed_file;
+    size_t synced = 0;
+    for (; synced < files.size(); ++synced) {
+      const auto& f = files[synced];
       int err = fault::Check(fault::Point::kSync);
       if (err == 0 && fs::Fdatasync(f->fd) != 0) err = errno;
       if (err != 0) {
         status = Status::FromErrno("fdatasync " + f->path, err);
+        failed_file = f;
         break;
       }
     }
+    // After a failure, the closed segments not yet synced stay owed (Recover() resumes).
+    std::vector<std::shared_ptr<SegmentFile>> unsynced;
+    for (size_t i = synced + 1; i < files.size(); ++i) {
+      if (files[i] != active_) unsynced.push_back(files[i]);
+    }
+    if (failed_file && failed_file != files.back()) unsynced.push_back(failed_file);
     files.clear();  // closed segments are released (and closed) here, off the io thread
 
     // State first, callbacks after: whoever hears "durable up to N" sees syncs() and
@@ -147,6 +176,8 @@ void JournalCommitter::Run() {
     } else {
       failed_ = true;
       final_status_ = status;
+      failed_file_ = failed_file;
+      for (auto& f : unsynced) dirty_.push_back(std::move(f));
     }
     lock.unlock();
     if (status.ok()) {

@@ -9,7 +9,8 @@
 // Policies: kAlways syncs after every Written(); kInterval every `interval` and whenever a
 // durable ack is owed; kNever only when a durable ack is owed, at a roll and at Stop().
 //
-// A failed fdatasync is sticky: nothing is reported durable after it, and on_failure runs once.
+// A failed fdatasync stops syncing: nothing is reported durable after it, and on_failure runs
+// once, until Recover().
 //
 // Threads: Written()/Closed()/SetPolicy()/Stop() from the io thread; the accessors from any
 // thread; callbacks run on the sync thread and must only post to the io thread.
@@ -56,6 +57,12 @@ class JournalCommitter {
   // A segment was closed by a roll: it is synced before anything after it counts as durable.
   void Closed(std::shared_ptr<SegmentFile> segment, uint64_t last_seq);
 
+  // The journal recovered from a failure (Journal::TryRecover): syncing resumes with `active`
+  // as the active segment, plus `closed` (up to `closed_last`) when it holds records that
+  // still need an fdatasync. A segment whose fdatasync failed is never synced again.
+  void Recover(std::shared_ptr<SegmentFile> active, std::shared_ptr<SegmentFile> closed,
+               uint64_t closed_last);
+
   // Syncs whatever is written, then ends the thread. Returns the final sync's status.
   Status Stop();
 
@@ -88,6 +95,7 @@ class JournalCommitter {
   bool sync_requested_ = false;                           // guarded by mu_
   bool stopping_ = false;                                 // guarded by mu_
   bool failed_ = false;                                   // guarded by mu_
+  std::shared_ptr<SegmentFile> failed_file_;              // guarded by mu_: its sync failed
   bool sync_next_written_ = false;                        // guarded by mu_: set by SetPolicy
   bool reconfigured_ = false;                             // guarded by mu_: interval changed
   std::chrono::milliseconds interval_;                    // guarded by mu_

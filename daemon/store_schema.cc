@@ -10,6 +10,7 @@
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
 
 namespace ferry::store {
 namespace {
@@ -60,7 +61,9 @@ std::string UtcStamp() {
   return buf;
 }
 
-// Returns an empty string if `path` opens and passes quick_check, else why not.
+// Returns an empty string if `path` opens and passes quick_check, else why not. Throws (and
+// so leaves the file alone) when the file could not be checked for a reason that says
+// nothing about its bytes: disk full, permissions, I/O errors, a lock.
 std::string Check(const std::string& path) {
   try {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
@@ -82,8 +85,10 @@ std::string Check(const std::string& path) {
              std::to_string(kSchemaVersion);
     }
     return {};
-  } catch (const std::exception& e) {
-    return e.what();
+  } catch (const SQLite::Exception& e) {
+    const int code = e.getErrorCode() & 0xff;
+    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return e.what();
+    throw;
   }
 }
 
@@ -120,6 +125,20 @@ void Migrate(SQLite::Database& db) {
     set.bind(1, n);
     set.exec();
     txn.commit();
+  }
+}
+
+bool ReadCursorReadOnly(const std::string& path, uint64_t* cursor, std::string* error) {
+  *cursor = 0;
+  if (!Exists(path)) return true;
+  try {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    if (!db.tableExists("meta")) return true;
+    *cursor = ReadCursor(db);
+    return true;
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return false;
   }
 }
 

@@ -19,10 +19,12 @@ namespace ferry::store {
 
 inline constexpr int kSchemaVersion = 1;
 
-// Opens `path` for writing. A file that cannot be opened or fails `PRAGMA quick_check` is
-// renamed to <path>.corrupt-<UTC timestamp> (with -wal and -shm) and a new one is created;
-// *moved_aside says where it went and *reason why. Runs the migrations. Throws
-// SQLite::Exception or std::runtime_error when even a fresh file cannot be made.
+// Opens `path` for writing. A file that SQLite calls corrupt (SQLITE_CORRUPT, SQLITE_NOTADB),
+// fails `PRAGMA quick_check` or has a newer schema is renamed to <path>.corrupt-<UTC timestamp>
+// (with -wal and -shm) and a new one is created; *moved_aside says where it went and *reason why.
+// Runs the migrations. Throws SQLite::Exception or std::runtime_error when even a fresh file cannot
+// be made, and when the file cannot be opened for a reason that is not its bytes (disk full,
+// permissions, I/O error): such a file is never moved aside.
 std::unique_ptr<SQLite::Database> OpenForWriting(const std::string& path, bool* created,
                                                  std::string* moved_aside, std::string* reason);
 
@@ -30,6 +32,10 @@ std::unique_ptr<SQLite::Database> OpenForWriting(const std::string& path, bool* 
 void Migrate(SQLite::Database& db);
 
 uint64_t ReadCursor(SQLite::Database& db);
+
+// Reads the cursor of the db at `path` without writing anything (0 if there is no file or no
+// cursor yet). False with *error when the file exists but cannot be read.
+bool ReadCursorReadOnly(const std::string& path, uint64_t* cursor, std::string* error);
 
 // Renames `path` (and its -wal and -shm) to <path>.corrupt-<UTC timestamp>; returns the new
 // name in *moved_to. Throws std::runtime_error if a rename fails.

@@ -167,16 +167,14 @@ Status StoreWriter::Open(uint64_t journal_written) {
     }
     uint64_t cursor = store::ReadCursor(*db_);
     if (cursor > journal_written) {
-      // The db has applied seqs the journal does not have: it belongs to another journal
-      // (the journal directory was deleted or replaced). New records would reuse its seqs.
-      db_.reset();
-      store::MoveAside(options_.db_path, &moved);
-      spdlog::error(
-          "{} has applied up to seq {} but the journal ends at seq {}: it belongs to "
-          "another journal; moved it aside to {} and rebuilding",
-          options_.db_path, cursor, journal_written, moved);
-      db_ = store::OpenForWriting(options_.db_path, &created, &moved, &reason);
-      cursor = store::ReadCursor(*db_);
+      // The db has applied seqs the journal no longer holds (a cut tail, a lost segment, a
+      // replaced journal directory). Its rows are kept: ferryd opens the journal above this
+      // cursor (Journal::Options::min_next_seq), so none of its seqs is handed out again.
+      counters_.beyond_journal.store(cursor - journal_written);
+      spdlog::warn(
+          "{} has applied up to seq {} but the journal ends at seq {}: keeping its rows; the "
+          "journal continues above seq {}",
+          options_.db_path, cursor, journal_written, cursor);
     }
     counters_.cursor.store(cursor);
     {
@@ -193,14 +191,40 @@ Status StoreWriter::Open(uint64_t journal_written) {
     }
     UpdateDbBytes();
   } catch (const std::exception& e) {
-    return Status::IOError("cannot open " + options_.db_path + ": " + e.what());
+    db_.reset();
+    Status s = Status::IOError("cannot open " + options_.db_path + ": " + e.what());
+    SetError(s.ToString());
+    return s;
   }
   if (slot_) slot_->cursor.store(counters_.cursor.load());
   return Status::Ok();
 }
 
 void StoreWriter::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    if (!db_ && !OpenWithRetry()) return;
+    Run();
+  });
+}
+
+// ferry.db could not be opened at start (a full disk, say): ferryd serves ingest anyway,
+// status shows the store failed, and this retries with a backoff (1 s doubling to 30 s)
+// until it opens, then the store catches up from its cursor.
+bool StoreWriter::OpenWithRetry() {
+  auto backoff = std::chrono::milliseconds(1000);
+  for (;;) {
+    if (progress_.stopped()) return false;
+    Status s = Open(progress_.written());
+    if (s.ok()) {
+      spdlog::info("store {}: opened after a failure; applied up to seq {}; catching up",
+                   options_.db_path, cursor());
+      SetError("");
+      return true;
+    }
+    SetError(s.ToString());
+    progress_.WaitBeyond(UINT64_MAX, backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+  }
 }
 
 void StoreWriter::Join() {

@@ -58,6 +58,8 @@ struct StoreCounters {
   std::atomic<uint64_t> rebuild_from{0};    // cursor when the rebuild began
   std::atomic<uint64_t> rebuild_target{0};  // written seq when the rebuild began
   std::atomic<bool> failed{false};
+  // Seqs ferry.db had applied beyond the journal's end when it was opened (rows kept).
+  std::atomic<uint64_t> beyond_journal{0};
 };
 
 class StoreWriter {
@@ -70,13 +72,17 @@ class StoreWriter {
 
   // Opens ferry.db, moving a damaged one aside (ferry.db.corrupt-<timestamp>, with its -wal
   // and -shm) and creating a fresh one, then runs the migrations and reads the cursor.
-  // `journal_written` is the journal's last seq, to tell whether a rebuild is under way.
+  // `journal_written` is the journal's last seq, to tell whether a rebuild is under way. A db
+  // whose cursor is beyond it keeps its rows (counters().beyond_journal says by how much).
+  // A db that cannot be opened for another reason (disk full, permissions) is left as it is
+  // and Open fails; the caller retries.
   Status Open(uint64_t journal_written);
   // The cursor read by Open(): the consumer slot should be registered with it.
   uint64_t cursor() const { return counters_.cursor.load(); }
 
-  // Starts the store thread. It runs until progress.Stop(), then commits the batch it has
-  // gathered and returns; Join() waits for that.
+  // Starts the store thread (which first retries Open() until it succeeds, if it failed). It runs
+  // until progress.Stop(), then commits the batch it has gathered and returns; Join() waits for
+  // that.
   void Start();
   void Join();
 
@@ -91,6 +97,7 @@ class StoreWriter {
  private:
   struct Batch;
   void Run();
+  bool OpenWithRetry();  // store thread; false when stopped first
   // Reads records into *batch until it is full or the reader is at `limit`.
   void Fill(Batch* batch, uint64_t limit);
   Status Commit(Batch* batch);

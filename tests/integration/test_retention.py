@@ -67,6 +67,12 @@ class RetentionTest(unittest.TestCase):
         self.assertEqual(st["journal"]["segments"], len(files))
         self.assertEqual(st["journal"]["bytes"], sum(os.path.getsize(p) for p in files))
         records = self.d.journal()
+        if not records:
+            # A batch is never split across segments (issue 10 #9), so after a flush that
+            # filled a segment the active one can be empty: it starts at the next seq.
+            self.assertEqual(len(files), 1)
+            self.assertEqual(st["journal"]["oldest_seq"], st["journal"]["last_seq"] + 1)
+            return
         self.assertEqual(st["journal"]["oldest_seq"], records[0].seq)
         self.assertEqual([r.seq for r in records],
                          list(range(records[0].seq, st["journal"]["last_seq"] + 1)))

@@ -21,6 +21,7 @@
 
 #include "daemon/crc32c.h"
 #include "daemon/fault_injection.h"
+#include "daemon/file_seam.h"
 #include "daemon/journal_format.h"
 #include "daemon/journal_reader.h"
 #include "tests/unit/test_util.h"
@@ -866,6 +867,244 @@ TEST_CASE("journal: write failure while an append rolls the segment", "[journal]
   h.Reopen();
   CHECK(h.report().dropped_bytes == 0);
   h.CheckAppendContinues(1);
+}
+
+// A file system whose creation of new segment files fails (a full disk at a roll).
+class FailNewSegments : public fs::FileSystem {
+ public:
+  int Open(const char* path, int flags, mode_t mode) override {
+    const std::string p(path);
+    if (failing && (flags & O_CREAT) && p.size() > 4 && p.substr(p.size() - 4) == ".seg") {
+      ++refused;
+      errno = ENOSPC;
+      return -1;
+    }
+    return fs::FileSystem::Open(path, flags, mode);
+  }
+  bool failing = true;
+  int refused = 0;
+};
+
+struct InstallFs {
+  explicit InstallFs(fs::FileSystem* f) { fs::Install(f); }
+  ~InstallFs() { fs::Install(nullptr); }
+};
+
+std::vector<uint64_t> Names(const std::string& dir) {
+  std::vector<uint64_t> names;
+  REQUIRE(ListSegments(dir, &names).ok());
+  return names;
+}
+
+// Issue 10 #3: a cut tail must not hand out seqs a consumer has already seen.
+TEST_CASE("journal: a consumer floor above a cut tail continues in a new segment", "[journal]") {
+  JournalHarness h;
+  h.Reopen();
+  h.WriteN(10, VariedLength);
+  h.IncrementByte(h.OffsetOf(10) + 30, 1);  // a bit of the newest record's body
+  h.options().min_next_seq = 11;            // ferry.db applied up to 10
+  h.options().min_next_seq_source = "ferry.db has seen seq 10";
+  h.Reopen();
+  CHECK(h.report().reason == "checksum mismatch at offset " + std::to_string(h.OffsetOf(10)));
+  CHECK(h.report().segments_next_seq == 10);
+  CHECK(h.report().next_seq == 11);
+  CHECK(h.report().next_seq_reason == "ferry.db has seen seq 10");
+  CHECK(h.report().last_seq == 10);
+  CHECK(h.journal().written_seq() == 10);
+  CHECK(Names(h.dir()) == std::vector<uint64_t>{1, 11});
+  CHECK(h.Write("after") == 11);
+
+  JournalReader reader(h.dir(), 1);
+  JournalRecord rec;
+  std::vector<uint64_t> seqs;
+  while (reader.Next(kNoLimit, &rec) == JournalReader::Result::kRecord) seqs.push_back(rec.seq);
+  CHECK(seqs == std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 11});
+  CHECK(reader.skipped_seqs() == 1);
+
+  // The gap segment is recorded: a reopen without the floor neither moves it aside nor
+  // goes back.
+  h.options().min_next_seq = 1;
+  h.Reopen();
+  CHECK(h.report().strays.empty());
+  CHECK(h.report().next_seq == 12);
+  CHECK(Names(h.dir()) == std::vector<uint64_t>{1, 11});
+}
+
+TEST_CASE("journal: a deleted newest segment never brings its seqs back", "[journal]") {
+  JournalHarness h(250);  // three 64-byte records per segment
+  h.Reopen();
+  for (uint64_t seq = 1; seq <= 8; ++seq) REQUIRE(h.Write(BodyFor(seq, 40)) == seq);
+  CHECK(Names(h.dir()) == std::vector<uint64_t>{1, 4, 7});
+  REQUIRE(h.journal().SaveHighWater().ok());  // a clean stop
+  h.Close();
+  REQUIRE(::unlink(h.SegPath(7).c_str()) == 0);
+  h.Reopen();
+  CHECK(h.report().segments_next_seq == 7);
+  CHECK(h.report().next_seq == 9);
+  CHECK(h.report().next_seq_reason == "the high-water file records next seq 9");
+  CHECK(h.Write("after") == 9);
+  CHECK(Names(h.dir()) == std::vector<uint64_t>{1, 4, 9});
+
+  // Without a clean stop: the high-water file still knows the newest segment was created.
+  h.Close();
+  REQUIRE(::unlink(h.SegPath(9).c_str()) == 0);
+  h.Reopen();
+  CHECK(h.report().next_seq == 9);  // record 9 itself is lost with its segment
+  CHECK(h.report().next_seq_reason == "the high-water file records segment 9");
+}
+
+TEST_CASE("journal: an empty directory under a consumer floor starts above it", "[journal]") {
+  JournalHarness h;
+  h.options().min_next_seq = 201;
+  h.Reopen();
+  CHECK(Names(h.dir()) == std::vector<uint64_t>{201});
+  CHECK(h.report().segments_next_seq == 1);
+  CHECK(h.report().next_seq == 201);
+  CHECK(h.journal().written_seq() == 200);
+  CHECK(h.Write("first") == 201);
+}
+
+// Issue 10 #13b.
+TEST_CASE("journal: a stray newest segment is moved aside", "[journal]") {
+  JournalHarness h;
+  h.Reopen();
+  h.WriteN(5, VariedLength);
+  h.Close();
+  const std::string stray = h.dir() + "/" + journal::SegmentFileName(1000000);
+  SECTION("with only a magic") { test::WriteFile(stray, std::string("FERRYJ01")); }
+  SECTION("empty") { test::WriteFile(stray, ""); }
+  h.Reopen();
+  REQUIRE(h.report().strays.size() == 1);
+  CHECK(h.report().strays[0] == stray + " -> " + stray + ".stray-1");
+  CHECK(h.report().last_seq == 5);
+  CHECK(Names(h.dir()) == std::vector<uint64_t>{1});
+  struct stat st {};
+  CHECK(::stat((stray + ".stray-1").c_str(), &st) == 0);
+  h.CheckAppendContinues(5);
+}
+
+TEST_CASE("journal: a stray in a journal without a high-water file", "[journal]") {
+  JournalHarness h(250);
+  h.Reopen();
+  for (uint64_t seq = 1; seq <= 5; ++seq) REQUIRE(h.Write(BodyFor(seq, 40)) == seq);
+  h.Close();
+  REQUIRE(::unlink((h.dir() + "/highwater").c_str()) == 0);  // an older ferryd's journal
+  test::WriteFile(h.dir() + "/" + journal::SegmentFileName(1000), std::string("FERRYJ01"));
+  h.Reopen();
+  CHECK(h.report().strays.size() == 1);
+  CHECK(h.report().last_seq == 5);
+  CHECK(Names(h.dir()) == std::vector<uint64_t>{1, 4});
+}
+
+// Issue 10 #9: a roll that fails inside a batch leaves none of the batch in the journal.
+TEST_CASE("journal: a batch is never split by a roll", "[journal]") {
+  JournalHarness h(250);  // three 64-byte records per segment
+  h.Reopen();
+  REQUIRE(h.Write(BodyFor(1, 40)) == 1);
+  SECTION("the roll succeeds: the whole batch moves to the new segment") {
+    h.journal().BeginBatch();
+    for (uint64_t seq = 2; seq <= 5; ++seq) REQUIRE(h.Append(BodyFor(seq, 40)) == seq);
+    h.journal().EndBatch();
+    h.Flush();
+    // 2.seg holds the whole batch (over the limit), then the flush rolls to 6.seg.
+    CHECK(Names(h.dir()) == std::vector<uint64_t>{1, 2, 6});
+    CHECK(h.SegSize(2) == kMagicSize + 4 * 64);
+    CHECK(h.ReadAll() == h.Expected(5));
+  }
+  SECTION("the roll fails: none of the batch is stored, and the journal recovers") {
+    FailNewSegments ffs;
+    InstallFs installed(&ffs);
+    h.journal().BeginBatch();
+    REQUIRE(h.Append(BodyFor(2, 40)) == 2);
+    REQUIRE(h.Append(BodyFor(3, 40)) == 3);
+    uint64_t seq = 0;
+    const Status s = h.journal().Append(ReceivedNs(4), BodyFor(4, 40), &seq);
+    h.journal().EndBatch();
+    h.DropPending();
+    CHECK_THAT(s.message(), Contains(std::strerror(ENOSPC)));
+    CHECK(ffs.refused == 1);
+    CHECK(h.journal().failed());
+    CHECK(h.journal().last_seq() == 1);
+    CHECK(h.journal().written_seq() == 1);
+    CHECK(h.SegSize(1) == h.OffsetOf(2));  // record 1 only
+    CHECK(Names(h.dir()) == std::vector<uint64_t>{1});
+
+    std::shared_ptr<SegmentFile> closed;
+    uint64_t closed_last = 0;
+    CHECK_FALSE(h.journal().TryRecover(&closed, &closed_last).ok());  // the disk is still full
+    CHECK(h.journal().failed());
+    ffs.failing = false;
+    REQUIRE(h.journal().TryRecover(&closed, &closed_last).ok());
+    CHECK_FALSE(h.journal().failed());
+    CHECK(h.journal().recoveries() == 1);
+    REQUIRE(closed != nullptr);
+    CHECK(closed->first_seq == 1);
+    CHECK(closed_last == 1);
+    // The client resends the batch: each event once, with the seqs given back.
+    h.journal().BeginBatch();
+    for (uint64_t n = 2; n <= 4; ++n) REQUIRE(h.Append(BodyFor(n, 40)) == n);
+    h.journal().EndBatch();
+    h.Flush();
+    CHECK(Names(h.dir()) == std::vector<uint64_t>{1, 2});
+    CHECK(h.ReadAll() == h.Expected(4));
+    h.Reopen();
+    CHECK(h.ReadAll() == h.Expected(4));
+  }
+}
+
+// Disk full: after a failed write the journal continues by itself in a fresh segment.
+TEST_CASE("journal: recovers from a failed write in a fresh segment, gap-free", "[journal]") {
+  JournalHarness h;
+  h.Reopen();
+  h.WriteN(3, VariedLength);
+  fault::Arm(fault::Point::kWrite, 0, ENOSPC);
+  CHECK_FALSE(h.TryWrite(BodyFor(4, 30)).ok());
+  fault::DisarmAll();
+  CHECK(h.journal().failed());
+  uint64_t seq = 0;
+  CHECK_FALSE(h.journal().Append(ReceivedNs(4), "refused", &seq).ok());
+  std::shared_ptr<SegmentFile> closed;
+  uint64_t closed_last = 0;
+  REQUIRE(h.journal().TryRecover(&closed, &closed_last).ok());
+  REQUIRE(closed != nullptr);
+  CHECK(closed_last == 3);
+  CHECK(h.journal().active_segment()->first_seq == 4);
+  CHECK(h.Write(BodyFor(4, 30)) == 4);
+  CHECK(Names(h.dir()) == std::vector<uint64_t>{1, 4});
+  CHECK(h.ReadAll() == h.Expected(4));
+  h.Reopen();
+  CHECK(h.report().strays.empty());
+  h.CheckAppendContinues(4);
+}
+
+TEST_CASE("journal: recovers from a failed fdatasync without trusting the old segment",
+          "[journal]") {
+  JournalHarness h;
+  h.Reopen();
+  SECTION("a segment with records: a fresh one after it, the old one not handed back") {
+    h.WriteN(2, VariedLength);
+    h.Append(BodyFor(3, 20));  // buffered when the sync failure arrives: given back
+    h.journal().SetFailed(Status::IOError("fdatasync: Input/output error"));
+    h.DropPending();
+    CHECK(h.journal().last_seq() == 2);
+    std::shared_ptr<SegmentFile> closed;
+    uint64_t closed_last = 0;
+    REQUIRE(h.journal().TryRecover(&closed, &closed_last).ok());
+    CHECK(closed == nullptr);
+    CHECK(h.Write(BodyFor(3, 20)) == 3);
+    CHECK(Names(h.dir()) == std::vector<uint64_t>{1, 3});
+    CHECK(h.ReadAll() == h.Expected(3));
+  }
+  SECTION("an empty segment is replaced under its own name") {
+    h.journal().SetFailed(Status::IOError("fdatasync: Input/output error"));
+    std::shared_ptr<SegmentFile> closed;
+    uint64_t closed_last = 0;
+    REQUIRE(h.journal().TryRecover(&closed, &closed_last).ok());
+    CHECK(closed == nullptr);
+    CHECK(h.Write("one") == 1);
+    CHECK(Names(h.dir()) == std::vector<uint64_t>{1});
+    CHECK(h.ReadAll() == h.Expected(1));
+  }
 }
 
 }  // namespace

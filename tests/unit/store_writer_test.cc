@@ -3,6 +3,7 @@
 // and rebuilt; retention and idle close; the store thread drains on Stop; the query path's
 // read-only refusals, row cap and time limit.
 #include "daemon/store_writer.h"
+#include "daemon/store_schema.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -160,7 +161,9 @@ TEST_CASE("a damaged ferry.db is moved aside and rebuilt", "[store]") {
   CHECK(found);
 }
 
-TEST_CASE("a ferry.db ahead of the journal is moved aside and rebuilt", "[store]") {
+// Issue 10 #3: a store ahead of the journal (a cut tail, a lost or replaced journal) keeps
+// its rows; ferryd opens the journal above its cursor, so no seq of it comes back.
+TEST_CASE("a ferry.db ahead of the journal keeps its rows and says so", "[store]") {
   Fixture f;
   for (int i = 0; i < 12; ++i) f.AppendEvent("h" + std::to_string(i), "k", "s", NowNs());
   {
@@ -171,14 +174,37 @@ TEST_CASE("a ferry.db ahead of the journal is moved aside and rebuilt", "[store]
   StoreOptions o = f.Options();
   o.journal_dir = f.dir.Join("journal2");  // a fresh, empty journal
   StoreWriter w(o, f.progress, nullptr);
-  REQUIRE(w.Open(0).ok());
-  CHECK(w.cursor() == 0);
-  CHECK(f.Scalar("SELECT count(*) FROM events") == 0);
+  REQUIRE(w.Open(9).ok());
+  CHECK(w.cursor() == 12);
+  CHECK(w.counters().beyond_journal.load() == 3);
+  CHECK(f.Scalar("SELECT count(*) FROM events") == 12);
   bool found = false;
   for (const auto& entry : std::filesystem::directory_iterator(f.dir.path())) {
     found |= entry.path().filename().string().rfind("ferry.db.corrupt-", 0) == 0;
   }
-  CHECK(found);
+  CHECK_FALSE(found);
+  uint64_t cursor = 0;
+  std::string error;
+  CHECK(store::ReadCursorReadOnly(o.db_path, &cursor, &error));
+  CHECK(cursor == 12);
+}
+
+// Issue 10 #13d: a ferry.db that cannot be opened for a reason other than its bytes is never
+// moved aside; Open fails (the daemon retries it).
+TEST_CASE("a ferry.db that cannot be opened is left alone", "[store]") {
+  Fixture f;
+  for (int i = 0; i < 3; ++i) f.AppendEvent("h" + std::to_string(i), "k", "s", NowNs());
+  const std::string db = f.Options().db_path;
+  std::filesystem::create_directory(db);  // not a file: SQLITE_CANTOPEN
+  StoreWriter w(f.Options(), f.progress, nullptr);
+  const Status s = w.Open(f.journal->written_seq());
+  CHECK_FALSE(s.ok());
+  CHECK_THAT(s.message(), Catch::StartsWith("cannot open " + db + ": "));
+  CHECK(w.counters().failed.load());
+  CHECK(std::filesystem::is_directory(db));
+  for (const auto& entry : std::filesystem::directory_iterator(f.dir.path())) {
+    CHECK(entry.path().filename().string().rfind("ferry.db.corrupt-", 0) != 0);
+  }
 }
 
 TEST_CASE("events retention deletes old rows in small batches; sessions keep counts", "[store]") {
