@@ -129,10 +129,12 @@ def scan_segment(data):
     return records, pos, None
 
 
-def read_journal(state_dir, parse=True):
+def read_journal(state_dir, parse=True, segment_gaps=False):
     """Every record of the journal in `state_dir`, in order, as Record(seq, received_ns, body)
     with body parsed from JSON (or raw bytes with parse=False). Raises JournalError on any
-    malformed byte, on a segment whose first seq does not match its name, and on a seq gap."""
+    malformed byte, on a segment whose first seq does not match its name, and on a seq gap;
+    with segment_gaps=True a gap between segments is allowed (recovery leaves one when it
+    continues above a seq a consumer has seen; docs/journal-format.md, Recovery)."""
     out = []
     for first, path in segment_paths(state_dir):
         with open(path, "rb") as f:
@@ -142,8 +144,9 @@ def read_journal(state_dir, parse=True):
             raise JournalError("%s: %s (file is %d bytes)" % (path, problem, len(data)))
         if records and records[0].seq != first:
             raise JournalError("%s starts at seq %d" % (path, records[0].seq))
-        for r in records:
-            if out and r.seq != out[-1].seq + 1:
+        for i, r in enumerate(records):
+            if out and r.seq != out[-1].seq + 1 and not (segment_gaps and i == 0 and
+                                                         r.seq > out[-1].seq):
                 raise JournalError("%s: seq %d follows %d" % (path, r.seq, out[-1].seq))
             out.append(Record(r.seq, r.received_ns, json.loads(r.body) if parse else r.body))
     return out
