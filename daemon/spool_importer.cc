@@ -16,6 +16,7 @@
 
 #include "daemon/file_util.h"
 #include "daemon/redact.h"
+#include "daemon/spool_line.h"
 #include "proto/messages.h"
 
 namespace ferry {
@@ -224,9 +225,10 @@ bool SpoolImporter::ImportFile(const std::string& name, bool* rejected, size_t* 
     }
     const std::string_view line(text.data() + pos, nl - pos);
     pos = nl + 1;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     proto::Error error;
-    if (!request.Parse(proto::FrameType::kEvent, line, 1, &error)) {
+    const SpoolLine kind = ParseSpoolLine(line, &request, &error);
+    if (kind == SpoolLine::kBlank) continue;
+    if (kind == SpoolLine::kInvalid) {
       counters_.invalid_lines++;
       *rejected = true;
       spdlog::warn("spool: {}: line {} is not an event ({}); the file is kept as {}.rejected", path,
