@@ -329,6 +329,18 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
   return true;
 }
 
+namespace {
+
+std::string ParseErrorMessage(const std::string& path, const toml::parse_error& e) {
+  return path + ":" + std::to_string(e.source().begin.line) + ":" +
+         std::to_string(e.source().begin.column) + ": " + std::string(e.description());
+}
+
+// Applies a parsed file to *config: every key checked, named in errors as path:line:column.
+bool ApplyConfig(toml::table root, const std::string& path, Config* config, std::string* error);
+
+}  // namespace
+
 bool LoadConfig(const std::string& path, bool required, Config* config, std::string* error) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
@@ -348,10 +360,27 @@ bool LoadConfig(const std::string& path, bool required, Config* config, std::str
   try {
     root = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    *error = path + ":" + std::to_string(e.source().begin.line) + ":" +
-             std::to_string(e.source().begin.column) + ": " + std::string(e.description());
+    *error = ParseErrorMessage(path, e);
     return false;
   }
+  return ApplyConfig(std::move(root), path, config, error);
+}
+
+bool ParseConfigText(std::string_view text, const std::string& path, Config* config,
+                     std::string* error) {
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    *error = ParseErrorMessage(path, e);
+    return false;
+  }
+  return ApplyConfig(std::move(root), path, config, error);
+}
+
+namespace {
+
+bool ApplyConfig(toml::table root, const std::string& path, Config* config, std::string* error) {
   config->path = path;
   std::string fsync = FsyncPolicyName(config->fsync);
   const std::map<std::string, Setter> setters = {
@@ -423,6 +452,8 @@ bool LoadConfig(const std::string& path, bool required, Config* config, std::str
                                       : FsyncPolicy::kInterval;
   return true;
 }
+
+}  // namespace
 
 bool LoadEffectiveConfig(const ConfigSource& source, Config* config, std::string* error) {
   Config c;

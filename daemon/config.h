@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daemon/journal_committer.h"
@@ -92,6 +93,10 @@ struct Config {
 //   /home/u/.config/ferry/config.toml:7:1: unknown key "journal.fsnc" (did you mean
 //   "journal.fsync"?)
 bool LoadConfig(const std::string& path, bool required, Config* config, std::string* error);
+// The same for the text of a config file; `path` only names it in messages. (Tests and
+// tests/fuzz/config_fuzzer.cc; LoadConfig reads the file with toml::parse_file.)
+bool ParseConfigText(std::string_view text, const std::string& path, Config* config,
+                     std::string* error);
 
 // Where ferryd's configuration comes from, kept so SIGHUP can load it the same way: the file
 // and the command line's overrides. Precedence: flag, then environment (FERRY_SOCKET,

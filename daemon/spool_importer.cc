@@ -17,6 +17,7 @@
 #include "daemon/event_canon.h"
 #include "daemon/file_seam.h"
 #include "daemon/redact.h"
+#include "daemon/spool_line.h"
 #include "proto/messages.h"
 
 namespace ferry {
@@ -535,9 +536,10 @@ void SpoolImporter::ImportFile(const std::string& name) {
       ++line_no;
       const std::string_view line(text.data() + pos, nl - pos);
       pos = nl + 1;
-      if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
       proto::Error error;
-      if (!request.Parse(proto::FrameType::kEvent, line, 1, &error)) {
+      const SpoolLine parsed = ParseSpoolLine(line, &request, &error);
+      if (parsed == SpoolLine::kBlank) continue;
+      if (parsed == SpoolLine::kInvalid) {
         invalid_lines_.fetch_add(1, std::memory_order_relaxed);
         rejected = true;
         spdlog::warn("spool: {}: line {} is not an event ({}); the file is kept as {}.rejected",
