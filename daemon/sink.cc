@@ -450,9 +450,9 @@ bool Sink::AddRecord(Batch* batch, JournalRecord&& rec) {
   rapidjson::Value v;
   {
     rapidjson::Document tmp(&batch->doc.GetAllocator());
-    tmp.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseStopWhenDoneFlag>(
-        rec.body.data(), rec.body.size());
-    if (tmp.HasParseError() || !tmp.IsObject()) {
+    // ferry's parser, not rapidjson's number conversion (which reads 0e-77 as 8.96e102).
+    proto::Error parse_error;
+    if (!proto::ParseJson(rec.body, &tmp, &parse_error) || !tmp.IsObject()) {
       skipped_.fetch_add(1);
       spdlog::warn("sink {}: journal record seq {} is not a JSON object; skipped", config_.name,
                    rec.seq);

@@ -1,6 +1,7 @@
 #include "proto/event.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include <set>
 #include <string>
@@ -643,6 +644,47 @@ TEST_CASE("ParseEnvelopes: one span per envelope, empty without a payload", "[ev
   CHECK(text.substr(spans[0].begin, spans[0].end - spans[0].begin) == "1");
   CHECK_FALSE(spans[1].present());
   CHECK(text.substr(spans[2].begin, spans[2].end - spans[2].begin) == "[2]");
+}
+
+}  // namespace
+}  // namespace ferry::proto
+
+namespace ferry::proto {
+namespace {
+
+// Found by tests/fuzz (event, frame and redact targets): rapidjson 1.1 converted a zero
+// mantissa with an exponent through __builtin_clzll(0), so 0e-77 was read as 8.96e102 and
+// 0e111 as 1.28e294. ferry converts numbers itself now; each kind is what rapidjson picks.
+TEST_CASE("ParseJson reads numbers exactly, zero mantissas included", "[event][json]") {
+  rapidjson::Document doc;
+  Error error;
+  REQUIRE(ParseJson(R"({"a":0e-77,"b":0e111,"c":-0E5,"d":-0,"e":1e-400,"f":0.1,)"
+                    R"("g":-2147483648,"h":4294967295,"i":-2147483649,"j":18446744073709551615,)"
+                    R"("k":18446744073709551616,"l":1.7976931348623157e308,"m":5e-324})",
+                    &doc, &error));
+  CHECK(doc["a"].IsDouble());
+  CHECK(doc["a"].GetDouble() == 0.0);
+  CHECK(doc["b"].GetDouble() == 0.0);
+  CHECK(doc["c"].GetDouble() == 0.0);
+  CHECK(std::signbit(doc["c"].GetDouble()));
+  CHECK(doc["d"].IsDouble());
+  CHECK(std::signbit(doc["d"].GetDouble()));
+  CHECK(doc["e"].GetDouble() == 0.0);
+  CHECK(doc["f"].GetDouble() == 0.1);
+  CHECK(doc["g"].IsInt());
+  CHECK(doc["g"].GetInt() == -2147483647 - 1);
+  CHECK(doc["h"].IsUint());
+  CHECK(doc["h"].GetUint() == 4294967295u);
+  CHECK(doc["i"].IsInt64());
+  CHECK_FALSE(doc["i"].IsInt());
+  CHECK(doc["j"].IsUint64());
+  CHECK(doc["j"].GetUint64() == 18446744073709551615ull);
+  CHECK(doc["k"].IsDouble());
+  CHECK(doc["k"].GetDouble() == 18446744073709551616.0);
+  CHECK(doc["l"].GetDouble() == 1.7976931348623157e308);
+  CHECK(doc["m"].GetDouble() == 5e-324);
+  CHECK(ParseError("[1, -1e400]").message ==
+        "invalid JSON at byte 4: Number too big to be stored in double.");
 }
 
 }  // namespace
