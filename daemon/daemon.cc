@@ -1053,32 +1053,46 @@ int Daemon::Run() {
       });
     });
   });
-  if (d.store) d.store->Start();
-  if (d.query) d.query->Start();
   s = Redactor::Compile(cfg.redact, &d.redactor);
   if (!s.ok()) throw std::runtime_error("redact rules: " + s.ToString());
-  if (cfg.redact.local) {
-    d.server->SetLocalRedactor(d.redactor);
-    spdlog::info("[redact] local = true: events are redacted before the journal");
-  }
-  for (const SinkConfig& sc : cfg.sinks) d.StartSink(sc);
-  if (cfg.sinks.empty()) spdlog::info("no [[sink]] configured: events stay on this machine");
+  // From here on threads run: a start-up failure must stop them before the exception leaves,
+  // or ~StoreWriter would wait forever for a progress that never stops (and under systemd the
+  // watchdog would kill a ferryd that never answers).
+  try {
+    if (d.store) d.store->Start();
+    if (d.query) d.query->Start();
+    if (cfg.redact.local) {
+      d.server->SetLocalRedactor(d.redactor);
+      spdlog::info("[redact] local = true: events are redacted before the journal");
+    }
+    for (const SinkConfig& sc : cfg.sinks) d.StartSink(sc);
+    if (cfg.sinks.empty()) spdlog::info("no [[sink]] configured: events stay on this machine");
 
-  // Event ids of the journal's tail, so events spooled by clients that gave up on a late ack
-  // are not stored twice (docs/operations.md "Spool").
-  d.dedupe = std::make_unique<DedupeWindow>(cfg.dedupe_window);
-  s = d.dedupe->Load(jopts.dir, d.journal->written_seq());
-  if (!s.ok()) spdlog::warn("dedupe window: {}", s.ToString());
-  d.server->SetDedupeWindow(d.dedupe.get());
-  d.importer = std::make_unique<SpoolImporter>(d.io, cfg.state_dir + "/spool", *d.journal,
-                                               *d.committer, *d.dedupe, [&d](uint64_t seq) {
-                                                 d.progress.PublishWritten(seq);
-                                                 if (d.config.fsync == FsyncPolicy::kNever)
-                                                   d.Shippable(seq);
-                                               });
-  if (cfg.redact.local) d.importer->SetLocalRedactor(d.redactor);
-  s = d.importer->Start();
-  if (!s.ok()) throw std::runtime_error("cannot import the spool: " + s.ToString());
+    // Event ids of the journal's tail, so events spooled by clients that gave up on a late ack
+    // are not stored twice (docs/operations.md "Spool").
+    d.dedupe = std::make_unique<DedupeWindow>(cfg.dedupe_window);
+    s = d.dedupe->Load(jopts.dir, d.journal->written_seq());
+    if (!s.ok()) spdlog::warn("dedupe window: {}", s.ToString());
+    d.server->SetDedupeWindow(d.dedupe.get());
+    d.importer = std::make_unique<SpoolImporter>(d.io, cfg.state_dir + "/spool", *d.journal,
+                                                 *d.committer, *d.dedupe, [&d](uint64_t seq) {
+                                                   d.progress.PublishWritten(seq);
+                                                   if (d.config.fsync == FsyncPolicy::kNever)
+                                                     d.Shippable(seq);
+                                                 });
+    if (cfg.redact.local) d.importer->SetLocalRedactor(d.redactor);
+    s = d.importer->Start();
+    if (!s.ok()) throw std::runtime_error("cannot import the spool: " + s.ToString());
+  } catch (...) {
+    d.progress.Stop();
+    for (const auto& sink : d.sinks) sink->Stop();
+    if (d.query) d.query->Stop();
+    if (d.store) d.store->Join();
+    d.sinks.clear();
+    d.tails->Stop();
+    d.committer->Stop().PermitUncheckedError();
+    throw;
+  }
   d.importer->OnDurable(d.journal->written_seq());
 
   d.signals.add(SIGINT);
