@@ -208,24 +208,16 @@ void TakeHostFields(const rapidjson::Value& obj, Payload* p) {
   }
 }
 
-// Turns raw input into the payload: itself when it is JSON, otherwise a JSON string flagged
-// "text". Over `max_bytes`, a JSON string holding the longest prefix of the input (cut at a
-// character boundary) whose escaped form fits, flagged truncated with the original size: a
-// hook's event is never refused for its size.
-Payload MakePayload(const std::string& text, size_t max_bytes) {
+// The payload as a JSON string holding `text` (flagged "text"). Over `max_bytes`, a JSON
+// string holding the longest prefix of the input (cut at a character boundary) whose escaped
+// form fits, flagged truncated with the original size: a hook's event is never refused for
+// its size.
+Payload MakeTextPayload(const std::string& text, size_t max_bytes) {
   Payload p;
-  rapidjson::Document doc;
-  proto::Error error;
-  if (proto::ParseJson(text, &doc, &error)) {
-    if (doc.IsObject()) TakeHostFields(doc, &p);
-    p.json = text;
-  } else {
-    p.text = true;
-    p.json = JsonString(text);
-  }
+  p.text = true;
+  p.json = JsonString(text);
   if (p.json.size() <= max_bytes) return p;
   p.truncated = true;
-  p.text = true;
   p.orig_size = text.size();
   size_t n = std::min(text.size(), max_bytes);
   for (;;) {
@@ -240,6 +232,42 @@ Payload MakePayload(const std::string& text, size_t max_bytes) {
                             static_cast<double>(p.json.size()) * 0.98);
   }
   return p;
+}
+
+// Turns raw input into the payload: itself when ferryd would take it as JSON (valid UTF-8
+// JSON nested at most proto::kMaxPayloadDepth deep, the daemon's own rule), otherwise the
+// input kept as text (MakeTextPayload). Never refused, never dropped. `host_fields`: take
+// kind, session and cwd from the payload's top level (--stdin, --argv-json).
+Payload MakePayload(const std::string& text, size_t max_bytes, bool host_fields) {
+  Payload p;
+  rapidjson::Document doc;
+  proto::Error error;
+  if (proto::ParsePayloadJson(text, &doc, &error)) {
+    if (host_fields && doc.IsObject()) TakeHostFields(doc, &p);
+    p.json = text;
+    if (p.json.size() <= max_bytes) return p;
+  }
+  Payload t = MakeTextPayload(text, max_bytes);
+  t.kind = std::move(p.kind);
+  t.session = std::move(p.session);
+  t.cwd = std::move(p.cwd);
+  return t;
+}
+
+// Codes of ERROR frames that are about the event's own bytes: sent again (from the spool) as
+// it is, it would be refused again, so the spool keeps it with its payload as text.
+bool RefusesTheEvent(proto::Errc code) {
+  switch (code) {
+    case proto::Errc::kBadJson:
+    case proto::Errc::kNotObject:
+    case proto::Errc::kMissingField:
+    case proto::Errc::kWrongType:
+    case proto::Errc::kBadValue:
+    case proto::Errc::kUnknownField:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace
@@ -264,20 +292,26 @@ int RunEmit(int argc, char** argv) {
   }
   const auto deadline = start + std::chrono::milliseconds(a.timeout_ms);
 
+  // The input exactly as the host gave it: when ferryd refuses the event for its content,
+  // the spool keeps this as text.
+  const std::string* input = a.has_data        ? &a.data
+                             : a.use_stdin     ? &stdin_text
+                             : a.has_argv_json ? &a.argv_json
+                                               : nullptr;
   Payload payload;
   if (a.has_data) {
-    rapidjson::Document doc;
-    proto::Error perr;
-    if (!proto::ParseJson(a.data, &doc, &perr)) {
-      Complain("emit: --data is not JSON: " + perr.message);
-      return a.strict ? 1 : 0;
-    }
-    payload.json = a.data;
+    // --data follows the same rule as --stdin: what ferryd would not take as JSON is kept as
+    // text (flagged), never dropped.
+    payload = MakePayload(a.data, a.max_event_bytes, /*host_fields=*/false);
   } else if (a.use_stdin) {
     if (stdin_text.find_first_not_of(" \t\r\n") != std::string::npos)
-      payload = MakePayload(stdin_text, a.max_event_bytes);
+      payload = MakePayload(stdin_text, a.max_event_bytes, /*host_fields=*/true);
+    else
+      input = nullptr;
   } else if (a.has_argv_json && !a.argv_json.empty()) {
-    payload = MakePayload(a.argv_json, a.max_event_bytes);
+    payload = MakePayload(a.argv_json, a.max_event_bytes, /*host_fields=*/true);
+  } else {
+    input = nullptr;
   }
   if (a.kind.empty()) a.kind = payload.kind.empty() ? "unknown" : payload.kind;
   if (a.session.empty()) a.session = payload.session;
@@ -301,12 +335,15 @@ int RunEmit(int argc, char** argv) {
   f.truncated = payload.truncated;
   f.orig_size = payload.orig_size;
   if (payload.text) f.payload_encoding = "text";
-  const std::string event_body = proto::BuildEventBody(f, a.durable);
+  std::string event_body = proto::BuildEventBody(f, a.durable);
   const std::string frame = proto::EncodeFrame(proto::FrameType::kEvent, event_body);
 
+  // Every way this can end without an ACK (no socket, refused, timed out, a short write, a
+  // closed connection, any ERROR frame, a reply that is not an ACK) spools the event: the
+  // only proof ferryd has it is an ACK (docs/protocol.md "Spool").
   const std::string socket = ResolveSocket(a.global);
   Connection conn;
-  proto::FrameType type;
+  proto::FrameType type{};
   std::string body;
   bool replied = false;
   if (conn.Connect(socket, deadline, &error)) {
@@ -317,38 +354,38 @@ int RunEmit(int argc, char** argv) {
     replied = conn.Receive(deadline, &type, &body, &error);
     if (!sent && !replied) error = send_error;
   }
+  std::string why;  // empty: acked
+  proto::Ack ack;
   proto::Error perr;
-  if (replied && type == proto::FrameType::kError) {
-    proto::ParseErrorBody(body, &perr);
-    // Refusals that say nothing about the event (ferryd stopping, too many connections) are
-    // spooled like no answer; the others would be refused again. A failed journal is reported
-    // (ferryd is degraded until an operator restarts it) rather than spooled.
-    // TODO(issue 5): spool on journal_failed too, once the fault tests expect the import.
-    if (perr.code == proto::Errc::kShuttingDown || perr.code == proto::Errc::kTooManyConnections) {
-      error = std::string(proto::ErrcName(perr.code)) + ": " + perr.message;
-      replied = false;
-    }
-  }
   if (!replied) {
+    why = "event not delivered (ferryd not answering within " + std::to_string(a.timeout_ms) +
+          " ms): " + error;
+  } else if (type == proto::FrameType::kError) {
+    if (!proto::ParseErrorBody(body, &perr)) perr = {proto::Errc::kInternal, "(unreadable ERROR)"};
+    why = std::string("ferryd refused the event: ") + proto::ErrcName(perr.code) + ": " +
+          perr.message;
+    if (RefusesTheEvent(perr.code) && input && !payload.text) {
+      // Refused for its content (say, an older ferryd with other limits): keep the input as
+      // text, which any ferryd takes, rather than a line its importer would refuse again.
+      const Payload text = MakeTextPayload(*input, a.max_event_bytes);
+      f.payload_json = text.json;
+      f.truncated = text.truncated;
+      f.orig_size = text.orig_size;
+      f.payload_encoding = "text";
+      event_body = proto::BuildEventBody(f, a.durable);
+    }
+  } else if (type != proto::FrameType::kAck || !proto::ParseAckBody(body, &ack, &perr)) {
+    why = "event not delivered: unexpected reply from ferryd (frame type " +
+          std::to_string(static_cast<int>(type)) + ")";
+  }
+  if (!why.empty()) {
     // Silent unless --strict: a hook's stderr may be shown to the user or the model, and the
     // event is not lost. `ferry status` shows what waits in the spool.
     std::string path, spool_error;
     const bool spooled = SpoolEvent(ResolveStateDir(a.global), event_body, &path, &spool_error);
     if (a.strict || !spooled) {
-      Complain("event not delivered (ferryd not answering within " + std::to_string(a.timeout_ms) +
-               " ms): " + error +
-               (spooled ? "; spooled to " + path : "; and not spooled: " + spool_error));
+      Complain(why + (spooled ? "; spooled to " + path : "; and not spooled: " + spool_error));
     }
-    return a.strict ? 1 : 0;
-  }
-  if (type == proto::FrameType::kError) {
-    Complain(std::string("ferryd refused the event: ") + proto::ErrcName(perr.code) + ": " +
-             perr.message);
-    return a.strict ? 1 : 0;
-  }
-  proto::Ack ack;
-  if (type != proto::FrameType::kAck || !proto::ParseAckBody(body, &ack, &perr)) {
-    Complain("unexpected reply from ferryd");
     return a.strict ? 1 : 0;
   }
   if (a.print_ack) {

@@ -45,6 +45,53 @@ std::string RandomHex() {
   return s;
 }
 
+std::string Mode(mode_t mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+// Opens the spool directory (creating it 0700 when missing) and checks it the way ferryd
+// does: a real directory (not a symlink), ours, not writable by group or others. Events
+// spooled anywhere else could be read or forged by another user. Returns the directory's fd.
+int OpenSpoolDir(const std::string& dir, std::string* error) {
+  const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  int dfd = ::open(dir.c_str(), flags);
+  if (dfd < 0 && errno == ENOENT) {
+    if (!MakeDirs(dir, error)) return -1;
+    dfd = ::open(dir.c_str(), flags);
+  }
+  if (dfd < 0) {
+    const int err = errno;
+    struct stat lst {};
+    if ((err == ELOOP || err == ENOTDIR) && ::lstat(dir.c_str(), &lst) == 0 &&
+        S_ISLNK(lst.st_mode)) {
+      *error = "spool directory " + dir +
+               " is a symbolic link; ferry keeps it only as a real directory of its own: "
+               "remove the link (rm " +
+               dir + ")";
+    } else {
+      errno = err;
+      *error = Errno("open spool directory " + dir);
+    }
+    return -1;
+  }
+  struct stat st {};
+  if (::fstat(dfd, &st) != 0) {
+    *error = Errno("stat spool directory " + dir);
+  } else if (st.st_uid != ::geteuid()) {
+    *error = "spool directory " + dir + " (mode " + Mode(st.st_mode) + ") belongs to uid " +
+             std::to_string(st.st_uid) + ", not to uid " + std::to_string(::geteuid());
+  } else if ((st.st_mode & 022) != 0) {
+    *error = "spool directory " + dir + " is mode " + Mode(st.st_mode) +
+             ": other users can write to it; fix it with `chmod 700 " + dir + "`";
+  } else {
+    return dfd;
+  }
+  ::close(dfd);
+  return -1;
+}
+
 bool WriteAll(int fd, const std::string& data) {
   size_t done = 0;
   while (done < data.size()) {
@@ -72,14 +119,17 @@ bool SpoolEvent(const std::string& state_dir, std::string_view body, std::string
   struct timespec ts {};
   ::clock_gettime(CLOCK_REALTIME, &ts);
   const std::string id = std::to_string(::getpid()) + "-" + RandomHex();
-  const std::string tmp = dir + "/." + id + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == ENOENT) {
-    if (!MakeDirs(dir, error)) return false;
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
-  }
+  const std::string tmp_name = "." + id + ".tmp";
+  const std::string tmp = dir + "/" + tmp_name;
+  const int dfd = OpenSpoolDir(dir, error);
+  if (dfd < 0) return false;
+  // 0600 whatever the umask; created inside the directory just checked (openat), not
+  // wherever the path leads by now.
+  const int fd = ::openat(dfd, tmp_name.c_str(),
+                          O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     *error = Errno("create " + tmp);
+    ::close(dfd);
     return false;
   }
   // One write() for the whole line; a file per writer, so nothing can interleave with it.
@@ -87,18 +137,21 @@ bool SpoolEvent(const std::string& state_dir, std::string_view body, std::string
   if (!ok) *error = Errno("write " + tmp);
   ::close(fd);
   if (!ok) {
-    ::unlink(tmp.c_str());
+    ::unlinkat(dfd, tmp_name.c_str(), 0);
+    ::close(dfd);
     return false;
   }
   char stamp[32];
   std::snprintf(
       stamp, sizeof stamp, "%019lld",
       static_cast<long long>(ts.tv_sec) * 1000000000LL + static_cast<long long>(ts.tv_nsec));
-  *path = dir + "/" + stamp + "-" + id + ".ndjson";
-  if (::rename(tmp.c_str(), path->c_str()) != 0) {
+  const std::string final_name = std::string(stamp) + "-" + id + ".ndjson";
+  *path = dir + "/" + final_name;
+  if (::renameat(dfd, tmp_name.c_str(), dfd, final_name.c_str()) != 0) {
     // The data is on disk under the .tmp name; ferryd imports it once we are gone.
     *path = tmp;
   }
+  ::close(dfd);
   // No fsync of the directory (it doubles the cost at the tail): the file's fdatasync has
   // committed its creation under the .tmp name (ext4 commits the running transaction, which
   // holds it), so a power cut before the rename is on disk leaves the .tmp file, and ferryd
@@ -117,8 +170,16 @@ SpoolCount CountSpool(const std::string& state_dir) {
     const bool tmp =
         name.size() > 4 && name.front() == '.' && name.substr(name.size() - 4) == ".tmp";
     if (!done && !tmp) continue;
-    const int fd = ::open((dir + "/" + std::string(name)).c_str(), O_RDONLY | O_CLOEXEC);
+    // As ferryd: never block on a FIFO, never follow a symlink, count only regular files of
+    // ours (ferryd moves anything else aside without reading it).
+    const int fd = ::open((dir + "/" + std::string(name)).c_str(),
+                          O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) continue;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
+      ::close(fd);
+      continue;
+    }
     ++count.files;
     char buf[65536];
     ssize_t n;

@@ -13,8 +13,10 @@
 
 namespace ferry::client {
 
-// Appends `body` (an EVENT frame body) as one line to a new spool file and fsyncs it.
-// Creates the spool directory (0700) when missing. On success sets *path to the file.
+// Appends `body` (an EVENT frame body) as one line to a new spool file (0600) and fsyncs it.
+// Creates the spool directory (0700) when missing; refuses (false, *error saying why) a spool
+// directory that is a symlink, another uid's, or writable by group or others. On success
+// sets *path to the file.
 bool SpoolEvent(const std::string& state_dir, std::string_view body, std::string* path,
                 std::string* error);
 
@@ -23,7 +25,8 @@ struct SpoolCount {
   uint64_t events = 0;  // complete lines
 };
 
-// Counts the spool files and their complete lines (what ferryd would import).
+// Counts the spool files and their complete lines (what ferryd would import: regular files
+// of ours; FIFOs and symlinks are neither opened for long nor followed).
 SpoolCount CountSpool(const std::string& state_dir);
 
 }  // namespace ferry::client

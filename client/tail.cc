@@ -38,11 +38,8 @@ std::string Str(const rapidjson::Value& obj, const char* key) {
   return "-";
 }
 
-std::string Compact(const rapidjson::Value& v, size_t max) {
-  rapidjson::StringBuffer sb;
-  proto::JsonWriter w(sb);
-  v.Accept(w);
-  std::string s(sb.GetString(), sb.GetSize());
+std::string Compact(std::string_view json, size_t max) {
+  std::string s = proto::CompactJson(json);
   if (s.size() > max) {
     size_t cut = max;
     while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
@@ -62,7 +59,9 @@ std::string Time(int64_t ns) {
   return buf;
 }
 
-void PrintEvent(const rapidjson::Document& item, bool json) {
+// `payload_json`: the payload's bytes in the TAIL_ITEM (printed as they are, so numbers keep
+// every digit), or empty.
+void PrintEvent(const rapidjson::Document& item, std::string_view payload_json, bool json) {
   const uint64_t seq = item["seq"].GetUint64();
   const int64_t received = item["received"].IsInt64() ? item["received"].GetInt64() : 0;
   const rapidjson::Value& ev = item["event"];
@@ -78,7 +77,12 @@ void PrintEvent(const rapidjson::Document& item, bool json) {
       const std::string_view name(it->name.GetString(), it->name.GetStringLength());
       if (name == "seq" || name == "received") continue;
       w.Key(it->name.GetString(), it->name.GetStringLength());
-      it->value.Accept(w);
+      if (name == "payload" && !payload_json.empty()) {
+        const std::string compact = proto::CompactJson(payload_json);
+        w.RawValue(compact.data(), compact.size(), it->value.GetType());
+      } else {
+        it->value.Accept(w);
+      }
     }
     w.EndObject();
     std::printf("%s\n", sb.GetString());
@@ -91,7 +95,7 @@ void PrintEvent(const rapidjson::Document& item, bool json) {
   std::printf("%s %8llu %-12s %-18s %-12s %s\n", Time(when).c_str(),
               static_cast<unsigned long long>(seq), Str(ev, "source").c_str(),
               Str(ev, "kind").c_str(), Str(ev, "session").c_str(),
-              payload == ev.MemberEnd() ? "" : Compact(payload->value, 80).c_str());
+              payload == ev.MemberEnd() ? "" : Compact(payload_json, 80).c_str());
 }
 
 enum class StreamEnd { kDone, kRefused, kLost };
@@ -113,9 +117,10 @@ StreamEnd Stream(Connection& conn, bool follow, bool json, uint64_t* next, std::
       return perr.code == proto::Errc::kShuttingDown ? StreamEnd::kLost : StreamEnd::kRefused;
     }
     rapidjson::Document item;
+    std::vector<proto::PayloadSpan> spans;  // {"event":{...}} is the envelope at depth 2
     proto::Error perr;
-    if (type != proto::FrameType::kTailItem || !proto::ParseJson(body, &item, &perr) ||
-        !item.IsObject()) {
+    if (type != proto::FrameType::kTailItem ||
+        !proto::ParseEnvelopes(body, 2, &item, &spans, &perr) || !item.IsObject()) {
       *error = "unexpected reply from ferryd";
       return StreamEnd::kRefused;
     }
@@ -123,7 +128,10 @@ StreamEnd Stream(Connection& conn, bool follow, bool json, uint64_t* next, std::
         item["event"].IsObject()) {
       const uint64_t seq = item["seq"].GetUint64();
       if (seq < *next) continue;  // never print a seq twice
-      PrintEvent(item, json);
+      std::string_view payload_json;
+      if (spans.size() == 1 && spans[0].present())
+        payload_json = std::string_view(body).substr(spans[0].begin, spans[0].end - spans[0].begin);
+      PrintEvent(item, payload_json, json);
       std::fflush(stdout);
       *next = seq + 1;
     } else if (item.HasMember("skipped") && item["skipped"].IsObject()) {

@@ -369,6 +369,8 @@ bool LoadConfig(const std::string& path, bool required, Config* config, std::str
       {"ingest.max_connections", Count(&config->max_connections, 1, 1000000)},
       {"ingest.idle_timeout",
        Duration(&config->idle_timeout, std::chrono::milliseconds(10), std::chrono::hours(24))},
+      {"ingest.frame_timeout",
+       Duration(&config->frame_timeout, std::chrono::milliseconds(10), std::chrono::hours(1))},
       {"ingest.max_batch_events", Count(&config->max_batch_events, 1, 1000000)},
       {"spool.dedupe_window", Count(&config->dedupe_window, 0, 100000000)},
       {"store.enabled", Bool(&config->store_enabled)},
@@ -489,6 +491,7 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
   Compare("ingest.max_frame", running.max_frame_bytes, next.max_frame_bytes, &ch.live, num);
   Compare("ingest.max_connections", running.max_connections, next.max_connections, &ch.live, num);
   Compare("ingest.idle_timeout", running.idle_timeout, next.idle_timeout, &ch.live, dur);
+  Compare("ingest.frame_timeout", running.frame_timeout, next.frame_timeout, &ch.live, dur);
   Compare("ingest.max_batch_events", running.max_batch_events, next.max_batch_events, &ch.live,
           num);
   // The socket and the state directory are what this process is; the segment size and the

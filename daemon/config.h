@@ -64,6 +64,9 @@ struct Config {
   uint64_t max_frame_bytes = 4ull << 20;
   uint64_t max_connections = 1024;
   std::chrono::milliseconds idle_timeout{60000};
+  // From a frame's first byte, the whole frame must arrive within this (else the
+  // connection is closed): a drip-feed cannot hold a connection slot forever.
+  std::chrono::milliseconds frame_timeout{10000};
   uint64_t max_batch_events = 10000;
 
   // [spool]

@@ -84,6 +84,7 @@ IngestLimits LimitsFrom(const Config& cfg) {
   limits.max_frame = cfg.max_frame_bytes;
   limits.max_connections = cfg.max_connections;
   limits.idle_timeout = cfg.idle_timeout;
+  limits.frame_timeout = cfg.frame_timeout;
   limits.max_batch_events = cfg.max_batch_events;
   return limits;
 }
@@ -743,6 +744,33 @@ int Daemon::Run() {
   if (Status made = MakeDirs(cfg.state_dir); !made.ok()) {
     throw std::runtime_error(made.message());
   }
+  // Refuse a state dir that another user owns or can write to (they could swap spool/,
+  // journal/ or ferry.db); tighten one that others can only read.
+  if (Status ok = CheckPrivateDir(cfg.state_dir, "state directory", false); !ok.ok()) {
+    throw std::runtime_error(ok.message());
+  }
+  // spool/ is where clients drop events: it must be a real directory of ours (checked here,
+  // before any thread starts, so a refusal exits at once; SpoolImporter::Start checks again).
+  if (const std::string spool = cfg.state_dir + "/spool";
+      ::mkdir(spool.c_str(), 0700) == 0 || errno == EEXIST) {
+    if (Status ok = CheckPrivateDir(spool, "spool directory", true); !ok.ok()) {
+      throw std::runtime_error(ok.message());
+    }
+  }
+  // Files made before ferryd set its umask (an older ferryd run by hand with umask 022)
+  // are tightened: ferry.db and its -wal/-shm hold every payload.
+  for (const char* name : {"ferry.db", "ferry.db-wal", "ferry.db-shm", "ferryd.lock"}) {
+    const std::string path = cfg.state_dir + "/" + name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+      if (::chmod(path.c_str(), 0600) == 0) {
+        spdlog::warn("{} was mode {:o}; set it to 0600", path, st.st_mode & 07777);
+      } else {
+        spdlog::warn("{} is mode {:o} and chmod 0600 failed: {}", path, st.st_mode & 07777,
+                     std::strerror(errno));
+      }
+    }
+  }
   d.state_lock = std::make_unique<StateDirLock>(cfg.state_dir);
 
   Journal::Options jopts;
@@ -850,12 +878,17 @@ int Daemon::Run() {
                                false)));
       return;
     }
-    d.query->Submit(std::move(body), [&d, reply = std::move(reply)](bool ok, std::string result,
-                                                                    proto::Error error) {
+    // `reply` owns the session: it is moved (never copied) into the io thread's handler, so
+    // the session's last reference is dropped there, not on the query thread. StoreQuery
+    // calls `done` once, on the query thread or, when stopping, on the caller of Stop().
+    d.query->Submit(std::move(body), [&d, reply = std::move(reply)](
+                                         bool ok, std::string result, proto::Error error) mutable {
       std::string frame =
           ok ? proto::EncodeFrame(proto::FrameType::kQueryResult, result)
              : proto::EncodeFrame(proto::FrameType::kError, proto::MakeErrorBody(error, false));
-      net::post(d.io, [reply, frame = std::move(frame)]() mutable { reply(std::move(frame)); });
+      net::post(d.io, [reply = std::move(reply), frame = std::move(frame)]() mutable {
+        reply(std::move(frame));
+      });
     });
   });
   if (d.store) d.store->Start();

@@ -9,6 +9,10 @@
 #include <charconv>
 #include <cstdio>
 #include <string>
+#include <thread>
+
+#include <pthread.h>
+#include <signal.h>
 
 namespace ferry::fault {
 namespace {
@@ -123,9 +127,24 @@ bool ParseRule(std::string_view value, bool short_io, Rule* rule) {
   return rule->after >= 0 && rule->times >= -1;
 }
 
-FaultFileSystem& SpecFileSystem() {
-  static FaultFileSystem* fs = new FaultFileSystem(/*track_sync=*/false);  // never destroyed
+FaultFileSystem& SpecFileSystem(bool track_sync) {
+  static FaultFileSystem* fs = new FaultFileSystem(track_sync);  // never destroyed
   return *fs;
+}
+
+// The power_loss signal is blocked in the calling thread (main, before any other thread
+// starts, so every thread inherits the mask) and taken by one thread with sigwait.
+void StartPowerLossThread(int signo) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, signo);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set] {
+    int got = 0;
+    while (sigwait(&set, &got) != 0) {
+    }
+    SpecFileSystem(true).PowerLossAndExit();
+  }).detach();
 }
 
 }  // namespace
@@ -157,6 +176,7 @@ bool ArmFromSpec(std::string_view spec) {
   };
   std::vector<PointArm> points;
   std::vector<Rule> rules;
+  int power_loss_signal = 0;
   while (!spec.empty()) {
     const size_t comma = spec.find(',');
     const std::string_view item = spec.substr(0, comma);
@@ -171,6 +191,16 @@ bool ArmFromSpec(std::string_view spec) {
       rules.push_back(std::move(rule));
       continue;
     }
+    if (key == "power_loss") {
+      if (value == "SIGUSR1") {
+        power_loss_signal = SIGUSR1;
+      } else if (value == "SIGUSR2") {
+        power_loss_signal = SIGUSR2;
+      } else {
+        return false;
+      }
+      continue;
+    }
     int64_t n = 0;
     if (!ParseInt(value, &n)) return false;
     if (key == "write_fail_after") {
@@ -182,10 +212,12 @@ bool ArmFromSpec(std::string_view spec) {
     }
   }
   for (const PointArm& p : points) Arm(p.point, p.after, p.err);
-  if (!rules.empty()) {
-    for (Rule& r : rules) SpecFileSystem().AddRule(std::move(r));
-    fs::Install(&SpecFileSystem());
+  if (!rules.empty() || power_loss_signal != 0) {
+    FaultFileSystem& ffs = SpecFileSystem(/*track_sync=*/power_loss_signal != 0);
+    for (Rule& r : rules) ffs.AddRule(std::move(r));
+    fs::Install(&ffs);
   }
+  if (power_loss_signal != 0) StartPowerLossThread(power_loss_signal);
   return true;
 }
 
@@ -426,8 +458,19 @@ int FaultFileSystem::Unlink(const char* path) {
   return rc;
 }
 
+void FaultFileSystem::PowerLossAndExit() {
+  mu_.lock();  // never released: nothing more reaches the disk through the seam
+  DropUnsyncedLocked();
+  std::fflush(stderr);
+  ::_exit(137);
+}
+
 void FaultFileSystem::DropUnsyncedData() {
   std::lock_guard<std::mutex> lock(mu_);
+  DropUnsyncedLocked();
+}
+
+void FaultFileSystem::DropUnsyncedLocked() {
   for (auto r = renames_.rbegin(); r != renames_.rend(); ++r) {
     // The rename never reached the disk: the file is back under its old name and the
     // replaced file (if there was one) holds what it held.

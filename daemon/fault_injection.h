@@ -14,6 +14,10 @@
 //                                 with ERRNO after AFTER matching calls succeed, TIMES times
 //                                 (default: after 0, forever = -1)
 //   short=OP:SUBSTR[:AFTER[:TIMES]]         read/write transfers half (at least 1 byte)
+//   power_loss=SIGNAL             (SIGUSR1 or SIGUSR2) on that signal, ferryd simulates a power
+//                                 loss: every seam call stops, the disk is put back to what
+//                                 was synced (DropUnsyncedData) and the process _exits(137).
+//                                 Writes that bypass the seam (SQLite's) are not cut.
 // OP: open, close, read (read and pread), write, sync (fdatasync and fsync), truncate
 // (ftruncate and truncate), rename (matched on either path), unlink. ERRNO: EIO, ENOSPC,
 // EACCES, EPERM, EROFS, EMFILE, ENFILE, EDQUOT, EAGAIN, EINTR, ENOENT, or a number.
@@ -79,6 +83,9 @@ class FaultFileSystem : public fs::FileSystem {
   int64_t TotalFaults() const;
 
   void DropUnsyncedData();
+  // Power loss of a running process: blocks every other seam call for good, drops the
+  // unsynced data and ends the process with _exit(137). For FERRY_TEST_FAULTS power_loss.
+  [[noreturn]] void PowerLossAndExit();
 
   int Open(const char* path, int flags, mode_t mode) override;
   int Close(int fd) override;
@@ -111,6 +118,7 @@ class FaultFileSystem : public fs::FileSystem {
   Verdict Match(Op op, const std::string& path, int* err);  // mu_ held
   std::string PathOf(int fd) const;                         // mu_ held
   void Synced(int fd);                                      // mu_ held
+  void DropUnsyncedLocked();                                // mu_ held
 
   const bool track_sync_;
   mutable std::mutex mu_;

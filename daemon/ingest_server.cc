@@ -1,11 +1,13 @@
 #include "daemon/ingest_server.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -61,6 +63,18 @@ bool SomeoneListens(const std::string& path) {
 
 }  // namespace
 
+bool LogLimiter::Allow(uint64_t* suppressed) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_) {
+    ++held_;
+    return false;
+  }
+  next_ = now + period_;
+  *suppressed = held_;
+  held_ = 0;
+  return true;
+}
+
 IngestServer::IngestServer(net::io_context& io, IngestLimits limits, Journal& journal,
                            JournalCommitter& committer, StatusProvider status)
     : io_(io),
@@ -69,7 +83,40 @@ IngestServer::IngestServer(net::io_context& io, IngestLimits limits, Journal& jo
       committer_(committer),
       status_(std::move(status)),
       acceptor_(io),
-      shutdown_timer_(io) {}
+      shutdown_timer_(io),
+      accept_pause_(io) {
+  limits_ = Clamp(limits_);
+}
+
+void IngestServer::SetLimits(const IngestLimits& limits) { limits_ = Clamp(limits); }
+
+IngestLimits IngestServer::Clamp(IngestLimits limits) {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return limits;
+  const size_t nofile = static_cast<size_t>(rl.rlim_cur);
+  const size_t cap = nofile - std::min(kReservedFds, nofile / 2);
+  if (limits.max_connections > cap) {
+    if (clamped_from_ != limits.max_connections) {
+      spdlog::warn(
+          "ingest.max_connections = {} does not fit the open-file limit ({}); using {} "
+          "(raise the limit, e.g. LimitNOFILE= in the unit, to allow more)",
+          limits.max_connections, nofile, cap);
+      clamped_from_ = limits.max_connections;
+    }
+    limits.max_connections = cap;
+  }
+  return limits;
+}
+
+void IngestServer::LogFrameTimeout(const std::string& what) {
+  uint64_t more = 0;
+  if (!frame_log_.Allow(&more)) return;
+  if (more > 0) {
+    spdlog::warn("{} ({} more like it)", what, more);
+  } else {
+    spdlog::warn("{}", what);
+  }
+}
 
 IngestServer::~IngestServer() {
   if (!socket_path_.empty()) ::unlink(socket_path_.c_str());
@@ -145,9 +192,22 @@ void IngestServer::OnAccept(const boost::system::error_code& ec, UnixSocket sock
     return;
   }
   if (ec) {
-    // EMFILE and friends: log and keep accepting; the next attempt may succeed.
-    spdlog::warn("accept failed: {}", ec.message());
-    DoAccept();
+    // Out of descriptors (EMFILE, ENFILE) or kernel memory: the connection stays in the
+    // backlog, so accepting again at once fails again at once (a busy loop that floods the
+    // log). Pause accepting for a moment instead, with a rate-limited log line; the peers
+    // wait in the backlog and are served once descriptors free up.
+    const int err = ec.value();
+    const bool exhausted = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+    uint64_t more = 0;
+    if (accept_log_.Allow(&more)) {
+      spdlog::warn("accept failed: {}{}{}", ec.message(),
+                   exhausted ? "; pausing accepts for 200 ms at a time" : "",
+                   more > 0 ? " (" + std::to_string(more) + " more since the last report)" : "");
+    }
+    accept_pause_.expires_after(std::chrono::milliseconds(exhausted ? 200 : 10));
+    accept_pause_.async_wait([this](const boost::system::error_code& e) {
+      if (!e && !shutting_down_) DoAccept();
+    });
     return;
   }
   counters_.connections_total++;
@@ -167,7 +227,11 @@ void IngestServer::OnAccept(const boost::system::error_code& ec, UnixSocket sock
   }
   if (!refusal.ok()) {
     counters_.connections_refused++;
-    spdlog::warn("refused connection (pid {} uid {}): {}", cred.pid, cred.uid, refusal.message);
+    uint64_t more = 0;
+    if (refuse_log_.Allow(&more)) {
+      spdlog::warn("refused connection (pid {} uid {}): {}{}", cred.pid, cred.uid, refusal.message,
+                   more > 0 ? " (" + std::to_string(more) + " more since the last report)" : "");
+    }
     // A small frame fits the socket buffer: a blocking best-effort write is fine here.
     const std::string frame =
         proto::EncodeFrame(proto::FrameType::kError, proto::MakeErrorBody(refusal, true));
@@ -241,6 +305,7 @@ void IngestServer::BeginShutdown(std::chrono::milliseconds grace, std::function<
   shutting_down_ = true;
   shutdown_done_ = std::move(done);
   boost::system::error_code ignored;
+  accept_pause_.cancel();
   if (adopted_) {
     // Cancel the accept but keep the fd open until the process exits: systemd holds the same
     // socket, and connections that queue in its backlog now are served by the next start.

@@ -27,9 +27,33 @@ class IngestSession;
 
 struct IngestLimits {
   size_t max_frame = 4u << 20;
+  // Clamped below the process's open-file limit (RLIMIT_NOFILE) minus kReservedFds, with a
+  // warning, so accepting never runs the daemon out of descriptors for its own files.
   size_t max_connections = 1024;
   std::chrono::milliseconds idle_timeout{60000};
+  // From the first byte of a frame, the whole frame must arrive within this (a per-frame
+  // deadline, like Beast's per-operation timeout): a peer that drips a large frame a byte
+  // at a time is closed, however often it sends.
+  std::chrono::milliseconds frame_timeout{10000};
   size_t max_batch_events = 10000;
+};
+
+// File descriptors kept free of connections (journal, store, sinks, tails, spool, ...):
+// max_connections is at most RLIMIT_NOFILE minus this (at most half the limit).
+constexpr size_t kReservedFds = 64;
+
+// At most one log line per `period`; the lines held back are counted and reported with the
+// next one ("(N more like it)"). Single-threaded (io thread).
+class LogLimiter {
+ public:
+  explicit LogLimiter(std::chrono::milliseconds period) : period_(period) {}
+  // True when a line may be logged now; *suppressed gets how many were held back since.
+  bool Allow(uint64_t* suppressed);
+
+ private:
+  std::chrono::milliseconds period_;
+  std::chrono::steady_clock::time_point next_{};
+  uint64_t held_ = 0;
 };
 
 struct IngestCounters {
@@ -71,7 +95,8 @@ class IngestServer {
     written_listener_ = std::move(listener);
   }
   // New limits for what happens next: accepts, reads, idle timers armed from now on.
-  void SetLimits(const IngestLimits& limits) { limits_ = limits; }
+  // max_connections is clamped (see IngestLimits).
+  void SetLimits(const IngestLimits& limits);
 
   // Events whose id is in `window` are acked but not appended again (a client that gave up
   // on a late ack spooled the same event). `window` must outlive the server; null: no dedupe.
@@ -128,6 +153,8 @@ class IngestServer {
   Journal& journal() { return journal_; }
   DedupeWindow* dedupe_window() { return dedupe_; }
   IngestCounters& counters() { return counters_; }
+  // A session closed a peer whose frame missed its deadline: logs it, at most once a second.
+  void LogFrameTimeout(const std::string& what);
   uint64_t durable_seq() const { return durable_seq_; }
   // fsync "always": every ack waits for the covering fdatasync.
   bool every_ack_durable() const { return committer_.policy() == FsyncPolicy::kAlways; }
@@ -147,6 +174,7 @@ class IngestServer {
  private:
   void DoAccept();
   void OnAccept(const boost::system::error_code& ec, UnixSocket socket);
+  IngestLimits Clamp(IngestLimits limits);
   void FlushJournal();
   void PumpWaiting();
   void MaybeFinishShutdown();
@@ -177,6 +205,11 @@ class IngestServer {
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;
   net::steady_timer shutdown_timer_;
+  net::steady_timer accept_pause_;  // out of descriptors: accepting waits for it
+  LogLimiter accept_log_{std::chrono::seconds(10)};
+  LogLimiter refuse_log_{std::chrono::seconds(1)};
+  LogLimiter frame_log_{std::chrono::seconds(1)};
+  size_t clamped_from_ = 0;  // the max_connections last warned about
 };
 
 }  // namespace ferry

@@ -1,8 +1,15 @@
-// IngestSession: one client connection. Reads frames with a size limit and an idle timeout,
-// validates them, appends events to the journal and replies in request order: an ACK goes
-// out once the journal's flush (and, if asked, the covering fdatasync) has happened.
-// A bad frame gets an ERROR saying what is wrong, then the connection closes; replies owed
-// for earlier frames are still sent first.
+// IngestSession: one client connection. Reads frames with a size limit, an idle timeout and
+// a per-frame deadline (IngestLimits::frame_timeout: from a frame's first byte, the whole
+// frame must arrive within it, however slowly the bytes drip), validates them, appends events to
+// the journal and replies in request order: an ACK goes out once the journal's flush (and, if
+// asked, the covering fdatasync) has happened. A bad frame gets an ERROR saying what is wrong, then
+// the connection closes; replies owed for earlier frames are still sent first.
+//
+// A client that stops reading its replies for idle_timeout while a write is pending is
+// closed (its events are in the journal; only the acks are lost, and it spools).
+//
+// Memory: an idle connection holds a small read buffer (kSmallReadBuffer); it grows only to
+// the size a frame header announces, and is given back after a large frame.
 //
 // Thread: the io thread only. Kept alive by shared_from_this() while an operation is pending.
 #pragma once
@@ -77,6 +84,9 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   net::steady_timer idle_timer_;
   std::string rbuf_;
   size_t rlen_ = 0;
+  // When rlen_ > 0: the frame begun in rbuf_ must be whole by then (frame_timeout).
+  std::chrono::steady_clock::time_point frame_deadline_{};
+  std::chrono::steady_clock::time_point write_started_{};  // of the write in progress
   std::deque<Reply> replies_;
   std::string out_;      // encoded replies waiting for the current write to finish
   std::string writing_;  // the bytes of the write in progress

@@ -1,7 +1,11 @@
 // ferryd: startup, flags and logging; everything else lives in Daemon.
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
@@ -75,6 +79,7 @@ int main(int argc, char** argv) {
               << "ingest.max_frame = " << config.max_frame_bytes << "\n"
               << "ingest.max_connections = " << config.max_connections << "\n"
               << "ingest.idle_timeout = " << config.idle_timeout.count() << "ms\n"
+              << "ingest.frame_timeout = " << config.frame_timeout.count() << "ms\n"
               << "ingest.max_batch_events = " << config.max_batch_events << "\n"
               << "store.enabled = " << (config.store_enabled ? "true" : "false") << "\n"
               << "store.batch_interval = " << config.store_batch_interval.count() << "ms\n"
@@ -117,7 +122,23 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Everything ferryd creates (state dir, journal, ferry.db and its -wal/-shm, cursors, dead
+  // letters, spool) is the user's alone, whatever umask it was started with (by hand, a
+  // umask of 022 made ferry.db readable by every local user).
+  ::umask(077);
   ferry::SetUpLogging(config.log_level);
+  // One descriptor per connection: take the whole hard limit, so the soft default (often
+  // 1024) does not cap ingest.max_connections (which is clamped below the limit).
+  if (struct rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    const rlim_t soft = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+      spdlog::info("raised the open-file limit from {} to {}", soft, rl.rlim_max);
+    } else {
+      spdlog::warn("cannot raise the open-file limit from {} to {}: {}", soft, rl.rlim_max,
+                   std::strerror(errno));
+    }
+  }
   if (const char* faults = std::getenv("FERRY_TEST_FAULTS"); faults && *faults) {
     if (!ferry::fault::ArmFromSpec(faults)) {
       spdlog::critical("FERRY_TEST_FAULTS is malformed: {}", faults);

@@ -173,6 +173,7 @@ void StoreQuery::RunOne(const std::string& request_body, const Done& done) {
     sqlite3_busy_timeout(db, 2000);
     sqlite3_exec(db, "PRAGMA query_only = 1", nullptr, nullptr, nullptr);
     sqlite3_set_authorizer(db, Authorize, nullptr);
+    sqlite3_limit(db, SQLITE_LIMIT_LENGTH, limits_.max_value_bytes);
     std::lock_guard lock(mu_);
     db_ = db;
   }
@@ -228,9 +229,20 @@ void StoreQuery::RunOne(const std::string& request_body, const Done& done) {
   }
   uint64_t rows = 0;
   bool truncated = false;
+  uint64_t first_row_bytes = 0;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    if (rows >= max_rows || sb.GetSize() >= limits_.max_bytes) {
+    // What the row would add (a blob doubles as hex), checked before any of it is copied.
+    uint64_t row_bytes = 0;
+    for (int c = 0; c < ncol; ++c) {
+      const int type = sqlite3_column_type(stmt, c);
+      if (type == SQLITE_TEXT || type == SQLITE_BLOB) {
+        row_bytes +=
+            static_cast<uint64_t>(sqlite3_column_bytes(stmt, c)) * (type == SQLITE_BLOB ? 2 : 1);
+      }
+    }
+    if (rows >= max_rows || sb.GetSize() + row_bytes >= limits_.max_bytes) {
       truncated = true;
+      if (rows == 0) first_row_bytes = row_bytes;
       break;
     }
     w.StartArray();
@@ -251,7 +263,19 @@ void StoreQuery::RunOne(const std::string& request_body, const Done& done) {
                   "query stopped: it ran longer than the time limit of " +
                       std::to_string(limits_.time_limit.count()) + " ms");
     }
+    if (rc == SQLITE_TOOBIG) {
+      return fail(proto::Errc::kQueryFailed,
+                  "SQL error: " + errmsg + " (ferry query caps each value at " +
+                      std::to_string(limits_.max_value_bytes) + " bytes)");
+    }
     return fail(proto::Errc::kQueryFailed, "SQL error: " + errmsg);
+  }
+  if (first_row_bytes > 0) {
+    return fail(proto::Errc::kQueryFailed, "query result too large: the first row alone holds " +
+                                               std::to_string(first_row_bytes) +
+                                               " bytes; the limit is " +
+                                               std::to_string(limits_.max_bytes) +
+                                               " (select less, e.g. substr(payload,1,1000))");
   }
   w.EndArray();
   w.Key("row_count");

@@ -1,6 +1,9 @@
 // StoreQuery: serves `ferry query` on its own thread and its own read-only connection to
 // ferry.db (SQLITE_OPEN_READONLY, PRAGMA query_only, an authorizer that refuses ATTACH,
-// DETACH and pragma writes), with a time limit (sqlite3_progress_handler) and a row cap.
+// DETACH and pragma writes), with a time limit (sqlite3_progress_handler, also checked between
+// result rows), a cap on the size of any one value (SQLITE_LIMIT_LENGTH), a row cap, and a cap
+// on the result's bytes (a row that would pass it ends the result, truncated; a first row
+// alone over it fails the query with "query result too large").
 // A slow query therefore never delays the io thread or the store writer (WAL readers do not
 // block the writer).
 //
@@ -27,6 +30,10 @@ struct QueryLimits {
   std::chrono::milliseconds time_limit{5000};
   uint64_t max_rows = 10000;
   uint64_t max_bytes = 3u << 20;  // the result must fit in one frame
+  // The largest string or blob the query connection may make (SQLITE_LIMIT_LENGTH), so one
+  // value (randomblob(1e9), a huge group_concat) fails at once with "string or blob too big"
+  // instead of growing ferryd by its size. Per connection: the store writer is not affected.
+  int max_value_bytes = 16 << 20;
 };
 
 class StoreQuery {

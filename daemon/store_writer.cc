@@ -248,10 +248,13 @@ Status StoreWriter::Commit(Batch* batch) {
                           "ON CONFLICT(id) DO NOTHING");
     std::map<std::pair<std::string, std::string>, SessionDelta> sessions;
     rapidjson::Document doc;
-    rapidjson::StringBuffer sb;
+    std::vector<proto::PayloadSpan> spans;
     for (const JournalRecord& rec : batch->records) {
       proto::Error perr;
-      if (!proto::ParseJson(rec.body, &doc, &perr) || !doc.IsObject() || Str(doc, "id").empty()) {
+      // The payload column gets the payload's bytes from the record, not a re-serialised
+      // document: numbers keep every digit (docs/protocol.md "Event envelope").
+      if (!proto::ParseEnvelopes(rec.body, 1, &doc, &spans, &perr) || !doc.IsObject() ||
+          spans.size() != 1 || Str(doc, "id").empty()) {
         ++malformed;
         continue;
       }
@@ -278,11 +281,9 @@ Status StoreWriter::Commit(Batch* batch) {
       if (!host.empty()) ins.bind(9, std::string(host));
       if (pid_it != doc.MemberEnd() && pid_it->value.IsInt64())
         ins.bind(10, pid_it->value.GetInt64());
-      if (payload) {
-        sb.Clear();
-        proto::JsonWriter w(sb);
-        payload->Accept(w);
-        ins.bind(11, std::string(sb.GetString(), sb.GetSize()));
+      if (payload && spans[0].present()) {
+        ins.bind(11, proto::CompactJson(std::string_view(rec.body).substr(
+                         spans[0].begin, spans[0].end - spans[0].begin)));
       }
       if (ins.exec() == 0) {
         ++duplicates;  // the same event id came twice (spool replay): keep the first

@@ -13,41 +13,115 @@ namespace ferry::proto {
 namespace {
 
 // Forwards SAX events to a Document while counting depth, so the iterative reader can
-// refuse a document nested deeper than kMaxJsonDepth before anything recursive sees it.
+// refuse a document nested deeper than the limit before anything recursive sees it. With an
+// envelope depth, it also records where each envelope's "payload" member lies in the text
+// (the reader calls Start/End handlers before it takes the bracket, and the others after
+// their token), and lets a payload nest deeper than kMaxPayloadDepth by handing the
+// document one null in place of each container beyond that depth.
 class DepthLimitedHandler {
  public:
-  explicit DepthLimitedHandler(rapidjson::Document& doc) : doc_(doc) {}
+  DepthLimitedHandler(rapidjson::Document& doc, int max_depth, std::string_view text,
+                      const rapidjson::MemoryStream* stream, int envelope_depth,
+                      std::vector<PayloadSpan>* spans)
+      : doc_(doc),
+        max_depth_(max_depth),
+        text_(text),
+        stream_(stream),
+        envelope_depth_(envelope_depth),
+        spans_(spans) {}
 
-  bool Null() { return doc_.Null(); }
-  bool Bool(bool b) { return doc_.Bool(b); }
-  bool Int(int i) { return doc_.Int(i); }
-  bool Uint(unsigned u) { return doc_.Uint(u); }
-  bool Int64(int64_t i) { return doc_.Int64(i); }
-  bool Uint64(uint64_t u) { return doc_.Uint64(u); }
-  bool Double(double d) { return doc_.Double(d); }
+  bool Null() { return Scalar() && (skip_ || doc_.Null()); }
+  bool Bool(bool b) { return Scalar() && (skip_ || doc_.Bool(b)); }
+  bool Int(int i) { return Scalar() && (skip_ || doc_.Int(i)); }
+  bool Uint(unsigned u) { return Scalar() && (skip_ || doc_.Uint(u)); }
+  bool Int64(int64_t i) { return Scalar() && (skip_ || doc_.Int64(i)); }
+  bool Uint64(uint64_t u) { return Scalar() && (skip_ || doc_.Uint64(u)); }
+  bool Double(double d) { return Scalar() && (skip_ || doc_.Double(d)); }
   bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
-    return doc_.RawNumber(s, n, copy);
+    return Scalar() && (skip_ || doc_.RawNumber(s, n, copy));
   }
   bool String(const char* s, rapidjson::SizeType n, bool copy) {
-    return CheckSurrogates(s, n) && doc_.String(s, n, copy);
+    if (skip_) return Scalar();
+    return CheckSurrogates(s, n) && Scalar() && doc_.String(s, n, copy);
   }
   bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    if (skip_) return true;
+    if (spans_ && depth_ == envelope_depth_ && std::string_view(s, n) == "payload") {
+      // The value starts after the key's closing quote, the colon and any whitespace.
+      size_t at = stream_->Tell();
+      while (at < text_.size() && (text_[at] == ':' || text_[at] == ' ' || text_[at] == '\t' ||
+                                   text_[at] == '\n' || text_[at] == '\r'))
+        ++at;
+      in_payload_ = true;
+      payload_begin_ = at;
+    }
     return CheckSurrogates(s, n) && doc_.Key(s, n, copy);
   }
-  bool StartObject() { return ++depth_ <= kMaxJsonDepth && doc_.StartObject(); }
+  bool StartObject() {
+    if (!Open()) return false;
+    if (skip_) return skip_ > 1 || doc_.Null();
+    if (spans_ && depth_ == envelope_depth_) spans_->emplace_back();
+    return doc_.StartObject();
+  }
   bool EndObject(rapidjson::SizeType n) {
-    --depth_;
-    return doc_.EndObject(n);
+    const bool forward = !skip_;
+    Close();
+    return !forward || (doc_.EndObject(n) && ClosedValue());
   }
-  bool StartArray() { return ++depth_ <= kMaxJsonDepth && doc_.StartArray(); }
+  bool StartArray() {
+    if (!Open()) return false;
+    if (skip_) return skip_ > 1 || doc_.Null();
+    return doc_.StartArray();
+  }
   bool EndArray(rapidjson::SizeType n) {
-    --depth_;
-    return doc_.EndArray(n);
+    const bool forward = !skip_;
+    Close();
+    return !forward || (doc_.EndArray(n) && ClosedValue());
   }
-  bool too_deep() const { return depth_ > kMaxJsonDepth; }
+  bool too_deep() const { return too_deep_; }
   bool lone_surrogate() const { return lone_surrogate_; }
 
  private:
+  // A container opens: depth_ counts it. Inside a payload, one beyond kMaxPayloadDepth starts
+  // (or deepens) a skipped part; elsewhere one beyond the limit fails the parse.
+  bool Open() {
+    ++depth_;
+    if (skip_) {
+      ++skip_;
+      return true;
+    }
+    if (in_payload_ && depth_ - envelope_depth_ > kMaxPayloadDepth) {
+      skip_ = 1;
+      if (!spans_->empty()) spans_->back().too_deep = true;
+      return true;
+    }
+    if (depth_ > max_depth_) {
+      too_deep_ = true;
+      return false;
+    }
+    return true;
+  }
+  // A container closes: ends a skipped part (its null was handed over when it opened).
+  void Close() {
+    --depth_;
+    if (skip_ && --skip_ == 0) ClosedValue(/*bracket=*/true);
+  }
+  // A scalar, or a container whose end was handed over, completed a value.
+  bool Scalar() {
+    if (!skip_) ClosedValue(/*bracket=*/false);
+    return true;
+  }
+  bool ClosedValue(bool bracket = true) {
+    if (in_payload_ && depth_ == envelope_depth_) {
+      in_payload_ = false;
+      if (!spans_->empty()) {
+        spans_->back().begin = payload_begin_;
+        spans_->back().end = stream_->Tell() + (bracket ? 1 : 0);
+      }
+    }
+    return true;
+  }
+
   // rapidjson 1.1 refuses a lone high surrogate escape but decodes a lone low one
   // ("\udc00") into the bytes ED B0 80, which are not UTF-8: the envelope would be accepted
   // and written to the journal as text no reader can parse. The raw input is already
@@ -65,7 +139,16 @@ class DepthLimitedHandler {
   }
 
   rapidjson::Document& doc_;
+  const int max_depth_;
+  const std::string_view text_;
+  const rapidjson::MemoryStream* const stream_;
+  const int envelope_depth_;               // 0 with no spans
+  std::vector<PayloadSpan>* const spans_;  // null: no envelopes to look for
   int depth_ = 0;
+  int skip_ = 0;  // > 0: inside a payload's part beyond kMaxPayloadDepth, this many deep
+  bool in_payload_ = false;
+  size_t payload_begin_ = 0;
+  bool too_deep_ = false;
   bool lone_surrogate_ = false;
 };
 
@@ -105,9 +188,8 @@ bool IsIdChar(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
 }
 
-}  // namespace
-
-bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error) {
+bool Parse(std::string_view text, rapidjson::Document* doc, Error* error, int max_depth,
+           int envelope_depth, std::vector<PayloadSpan>* spans) {
   // One pass over the bytes checks UTF-8 (with an ASCII fast path), so the parser need not
   // check every character of every string again. Outside strings a non-ASCII byte is a
   // syntax error either way.
@@ -115,13 +197,14 @@ bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error) {
     return Fail(error, Errc::kBadJson,
                 "invalid JSON at byte " + std::to_string(bad) + ": Invalid encoding in string.");
   }
+  if (spans) spans->clear();
   rapidjson::Reader reader;
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> stream(ms);
   rapidjson::ParseResult result;
   bool too_deep = false, lone_surrogate = false;
   auto generator = [&](rapidjson::Document& d) {
-    DepthLimitedHandler handler(d);
+    DepthLimitedHandler handler(d, max_depth, text, &ms, spans ? envelope_depth : 0, spans);
     // Full precision: the default fast path may be off by an ulp, so a payload's numbers
     // would change every time an event is parsed and written again.
     result = reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(
@@ -146,12 +229,48 @@ bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error) {
   }
   if (too_deep) {
     return Fail(error, Errc::kBadJson,
-                "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels at byte " +
+                "JSON nested deeper than " + std::to_string(max_depth) + " levels at byte " +
                     std::to_string(result.Offset()));
   }
   return Fail(error, Errc::kBadJson,
               std::string("invalid JSON at byte ") + std::to_string(result.Offset()) + ": " +
                   rapidjson::GetParseError_En(result.Code()));
+}
+
+}  // namespace
+
+bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error) {
+  return Parse(text, doc, error, kMaxJsonDepth, 0, nullptr);
+}
+
+bool ParsePayloadJson(std::string_view text, rapidjson::Document* doc, Error* error) {
+  return Parse(text, doc, error, kMaxPayloadDepth, 0, nullptr);
+}
+
+bool ParseEnvelopes(std::string_view text, int envelope_depth, rapidjson::Document* doc,
+                    std::vector<PayloadSpan>* spans, Error* error) {
+  return Parse(text, doc, error, kMaxJsonDepth, envelope_depth, spans);
+}
+
+std::string CompactJson(std::string_view json) {
+  std::string out;
+  out.reserve(json.size());
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < json.size()) {
+        out += json[++i];
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+      out += c;
+      in_string = c == '"';
+    }
+  }
+  return out;
 }
 
 bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Error* error) {
@@ -218,13 +337,27 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
   return true;
 }
 
-void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer) {
+void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer, std::string_view payload_json,
+                   bool payload_as_text) {
+  payload_as_text = payload_as_text && !payload_json.empty();
   writer.StartObject();
   for (std::string_view key : kEnvelopeFields) {
     auto it = event.FindMember(rapidjson::StringRef(key.data(), key.size()));
+    if (payload_as_text && key == "payload_encoding") {
+      writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+      writer.String("text");
+      continue;
+    }
     if (it == event.MemberEnd()) continue;
     writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-    it->value.Accept(writer);
+    if (key == "payload" && payload_as_text) {
+      writer.String(payload_json.data(), static_cast<rapidjson::SizeType>(payload_json.size()));
+    } else if (key == "payload" && !payload_json.empty()) {
+      const std::string compact = CompactJson(payload_json);
+      writer.RawValue(compact.data(), compact.size(), it->value.GetType());
+    } else {
+      it->value.Accept(writer);
+    }
   }
   writer.EndObject();
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -19,6 +20,12 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 // Nesting deeper than this is refused: it keeps every recursive walk (serialisation,
 // comparison) far from the end of the stack, whatever a peer sends.
 inline constexpr int kMaxJsonDepth = 256;
+// Levels around a payload in the deepest body that carries one (EVENT_BATCH: the body, its
+// "events" array, the envelope). A payload nested at most this deep fits every frame, spool
+// line and journal record within kMaxJsonDepth; the client and ferryd both apply it, and a
+// deeper payload is kept as text (payload_encoding "text"), never refused.
+inline constexpr int kEnvelopeLevels = 3;
+inline constexpr int kMaxPayloadDepth = kMaxJsonDepth - kEnvelopeLevels;
 inline constexpr size_t kMaxIdLength = 64;
 inline constexpr size_t kMaxNameLength = 128;     // source, kind
 inline constexpr size_t kMaxStringLength = 4096;  // session, cwd, host
@@ -26,6 +33,30 @@ inline constexpr size_t kMaxStringLength = 4096;  // session, cwd, host
 // Parses `text` as one UTF-8 JSON value, iteratively (no recursion) and with a nesting
 // limit. On failure fills `*error` (kBadJson) with the byte offset and reason.
 bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error);
+// ParseJson with the payload's nesting limit, kMaxPayloadDepth: true when ferryd takes `text`
+// as a JSON payload (the client's test before it sends one).
+bool ParsePayloadJson(std::string_view text, rapidjson::Document* doc, Error* error);
+
+// Where one envelope's payload is in the text it was parsed from (ParseEnvelopes).
+struct PayloadSpan {
+  size_t begin = 0, end = 0;  // byte offsets of the payload's JSON value; equal: no payload
+  bool too_deep = false;      // nested deeper than kMaxPayloadDepth
+  bool present() const { return end > begin; }
+};
+
+// ParseJson for a text holding envelopes, the objects at `envelope_depth` (1: the root, as in
+// a journal record; 2: {"event":{...}} or a TAIL_ITEM; 3: {"events":[{...}]}). *spans gets one
+// entry per object at that depth, in document order, with the bytes of its "payload" member,
+// so the payload can be written back exactly as sent (numbers keep every digit; see
+// WriteEnvelope). The nesting limit counts the envelope's levels, except that a payload may
+// nest deeper than kMaxPayloadDepth: then its span says too_deep and the document holds null
+// for its containers beyond that depth (the event is kept with its payload as text).
+bool ParseEnvelopes(std::string_view text, int envelope_depth, rapidjson::Document* doc,
+                    std::vector<PayloadSpan>* spans, Error* error);
+
+// `json` (one valid JSON value) without the whitespace between its tokens; every other byte,
+// inside strings and numbers, as it is.
+std::string CompactJson(std::string_view json);
 
 // Checks one envelope object: required id, ts, source, kind; optional session, cwd, host,
 // pid, payload, truncated, orig_size, payload_encoding ("text"); nothing else. `where`
@@ -33,7 +64,13 @@ bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error);
 bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Error* error);
 
 // Writes a validated envelope in canonical field order. This is the journal record body.
-void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer);
+// `payload_json`, when not empty, is the payload's JSON as received (from a PayloadSpan): it is
+// written instead of event["payload"], compacted (CompactJson) so its numbers and strings stay
+// byte for byte as sent (a document would turn 123456789012345678901234567890 into
+// 1.2345678901234568e29). `payload_as_text`: write `payload_json` as a JSON string holding
+// those bytes and flag it payload_encoding "text" (a payload nested too deep).
+void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer,
+                   std::string_view payload_json = {}, bool payload_as_text = false);
 
 // What the client fills in to build an EVENT frame body.
 struct EnvelopeFields {

@@ -115,7 +115,12 @@ bool EventRequest::Parse(FrameType type, std::string_view body, size_t max_batch
   // events through one EventRequest would keep every body it ever parsed.
   doc_.SetNull();
   doc_.GetAllocator().Clear();
-  if (!ParseVersionedRequest(body, &doc_, error)) return false;
+  body_ = body;
+  // The envelopes: {"event":{...}} or {"events":[{...}]}.
+  if (!ParseEnvelopes(body, type == FrameType::kEventBatch ? 3 : 2, &doc_, &spans_, error))
+    return false;
+  if (!doc_.IsObject()) return Fail(error, Errc::kNotObject, "frame body must be a JSON object");
+  if (!CheckVersion(doc_, error)) return false;
   bool seen_v = false, seen_durable = false;
   for (auto it = doc_.MemberBegin(); it != doc_.MemberEnd(); ++it) {
     const std::string_view name(it->name.GetString(), it->name.GetStringLength());
@@ -142,7 +147,11 @@ bool EventRequest::Parse(FrameType type, std::string_view body, size_t max_batch
   }
   if (type == FrameType::kEvent) {
     if (!single_) return Fail(error, Errc::kMissingField, "EVENT needs an \"event\" object");
-    return ValidateEnvelope(*single_, "event", error);
+    if (!ValidateEnvelope(*single_, "event", error)) return false;
+    // The envelope is the only object at depth 2 (any other member was refused above).
+    if (spans_.size() != 1)
+      return Fail(error, Errc::kInternal, "event: payload bookkeeping is off");
+    return true;
   }
   if (type != FrameType::kEventBatch) {
     return Fail(error, Errc::kUnexpectedType, "not an event frame");
@@ -160,7 +169,23 @@ bool EventRequest::Parse(FrameType type, std::string_view body, size_t max_batch
     where = "events[" + std::to_string(i) + "]";
     if (!ValidateEnvelope((*array_)[i], where, error)) return false;
   }
+  if (spans_.size() != array_->Size()) {  // every element is an object, each one a span
+    return Fail(error, Errc::kInternal, "events: payload bookkeeping is off");
+  }
   return true;
+}
+
+std::string_view EventRequest::payload_json(size_t i) const {
+  if (i >= spans_.size() || !spans_[i].present()) return {};
+  return body_.substr(spans_[i].begin, spans_[i].end - spans_[i].begin);
+}
+
+bool EventRequest::payload_too_deep(size_t i) const {
+  return i < spans_.size() && spans_[i].too_deep;
+}
+
+void EventRequest::WriteEnvelope(size_t i, JsonWriter& writer) const {
+  proto::WriteEnvelope(at(i), writer, payload_json(i), payload_too_deep(i));
 }
 
 std::string MakeAckBody(const Ack& ack) {

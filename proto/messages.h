@@ -19,8 +19,17 @@ class EventRequest {
     return single_ ? *single_ : (*array_)[static_cast<rapidjson::SizeType>(i)];
   }
   bool durable() const { return durable_; }
+  // The payload of event i as received (its bytes in the parsed body, whitespace and all), or
+  // empty when it has none; valid while that body is. Write it with WriteEnvelope (which
+  // compacts it), never from at(i)["payload"]: a document does not keep every digit of a number.
+  std::string_view payload_json(size_t i) const;
+  // Event i's payload nests deeper than kMaxPayloadDepth: it is kept as text.
+  bool payload_too_deep(size_t i) const;
+  // Writes event i as the journal holds it (proto::WriteEnvelope with its payload as received).
+  void WriteEnvelope(size_t i, JsonWriter& writer) const;
 
-  // Parses and validates `body` of a frame of `type` (kEvent or kEventBatch).
+  // Parses and validates `body` of a frame of `type` (kEvent or kEventBatch). The payloads
+  // refer to `body`, which must outlive their use.
   bool Parse(FrameType type, std::string_view body, size_t max_batch_events, Error* error);
 
   // Bytes held by the parsed document's allocator (tests check it does not grow with reuse).
@@ -28,6 +37,8 @@ class EventRequest {
 
  private:
   rapidjson::Document doc_;
+  std::string_view body_;
+  std::vector<PayloadSpan> spans_;  // one per envelope, in order (validated)
   const rapidjson::Value* single_ = nullptr;
   const rapidjson::Value* array_ = nullptr;
   bool durable_ = false;

@@ -4,6 +4,7 @@ everything acked before the failure stays intact on disk."""
 
 import json
 import os
+import re
 import unittest
 
 import ferry_harness as h
@@ -45,16 +46,32 @@ class FaultCase(unittest.TestCase):
         self.assertEqual([r.seq for r in records], list(range(1, len(ids) + 1)))
         self.assertEqual([json.loads(r.body)["id"] for r in records], ids)
 
+    def spooled_ids(self, d):
+        spool = os.path.join(d.state_dir, "spool")
+        ids = []
+        for name in sorted(os.listdir(spool)) if os.path.isdir(spool) else []:
+            if name.endswith(".ndjson"):
+                with open(os.path.join(spool, name)) as f:
+                    ids += [json.loads(l)["event"]["id"] for l in f.read().splitlines()]
+        return ids
+
     def assert_refused_emit(self, d, message):
+        """`ferry emit` is refused, says so with --strict, and spools the event either way
+        (issue 10, defect 7). Returns the ids in the spool."""
+        before = len(self.spooled_ids(d))
         r = d.emit("--source", "fault", "--kind", "emit", "--strict", "--timeout-ms", "5000")
         self.assertEqual((r.returncode, r.stdout), (1, ""))
-        self.assertEqual(r.stderr, "ferry: ferryd refused the event: journal_failed: " + message +
-                         "\n")
+        self.assertRegex(r.stderr, "^ferry: ferryd refused the event: journal_failed: " +
+                         re.escape(message) + r"; spooled to .*/spool/\d+-\d+-[0-9a-f]+\.ndjson\n$")
         r = d.emit("--source", "fault", "--kind", "emit", "--timeout-ms", "5000")
-        self.assertEqual(r.returncode, 0)  # a hook is never failed without --strict
+        self.assertEqual((r.returncode, r.stderr), (0, ""))  # a hook is never failed without --strict
+        ids = self.spooled_ids(d)
+        self.assertEqual(len(ids), before + 2)
+        return ids
 
-    def restart_clean(self, d, ids):
-        """Stops the failed daemon (exit 1), restarts it without faults, checks recovery."""
+    def restart_clean(self, d, ids, spooled=()):
+        """Stops the failed daemon (exit 1), restarts it without faults, checks recovery: the
+        journal holds `ids`, then the `spooled` events, imported from the spool."""
         self.assertEqual(d.stop(), 1)
         self.assertIn("error: stopped with a failed journal: ", d.log())
         d.extra_env = {}
@@ -63,9 +80,14 @@ class FaultCase(unittest.TestCase):
         self.assertNotIn("journal recovery", log)
         self.assertNotIn("fault injection", log)
         self.assertIn("last seq %d" % len(ids), log)
-        self.assertEqual([r.body["id"] for r in d.journal()], ids)
+        total = len(ids) + len(spooled)
+        d.wait_for(lambda s: s["journal"]["last_seq"] == total and
+                   s["spool"]["pending_files"] == 0, "the spool import")
+        got = [r.body["id"] for r in d.journal()]
+        self.assertEqual(got[:len(ids)], ids)
+        self.assertEqual(sorted(got[len(ids):]), sorted(spooled))
         with d.client() as c:
-            self.assertEqual(c.ack(h.make_event())["last_seq"], len(ids) + 1)
+            self.assertEqual(c.ack(h.make_event())["last_seq"], total + 1)
         self.assertEqual(h.run_ferry(["status"], d.env()).returncode, 0)
 
 
@@ -104,21 +126,22 @@ class WriteFailureTest(FaultCase):
         self.assertEqual(st["journal"]["last_seq"], self.N)
         self.assertEqual(st["ingest"]["events_total"], self.N)
         self.assertEqual(st["ingest"]["rejected_total"], 0)  # the frames were fine
-        self.assert_refused_emit(d, "journal refuses appends: " + err)
+        spooled = self.assert_refused_emit(d, "journal refuses appends: " + err)
         # The half-written record was cut: the segment ends on the last acked record.
         self.assert_segment_holds(d, acked)
-        self.restart_clean(d, acked)
+        self.restart_clean(d, acked, spooled)
 
     def test_write_fails_on_the_first_flush(self):
         d = self.daemon("write_fail_after=0")
         err = WRITE_ERROR % h.last_segment_path(d.state_dir)
         r = d.emit("--source", "fault", "--kind", "first", "--strict", "--timeout-ms", "5000")
         self.assertEqual(r.returncode, 1)
-        self.assertEqual(r.stderr, "ferry: ferryd refused the event: journal_failed: journal "
-                                   "write failed; event not stored: %s\n" % err)
+        self.assertRegex(r.stderr, "^ferry: ferryd refused the event: journal_failed: journal "
+                                   "write failed; event not stored: %s; spooled to .*\\.ndjson\n$"
+                                   % re.escape(err))
         self.assert_degraded(d, err)
         self.assertEqual(os.path.getsize(h.last_segment_path(d.state_dir)), 8)
-        self.restart_clean(d, [])
+        self.restart_clean(d, [], self.spooled_ids(d))
 
     def test_failed_batch_is_refused_whole(self):
         d = self.daemon("write_fail_after=1")
@@ -164,12 +187,12 @@ class SyncFailureTest(FaultCase):
         st = self.assert_degraded(d, err)
         self.assertEqual(st["journal"]["durable_seq"], self.N)
         self.assertEqual(st["journal"]["last_seq"], self.N + 1)
-        self.assert_refused_emit(d, "journal refuses appends: " + err)
+        spooled = self.assert_refused_emit(d, "journal refuses appends: " + err)
         # The acked records are intact. The refused one reached the page cache before its
         # fdatasync failed, so it is there too, whole: a client that retries it is deduped by
         # id later (at-least-once), and nothing is half-written.
         self.assert_segment_holds(d, acked + [unsynced["id"]])
-        self.restart_clean(d, acked + [unsynced["id"]])
+        self.restart_clean(d, acked + [unsynced["id"]], spooled)
 
     def test_durable_ack_fails_with_fsync_never(self):
         # With fsync "never", only durable requests sync, so the count is exact.
@@ -196,7 +219,7 @@ class SyncFailureTest(FaultCase):
         r = d.emit("--source", "fault", "--kind", "emit", "--durable", "--strict",
                    "--timeout-ms", "5000")
         self.assertEqual(r.returncode, 1)
-        self.restart_clean(d, ids)
+        self.restart_clean(d, ids, self.spooled_ids(d))
 
 
 class FaultSpecTest(unittest.TestCase):

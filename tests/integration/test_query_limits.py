@@ -1,0 +1,70 @@
+"""`ferry query` cannot make ferryd run past its time limit or grow by the size of one value
+(issue 10, defect 13c): randomblob(1e9) ran 5.7 s past a 3 s query_timeout with 986 MB RSS."""
+
+import time
+import unittest
+
+import ferry_harness as h
+
+
+def vm_hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+class QueryLimitsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = h.Daemon(config='[store]\nquery_timeout = "3s"\n')
+        cls.d.start()
+        assert cls.d.emit("--source", "t", "--kind", "k", "--data", "{}").returncode == 0
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.close()
+
+    def query(self, sql):
+        start = time.monotonic()
+        r = h.run_ferry(["query", sql], self.d.env())
+        return r, time.monotonic() - start
+
+    def test_a_huge_value_fails_at_once_and_memory_stays_bounded(self):
+        before = vm_hwm_kb(self.d.proc.pid)
+        for sql in ("SELECT randomblob(1e9)", "SELECT length(zeroblob(1e9))",
+                    "SELECT length(hex(randomblob(10000000)))",
+                    "SELECT length(group_concat(hex(randomblob(1000000)))) FROM "
+                    "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100)"
+                    " SELECT x FROM c)"):
+            with self.subTest(sql=sql):
+                r, took = self.query(sql)
+                self.assertEqual((r.returncode, r.stdout), (1, ""))
+                self.assertEqual(r.stderr, "ferry: query_failed: SQL error: string or blob too "
+                                           "big (ferry query caps each value at 16777216 bytes)\n")
+                self.assertLess(took, 2.5)  # well inside the 3 s limit
+        self.assertLess(vm_hwm_kb(self.d.proc.pid) - before, 100 * 1024)
+        self.assertEqual(self.query("SELECT 1")[0].returncode, 0)
+
+    def test_a_first_row_over_the_result_cap_is_refused(self):
+        before = vm_hwm_kb(self.d.proc.pid)
+        r, _ = self.query("SELECT randomblob(8000000)")
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertEqual(r.stderr, "ferry: query_failed: query result too large: the first row "
+                                   "alone holds 16000000 bytes; the limit is 3145728 (select "
+                                   "less, e.g. substr(payload,1,1000))\n")
+        self.assertLess(vm_hwm_kb(self.d.proc.pid) - before, 100 * 1024)
+
+    def test_an_endless_recursive_query_is_stopped_by_the_time_limit(self):
+        r, took = self.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                             "SELECT count(*) FROM c")
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertEqual(r.stderr, "ferry: query_failed: query stopped: it ran longer than the "
+                                   "time limit of 3000 ms\n")
+        self.assertGreaterEqual(took, 3.0)
+        self.assertLess(took, 3.0 + 2.0)
+
+
+if __name__ == "__main__":
+    unittest.main()
