@@ -60,7 +60,7 @@ class Ledger:
     def __init__(self):
         self.lock = threading.Lock()
         self.acked = {}        # marker -> seq (single emits that printed an ack)
-        self.spooled = set()   # markers of emits that exited 0 without an ack
+        self.spooled = {}      # marker -> stderr of emits that exited 0 without an ack
         self.refused = {}      # marker -> stderr (ferryd answered ERROR: neither acked nor spooled)
         self.batch_acked = {}  # seq -> id (EVENT_BATCH frames that got their ACK)
         self.batch_unknown = set()  # ids of batches sent without an ACK back (may be in)
@@ -106,7 +106,7 @@ class EmitThread(threading.Thread):
                 elif "refused" in r.stderr:
                     self.ledger.refused[marker] = r.stderr.strip()
                 else:
-                    self.ledger.spooled.add(marker)
+                    self.ledger.spooled[marker] = r.stderr.strip()
 
 
 def connect(path):
@@ -177,8 +177,12 @@ class CrashLoopTest(unittest.TestCase):
         flaky_srv = UpstreamServer(slim=True).start()
         self.addCleanup(flaky_srv.close)
         flaky_srv.fail_randomly(0.3, statuses=(500, 503), seed=SEED)
-        d = h.Daemon(config=config(ok_srv.url("/ok"), flaky_srv.url("/flaky")))
+        # FERRY_CRASH_KEEP=1: the temp dir (state, ferryd.log) stays for a post-mortem.
+        keep = os.environ.get("FERRY_CRASH_KEEP") == "1"
+        d = h.Daemon(config=config(ok_srv.url("/ok"), flaky_srv.url("/flaky")),
+                     root=h.make_tempdir() if keep else None)
         self.addCleanup(d.close)
+        note += (" state kept in " + d.root) if keep else ""
         d.start()
 
         ledger, stop = Ledger(), threading.Event()
@@ -222,7 +226,16 @@ class CrashLoopTest(unittest.TestCase):
 
         # A clean start: import the spool, let the store and both sinks catch up.
         d.restart()
-        d.wait_for(lambda st: st["spool"]["pending_files"] == 0, "the spool to be imported")
+        # The spool is imported once its files are gone from disk (removed only when their
+        # events are durable). Not status' pending_files alone: it reads 0 until the importer
+        # thread's first scan after a start.
+        spool_dir = os.path.join(d.state_dir, "spool")
+
+        def spool_empty(st):
+            names = os.listdir(spool_dir) if os.path.isdir(spool_dir) else []
+            return st["spool"]["pending_files"] == 0 and not [
+                n for n in names if n.endswith((".ndjson", ".tmp"))]
+        d.wait_for(spool_empty, "the spool to be imported")
         deadline = time.monotonic() + 180
         while True:
             # --wait returns at the flaky sink's first failure: ask again until all is sent.
@@ -266,9 +279,12 @@ class CrashLoopTest(unittest.TestCase):
         # Acked batch events: at their seq with their id.
         for seq, eid in ledger.batch_acked.items():
             self.assertEqual(by_seq[seq], eid, "acked batch seq %d (%s)" % (seq, note))
-        # Spooled: imported, once.
-        for marker in ledger.spooled:
-            self.assertEqual(len(markers.get(marker, [])), 1, "spooled %s (%s)" % (marker, note))
+        # Spooled: imported, once; nothing left or moved aside in the spool.
+        left = sorted(os.listdir(spool_dir)) if os.path.isdir(spool_dir) else []
+        for marker, err in ledger.spooled.items():
+            self.assertEqual(len(markers.get(marker, [])), 1, "spooled %s, emit said %r; spool "
+                             "dir holds %r (%s)" % (marker, err, left[:10], note))
+        self.assertEqual(left, [], note)
 
         # The store: the same seqs with the same ids (paged under the query row cap).
         rows = []
