@@ -47,9 +47,11 @@ def sink_toml(name, url):
 
 
 def config(ok_url, flaky_url):
-    # The held consumer keeps every segment, so `ferry tail --from 1` can show them all.
+    # The held consumer and a byte cap far above what a run writes (200 cycles: ~1-2 GiB of
+    # 100 KiB payloads; the 1 GiB default cap deleted the oldest) keep every segment, so
+    # `ferry tail --from 1` can show them all.
     return ('[journal]\nfsync_interval = "50ms"\nsegment_size = "4MiB"\n'
-            'test_hold_consumer = "crashloop"\n'
+            'test_hold_consumer = "crashloop"\nmax_bytes = "64GiB"\n'
             '[store]\nbatch_interval = "20ms"\nbatch_events = 50\n\n'
             + sink_toml("ok", ok_url) + sink_toml("flaky", flaky_url))
 
