@@ -25,6 +25,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -46,9 +47,11 @@ def sink_toml(name, url):
 
 
 def config(ok_url, flaky_url):
-    # The held consumer keeps every segment, so `ferry tail --from 1` can show them all.
+    # The held consumer and a byte cap far above what a run writes (200 cycles: ~1-2 GiB of
+    # 100 KiB payloads; the 1 GiB default cap deleted the oldest) keep every segment, so
+    # `ferry tail --from 1` can show them all.
     return ('[journal]\nfsync_interval = "50ms"\nsegment_size = "4MiB"\n'
-            'test_hold_consumer = "crashloop"\n'
+            'test_hold_consumer = "crashloop"\nmax_bytes = "64GiB"\n'
             '[store]\nbatch_interval = "20ms"\nbatch_events = 50\n\n'
             + sink_toml("ok", ok_url) + sink_toml("flaky", flaky_url))
 
@@ -59,7 +62,7 @@ class Ledger:
     def __init__(self):
         self.lock = threading.Lock()
         self.acked = {}        # marker -> seq (single emits that printed an ack)
-        self.spooled = set()   # markers of emits that exited 0 without an ack
+        self.spooled = {}      # marker -> stderr of emits that exited 0 without an ack
         self.refused = {}      # marker -> stderr (ferryd answered ERROR: neither acked nor spooled)
         self.batch_acked = {}  # seq -> id (EVENT_BATCH frames that got their ACK)
         self.batch_unknown = set()  # ids of batches sent without an ACK back (may be in)
@@ -105,7 +108,7 @@ class EmitThread(threading.Thread):
                 elif "refused" in r.stderr:
                     self.ledger.refused[marker] = r.stderr.strip()
                 else:
-                    self.ledger.spooled.add(marker)
+                    self.ledger.spooled[marker] = r.stderr.strip()
 
 
 def connect(path):
@@ -171,13 +174,17 @@ class CrashLoopTest(unittest.TestCase):
     def test_sigkill_loop_with_store_and_sinks_loses_and_duplicates_nothing(self):
         rng = random.Random(SEED)
         note = "FERRY_CRASH_SEED=%d FERRY_CRASH_CYCLES=%d" % (SEED, CYCLES)
-        ok_srv = UpstreamServer().start()
+        ok_srv = UpstreamServer(slim=True).start()
         self.addCleanup(ok_srv.close)
-        flaky_srv = UpstreamServer().start()
+        flaky_srv = UpstreamServer(slim=True).start()
         self.addCleanup(flaky_srv.close)
         flaky_srv.fail_randomly(0.3, statuses=(500, 503), seed=SEED)
-        d = h.Daemon(config=config(ok_srv.url("/ok"), flaky_srv.url("/flaky")))
+        # FERRY_CRASH_KEEP=1: the temp dir (state, ferryd.log) stays for a post-mortem.
+        keep = os.environ.get("FERRY_CRASH_KEEP") == "1"
+        d = h.Daemon(config=config(ok_srv.url("/ok"), flaky_srv.url("/flaky")),
+                     root=h.make_tempdir() if keep else None)
         self.addCleanup(d.close)
+        note += (" state kept in " + d.root) if keep else ""
         d.start()
 
         ledger, stop = Ledger(), threading.Event()
@@ -221,7 +228,16 @@ class CrashLoopTest(unittest.TestCase):
 
         # A clean start: import the spool, let the store and both sinks catch up.
         d.restart()
-        d.wait_for(lambda st: st["spool"]["pending_files"] == 0, "the spool to be imported")
+        # The spool is imported once its files are gone from disk (removed only when their
+        # events are durable). Not status' pending_files alone: it reads 0 until the importer
+        # thread's first scan after a start.
+        spool_dir = os.path.join(d.state_dir, "spool")
+
+        def spool_empty(st):
+            names = os.listdir(spool_dir) if os.path.isdir(spool_dir) else []
+            return st["spool"]["pending_files"] == 0 and not [
+                n for n in names if n.endswith((".ndjson", ".tmp"))]
+        d.wait_for(spool_empty, "the spool to be imported")
         deadline = time.monotonic() + 180
         while True:
             # --wait returns at the flaky sink's first failure: ask again until all is sent.
@@ -235,21 +251,27 @@ class CrashLoopTest(unittest.TestCase):
         for s in st["sinks"]:
             self.assertEqual((s["name"], s["cursor"], s["deadlettered"]), (s["name"], last, 0), note)
 
-        # The journal, as `ferry tail` shows it.
-        r = h.run_ferry(["tail", "--json", "--from", "1"], d.env(), timeout=300)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stderr, "", note)  # no "skipped" or "deleted" note
-        journal = [json.loads(line) for line in r.stdout.splitlines()]
-        seqs = [e["seq"] for e in journal]
+        # The journal, as `ferry tail` shows it (streamed: the large payloads add up).
+        journal = []  # (seq, id, marker)
+        with tempfile.TemporaryFile("w+") as err:
+            tail = subprocess.Popen([h.FERRY, "tail", "--json", "--from", "1"], env=d.env(),
+                                    stdout=subprocess.PIPE, stderr=err, text=True)
+            for line in tail.stdout:
+                e = json.loads(line)
+                p = e.get("payload")
+                journal.append((e["seq"], e["id"], p.get("m") if isinstance(p, dict) else None))
+            self.assertEqual(tail.wait(timeout=h.HANG_GUARD_S), 0)
+            err.seek(0)
+            self.assertEqual(err.read(), "", note)  # no "skipped" or "deleted" note
+        seqs = [seq for seq, _, _ in journal]
         self.assertEqual(seqs, list(range(1, last + 1)), "journal seqs not gap-free (%s)" % note)
-        by_seq = {e["seq"]: e for e in journal}
-        ids = [e["id"] for e in journal]
+        by_seq = {seq: eid for seq, eid, _ in journal}
+        ids = [eid for _, eid, _ in journal]
         self.assertEqual(len(set(ids)), len(ids), "an event id twice in the journal (%s)" % note)
         markers = {}
-        for e in journal:
-            p = e.get("payload")
-            if isinstance(p, dict) and "m" in p:
-                markers.setdefault(p["m"], []).append(e["seq"])
+        for seq, _, m in journal:
+            if m is not None:
+                markers.setdefault(m, []).append(seq)
         twice = {m: s for m, s in markers.items() if len(s) > 1}
         self.assertEqual(twice, {}, "events in the journal more than once (%s)" % note)
 
@@ -258,10 +280,13 @@ class CrashLoopTest(unittest.TestCase):
             self.assertEqual(markers.get(marker), [seq], "acked %s (%s)" % (marker, note))
         # Acked batch events: at their seq with their id.
         for seq, eid in ledger.batch_acked.items():
-            self.assertEqual(by_seq[seq]["id"], eid, "acked batch seq %d (%s)" % (seq, note))
-        # Spooled: imported, once.
-        for marker in ledger.spooled:
-            self.assertEqual(len(markers.get(marker, [])), 1, "spooled %s (%s)" % (marker, note))
+            self.assertEqual(by_seq[seq], eid, "acked batch seq %d (%s)" % (seq, note))
+        # Spooled: imported, once; nothing left or moved aside in the spool.
+        left = sorted(os.listdir(spool_dir)) if os.path.isdir(spool_dir) else []
+        for marker, err in ledger.spooled.items():
+            self.assertEqual(len(markers.get(marker, [])), 1, "spooled %s, emit said %r; spool "
+                             "dir holds %r (%s)" % (marker, err, left[:10], note))
+        self.assertEqual(left, [], note)
 
         # The store: the same seqs with the same ids (paged under the query row cap).
         rows = []
@@ -271,7 +296,7 @@ class CrashLoopTest(unittest.TestCase):
                              % (lo, lo + 4999)], d.env())
             self.assertEqual(q.returncode, 0, q.stderr)
             rows += [json.loads(line) for line in q.stdout.splitlines() if line.strip()]
-        self.assertEqual([(x["seq"], x["id"]) for x in rows], [(e["seq"], e["id"]) for e in journal],
+        self.assertEqual([(x["seq"], x["id"]) for x in rows], [(seq, eid) for seq, eid, _ in journal],
                          "store rows differ from the journal (%s)" % note)
 
         # Upstream: every seq accepted with its id; repeats only under one key per seq, and a
@@ -289,7 +314,7 @@ class CrashLoopTest(unittest.TestCase):
             for req in srv.accepted_batches():
                 for e in req.events:
                     accepted.setdefault(e["seq"], set()).add(req.key)
-                    self.assertEqual(e["id"], by_seq[e["seq"]]["id"], "seq %d (%s)" % (e["seq"], note))
+                    self.assertEqual(e["id"], by_seq[e["seq"]], "seq %d (%s)" % (e["seq"], note))
             self.assertEqual(sorted(accepted), seqs, "not every seq accepted upstream (%s)" % note)
             multi = {s: k for s, k in accepted.items() if len(k) > 1}
             self.assertEqual(multi, {}, "seqs accepted under several keys (%s)" % note)

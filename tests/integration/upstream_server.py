@@ -327,8 +327,11 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
 
 
 class UpstreamServer:
-    def __init__(self, host="127.0.0.1", port=0, count_only=False):
+    def __init__(self, host="127.0.0.1", port=0, count_only=False, slim=False):
+        """slim: keep each request's headers and, of its events, only "seq" and "id" (no
+        bodies): long crash loops with large payloads would otherwise hold gigabytes."""
         self.count_only = count_only
+        self.slim = slim
         self._lock = threading.Condition(threading.RLock())
         self._requests = []
         self._connections = 0
@@ -616,18 +619,22 @@ class UpstreamServer:
                 st["last_time"] = now
                 self._lock.notify_all()
             return req
+        raw_len, body_len = len(raw), len(body)
+        if self.slim:
+            raw = body = doc = None
+            events = [{k: e[k] for k in ("seq", "id") if k in e} for e in events]
         req = Request(n=0, conn=handler.conn_id, method=handler.command, path=handler.path,
                       headers=headers, raw_body=raw, body=body, json=doc, decode_error=decode_error,
-                      size=len(body), format=fmt, events=events, status=None, response_body=None, time=now,
-                      mono=mono, note="pending")
+                      size=body_len, format=fmt, events=events, status=None, response_body=None,
+                      time=now, mono=mono, note="pending")
         with self._lock:
             req.n = len(self._requests) + 1
             self._requests.append(req)
             st = self._stats
             st["requests"] += 1
             st["events"] += len(events)
-            st["raw_bytes"] += len(raw)
-            st["decoded_bytes"] += len(body)
+            st["raw_bytes"] += raw_len
+            st["decoded_bytes"] += body_len
             st["first_time"] = st["first_time"] or now
             st["last_time"] = now
             self._lock.notify_all()
