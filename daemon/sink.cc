@@ -448,11 +448,12 @@ bool Sink::SleepUntil(Clock::time_point deadline, bool wake_on_reload) {
 
 bool Sink::AddRecord(Batch* batch, JournalRecord&& rec) {
   rapidjson::Value v;
+  std::vector<proto::PayloadSpan> spans;
   {
     rapidjson::Document tmp(&batch->doc.GetAllocator());
     // ferry's parser, not rapidjson's number conversion (which reads 0e-77 as 8.96e102).
     proto::Error parse_error;
-    if (!proto::ParseJson(rec.body, &tmp, &parse_error) || !tmp.IsObject()) {
+    if (!proto::ParseEnvelopes(rec.body, 1, &tmp, &spans, &parse_error) || !tmp.IsObject()) {
       skipped_.fetch_add(1);
       spdlog::warn("sink {}: journal record seq {} is not a JSON object; skipped", config_.name,
                    rec.seq);
@@ -460,11 +461,19 @@ bool Sink::AddRecord(Batch* batch, JournalRecord&& rec) {
     }
     v = std::move(tmp.Move());  // the value's memory is in the batch's allocator
   }
+  size_t redactions = 0;
   if (config_.redact && redactor_) {
-    redacted_.fetch_add(redactor_->RedactJson(&v, batch->doc.GetAllocator()));
+    redactions = redactor_->RedactJson(&v, batch->doc.GetAllocator());
+    redacted_.fetch_add(redactions);
   }
   batch->values.push_back(std::move(v));
   SinkEvent ev;
+  // The payload goes out as the journal holds it unless redaction rewrote something in the
+  // event (then the redacted document is written, numbers as doubles).
+  if (redactions == 0 && spans.size() == 1 && spans[0].present() && !spans[0].too_deep) {
+    ev.payload_raw = proto::CompactJson(
+        std::string_view(rec.body).substr(spans[0].begin, spans[0].end - spans[0].begin));
+  }
   ev.seq = rec.seq;
   ev.received_ns = rec.received_ns;
   ev.envelope = &batch->values.back();

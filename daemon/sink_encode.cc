@@ -343,7 +343,11 @@ std::string EncodeHttpJson(const BatchMeta& meta, const std::vector<SinkEvent>& 
         // The daemon's fields win; a valid envelope never has them anyway.
         if (name == "seq" || name == "received") continue;
         w.Key(it->name.GetString(), it->name.GetStringLength());
-        it->value.Accept(w);
+        if (name == "payload" && !e.payload_raw.empty()) {
+          w.RawValue(e.payload_raw.data(), e.payload_raw.size(), it->value.GetType());
+        } else {
+          it->value.Accept(w);
+        }
       }
     }
     w.EndObject();

@@ -20,6 +20,10 @@ struct SinkEvent {
   int64_t received_ns = 0;
   const rapidjson::Value* envelope = nullptr;  // a JSON object: id, ts, source, kind, ...
   size_t approx_bytes = 0;                     // journal body size, for batch limits
+  // The payload's JSON exactly as the journal holds it (compacted), written by http-json in
+  // place of envelope["payload"] so numbers keep every digit; empty when the envelope's
+  // value must be written instead (no payload, or redaction changed it).
+  std::string payload_raw;
 };
 
 struct BatchMeta {

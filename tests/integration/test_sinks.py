@@ -463,6 +463,20 @@ class SinkTest(unittest.TestCase):
         self.assertNotIn(other["id"], h.run_ferry(["deadletter", "list"], d.env()).stdout)
         self.assertEqual(h.run_ferry(["status"], d.env()).returncode, 0)
 
+    def test_http_json_sends_payload_numbers_exactly_as_received(self):
+        # The payload leaves the machine as the journal holds it: a document would send
+        # 1.2345678901234568e29 for the first number, and rapidjson 1.1 read 0e-77 as 8.96e102.
+        srv = self.server()
+        d = self.daemon(sink_toml("ex", srv.url(), redact=False))
+        payload = '{"big":123456789012345678901234567890,"f":1.50,"z":-0,"e":0e-77,"n":[1E2]}'
+        r = d.emit("--source", "nums", "--kind", "k", "--data", payload, "--print-ack")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        seq = int(r.stdout)
+        srv.wait_for_events(1)
+        [req] = [q for q in srv.requests if seq in q.seqs]
+        body = req.body.decode() if isinstance(req.body, bytes) else req.body
+        self.assertIn('"payload":' + payload, body)
+
     def test_dead_letter_keeps_the_event_exactly_and_replay_sends_it_unchanged(self):
         # Issue 10, defect 1: the dead-letter writer cut the last digit of "received".
         srv = self.server()
