@@ -113,6 +113,10 @@ class DiskFullTest(unittest.TestCase):
         st = d.wait_for(lambda st: len(diskfull_ns()) >= emitted and
                         st["store"]["cursor"] == st["journal"]["last_seq"], "the spool import")
         self.assertEqual(diskfull_ns(), list(range(emitted)))
+        # The status above can predate the last imports (the db was read after it): wait for
+        # the store to meet the journal again before comparing the two.
+        st = d.wait_for(lambda st: st["store"]["cursor"] == st["journal"]["last_seq"],
+                        "the store to catch up with the last import")
         con = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.state_dir, "ferry.db"), uri=True)
         rows = con.execute("SELECT seq, id FROM events ORDER BY seq").fetchall()
         con.close()

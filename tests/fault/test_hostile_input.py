@@ -104,7 +104,7 @@ class HostileInputTest(unittest.TestCase):
             s.shutdown(socket.SHUT_WR)
             read_error_or_eof(s)  # an ERROR or EOF; never a hang (frame_timeout at most)
             s.close()
-        self.assertLess(rss_kib(self.d.proc.pid) - before, 16 << 10)
+        h.assert_memory_below(self, rss_kib(self.d.proc.pid) - before, 16 << 10, "RSS growth")
         self.assertEqual(self.d.status()["journal"]["last_seq"], 0)
         self.assert_durable_emit()
 
@@ -189,7 +189,7 @@ class HostileInputTest(unittest.TestCase):
         # A header that claims 4 MiB costs at most 64 KiB until the bytes come (512 of them
         # used to cost 4 MiB each: 2 GiB). Measured: see the report.
         print("\n1024 drips/slowloris: peak +%d KiB RSS" % peak)
-        self.assertLess(peak, 96 << 10)
+        h.assert_memory_below(self, peak, 96 << 10, "peak RSS growth")
         log = self.d.log()
         # One line per second at most (the rest are counted in the next line and in status).
         self.assertLessEqual(log.count("closed a connection whose frame was incomplete"), 25)
@@ -216,8 +216,8 @@ class HostileInputTest(unittest.TestCase):
         used = rss_kib(self.d.proc.pid) - base
         print("\n1000 idle connections: +%d KiB RSS (%.1f KiB each); after one STATUS each: "
               "+%d KiB; durable emit %.0f ms" % (idle, idle / 1000, used, took * 1000))
-        self.assertLess(idle, 16 << 10)
-        self.assertLess(used, 24 << 10)
+        h.assert_memory_below(self, idle, 16 << 10, "1000 idle connections")
+        h.assert_memory_below(self, used, 24 << 10, "after one STATUS each")
         for s in socks:
             s.close()
         self.d.wait_for(lambda st: st["ingest"]["connections"] == 1, "the connections to close")
@@ -270,7 +270,7 @@ class HostileInputTest(unittest.TestCase):
         self.assertLess(took, 2.0)
         self.d.wait_for(lambda st: st["ingest"]["connections"] == 1,
                         "ferryd to close the client that never reads")
-        self.assertLess(rss_kib(self.d.proc.pid) - base, 64 << 10)
+        h.assert_memory_below(self, rss_kib(self.d.proc.pid) - base, 64 << 10, "RSS growth")
         self.assertIn("warning: closed a connection that did not read its replies for 2000 ms",
                       self.d.log())
         s.close()
