@@ -487,8 +487,11 @@ class SinkTest(unittest.TestCase):
         with d.client() as c:
             ack = c.send_batch(evs)[1]
         bad_seq = ack["first_seq"] + 2
+        # flush asks for a sync and hurries the sink; the wait below is what synchronises (a
+        # loaded sanitizer run once needed more than flush's 60 s for the bisect and the
+        # dead letter's fdatasync, so flush's own timeout, exit 2, is not a failure here).
         r = h.run_ferry(["flush", "--wait", "--timeout", "60s"], d.env())
-        self.assertIn(r.returncode, (0, 1), r.stdout + r.stderr)  # 1: the 400 counts as a failure
+        self.assertIn(r.returncode, (0, 1, 2), r.stdout + r.stderr)  # 1: the 400 is a failure
         self.wait_sink(d, "ex", lambda s: s["deadlettered"] == 1 and s["lag_events"] == 0,
                        "the dead letter written")
         r = h.run_ferry(["tail", "--json", "--from", str(bad_seq)], d.env())
