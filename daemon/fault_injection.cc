@@ -302,43 +302,30 @@ int FaultFileSystem::Close(int fd) {
   return rc;
 }
 
-ssize_t FaultFileSystem::Read(int fd, void* buf, size_t n) {
-  std::unique_lock<std::mutex> lock(mu_);
+// The rule check shared by read, pread and write: false (errno set) when the call must fail;
+// a short rule halves *n (at least one byte is still transferred).
+bool FaultFileSystem::AdmitTransfer(Op op, int fd, size_t* n) {
+  std::lock_guard<std::mutex> lock(mu_);
   int err = 0;
-  const Verdict v = Match(Op::kRead, PathOf(fd), &err);
-  lock.unlock();
+  const Verdict v = Match(op, PathOf(fd), &err);
   if (v == Verdict::kFail) {
     errno = err;
-    return -1;
+    return false;
   }
-  if (v == Verdict::kShort && n > 1) n /= 2;
-  return ::read(fd, buf, n);
+  if (v == Verdict::kShort && *n > 1) *n /= 2;
+  return true;
+}
+
+ssize_t FaultFileSystem::Read(int fd, void* buf, size_t n) {
+  return AdmitTransfer(Op::kRead, fd, &n) ? ::read(fd, buf, n) : -1;
 }
 
 ssize_t FaultFileSystem::Pread(int fd, void* buf, size_t n, off_t offset) {
-  std::unique_lock<std::mutex> lock(mu_);
-  int err = 0;
-  const Verdict v = Match(Op::kRead, PathOf(fd), &err);
-  lock.unlock();
-  if (v == Verdict::kFail) {
-    errno = err;
-    return -1;
-  }
-  if (v == Verdict::kShort && n > 1) n /= 2;
-  return ::pread(fd, buf, n, offset);
+  return AdmitTransfer(Op::kRead, fd, &n) ? ::pread(fd, buf, n, offset) : -1;
 }
 
 ssize_t FaultFileSystem::Write(int fd, const void* buf, size_t n) {
-  std::unique_lock<std::mutex> lock(mu_);
-  int err = 0;
-  const Verdict v = Match(Op::kWrite, PathOf(fd), &err);
-  lock.unlock();
-  if (v == Verdict::kFail) {
-    errno = err;
-    return -1;
-  }
-  if (v == Verdict::kShort && n > 1) n /= 2;
-  return ::write(fd, buf, n);
+  return AdmitTransfer(Op::kWrite, fd, &n) ? ::write(fd, buf, n) : -1;
 }
 
 void FaultFileSystem::Synced(int fd) {
@@ -359,29 +346,23 @@ void FaultFileSystem::Synced(int fd) {
   if (it != files_.end()) it->second.synced_size = st.st_size;
 }
 
-int FaultFileSystem::Fdatasync(int fd) {
+// fdatasync and fsync: the rule check, the call, and on success what the power-loss model
+// counts as synced (the file's size, or a directory's new entries and renames).
+int FaultFileSystem::SyncWith(int fd, int (*sync_call)(int)) {
   std::lock_guard<std::mutex> lock(mu_);
   int err = 0;
   if (Match(Op::kSync, PathOf(fd), &err) == Verdict::kFail) {
     errno = err;
     return -1;
   }
-  const int rc = ::fdatasync(fd);
+  const int rc = sync_call(fd);
   if (rc == 0) Synced(fd);
   return rc;
 }
 
-int FaultFileSystem::Fsync(int fd) {
-  std::lock_guard<std::mutex> lock(mu_);
-  int err = 0;
-  if (Match(Op::kSync, PathOf(fd), &err) == Verdict::kFail) {
-    errno = err;
-    return -1;
-  }
-  const int rc = ::fsync(fd);
-  if (rc == 0) Synced(fd);
-  return rc;
-}
+int FaultFileSystem::Fdatasync(int fd) { return SyncWith(fd, ::fdatasync); }
+
+int FaultFileSystem::Fsync(int fd) { return SyncWith(fd, ::fsync); }
 
 int FaultFileSystem::Ftruncate(int fd, off_t length) {
   std::lock_guard<std::mutex> lock(mu_);

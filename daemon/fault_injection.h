@@ -118,6 +118,8 @@ class FaultFileSystem : public fs::FileSystem {
   Verdict Match(Op op, const std::string& path, int* err);  // mu_ held
   std::string PathOf(int fd) const;                         // mu_ held
   void Synced(int fd);                                      // mu_ held
+  bool AdmitTransfer(Op op, int fd, size_t* n);             // takes mu_
+  int SyncWith(int fd, int (*sync_call)(int));              // takes mu_
   void DropUnsyncedLocked();                                // mu_ held
 
   const bool track_sync_;
