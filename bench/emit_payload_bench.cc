@@ -72,7 +72,7 @@ std::string MakePayload(size_t size) {
       R"({"session_id":"3f2c9a1e-7b4d-4c1a-9e8f-2d6b5a0c7e41","transcript_path":"/home/u/.claude/)"
       R"(projects/p/3f2c9a1e.jsonl","cwd":"/home/u/src/ferry","permission_mode":"default",)"
       R"("hook_event_name":"PostToolUse","tool_name":"Read","tool_input":{"file_path":"/home/u/)"
-      R"(src/ferry/daemon/journal.cc"},"tool_response":{"type":"text","file":{"content":")";
+      R"(src/ferry/daemon/journal/journal.cc"},"tool_response":{"type":"text","file":{"content":")";
   const std::string tail = R"("}},"tool_use_id":"toolu_01Nu1lByTe5sAr3eVa1iD0kK"})";
   std::string line = "  const size_t n = Flush(buffer_, \\\"journal\\\");\\n";
   while (head.size() + tail.size() + line.size() < size) head += line;

@@ -14,8 +14,8 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
-#include "daemon/journal_reader.h"
-#include "daemon/store_schema.h"
+#include "daemon/journal/reader.h"
+#include "daemon/store/schema.h"
 #include "proto/event.h"
 
 namespace {

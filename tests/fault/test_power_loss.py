@@ -1,7 +1,7 @@
 """Power loss, simulated inside a real ferryd: FERRY_TEST_FAULTS power_loss=SIGUSR2 routes every
 journal, cursor, spool and dead-letter write through the fault file system, and on the signal
 puts the disk back to what was synced (unsynced bytes, unsynced new files and renames are
-dropped; daemon/fault_injection.h) and exits 137, while clients stream. SQLite's own writes are
+dropped; daemon/base/fault_injection.h) and exits 137, while clients stream. SQLite's own writes are
 not cut, so ferry.db can end up ahead of the journal, which is the case recovery must handle.
 
 Asserted after every restart, with fsync = "always" (every ack waits for its fdatasync):

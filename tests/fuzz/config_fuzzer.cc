@@ -1,4 +1,4 @@
-// Fuzz target: ferryd's config parser (daemon/config.h, ParseConfigText: toml++ and every
+// Fuzz target: ferryd's config parser (daemon/config/config.h, ParseConfigText: toml++ and every
 // key's checks), on the text of a config.toml. An accepted config then goes where ferryd
 // sends it: its [redact] rules are compiled (Redactor::Compile, user patterns included) and
 // it is diffed against the defaults and itself (DiffConfig, as a SIGHUP reload does).
@@ -15,8 +15,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "daemon/config.h"
-#include "daemon/redact.h"
+#include "daemon/config/config.h"
+#include "daemon/redact/redact.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace ferry {

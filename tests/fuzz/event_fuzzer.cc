@@ -1,5 +1,5 @@
 // Fuzz target: the event envelope as ferryd validates and canonicalises it (proto/event.h,
-// proto/messages.h; daemon/ingest_session.cc does EventRequest::Parse, then WriteEnvelope of
+// proto/messages.h; daemon/ingest/session.cc does EventRequest::Parse, then WriteEnvelope of
 // each event into the journal record body), and a hook payload as the client wraps it
 // (BuildEventBody). The first byte picks the mode, the rest is the text:
 //   0: an EVENT body          1: an EVENT_BATCH body

@@ -1,5 +1,5 @@
 // Fuzz target: the frame decoder (proto/frame.h) and, for each decoded frame, the request or
-// reply parser that ferryd's ingest session (daemon/ingest_session.cc) or the client applies
+// reply parser that ferryd's ingest session (daemon/ingest/session.cc) or the client applies
 // to its body (proto/messages.h). The input is a byte stream as read from the socket.
 //
 // Invariants: nothing crashes or reads past the input; DecodeFrame never consumes more than

@@ -1,5 +1,5 @@
 // Fuzz target: JournalReader over arbitrary segment bytes, then recovery (Journal::Open) of
-// the same files, then one append read back (daemon/journal_reader.h, daemon/journal.h).
+// the same files, then one append read back (daemon/journal/reader.h, daemon/journal/journal.h).
 //
 // Input: 3 control bytes, then the bytes of the journal directory's segment files:
 //   byte 0: bit 0: repair CRCs (every record the bytes frame gets a correct checksum, so the
@@ -35,9 +35,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "daemon/journal.h"
-#include "daemon/journal_format.h"
-#include "daemon/journal_reader.h"
+#include "daemon/journal/journal.h"
+#include "daemon/journal/format.h"
+#include "daemon/journal/reader.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace ferry {

@@ -1,4 +1,4 @@
-// Fuzz target: the redactor (daemon/redact.h) with the default rules, compiled once. The
+// Fuzz target: the redactor (daemon/redact/redact.h) with the default rules, compiled once. The
 // first byte picks the mode, the rest is the subject:
 //   even: arbitrary bytes through RedactString (an event's text as a sink sends it)
 //   odd:  JSON through RedactJson (an event as [redact] local and the sinks redact it)
@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/redact.h"
+#include "daemon/redact/redact.h"
 #include "proto/event.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -1,4 +1,4 @@
-// Fuzz target: the spool importer's line parsing (daemon/spool_line.h, as
+// Fuzz target: the spool importer's line parsing (daemon/ingest/spool_line.h, as
 // SpoolImporter::ImportFile applies it): the input is a spool file's bytes. Lines are split
 // at '\n' as ImportFile does (a last line without its newline is torn and skipped); each
 // line is parsed with ParseSpoolLine, and each event is written as its journal body
@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/redact.h"
-#include "daemon/spool_line.h"
+#include "daemon/redact/redact.h"
+#include "daemon/ingest/spool_line.h"
 #include "proto/event.h"
 #include "tests/fuzz/fuzz_util.h"
 

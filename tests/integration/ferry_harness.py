@@ -98,7 +98,7 @@ def crc32c(data, crc=0):
 assert crc32c(b"123456789") == 0xE3069283, "crc32c self-check"
 
 # ---------------------------------------------------------------------------------------------
-# Journal reader (daemon/journal_format.h).
+# Journal reader (daemon/journal/format.h).
 
 SEGMENT_MAGIC = b"FERRYJ01"
 RECORD_HEADER = struct.Struct("<IIQq")  # length, crc32c, seq, received_ns

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "daemon/config.h"
+#include "daemon/config/config.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry::test {

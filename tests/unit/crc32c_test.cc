@@ -1,4 +1,4 @@
-#include "daemon/crc32c.h"
+#include "daemon/base/crc32c.h"
 
 #include <catch2/catch.hpp>
 #include <string>

@@ -1,8 +1,8 @@
-#include "daemon/dedupe_window.h"
+#include "daemon/ingest/dedupe_window.h"
 
 #include <catch2/catch.hpp>
 
-#include "daemon/journal.h"
+#include "daemon/journal/journal.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry {

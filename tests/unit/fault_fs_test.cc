@@ -9,9 +9,9 @@
 #include <cerrno>
 #include <string>
 
-#include "daemon/fault_injection.h"
-#include "daemon/file_seam.h"
-#include "daemon/file_util.h"
+#include "daemon/base/fault_injection.h"
+#include "daemon/base/file_seam.h"
+#include "daemon/base/file_util.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry {

@@ -1,4 +1,4 @@
-#include "daemon/http_client.h"
+#include "daemon/sink/http_client.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/sink_encode.h"
+#include "daemon/sink/encode.h"
 
 namespace ferry {
 namespace {

@@ -17,9 +17,9 @@
 #include <utility>
 #include <vector>
 
-#include "daemon/ingest_server.h"
-#include "daemon/journal.h"
-#include "daemon/journal_committer.h"
+#include "daemon/ingest/server.h"
+#include "daemon/journal/journal.h"
+#include "daemon/journal/committer.h"
 #include "proto/frame.h"
 #include "proto/messages.h"
 #include "tests/unit/test_util.h"

@@ -3,7 +3,7 @@
 // construction: the tests count syncs and callbacks, wait on condition variables with
 // generous timeouts, and hold the sync thread inside a callback when they need a sync to be
 // "in flight". No assertion depends on how long anything took.
-#include "daemon/journal_committer.h"
+#include "daemon/journal/committer.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/fault_injection.h"
-#include "daemon/journal.h"
+#include "daemon/base/fault_injection.h"
+#include "daemon/journal/journal.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry {

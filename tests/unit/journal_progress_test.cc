@@ -1,4 +1,4 @@
-#include "daemon/journal_progress.h"
+#include "daemon/journal/progress.h"
 
 #include <catch2/catch.hpp>
 #include <limits>

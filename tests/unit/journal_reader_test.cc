@@ -2,7 +2,7 @@
 // damaged middle segments (kCorruption with the exact seqs lost, then on with the next segment),
 // deleted segments, a torn tail at the live end (kEnd, not kCorruption), and failed reads and
 // opens (kIOError: nothing skipped, the same bytes read again once the fault clears).
-#include "daemon/journal_reader.h"
+#include "daemon/journal/reader.h"
 
 #include <unistd.h>
 
@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "daemon/crc32c.h"
-#include "daemon/fault_injection.h"
-#include "daemon/file_seam.h"
-#include "daemon/journal.h"
-#include "daemon/journal_format.h"
+#include "daemon/base/crc32c.h"
+#include "daemon/base/fault_injection.h"
+#include "daemon/base/file_seam.h"
+#include "daemon/journal/journal.h"
+#include "daemon/journal/format.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry {

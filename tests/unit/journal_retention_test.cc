@@ -1,4 +1,4 @@
-#include "daemon/journal_retention.h"
+#include "daemon/journal/retention.h"
 
 #include <sys/stat.h>
 
@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "daemon/journal.h"
-#include "daemon/journal_format.h"
-#include "daemon/journal_reader.h"
+#include "daemon/journal/journal.h"
+#include "daemon/journal/format.h"
+#include "daemon/journal/reader.h"
 #include "tests/unit/test_util.h"
 
 using ferry::LostFor;

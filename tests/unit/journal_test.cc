@@ -3,7 +3,7 @@
 // (IncrementByte, SetByte, ShrinkSize, FixChecksum, ZeroFill), reopen, and assert the exact
 // records that survive, what the RecoveryReport says was dropped and saved, the last seq, and
 // that appending after the reopen continues at last_seq + 1.
-#include "daemon/journal.h"
+#include "daemon/journal/journal.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,11 +19,11 @@
 #include <utility>
 #include <vector>
 
-#include "daemon/crc32c.h"
-#include "daemon/fault_injection.h"
-#include "daemon/file_seam.h"
-#include "daemon/journal_format.h"
-#include "daemon/journal_reader.h"
+#include "daemon/base/crc32c.h"
+#include "daemon/base/fault_injection.h"
+#include "daemon/base/file_seam.h"
+#include "daemon/journal/format.h"
+#include "daemon/journal/reader.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry {

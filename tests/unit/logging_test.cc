@@ -1,5 +1,5 @@
 // IsJournalStream: JOURNAL_STREAM counts only when it names the very file the fd is open on.
-#include "daemon/logging.h"
+#include "daemon/base/logging.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "daemon/redact.h"
+#include "daemon/redact/redact.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>

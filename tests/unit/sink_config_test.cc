@@ -5,7 +5,7 @@
 #include <chrono>
 #include <string>
 
-#include "daemon/config.h"
+#include "daemon/config/config.h"
 #include "tests/unit/config_test_util.h"
 #include "tests/unit/test_util.h"
 

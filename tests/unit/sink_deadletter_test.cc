@@ -22,11 +22,11 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 
-#include "daemon/file_seam.h"
-#include "daemon/journal.h"
-#include "daemon/journal_progress.h"
-#include "daemon/sink.h"
-#include "daemon/sink_encode.h"
+#include "daemon/base/file_seam.h"
+#include "daemon/journal/journal.h"
+#include "daemon/journal/progress.h"
+#include "daemon/sink/sink.h"
+#include "daemon/sink/encode.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry {

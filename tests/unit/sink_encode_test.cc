@@ -1,4 +1,4 @@
-#include "daemon/sink_encode.h"
+#include "daemon/sink/encode.h"
 
 #include <catch2/catch.hpp>
 

@@ -2,8 +2,8 @@
 // resumes at the cursor (nothing applied twice); duplicates counted; a damaged db moved aside
 // and rebuilt; retention and idle close; the store thread drains on Stop; the query path's
 // read-only refusals, row cap and time limit.
-#include "daemon/store_writer.h"
-#include "daemon/store_schema.h"
+#include "daemon/store/writer.h"
+#include "daemon/store/schema.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,8 +19,8 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
-#include "daemon/journal.h"
-#include "daemon/store_query.h"
+#include "daemon/journal/journal.h"
+#include "daemon/store/query.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry {

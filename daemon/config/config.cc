@@ -1,0 +1,571 @@
+#include "daemon/config/config.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "daemon/sink/encode.h"
+#include "proto/paths.h"
+
+namespace ferry {
+namespace {
+
+struct Context {
+  const std::string& path;
+  std::string* error;
+
+  bool Fail(const toml::source_region& where, const std::string& message) {
+    *error = path + ":" + std::to_string(where.begin.line) + ":" +
+             std::to_string(where.begin.column) + ": " + message;
+    return false;
+  }
+};
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+using Setter = std::function<bool(const toml::node&, const std::string& key, Context&)>;
+
+Setter String(std::string* out, std::vector<std::string> allowed = {}) {
+  return [out, allowed](const toml::node& n, const std::string& key, Context& ctx) {
+    auto v = n.value<std::string>();
+    if (!n.is_string() || !v) return ctx.Fail(n.source(), "\"" + key + "\" must be a string");
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), *v) == allowed.end()) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      return ctx.Fail(n.source(), "\"" + key + "\" is \"" + *v + "\"; expected one of: " + list);
+    }
+    *out = *v;
+    return true;
+  };
+}
+
+Setter Bytes(uint64_t* out, uint64_t min, uint64_t max) {
+  return [=](const toml::node& n, const std::string& key, Context& ctx) {
+    uint64_t bytes = 0;
+    if (n.is_integer()) {
+      const int64_t v = *n.value<int64_t>();
+      if (v < 0) return ctx.Fail(n.source(), "\"" + key + "\" must not be negative");
+      bytes = static_cast<uint64_t>(v);
+    } else if (n.is_string()) {
+      if (!ParseByteSize(*n.value<std::string>(), &bytes)) {
+        return ctx.Fail(n.source(),
+                        "\"" + key + "\" is not a size (examples: 4096, \"512KiB\", \"64MiB\")");
+      }
+    } else {
+      return ctx.Fail(
+          n.source(),
+          "\"" + key + "\" must be a size: an integer of bytes or a string like \"64MiB\"");
+    }
+    if (bytes < min || bytes > max) {
+      return ctx.Fail(n.source(), "\"" + key + "\" = " + std::to_string(bytes) +
+                                      " bytes is out of range [" + std::to_string(min) + ", " +
+                                      std::to_string(max) + "]");
+    }
+    *out = bytes;
+    return true;
+  };
+}
+
+Setter Bool(bool* out) {
+  return [out](const toml::node& n, const std::string& key, Context& ctx) {
+    if (!n.is_boolean()) return ctx.Fail(n.source(), "\"" + key + "\" must be true or false");
+    *out = *n.value<bool>();
+    return true;
+  };
+}
+
+Setter Count(uint64_t* out, uint64_t min, uint64_t max) {
+  return [=](const toml::node& n, const std::string& key, Context& ctx) {
+    if (!n.is_integer()) return ctx.Fail(n.source(), "\"" + key + "\" must be an integer");
+    const int64_t v = *n.value<int64_t>();
+    if (v < 0 || static_cast<uint64_t>(v) < min || static_cast<uint64_t>(v) > max) {
+      return ctx.Fail(n.source(), "\"" + key + "\" = " + std::to_string(v) + " is out of range [" +
+                                      std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    *out = static_cast<uint64_t>(v);
+    return true;
+  };
+}
+
+Setter Duration(std::chrono::milliseconds* out, std::chrono::milliseconds min,
+                std::chrono::milliseconds max) {
+  return [=](const toml::node& n, const std::string& key, Context& ctx) {
+    std::chrono::milliseconds d{};
+    if (!n.is_string() || !ParseDuration(*n.value<std::string>(), &d)) {
+      return ctx.Fail(
+          n.source(),
+          "\"" + key + "\" must be a duration string such as \"200ms\", \"1s\" or \"5m\"");
+    }
+    if (d < min || d > max) {
+      return ctx.Fail(n.source(), "\"" + key + "\" is out of range [" +
+                                      std::to_string(min.count()) + "ms, " +
+                                      std::to_string(max.count()) + "ms]");
+    }
+    *out = d;
+    return true;
+  };
+}
+
+bool Walk(const toml::table& table, const std::string& prefix,
+          const std::map<std::string, Setter>& setters, Context& ctx) {
+  for (auto&& [k, node] : table) {
+    const std::string key = prefix + std::string(k.str());
+    bool known_section = false;
+    for (const auto& [name, setter] : setters) known_section |= name.rfind(key + ".", 0) == 0;
+    if (known_section) {
+      if (!node.is_table()) return ctx.Fail(node.source(), "\"" + key + "\" must be a table");
+      if (!Walk(*node.as_table(), key + ".", setters, ctx)) return false;
+      continue;
+    }
+    auto it = setters.find(key);
+    if (it == setters.end()) {
+      // Suggest a section as well as a key, so "[jornal]" points at "journal".
+      std::vector<std::string> candidates;
+      for (const auto& [name, setter] : setters) {
+        candidates.push_back(name);
+        for (size_t dot = name.find('.'); dot != std::string::npos; dot = name.find('.', dot + 1)) {
+          candidates.push_back(name.substr(0, dot));
+        }
+      }
+      std::string best;
+      size_t best_d = 3;
+      for (const auto& name : candidates) {
+        const size_t d = EditDistance(key, name);
+        if (d < best_d) best_d = d, best = name;
+      }
+      std::string msg = "unknown key \"" + key + "\"";
+      if (!best.empty()) msg += " (did you mean \"" + best + "\"?)";
+      const toml::source_region& where = k.source().begin.line ? k.source() : node.source();
+      return ctx.Fail(where, msg);
+    }
+    if (!it->second(node, key, ctx)) return false;
+  }
+  return true;
+}
+
+bool ValidSinkName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') {
+      return false;
+    }
+  }
+  return name != "." && name != "..";
+}
+
+bool ParseSink(const toml::table& table, Context& ctx, SinkConfig* sink) {
+  uint64_t gzip_level = static_cast<uint64_t>(sink->gzip_level);
+  sink->line = static_cast<int>(table.source().begin.line);
+  auto headers = [sink](const toml::node& n, const std::string& key, Context& c) {
+    if (!n.is_table()) {
+      return c.Fail(
+          n.source(),
+          "\"" + key + "\" must be a table of strings, e.g. headers = { \"X-Team\" = \"infra\" }");
+    }
+    for (auto&& [k, v] : *n.as_table()) {
+      const std::string name(k.str());
+      auto value = v.value<std::string>();
+      if (!v.is_string() || !value) {
+        return c.Fail(v.source(), "header \"" + name + "\" must be a string");
+      }
+      std::string lower = name;
+      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      static const char* kReserved[] = {"content-length",  "content-type", "content-encoding",
+                                        "idempotency-key", "host",         "transfer-encoding",
+                                        "authorization"};
+      for (const char* r : kReserved) {
+        if (lower == r) {
+          return c.Fail(v.source(),
+                        "header \"" + name + "\" is set by ferry" +
+                            (lower == "authorization" ? " from token_file or token_env" : "") +
+                            " and cannot be configured");
+        }
+      }
+      if (name.empty() || name.find_first_of(":\r\n \t") != std::string::npos ||
+          value->find_first_of("\r\n") != std::string::npos) {
+        return c.Fail(v.source(), "header \"" + name + "\" is not a valid HTTP header");
+      }
+      sink->headers.emplace_back(name, *value);
+    }
+    return true;
+  };
+  const std::map<std::string, Setter> setters = {
+      {"sink.name", String(&sink->name)},
+      {"sink.type", String(&sink->type, {"http-json", "otlp-http"})},
+      {"sink.url", String(&sink->url)},
+      {"sink.token_file", String(&sink->token_file)},
+      {"sink.token_env", String(&sink->token_env)},
+      {"sink.max_events", Count(&sink->max_events, 1, 100000)},
+      {"sink.max_bytes", Bytes(&sink->max_bytes, 4096, 64ull << 20)},
+      {"sink.gzip", Bool(&sink->gzip)},
+      {"sink.gzip_level", Count(&gzip_level, 1, 9)},
+      {"sink.timeout",
+       Duration(&sink->timeout, std::chrono::milliseconds(10), std::chrono::minutes(10))},
+      {"sink.connect_timeout",
+       Duration(&sink->connect_timeout, std::chrono::milliseconds(10), std::chrono::minutes(10))},
+      {"sink.backoff_max",
+       Duration(&sink->backoff_max, std::chrono::milliseconds(200), std::chrono::hours(24))},
+      {"sink.batch_timeout",
+       Duration(&sink->batch_timeout, std::chrono::milliseconds(0), std::chrono::minutes(10))},
+      {"sink.redact", Bool(&sink->redact)},
+      {"sink.tls_verify", Bool(&sink->tls_verify)},
+      {"sink.ca_file", String(&sink->ca_file)},
+      {"sink.headers", headers},
+  };
+  if (!Walk(table, "sink.", setters, ctx)) return false;
+  sink->gzip_level = static_cast<int>(gzip_level);
+  const auto& where = table.source();
+  if (sink->name.empty()) return ctx.Fail(where, "[[sink]] needs a name");
+  if (!ValidSinkName(sink->name)) {
+    return ctx.Fail(where, "sink name \"" + sink->name +
+                               "\" may only use letters, digits, '_', '.' and '-' (1-64 chars)");
+  }
+  const std::string label = "sink \"" + sink->name + "\"";
+  if (sink->type.empty()) {
+    return ctx.Fail(where, label + " needs a type: \"http-json\" or \"otlp-http\"");
+  }
+  if (sink->url.rfind("http://", 0) != 0 && sink->url.rfind("https://", 0) != 0) {
+    return ctx.Fail(where,
+                    label + " needs a url starting with http:// or https://" +
+                        (sink->url.empty() ? "" : " (got \"" + UrlForDisplay(sink->url) + "\")"));
+  }
+  if (!sink->token_file.empty() && !sink->token_env.empty()) {
+    return ctx.Fail(where, label + ": set token_file or token_env, not both");
+  }
+  return true;
+}
+
+bool ParseRedactRules(const toml::node& node, Context& ctx, RedactOptions* redact) {
+  const toml::array* rules = node.as_array();
+  if (!rules || !rules->is_array_of_tables()) {
+    return ctx.Fail(node.source(), "\"redact.rule\" must be an array of tables ([[redact.rule]])");
+  }
+  for (const toml::node& item : *rules) {
+    RedactRule rule;
+    rule.replacement = "[REDACTED]";
+    const std::map<std::string, Setter> setters = {
+        {"redact.rule.name", String(&rule.name)},
+        {"redact.rule.pattern", String(&rule.pattern)},
+        {"redact.rule.replacement", String(&rule.replacement)},
+    };
+    if (!Walk(*item.as_table(), "redact.rule.", setters, ctx)) return false;
+    if (rule.name.empty() || rule.pattern.empty()) {
+      return ctx.Fail(item.source(), "[[redact.rule]] needs a name and a pattern");
+    }
+    redact->rules.push_back(std::move(rule));
+  }
+  std::shared_ptr<const Redactor> compiled;
+  const Status st = Redactor::Compile(*redact, &compiled);
+  if (!st.ok()) return ctx.Fail(node.source(), st.message());
+  return true;
+}
+
+}  // namespace
+
+bool ParseByteSize(const std::string& text, uint64_t* bytes) {
+  size_t i = 0;
+  uint64_t n = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    const auto digit = static_cast<uint64_t>(text[i] - '0');
+    if (n > (UINT64_MAX - digit) / 10) return false;
+    n = n * 10 + digit;
+    ++i;
+  }
+  if (i == 0) return false;
+  while (i < text.size() && text[i] == ' ') ++i;
+  const std::string unit = text.substr(i);
+  static const std::map<std::string, uint64_t> kUnits = {
+      {"", 1},           {"B", 1},           {"K", 1024},        {"KB", 1000},
+      {"KiB", 1024},     {"M", 1ull << 20},  {"MB", 1000000},    {"MiB", 1ull << 20},
+      {"G", 1ull << 30}, {"GB", 1000000000}, {"GiB", 1ull << 30}};
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end() || n > UINT64_MAX / it->second) return false;
+  *bytes = n * it->second;
+  return true;
+}
+
+bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
+  size_t i = 0;
+  uint64_t n = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    n = n * 10 + static_cast<uint64_t>(text[i] - '0');
+    if (n > (1ull << 40)) return false;
+    ++i;
+  }
+  if (i == 0) return false;
+  const std::string unit = text.substr(i);
+  uint64_t ms;
+  if (unit == "ms")
+    ms = n;
+  else if (unit == "s")
+    ms = n * 1000;
+  else if (unit == "m")
+    ms = n * 60000;
+  else if (unit == "h")
+    ms = n * 3600000;
+  else
+    return false;
+  *out = std::chrono::milliseconds(static_cast<int64_t>(ms));
+  return true;
+}
+
+namespace {
+
+std::string ParseErrorMessage(const std::string& path, const toml::parse_error& e) {
+  return path + ":" + std::to_string(e.source().begin.line) + ":" +
+         std::to_string(e.source().begin.column) + ": " + std::string(e.description());
+}
+
+// Applies a parsed file to *config: every key checked, named in errors as path:line:column.
+bool ApplyConfig(toml::table root, const std::string& path, Config* config, std::string* error);
+
+}  // namespace
+
+bool LoadConfig(const std::string& path, bool required, Config* config, std::string* error) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    // Only a file that is not there means "run on the defaults"; one we cannot reach
+    // (EACCES, ELOOP, ...) would otherwise be silently ignored.
+    if (!required && errno == ENOENT) return true;
+    *error = path + ": cannot read the config file: " + std::strerror(errno);
+    return false;
+  }
+  // toml++ reads a directory as an empty file, which would mean "all defaults". (Other
+  // non-regular files are fine: --config /dev/null is a way to ask for the defaults.)
+  if (S_ISDIR(st.st_mode)) {
+    *error = path + ": cannot read the config file: " + std::strerror(EISDIR);
+    return false;
+  }
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    *error = ParseErrorMessage(path, e);
+    return false;
+  }
+  return ApplyConfig(std::move(root), path, config, error);
+}
+
+bool ParseConfigText(std::string_view text, const std::string& path, Config* config,
+                     std::string* error) {
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    *error = ParseErrorMessage(path, e);
+    return false;
+  }
+  return ApplyConfig(std::move(root), path, config, error);
+}
+
+namespace {
+
+bool ApplyConfig(toml::table root, const std::string& path, Config* config, std::string* error) {
+  config->path = path;
+  std::string fsync = FsyncPolicyName(config->fsync);
+  const std::map<std::string, Setter> setters = {
+      {"log_level",
+       String(&config->log_level, {"trace", "debug", "info", "warn", "error", "critical", "off"})},
+      {"socket", String(&config->socket_path)},
+      {"state_dir", String(&config->state_dir)},
+      {"journal.fsync", String(&fsync, {"never", "interval", "always"})},
+      {"journal.fsync_interval",
+       Duration(&config->fsync_interval, std::chrono::milliseconds(1), std::chrono::hours(1))},
+      {"journal.segment_size", Bytes(&config->segment_bytes, 4096, 1ull << 32)},
+      {"journal.max_bytes", Bytes(&config->max_bytes, 1ull << 20, 1ull << 50)},
+      {"journal.test_hold_consumer", String(&config->test_hold_consumer)},
+      {"ingest.max_frame", Bytes(&config->max_frame_bytes, 1024, 64ull << 20)},
+      {"ingest.max_connections", Count(&config->max_connections, 1, 1000000)},
+      {"ingest.idle_timeout",
+       Duration(&config->idle_timeout, std::chrono::milliseconds(10), std::chrono::hours(24))},
+      {"ingest.frame_timeout",
+       Duration(&config->frame_timeout, std::chrono::milliseconds(10), std::chrono::hours(1))},
+      {"ingest.max_batch_events", Count(&config->max_batch_events, 1, 1000000)},
+      {"spool.dedupe_window", Count(&config->dedupe_window, 0, 100000000)},
+      {"store.enabled", Bool(&config->store_enabled)},
+      {"store.batch_interval", Duration(&config->store_batch_interval, std::chrono::milliseconds(1),
+                                        std::chrono::minutes(10))},
+      {"store.batch_events", Count(&config->store_batch_events, 1, 1000000)},
+      {"store.session_idle_timeout",
+       Duration(&config->session_idle_timeout, std::chrono::seconds(1),
+                std::chrono::hours(24 * 365))},
+      {"store.retain_age", Duration(&config->store_retain_age, std::chrono::milliseconds(0),
+                                    std::chrono::hours(24 * 36500))},
+      {"store.retain_rows", Count(&config->store_retain_rows, 0, 1ull << 62)},
+      {"store.query_timeout",
+       Duration(&config->query_timeout, std::chrono::milliseconds(10), std::chrono::hours(1))},
+      {"store.query_max_rows", Count(&config->query_max_rows, 1, 10000000)},
+      {"redact.builtin", Bool(&config->redact.builtin)},
+      {"redact.local", Bool(&config->redact.local)},
+  };
+  Context ctx{path, error};
+  // [[sink]] and [[redact.rule]] are arrays of tables: parsed on their own, then removed so
+  // the key walk sees only plain keys.
+  if (const toml::node* sinks = root.get("sink")) {
+    const toml::array* list = sinks->as_array();
+    if (!list || !list->is_array_of_tables()) {
+      return ctx.Fail(sinks->source(), "\"sink\" must be an array of tables ([[sink]])");
+    }
+    for (const toml::node& item : *list) {
+      SinkConfig sink;
+      if (!ParseSink(*item.as_table(), ctx, &sink)) return false;
+      for (const SinkConfig& other : config->sinks) {
+        if (other.name == sink.name) {
+          return ctx.Fail(item.source(), "sink name \"" + sink.name +
+                                             "\" is already used by the [[sink]] at line " +
+                                             std::to_string(other.line));
+        }
+      }
+      config->sinks.push_back(std::move(sink));
+    }
+    root.erase("sink");
+  }
+  if (toml::table* redact = root.get_as<toml::table>("redact")) {
+    if (const toml::node* rules = redact->get("rule")) {
+      if (!ParseRedactRules(*rules, ctx, &config->redact)) return false;
+      redact->erase("rule");
+    }
+  }
+  if (!Walk(root, "", setters, ctx)) return false;
+  config->fsync = fsync == "never"    ? FsyncPolicy::kNever
+                  : fsync == "always" ? FsyncPolicy::kAlways
+                                      : FsyncPolicy::kInterval;
+  return true;
+}
+
+}  // namespace
+
+bool LoadEffectiveConfig(const ConfigSource& source, Config* config, std::string* error) {
+  Config c;
+  if (!LoadConfig(source.path, source.required, &c, error)) return false;
+  const char* env_socket = std::getenv("FERRY_SOCKET");
+  const char* env_state = std::getenv("FERRY_STATE_DIR");
+  if (!source.socket_flag.empty()) {
+    c.socket_path = source.socket_flag;
+  } else if ((env_socket && *env_socket) || c.socket_path.empty()) {
+    c.socket_path = proto::DefaultSocketPath();
+  }
+  if (!source.state_dir_flag.empty()) {
+    c.state_dir = source.state_dir_flag;
+  } else if ((env_state && *env_state) || c.state_dir.empty()) {
+    c.state_dir = proto::DefaultStateDir();
+  }
+  if (!source.log_level_flag.empty()) c.log_level = source.log_level_flag;
+  *config = std::move(c);
+  return true;
+}
+
+namespace {
+
+std::string Ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
+
+template <typename T>
+void Compare(const char* key, const T& a, const T& b, std::vector<std::string>* out,
+             std::string (*show)(const T&)) {
+  if (a != b) out->push_back(std::string(key) + ": " + show(a) + " -> " + show(b));
+}
+
+}  // namespace
+
+std::string SinkConfig::EndpointUrl() const {
+  if (type != "otlp-http") return url;
+  const size_t q = url.find_first_of("?#");
+  std::string base = url.substr(0, q);
+  const std::string rest = q == std::string::npos ? "" : url.substr(q);
+  const std::string suffix = "/v1/logs";
+  if (base.size() >= suffix.size() &&
+      base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    return url;
+  }
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + suffix + rest;
+}
+
+bool SinkConfig::SameSettings(const SinkConfig& o) const {
+  return name == o.name && type == o.type && url == o.url && token_file == o.token_file &&
+         token_env == o.token_env && max_events == o.max_events && max_bytes == o.max_bytes &&
+         gzip == o.gzip && gzip_level == o.gzip_level && timeout == o.timeout &&
+         connect_timeout == o.connect_timeout && backoff_max == o.backoff_max &&
+         batch_timeout == o.batch_timeout && redact == o.redact && headers == o.headers &&
+         tls_verify == o.tls_verify && ca_file == o.ca_file;
+}
+
+ConfigChanges DiffConfig(const Config& running, const Config& next) {
+  ConfigChanges ch;
+  auto str = +[](const std::string& v) { return "\"" + v + "\""; };
+  auto num = +[](const uint64_t& v) { return std::to_string(v); };
+  auto dur = +[](const std::chrono::milliseconds& v) { return Ms(v); };
+  auto pol = +[](const FsyncPolicy& v) { return std::string(FsyncPolicyName(v)); };
+  Compare("log_level", running.log_level, next.log_level, &ch.live, str);
+  Compare("journal.fsync", running.fsync, next.fsync, &ch.live, pol);
+  Compare("journal.fsync_interval", running.fsync_interval, next.fsync_interval, &ch.live, dur);
+  Compare("ingest.max_frame", running.max_frame_bytes, next.max_frame_bytes, &ch.live, num);
+  Compare("ingest.max_connections", running.max_connections, next.max_connections, &ch.live, num);
+  Compare("ingest.idle_timeout", running.idle_timeout, next.idle_timeout, &ch.live, dur);
+  Compare("ingest.frame_timeout", running.frame_timeout, next.frame_timeout, &ch.live, dur);
+  Compare("ingest.max_batch_events", running.max_batch_events, next.max_batch_events, &ch.live,
+          num);
+  // The socket and the state directory are what this process is; the segment size and the
+  // byte cap belong to the open journal.
+  Compare("socket", running.socket_path, next.socket_path, &ch.restart, str);
+  Compare("state_dir", running.state_dir, next.state_dir, &ch.restart, str);
+  Compare("journal.segment_size", running.segment_bytes, next.segment_bytes, &ch.restart, num);
+  Compare("journal.max_bytes", running.max_bytes, next.max_bytes, &ch.restart, num);
+  for (const SinkConfig& n : next.sinks) {
+    auto it = std::find_if(running.sinks.begin(), running.sinks.end(),
+                           [&](const SinkConfig& r) { return r.name == n.name; });
+    if (it == running.sinks.end()) {
+      ch.sinks_added.push_back(n.name);
+      ch.live.push_back("sink \"" + n.name + "\" added");
+    } else if (!it->SameSettings(n)) {
+      ch.sinks_changed.push_back(n.name);
+      ch.live.push_back("sink \"" + n.name + "\" changed");
+    }
+  }
+  for (const SinkConfig& r : running.sinks) {
+    if (std::none_of(next.sinks.begin(), next.sinks.end(),
+                     [&](const SinkConfig& n) { return n.name == r.name; })) {
+      ch.sinks_removed.push_back(r.name);
+      ch.live.push_back("sink \"" + r.name + "\" removed");
+    }
+  }
+  const auto same_rules = [](const RedactOptions& a, const RedactOptions& b) {
+    if (a.builtin != b.builtin || a.local != b.local || a.rules.size() != b.rules.size()) {
+      return false;
+    }
+    for (size_t i = 0; i < a.rules.size(); ++i) {
+      if (a.rules[i].name != b.rules[i].name || a.rules[i].pattern != b.rules[i].pattern ||
+          a.rules[i].replacement != b.rules[i].replacement) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (!same_rules(running.redact, next.redact)) {
+    ch.redact_changed = true;
+    ch.live.push_back("redact rules changed");
+  }
+  return ch;
+}
+
+}  // namespace ferry

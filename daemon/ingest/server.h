@@ -1,0 +1,218 @@
+// IngestServer: accepts connections on the Unix socket and owns the sessions, the journal
+// flush that ends every loop pass, and the hand-off of durable acks.
+//
+// Thread: the io thread only. The sync thread reaches it solely through net::post
+// (OnDurable, OnSyncFailed).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "daemon/base/asio.h"
+#include "daemon/ingest/dedupe_window.h"
+#include "daemon/journal/journal.h"
+#include "daemon/journal/committer.h"
+#include "daemon/base/status.h"
+#include "proto/messages.h"
+
+namespace ferry {
+
+class Redactor;
+
+class IngestSession;
+
+struct IngestLimits {
+  size_t max_frame = 4u << 20;
+  // Clamped below the process's open-file limit (RLIMIT_NOFILE) minus kReservedFds, with a
+  // warning, so accepting never runs the daemon out of descriptors for its own files.
+  size_t max_connections = 1024;
+  std::chrono::milliseconds idle_timeout{60000};
+  // From the first byte of a frame, the whole frame must arrive within this (a per-frame
+  // deadline, like Beast's per-operation timeout): a peer that drips a large frame a byte
+  // at a time is closed, however often it sends.
+  std::chrono::milliseconds frame_timeout{10000};
+  size_t max_batch_events = 10000;
+};
+
+// File descriptors kept free of connections (journal, store, sinks, tails, spool, ...):
+// max_connections is at most RLIMIT_NOFILE minus this (at most half the limit).
+constexpr size_t kReservedFds = 64;
+
+// At most one log line per `period`; the lines held back are counted and reported with the
+// next one ("(N more like it)"). Single-threaded (io thread).
+class LogLimiter {
+ public:
+  explicit LogLimiter(std::chrono::milliseconds period) : period_(period) {}
+  // True when a line may be logged now; *suppressed gets how many were held back since.
+  bool Allow(uint64_t* suppressed);
+
+ private:
+  std::chrono::milliseconds period_;
+  std::chrono::steady_clock::time_point next_{};
+  uint64_t held_ = 0;
+};
+
+struct IngestCounters {
+  uint64_t events_total = 0;
+  uint64_t rejected_total = 0;  // frames refused with an ERROR
+  uint64_t connections_total = 0;
+  uint64_t connections_refused = 0;
+  uint64_t duplicates_total = 0;  // events skipped: their id was already in the journal
+};
+
+class IngestServer {
+ public:
+  using StatusProvider = std::function<std::string()>;
+
+  // `journal` and `committer` must outlive the server.
+  IngestServer(net::io_context& io, IngestLimits limits, Journal& journal,
+               JournalCommitter& committer, StatusProvider status);
+  ~IngestServer();
+  IngestServer(const IngestServer&) = delete;
+  IngestServer& operator=(const IngestServer&) = delete;
+
+  // Creates the socket directory (0700, owner checked), refuses to start when a live ferryd
+  // answers on `path`, removes a stale socket file, binds and listens (socket 0600).
+  Status Listen(const std::string& path);
+  // Serves `fd`, a listening AF_UNIX stream socket that someone else bound (systemd socket
+  // activation), instead of Listen(). The server takes the fd but never unlinks or chmods
+  // the socket's path, and its shutdown leaves the socket's backlog to the next start.
+  Status Adopt(int fd, const std::string& path);
+  void Start();
+  // Stops accepting and reading; acks or refuses what is in flight; calls `done` once every
+  // session has drained (or after `grace`). A socket of our own is closed and unlinked at
+  // once, so clients fail fast and spool. An adopted socket stays open in the service
+  // manager: we only stop accepting, and connections queued meanwhile wait for the next start.
+  void BeginShutdown(std::chrono::milliseconds grace, std::function<void()> done);
+
+  // Called on the io thread after each successful journal flush with the written seq
+  // (consumers learn of new records through it: JournalProgress::PublishWritten).
+  void SetWrittenListener(std::function<void(uint64_t)> listener) {
+    written_listener_ = std::move(listener);
+  }
+  // New limits for what happens next: accepts, reads, idle timers armed from now on.
+  // max_connections is clamped (see IngestLimits).
+  void SetLimits(const IngestLimits& limits);
+
+  // Events whose id is in `window` are acked but not appended again (a client that gave up
+  // on a late ack spooled the same event). `window` must outlive the server; null: no dedupe.
+  void SetDedupeWindow(DedupeWindow* window) { dedupe_ = window; }
+  // [redact] local = true: events are redacted before they reach the journal (null: kept as
+  // the hook sent them, the default). io thread.
+  void SetLocalRedactor(std::shared_ptr<const Redactor> redactor) {
+    local_redactor_ = std::move(redactor);
+  }
+  const Redactor* local_redactor() const { return local_redactor_.get(); }
+
+  // Runs a QUERY_REQ body off the io thread; `reply` must be called on the io thread with
+  // the encoded reply frame (QUERY_RESULT or ERROR). Without a handler, queries are refused.
+  using QueryHandler =
+      std::function<void(std::string body, std::function<void(std::string frame)> reply)>;
+  void SetQueryHandler(QueryHandler handler) { query_handler_ = std::move(handler); }
+  const QueryHandler& query_handler() const { return query_handler_; }
+
+  // FLUSH_REQ (`ferry flush`): called on the io thread with the parsed request. The handler's
+  // owner must call `reply` exactly once, on the io thread (net::post from another thread),
+  // with the encoded reply frame: FLUSH_RESULT, or ERROR (unknown_sink, ...). It may answer
+  // much later (with `wait`, once the sinks caught up or timed out): the session stays open,
+  // is not closed as idle, and answers the connection's later frames after it, in order. It
+  // must also answer when ferryd stops, or the connection holds the shutdown until its grace
+  // period ends. (The daemon always sets one; without it the request gets ERROR unexpected_type.)
+  using FlushHandler = std::function<void(proto::FlushRequest request,
+                                          std::function<void(std::string frame)> reply)>;
+  void SetFlushHandler(FlushHandler handler) { flush_handler_ = std::move(handler); }
+  const FlushHandler& flush_handler() const { return flush_handler_; }
+
+  // DEADLETTER_REQ (`ferry deadletter replay|purge`): as FLUSH_REQ; the reply frame is
+  // DEADLETTER_RESULT or ERROR.
+  using DeadletterHandler = std::function<void(proto::DeadletterRequest request,
+                                               std::function<void(std::string frame)> reply)>;
+  void SetDeadletterHandler(DeadletterHandler handler) { deadletter_handler_ = std::move(handler); }
+  const DeadletterHandler& deadletter_handler() const { return deadletter_handler_; }
+
+  // Called on the io thread with each valid STATUS_REQ body before the status is built, so
+  // request fields (ack_lost, ...) take effect in the reply.
+  void SetStatusRequestHook(std::function<void(const rapidjson::Value&)> hook) {
+    status_hook_ = std::move(hook);
+  }
+  // Takes over a connection that sent TAIL_REQ: gets the socket's fd (ownership passes) and
+  // the request; returns false with *error to refuse it (the fd is then closed).
+  using TailHandler =
+      std::function<bool(int fd, const proto::TailRequest& request, std::string* error)>;
+  void SetTailHandler(TailHandler handler) { tail_handler_ = std::move(handler); }
+
+  void OnDurable(uint64_t seq);
+  void OnSyncFailed(const Status& status);
+
+  // --- for IngestSession ---
+  const IngestLimits& limits() const { return limits_; }
+  Journal& journal() { return journal_; }
+  DedupeWindow* dedupe_window() { return dedupe_; }
+  IngestCounters& counters() { return counters_; }
+  // A session closed a peer whose frame missed its deadline: logs it, at most once a second.
+  void LogFrameTimeout(const std::string& what);
+  uint64_t durable_seq() const { return durable_seq_; }
+  // fsync "always": every ack waits for the covering fdatasync.
+  bool every_ack_durable() const { return committer_.policy() == FsyncPolicy::kAlways; }
+  const Status& sync_failure() const { return sync_failure_; }
+  // The journal recovered from a failed fdatasync (Journal::TryRecover): durable acks wait
+  // for the next fdatasync again instead of being refused.
+  void ClearSyncFailure() { sync_failure_ = Status::Ok(); }
+  bool shutting_down() const { return shutting_down_; }
+  std::string StatusBody() const { return status_(); }
+  void OnStatusRequest(const rapidjson::Value& request) {
+    if (status_hook_) status_hook_(request);
+  }
+  const TailHandler& tail_handler() const { return tail_handler_; }
+  // Asks for a journal flush at the end of this loop pass; `session` is pumped after it.
+  // `durable` asks the committer to sync at once.
+  void ScheduleFlush(const std::shared_ptr<IngestSession>& session, bool durable);
+  void SessionClosed(IngestSession* session);
+  size_t connections() const { return sessions_.size(); }
+
+ private:
+  void DoAccept();
+  void OnAccept(const boost::system::error_code& ec, UnixSocket socket);
+  IngestLimits Clamp(IngestLimits limits);
+  void FlushJournal();
+  void PumpWaiting();
+  void MaybeFinishShutdown();
+
+  net::io_context& io_;
+  IngestLimits limits_;
+  Journal& journal_;
+  JournalCommitter& committer_;
+  StatusProvider status_;
+  std::function<void(uint64_t)> written_listener_;
+  DedupeWindow* dedupe_ = nullptr;
+  std::shared_ptr<const Redactor> local_redactor_;
+  QueryHandler query_handler_;
+  FlushHandler flush_handler_;
+  DeadletterHandler deadletter_handler_;
+  std::function<void(const rapidjson::Value&)> status_hook_;
+  TailHandler tail_handler_;
+  UnixAcceptor acceptor_;
+  std::string socket_path_;  // set when we bound the socket (and so remove it)
+  bool adopted_ = false;
+  IngestCounters counters_;
+  uint64_t durable_seq_ = 0;
+  Status sync_failure_;
+  bool flush_posted_ = false;
+  bool durable_requested_ = false;
+  std::unordered_set<std::shared_ptr<IngestSession>> waiting_;  // have undelivered replies
+  std::unordered_map<IngestSession*, std::weak_ptr<IngestSession>> sessions_;
+  bool shutting_down_ = false;
+  std::function<void()> shutdown_done_;
+  net::steady_timer shutdown_timer_;
+  net::steady_timer accept_pause_;  // out of descriptors: accepting waits for it
+  LogLimiter accept_log_{std::chrono::seconds(10)};
+  LogLimiter refuse_log_{std::chrono::seconds(1)};
+  LogLimiter frame_log_{std::chrono::seconds(1)};
+  size_t clamped_from_ = 0;  // the max_connections last warned about
+};
+
+}  // namespace ferry

@@ -1,0 +1,485 @@
+#include "daemon/ingest/session.h"
+
+#include <time.h>
+
+#include <cstring>
+#include <unordered_set>
+#include <utility>
+
+#include "daemon/ingest/event_canon.h"
+#include "daemon/ingest/server.h"
+#include "daemon/journal/journal.h"
+#include "daemon/redact/redact.h"
+
+namespace ferry {
+namespace {
+
+// Replies owed beyond this pause reading until the client takes its acks (beast's
+// queue_limit): a client that never reads cannot make the daemon buffer without bound.
+constexpr size_t kMaxOwedReplies = 4096;
+constexpr size_t kMaxOutBytes = 4u << 20;
+// An idle connection holds only this much read buffer; a frame header that announces more
+// grows it to the frame's size, and a buffer grown past kKeepReadBuffer is given back once
+// its frame is handled (1,000 idle connections: see tests/fault/test_hostile_input.py).
+constexpr size_t kSmallReadBuffer = 1u << 10;
+constexpr size_t kKeepReadBuffer = 64u << 10;
+
+int64_t NowNs() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+IngestSession::IngestSession(UnixSocket socket, IngestServer& server)
+    : socket_(std::move(socket)), server_(server), idle_timer_(socket_.get_executor()) {}
+
+void IngestSession::Start() {
+  ArmIdleTimer();
+  DoRead();
+}
+
+void IngestSession::ArmIdleTimer() {
+  auto expiry = std::chrono::steady_clock::now() + server_.limits().idle_timeout;
+  if (rlen_ > 0 && frame_deadline_ < expiry) expiry = frame_deadline_;
+  idle_timer_.expires_at(expiry);
+  idle_timer_.async_wait(
+      [self = shared_from_this()](const boost::system::error_code& ec) { self->OnIdle(ec); });
+}
+
+void IngestSession::OnIdle(const boost::system::error_code& ec) {
+  if (ec || closed_) return;  // cancelled: re-armed or closing
+  const auto now = std::chrono::steady_clock::now();
+  if (writing_active_ && now - write_started_ >= server_.limits().idle_timeout) {
+    // The client has not taken a byte of its replies for the whole idle timeout: it does
+    // not read. Its events are journaled; it loses only the acks (and spools).
+    server_.LogFrameTimeout("closed a connection that did not read its replies for " +
+                            std::to_string(server_.limits().idle_timeout.count()) + " ms");
+    Close();
+    return;
+  }
+  if (rlen_ > 0 && now >= frame_deadline_) {
+    const std::string budget = std::to_string(server_.limits().frame_timeout.count());
+    server_.counters().rejected_total++;
+    server_.LogFrameTimeout("closed a connection whose frame was incomplete after " +
+                            std::to_string(rlen_) + " bytes and " + budget +
+                            " ms (ingest.frame_timeout)");
+    QueueError({proto::Errc::kIdleTimeout, "frame incomplete after " + std::to_string(rlen_) +
+                                               " bytes and " + budget +
+                                               " ms (ingest.frame_timeout); closing"},
+               /*fatal=*/true);
+    rlen_ = 0;
+    boost::system::error_code ignored;
+    socket_.shutdown(UnixSocket::shutdown_receive, ignored);
+    Pump();
+    return;
+  }
+  if (!replies_.empty() || writing_active_) {
+    ArmIdleTimer();  // we owe the client something: not idle on its side
+    return;
+  }
+  proto::Error err{proto::Errc::kIdleTimeout,
+                   "no complete frame for " +
+                       std::to_string(server_.limits().idle_timeout.count()) + " ms; closing"};
+  if (rlen_ > 0)
+    err.message = "frame incomplete after " + std::to_string(rlen_) + " bytes and " +
+                  std::to_string(server_.limits().idle_timeout.count()) + " ms idle; closing";
+  QueueError(err, /*fatal=*/true);
+  read_closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(UnixSocket::shutdown_receive, ignored);
+  Pump();
+}
+
+void IngestSession::DoRead() {
+  if (read_closed_ || reading_ || closed_) return;
+  if (replies_.size() >= kMaxOwedReplies || out_.size() >= kMaxOutBytes) return;  // paused
+  if (rbuf_.empty()) rbuf_.resize(kSmallReadBuffer);
+  if (rlen_ == rbuf_.size()) {
+    // Full, mid-frame: grow toward the announced size as the bytes arrive (at most double
+    // what is held), so a header that merely claims 4 MiB does not cost 4 MiB.
+    size_t target = rbuf_.size() * 2;
+    if (rlen_ >= proto::kLengthSize) {
+      const size_t need = proto::kLengthSize + proto::GetU32Le(rbuf_.data());
+      target = std::max(std::min(target, need), rbuf_.size() + 1);
+    }
+    rbuf_.resize(target);
+  }
+  reading_ = true;
+  socket_.async_read_some(net::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+                          [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      size_t n) { self->OnRead(ec, n); });
+}
+
+void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
+  reading_ = false;
+  if (closed_) return;
+  if (ec) {
+    read_closed_ = true;
+    if (rlen_ > 0 && ec == net::error::eof) {
+      // The peer hung up halfway through a frame: nothing of it is appended. A peer that only
+      // half-closed still reads the reason.
+      server_.counters().rejected_total++;
+      QueueError({proto::Errc::kTruncatedFrame,
+                  "connection closed after " + std::to_string(rlen_) +
+                      " bytes of an incomplete frame; nothing of it was stored"},
+                 /*fatal=*/true);
+    }
+    Pump();  // closes once every owed reply is out
+    return;
+  }
+  const bool continues_frame = rlen_ > 0;  // bytes of this frame came in an earlier read
+  rlen_ += n;
+
+  bool wants_flush = false, wants_durable = false;
+  size_t pos = 0;
+  while (!read_closed_) {
+    proto::Frame frame;
+    proto::Error error;
+    const auto result = proto::DecodeFrame(std::string_view(rbuf_.data() + pos, rlen_ - pos),
+                                           server_.limits().max_frame, &frame, &error);
+    if (result == proto::DecodeResult::kNeedMore) break;
+    if (result == proto::DecodeResult::kError) {
+      server_.counters().rejected_total++;
+      QueueError(error, /*fatal=*/true);
+      break;
+    }
+    pos += frame.size;
+    if (!HandleFrame(frame, &wants_flush, &wants_durable)) break;
+  }
+  if (read_closed_) {
+    rlen_ = 0;
+  } else if (pos > 0) {
+    std::memmove(rbuf_.data(), rbuf_.data() + pos, rlen_ - pos);
+    rlen_ -= pos;
+  }
+  // Make room for a frame whose header announced more than the buffer holds: up to
+  // kKeepReadBuffer at once, beyond that by doubling as its bytes arrive (DoRead).
+  if (rlen_ >= proto::kLengthSize) {
+    const size_t need = proto::kLengthSize + proto::GetU32Le(rbuf_.data());
+    if (need > rbuf_.size() && rbuf_.size() < kKeepReadBuffer) {
+      rbuf_.resize(std::min(need, kKeepReadBuffer));
+    }
+  } else if (rlen_ == 0 && rbuf_.size() > kKeepReadBuffer) {
+    std::string().swap(rbuf_);  // a large frame is done: give its buffer back
+  }
+  // The frame deadline runs from the frame's first byte: a new partial frame starts it, more
+  // bytes of the same frame do not extend it.
+  if (rlen_ > 0 && (pos > 0 || !continues_frame)) {
+    frame_deadline_ = std::chrono::steady_clock::now() + server_.limits().frame_timeout;
+  }
+  if (!closed_) ArmIdleTimer();
+  if (wants_flush) server_.ScheduleFlush(shared_from_this(), wants_durable);
+  Pump();
+  DoRead();
+}
+
+bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bool* wants_durable) {
+  using proto::FrameType;
+  switch (frame.type) {
+    case FrameType::kEvent:
+    case FrameType::kEventBatch:
+      HandleEvents(frame, wants_flush, wants_durable);
+      return !read_closed_;
+    case FrameType::kStatusReq:
+    case FrameType::kHello: {
+      rapidjson::Document doc;
+      proto::Error error;
+      if (!proto::ParseVersionedRequest(frame.body, &doc, &error)) {
+        server_.counters().rejected_total++;
+        QueueError(error, /*fatal=*/true);
+        return false;
+      }
+      if (frame.type == FrameType::kHello) {
+        QueueFrame(FrameType::kHello,
+                   std::string("{\"v\":1,\"server\":\"ferryd/") + FERRY_VERSION + "\"}");
+      } else {
+        server_.OnStatusRequest(doc);
+        QueueFrame(FrameType::kStatus, server_.StatusBody());
+      }
+      return true;
+    }
+    case FrameType::kQueryReq:
+      HandleQuery(frame);
+      return true;
+    case FrameType::kFlushReq:
+      HandleSinkRequest(frame, &proto::ParseFlushRequestBody, server_.flush_handler(),
+                        FrameType::kFlushResult);
+      return true;
+    case FrameType::kDeadletterReq:
+      HandleSinkRequest(frame, &proto::ParseDeadletterRequestBody, server_.deadletter_handler(),
+                        FrameType::kDeadletterResult);
+      return true;
+    case FrameType::kTailReq:
+      if (server_.tail_handler()) return HandleTail(frame);
+      QueueError({proto::Errc::kUnexpectedType, std::string(proto::FrameTypeName(frame.type)) +
+                                                    " is not supported by ferryd " + FERRY_VERSION},
+                 /*fatal=*/false);
+      return true;
+    default:
+      server_.counters().rejected_total++;
+      QueueError({proto::Errc::kUnexpectedType, std::string(proto::FrameTypeName(frame.type)) +
+                                                    " is a reply type; a client may not send it"},
+                 /*fatal=*/true);
+      return false;
+  }
+}
+
+// A tail connection leaves the io thread: its fd goes to a tail worker (TailServer), which
+// does the journal reads and the blocking writes, so a slow tail never holds up ingest.
+bool IngestSession::HandleTail(const proto::Frame& frame) {
+  proto::TailRequest request;
+  proto::Error error;
+  if (!proto::ParseTailRequest(frame.body, &request, &error)) {
+    server_.counters().rejected_total++;
+    QueueError(error, /*fatal=*/true);
+    return false;
+  }
+  if (!replies_.empty() || writing_active_ || !out_.empty()) {
+    QueueError({proto::Errc::kUnexpectedType,
+                "TAIL_REQ must be the only request on its connection (replies are owed)"},
+               /*fatal=*/true);
+    return false;
+  }
+  boost::system::error_code ec;
+  idle_timer_.cancel();
+  const int fd = socket_.release(ec);
+  if (ec) {
+    QueueError({proto::Errc::kInternal, "cannot hand the connection to a tail: " + ec.message()},
+               /*fatal=*/true);
+    return false;
+  }
+  std::string why;
+  if (!server_.tail_handler()(fd, request, &why)) {
+    // The handler refused and closed the fd; nothing more can be said on it.
+    server_.counters().rejected_total++;
+  }
+  read_closed_ = true;
+  Close();
+  return false;
+}
+
+void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
+                                 bool* wants_durable) {
+  proto::Error error;
+  if (!request_.Parse(frame.type, frame.body, server_.limits().max_batch_events, &error)) {
+    server_.counters().rejected_total++;
+    QueueError(error, /*fatal=*/true);
+    return;
+  }
+  if (server_.shutting_down()) {
+    QueueError({proto::Errc::kShuttingDown, "ferryd is stopping; event not accepted"}, false);
+    return;
+  }
+  Journal& journal = server_.journal();
+  const int64_t received = NowNs();
+  rapidjson::StringBuffer sb;
+  DedupeWindow* window = server_.dedupe_window();
+  uint64_t first = 0, last = 0;
+  size_t appended = 0;
+  // A batch is all or nothing (proto/messages.h): the journal never splits it across a roll,
+  // and takes every record of it back if one append fails. Ids enter the dedupe window only
+  // once the whole batch is in, so a refused batch resent (or spooled) is not a duplicate.
+  std::vector<std::string_view> ids;
+  ids.reserve(request_.size());
+  std::unordered_set<std::string_view> batch_ids;  // duplicates inside one batch
+  journal.BeginBatch();
+  for (size_t i = 0; i < request_.size(); ++i) {
+    const rapidjson::Value& event = request_.at(i);
+    const std::string_view id(event["id"].GetString(), event["id"].GetStringLength());
+    if (window && (window->Contains(id) || (request_.size() > 1 && !batch_ids.insert(id).second))) {
+      server_.counters().duplicates_total++;  // stored already (imported from the spool)
+      continue;
+    }
+    sb.Clear();
+    proto::JsonWriter writer(sb);
+    WriteCanonicalEvent(request_, i, server_.local_redactor(), writer);
+    uint64_t seq = 0;
+    Status s = journal.Append(received, std::string_view(sb.GetString(), sb.GetSize()), &seq);
+    if (!s.ok()) {
+      journal.EndBatch();
+      QueueError({proto::Errc::kJournalFailed,
+                  "journal refuses appends: " + s.ToString() +
+                      (appended > 0 ? " (none of the batch's events was stored)" : "")},
+                 /*fatal=*/false);
+      return;
+    }
+    ids.push_back(id);
+    if (appended++ == 0) first = seq;
+    last = seq;
+  }
+  journal.EndBatch();
+  if (window) {
+    for (const std::string_view id : ids) window->Insert(id);
+  }
+  if (appended == 0) first = last = journal.last_seq();  // all duplicates: ack what is stored
+  server_.counters().events_total += appended;
+  // Under fsync "always" every ack waits for the fdatasync that covers it (DESIGN.md), not
+  // only those that asked for a durable ack.
+  const bool wait_for_sync = request_.durable() || server_.every_ack_durable();
+  replies_.push_back(Reply{proto::FrameType::kAck, first, last, wait_for_sync, {}, nullptr});
+  *wants_flush = true;
+  *wants_durable = *wants_durable || request_.durable();
+}
+
+void IngestSession::HandleQuery(const proto::Frame& frame) {
+  if (!server_.query_handler()) {
+    QueueError({proto::Errc::kQueryFailed, "ferryd has no store to query"}, /*fatal=*/false);
+    return;
+  }
+  server_.query_handler()(std::string(frame.body), OweReply(proto::FrameType::kQueryResult));
+}
+
+std::function<void(std::string)> IngestSession::OweReply(proto::FrameType type) {
+  // The slot stays empty until the answer comes: Pump() holds every later reply behind it,
+  // and OnIdle() does not count the wait as idleness (replies_ is not empty).
+  auto slot = std::make_shared<std::string>();
+  replies_.push_back(Reply{type, 0, 0, false, {}, slot});
+  return [self = shared_from_this(), slot, type](std::string encoded) {
+    if (!slot->empty()) return;  // answered already (by this callback or a copy of it)
+    if (encoded.empty()) {       // a bug of the handler's owner; the client still gets an answer
+      encoded = proto::EncodeFrame(
+          proto::FrameType::kError,
+          proto::MakeErrorBody({proto::Errc::kInternal,
+                                std::string("ferryd produced no ") + proto::FrameTypeName(type)},
+                               /*fatal=*/false));
+    }
+    *slot = std::move(encoded);
+    self->Pump();
+  };
+}
+
+// FLUSH_REQ and DEADLETTER_REQ are about the sinks, which the daemon answers (its handler
+// knows whether there are any); a body that does not parse is refused here, without closing
+// the connection.
+template <typename Request, typename Handler>
+void IngestSession::HandleSinkRequest(const proto::Frame& frame,
+                                      bool (*parse)(std::string_view, Request*, proto::Error*),
+                                      const Handler& handler, proto::FrameType reply_type) {
+  Request request;
+  proto::Error error;
+  if (!parse(frame.body, &request, &error)) {
+    server_.counters().rejected_total++;
+    QueueError(error, /*fatal=*/false);
+    return;
+  }
+  if (!handler) {
+    QueueError({proto::Errc::kUnexpectedType,
+                std::string(proto::FrameTypeName(frame.type)) + " is not handled by this ferryd"},
+               /*fatal=*/false);
+    return;
+  }
+  handler(std::move(request), OweReply(reply_type));
+}
+
+void IngestSession::QueueFrame(proto::FrameType type, std::string body) {
+  Reply r{type, 0, 0, false, {}, nullptr};
+  proto::AppendFrame(r.frame, type, body);
+  replies_.push_back(std::move(r));
+}
+
+void IngestSession::QueueError(const proto::Error& error, bool fatal) {
+  QueueFrame(proto::FrameType::kError, proto::MakeErrorBody(error, fatal));
+  if (fatal) read_closed_ = true;
+}
+
+bool IngestSession::Pump() {
+  if (closed_) return false;
+  Journal& journal = server_.journal();
+  while (!replies_.empty()) {
+    Reply& r = replies_.front();
+    if (r.type == proto::FrameType::kAck) {
+      if (r.last_seq > journal.written_seq()) {
+        if (!journal.failed()) break;  // the flush has not run yet
+        // Their seqs were given back: they are not in the journal, so not in events_total.
+        server_.counters().events_total -=
+            r.last_seq - std::max(r.first_seq, journal.written_seq() + 1) + 1;
+        proto::AppendFrame(out_, proto::FrameType::kError,
+                           proto::MakeErrorBody({proto::Errc::kJournalFailed,
+                                                 "journal write failed; event not stored: " +
+                                                     journal.failure().ToString()},
+                                                false));
+      } else if (r.durable && r.last_seq > server_.durable_seq()) {
+        if (server_.sync_failure().ok()) break;  // waiting for the covering fdatasync
+        proto::AppendFrame(out_, proto::FrameType::kError,
+                           proto::MakeErrorBody({proto::Errc::kJournalFailed,
+                                                 "fdatasync failed; event not durable: " +
+                                                     server_.sync_failure().ToString()},
+                                                false));
+      } else {
+        const bool durable = r.last_seq <= server_.durable_seq();
+        proto::AppendFrame(out_, proto::FrameType::kAck,
+                           proto::MakeAckBody({r.first_seq, r.last_seq, durable}));
+      }
+    } else if (r.pending) {
+      if (r.pending->empty()) break;  // the query thread has not answered yet
+      out_ += *r.pending;
+    } else {
+      out_ += r.frame;
+    }
+    replies_.pop_front();
+  }
+  DoWrite();
+  if (replies_.empty() && !writing_active_ && out_.empty() && read_closed_) {
+    Close();
+    return false;
+  }
+  return !replies_.empty();
+}
+
+void IngestSession::DoWrite() {
+  if (writing_active_ || out_.empty() || closed_) return;
+  writing_.swap(out_);
+  out_.clear();
+  writing_active_ = true;
+  write_started_ = std::chrono::steady_clock::now();
+  net::async_write(socket_, net::buffer(writing_),
+                   [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                     self->OnWrite(ec, n);
+                   });
+}
+
+void IngestSession::OnWrite(const boost::system::error_code& ec, size_t) {
+  writing_active_ = false;
+  writing_.clear();
+  if (closed_) return;
+  if (ec) {
+    Close();  // the client went away; its acks are moot, its events are in the journal
+    return;
+  }
+  if (!out_.empty()) {
+    DoWrite();
+    return;
+  }
+  if (replies_.empty() && read_closed_) {
+    Close();
+    return;
+  }
+  MaybeResumeReading();
+}
+
+void IngestSession::MaybeResumeReading() {
+  if (!reading_ && !read_closed_) DoRead();
+}
+
+void IngestSession::Shutdown() {
+  if (closed_) return;
+  read_closed_ = true;
+  // shutdown(SHUT_RD) ends a pending read with EOF without cancelling a write in progress.
+  boost::system::error_code ignored;
+  socket_.shutdown(UnixSocket::shutdown_receive, ignored);
+  Pump();
+}
+
+void IngestSession::Close() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  idle_timer_.cancel();
+  socket_.shutdown(UnixSocket::shutdown_both, ignored);
+  socket_.close(ignored);
+  server_.SessionClosed(this);
+}
+
+}  // namespace ferry

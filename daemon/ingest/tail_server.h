@@ -1,0 +1,63 @@
+// TailServer: serves `ferry tail`. Each tail connection gets its own worker thread with its
+// own JournalReader: it replays from the requested seq up to JournalProgress::written(),
+// then (follow) waits for written() to move and reads on. Subscribing is reading the
+// journal, so the replay/live hand-over has no gap and no duplicate, in seq order.
+//
+// A slow tail never slows ingest: the io thread only hands over the fd. A worker buffers at
+// most about kFlushBytes plus one record before it waits for the client's socket; while it
+// waits, the journal keeps the events. Tails are not consumers and never hold back
+// retention: if a segment a tail needs is deleted, the tail skips forward and sends a
+// "skipped" item saying which seqs it could not deliver.
+//
+// Threads: Start and Stop from the io thread (Stop may also run after the io loop ended);
+// the workers touch only their fd, their reader and JournalProgress.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "daemon/journal/progress.h"
+#include "proto/messages.h"
+
+namespace ferry {
+
+class TailServer {
+ public:
+  static constexpr size_t kMaxTails = 64;
+  static constexpr size_t kFlushBytes = 64u << 10;
+
+  // `progress` must outlive the server. `oldest_seq` tells where the journal begins now
+  // (called from worker threads; must be thread-safe).
+  TailServer(std::string journal_dir, JournalProgress& progress);
+  ~TailServer();
+  TailServer(const TailServer&) = delete;
+  TailServer& operator=(const TailServer&) = delete;
+
+  // Takes ownership of `fd`. Returns false (after telling the client why with an ERROR frame
+  // and closing the fd) when too many tails run or the server is stopping.
+  bool Start(int fd, const proto::TailRequest& request, std::string* error);
+  // Ends every worker (each closes its connection) and joins them.
+  void Stop();
+  size_t active() const { return active_.load(); }
+
+ private:
+  struct Worker {
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+  void Run(int fd, proto::TailRequest request, Worker* self);
+  void ReapDone();
+
+  const std::string dir_;
+  JournalProgress& progress_;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> active_{0};
+  std::list<Worker> workers_;  // io thread only (Start, Stop)
+};
+
+}  // namespace ferry

@@ -1,0 +1,68 @@
+#include "daemon/journal/progress.h"
+
+#include <limits>
+
+namespace ferry {
+
+void JournalProgress::PublishWritten(uint64_t seq) {
+  if (seq <= written_.load(std::memory_order_relaxed)) return;
+  written_.store(seq);
+  // Both sides use seq_cst: either the waiter's increment is seen here, or the waiter's
+  // predicate check (after its increment) sees the new value. Locking before notify closes
+  // the window between a waiter's predicate check and its wait.
+  if (waiters_.load() > 0) {
+    std::lock_guard lock(mu_);
+    cv_.notify_all();
+  }
+}
+
+uint64_t JournalProgress::WaitBeyond(uint64_t after, std::chrono::milliseconds timeout) {
+  uint64_t now = written_.load();
+  if (now > after || stopped_flag_.load()) return now;
+  waiters_.fetch_add(1);
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return written_.load() > after || stopped_flag_.load(); });
+  }
+  waiters_.fetch_sub(1);
+  return written_.load();
+}
+
+void JournalProgress::Stop() {
+  stopped_flag_.store(true);
+  std::lock_guard lock(mu_);
+  cv_.notify_all();
+}
+
+ConsumerRegistry::Slot* ConsumerRegistry::Register(const std::string& name, uint64_t cursor) {
+  std::lock_guard lock(mu_);
+  Slot& slot = slots_.emplace_back(name);
+  slot.cursor.store(cursor);
+  active_.push_back(true);
+  return &slot;
+}
+
+void ConsumerRegistry::Unregister(Slot* slot) {
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (&slots_[i] == slot) active_[i] = false;
+  }
+}
+
+uint64_t ConsumerRegistry::MinCursor() const {
+  std::lock_guard lock(mu_);
+  uint64_t min = std::numeric_limits<uint64_t>::max();
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (active_[i]) min = std::min(min, slots_[i].cursor.load());
+  }
+  return min;
+}
+
+void ConsumerRegistry::ForEach(const std::function<void(const Slot&)>& fn) const {
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (active_[i]) fn(slots_[i]);
+  }
+}
+
+}  // namespace ferry
