@@ -11,13 +11,13 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
-#include "daemon/config/config.h"
 #include "daemon/app/daemon.h"
 #include "daemon/base/fault_injection.h"
-#include "daemon/sink/http_client.h"
 #include "daemon/base/logging.h"
-#include "daemon/sink/sink.h"
+#include "daemon/config/config.h"
 #include "daemon/sink/encode.h"
+#include "daemon/sink/http_client.h"
+#include "daemon/sink/sink.h"
 #include "proto/paths.h"
 
 int main(int argc, char** argv) {

@@ -13,10 +13,10 @@
 #include <unordered_set>
 
 #include "daemon/base/asio.h"
-#include "daemon/ingest/dedupe_window.h"
-#include "daemon/journal/journal.h"
-#include "daemon/journal/committer.h"
 #include "daemon/base/status.h"
+#include "daemon/ingest/dedupe_window.h"
+#include "daemon/journal/committer.h"
+#include "daemon/journal/journal.h"
 #include "proto/messages.h"
 
 namespace ferry {

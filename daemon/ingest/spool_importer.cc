@@ -14,10 +14,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include "daemon/ingest/event_canon.h"
 #include "daemon/base/file_seam.h"
-#include "daemon/redact/redact.h"
+#include "daemon/ingest/event_canon.h"
 #include "daemon/ingest/spool_line.h"
+#include "daemon/redact/redact.h"
 #include "proto/messages.h"
 
 namespace ferry {

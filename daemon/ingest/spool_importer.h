@@ -35,10 +35,10 @@
 #include <vector>
 
 #include "daemon/base/asio.h"
-#include "daemon/ingest/dedupe_window.h"
-#include "daemon/journal/journal.h"
-#include "daemon/journal/committer.h"
 #include "daemon/base/status.h"
+#include "daemon/ingest/dedupe_window.h"
+#include "daemon/journal/committer.h"
+#include "daemon/journal/journal.h"
 
 namespace ferry {
 

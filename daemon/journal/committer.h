@@ -26,8 +26,8 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/journal/journal.h"
 #include "daemon/base/status.h"
+#include "daemon/journal/journal.h"
 
 namespace ferry {
 

@@ -14,8 +14,8 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/base/file_seam.h"
-#include "daemon/journal/journal.h"
 #include "daemon/journal/format.h"
+#include "daemon/journal/journal.h"
 
 namespace ferry {
 

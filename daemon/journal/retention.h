@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/journal/progress.h"
 #include "daemon/base/status.h"
+#include "daemon/journal/progress.h"
 #include "proto/event.h"
 
 namespace ferry {

@@ -21,8 +21,8 @@
 
 #include "daemon/base/file_seam.h"
 #include "daemon/base/file_util.h"
-#include "daemon/sink/http_client.h"
 #include "daemon/journal/reader.h"
+#include "daemon/sink/http_client.h"
 
 namespace ferry {
 namespace {

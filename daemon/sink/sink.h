@@ -23,11 +23,11 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/base/status.h"
 #include "daemon/config/config.h"
 #include "daemon/journal/progress.h"
 #include "daemon/redact/redact.h"
 #include "daemon/sink/encode.h"
-#include "daemon/base/status.h"
 #include "proto/event.h"
 
 namespace ferry {

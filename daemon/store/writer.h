@@ -19,8 +19,8 @@
 #include <string>
 #include <thread>
 
-#include "daemon/journal/progress.h"
 #include "daemon/base/status.h"
+#include "daemon/journal/progress.h"
 
 namespace SQLite {
 class Database;

@@ -35,8 +35,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "daemon/journal/journal.h"
 #include "daemon/journal/format.h"
+#include "daemon/journal/journal.h"
 #include "daemon/journal/reader.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/journal/journal.h"
 #include "daemon/journal/format.h"
+#include "daemon/journal/journal.h"
 #include "proto/event.h"
 #include "proto/frame.h"
 #include "proto/messages.h"

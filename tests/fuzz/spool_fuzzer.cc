@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/redact/redact.h"
 #include "daemon/ingest/spool_line.h"
+#include "daemon/redact/redact.h"
 #include "proto/event.h"
 #include "tests/fuzz/fuzz_util.h"
 

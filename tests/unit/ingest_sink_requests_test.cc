@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "daemon/ingest/server.h"
-#include "daemon/journal/journal.h"
 #include "daemon/journal/committer.h"
+#include "daemon/journal/journal.h"
 #include "proto/frame.h"
 #include "proto/messages.h"
 #include "tests/unit/test_util.h"

@@ -15,8 +15,8 @@
 #include "daemon/base/crc32c.h"
 #include "daemon/base/fault_injection.h"
 #include "daemon/base/file_seam.h"
-#include "daemon/journal/journal.h"
 #include "daemon/journal/format.h"
+#include "daemon/journal/journal.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry {

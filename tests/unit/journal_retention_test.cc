@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/journal/journal.h"
 #include "daemon/journal/format.h"
+#include "daemon/journal/journal.h"
 #include "daemon/journal/reader.h"
 #include "tests/unit/test_util.h"
 

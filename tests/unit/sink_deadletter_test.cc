@@ -25,8 +25,8 @@
 #include "daemon/base/file_seam.h"
 #include "daemon/journal/journal.h"
 #include "daemon/journal/progress.h"
-#include "daemon/sink/sink.h"
 #include "daemon/sink/encode.h"
+#include "daemon/sink/sink.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry {

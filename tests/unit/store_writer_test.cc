@@ -2,8 +2,8 @@
 // resumes at the cursor (nothing applied twice); duplicates counted; a damaged db moved aside
 // and rebuilt; retention and idle close; the store thread drains on Stop; the query path's
 // read-only refusals, row cap and time limit.
-#include "daemon/store/writer.h"
 #include "daemon/store/schema.h"
+#include "daemon/store/writer.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
