@@ -16,8 +16,11 @@ function(ferry_target target)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
     # rapidjson 1.1's member iterators declare == and != in a way C++20 calls ambiguous.
     # -Wunused-private-field: a clang-only check gcc builds do not make; reported, not fatal.
+    # -Wthread-safety: the lock rules written with daemon/base/thread_annotations.h are
+    # checked here (CI builds the fuzz preset with clang, so a violation fails CI).
     target_compile_options(${target} PRIVATE -Wno-ambiguous-reversed-operator
-                                             -Wno-error=unused-private-field)
+                                             -Wno-error=unused-private-field
+                                             -Wthread-safety -Wthread-safety-beta)
   endif()
   if(FERRY_BUILD_FUZZERS)
     # The fuzz preset's compiler launcher hands this file to ccache (CCACHE_EXTRAFILES): ccache
