@@ -11,6 +11,17 @@
 //
 // Exit 0 when every call exited 0, every acked event reached the journal and every spooled
 // one left exactly one spool file.
+//
+//   emit_payload_bench --vs-floor DIR [-n N] [--round R] [--warmup W] [--ferryd PATH]
+//                      [--ferry PATH]
+//
+// The hook sizes against the floor of docs/benchmarks-emit.md: DIR holds the shared floor's
+// nop_static, hookclient and ackserver (make -f floor/Makefile B=DIR). One run interleaves
+// nop_static, hookclient -> ackserver (250 B line), `ferry --version` (exec and static init of
+// ferry alone), `ferry emit --socket S --data <22 B>` (hook_latency's call), and `ferry emit`
+// the way a hook calls it (no --socket: the socket comes from the config file named by
+// FERRY_CONFIG) with a Claude Code payload of 200 B, 2 KB and 20 KB, each via --data and via
+// --stdin. Reports medians and each program's ratio to hookclient's median.
 #include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -18,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <cerrno>
 #include <cstdio>
@@ -39,6 +51,7 @@ struct Options {
   std::string ferry = ExeDir() + "/../client/ferry";
   std::string floor = ExeDir() + "/floor_client";
   std::string noop = ExeDir() + "/noop";
+  std::string vs_floor;  // the shared floor's build folder: run the matrix instead
 };
 
 struct Program {
@@ -127,6 +140,126 @@ void Measure(std::vector<Program*> programs, const Options& o, F between) {
   }
 }
 
+bool WriteFile(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return false;
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  return ok;
+}
+
+// A Claude Code Stop payload of about 200 bytes (the smallest events hooks send).
+std::string SmallPayload() {
+  return R"({"session_id":"3f2c9a1e-7b4d-4c1a-9e8f-2d6b5a0c7e41","transcript_path":"/home/u/.claude/)"
+         R"(projects/p/3f2c9a1e.jsonl","cwd":"/home/u/src/ferry","hook_event_name":"Stop"})";
+}
+
+// The --vs-floor run (see the top of this file). Takes its time: one Measure over 10
+// programs so that machine noise hits them alike.
+int MatrixMain(const Options& o) {
+  const std::string nop = o.vs_floor + "/nop_static", hook = o.vs_floor + "/hookclient",
+                    ack = o.vs_floor + "/ackserver";
+  for (const std::string* p : {&nop, &hook, &ack, &o.ferry, &o.ferryd}) {
+    if (!IsExecutable(*p)) {
+      std::fprintf(stderr, "emit_payload_bench: %s is not an executable\n", p->c_str());
+      return 2;
+    }
+  }
+  TempDir dir("ferry-emit-floor-");
+  Daemon daemon;
+  std::string error;
+  if (!daemon.Start(o.ferryd, dir.path(), "interval", &error)) {
+    std::fprintf(stderr, "emit_payload_bench: %s\n", error.c_str());
+    return 1;
+  }
+  const std::string floor_sock = dir.path() + "/floor.sock";
+  pid_t ack_pid = -1;
+  {
+    std::vector<std::string> args = {
+        ack, "-s", floor_sock, "-m", "write", "-j", dir.path() + "/floor.journal"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (::posix_spawn(&ack_pid, ack.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+      std::perror("spawn ackserver");
+      return 1;
+    }
+    for (int i = 0; i < 500 && ConnectUnix(floor_sock, &error) < 0; ++i) ::usleep(10000);
+  }
+  // How a hook finds the socket: the config file (here named by FERRY_CONFIG).
+  const std::string client_config = dir.path() + "/client.toml";
+  const std::string state = dir.path() + "/emit-state";
+  WriteFile(client_config, "socket = \"" + daemon.socket() + "\"\nstate_dir = \"" + state + "\"\n");
+  ::setenv("FERRY_CONFIG", client_config.c_str(), 1);
+  ::unsetenv("FERRY_SOCKET");
+  ::unsetenv("FERRY_STATE_DIR");
+
+  std::vector<Program> programs;
+  programs.push_back({"nop_static", {nop}, "", {}, {}, 0});
+  programs.push_back({"hookclient 250 B (floor)", {hook, floor_sock}, "", {}, {}, 0});
+  programs.push_back({"ferry --version", {o.ferry, "--version"}, "", {}, {}, 0});
+  programs.push_back({"emit --socket --data 22 B",
+                      {o.ferry, "emit", "--socket", daemon.socket(), "--source", "bench", "--kind",
+                       "hook", "--data", R"({"tool":"Bash","n":1})", "--strict"},
+                      "",
+                      {},
+                      {},
+                      0});
+  for (size_t size : {size_t{200}, size_t{2} << 10, size_t{20} << 10}) {
+    const std::string payload = size == 200 ? SmallPayload() : MakePayload(size);
+    const std::string path = dir.path() + "/payload-" + std::to_string(size) + ".json";
+    if (!WriteFile(path, payload)) {
+      std::perror("write payload");
+      return 1;
+    }
+    const std::string label = std::to_string(payload.size()) + " B";
+    programs.push_back({"emit --data " + label,
+                        {o.ferry, "emit", "--source", "claude-code", "--kind", "PostToolUse",
+                         "--data", payload, "--strict"},
+                        "",
+                        {},
+                        {},
+                        0});
+    programs.push_back({"emit --stdin " + label,
+                        {o.ferry, "emit", "--source", "claude-code", "--stdin", "--strict"},
+                        path,
+                        {},
+                        {},
+                        0});
+  }
+  const MachineInfo m = GetMachineInfo();
+  const std::string load_start = LoadAverage();
+  std::vector<Program*> ptrs;
+  for (auto& p : programs) ptrs.push_back(&p);
+  Measure(ptrs, o, [] {});
+  const size_t spooled = CountAndRemove(state + "/spool");
+  daemon.Stop();
+  ::kill(ack_pid, SIGTERM);
+  ::waitpid(ack_pid, nullptr, 0);
+
+  std::printf("emit_payload_bench --vs-floor: %zu calls per program, rounds of %zu, %zu warmup\n",
+              o.n, o.round, o.warmup);
+  std::printf("machine: %ld cpu(s), %s, kernel %s; load %s at start, %s at end\n\n", m.cpus,
+              m.cpu_model.c_str(), m.kernel.c_str(), load_start.c_str(), LoadAverage().c_str());
+  std::vector<std::vector<std::string>> rows = {
+      {"program", "p50 ms", "/ floor", "p90 ms", "p99 ms", "cpu p50 ms", "cpu / floor", "fail"}};
+  const Summary floor = Summarize(programs[1].ms);
+  const Summary floor_cpu = Summarize(programs[1].cpu_ms);
+  bool ok = spooled == 0;
+  for (const Program& p : programs) {
+    const Summary s = Summarize(p.ms);
+    const Summary c = Summarize(p.cpu_ms);
+    rows.push_back({p.name, Fmt("%.3f", s.p50), Fmt("%.2fx", s.p50 / floor.p50), Fmt("%.3f", s.p90),
+                    Fmt("%.3f", s.p99), Fmt("%.3f", c.p50), Fmt("%.2fx", c.p50 / floor_cpu.p50),
+                    std::to_string(p.failures)});
+    ok = ok && p.failures == 0;
+  }
+  PrintTable(rows);
+  std::printf("\nspooled (missed the ack): %zu; target: every ferry emit p50 <= 1.10x floor\n",
+              spooled);
+  return ok ? 0 : 1;
+}
+
 int Main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -151,11 +284,14 @@ int Main(int argc, char** argv) {
       o.floor = v;
     } else if (a == "--noop") {
       o.noop = v;
+    } else if (a == "--vs-floor") {
+      o.vs_floor = v;
     } else {
       std::fprintf(stderr, "emit_payload_bench: unknown argument %s\n", argv[i - 1]);
       return 2;
     }
   }
+  if (!o.vs_floor.empty()) return MatrixMain(o);
   TempDir dir("ferry-emit-payload-");
   Daemon daemon;
   std::string error;
