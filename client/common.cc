@@ -55,30 +55,6 @@ bool EnvSet(const char* name) {
 
 }  // namespace
 
-bool TakeGlobalOption(int argc, char** argv, int* i, GlobalOptions* opts, std::string* error) {
-  const std::string_view arg = argv[*i];
-  std::string* target = nullptr;
-  std::string_view name;
-  for (auto [flag, field] : {std::pair<std::string_view, std::string*>{"--socket", &opts->socket},
-                             {"--state-dir", &opts->state_dir},
-                             {"--config", &opts->config}}) {
-    if (arg == flag || (arg.size() > flag.size() && arg.substr(0, flag.size()) == flag &&
-                        arg[flag.size()] == '=')) {
-      target = field;
-      name = flag;
-    }
-  }
-  if (!target) return false;
-  if (arg.size() > name.size()) {
-    *target = std::string(arg.substr(name.size() + 1));
-  } else if (*i + 1 < argc) {
-    *target = argv[++*i];
-  } else {
-    *error = std::string(name) + " needs a value";
-  }
-  return true;
-}
-
 std::string ResolveSocket(const GlobalOptions& opts) {
   if (!opts.socket.empty()) return opts.socket;
   if (!EnvSet("FERRY_SOCKET")) {
@@ -100,17 +76,6 @@ std::string ResolveStateDir(const GlobalOptions& opts) {
 void Complain(const std::string& message) {
   std::string line = "ferry: " + message + "\n";
   [[maybe_unused]] ssize_t n = ::write(2, line.data(), line.size());
-}
-
-bool ParseUint(std::string_view text, unsigned long long* out) {
-  if (text.empty() || text.size() > 19) return false;
-  unsigned long long v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<unsigned long long>(c - '0');
-  }
-  *out = v;
-  return true;
 }
 
 }  // namespace ferry::client

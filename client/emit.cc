@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "client/args.h"
 #include "client/common.h"
 #include "client/conn.h"
 #include "client/spool.h"
@@ -47,9 +48,6 @@ constexpr const char* kEmitHelp =
     "  --strict         exit 1 when the event was not acked (default: always exit 0)\n"
     "  --print-ack      print the assigned seq on stdout\n";
 
-// Just under the daemon's 4 MiB frame limit, leaving room for the envelope and the header.
-constexpr unsigned long long kDefaultMaxEventBytes = (4u << 20) - (64u << 10);
-
 int64_t NowNs() {
   struct timespec ts {};
   ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -75,96 +73,6 @@ std::string DrainStdin() {
     data.append(buf, static_cast<size_t>(n));
   }
   return data;
-}
-
-struct EmitArgs {
-  GlobalOptions global;
-  std::string source, kind, session, cwd, data, argv_json;
-  bool has_data = false, use_stdin = false, has_argv_json = false;
-  bool durable = false, strict = false, print_ack = false, help = false;
-  unsigned long long timeout_ms = 50;
-  unsigned long long max_event_bytes = kDefaultMaxEventBytes;
-};
-
-bool ParseArgs(int argc, char** argv, EmitArgs* a, std::string* error) {
-  for (int i = 0; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (TakeGlobalOption(argc, argv, &i, &a->global, error)) {
-      if (!error->empty()) return false;
-      continue;
-    }
-    auto value = [&](std::string* out) {
-      const size_t eq = arg.find('=');
-      if (eq != std::string_view::npos) {
-        *out = std::string(arg.substr(eq + 1));
-        return true;
-      }
-      if (i + 1 >= argc) {
-        *error = std::string(arg) + " needs a value";
-        return false;
-      }
-      *out = argv[++i];
-      return true;
-    };
-    const std::string_view name = arg.substr(0, arg.find('='));
-    std::string timeout, max_bytes;
-    if (name == "--source") {
-      if (!value(&a->source)) return false;
-    } else if (name == "--kind") {
-      if (!value(&a->kind)) return false;
-    } else if (name == "--session") {
-      if (!value(&a->session)) return false;
-    } else if (name == "--cwd") {
-      if (!value(&a->cwd)) return false;
-    } else if (name == "--data") {
-      if (!value(&a->data)) return false;
-      a->has_data = true;
-    } else if (name == "--argv-json") {
-      // Codex's notify appends the JSON as the last argument: `--argv-json` may stand last.
-      if (i + 1 < argc && arg.find('=') == std::string_view::npos) {
-        a->argv_json = argv[++i];
-      } else if (arg.find('=') != std::string_view::npos) {
-        a->argv_json = std::string(arg.substr(arg.find('=') + 1));
-      }
-      a->has_argv_json = true;
-    } else if (arg == "--stdin") {
-      a->use_stdin = true;
-    } else if (arg == "--durable") {
-      a->durable = true;
-    } else if (arg == "--strict") {
-      a->strict = true;
-    } else if (arg == "--print-ack") {
-      a->print_ack = true;
-    } else if (arg == "--help" || arg == "-h") {
-      a->help = true;
-    } else if (name == "--timeout-ms") {
-      if (!value(&timeout)) return false;
-      if (!ParseUint(timeout, &a->timeout_ms) || a->timeout_ms == 0 || a->timeout_ms > 3600000) {
-        *error = "--timeout-ms must be a whole number of milliseconds in [1, 3600000], not \"" +
-                 timeout + "\"";
-        return false;
-      }
-    } else if (name == "--max-event-bytes") {
-      if (!value(&max_bytes)) return false;
-      if (!ParseUint(max_bytes, &a->max_event_bytes) || a->max_event_bytes < 1024) {
-        *error = "--max-event-bytes must be a whole number of bytes, at least 1024, not \"" +
-                 max_bytes + "\"";
-        return false;
-      }
-    } else {
-      *error = "emit: unknown argument \"" + std::string(arg) + "\" (ferry emit --help lists them)";
-      return false;
-    }
-  }
-  if (a->help) return true;
-  if (a->source.empty())
-    *error = "emit: --source is required";
-  else if (a->kind.empty() && !a->use_stdin && !a->has_argv_json)
-    *error = "emit: --kind is required";
-  else if (a->has_data + a->use_stdin + a->has_argv_json > 1) {
-    *error = "emit: use only one of --data, --stdin and --argv-json";
-  }
-  return error->empty();
 }
 
 // The payload as it goes into the envelope, and what the host's JSON says about the event.
@@ -276,21 +184,20 @@ bool RefusesTheEvent(proto::Errc code) {
 
 int RunEmit(int argc, char** argv) {
   const auto start = Clock::now();
-  bool names_stdin = false;
-  for (int i = 0; i < argc; ++i) names_stdin |= std::string_view(argv[i]) == "--stdin";
-  std::string stdin_text = names_stdin ? DrainStdin() : std::string();
+  std::string stdin_text = EmitNamesStdin(argc, argv) ? DrainStdin() : std::string();
 
   EmitArgs a;
   std::string error;
-  bool strict = false;
-  for (int i = 0; i < argc; ++i) strict |= std::string_view(argv[i]) == "--strict";
-  if (!ParseArgs(argc, argv, &a, &error)) {
-    Complain(error);
-    return strict ? 1 : 0;
-  }
-  if (a.help) {
-    [[maybe_unused]] ssize_t n = ::write(1, kEmitHelp, std::char_traits<char>::length(kEmitHelp));
-    return 0;
+  switch (ParseEmitArgs(argc, argv, &a, &error)) {
+    case Parsed::kError:
+      Complain(error);
+      return EmitParseErrorExitCode(argc, argv);
+    case Parsed::kHelp: {
+      [[maybe_unused]] ssize_t n = ::write(1, kEmitHelp, std::char_traits<char>::length(kEmitHelp));
+      return 0;
+    }
+    case Parsed::kRun:
+      break;
   }
   const auto deadline = start + std::chrono::milliseconds(a.timeout_ms);
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "client/args.h"
 #include "client/common.h"
 #include "client/hooks_edit.h"
 #include "client/self_exe.h"
@@ -288,39 +289,20 @@ void Print(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
 }  // namespace
 
 int RunHooks(int argc, char** argv) {
-  std::string action, tool_name, scope = "user";
-  bool dry_run = false;
-  for (int i = 0; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+  HooksArgs a;
+  std::string error;
+  switch (ParseHooksArgs(argc, argv, &a, &error)) {
+    case Parsed::kError:
+      Complain(error);
+      return kUsageExitCode;
+    case Parsed::kHelp:
       std::fputs(kHooksHelp, stdout);
       return 0;
-    }
-    if (arg == "--dry-run") {
-      dry_run = true;
-    } else if (arg == "--scope" || arg.starts_with("--scope=")) {
-      if (arg == "--scope" && i + 1 >= argc) {
-        Complain("hooks: --scope needs a value: user or project");
-        return 2;
-      }
-      scope = arg == "--scope" ? argv[++i] : std::string(arg.substr(8));
-    } else if (!arg.starts_with("-") && action.empty()) {
-      action = arg;
-    } else if (!arg.starts_with("-") && tool_name.empty()) {
-      tool_name = arg;
-    } else {
-      Complain("hooks: unexpected argument \"" + std::string(arg) + "\" (ferry hooks --help)");
-      return 2;
-    }
+    case Parsed::kRun:
+      break;
   }
-  if (action != "install" && action != "uninstall") {
-    Complain("hooks: say install or uninstall (ferry hooks --help)");
-    return 2;
-  }
-  if (scope != "user" && scope != "project") {
-    Complain("hooks: --scope is user or project, not \"" + scope + "\"");
-    return 2;
-  }
+  const std::string &action = a.action, &tool_name = a.tool, &scope = a.scope;
+  const bool dry_run = a.dry_run;
   const Tool* tool = nullptr;
   for (const auto& t : Tools())
     if (tool_name == t.name) tool = &t;
@@ -330,7 +312,6 @@ int RunHooks(int argc, char** argv) {
   }
   const bool install = action == "install";
 
-  std::string error;
   std::string path = ConfigPath(*tool, scope == "project", &error);
   if (path.empty()) {
     Complain("hooks: " + error);

@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 
+#include "client/args.h"
 #include "client/common.h"
 #include "client/self_exe.h"
 
@@ -315,21 +316,21 @@ std::string Fill(std::string_view templ, const std::string& bin, const std::stri
 }  // namespace
 
 int RunInit(int argc, char** argv) {
-  std::string shell;
-  for (int i = 0; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+  InitArgs a;
+  std::string error;
+  switch (ParseInitArgs(argc, argv, &a, &error)) {
+    case Parsed::kError:
+      Complain(error);
+      return kUsageExitCode;
+    case Parsed::kHelp:
       std::fputs(kInitHelp, stdout);
       std::fputs(kDefaultIgnore, stdout);
       std::fputs("\n", stdout);
       return 0;
-    }
-    if (!shell.empty() || arg.starts_with("-")) {
-      Complain("init: unexpected argument \"" + std::string(arg) + "\" (ferry init --help)");
-      return 2;
-    }
-    shell = arg;
+    case Parsed::kRun:
+      break;
   }
+  const std::string& shell = a.shell;
   const std::string bin = SelfExePath();
   std::string out;
   if (shell == "bash") {
@@ -339,9 +340,7 @@ int RunInit(int argc, char** argv) {
   } else if (shell == "fish") {
     out = Fill(kFish, FishQuote(bin), FishQuote(kDefaultIgnore));
   } else {
-    Complain(shell.empty() ? "init: which shell? bash, zsh or fish (ferry init --help)"
-                           : "init: unknown shell \"" + shell + "\"; use bash, zsh or fish");
-    return 2;
+    return kUsageExitCode;  // ParseInitArgs admits only these three
   }
   std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "client/args.h"
 #include "client/common.h"
 #include "client/conn.h"
 #include "proto/event.h"
@@ -32,32 +33,6 @@ constexpr const char* kSessionsHelp =
     "DURATION is like 90s, 30m, 12h or 7d.\n";
 
 constexpr size_t kMaxCell = 80;
-
-struct Options {
-  GlobalOptions global;
-  bool json = false;
-  unsigned long long limit = 0;
-  unsigned long long timeout_ms = 30000;
-};
-
-// Parses the options both commands share; returns false with *error for an unknown one.
-bool TakeCommon(int argc, char** argv, int* i, Options* o, std::string* error) {
-  const std::string_view arg = argv[*i];
-  if (TakeGlobalOption(argc, argv, i, &o->global, error)) return true;
-  if (arg == "--json") {
-    o->json = true;
-  } else if (arg == "--limit" && *i + 1 < argc) {
-    if (!ParseUint(argv[++*i], &o->limit) || o->limit == 0)
-      *error = "--limit needs a positive integer";
-  } else if (arg == "--timeout-ms" && *i + 1 < argc) {
-    if (!ParseUint(argv[++*i], &o->timeout_ms) || o->timeout_ms == 0) {
-      *error = "--timeout-ms needs a positive integer";
-    }
-  } else {
-    return false;
-  }
-  return true;
-}
 
 std::string Cell(const rapidjson::Value& v) {
   if (v.IsNull()) return "";
@@ -133,7 +108,7 @@ void PrintJson(const rapidjson::Value& columns, const rapidjson::Value& rows) {
   }
 }
 
-int Run(const std::string& sql, const Options& o) {
+int Run(const std::string& sql, const QueryArgs& o) {
   const std::string socket = ResolveSocket(o.global);
   const auto deadline = Clock::now() + std::chrono::milliseconds(o.timeout_ms);
   Connection conn;
@@ -179,30 +154,6 @@ int Run(const std::string& sql, const Options& o) {
   return 0;
 }
 
-bool ParseDurationNs(std::string_view text, long long* ns) {
-  size_t i = 0;
-  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
-  unsigned long long n = 0;
-  if (i == 0 || !ParseUint(text.substr(0, i), &n)) return false;
-  const std::string_view unit = text.substr(i);
-  long long mult = 0;
-  if (unit == "s")
-    mult = 1;
-  else if (unit == "m")
-    mult = 60;
-  else if (unit == "h")
-    mult = 3600;
-  else if (unit == "d")
-    mult = 86400;
-  else if (unit == "w")
-    mult = 7 * 86400;
-  else
-    return false;
-  if (n > 100ull * 365 * 86400 / static_cast<unsigned long long>(mult)) return false;
-  *ns = static_cast<long long>(n) * mult * 1000000000LL;
-  return true;
-}
-
 std::string SqlQuote(std::string_view s) {
   std::string out = "'";
   for (char c : s) {
@@ -215,59 +166,37 @@ std::string SqlQuote(std::string_view s) {
 }  // namespace
 
 int RunQuery(int argc, char** argv) {
-  Options o;
-  std::string sql, error;
-  for (int i = 0; i < argc && error.empty(); ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+  QueryArgs o;
+  std::string error;
+  switch (ParseQueryArgs(argc, argv, &o, &error)) {
+    case Parsed::kError:
+      Complain(error);
+      return kUsageExitCode;
+    case Parsed::kHelp:
       std::fputs(kQueryHelp, stdout);
       return 0;
-    }
-    if (TakeCommon(argc, argv, &i, &o, &error)) continue;
-    if (!arg.empty() && arg[0] == '-' && sql.empty() == false) {
-      error = "query: unknown argument \"" + std::string(arg) + "\"";
-    } else if (!arg.empty() && arg[0] == '-' && arg.size() > 1 && arg[1] == '-') {
-      error = "query: unknown option \"" + std::string(arg) + "\"";
-    } else if (sql.empty()) {
-      sql = arg;
-    } else {
-      error = "query: one SQL argument expected (quote the statement); got also \"" +
-              std::string(arg) + "\"";
-    }
+    case Parsed::kRun:
+      break;
   }
-  if (error.empty() && sql.empty()) error = "query: give a SQL statement (ferry query --help)";
-  if (!error.empty()) {
-    Complain(error);
-    return 2;
-  }
+  const std::string sql = o.sql;
   return Run(sql, o);
 }
 
 int RunSessions(int argc, char** argv) {
-  Options o;
-  std::string source, error;
-  long long since_ns = -1;
-  for (int i = 0; i < argc && error.empty(); ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+  QueryArgs o;
+  std::string error;
+  switch (ParseSessionsArgs(argc, argv, &o, &error)) {
+    case Parsed::kError:
+      Complain(error);
+      return kUsageExitCode;
+    case Parsed::kHelp:
       std::fputs(kSessionsHelp, stdout);
       return 0;
-    }
-    if (TakeCommon(argc, argv, &i, &o, &error)) continue;
-    if (arg == "--source" && i + 1 < argc) {
-      source = argv[++i];
-    } else if (arg == "--since" && i + 1 < argc) {
-      if (!ParseDurationNs(argv[++i], &since_ns)) {
-        error = "--since needs a duration such as 90s, 30m, 12h or 7d";
-      }
-    } else {
-      error = "sessions: unknown argument \"" + std::string(arg) + "\"";
-    }
+    case Parsed::kRun:
+      break;
   }
-  if (!error.empty()) {
-    Complain(error);
-    return 2;
-  }
+  const std::string& source = o.source;
+  const long long since_ns = o.since_ns;
   std::string sql =
       "SELECT source, session, "
       "strftime('%Y-%m-%d %H:%M:%S', first_ts / 1000000000, 'unixepoch') AS started, "

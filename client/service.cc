@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "client/args.h"
 #include "client/common.h"
 #include "client/service_units.h"
 
@@ -297,31 +298,21 @@ int Uninstall(bool dry_run) {
 }  // namespace
 
 int RunService(int argc, char** argv) {
-  std::string action, ferryd;
-  bool dry_run = false;
-  for (int i = 0; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+  ServiceArgs a;
+  std::string error;
+  switch (ParseServiceArgs(argc, argv, &a, &error)) {
+    case Parsed::kError:
+      Complain(error);
+      return kUsageExitCode;
+    case Parsed::kHelp:
       std::fputs(kServiceHelp, stdout);
       return 0;
-    }
-    if (arg == "--dry-run") {
-      dry_run = true;
-    } else if (arg == "--ferryd" && i + 1 < argc) {
-      ferryd = argv[++i];
-    } else if (arg.substr(0, 9) == "--ferryd=") {
-      ferryd = std::string(arg.substr(9));
-    } else if (action.empty() && (arg == "install" || arg == "uninstall")) {
-      action = arg;
-    } else {
-      Complain("service: unexpected argument \"" + std::string(arg) + "\" (ferry service --help)");
-      return 2;
-    }
+    case Parsed::kRun:
+      break;
   }
-  if (action.empty()) {
-    Complain("service: say install or uninstall (ferry service --help)");
-    return 2;
-  }
+  const std::string& action = a.action;
+  const std::string& ferryd = a.ferryd;
+  const bool dry_run = a.dry_run;
   return action == "install" ? Install(dry_run, ferryd) : Uninstall(dry_run);
 }
 

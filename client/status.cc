@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "client/args.h"
 #include "client/common.h"
 #include "client/conn.h"
 #include "client/spool.h"
@@ -180,34 +181,21 @@ void PrintHuman(const rapidjson::Document& st) {
 }  // namespace
 
 int RunStatus(int argc, char** argv) {
-  GlobalOptions global;
-  bool json = false;
-  bool ack_lost = false;
-  unsigned long long timeout_ms = 2000;
+  StatusArgs a;
   std::string error;
-  for (int i = 0; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (TakeGlobalOption(argc, argv, &i, &global, &error)) {
-      if (!error.empty()) break;
-    } else if (arg == "--json") {
-      json = true;
-    } else if (arg == "--ack-lost") {
-      ack_lost = true;
-    } else if (arg == "--help" || arg == "-h") {
+  switch (ParseStatusArgs(argc, argv, &a, &error)) {
+    case Parsed::kError:
+      Complain(error);
+      return kUsageExitCode;
+    case Parsed::kHelp:
       std::fputs(kStatusHelp, stdout);
       return 0;
-    } else if (arg == "--timeout-ms" && i + 1 < argc) {
-      if (!ParseUint(argv[++i], &timeout_ms) || timeout_ms == 0)
-        error = "--timeout-ms needs a positive integer";
-    } else {
-      error = "status: unknown argument \"" + std::string(arg) + "\"";
-    }
-    if (!error.empty()) break;
+    case Parsed::kRun:
+      break;
   }
-  if (!error.empty()) {
-    Complain(error);
-    return 2;
-  }
+  const GlobalOptions& global = a.global;
+  const bool json = a.json, ack_lost = a.ack_lost;
+  const unsigned long long timeout_ms = a.timeout_ms;
   const std::string socket = ResolveSocket(global);
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   Connection conn;

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <thread>
 
+#include "client/args.h"
 #include "client/common.h"
 #include "client/conn.h"
 #include "proto/event.h"
@@ -160,43 +161,26 @@ StreamEnd Stream(Connection& conn, bool follow, bool json, uint64_t* next, std::
 }  // namespace
 
 int RunTail(int argc, char** argv) {
-  GlobalOptions global;
-  proto::TailRequest req;
-  bool json = false;
+  TailArgs a;
   std::string error;
-  for (int i = 0; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    unsigned long long n = 0;
-    if (TakeGlobalOption(argc, argv, &i, &global, &error)) {
-      if (!error.empty()) break;
-    } else if (arg == "-f" || arg == "--follow") {
-      req.follow = true;
-    } else if (arg == "--json") {
-      json = true;
-    } else if (arg == "--help" || arg == "-h") {
+  switch (ParseTailArgs(argc, argv, &a, &error)) {
+    case Parsed::kError:
+      Complain(error);
+      return kUsageExitCode;
+    case Parsed::kHelp:
       std::fputs(kTailHelp, stdout);
       return 0;
-    } else if ((arg == "--from" || arg == "--last" || arg == "-n") && i + 1 < argc) {
-      if (!ParseUint(argv[++i], &n) || (arg == "--from" && n == 0)) {
-        error = std::string(arg) + " needs a " + (arg == "--from" ? "positive " : "") + "integer";
-      } else if (arg == "--from") {
-        req.from = n;
-      } else {
-        req.last = n;
-      }
-    } else if ((arg == "--source" || arg == "--kind") && i + 1 < argc) {
-      (arg == "--source" ? req.source : req.kind) = argv[++i];
-      if ((arg == "--source" ? req.source : req.kind).empty())
-        error = std::string(arg) + " needs a value";
-    } else {
-      error = "tail: unknown argument \"" + std::string(arg) + "\" (ferry tail --help)";
-    }
-    if (!error.empty()) break;
+    case Parsed::kRun:
+      break;
   }
-  if (!error.empty()) {
-    Complain(error);
-    return 2;
-  }
+  const GlobalOptions& global = a.global;
+  const bool json = a.json;
+  proto::TailRequest req;
+  req.follow = a.follow;
+  req.from = a.from;
+  req.last = a.last;
+  req.source = a.source;
+  req.kind = a.kind;
   const std::string socket = ResolveSocket(global);
   uint64_t next = req.from;  // 0 until something is printed: "last N"
   auto backoff = std::chrono::milliseconds(100);
