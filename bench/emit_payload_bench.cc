@@ -13,7 +13,7 @@
 // one left exactly one spool file.
 //
 //   emit_payload_bench --vs-floor DIR [-n N] [--round R] [--warmup W] [--ferryd PATH]
-//                      [--ferry PATH]
+//                      [--ferry PATH] [--before PATH]
 //
 // The hook sizes against the floor of docs/benchmarks-emit.md: DIR holds the shared floor's
 // nop_static, hookclient and ackserver (make -f floor/Makefile B=DIR). One run interleaves
@@ -21,7 +21,9 @@
 // ferry alone), `ferry emit --socket S --data <22 B>` (hook_latency's call), and `ferry emit`
 // the way a hook calls it (no --socket: the socket comes from the config file named by
 // FERRY_CONFIG) with a Claude Code payload of 200 B, 2 KB and 20 KB, each via --data and via
-// --stdin. Reports medians and each program's ratio to hookclient's median.
+// --stdin. Reports medians and each program's ratio to hookclient's median. --before PATH
+// adds the same ferry calls made with another build (the one before a change), interleaved in
+// the same run.
 #include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -52,6 +54,7 @@ struct Options {
   std::string floor = ExeDir() + "/floor_client";
   std::string noop = ExeDir() + "/noop";
   std::string vs_floor;  // the shared floor's build folder: run the matrix instead
+  std::string before;    // --vs-floor: also time this ferry (an older build), same run
 };
 
 struct Program {
@@ -184,7 +187,13 @@ int MatrixMain(const Options& o) {
       std::perror("spawn ackserver");
       return 1;
     }
-    for (int i = 0; i < 500 && ConnectUnix(floor_sock, &error) < 0; ++i) ::usleep(10000);
+    for (int i = 0, fd = -1; i < 500 && fd < 0; ++i) {
+      fd = ConnectUnix(floor_sock, &error);
+      if (fd >= 0)
+        ::close(fd);
+      else
+        ::usleep(10000);
+    }
   }
   // How a hook finds the socket: the config file (here named by FERRY_CONFIG).
   const std::string client_config = dir.path() + "/client.toml";
@@ -226,6 +235,15 @@ int MatrixMain(const Options& o) {
                         {},
                         {},
                         0});
+  }
+  if (!o.before.empty()) {
+    const size_t count = programs.size();
+    for (size_t i = 2; i < count; ++i) {
+      Program p = programs[i];
+      p.name = "before: " + p.name;
+      p.args[0] = o.before;
+      programs.push_back(p);
+    }
   }
   const MachineInfo m = GetMachineInfo();
   const std::string load_start = LoadAverage();
@@ -286,6 +304,8 @@ int Main(int argc, char** argv) {
       o.noop = v;
     } else if (a == "--vs-floor") {
       o.vs_floor = v;
+    } else if (a == "--before") {
+      o.before = v;
     } else {
       std::fprintf(stderr, "emit_payload_bench: unknown argument %s\n", argv[i - 1]);
       return 2;

@@ -111,15 +111,23 @@ Parsed ParseEmitArgs(int argc, char** argv, EmitArgs* a, std::string* error) {
                              : name == "--kind"    ? &a->kind
                              : name == "--session" ? &a->session
                              : name == "--cwd"     ? &a->cwd
-                             : name == "--data"    ? &a->data
                                                    : nullptr;
     if (text_flag) {
       if (!value(text_flag)) return Parsed::kError;
-      a->has_data |= name == "--data";
+    } else if (name == "--data") {
+      if (eq != std::string_view::npos) {
+        a->data = arg.substr(eq + 1);
+      } else if (i + 1 < argc) {
+        a->data = argv[++i];
+      } else {
+        *error = std::string(arg) + " needs a value";
+        return Parsed::kError;
+      }
+      a->has_data = true;
     } else if (name == "--argv-json") {
       // Codex's notify appends the JSON as the last argument: `--argv-json` may stand last.
       if (eq != std::string_view::npos) {
-        a->argv_json = std::string(arg.substr(eq + 1));
+        a->argv_json = arg.substr(eq + 1);
       } else if (i + 1 < argc) {
         a->argv_json = argv[++i];
       }

@@ -40,7 +40,8 @@ inline constexpr unsigned long long kDefaultMaxEventBytes = (4u << 20) - (64u <<
 
 struct EmitArgs {
   GlobalOptions global;
-  std::string source, kind, session, cwd, data, argv_json;
+  std::string source, kind, session, cwd;
+  std::string_view data, argv_json;  // views into argv, which outlives the command: no copy
   bool has_data = false, use_stdin = false, has_argv_json = false;
   bool durable = false, strict = false, print_ack = false;
   unsigned long long timeout_ms = 50;                          // [1, 3600000]

@@ -77,11 +77,16 @@ std::string DrainStdin() {
 
 // The payload as it goes into the envelope, and what the host's JSON says about the event.
 struct Payload {
-  std::string json;   // a complete JSON value; empty: no payload
-  bool text = false;  // json is a string holding input that was not JSON (or a cut prefix)
+  // JSON input is sent as it came: `input` views the caller's bytes (argv or the drained
+  // stdin), which outlive the event, so a 20 KB payload is not copied once more.
+  std::string_view input;
+  std::string text_json;  // text: the input as a JSON string (or a cut prefix of it)
+  bool text = false;      // the payload is text_json: input that was not JSON, or too large
   bool truncated = false;
   uint64_t orig_size = 0;
   std::string kind, session, cwd;  // from the host's fields, when present
+  // A complete JSON value; empty: no payload.
+  std::string_view json() const { return text ? std::string_view(text_json) : input; }
 };
 
 std::string JsonString(std::string_view text) {
@@ -122,11 +127,11 @@ void TakeHostFields(const rapidjson::Value& obj, Payload* p) {
 // string holding the longest prefix of the input (cut at a character boundary) whose escaped
 // form fits, flagged truncated with the original size: a hook's event is never refused for
 // its size.
-Payload MakeTextPayload(const std::string& text, size_t max_bytes) {
+Payload MakeTextPayload(std::string_view text, size_t max_bytes) {
   Payload p;
   p.text = true;
-  p.json = JsonString(text);
-  if (p.json.size() <= max_bytes) return p;
+  p.text_json = JsonString(text);
+  if (p.text_json.size() <= max_bytes) return p;
   p.truncated = true;
   p.orig_size = text.size();
   size_t n = std::min(text.size(), max_bytes);
@@ -135,11 +140,11 @@ Payload MakeTextPayload(const std::string& text, size_t max_bytes) {
     size_t cut = n;
     while (cut > 0 && cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80)
       --cut;
-    p.json = JsonString(std::string_view(text).substr(0, cut));
-    if (p.json.size() <= max_bytes || cut == 0) break;
+    p.text_json = JsonString(text.substr(0, cut));
+    if (p.text_json.size() <= max_bytes || cut == 0) break;
     // Escapes made it longer than the input: shrink in proportion, with a margin.
     n = static_cast<size_t>(static_cast<double>(cut) * static_cast<double>(max_bytes) /
-                            static_cast<double>(p.json.size()) * 0.98);
+                            static_cast<double>(p.text_json.size()) * 0.98);
   }
   return p;
 }
@@ -148,14 +153,14 @@ Payload MakeTextPayload(const std::string& text, size_t max_bytes) {
 // JSON nested at most proto::kMaxPayloadDepth deep, the daemon's own rule), otherwise the
 // input kept as text (MakeTextPayload). Never refused, never dropped. `host_fields`: take
 // kind, session and cwd from the payload's top level (--stdin, --argv-json).
-Payload MakePayload(const std::string& text, size_t max_bytes, bool host_fields) {
+Payload MakePayload(std::string_view text, size_t max_bytes, bool host_fields) {
   Payload p;
   rapidjson::Document doc;
   proto::Error error;
   if (proto::ParsePayloadJson(text, &doc, &error)) {
     if (host_fields && doc.IsObject()) TakeHostFields(doc, &p);
-    p.json = text;
-    if (p.json.size() <= max_bytes) return p;
+    p.input = text;
+    if (text.size() <= max_bytes) return p;
   }
   Payload t = MakeTextPayload(text, max_bytes);
   t.kind = std::move(p.kind);
@@ -203,10 +208,11 @@ int RunEmit(int argc, char** argv) {
 
   // The input exactly as the host gave it: when ferryd refuses the event for its content,
   // the spool keeps this as text.
-  const std::string* input = a.has_data        ? &a.data
-                             : a.use_stdin     ? &stdin_text
-                             : a.has_argv_json ? &a.argv_json
-                                               : nullptr;
+  std::string_view input = a.has_data        ? a.data
+                           : a.use_stdin     ? std::string_view(stdin_text)
+                           : a.has_argv_json ? a.argv_json
+                                             : std::string_view();
+  bool has_input = a.has_data || a.use_stdin || a.has_argv_json;
   Payload payload;
   if (a.has_data) {
     // --data follows the same rule as --stdin: what ferryd would not take as JSON is kept as
@@ -216,11 +222,11 @@ int RunEmit(int argc, char** argv) {
     if (stdin_text.find_first_not_of(" \t\r\n") != std::string::npos)
       payload = MakePayload(stdin_text, a.max_event_bytes, /*host_fields=*/true);
     else
-      input = nullptr;
+      has_input = false;
   } else if (a.has_argv_json && !a.argv_json.empty()) {
     payload = MakePayload(a.argv_json, a.max_event_bytes, /*host_fields=*/true);
   } else {
-    input = nullptr;
+    has_input = false;
   }
   if (a.kind.empty()) a.kind = payload.kind.empty() ? "unknown" : payload.kind;
   if (a.session.empty()) a.session = payload.session;
@@ -240,7 +246,7 @@ int RunEmit(int argc, char** argv) {
   f.cwd = a.cwd;
   f.host = uts.nodename;
   f.pid = ::getppid();  // the hook's host: the shell or agent that ran us
-  f.payload_json = payload.json;
+  f.payload_json = payload.json();
   f.truncated = payload.truncated;
   f.orig_size = payload.orig_size;
   if (payload.text) f.payload_encoding = "text";
@@ -273,11 +279,11 @@ int RunEmit(int argc, char** argv) {
     if (!proto::ParseErrorBody(body, &perr)) perr = {proto::Errc::kInternal, "(unreadable ERROR)"};
     why = std::string("ferryd refused the event: ") + proto::ErrcName(perr.code) + ": " +
           perr.message;
-    if (RefusesTheEvent(perr.code) && input && !payload.text) {
+    if (RefusesTheEvent(perr.code) && has_input && !payload.text) {
       // Refused for its content (say, an older ferryd with other limits): keep the input as
       // text, which any ferryd takes, rather than a line its importer would refuse again.
-      const Payload text = MakeTextPayload(*input, a.max_event_bytes);
-      f.payload_json = text.json;
+      const Payload text = MakeTextPayload(input, a.max_event_bytes);
+      f.payload_json = text.json();
       f.truncated = text.truncated;
       f.orig_size = text.orig_size;
       f.payload_encoding = "text";
