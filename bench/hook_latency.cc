@@ -13,6 +13,12 @@
 // binary) on a temporary socket and state directory with journal.fsync = POLICY (default
 // interval) and stops it at the end. Exit 0 when every call succeeded and ferryd counted
 // every event; 1 otherwise.
+//
+// What this does not exercise (docs/benchmarks-emit.md): its floor client talks to the same
+// ferryd, so ferryd's round trip is on both sides of the ratio and only the client's share
+// shows; `ferry emit` gets --socket (no config file read) and a 22-byte --data payload. The
+// shared floor (hookclient -> ackserver), real payload sizes and --stdin are in
+// `emit_payload_bench --vs-floor`.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
