@@ -82,6 +82,8 @@ IngestServer::IngestServer(net::io_context& io, IngestLimits limits, Journal& jo
       journal_(journal),
       committer_(committer),
       status_(std::move(status)),
+      admitter_(journal, nullptr),
+      acks_(journal, committer),
       acceptor_(io),
       shutdown_timer_(io),
       accept_pause_(io) {
@@ -272,13 +274,26 @@ void IngestServer::FlushJournal() {
   PumpWaiting();
 }
 
+AdmitResult IngestServer::AdmitEvents(const proto::EventRequest& request, int64_t received_ns) {
+  AdmitResult result = admitter_.Admit(request, local_redactor_.get(), received_ns);
+  if (result.status.ok() && result.appended == 0) {
+    result.first_seq = result.last_seq = journal_.last_seq();  // all duplicates: ack what is stored
+  }
+  return result;
+}
+
+std::string IngestServer::StatusReply(const rapidjson::Value& request) {
+  if (status_hook_) status_hook_(request);
+  return status_();
+}
+
 void IngestServer::OnDurable(uint64_t seq) {
-  if (seq > durable_seq_) durable_seq_ = seq;
+  acks_.OnDurable(seq);
   PumpWaiting();
 }
 
 void IngestServer::OnSyncFailed(const Status& status) {
-  if (sync_failure_.ok()) sync_failure_ = status;
+  acks_.OnSyncFailed(status);
   journal_.SetFailed(status);
   spdlog::error("journal fdatasync failed, refusing further events: {}", status.ToString());
   PumpWaiting();
