@@ -251,7 +251,10 @@ void IngestServer::OnAccept(const boost::system::error_code& ec, UnixSocket sock
 }
 
 void IngestServer::ScheduleFlush(const std::shared_ptr<IngestSession>& session, bool durable) {
-  waiting_.insert(session);
+  if (!session->in_pump_list()) {
+    session->set_in_pump_list(true);
+    waiting_.push_back(session);
+  }
   durable_requested_ = durable_requested_ || durable;
   if (flush_posted_) return;
   flush_posted_ = true;
@@ -300,13 +303,17 @@ void IngestServer::OnSyncFailed(const Status& status) {
 }
 
 void IngestServer::PumpWaiting() {
-  for (auto it = waiting_.begin(); it != waiting_.end();) {
-    if ((*it)->Pump()) {
-      ++it;
+  // Swapped out first: a Pump() may close its session and so reach MaybeFinishShutdown,
+  // which clears the list.
+  pumping_.swap(waiting_);
+  for (auto& session : pumping_) {
+    if (session->Pump()) {
+      waiting_.push_back(std::move(session));  // still owes replies
     } else {
-      it = waiting_.erase(it);
+      session->set_in_pump_list(false);
     }
   }
+  pumping_.clear();
   MaybeFinishShutdown();
 }
 

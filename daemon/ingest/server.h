@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
 #include "daemon/base/asio.h"
 #include "daemon/base/status.h"
@@ -175,7 +175,10 @@ class IngestServer final : public SessionHost {
   IngestCounters counters_;
   bool flush_posted_ = false;
   bool durable_requested_ = false;
-  std::unordered_set<std::shared_ptr<IngestSession>> waiting_;  // have undelivered replies
+  // Sessions that owe replies, pumped after each flush and sync (each at most once: its
+  // in_pump_list flag); a vector, so queueing a session allocates nothing per event.
+  std::vector<std::shared_ptr<IngestSession>> waiting_;
+  std::vector<std::shared_ptr<IngestSession>> pumping_;  // PumpWaiting's scratch
   std::unordered_map<IngestSession*, std::weak_ptr<IngestSession>> sessions_;
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;

@@ -40,9 +40,24 @@ void IngestSession::Start() {
   DoRead();
 }
 
+// Activity (a read, a reply owed): the connection is not idle before now + idle_timeout.
+// The timer is not re-armed for every read (a cancel and a wait per event): when it is set
+// to fire no later than needed, it stays, and OnIdle re-arms it for the time that is left.
 void IngestSession::ArmIdleTimer() {
-  auto expiry = std::chrono::steady_clock::now() + host_.limits().idle_timeout;
+  idle_from_ = std::chrono::steady_clock::now();
+  ArmTimerFor(NextDeadline());
+}
+
+std::chrono::steady_clock::time_point IngestSession::NextDeadline() const {
+  auto expiry = idle_from_ + host_.limits().idle_timeout;
   if (rlen_ > 0 && frame_deadline_ < expiry) expiry = frame_deadline_;
+  return expiry;
+}
+
+void IngestSession::ArmTimerFor(std::chrono::steady_clock::time_point expiry) {
+  if (timer_armed_ && timer_expiry_ <= expiry) return;  // fires in time; OnIdle re-checks
+  timer_armed_ = true;
+  timer_expiry_ = expiry;
   idle_timer_.expires_at(expiry);
   idle_timer_.async_wait(
       [self = shared_from_this()](const boost::system::error_code& ec) { self->OnIdle(ec); });
@@ -50,6 +65,7 @@ void IngestSession::ArmIdleTimer() {
 
 void IngestSession::OnIdle(const boost::system::error_code& ec) {
   if (ec || closed_) return;  // cancelled: re-armed or closing
+  timer_armed_ = false;
   const auto now = std::chrono::steady_clock::now();
   if (writing_active_ && now - write_started_ >= host_.limits().idle_timeout) {
     // The client has not taken a byte of its replies for the whole idle timeout: it does
@@ -77,6 +93,10 @@ void IngestSession::OnIdle(const boost::system::error_code& ec) {
   }
   if (!replies_.empty() || writing_active_) {
     ArmIdleTimer();  // we owe the client something: not idle on its side
+    return;
+  }
+  if (now < NextDeadline()) {
+    ArmTimerFor(NextDeadline());  // activity since the timer was set: not idle yet
     return;
   }
   proto::Error err{proto::Errc::kIdleTimeout,

@@ -50,6 +50,11 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   void Shutdown();
   void Close();
 
+  // The host's bookkeeping: whether this session is on its list of sessions to pump (so it
+  // is listed once). io thread.
+  bool in_pump_list() const { return in_pump_list_; }
+  void set_in_pump_list(bool listed) { in_pump_list_ = listed; }
+
  private:
   struct Reply {
     proto::FrameType type;
@@ -75,6 +80,8 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   void DoWrite();
   void OnWrite(const boost::system::error_code& ec, size_t n);
   void ArmIdleTimer();
+  std::chrono::steady_clock::time_point NextDeadline() const;
+  void ArmTimerFor(std::chrono::steady_clock::time_point expiry);
   void OnIdle(const boost::system::error_code& ec);
 
   // Returns false when the connection must stop reading (fatal error queued).
@@ -93,6 +100,9 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   // When rlen_ > 0: the frame begun in rbuf_ must be whole by then (frame_timeout).
   std::chrono::steady_clock::time_point frame_deadline_{};
   std::chrono::steady_clock::time_point write_started_{};  // of the write in progress
+  std::chrono::steady_clock::time_point idle_from_{};      // the last activity
+  std::chrono::steady_clock::time_point timer_expiry_{};   // when idle_timer_ fires
+  bool timer_armed_ = false;
   std::deque<Reply> replies_;
   std::string out_;      // encoded replies waiting for the current write to finish
   std::string writing_;  // the bytes of the write in progress
@@ -100,6 +110,7 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   bool writing_active_ = false;
   bool read_closed_ = false;  // EOF, fatal error or shutdown: no more reads
   bool closed_ = false;
+  bool in_pump_list_ = false;
 };
 
 }  // namespace ferry

@@ -157,6 +157,7 @@ proto::Ack ExpectAck(int fd) {
   proto::Ack ack;
   proto::Error error;
   REQUIRE(proto::ParseAckBody(body, &ack, &error));
+  CHECK(body == proto::MakeAckBody(ack));  // byte for byte what the protocol writes
   return ack;
 }
 
