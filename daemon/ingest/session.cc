@@ -36,6 +36,8 @@ IngestSession::IngestSession(UnixSocket socket, SessionHost& host)
     : socket_(std::move(socket)), host_(host), idle_timer_(socket_.get_executor()) {}
 
 void IngestSession::Start() {
+  boost::system::error_code ignored;
+  socket_.non_blocking(true, ignored);  // OnReadable's read_some never blocks
   ArmIdleTimer();
   DoRead();
 }
@@ -96,7 +98,10 @@ void IngestSession::OnIdle(const boost::system::error_code& ec) {
     return;
   }
   if (now < NextDeadline()) {
-    ArmTimerFor(NextDeadline());  // activity since the timer was set: not idle yet
+    // Activity since the timer was set: not idle yet. Quiet for a while, though: with no
+    // frame begun, the read buffer is given back (OnReadable takes a new one).
+    if (rlen_ == 0) std::string().swap(rbuf_);
+    ArmTimerFor(NextDeadline());
     return;
   }
   proto::Error err{proto::Errc::kIdleTimeout,
@@ -112,9 +117,23 @@ void IngestSession::OnIdle(const boost::system::error_code& ec) {
   Pump();
 }
 
+// Waits for the socket to be readable, then reads what is there (OnReadable). Not
+// async_read_some: that tries a recv(2) at once, which after each frame is answered finds
+// nothing (EAGAIN) - one wasted system call per event.
 void IngestSession::DoRead() {
   if (read_closed_ || reading_ || closed_) return;
   if (replies_.size() >= kMaxOwedReplies || out_.size() >= kMaxOutBytes) return;  // paused
+  reading_ = true;
+  socket_.async_wait(
+      UnixSocket::wait_read,
+      [self = shared_from_this()](const boost::system::error_code& ec) { self->OnReadable(ec); });
+}
+
+void IngestSession::OnReadable(const boost::system::error_code& ec) {
+  if (ec || closed_) {
+    OnRead(ec, 0);
+    return;
+  }
   if (rbuf_.empty()) rbuf_.resize(kSmallReadBuffer);
   if (rlen_ == rbuf_.size()) {
     // Full, mid-frame: grow toward the announced size as the bytes arrive (at most double
@@ -126,10 +145,14 @@ void IngestSession::DoRead() {
     }
     rbuf_.resize(target);
   }
-  reading_ = true;
-  socket_.async_read_some(net::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
-                          [self = shared_from_this()](const boost::system::error_code& ec,
-                                                      size_t n) { self->OnRead(ec, n); });
+  boost::system::error_code rec;
+  const size_t n = socket_.read_some(net::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), rec);
+  if (rec == net::error::would_block || rec == net::error::try_again) {
+    reading_ = false;  // readable was spurious: wait again
+    DoRead();
+    return;
+  }
+  OnRead(rec, n);
 }
 
 void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {

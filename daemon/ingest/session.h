@@ -76,6 +76,7 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   std::function<void(std::string frame)> OweReply(proto::FrameType type);
 
   void DoRead();
+  void OnReadable(const boost::system::error_code& ec);
   void OnRead(const boost::system::error_code& ec, size_t n);
   void DoWrite();
   void OnWrite(const boost::system::error_code& ec, size_t n);
