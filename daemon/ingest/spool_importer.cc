@@ -266,21 +266,16 @@ void SpoolImporter::ImportFile(const std::string& name) {
     Publish();
     return;
   }
-  const std::string path = dir_ + "/" + name;
-  std::shared_ptr<const Redactor> redactor;
+  FileImport f;
+  f.name = name;
+  f.path = dir_ + "/" + name;
   {
     MutexLock lk(mu_);
-    redactor = local_redactor_;
+    f.redactor = local_redactor_;
   }
-  Chunk chunk;
-  chunk.name = name;
-  chunk.received = NowNs();
-  size_t chunk_bytes = 0;
-  bool rejected = false;
-  proto::EventRequest request;
-  rapidjson::StringBuffer sb;
+  f.chunk.name = name;
+  f.chunk.received = NowNs();
   std::string text;  // unparsed bytes: at most one partial line after each pass
-  size_t line_no = 0;
   bool eof = false;
   while (!eof) {
     if (stopping_.load(std::memory_order_relaxed)) {
@@ -292,70 +287,77 @@ void SpoolImporter::ImportFile(const std::string& name) {
     const ssize_t n = ReadSome(fd, text.data() + old, kReadSize);
     text.resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
     if (n < 0) {
-      spdlog::warn("spool: cannot read {}: {}; the file is kept as {}.rejected", path,
+      spdlog::warn("spool: cannot read {}: {}; the file is kept as {}.rejected", f.path,
                    std::strerror(errno), name);
-      rejected = true;
+      f.rejected = true;
       break;
     }
     eof = n == 0;
     size_t pos = 0;
-    while (pos < text.size()) {
-      const size_t nl = text.find('\n', pos);
-      if (nl == std::string::npos) break;
-      ++line_no;
-      const std::string_view line(text.data() + pos, nl - pos);
-      pos = nl + 1;
-      proto::Error error;
-      const SpoolLine parsed = ParseSpoolLine(line, &request, &error);
-      if (parsed == SpoolLine::kBlank) continue;
-      if (parsed == SpoolLine::kInvalid) {
-        invalid_lines_.fetch_add(1, std::memory_order_relaxed);
-        rejected = true;
-        spdlog::warn("spool: {}: line {} is not an event ({}); the file is kept as {}.rejected",
-                     path, line_no, error.message, name);
-        continue;
-      }
-      const rapidjson::Value& event = request.at(0);
-      const auto& id = event["id"];
-      sb.Clear();
-      proto::JsonWriter writer(sb);
-      WriteCanonicalEvent(request, 0, redactor.get(), writer);
-      chunk.events.push_back(CanonicalEvent{std::string(id.GetString(), id.GetStringLength()),
-                                            std::string(sb.GetString(), sb.GetSize())});
-      chunk_bytes += sb.GetSize();
-      if (chunk.events.size() >= kMaxChunkEvents || chunk_bytes >= kMaxChunkBytes) {
-        Chunk next;
-        next.name = name;
-        next.received = chunk.received;
-        if (!SendChunk(std::move(chunk))) {
-          fs::Close(fd);
-          return;
-        }
-        chunk = std::move(next);
-        chunk_bytes = 0;
-      }
+    if (!TakeLines(f, text, &pos)) {
+      fs::Close(fd);  // stopping: the file stays for the next start
+      return;
     }
     text.erase(0, pos);
     if (eof && text.find_first_not_of(" \t\r") != std::string::npos) {
       // The writer was killed before its line was whole: what there is cannot be trusted.
       torn_lines_.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("spool: {}: line {} is torn ({} bytes without a newline); skipped", path,
-                   line_no + 1, text.size());
+      spdlog::warn("spool: {}: line {} is torn ({} bytes without a newline); skipped", f.path,
+                   f.line_no + 1, text.size());
     } else if (text.size() > kMaxLineBytes) {
       invalid_lines_.fetch_add(1, std::memory_order_relaxed);
-      rejected = true;
+      f.rejected = true;
       spdlog::warn(
           "spool: {}: line {} is over {} bytes, not an event; the file is kept as "
           "{}.rejected",
-          path, line_no + 1, kMaxLineBytes, name);
+          f.path, f.line_no + 1, kMaxLineBytes, name);
       break;
     }
   }
   fs::Close(fd);
-  chunk.last = true;
-  chunk.rejected = rejected;
+  f.chunk.last = true;
+  f.chunk.rejected = f.rejected;
   in_flight_.insert(name);
-  SendChunk(std::move(chunk));
+  SendChunk(std::move(f.chunk));
+}
+
+// Parses the complete lines of `text` from *pos on (leaving *pos after the last newline),
+// canonicalises their events into f.chunk, and hands full chunks to the io thread. False
+// when the importer is stopping.
+bool SpoolImporter::TakeLines(FileImport& f, const std::string& text, size_t* pos) {
+  while (*pos < text.size()) {
+    const size_t nl = text.find('\n', *pos);
+    if (nl == std::string::npos) break;
+    ++f.line_no;
+    const std::string_view line(text.data() + *pos, nl - *pos);
+    *pos = nl + 1;
+    proto::Error error;
+    const SpoolLine parsed = ParseSpoolLine(line, &f.request, &error);
+    if (parsed == SpoolLine::kBlank) continue;
+    if (parsed == SpoolLine::kInvalid) {
+      invalid_lines_.fetch_add(1, std::memory_order_relaxed);
+      f.rejected = true;
+      spdlog::warn("spool: {}: line {} is not an event ({}); the file is kept as {}.rejected",
+                   f.path, f.line_no, error.message, f.name);
+      continue;
+    }
+    const auto& id = f.request.at(0)["id"];
+    f.body.Clear();
+    proto::JsonWriter writer(f.body);
+    WriteCanonicalEvent(f.request, 0, f.redactor.get(), writer);
+    f.chunk.events.push_back(CanonicalEvent{std::string(id.GetString(), id.GetStringLength()),
+                                            std::string(f.body.GetString(), f.body.GetSize())});
+    f.chunk_bytes += f.body.GetSize();
+    if (f.chunk.events.size() >= kMaxChunkEvents || f.chunk_bytes >= kMaxChunkBytes) {
+      Chunk next;
+      next.name = f.name;
+      next.received = f.chunk.received;
+      if (!SendChunk(std::move(f.chunk))) return false;
+      f.chunk = std::move(next);
+      f.chunk_bytes = 0;
+    }
+  }
+  return true;
 }
 
 bool SpoolImporter::SendChunk(Chunk chunk) {

@@ -140,7 +140,19 @@ class SpoolImporter {
   // returns -1. *st gets its fstat.
   int OpenChecked(const std::string& name, struct stat* st);
   void MoveAside(const std::string& name, const std::string& why);
+  // One file being imported (importer thread).
+  struct FileImport {
+    std::string name, path;
+    std::shared_ptr<const Redactor> redactor;
+    Chunk chunk;  // the events not yet handed to the io thread
+    size_t chunk_bytes = 0;
+    bool rejected = false;  // an invalid line: the file is kept as .rejected
+    size_t line_no = 0;
+    proto::EventRequest request;
+    rapidjson::StringBuffer body;  // reused for each canonical body
+  };
   void ImportFile(const std::string& name);
+  bool TakeLines(FileImport& f, const std::string& text, size_t* pos);
   bool SendChunk(Chunk chunk);  // waits until the io thread took it; false when stopping
   void DoRemovals(std::vector<Removal> removals);
   bool Importable(const std::string& name, const struct stat& st) const;

@@ -161,6 +161,8 @@ void TailServer::Stop() {
   workers_.clear();
 }
 
+// Over 80 lines: one loop over the reader's results whose branches share the stream's state
+// (expect, pending_reason, waiting_sent, out); split, each piece would take all of it.
 void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
   uint64_t start = req.from;
   if (start == 0) {
