@@ -1,5 +1,10 @@
-// IngestServer: accepts connections on the Unix socket and owns the sessions, the journal
-// flush that ends every loop pass, and the hand-off of durable acks.
+// IngestServer: accepts connections on the Unix socket (peer uid checked, max_connections
+// enforced with an ERROR), and is the SessionHost of its sessions (session_host.h): it owns
+// the admit path (EventAdmitter), the AckGate that decides every ACK, the journal flush that
+// ends every loop pass (one write, and one fdatasync when asked, for every session that
+// appended in it), and the pumping of sessions that owe replies after each flush and sync.
+// Errors: Listen/Adopt return a Status naming the socket path; a failed journal flush is
+// logged and answered per event by the AckGate (ERROR journal_failed).
 //
 // Thread: the io thread only. The sync thread reaches it solely through net::post
 // (OnDurable, OnSyncFailed).
