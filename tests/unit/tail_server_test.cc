@@ -1,6 +1,7 @@
 // TailServer over a socketpair, reading a real Journal in a temp dir: a follow tail replays
 // what is written, then gets each record published later (live) in seq order; seqs that are
 // not in the journal come as one "skipped" item; a replay without follow ends with "end".
+// A read error makes the stream wait (one "waiting" note) and retry, skipping nothing.
 // Every read waits for the frame it checks (hang guard 10 s).
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include "daemon/base/fault_injection.h"
+#include "daemon/base/file_seam.h"
 #include "daemon/ingest/tail_server.h"
 #include "daemon/journal/journal.h"
 #include "daemon/journal/progress.h"
@@ -135,6 +138,32 @@ TEST_CASE("tail server: source and kind filters", "[ingest][tail]") {
       h.Next() ==
       R"({"v":1,"seq":2,"received":1,"event":{"id":"b","source":"claude-code","kind":"command"}})");
   CHECK(h.Next() == R"({"v":1,"end":true,"next":3})");
+}
+
+TEST_CASE("tail server: a read error sends one waiting note, then the stream goes on",
+          "[ingest][tail]") {
+  // Declared first, so the tail's worker is joined (with h) before the seam is put back.
+  fault::FaultFileSystem ffs(/*track_sync=*/false);
+  struct Uninstall {
+    ~Uninstall() { fs::Install(nullptr); }
+  } uninstall;
+  TailHarness h;
+  h.Write(Event(1));
+  fault::Rule rule;
+  rule.op = fault::Op::kRead;
+  rule.error_number = EIO;
+  rule.path = "journal";
+  ffs.AddRule(rule);
+  fs::Install(&ffs);
+  proto::TailRequest request;
+  request.from = 1;
+  request.follow = true;
+  h.Tail(request);
+  const std::string waiting = h.Next();
+  INFO(waiting);
+  CHECK(waiting.rfind(R"({"v":1,"waiting":{"seq":1,"reason":")", 0) == 0);
+  ffs.ClearRules();  // the disk is back: the record comes, nothing is skipped
+  CHECK(h.Next() == Item(1, 1));
 }
 
 }  // namespace
