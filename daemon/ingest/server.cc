@@ -82,6 +82,8 @@ IngestServer::IngestServer(net::io_context& io, IngestLimits limits, Journal& jo
       journal_(journal),
       committer_(committer),
       status_(std::move(status)),
+      admitter_(journal, nullptr),
+      acks_(journal, committer),
       acceptor_(io),
       shutdown_timer_(io),
       accept_pause_(io) {
@@ -249,7 +251,10 @@ void IngestServer::OnAccept(const boost::system::error_code& ec, UnixSocket sock
 }
 
 void IngestServer::ScheduleFlush(const std::shared_ptr<IngestSession>& session, bool durable) {
-  waiting_.insert(session);
+  if (!session->in_pump_list()) {
+    session->set_in_pump_list(true);
+    waiting_.push_back(session);
+  }
   durable_requested_ = durable_requested_ || durable;
   if (flush_posted_) return;
   flush_posted_ = true;
@@ -272,26 +277,43 @@ void IngestServer::FlushJournal() {
   PumpWaiting();
 }
 
+AdmitResult IngestServer::AdmitEvents(const proto::EventRequest& request, int64_t received_ns) {
+  AdmitResult result = admitter_.Admit(request, local_redactor_.get(), received_ns);
+  if (result.status.ok() && result.appended == 0) {
+    result.first_seq = result.last_seq = journal_.last_seq();  // all duplicates: ack what is stored
+  }
+  return result;
+}
+
+std::string IngestServer::StatusReply(const rapidjson::Value& request) {
+  if (status_hook_) status_hook_(request);
+  return status_();
+}
+
 void IngestServer::OnDurable(uint64_t seq) {
-  if (seq > durable_seq_) durable_seq_ = seq;
+  acks_.OnDurable(seq);
   PumpWaiting();
 }
 
 void IngestServer::OnSyncFailed(const Status& status) {
-  if (sync_failure_.ok()) sync_failure_ = status;
+  acks_.OnSyncFailed(status);
   journal_.SetFailed(status);
   spdlog::error("journal fdatasync failed, refusing further events: {}", status.ToString());
   PumpWaiting();
 }
 
 void IngestServer::PumpWaiting() {
-  for (auto it = waiting_.begin(); it != waiting_.end();) {
-    if ((*it)->Pump()) {
-      ++it;
+  // Swapped out first: a Pump() may close its session and so reach MaybeFinishShutdown,
+  // which clears the list.
+  pumping_.swap(waiting_);
+  for (auto& session : pumping_) {
+    if (session->Pump()) {
+      waiting_.push_back(std::move(session));  // still owes replies
     } else {
-      it = waiting_.erase(it);
+      session->set_in_pump_list(false);
     }
   }
+  pumping_.clear();
   MaybeFinishShutdown();
 }
 

@@ -1,5 +1,10 @@
-// IngestServer: accepts connections on the Unix socket and owns the sessions, the journal
-// flush that ends every loop pass, and the hand-off of durable acks.
+// IngestServer: accepts connections on the Unix socket (peer uid checked, max_connections
+// enforced with an ERROR), and is the SessionHost of its sessions (session_host.h): it owns
+// the admit path (EventAdmitter), the AckGate that decides every ACK, the journal flush that
+// ends every loop pass (one write, and one fdatasync when asked, for every session that
+// appended in it), and the pumping of sessions that owe replies after each flush and sync.
+// Errors: Listen/Adopt return a Status naming the socket path; a failed journal flush is
+// logged and answered per event by the AckGate (ERROR journal_failed).
 //
 // Thread: the io thread only. The sync thread reaches it solely through net::post
 // (OnDurable, OnSyncFailed).
@@ -10,11 +15,14 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
 #include "daemon/base/asio.h"
 #include "daemon/base/status.h"
+#include "daemon/ingest/ack_gate.h"
+#include "daemon/ingest/admit.h"
 #include "daemon/ingest/dedupe_window.h"
+#include "daemon/ingest/session_host.h"
 #include "daemon/journal/committer.h"
 #include "daemon/journal/journal.h"
 #include "proto/messages.h"
@@ -22,21 +30,6 @@
 namespace ferry {
 
 class Redactor;
-
-class IngestSession;
-
-struct IngestLimits {
-  size_t max_frame = 4u << 20;
-  // Clamped below the process's open-file limit (RLIMIT_NOFILE) minus kReservedFds, with a
-  // warning, so accepting never runs the daemon out of descriptors for its own files.
-  size_t max_connections = 1024;
-  std::chrono::milliseconds idle_timeout{60000};
-  // From the first byte of a frame, the whole frame must arrive within this (a per-frame
-  // deadline, like Beast's per-operation timeout): a peer that drips a large frame a byte
-  // at a time is closed, however often it sends.
-  std::chrono::milliseconds frame_timeout{10000};
-  size_t max_batch_events = 10000;
-};
 
 // File descriptors kept free of connections (journal, store, sinks, tails, spool, ...):
 // max_connections is at most RLIMIT_NOFILE minus this (at most half the limit).
@@ -56,22 +49,14 @@ class LogLimiter {
   uint64_t held_ = 0;
 };
 
-struct IngestCounters {
-  uint64_t events_total = 0;
-  uint64_t rejected_total = 0;  // frames refused with an ERROR
-  uint64_t connections_total = 0;
-  uint64_t connections_refused = 0;
-  uint64_t duplicates_total = 0;  // events skipped: their id was already in the journal
-};
-
-class IngestServer {
+class IngestServer final : public SessionHost {
  public:
   using StatusProvider = std::function<std::string()>;
 
   // `journal` and `committer` must outlive the server.
   IngestServer(net::io_context& io, IngestLimits limits, Journal& journal,
                JournalCommitter& committer, StatusProvider status);
-  ~IngestServer();
+  ~IngestServer() override;
   IngestServer(const IngestServer&) = delete;
   IngestServer& operator=(const IngestServer&) = delete;
 
@@ -100,7 +85,7 @@ class IngestServer {
 
   // Events whose id is in `window` are acked but not appended again (a client that gave up
   // on a late ack spooled the same event). `window` must outlive the server; null: no dedupe.
-  void SetDedupeWindow(DedupeWindow* window) { dedupe_ = window; }
+  void SetDedupeWindow(DedupeWindow* window) { admitter_.set_window(window); }
   // [redact] local = true: events are redacted before they reach the journal (null: kept as
   // the hook sent them, the default). io thread.
   void SetLocalRedactor(std::shared_ptr<const Redactor> redactor) {
@@ -110,10 +95,8 @@ class IngestServer {
 
   // Runs a QUERY_REQ body off the io thread; `reply` must be called on the io thread with
   // the encoded reply frame (QUERY_RESULT or ERROR). Without a handler, queries are refused.
-  using QueryHandler =
-      std::function<void(std::string body, std::function<void(std::string frame)> reply)>;
+  using QueryHandler = ferry::QueryHandler;
   void SetQueryHandler(QueryHandler handler) { query_handler_ = std::move(handler); }
-  const QueryHandler& query_handler() const { return query_handler_; }
 
   // FLUSH_REQ (`ferry flush`): called on the io thread with the parsed request. The handler's
   // owner must call `reply` exactly once, on the io thread (net::post from another thread),
@@ -122,17 +105,13 @@ class IngestServer {
   // is not closed as idle, and answers the connection's later frames after it, in order. It
   // must also answer when ferryd stops, or the connection holds the shutdown until its grace
   // period ends. (The daemon always sets one; without it the request gets ERROR unexpected_type.)
-  using FlushHandler = std::function<void(proto::FlushRequest request,
-                                          std::function<void(std::string frame)> reply)>;
+  using FlushHandler = ferry::FlushHandler;
   void SetFlushHandler(FlushHandler handler) { flush_handler_ = std::move(handler); }
-  const FlushHandler& flush_handler() const { return flush_handler_; }
 
   // DEADLETTER_REQ (`ferry deadletter replay|purge`): as FLUSH_REQ; the reply frame is
   // DEADLETTER_RESULT or ERROR.
-  using DeadletterHandler = std::function<void(proto::DeadletterRequest request,
-                                               std::function<void(std::string frame)> reply)>;
+  using DeadletterHandler = ferry::DeadletterHandler;
   void SetDeadletterHandler(DeadletterHandler handler) { deadletter_handler_ = std::move(handler); }
-  const DeadletterHandler& deadletter_handler() const { return deadletter_handler_; }
 
   // Called on the io thread with each valid STATUS_REQ body before the status is built, so
   // request fields (ack_lost, ...) take effect in the reply.
@@ -141,38 +120,36 @@ class IngestServer {
   }
   // Takes over a connection that sent TAIL_REQ: gets the socket's fd (ownership passes) and
   // the request; returns false with *error to refuse it (the fd is then closed).
-  using TailHandler =
-      std::function<bool(int fd, const proto::TailRequest& request, std::string* error)>;
+  using TailHandler = ferry::TailHandler;
   void SetTailHandler(TailHandler handler) { tail_handler_ = std::move(handler); }
 
+  // The committer's sync thread reports through net::post: the journal is durable up to
+  // `seq` / an fdatasync failed (the journal is failed until it recovers).
   void OnDurable(uint64_t seq);
   void OnSyncFailed(const Status& status);
-
-  // --- for IngestSession ---
-  const IngestLimits& limits() const { return limits_; }
-  Journal& journal() { return journal_; }
-  DedupeWindow* dedupe_window() { return dedupe_; }
-  IngestCounters& counters() { return counters_; }
-  // A session closed a peer whose frame missed its deadline: logs it, at most once a second.
-  void LogFrameTimeout(const std::string& what);
-  uint64_t durable_seq() const { return durable_seq_; }
-  // fsync "always": every ack waits for the covering fdatasync.
-  bool every_ack_durable() const { return committer_.policy() == FsyncPolicy::kAlways; }
-  const Status& sync_failure() const { return sync_failure_; }
   // The journal recovered from a failed fdatasync (Journal::TryRecover): durable acks wait
   // for the next fdatasync again instead of being refused.
-  void ClearSyncFailure() { sync_failure_ = Status::Ok(); }
-  bool shutting_down() const { return shutting_down_; }
-  std::string StatusBody() const { return status_(); }
-  void OnStatusRequest(const rapidjson::Value& request) {
-    if (status_hook_) status_hook_(request);
-  }
-  const TailHandler& tail_handler() const { return tail_handler_; }
-  // Asks for a journal flush at the end of this loop pass; `session` is pumped after it.
-  // `durable` asks the committer to sync at once.
-  void ScheduleFlush(const std::shared_ptr<IngestSession>& session, bool durable);
-  void SessionClosed(IngestSession* session);
+  void ClearSyncFailure() { acks_.ClearSyncFailure(); }
+
+  // Status (io thread).
+  uint64_t durable_seq() const { return acks_.durable_seq(); }
+  IngestCounters& counters() override { return counters_; }
   size_t connections() const { return sessions_.size(); }
+
+  // --- SessionHost (for IngestSession) ---
+  const IngestLimits& limits() const override { return limits_; }
+  bool shutting_down() const override { return shutting_down_; }
+  proto::EventRequest& event_request() override { return request_; }
+  AdmitResult AdmitEvents(const proto::EventRequest& request, int64_t received_ns) override;
+  const AckGate& acks() const override { return acks_; }
+  void ScheduleFlush(const std::shared_ptr<IngestSession>& session, bool durable) override;
+  std::string StatusReply(const rapidjson::Value& request) override;
+  const QueryHandler& query_handler() const override { return query_handler_; }
+  const FlushHandler& flush_handler() const override { return flush_handler_; }
+  const DeadletterHandler& deadletter_handler() const override { return deadletter_handler_; }
+  const TailHandler& tail_handler() const override { return tail_handler_; }
+  void LogFrameTimeout(const std::string& what) override;
+  void SessionClosed(IngestSession* session) override;
 
  private:
   void DoAccept();
@@ -188,7 +165,9 @@ class IngestServer {
   JournalCommitter& committer_;
   StatusProvider status_;
   std::function<void(uint64_t)> written_listener_;
-  DedupeWindow* dedupe_ = nullptr;
+  EventAdmitter admitter_;
+  AckGate acks_;
+  proto::EventRequest request_;  // event_request(): one parse buffer for every session
   std::shared_ptr<const Redactor> local_redactor_;
   QueryHandler query_handler_;
   FlushHandler flush_handler_;
@@ -199,11 +178,12 @@ class IngestServer {
   std::string socket_path_;  // set when we bound the socket (and so remove it)
   bool adopted_ = false;
   IngestCounters counters_;
-  uint64_t durable_seq_ = 0;
-  Status sync_failure_;
   bool flush_posted_ = false;
   bool durable_requested_ = false;
-  std::unordered_set<std::shared_ptr<IngestSession>> waiting_;  // have undelivered replies
+  // Sessions that owe replies, pumped after each flush and sync (each at most once: its
+  // in_pump_list flag); a vector, so queueing a session allocates nothing per event.
+  std::vector<std::shared_ptr<IngestSession>> waiting_;
+  std::vector<std::shared_ptr<IngestSession>> pumping_;  // PumpWaiting's scratch
   std::unordered_map<IngestSession*, std::weak_ptr<IngestSession>> sessions_;
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;

@@ -6,10 +6,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "daemon/ingest/event_canon.h"
-#include "daemon/ingest/server.h"
-#include "daemon/journal/journal.h"
-#include "daemon/redact/redact.h"
+#include "daemon/ingest/session_host.h"
 
 namespace ferry {
 namespace {
@@ -23,6 +20,9 @@ constexpr size_t kMaxOutBytes = 4u << 20;
 // its frame is handled (1,000 idle connections: see tests/fault/test_hostile_input.py).
 constexpr size_t kSmallReadBuffer = 1u << 10;
 constexpr size_t kKeepReadBuffer = 64u << 10;
+// A write buffer that grew past this (a STATUS or QUERY_RESULT reply) is given back once
+// written; below it, its capacity is kept for the next acks.
+constexpr size_t kKeepWriteBuffer = 4u << 10;
 
 int64_t NowNs() {
   struct timespec ts {};
@@ -32,17 +32,34 @@ int64_t NowNs() {
 
 }  // namespace
 
-IngestSession::IngestSession(UnixSocket socket, IngestServer& server)
-    : socket_(std::move(socket)), server_(server), idle_timer_(socket_.get_executor()) {}
+IngestSession::IngestSession(UnixSocket socket, SessionHost& host)
+    : socket_(std::move(socket)), host_(host), idle_timer_(socket_.get_executor()) {}
 
 void IngestSession::Start() {
+  boost::system::error_code ignored;
+  socket_.non_blocking(true, ignored);  // OnReadable's read_some never blocks
   ArmIdleTimer();
   DoRead();
 }
 
+// Activity (a read, a reply owed): the connection is not idle before now + idle_timeout.
+// The timer is not re-armed for every read (a cancel and a wait per event): when it is set
+// to fire no later than needed, it stays, and OnIdle re-arms it for the time that is left.
 void IngestSession::ArmIdleTimer() {
-  auto expiry = std::chrono::steady_clock::now() + server_.limits().idle_timeout;
+  idle_from_ = std::chrono::steady_clock::now();
+  ArmTimerFor(NextDeadline());
+}
+
+std::chrono::steady_clock::time_point IngestSession::NextDeadline() const {
+  auto expiry = idle_from_ + host_.limits().idle_timeout;
   if (rlen_ > 0 && frame_deadline_ < expiry) expiry = frame_deadline_;
+  return expiry;
+}
+
+void IngestSession::ArmTimerFor(std::chrono::steady_clock::time_point expiry) {
+  if (timer_armed_ && timer_expiry_ <= expiry) return;  // fires in time; OnIdle re-checks
+  timer_armed_ = true;
+  timer_expiry_ = expiry;
   idle_timer_.expires_at(expiry);
   idle_timer_.async_wait(
       [self = shared_from_this()](const boost::system::error_code& ec) { self->OnIdle(ec); });
@@ -50,21 +67,22 @@ void IngestSession::ArmIdleTimer() {
 
 void IngestSession::OnIdle(const boost::system::error_code& ec) {
   if (ec || closed_) return;  // cancelled: re-armed or closing
+  timer_armed_ = false;
   const auto now = std::chrono::steady_clock::now();
-  if (writing_active_ && now - write_started_ >= server_.limits().idle_timeout) {
+  if (writing_active_ && now - write_started_ >= host_.limits().idle_timeout) {
     // The client has not taken a byte of its replies for the whole idle timeout: it does
     // not read. Its events are journaled; it loses only the acks (and spools).
-    server_.LogFrameTimeout("closed a connection that did not read its replies for " +
-                            std::to_string(server_.limits().idle_timeout.count()) + " ms");
+    host_.LogFrameTimeout("closed a connection that did not read its replies for " +
+                          std::to_string(host_.limits().idle_timeout.count()) + " ms");
     Close();
     return;
   }
   if (rlen_ > 0 && now >= frame_deadline_) {
-    const std::string budget = std::to_string(server_.limits().frame_timeout.count());
-    server_.counters().rejected_total++;
-    server_.LogFrameTimeout("closed a connection whose frame was incomplete after " +
-                            std::to_string(rlen_) + " bytes and " + budget +
-                            " ms (ingest.frame_timeout)");
+    const std::string budget = std::to_string(host_.limits().frame_timeout.count());
+    host_.counters().rejected_total++;
+    host_.LogFrameTimeout("closed a connection whose frame was incomplete after " +
+                          std::to_string(rlen_) + " bytes and " + budget +
+                          " ms (ingest.frame_timeout)");
     QueueError({proto::Errc::kIdleTimeout, "frame incomplete after " + std::to_string(rlen_) +
                                                " bytes and " + budget +
                                                " ms (ingest.frame_timeout); closing"},
@@ -79,12 +97,19 @@ void IngestSession::OnIdle(const boost::system::error_code& ec) {
     ArmIdleTimer();  // we owe the client something: not idle on its side
     return;
   }
+  if (now < NextDeadline()) {
+    // Activity since the timer was set: not idle yet. Quiet for a while, though: with no
+    // frame begun, the read buffer is given back (OnReadable takes a new one).
+    if (rlen_ == 0) std::string().swap(rbuf_);
+    ArmTimerFor(NextDeadline());
+    return;
+  }
   proto::Error err{proto::Errc::kIdleTimeout,
-                   "no complete frame for " +
-                       std::to_string(server_.limits().idle_timeout.count()) + " ms; closing"};
+                   "no complete frame for " + std::to_string(host_.limits().idle_timeout.count()) +
+                       " ms; closing"};
   if (rlen_ > 0)
     err.message = "frame incomplete after " + std::to_string(rlen_) + " bytes and " +
-                  std::to_string(server_.limits().idle_timeout.count()) + " ms idle; closing";
+                  std::to_string(host_.limits().idle_timeout.count()) + " ms idle; closing";
   QueueError(err, /*fatal=*/true);
   read_closed_ = true;
   boost::system::error_code ignored;
@@ -92,9 +117,23 @@ void IngestSession::OnIdle(const boost::system::error_code& ec) {
   Pump();
 }
 
+// Waits for the socket to be readable, then reads what is there (OnReadable). Not
+// async_read_some: that tries a recv(2) at once, which after each frame is answered finds
+// nothing (EAGAIN) - one wasted system call per event.
 void IngestSession::DoRead() {
   if (read_closed_ || reading_ || closed_) return;
   if (replies_.size() >= kMaxOwedReplies || out_.size() >= kMaxOutBytes) return;  // paused
+  reading_ = true;
+  socket_.async_wait(
+      UnixSocket::wait_read,
+      [self = shared_from_this()](const boost::system::error_code& ec) { self->OnReadable(ec); });
+}
+
+void IngestSession::OnReadable(const boost::system::error_code& ec) {
+  if (ec || closed_) {
+    OnRead(ec, 0);
+    return;
+  }
   if (rbuf_.empty()) rbuf_.resize(kSmallReadBuffer);
   if (rlen_ == rbuf_.size()) {
     // Full, mid-frame: grow toward the announced size as the bytes arrive (at most double
@@ -106,10 +145,14 @@ void IngestSession::DoRead() {
     }
     rbuf_.resize(target);
   }
-  reading_ = true;
-  socket_.async_read_some(net::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
-                          [self = shared_from_this()](const boost::system::error_code& ec,
-                                                      size_t n) { self->OnRead(ec, n); });
+  boost::system::error_code rec;
+  const size_t n = socket_.read_some(net::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), rec);
+  if (rec == net::error::would_block || rec == net::error::try_again) {
+    reading_ = false;  // readable was spurious: wait again
+    DoRead();
+    return;
+  }
+  OnRead(rec, n);
 }
 
 void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
@@ -120,7 +163,7 @@ void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
     if (rlen_ > 0 && ec == net::error::eof) {
       // The peer hung up halfway through a frame: nothing of it is appended. A peer that only
       // half-closed still reads the reason.
-      server_.counters().rejected_total++;
+      host_.counters().rejected_total++;
       QueueError({proto::Errc::kTruncatedFrame,
                   "connection closed after " + std::to_string(rlen_) +
                       " bytes of an incomplete frame; nothing of it was stored"},
@@ -138,10 +181,10 @@ void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
     proto::Frame frame;
     proto::Error error;
     const auto result = proto::DecodeFrame(std::string_view(rbuf_.data() + pos, rlen_ - pos),
-                                           server_.limits().max_frame, &frame, &error);
+                                           host_.limits().max_frame, &frame, &error);
     if (result == proto::DecodeResult::kNeedMore) break;
     if (result == proto::DecodeResult::kError) {
-      server_.counters().rejected_total++;
+      host_.counters().rejected_total++;
       QueueError(error, /*fatal=*/true);
       break;
     }
@@ -167,10 +210,10 @@ void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
   // The frame deadline runs from the frame's first byte: a new partial frame starts it, more
   // bytes of the same frame do not extend it.
   if (rlen_ > 0 && (pos > 0 || !continues_frame)) {
-    frame_deadline_ = std::chrono::steady_clock::now() + server_.limits().frame_timeout;
+    frame_deadline_ = std::chrono::steady_clock::now() + host_.limits().frame_timeout;
   }
   if (!closed_) ArmIdleTimer();
-  if (wants_flush) server_.ScheduleFlush(shared_from_this(), wants_durable);
+  if (wants_flush) host_.ScheduleFlush(shared_from_this(), wants_durable);
   Pump();
   DoRead();
 }
@@ -187,7 +230,7 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bo
       rapidjson::Document doc;
       proto::Error error;
       if (!proto::ParseVersionedRequest(frame.body, &doc, &error)) {
-        server_.counters().rejected_total++;
+        host_.counters().rejected_total++;
         QueueError(error, /*fatal=*/true);
         return false;
       }
@@ -195,8 +238,7 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bo
         QueueFrame(FrameType::kHello,
                    std::string("{\"v\":1,\"server\":\"ferryd/") + FERRY_VERSION + "\"}");
       } else {
-        server_.OnStatusRequest(doc);
-        QueueFrame(FrameType::kStatus, server_.StatusBody());
+        QueueFrame(FrameType::kStatus, host_.StatusReply(doc));
       }
       return true;
     }
@@ -204,21 +246,21 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bo
       HandleQuery(frame);
       return true;
     case FrameType::kFlushReq:
-      HandleSinkRequest(frame, &proto::ParseFlushRequestBody, server_.flush_handler(),
+      HandleSinkRequest(frame, &proto::ParseFlushRequestBody, host_.flush_handler(),
                         FrameType::kFlushResult);
       return true;
     case FrameType::kDeadletterReq:
-      HandleSinkRequest(frame, &proto::ParseDeadletterRequestBody, server_.deadletter_handler(),
+      HandleSinkRequest(frame, &proto::ParseDeadletterRequestBody, host_.deadletter_handler(),
                         FrameType::kDeadletterResult);
       return true;
     case FrameType::kTailReq:
-      if (server_.tail_handler()) return HandleTail(frame);
+      if (host_.tail_handler()) return HandleTail(frame);
       QueueError({proto::Errc::kUnexpectedType, std::string(proto::FrameTypeName(frame.type)) +
                                                     " is not supported by ferryd " + FERRY_VERSION},
                  /*fatal=*/false);
       return true;
     default:
-      server_.counters().rejected_total++;
+      host_.counters().rejected_total++;
       QueueError({proto::Errc::kUnexpectedType, std::string(proto::FrameTypeName(frame.type)) +
                                                     " is a reply type; a client may not send it"},
                  /*fatal=*/true);
@@ -232,7 +274,7 @@ bool IngestSession::HandleTail(const proto::Frame& frame) {
   proto::TailRequest request;
   proto::Error error;
   if (!proto::ParseTailRequest(frame.body, &request, &error)) {
-    server_.counters().rejected_total++;
+    host_.counters().rejected_total++;
     QueueError(error, /*fatal=*/true);
     return false;
   }
@@ -251,9 +293,9 @@ bool IngestSession::HandleTail(const proto::Frame& frame) {
     return false;
   }
   std::string why;
-  if (!server_.tail_handler()(fd, request, &why)) {
+  if (!host_.tail_handler()(fd, request, &why)) {
     // The handler refused and closed the fd; nothing more can be said on it.
-    server_.counters().rejected_total++;
+    host_.counters().rejected_total++;
   }
   read_closed_ = true;
   Close();
@@ -263,79 +305,47 @@ bool IngestSession::HandleTail(const proto::Frame& frame) {
 void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
                                  bool* wants_durable) {
   proto::Error error;
-  if (!request_.Parse(frame.type, frame.body, server_.limits().max_batch_events, &error)) {
-    server_.counters().rejected_total++;
+  proto::EventRequest& request = host_.event_request();
+  if (!request.Parse(frame.type, frame.body, host_.limits().max_batch_events, &error)) {
+    host_.counters().rejected_total++;
     QueueError(error, /*fatal=*/true);
     return;
   }
-  if (server_.shutting_down()) {
+  if (host_.shutting_down()) {
     QueueError({proto::Errc::kShuttingDown, "ferryd is stopping; event not accepted"}, false);
     return;
   }
-  Journal& journal = server_.journal();
-  const int64_t received = NowNs();
-  rapidjson::StringBuffer sb;
-  DedupeWindow* window = server_.dedupe_window();
-  uint64_t first = 0, last = 0;
-  size_t appended = 0;
-  // A batch is all or nothing (proto/messages.h): the journal never splits it across a roll,
-  // and takes every record of it back if one append fails. Ids enter the dedupe window only
-  // once the whole batch is in, so a refused batch resent (or spooled) is not a duplicate.
-  std::vector<std::string_view> ids;
-  ids.reserve(request_.size());
-  std::unordered_set<std::string_view> batch_ids;  // duplicates inside one batch
-  journal.BeginBatch();
-  for (size_t i = 0; i < request_.size(); ++i) {
-    const rapidjson::Value& event = request_.at(i);
-    const std::string_view id(event["id"].GetString(), event["id"].GetStringLength());
-    if (window && (window->Contains(id) || (request_.size() > 1 && !batch_ids.insert(id).second))) {
-      server_.counters().duplicates_total++;  // stored already (imported from the spool)
-      continue;
-    }
-    sb.Clear();
-    proto::JsonWriter writer(sb);
-    WriteCanonicalEvent(request_, i, server_.local_redactor(), writer);
-    uint64_t seq = 0;
-    Status s = journal.Append(received, std::string_view(sb.GetString(), sb.GetSize()), &seq);
-    if (!s.ok()) {
-      journal.EndBatch();
-      QueueError({proto::Errc::kJournalFailed,
-                  "journal refuses appends: " + s.ToString() +
-                      (appended > 0 ? " (none of the batch's events was stored)" : "")},
-                 /*fatal=*/false);
-      return;
-    }
-    ids.push_back(id);
-    if (appended++ == 0) first = seq;
-    last = seq;
+  const AdmitResult admitted = host_.AdmitEvents(request, NowNs());
+  host_.counters().duplicates_total += admitted.duplicates;
+  if (!admitted.status.ok()) {
+    QueueError({proto::Errc::kJournalFailed,
+                "journal refuses appends: " + admitted.status.ToString() +
+                    (admitted.appended > 0 ? " (none of the batch's events was stored)" : "")},
+               /*fatal=*/false);
+    return;
   }
-  journal.EndBatch();
-  if (window) {
-    for (const std::string_view id : ids) window->Insert(id);
-  }
-  if (appended == 0) first = last = journal.last_seq();  // all duplicates: ack what is stored
-  server_.counters().events_total += appended;
-  // Under fsync "always" every ack waits for the fdatasync that covers it (DESIGN.md), not
-  // only those that asked for a durable ack.
-  const bool wait_for_sync = request_.durable() || server_.every_ack_durable();
-  replies_.push_back(Reply{proto::FrameType::kAck, first, last, wait_for_sync, {}, nullptr});
+  host_.counters().events_total += admitted.appended;
+  const bool durable = request.durable();
+  Reply reply{proto::FrameType::kAck, {}, {}, nullptr};
+  reply.ack = {admitted.first_seq, admitted.last_seq, host_.acks().WaitsForSync(durable)};
+  replies_.push_back(std::move(reply));
   *wants_flush = true;
-  *wants_durable = *wants_durable || request_.durable();
+  *wants_durable = *wants_durable || durable;
 }
 
 void IngestSession::HandleQuery(const proto::Frame& frame) {
-  if (!server_.query_handler()) {
+  if (!host_.query_handler()) {
     QueueError({proto::Errc::kQueryFailed, "ferryd has no store to query"}, /*fatal=*/false);
     return;
   }
-  server_.query_handler()(std::string(frame.body), OweReply(proto::FrameType::kQueryResult));
+  host_.query_handler()(std::string(frame.body), OweReply(proto::FrameType::kQueryResult));
 }
 
 std::function<void(std::string)> IngestSession::OweReply(proto::FrameType type) {
   // The slot stays empty until the answer comes: Pump() holds every later reply behind it,
   // and OnIdle() does not count the wait as idleness (replies_ is not empty).
   auto slot = std::make_shared<std::string>();
-  replies_.push_back(Reply{type, 0, 0, false, {}, slot});
+  replies_.push_back(Reply{type, {}, {}, slot});
   return [self = shared_from_this(), slot, type](std::string encoded) {
     if (!slot->empty()) return;  // answered already (by this callback or a copy of it)
     if (encoded.empty()) {       // a bug of the handler's owner; the client still gets an answer
@@ -360,7 +370,7 @@ void IngestSession::HandleSinkRequest(const proto::Frame& frame,
   Request request;
   proto::Error error;
   if (!parse(frame.body, &request, &error)) {
-    server_.counters().rejected_total++;
+    host_.counters().rejected_total++;
     QueueError(error, /*fatal=*/false);
     return;
   }
@@ -374,7 +384,7 @@ void IngestSession::HandleSinkRequest(const proto::Frame& frame,
 }
 
 void IngestSession::QueueFrame(proto::FrameType type, std::string body) {
-  Reply r{type, 0, 0, false, {}, nullptr};
+  Reply r{type, {}, {}, nullptr};
   proto::AppendFrame(r.frame, type, body);
   replies_.push_back(std::move(r));
 }
@@ -386,32 +396,13 @@ void IngestSession::QueueError(const proto::Error& error, bool fatal) {
 
 bool IngestSession::Pump() {
   if (closed_) return false;
-  Journal& journal = server_.journal();
+  const AckGate& gate = host_.acks();
   while (!replies_.empty()) {
     Reply& r = replies_.front();
     if (r.type == proto::FrameType::kAck) {
-      if (r.last_seq > journal.written_seq()) {
-        if (!journal.failed()) break;  // the flush has not run yet
-        // Their seqs were given back: they are not in the journal, so not in events_total.
-        server_.counters().events_total -=
-            r.last_seq - std::max(r.first_seq, journal.written_seq() + 1) + 1;
-        proto::AppendFrame(out_, proto::FrameType::kError,
-                           proto::MakeErrorBody({proto::Errc::kJournalFailed,
-                                                 "journal write failed; event not stored: " +
-                                                     journal.failure().ToString()},
-                                                false));
-      } else if (r.durable && r.last_seq > server_.durable_seq()) {
-        if (server_.sync_failure().ok()) break;  // waiting for the covering fdatasync
-        proto::AppendFrame(out_, proto::FrameType::kError,
-                           proto::MakeErrorBody({proto::Errc::kJournalFailed,
-                                                 "fdatasync failed; event not durable: " +
-                                                     server_.sync_failure().ToString()},
-                                                false));
-      } else {
-        const bool durable = r.last_seq <= server_.durable_seq();
-        proto::AppendFrame(out_, proto::FrameType::kAck,
-                           proto::MakeAckBody({r.first_seq, r.last_seq, durable}));
-      }
+      uint64_t given_back = 0;
+      if (!gate.TryAnswer(r.ack, &out_, &given_back)) break;  // not written or synced yet
+      host_.counters().events_total -= given_back;            // not stored after all
     } else if (r.pending) {
       if (r.pending->empty()) break;  // the query thread has not answered yet
       out_ += *r.pending;
@@ -443,6 +434,7 @@ void IngestSession::DoWrite() {
 void IngestSession::OnWrite(const boost::system::error_code& ec, size_t) {
   writing_active_ = false;
   writing_.clear();
+  if (writing_.capacity() > kKeepWriteBuffer) std::string().swap(writing_);
   if (closed_) return;
   if (ec) {
     Close();  // the client went away; its acks are moot, its events are in the journal
@@ -479,7 +471,7 @@ void IngestSession::Close() {
   idle_timer_.cancel();
   socket_.shutdown(UnixSocket::shutdown_both, ignored);
   socket_.close(ignored);
-  server_.SessionClosed(this);
+  host_.SessionClosed(this);
 }
 
 }  // namespace ferry

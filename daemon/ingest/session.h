@@ -8,8 +8,15 @@
 // A client that stops reading its replies for idle_timeout while a write is pending is
 // closed (its events are in the journal; only the acks are lost, and it spools).
 //
+// Whether an owed ACK is ready is decided by the host's AckGate (ack_gate.h) alone; the
+// session keeps replies in request order and sends each one once the gate (or, for a reply
+// computed elsewhere, its filler) says so. Events enter the journal through the host's admit
+// path (admit.h); the session never touches the journal.
+//
 // Memory: an idle connection holds a small read buffer (kSmallReadBuffer); it grows only to
-// the size a frame header announces, and is given back after a large frame.
+// the size a frame header announces, and is given back after a large frame. Parsing uses the
+// host's request buffer (one per io thread), not one per connection; write buffers above
+// kKeepWriteBuffer are given back once written.
 //
 // Thread: the io thread only. Kept alive by shared_from_this() while an operation is pending.
 #pragma once
@@ -21,17 +28,18 @@
 #include <string>
 
 #include "daemon/base/asio.h"
+#include "daemon/ingest/ack_gate.h"
 #include "proto/frame.h"
 #include "proto/messages.h"
 
 namespace ferry {
 
-class IngestServer;
+class SessionHost;
 
 class IngestSession : public std::enable_shared_from_this<IngestSession> {
  public:
-  // `server` must outlive the session.
-  IngestSession(UnixSocket socket, IngestServer& server);
+  // `host` must outlive the session.
+  IngestSession(UnixSocket socket, SessionHost& host);
   IngestSession(const IngestSession&) = delete;
   IngestSession& operator=(const IngestSession&) = delete;
 
@@ -42,12 +50,15 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   void Shutdown();
   void Close();
 
+  // The host's bookkeeping: whether this session is on its list of sessions to pump (so it
+  // is listed once). io thread.
+  bool in_pump_list() const { return in_pump_list_; }
+  void set_in_pump_list(bool listed) { in_pump_list_ = listed; }
+
  private:
   struct Reply {
     proto::FrameType type;
-    uint64_t first_seq = 0;  // ACK: seqs it acknowledges
-    uint64_t last_seq = 0;
-    bool durable = false;
+    OwedAck ack;        // ACK: the seqs it acknowledges, answered when the AckGate says so
     std::string frame;  // anything but an ACK: the encoded frame
     // A reply computed elsewhere (QUERY_RESULT, FLUSH_RESULT, DEADLETTER_RESULT): waits in
     // order until the frame is filled.
@@ -65,10 +76,13 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   std::function<void(std::string frame)> OweReply(proto::FrameType type);
 
   void DoRead();
+  void OnReadable(const boost::system::error_code& ec);
   void OnRead(const boost::system::error_code& ec, size_t n);
   void DoWrite();
   void OnWrite(const boost::system::error_code& ec, size_t n);
   void ArmIdleTimer();
+  std::chrono::steady_clock::time_point NextDeadline() const;
+  void ArmTimerFor(std::chrono::steady_clock::time_point expiry);
   void OnIdle(const boost::system::error_code& ec);
 
   // Returns false when the connection must stop reading (fatal error queued).
@@ -80,13 +94,16 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   void MaybeResumeReading();
 
   UnixSocket socket_;
-  IngestServer& server_;
+  SessionHost& host_;
   net::steady_timer idle_timer_;
   std::string rbuf_;
   size_t rlen_ = 0;
   // When rlen_ > 0: the frame begun in rbuf_ must be whole by then (frame_timeout).
   std::chrono::steady_clock::time_point frame_deadline_{};
   std::chrono::steady_clock::time_point write_started_{};  // of the write in progress
+  std::chrono::steady_clock::time_point idle_from_{};      // the last activity
+  std::chrono::steady_clock::time_point timer_expiry_{};   // when idle_timer_ fires
+  bool timer_armed_ = false;
   std::deque<Reply> replies_;
   std::string out_;      // encoded replies waiting for the current write to finish
   std::string writing_;  // the bytes of the write in progress
@@ -94,7 +111,7 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   bool writing_active_ = false;
   bool read_closed_ = false;  // EOF, fatal error or shutdown: no more reads
   bool closed_ = false;
-  proto::EventRequest request_;
+  bool in_pump_list_ = false;
 };
 
 }  // namespace ferry

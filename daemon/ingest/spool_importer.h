@@ -22,13 +22,11 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -36,6 +34,8 @@
 
 #include "daemon/base/asio.h"
 #include "daemon/base/status.h"
+#include "daemon/base/thread_annotations.h"
+#include "daemon/ingest/admit.h"
 #include "daemon/ingest/dedupe_window.h"
 #include "daemon/journal/committer.h"
 #include "daemon/journal/journal.h"
@@ -100,15 +100,11 @@ class SpoolImporter {
   bool TEST_idle() const;
 
  private:
-  struct Event {
-    std::string id;
-    std::string body;  // canonical envelope
-  };
   // A slice of one file's events, handed to the io thread. `last` closes the file.
   struct Chunk {
     std::string name;
     int64_t received = 0;
-    std::vector<Event> events;
+    std::vector<CanonicalEvent> events;  // canonical already (importer thread)
     bool last = false;
     bool rejected = false;  // with last: rename to .rejected instead of removing
   };
@@ -144,7 +140,19 @@ class SpoolImporter {
   // returns -1. *st gets its fstat.
   int OpenChecked(const std::string& name, struct stat* st);
   void MoveAside(const std::string& name, const std::string& why);
+  // One file being imported (importer thread).
+  struct FileImport {
+    std::string name, path;
+    std::shared_ptr<const Redactor> redactor;
+    Chunk chunk;  // the events not yet handed to the io thread
+    size_t chunk_bytes = 0;
+    bool rejected = false;  // an invalid line: the file is kept as .rejected
+    size_t line_no = 0;
+    proto::EventRequest request;
+    rapidjson::StringBuffer body;  // reused for each canonical body
+  };
   void ImportFile(const std::string& name);
+  bool TakeLines(FileImport& f, const std::string& text, size_t* pos);
   bool SendChunk(Chunk chunk);  // waits until the io thread took it; false when stopping
   void DoRemovals(std::vector<Removal> removals);
   bool Importable(const std::string& name, const struct stat& st) const;
@@ -154,10 +162,10 @@ class SpoolImporter {
   const std::string dir_;
   Journal& journal_;
   JournalCommitter& committer_;
-  DedupeWindow& window_;
   std::function<void(uint64_t)> on_written_;
 
   // io thread only
+  EventAdmitter admitter_;  // the admit path shared with IngestSession (admit.h)
   int inotify_fd_ = -1;
   std::unique_ptr<net::posix::stream_descriptor> watch_;
   std::vector<char> watch_buf_;
@@ -172,19 +180,19 @@ class SpoolImporter {
   std::set<std::string> in_flight_;     // handed to the journal, not yet removed
   std::set<std::string> cannot_move_;   // moving aside failed; not retried, not re-logged
 
-  // shared, under mu_
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
+  // shared between the io thread and the importer thread, under mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stop_ FERRY_GUARDED_BY(mu_) = false;
   std::atomic<bool> stopping_{false};  // stop_, readable without mu_ in the read loops
-  bool scan_requested_ = false;
-  bool chunk_outstanding_ = false;
-  bool journal_failed_ = false;
-  bool idle_ = false;
-  bool counted_ = false;  // the first Recount is published
-  std::vector<Removal> removals_;
-  std::shared_ptr<const Redactor> local_redactor_;
-  std::thread thread_;
+  bool scan_requested_ FERRY_GUARDED_BY(mu_) = false;
+  bool chunk_outstanding_ FERRY_GUARDED_BY(mu_) = false;
+  bool journal_failed_ FERRY_GUARDED_BY(mu_) = false;
+  bool idle_ FERRY_GUARDED_BY(mu_) = false;
+  bool counted_ FERRY_GUARDED_BY(mu_) = false;  // the first Recount is published
+  std::vector<Removal> removals_ FERRY_GUARDED_BY(mu_);
+  std::shared_ptr<const Redactor> local_redactor_ FERRY_GUARDED_BY(mu_);
+  std::thread thread_;  // started by Start, joined by Stop (io thread)
 
   // published counts
   std::atomic<uint64_t> pending_files_{0}, pending_events_{0};

@@ -22,7 +22,7 @@ constexpr std::chrono::milliseconds kPollStep{200};
 
 // Writes all of `data` to the non-blocking `fd`, waiting for room in steps so that `stop`
 // is seen. False when the client went away or we are stopping.
-bool WriteAll(int fd, const std::string& data, const std::atomic<bool>& stop) {
+bool SendAll(int fd, const std::string& data, const std::atomic<bool>& stop) {
   size_t off = 0;
   while (off < data.size()) {
     if (stop.load()) return false;
@@ -72,18 +72,22 @@ void AppendItem(std::string& out, const JournalRecord& rec) {
   proto::AppendFrame(out, proto::FrameType::kTailItem, body);
 }
 
-void AppendSkipped(std::string& out, uint64_t from, uint64_t to, const std::string& why) {
+// A note item: {"v":1,"<what>":{<key>:<seq>[,"to":<to>],"reason":"..."}}.
+void AppendNote(std::string& out, const char* what, const char* key, uint64_t seq,
+                const uint64_t* to, const std::string& why) {
   rapidjson::StringBuffer sb;
   proto::JsonWriter w(sb);
   w.StartObject();
   w.Key("v");
   w.Int(1);
-  w.Key("skipped");
+  w.Key(what);
   w.StartObject();
-  w.Key("from");
-  w.Uint64(from);
-  w.Key("to");
-  w.Uint64(to);
+  w.Key(key);
+  w.Uint64(seq);
+  if (to) {
+    w.Key("to");
+    w.Uint64(*to);
+  }
   w.Key("reason");
   w.String(why.data(), static_cast<rapidjson::SizeType>(why.size()));
   w.EndObject();
@@ -92,23 +96,14 @@ void AppendSkipped(std::string& out, uint64_t from, uint64_t to, const std::stri
                      std::string_view(sb.GetString(), sb.GetSize()));
 }
 
+// The seqs [from, to] will never be sent (deleted by retention, lost to damage).
+void AppendSkipped(std::string& out, uint64_t from, uint64_t to, const std::string& why) {
+  AppendNote(out, "skipped", "from", from, &to, why);
+}
+
 // A note that the stream waits: the record at `seq` cannot be read now and is being retried.
 void AppendWaiting(std::string& out, uint64_t seq, const std::string& why) {
-  rapidjson::StringBuffer sb;
-  proto::JsonWriter w(sb);
-  w.StartObject();
-  w.Key("v");
-  w.Int(1);
-  w.Key("waiting");
-  w.StartObject();
-  w.Key("seq");
-  w.Uint64(seq);
-  w.Key("reason");
-  w.String(why.data(), static_cast<rapidjson::SizeType>(why.size()));
-  w.EndObject();
-  w.EndObject();
-  proto::AppendFrame(out, proto::FrameType::kTailItem,
-                     std::string_view(sb.GetString(), sb.GetSize()));
+  AppendNote(out, "waiting", "seq", seq, nullptr, why);
 }
 
 constexpr const char* kNotInJournal = "not in the journal";
@@ -166,6 +161,8 @@ void TailServer::Stop() {
   workers_.clear();
 }
 
+// Over 80 lines: one loop over the reader's results whose branches share the stream's state
+// (expect, pending_reason, waiting_sent, out); split, each piece would take all of it.
 void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
   uint64_t start = req.from;
   if (start == 0) {
@@ -204,7 +201,7 @@ void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
       expect = rec.seq + 1;
       if (Matches(req, rec.body)) AppendItem(out, rec);
       if (out.size() >= kFlushBytes) {
-        ok = WriteAll(fd, out, stop_);
+        ok = SendAll(fd, out, stop_);
         out.clear();
       }
       continue;
@@ -236,7 +233,7 @@ void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
         AppendWaiting(out, reader.next_seq(), reader.error());
         waiting_sent = true;
       }
-      ok = WriteAll(fd, out, stop_);
+      ok = SendAll(fd, out, stop_);
       out.clear();
       const auto until = std::chrono::steady_clock::now() + backoff;
       while (ok && !stop_.load() && !progress_.stopped() &&
@@ -258,12 +255,12 @@ void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
       }
       proto::AppendFrame(out, proto::FrameType::kTailItem,
                          "{\"v\":1,\"end\":true,\"next\":" + std::to_string(end + 1) + "}");
-      ok = WriteAll(fd, out, stop_);
+      ok = SendAll(fd, out, stop_);
       out.clear();
       break;
     }
     if (!out.empty()) {
-      ok = WriteAll(fd, out, stop_);
+      ok = SendAll(fd, out, stop_);
       out.clear();
     }
     if (!ok || progress_.stopped()) break;

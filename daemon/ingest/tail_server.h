@@ -9,15 +9,22 @@
 // retention: if a segment a tail needs is deleted, the tail skips forward and sends a
 // "skipped" item saying which seqs it could not deliver.
 //
+// Items a worker sends (docs/protocol.md "TAIL"): one per matching record, "skipped" {from,
+// to, reason} for seqs it can never send (retention, damage), "waiting" {seq, reason} once
+// per episode of read errors (it retries; nothing is skipped), and "end" {next} when a replay
+// without follow is done. Errors: a worker ends (closing its fd) when the client hangs up or
+// a send fails; Start refuses (ERROR frame, fd closed) beyond kMaxTails or while stopping.
+//
 // Threads: Start and Stop from the io thread (Stop may also run after the io loop ended);
-// the workers touch only their fd, their reader and JournalProgress.
+// the workers touch only their fd, their reader and JournalProgress. Shared state is atomics
+// only: stop_ (set by Stop, read by workers), active_ (workers, active()), Worker::done (set
+// by its worker, read by the io thread to reap it).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -31,8 +38,8 @@ class TailServer {
   static constexpr size_t kMaxTails = 64;
   static constexpr size_t kFlushBytes = 64u << 10;
 
-  // `progress` must outlive the server. `oldest_seq` tells where the journal begins now
-  // (called from worker threads; must be thread-safe).
+  // `progress` must outlive the server. Workers read the journal in `journal_dir` with their
+  // own JournalReader, which finds where the journal begins now by itself.
   TailServer(std::string journal_dir, JournalProgress& progress);
   ~TailServer();
   TailServer(const TailServer&) = delete;
