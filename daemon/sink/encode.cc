@@ -7,7 +7,9 @@
 #include <array>
 #include <cctype>
 #include <climits>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <limits>
 
 #include <rapidjson/stringbuffer.h>
@@ -76,7 +78,7 @@ std::string TakeString(const rapidjson::StringBuffer& sb) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-size_t ReserveFor(const std::vector<SinkEvent>& events, size_t per_event) {
+size_t ReserveFor(std::span<const SinkEvent> events, size_t per_event) {
   size_t total = 512;
   for (const SinkEvent& e : events) total += e.approx_bytes + per_event;
   return total;
@@ -314,7 +316,7 @@ void AppendMaskedParams(std::string_view params, std::string* out) {
 
 }  // namespace
 
-std::string EncodeHttpJson(const BatchMeta& meta, const std::vector<SinkEvent>& events) {
+std::string EncodeHttpJson(const BatchMeta& meta, std::span<const SinkEvent> events) {
   rapidjson::StringBuffer sb;
   sb.Reserve(ReserveFor(events, kHttpJsonOverhead));
   JsonWriter w(sb);
@@ -357,7 +359,7 @@ std::string EncodeHttpJson(const BatchMeta& meta, const std::vector<SinkEvent>& 
   return TakeString(sb);
 }
 
-std::string EncodeOtlpJson(const BatchMeta& meta, const std::vector<SinkEvent>& events) {
+std::string EncodeOtlpJson(const BatchMeta& meta, std::span<const SinkEvent> events) {
   rapidjson::StringBuffer sb;
   sb.Reserve(ReserveFor(events, kOtlpOverhead));
   JsonWriter w(sb);
@@ -597,6 +599,17 @@ size_t RedactLiteral(std::string* text, std::string_view secret) {
     }
   }
   return n;
+}
+
+std::string IsoTimeUtc(int64_t ns) {
+  const time_t secs = static_cast<time_t>(ns / 1000000000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[64];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>((ns / 1000000) % 1000));
+  return out;
 }
 
 }  // namespace ferry
