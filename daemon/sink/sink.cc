@@ -21,6 +21,7 @@ Sink::Sink(SinkConfig config, SinkDeps deps, std::shared_ptr<const Redactor> red
     : config_(std::move(config)),
       deps_(std::move(deps)),
       endpoint_(config_.EndpointUrl()),
+      health_name_("sink " + config_.name),
       cursor_path_(proto::SinkCursorPath(deps_.state_dir, config_.name)),
       deadletters_(deps_.state_dir, config_.name),
       meta_(deps_.meta),
@@ -296,7 +297,7 @@ bool Sink::Gather(SinkBatch* batch, uint64_t limit_seq) {
       const uint64_t shippable = deps_.progress->shippable();
       const uint64_t limit = exact ? std::min(shippable, limit_seq) : shippable;
       const auto r = reader_->Next(limit, &rec);
-      const auto read_backoff = journal_health::Observe("sink " + config_.name, r, *reader_);
+      const auto read_backoff = journal_health::Observe(health_name_, r, *reader_);
       if (r == JournalReader::Result::kCorruption) continue;  // logged; in status problems
       if (r == JournalReader::Result::kIOError) {
         // Nothing skipped: the cursor stays before the unread record. Back off, retry.

@@ -184,6 +184,7 @@ class Sink {
   const SinkConfig config_;
   const SinkDeps deps_;
   const std::string endpoint_;
+  const std::string health_name_;  // "sink <name>", for journal_health (built once)
   const std::string cursor_path_;
   sink::DeadLetterFiles deadletters_;
   BatchMeta meta_;
