@@ -19,6 +19,7 @@
 #include "client/conn.h"
 #include "proto/event.h"
 #include "proto/messages.h"
+#include "proto/paths.h"
 
 namespace ferry::client {
 namespace {
@@ -45,8 +46,9 @@ constexpr const char* kDeadletterHelp =
     "Events an upstream sink's server rejected for good (a 4xx answer to that event alone;\n"
     "docs/sinks.md \"Responses\") are kept in <state_dir>/deadletter/<sink>.ndjson.\n"
     "  list    print them: sink, seq, id, HTTP status, time and the start of the response,\n"
-    "          then a count per sink; --json prints them as a JSON array. Reads the files\n"
-    "          itself: ferryd need not run. A torn last line is skipped (and said so).\n"
+    "          then a count per sink; --json prints them as a JSON array. Asks ferryd when\n"
+    "          it runs (its configured sinks); reads the files itself when it does not.\n"
+    "          A torn last line is skipped (and said so).\n"
     "  replay  ask ferryd to send them again (rejected ones land in a fresh file)\n"
     "  purge   delete them: through ferryd, or, when ferryd is not running, by removing\n"
     "          <state_dir>/deadletter/<sink>.ndjson itself\n"
@@ -67,14 +69,6 @@ void Fail(std::string_view command, const std::string& message) {
   const std::string line = "ferry " + std::string(command) + ": " + message + "\n";
   std::fflush(stdout);  // keep the order of what both streams say when they share a terminal
   std::fputs(line.c_str(), stderr);
-}
-
-bool ValidSinkName(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.' || c == '-';
-  });
 }
 
 // "500ms", "30s", "5m", "1h" -> milliseconds.
@@ -298,6 +292,7 @@ DeadFile ParseDeadFile(const std::string& path, const std::string& text, bool qu
 }
 
 struct DeadDir {
+  std::string state;  // the state directory
   std::string dir;
   std::vector<std::string> sinks;         // with <name>.ndjson, sorted
   std::map<std::string, bool> replaying;  // with <name>.replay.ndjson
@@ -307,26 +302,23 @@ struct DeadDir {
 // exists but cannot be read.
 bool ScanDeadDir(const GlobalOptions& global, const std::string& sink, DeadDir* out,
                  std::string* error) {
-  out->dir = ResolveStateDir(global) + "/deadletter";
+  out->state = ResolveStateDir(global);
+  out->dir = proto::DeadletterDir(out->state);
   DIR* d = ::opendir(out->dir.c_str());
   if (!d) {
     if (errno == ENOENT) return true;  // nothing was ever dead-lettered
     *error = "cannot read " + out->dir + ": " + std::strerror(errno);
     return false;
   }
-  constexpr std::string_view kExt = ".ndjson", kReplayExt = ".replay.ndjson";
   while (const struct dirent* e = ::readdir(d)) {
-    const std::string_view name = e->d_name;
-    if (name.size() <= kExt.size() || name.substr(name.size() - kExt.size()) != kExt) continue;
-    const bool replay = name.size() > kReplayExt.size() &&
-                        name.substr(name.size() - kReplayExt.size()) == kReplayExt;
-    const std::string_view base =
-        name.substr(0, name.size() - (replay ? kReplayExt.size() : kExt.size()));
-    if (!ValidSinkName(base) || (!sink.empty() && base != sink)) continue;
+    std::string base;
+    bool replay = false;
+    if (!proto::ParseDeadletterFileName(e->d_name, &base, &replay)) continue;
+    if (!sink.empty() && base != sink) continue;
     if (replay) {
-      out->replaying[std::string(base)] = true;
+      out->replaying[base] = true;
     } else {
-      out->sinks.emplace_back(base);
+      out->sinks.push_back(base);
     }
   }
   ::closedir(d);
@@ -338,27 +330,28 @@ bool ScanDeadDir(const GlobalOptions& global, const std::string& sink, DeadDir* 
 size_t CountReplay(const DeadDir& dd, const std::string& sink) {
   std::string text, error;
   bool missing = false;
-  const std::string path = dd.dir + "/" + sink + ".replay.ndjson";
+  const std::string path = proto::DeadletterReplayPath(dd.state, sink);
   if (!ReadFile(path, &text, &missing, &error)) return 0;
   return ParseDeadFile(path, text, /*quiet=*/true).lines.size();
 }
 
-int ListDeadletters(const GlobalOptions& global, const std::string& sink, bool json) {
+// What `deadletter list` shows, read from the files or received from ferryd.
+struct LetterView {
+  std::map<std::string, std::vector<std::string>> letters;  // sink -> its letters (JSON)
+  std::map<std::string, size_t> replaying;                  // sink -> replay lines
+};
+
+// Reads the files itself (ferryd is not running). Returns the exit status so far.
+int ViewFromFiles(const GlobalOptions& global, const std::string& sink, LetterView* view) {
   DeadDir dd;
   std::string error;
   if (!ScanDeadDir(global, sink, &dd, &error)) {
     Fail("deadletter", error);
     return 1;
   }
-  struct Row {
-    std::string cells[6];
-  };
-  std::vector<Row> rows;
-  std::vector<std::string> raw;  // for --json
-  std::vector<std::pair<std::string, size_t>> counts;
   int rc = 0;
   for (const std::string& name : dd.sinks) {
-    const std::string path = dd.dir + "/" + name + ".ndjson";
+    const std::string path = proto::DeadletterPath(dd.state, name);
     std::string text;
     bool missing = false;
     if (!ReadFile(path, &text, &missing, &error)) {
@@ -367,13 +360,79 @@ int ListDeadletters(const GlobalOptions& global, const std::string& sink, bool j
       rc = 1;
       continue;
     }
-    const DeadFile file = ParseDeadFile(path, text, /*quiet=*/false);
-    counts.emplace_back(name, file.lines.size());
-    for (const std::string& line : file.lines) {
-      if (json) {
-        raw.push_back(line);
-        continue;
+    view->letters[name] = ParseDeadFile(path, text, /*quiet=*/false).lines;
+  }
+  for (const auto& [name, replaying] : dd.replaying) view->replaying[name] = CountReplay(dd, name);
+  return rc;
+}
+
+// Asks ferryd (op "list"): its sink thread reads the files. kNotRunning when it does not run.
+Exchange ViewFromDaemon(const GlobalOptions& global, const std::string& sink, LetterView* view,
+                        int* rc) {
+  proto::FrameType type;
+  std::string body, not_running;
+  const auto r = RoundTrip(global, "deadletter",
+                           proto::EncodeFrame(proto::FrameType::kDeadletterReq,
+                                              proto::MakeDeadletterRequestBody({"list", sink})),
+                           Clock::now() + kReplyTimeout, &type, &body, &not_running);
+  if (r != Exchange::kOk) return r;
+  if (type == proto::FrameType::kError) {
+    PrintErrorReply("deadletter", body);
+    *rc = 1;
+    return Exchange::kFailed;
+  }
+  std::vector<proto::DeadletterListEntry> sinks;
+  proto::Error perr;
+  if (type != proto::FrameType::kDeadletterResult ||
+      !proto::ParseDeadletterListResultBody(body, &sinks, &perr)) {
+    Fail("deadletter", "ferryd returned an unreadable DEADLETTER_RESULT");
+    *rc = 1;
+    return Exchange::kFailed;
+  }
+  for (proto::DeadletterListEntry& e : sinks) {
+    if (!e.error.empty()) {
+      Fail("deadletter", e.name + ": " + e.error);
+      *rc = 1;
+    }
+    if (e.skipped > 0) {
+      Fail("deadletter", e.name + ": " + std::to_string(e.skipped) +
+                             " line(s) that are not JSON objects skipped (a torn last line is "
+                             "one the sink was writing when it stopped)");
+    }
+    if (e.truncated) {
+      Fail("deadletter", e.name + ": showing " + std::to_string(e.letters.size()) + " of " +
+                             std::to_string(e.count) + " dead letters (the answer's size limit)");
+    }
+    if (e.replaying > 0) view->replaying[e.name] = e.replaying;
+    if (e.count > 0 || !e.letters.empty()) view->letters[e.name] = std::move(e.letters);
+  }
+  return Exchange::kOk;
+}
+
+int PrintLetters(const LetterView& view, const std::string& sink, bool json) {
+  if (json) {
+    std::string out = "[";
+    bool first = true;
+    for (const auto& [name, lines] : view.letters) {
+      for (const std::string& line : lines) {
+        out += (first ? "\n" : ",\n") + line;
+        first = false;
       }
+    }
+    out += first ? "]\n" : "\n]\n";
+    std::fputs(out.c_str(), stdout);
+    for (const auto& [name, n] : view.replaying) {
+      Fail("deadletter",
+           name + ": replay in progress (" + std::to_string(n) + " event(s) being sent again)");
+    }
+    return 0;
+  }
+  struct Row {
+    std::string cells[6];
+  };
+  std::vector<Row> rows;
+  for (const auto& [name, lines] : view.letters) {
+    for (const std::string& line : lines) {
       rapidjson::Document doc;
       proto::Error perr;
       proto::ParseJson(line, &doc, &perr);
@@ -382,17 +441,6 @@ int ListDeadletters(const GlobalOptions& global, const std::string& sink, bool j
                           Str(Member(doc, "id")), Num(Member(doc, "status")),
                           Str(Member(doc, "time")), Excerpt(Str(Member(doc, "response")))}});
     }
-  }
-  if (json) {
-    std::string out = "[";
-    for (size_t i = 0; i < raw.size(); ++i) out += (i ? ",\n" : "\n") + raw[i];
-    out += raw.empty() ? "]\n" : "\n]\n";
-    std::fputs(out.c_str(), stdout);
-    for (const auto& [name, replaying] : dd.replaying) {
-      Fail("deadletter", name + ": replay in progress (" + std::to_string(CountReplay(dd, name)) +
-                             " event(s) being sent again)");
-    }
-    return rc;
   }
   size_t width[6] = {};
   for (const Row& r : rows) {
@@ -408,20 +456,34 @@ int ListDeadletters(const GlobalOptions& global, const std::string& sink, bool j
     std::printf("%s\n", line.c_str());
   }
   if (!rows.empty()) std::printf("\n");
-  std::map<std::string, size_t> per_sink(counts.begin(), counts.end());
-  for (const auto& [name, replaying] : dd.replaying) per_sink.emplace(name, 0);
+  std::map<std::string, size_t> per_sink;
+  for (const auto& [name, lines] : view.letters) per_sink[name] = lines.size();
+  for (const auto& [name, n] : view.replaying) per_sink.emplace(name, 0);
   if (per_sink.empty()) {
     std::printf(sink.empty() ? "no dead letters\n" : "%s: no dead letters\n", sink.c_str());
   }
   for (const auto& [name, n] : per_sink) {
     std::string line = name + ": " + std::to_string(n) + " dead letter(s)";
-    if (dd.replaying.count(name)) {
-      line += "; replay in progress (" + std::to_string(CountReplay(dd, name)) +
-              " event(s) being sent again)";
+    if (auto it = view.replaying.find(name); it != view.replaying.end()) {
+      line += "; replay in progress (" + std::to_string(it->second) + " event(s) being sent again)";
     }
     std::printf("%s\n", line.c_str());
   }
-  return rc;
+  return 0;
+}
+
+// Through ferryd when it runs (it owns the files); from the files when it does not.
+int ListDeadletters(const GlobalOptions& global, const std::string& sink, bool json) {
+  LetterView view;
+  int rc = 0;
+  const Exchange r = ViewFromDaemon(global, sink, &view, &rc);
+  if (r == Exchange::kNotRunning) {
+    rc = ViewFromFiles(global, sink, &view);
+  } else if (r != Exchange::kOk) {
+    return 1;
+  }
+  const int printed = PrintLetters(view, sink, json);
+  return rc != 0 ? rc : printed;
 }
 
 // `purge` without ferryd: removes <state_dir>/deadletter/<sink>.ndjson itself, holding
@@ -429,7 +491,7 @@ int ListDeadletters(const GlobalOptions& global, const std::string& sink, bool j
 int PurgeLocally(const GlobalOptions& global, const std::string& sink,
                  const std::string& not_running) {
   const std::string state_dir = ResolveStateDir(global);
-  const std::string lock_path = state_dir + "/ferryd.lock";
+  const std::string lock_path = proto::StateLockPath(state_dir);
   const int lock = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
   if (lock >= 0 && ::flock(lock, LOCK_EX | LOCK_NB) != 0) {
     ::close(lock);
@@ -447,7 +509,7 @@ int PurgeLocally(const GlobalOptions& global, const std::string& sink,
     std::printf("ferryd is not running; purging %s itself\n", dd.dir.c_str());
     size_t removed = 0;
     for (const std::string& name : dd.sinks) {
-      const std::string path = dd.dir + "/" + name + ".ndjson";
+      const std::string path = proto::DeadletterPath(dd.state, name);
       std::string text;
       bool missing = false;
       size_t lines = 0;
@@ -541,7 +603,7 @@ int RunFlush(int argc, char** argv) {
       request.wait = true;
     } else if (arg == "--sink" && i + 1 < argc) {
       request.sink = argv[++i];
-      if (!ValidSinkName(request.sink)) {
+      if (!proto::ValidSinkName(request.sink)) {
         error = "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)";
       }
     } else if (arg == "--timeout" && i + 1 < argc) {
@@ -600,7 +662,7 @@ int RunDeadletter(int argc, char** argv) {
     if (TakeGlobalOption(argc, argv, &i, &global, &error)) continue;
     if (arg == "--sink" && i + 1 < argc) {
       sink = argv[++i];
-      if (!ValidSinkName(sink)) {
+      if (!proto::ValidSinkName(sink)) {
         error = "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)";
       }
     } else if (arg == "--json") {

@@ -1,7 +1,8 @@
 // `ferry flush` and `ferry deadletter`: the command-line side of the upstream sinks
-// (docs/sinks.md). flush, replay and purge ask ferryd (FLUSH_REQ, DEADLETTER_REQ);
-// `deadletter list` reads <state_dir>/deadletter/*.ndjson itself, so it works without ferryd,
-// and so does `deadletter purge` when ferryd is not running.
+// (docs/sinks.md). flush and the dead-letter commands ask ferryd (FLUSH_REQ, DEADLETTER_REQ
+// with op list, replay or purge): while it runs, only its sink threads touch the files. When
+// ferryd is not running, `deadletter list` and `purge` read and remove
+// <state_dir>/deadletter/*.ndjson themselves (names from proto/paths.h, shared with ferryd).
 #pragma once
 
 namespace ferry::client {

@@ -354,9 +354,9 @@ bool ParseDeadletterRequestBody(std::string_view body, DeadletterRequest* reques
                                  return Field::kUnknown;
                                });
   if (!ok) return false;
-  if (request->op != "replay" && request->op != "purge") {
+  if (request->op != "list" && request->op != "replay" && request->op != "purge") {
     return Fail(error, request->op.empty() ? Errc::kMissingField : Errc::kBadValue,
-                "op must be \"replay\" or \"purge\"");
+                "op must be \"list\", \"replay\" or \"purge\"");
   }
   return true;
 }
@@ -366,6 +366,99 @@ std::string MakeDeadletterRequestBody(const DeadletterRequest& request) {
     PutString(w, "op", request.op);
     if (!request.sink.empty()) PutString(w, "sink", request.sink);
   });
+}
+
+std::string MakeDeadletterListResultBody(const std::vector<DeadletterListEntry>& sinks) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("op");
+  w.String("list");
+  w.Key("sinks");
+  w.StartArray();
+  for (const DeadletterListEntry& e : sinks) {
+    w.StartObject();
+    PutString(w, "name", e.name);
+    w.Key("count");
+    w.Uint64(e.count);
+    w.Key("skipped");
+    w.Uint64(e.skipped);
+    w.Key("replaying");
+    w.Uint64(e.replaying);
+    w.Key("truncated");
+    w.Bool(e.truncated);
+    w.Key("letters");
+    w.StartArray();
+    for (const std::string& letter : e.letters) {
+      w.RawValue(letter.data(), letter.size(), rapidjson::kObjectType);
+    }
+    w.EndArray();
+    if (!e.error.empty()) PutString(w, "error", e.error);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+namespace {
+
+bool ParseListEntry(const rapidjson::Value& s, DeadletterListEntry* e, Error* error) {
+  if (!s.IsObject()) return Fail(error, Errc::kBadValue, "sinks[] must hold objects");
+  auto str = [&](const char* key, std::string* out) {
+    auto it = s.FindMember(key);
+    if (it != s.MemberEnd() && it->value.IsString()) {
+      out->assign(it->value.GetString(), it->value.GetStringLength());
+    }
+  };
+  auto num = [&](const char* key, uint64_t* out) {
+    auto it = s.FindMember(key);
+    if (it != s.MemberEnd() && it->value.IsUint64()) *out = it->value.GetUint64();
+  };
+  str("name", &e->name);
+  str("error", &e->error);
+  num("count", &e->count);
+  num("skipped", &e->skipped);
+  num("replaying", &e->replaying);
+  auto t = s.FindMember("truncated");
+  e->truncated = t != s.MemberEnd() && t->value.IsBool() && t->value.GetBool();
+  auto letters = s.FindMember("letters");
+  if (letters == s.MemberEnd() || !letters->value.IsArray()) {
+    return Fail(error, Errc::kMissingField, "sinks[].letters must be an array");
+  }
+  for (const auto& letter : letters->value.GetArray()) {
+    if (!letter.IsObject()) return Fail(error, Errc::kBadValue, "a letter must be an object");
+    rapidjson::StringBuffer sb;
+    JsonWriter w(sb);
+    letter.Accept(w);
+    e->letters.emplace_back(sb.GetString(), sb.GetSize());
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ParseDeadletterListResultBody(std::string_view body, std::vector<DeadletterListEntry>* sinks,
+                                   Error* error) {
+  sinks->clear();
+  rapidjson::Document doc;
+  if (!ParseJson(body, &doc, error)) return false;
+  if (!doc.IsObject()) return Fail(error, Errc::kNotObject, "DEADLETTER_RESULT must be an object");
+  auto op = doc.FindMember("op");
+  if (op == doc.MemberEnd() || !op->value.IsString() ||
+      std::string_view(op->value.GetString()) != "list") {
+    return Fail(error, Errc::kBadValue, "not the result of op \"list\"");
+  }
+  auto arr = doc.FindMember("sinks");
+  if (arr == doc.MemberEnd() || !arr->value.IsArray()) {
+    return Fail(error, Errc::kMissingField, "\"sinks\" must be an array");
+  }
+  for (const auto& s : arr->value.GetArray()) {
+    DeadletterListEntry e;
+    if (!ParseListEntry(s, &e, error)) return false;
+    sinks->push_back(std::move(e));
+  }
+  return true;
 }
 
 }  // namespace ferry::proto

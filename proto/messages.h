@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "proto/event.h"
 #include "proto/frame.h"
@@ -93,12 +94,34 @@ struct FlushRequest {
 std::string MakeFlushRequestBody(const FlushRequest& request);
 bool ParseFlushRequestBody(std::string_view body, FlushRequest* request, Error* error);
 
-// DEADLETTER_REQ: {"v":1, "op":"replay"|"purge", "sink"?:S}. Without "sink", every sink.
+// DEADLETTER_REQ: {"v":1, "op":"list"|"replay"|"purge", "sink"?:S}. Without "sink", every
+// sink. The answer is a DEADLETTER_RESULT (docs/sinks.md "Dead letters over the socket").
 struct DeadletterRequest {
-  std::string op;    // "replay" or "purge"
+  std::string op;    // "list", "replay" or "purge"
   std::string sink;  // empty: all sinks
 };
 std::string MakeDeadletterRequestBody(const DeadletterRequest& request);
 bool ParseDeadletterRequestBody(std::string_view body, DeadletterRequest* request, Error* error);
+
+// One sink of the DEADLETTER_RESULT of op "list":
+//   {"op":"list","sinks":[{"name":S,"count":N,"skipped":K,"replaying":R,"truncated":B,
+//                          "letters":[<dead-letter line objects, as in the file>],
+//                          "error"?:S}]}
+// `letters` holds each line as its JSON text; `count` counts every letter in the file even
+// when `truncated` cut `letters` short (the answer stays under the frame limit).
+struct DeadletterListEntry {
+  std::string name;
+  std::vector<std::string> letters;  // each one JSON object, as the file holds it
+  uint64_t count = 0;                // letters in deadletter/<name>.ndjson
+  uint64_t skipped = 0;              // lines that are not JSON objects (a torn last line)
+  uint64_t replaying = 0;            // lines of deadletter/<name>.replay.ndjson
+  bool truncated = false;
+  std::string error;  // the file could not be read
+};
+std::string MakeDeadletterListResultBody(const std::vector<DeadletterListEntry>& sinks);
+// False with *error when `body` is not such a result. Letters that are not objects are
+// refused.
+bool ParseDeadletterListResultBody(std::string_view body, std::vector<DeadletterListEntry>* sinks,
+                                   Error* error);
 
 }  // namespace ferry::proto

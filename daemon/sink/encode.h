@@ -1,9 +1,12 @@
 // The bodies ferryd sends upstream, and the pieces around them: http-json and OTLP/HTTP JSON
-// encodings of a batch, gzip, the Idempotency-Key, and URLs with their credentials removed.
-// Formats: docs/sinks.md ("Wire formats"). Pure functions, no I/O; any thread.
+// encodings of a batch, gzip, the Idempotency-Key, dead-letter lines, and URLs with their
+// credentials removed. Formats: docs/sinks.md ("Wire formats"). Pure functions on their
+// arguments, any thread; the exceptions are HostIdentity() and HostName(), which read the
+// machine id and the host name (once, cached).
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,8 +16,8 @@
 namespace ferry {
 
 // One journal record on its way to a sink: the daemon-set fields and the envelope (already
-// redacted when redaction applies). `envelope` is an object value inside the batch's own
-// document (see SinkBatch).
+// redacted when redaction applies). `envelope` and `payload_raw` point into memory the
+// batch owns (daemon/sink/batch.h); a SinkEvent must not outlive its SinkBatch.
 struct SinkEvent {
   uint64_t seq = 0;
   int64_t received_ns = 0;
@@ -23,7 +26,7 @@ struct SinkEvent {
   // The payload's JSON exactly as the journal holds it (compacted), written by http-json in
   // place of envelope["payload"] so numbers keep every digit; empty when the envelope's
   // value must be written instead (no payload, or redaction changed it).
-  std::string payload_raw;
+  std::string_view payload_raw;
 };
 
 struct BatchMeta {
@@ -37,7 +40,7 @@ struct BatchMeta {
 //             "count", "events":[{"seq","received", ...envelope keys...}]}
 // `events` must be non-empty and in seq order. The envelope keys are copied as they are;
 // "seq" and "received" (ns, integer) are added first.
-std::string EncodeHttpJson(const BatchMeta& meta, const std::vector<SinkEvent>& events);
+std::string EncodeHttpJson(const BatchMeta& meta, std::span<const SinkEvent> events);
 
 // otlp-http: an ExportLogsServiceRequest in the OTLP/JSON encoding (opentelemetry-proto
 // logs/v1, JSON mapping: lowerCamelCase field names, 64-bit integers as decimal strings,
@@ -52,7 +55,7 @@ std::string EncodeHttpJson(const BatchMeta& meta, const std::vector<SinkEvent>& 
 //   ferry.session, ferry.cwd, ferry.host, ferry.id (stringValue), ferry.seq, ferry.pid
 //   (intValue as string), and ferry.truncated (boolValue) when the envelope has it.
 //   Attributes whose envelope field is absent are left out.
-std::string EncodeOtlpJson(const BatchMeta& meta, const std::vector<SinkEvent>& events);
+std::string EncodeOtlpJson(const BatchMeta& meta, std::span<const SinkEvent> events);
 
 // gzip (RFC 1952, zlib deflate with a gzip header), level 6 by default. Returns false only
 // when zlib fails (out of memory).
@@ -77,6 +80,9 @@ std::string IdempotencyKey(std::string_view sink, std::string_view host_id, uint
 std::string DeadLetterLine(std::string_view time, std::string_view sink, uint64_t seq,
                            const std::string* id, int64_t received_ns, long status,
                            std::string_view response, std::string_view body);
+
+// `ns` since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC), for dead letters and status.
+std::string IsoTimeUtc(int64_t ns);
 
 // Replaces every occurrence of `secret` in *text with "[REDACTED:token]", and an end of *text
 // that is the first 4 or more bytes of `secret` (an excerpt cut in the middle of it) too.

@@ -73,10 +73,10 @@ class PlumbingTest(unittest.TestCase):
             self.expect_error(c, h.FLUSH_REQ, {"v": 2}, "bad_version",
                               "protocol version 2 is not supported; this build speaks version 1")
             self.expect_error(c, h.FLUSH_REQ, b"{not json", "bad_json")
-            self.expect_error(c, h.DEADLETTER_REQ, {"v": 1, "op": "list"}, "bad_value",
-                              'op must be "replay" or "purge"')
+            self.expect_error(c, h.DEADLETTER_REQ, {"v": 1, "op": "forget"}, "bad_value",
+                              'op must be "list", "replay" or "purge"')
             self.expect_error(c, h.DEADLETTER_REQ, {"v": 1}, "missing_field",
-                              'op must be "replay" or "purge"')
+                              'op must be "list", "replay" or "purge"')
             # The same connection still takes events, status and a good FLUSH_REQ.
             ev = h.make_event(source="sinkcli", kind="after-bad-flush")
             seq = c.ack(ev)["last_seq"]

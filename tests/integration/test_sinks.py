@@ -31,7 +31,7 @@ GUARD = 90.0  # hang guard for deliveries (a slow sanitizer build with retries a
 STATUS_KEYS = {"name", "type", "url", "cursor", "lag_events", "lag_s", "state", "last_success",
                "last_error", "next_retry", "consecutive_failures", "delivered_events",
                "delivered_batches", "requests", "bytes_sent", "deadlettered", "redacted",
-               "skipped", "failures_total", "replay_pending", "tls_verify"}
+               "skipped", "failures_total", "replay_pending", "tls_verify", "journal_seen"}
 STATES = {"idle", "sending", "backing_off", "paused", "stopped"}
 KEY_RE = re.compile(r"^ferry-(?P<sink>[A-Za-z0-9_.-]+)-(?P<host>[0-9a-f]{32})-(?P<first>\d+)-"
                     r"(?P<last>\d+)(?P<replay>-replay)?$")
@@ -433,6 +433,18 @@ class SinkTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(bad_id, r.stdout)
         self.assertEqual(h.run_ferry(["status"], d.env()).returncode, 1)
+        # While ferryd runs, list asks it (op "list"): a client whose own state dir is empty
+        # still sees the letter, and listing leaves the file as it was.
+        before = open(os.path.join(d.state_dir, "deadletter", "dl.ndjson")).read()
+        env = dict(d.env(), FERRY_STATE_DIR=os.path.join(d.root, "elsewhere"))
+        r = h.run_ferry(["deadletter", "list", "--json"], env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([(l["seq"], l["id"]) for l in json.loads(r.stdout)], [(bad_seq, bad_id)])
+        self.assertEqual(open(os.path.join(d.state_dir, "deadletter", "dl.ndjson")).read(), before)
+        self.assertEqual(self.sink_status(d, "dl")["deadlettered"], 1)
+        r = h.run_ferry(["deadletter", "list", "--sink", "nope"], d.env())
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('no sink named "nope"', r.stderr)
 
         # replay once the server takes it: delivered with a -replay key, the file is gone.
         srv.accept_event(bad_id)
@@ -833,7 +845,12 @@ class SinkTest(unittest.TestCase):
         d = self.daemon('[journal]\nfsync = "interval"\nfsync_interval = "1h"\n'
                         + sink_toml("du", srv.url(), batch_timeout="0ms"))
         sent = send_events(d, 5, batch=5)
-        time.sleep(1.0)  # ample time to send, were the events shippable
+        # The sink reports that it looked at the journal with all 5 written and went to wait
+        # because none was shippable; a sink that shipped them would have sent them first.
+        self.wait_sink(d, "du", lambda s: s["journal_seen"]["written"] >= 5,
+                       "the sink to see the 5 written events")
+        st = self.sink_status(d, "du")
+        self.assertEqual(st["journal_seen"], {"written": 5, "shippable": 0})
         self.assertEqual(srv.requests, [])
         st = self.sink_status(d, "du")
         self.assertEqual((st["cursor"], st["lag_events"]), (0, 5))

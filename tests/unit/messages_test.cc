@@ -475,7 +475,7 @@ TEST_CASE("DEADLETTER_REQ body round-trips and is validated", "[messages][sinks]
 
   const std::pair<const char*, Errc> bad[] = {
       {R"({"v":1})", Errc::kMissingField},
-      {R"({"v":1,"op":"list"})", Errc::kBadValue},
+      {R"({"v":1,"op":"drop"})", Errc::kBadValue},
       {R"({"v":1,"op":1})", Errc::kWrongType},
       {R"({"v":1,"op":"purge","sink":null})", Errc::kWrongType},
       {R"({"v":1,"op":"purge","all":true})", Errc::kUnknownField},
@@ -489,8 +489,41 @@ TEST_CASE("DEADLETTER_REQ body round-trips and is validated", "[messages][sinks]
     CHECK(error.code == code);
     CHECK_FALSE(error.message.empty());
   }
-  CHECK_FALSE(ParseDeadletterRequestBody(R"({"v":1,"op":"list"})", &out, &error));
-  CHECK(error.message == R"(op must be "replay" or "purge")");
+  CHECK_FALSE(ParseDeadletterRequestBody(R"({"v":1,"op":"drop"})", &out, &error));
+  CHECK(error.message == R"(op must be "list", "replay" or "purge")");
+  REQUIRE(ParseDeadletterRequestBody(MakeDeadletterRequestBody({"list", "central"}), &out, &error));
+  CHECK(out.op == "list");
+  CHECK(out.sink == "central");
+}
+
+TEST_CASE("DEADLETTER_RESULT of op list round-trips its letters", "[messages][sinks]") {
+  DeadletterListEntry a;
+  a.name = "central";
+  a.letters = {R"({"seq":3,"status":400,"event":{"id":"x"}})", R"({"seq":9,"status":422})"};
+  a.count = 3;
+  a.skipped = 1;
+  a.replaying = 2;
+  a.truncated = true;
+  DeadletterListEntry b;
+  b.name = "other";
+  b.error = "cannot read it";
+  const std::string body = MakeDeadletterListResultBody({a, b});
+  std::vector<DeadletterListEntry> out;
+  Error error;
+  REQUIRE(ParseDeadletterListResultBody(body, &out, &error));
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].name == "central");
+  CHECK(out[0].letters == a.letters);
+  CHECK(out[0].count == 3);
+  CHECK(out[0].skipped == 1);
+  CHECK(out[0].replaying == 2);
+  CHECK(out[0].truncated);
+  CHECK(out[1].name == "other");
+  CHECK(out[1].letters.empty());
+  CHECK(out[1].error == "cannot read it");
+  CHECK_FALSE(ParseDeadletterListResultBody(R"({"op":"purge","sinks":[]})", &out, &error));
+  CHECK_FALSE(
+      ParseDeadletterListResultBody(R"({"op":"list","sinks":[{"letters":[1]}]})", &out, &error));
 }
 
 TEST_CASE("unknown_sink is a named error code that survives an ERROR body", "[messages][sinks]") {

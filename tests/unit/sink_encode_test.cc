@@ -355,7 +355,7 @@ TEST_CASE("encode + gzip throughput", "[.bench][sink_encode_bench]") {
   }
   json += "]";
   Batch b = MakeBatch(json);
-  const std::string sample = EncodeHttpJson(Meta(), {b.events[0]});
+  const std::string sample = EncodeHttpJson(Meta(), std::vector<SinkEvent>{b.events[0]});
   for (auto& e : b.events) e.approx_bytes = 500;
   // Per-batch times, median of 50 (the cores are shared: the median is steadier than a mean).
   using Clock = std::chrono::steady_clock;

@@ -1,0 +1,148 @@
+// Sink status: what the sink thread publishes and any thread reads (docs/sinks.md "Status").
+#include <spdlog/spdlog.h>
+
+#include "daemon/sink/sink.h"
+
+namespace ferry {
+namespace {
+
+int64_t WallNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void WriteStr(proto::JsonWriter& w, const std::string& s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void WriteCounter(proto::JsonWriter& w, const char* key, const std::atomic<uint64_t>& v) {
+  w.Key(key);
+  w.Uint64(v.load());
+}
+
+}  // namespace
+
+const char* Sink::StateName(State s) {
+  switch (s) {
+    case State::kIdle:
+      return "idle";
+    case State::kSending:
+      return "sending";
+    case State::kBackingOff:
+      return "backing_off";
+    case State::kPaused:
+      return "paused";
+    case State::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+std::string Sink::last_error_text() const {
+  MutexLock lock(info_mu_);
+  if (last_error_.message.empty()) return {};
+  std::string text =
+      last_error_.status ? "HTTP " + std::to_string(last_error_.status) + ": " : std::string();
+  text += last_error_.message;
+  if (!last_error_.body.empty()) text += ": " + last_error_.body.substr(0, 200);
+  return text;
+}
+
+void Sink::SetError(long status, std::string message, std::string body) {
+  MutexLock lock(info_mu_);
+  last_error_.time_ns = WallNs();
+  last_error_.status = status;
+  last_error_.message = std::move(message);
+  last_error_.body = std::move(body);
+}
+
+void Sink::MarkSuccess() {
+  MutexLock lock(info_mu_);
+  last_success_ns_ = WallNs();
+}
+
+void Sink::SetState(State s, std::chrono::system_clock::time_point next_retry) {
+  {
+    MutexLock lock(info_mu_);
+    next_retry_ns_ =
+        next_retry.time_since_epoch().count() == 0
+            ? 0
+            : std::chrono::duration_cast<std::chrono::nanoseconds>(next_retry.time_since_epoch())
+                  .count();
+  }
+  state_.store(s);
+}
+
+// Long for a reason: one key after the other, in the order docs/sinks.md lists them.
+void Sink::WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const {
+  const uint64_t cursor = cursor_.load();
+  const uint64_t lag = journal_written > cursor ? journal_written - cursor : 0;
+  w.StartObject();
+  w.Key("name");
+  WriteStr(w, config_.name);
+  w.Key("type");
+  WriteStr(w, config_.type);
+  w.Key("url");
+  WriteStr(w, UrlForDisplay(endpoint_));
+  w.Key("tls_verify");
+  w.Bool(config_.tls_verify);
+  w.Key("cursor");
+  w.Uint64(cursor);
+  w.Key("lag_events");
+  w.Uint64(lag);
+  w.Key("lag_s");
+  const int64_t pending = pending_received_ns_.load();
+  w.Double(lag > 0 && pending > 0 ? static_cast<double>(WallNs() - pending) / 1e9 : 0.0);
+  w.Key("state");
+  const State st = state_.load();
+  w.String(StateName(st));
+  w.Key("journal_seen");
+  w.StartObject();
+  WriteCounter(w, "written", seen_written_);
+  WriteCounter(w, "shippable", seen_shippable_);
+  w.EndObject();
+  {
+    MutexLock lock(info_mu_);
+    w.Key("last_success");
+    if (last_success_ns_) {
+      WriteStr(w, IsoTimeUtc(last_success_ns_));
+    } else {
+      w.Null();
+    }
+    w.Key("last_error");
+    if (last_error_.time_ns) {
+      w.StartObject();
+      w.Key("time");
+      WriteStr(w, IsoTimeUtc(last_error_.time_ns));
+      w.Key("status");
+      w.Int64(last_error_.status);
+      w.Key("message");
+      WriteStr(w, last_error_.message);
+      w.Key("body");
+      WriteStr(w, last_error_.body);
+      w.EndObject();
+    } else {
+      w.Null();
+    }
+    w.Key("next_retry");
+    if (next_retry_ns_ && (st == State::kBackingOff || st == State::kPaused)) {
+      WriteStr(w, IsoTimeUtc(next_retry_ns_));
+    } else {
+      w.Null();
+    }
+  }
+  WriteCounter(w, "consecutive_failures", consecutive_failures_);
+  WriteCounter(w, "failures_total", failures_total_);
+  WriteCounter(w, "delivered_events", delivered_events_);
+  WriteCounter(w, "delivered_batches", delivered_batches_);
+  WriteCounter(w, "requests", requests_);
+  WriteCounter(w, "bytes_sent", bytes_sent_);
+  WriteCounter(w, "deadlettered", deadlettered_);
+  WriteCounter(w, "replay_pending", replay_pending_);
+  WriteCounter(w, "redacted", redacted_);
+  WriteCounter(w, "skipped", skipped_);
+  w.EndObject();
+}
+
+}  // namespace ferry

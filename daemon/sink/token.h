@@ -1,0 +1,17 @@
+// A sink's bearer token (docs/sinks.md "Credentials"), read from token_file or token_env.
+// A function, no state; the sink thread calls it at start and on every reload.
+#pragma once
+
+#include <string>
+
+#include "daemon/config/config.h"
+
+namespace ferry {
+
+// Reads the sink's token from token_file or token_env. Returns "" and fills *token (empty when
+// the sink has none), or returns what is wrong (missing, empty, readable by group or others,
+// a line break in it) and how to fix it; *token is then empty. The token itself never
+// appears in the message. `~/` in token_file is $HOME.
+std::string ReadSinkToken(const SinkConfig& config, std::string* token);
+
+}  // namespace ferry
