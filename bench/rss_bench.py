@@ -107,6 +107,8 @@ def main():
     ap.add_argument("--idle", type=float, default=3.0, help="seconds idle before reading RSS")
     ap.add_argument("--ferryd", default=os.path.join(BUILD, "daemon", "ferryd"))
     ap.add_argument("--config", default="[journal]\nfsync = \"interval\"\n[ingest]\nmax_connections = 4000\n")
+    ap.add_argument("--env", action="append", default=[],
+                    help="K=V for ferryd's environment (e.g. MALLOC_ARENA_MAX=2); repeatable")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     os.environ["FERRYD"] = os.path.abspath(args.ferryd)
@@ -116,7 +118,9 @@ def main():
     out = {"ferryd": args.ferryd, "events": args.events, "conns": args.conns}
     per = args.events // args.producers
     frames = [make_frames(h, per, k) for k in range(args.producers)]
-    with h.Daemon(config=args.config) as d:
+    env = dict(kv.split("=", 1) for kv in args.env)
+    out["env"] = env
+    with h.Daemon(config=args.config, env=env) as d:
         d.start()
         pid = d.proc.pid
         time.sleep(1.0)
@@ -178,8 +182,8 @@ def main():
         print(json.dumps(out))
         return
     mib = lambda k: "%.1f" % (k / 1024.0)  # noqa: E731
-    print("ferryd %s, %d events (EVENT_BATCH x100, %d producers), %d idle connections"
-          % (args.ferryd, args.events, args.producers, args.conns))
+    print("ferryd %s %s, %d events (EVENT_BATCH x100, %d producers), %d idle connections"
+          % (args.ferryd, " ".join(args.env), args.events, args.producers, args.conns))
     print("  RSS idle after start        %s MiB" % mib(out["start"]["VmRSS"]))
     print("  ingest %.2f s, store caught up at %.2f s, ferryd CPU %.2f us/event, rows %d, "
           "errors %d" % (out["ingest_s"], out["store_done_s"], out["ferryd_cpu_us_per_event"],
