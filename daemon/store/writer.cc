@@ -16,8 +16,10 @@
 #include <sqlite3.h>
 
 #include "daemon/journal/reader.h"
+#include "daemon/store/raw_statement.h"
 #include "daemon/store/record_scan.h"
 #include "daemon/store/schema.h"
+#include "daemon/store/session_rollup.h"
 #include "proto/event.h"
 
 namespace ferry {
@@ -47,153 +49,12 @@ std::string_view Str(const rapidjson::Value& obj, const char* key) {
   return {it->value.GetString(), it->value.GetStringLength()};
 }
 
-// Ends a session: the hosts' own end events. (Claude Code and Gemini send SessionEnd; our
-// shell snippets send "exit".)
-bool IsEndKind(std::string_view kind) {
-  return kind == "SessionEnd" || kind == "session_end" || kind == "sessionEnd" || kind == "exit";
-}
-
-// A failure where the source says so: a *Failure event (Claude Code's PostToolUseFailure),
-// or a non-zero exit status in the payload (shell commands, shell tools of agents).
-bool IsFailureKind(std::string_view kind) {
-  return kind.size() >= 7 && kind.substr(kind.size() - 7) == "Failure";
-}
-
-bool IsFailurePayload(const rapidjson::Value* payload) {
-  if (!payload || !payload->IsObject()) return false;
-  for (const char* key : {"exit_status", "exit_code", "exitCode"}) {
-    auto it = payload->FindMember(key);
-    if (it != payload->MemberEnd() && it->value.IsNumber() && it->value.GetDouble() != 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
-using KindCounts = std::map<std::string, int64_t, std::less<>>;
-
-// One session's share of a batch.
-struct SessionDelta {
-  std::string source, session;
-  int64_t first_ts = INT64_MAX;
-  int64_t last_ts = INT64_MIN;
-  int64_t end_ts = INT64_MIN;  // latest end event, if any
-  int64_t events = 0;
-  int64_t failures = 0;
-  KindCounts kinds;
-};
-
-std::string KindsJson(const KindCounts& kinds) {
-  rapidjson::StringBuffer sb;
-  proto::JsonWriter w(sb);
-  w.StartObject();
-  for (const auto& [k, n] : kinds) {
-    w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
-    w.Int64(n);
-  }
-  w.EndObject();
-  return std::string(sb.GetString(), sb.GetSize());
-}
-
-void ParseKinds(const std::string& text, KindCounts* kinds) {
-  rapidjson::Document doc;
-  proto::Error ignored;
-  if (!proto::ParseJson(text, &doc, &ignored) || !doc.IsObject()) return;
-  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
-    if (it->value.IsInt64()) {
-      (*kinds)[std::string(it->name.GetString(), it->name.GetStringLength())] +=
-          it->value.GetInt64();
-    }
-  }
-}
-
-// A prepared statement on the store's connection, kept for the writer's lifetime (SQLiteCpp's
-// Statement cannot bind text without copying it). Errors throw SQLite::Exception with
-// SQLite's message, like SQLiteCpp.
-class RawStatement {
- public:
-  RawStatement(sqlite3* db, const char* sql) : db_(db) {
-    const int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st_, nullptr);
-    if (rc != SQLITE_OK) throw SQLite::Exception(db, rc);
-  }
-  ~RawStatement() { sqlite3_finalize(st_); }
-  RawStatement(const RawStatement&) = delete;
-  RawStatement& operator=(const RawStatement&) = delete;
-
-  void Reset() {
-    sqlite3_reset(st_);
-    sqlite3_clear_bindings(st_);
-  }
-  // Binds text without copying it: `v` must stay valid until the statement has run.
-  void Text(int index, std::string_view v) {
-    Check(sqlite3_bind_text(st_, index, v.data() ? v.data() : "", static_cast<int>(v.size()),
-                            SQLITE_STATIC));
-  }
-  void Int64(int index, int64_t v) { Check(sqlite3_bind_int64(st_, index, v)); }
-  // true: a row is ready; false: done.
-  bool Step() {
-    const int rc = sqlite3_step(st_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    throw SQLite::Exception(db_, rc);
-  }
-  int Changes() const { return sqlite3_changes(db_); }
-  int64_t ColumnInt64(int i) const { return sqlite3_column_int64(st_, i); }
-  bool ColumnNull(int i) const { return sqlite3_column_type(st_, i) == SQLITE_NULL; }
-  std::string ColumnText(int i) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_, i));
-    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st_, i))) : std::string();
-  }
-
- private:
-  void Check(int rc) const {
-    if (rc != SQLITE_OK) throw SQLite::Exception(db_, rc);
-  }
-  sqlite3* const db_;
-  sqlite3_stmt* st_ = nullptr;
-};
-
-void MergeSession(RawStatement& get, RawStatement& put, SessionDelta& d) {
-  get.Reset();
-  get.Text(1, d.source);
-  get.Text(2, d.session);
-  int64_t ended = INT64_MIN;
-  std::string reason;
-  if (get.Step()) {
-    d.first_ts = std::min(d.first_ts, get.ColumnInt64(0));
-    const int64_t old_last = get.ColumnInt64(1);
-    d.events += get.ColumnInt64(2);
-    ParseKinds(get.ColumnText(3), &d.kinds);
-    d.failures += get.ColumnInt64(4);
-    if (!get.ColumnNull(5)) {
-      ended = get.ColumnInt64(5);
-      reason = get.ColumnText(6);
-    }
-    // An idle-closed session that speaks again was not over after all.
-    if (reason == "idle" && d.last_ts > old_last) ended = INT64_MIN;
-    d.last_ts = std::max(d.last_ts, old_last);
-  }
-  get.Reset();
-  if (d.end_ts != INT64_MIN) {
-    ended = std::max(ended == INT64_MIN ? d.end_ts : ended, d.end_ts);
-    reason = "end";
-  }
-  const std::string kinds = KindsJson(d.kinds);
-  put.Reset();
-  put.Text(1, d.source);
-  put.Text(2, d.session);
-  put.Int64(3, d.first_ts);
-  put.Int64(4, d.last_ts);
-  put.Int64(5, d.events);
-  put.Text(6, kinds);
-  put.Int64(7, d.failures);
-  if (ended != INT64_MIN) {
-    put.Int64(8, ended);
-    put.Text(9, reason);
-  }
-  put.Step();
-  put.Reset();
-}
+using store::IsEndKind;
+using store::IsFailureKind;
+using store::IsFailurePayload;
+using store::MergeSession;
+using store::RawStatement;
+using store::SessionDelta;
 
 // The full parser, for the records ScanRecord leaves to it. The views point into *doc or
 // into `body`. false: the record is not an event.

@@ -3,8 +3,11 @@
 // JournalProgress::written(), and writes them in batches (by count, and at most one commit
 // per batch_interval unless a batch fills), one transaction per batch holding the event rows,
 // the session aggregates and the new cursor (meta.cursor), so every journal record lands
-// exactly once across crashes. Schema and
-// migrations: daemon/store/schema.h.
+// exactly once across crashes. Each record is read once (store::ScanRecord, record_scan.h;
+// the full parser only for what it leaves), with statements prepared once per connection; the
+// session rollup is session_rollup.h. After a catch-up, once idle, the writer hands back its
+// memory (page cache, batch buffers, malloc_trim). Schema and migrations:
+// daemon/store/schema.h.
 //
 // Threads: Open() on the starting thread (it may rebuild or move aside a damaged db). Start()
 // spawns the store thread, which owns the only write connection until Join(). counters() may
