@@ -118,10 +118,10 @@ void StoreQuery::Start() {
 
 void StoreQuery::Submit(std::string request_body, Done done) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!stopping_) {
       queue_.emplace_back(std::move(request_body), std::move(done));
-      cv_.notify_one();
+      cv_.NotifyOne();
       return;
     }
   }
@@ -131,12 +131,12 @@ void StoreQuery::Submit(std::string request_body, Done done) {
 void StoreQuery::Stop() {
   std::deque<std::pair<std::string, Done>> refused;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     stop_requested_.store(true);
     if (running_ && db_) sqlite3_interrupt(db_);
     refused.swap(queue_);
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
   for (auto& [body, done] : refused) {
     done(false, {}, {proto::Errc::kShuttingDown, "ferryd is stopping; query not run"});
@@ -148,8 +148,8 @@ void StoreQuery::Loop() {
   while (true) {
     std::pair<std::string, Done> item;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(mu_);
+      while (!stopping_ && queue_.empty()) cv_.Wait(lock);
       if (stopping_) return;
       item = std::move(queue_.front());
       queue_.pop_front();
@@ -180,7 +180,7 @@ void StoreQuery::RunOne(const std::string& request_body, const Done& done) {
     sqlite3_exec(db, "PRAGMA query_only = 1", nullptr, nullptr, nullptr);
     sqlite3_set_authorizer(db, Authorize, nullptr);
     sqlite3_limit(db, SQLITE_LIMIT_LENGTH, limits_.max_value_bytes);
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     db_ = db;
   }
   const auto started = Clock::now();
@@ -230,7 +230,7 @@ void StoreQuery::RunOne(const std::string& request_body, const Done& done) {
   w.Key("rows");
   w.StartArray();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     running_ = true;
   }
   uint64_t rows = 0;
@@ -257,7 +257,7 @@ void StoreQuery::RunOne(const std::string& request_body, const Done& done) {
     ++rows;
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     running_ = false;
   }
   std::string errmsg = sqlite3_errmsg(db_);

@@ -13,14 +13,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "daemon/base/thread_annotations.h"
 #include "proto/errors.h"
 
 struct sqlite3;
@@ -64,11 +63,14 @@ class StoreQuery {
   ::sqlite3* db_ = nullptr;  // query thread only
   std::thread thread_;
   // Lock order: mu_ is a leaf lock; guards queue_, stopping_ and interrupt access to db_.
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<std::string, Done>> queue_;
-  bool stopping_ = false;
-  bool running_ = false;  // db_ is executing a statement (Stop may sqlite3_interrupt it)
+  // db_ itself is not annotated: the query thread reads it without the lock (it is the only
+  // writer); Stop() reads it under mu_ to interrupt.
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<std::pair<std::string, Done>> queue_ FERRY_GUARDED_BY(mu_);
+  bool stopping_ FERRY_GUARDED_BY(mu_) = false;
+  // db_ is executing a statement (Stop may sqlite3_interrupt it)
+  bool running_ FERRY_GUARDED_BY(mu_) = false;
   // Set by Stop(); the progress handler reads it, so a statement Stop() came too early to
   // interrupt still ends at its next progress check.
   std::atomic<bool> stop_requested_{false};

@@ -1,9 +1,11 @@
 #include "daemon/store/writer.h"
 
+#include <malloc.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include <map>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -11,9 +13,13 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include "daemon/journal/reader.h"
+#include "daemon/store/raw_statement.h"
+#include "daemon/store/record_scan.h"
 #include "daemon/store/schema.h"
+#include "daemon/store/session_rollup.h"
 #include "proto/event.h"
 
 namespace ferry {
@@ -22,6 +28,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kMaintenanceEvery = std::chrono::seconds(1);
 constexpr auto kRetryAfterFailure = std::chrono::seconds(1);
+// After a catch-up of at least this many events, the idle store thread hands its memory back
+// (page cache, batch buffers, malloc's free pages).
+constexpr uint64_t kTrimAfterEvents = 10000;
 
 int64_t NowNs() {
   struct timespec ts {};
@@ -40,108 +49,72 @@ std::string_view Str(const rapidjson::Value& obj, const char* key) {
   return {it->value.GetString(), it->value.GetStringLength()};
 }
 
-// Ends a session: the hosts' own end events. (Claude Code and Gemini send SessionEnd; our
-// shell snippets send "exit".)
-bool IsEndKind(std::string_view kind) {
-  return kind == "SessionEnd" || kind == "session_end" || kind == "sessionEnd" || kind == "exit";
-}
+using store::IsEndKind;
+using store::IsFailureKind;
+using store::IsFailurePayload;
+using store::MergeSession;
+using store::RawStatement;
+using store::SessionDelta;
 
-// A failure where the source says so: a *Failure event (Claude Code's PostToolUseFailure),
-// or a non-zero exit status in the payload (shell commands, shell tools of agents).
-bool IsFailure(std::string_view kind, const rapidjson::Value* payload) {
-  if (kind.size() >= 7 && kind.substr(kind.size() - 7) == "Failure") return true;
-  if (!payload || !payload->IsObject()) return false;
-  for (const char* key : {"exit_status", "exit_code", "exitCode"}) {
-    auto it = payload->FindMember(key);
-    if (it != payload->MemberEnd() && it->value.IsNumber() && it->value.GetDouble() != 0) {
-      return true;
-    }
+// The full parser, for the records ScanRecord leaves to it. The views point into *doc or
+// into `body`. false: the record is not an event.
+bool ParseSlow(std::string_view body, rapidjson::Document* doc,
+               std::vector<proto::PayloadSpan>* spans, store::ScannedEnvelope* out) {
+  *out = store::ScannedEnvelope{};
+  proto::Error perr;
+  // The payload column gets the payload's bytes from the record, not a re-serialised
+  // document: numbers keep every digit (docs/protocol.md "Event envelope").
+  if (!proto::ParseEnvelopes(body, 1, doc, spans, &perr) || !doc->IsObject() ||
+      spans->size() != 1 || Str(*doc, "id").empty()) {
+    return false;
   }
-  return false;
-}
-
-// One session's share of a batch.
-struct SessionDelta {
-  int64_t first_ts = INT64_MAX;
-  int64_t last_ts = INT64_MIN;
-  int64_t end_ts = INT64_MIN;  // latest end event, if any
-  int64_t events = 0;
-  int64_t failures = 0;
-  std::map<std::string, int64_t> kinds;
-};
-
-std::string KindsJson(const std::map<std::string, int64_t>& kinds) {
-  rapidjson::StringBuffer sb;
-  proto::JsonWriter w(sb);
-  w.StartObject();
-  for (const auto& [k, n] : kinds) {
-    w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
-    w.Int64(n);
+  out->id = Str(*doc, "id");
+  out->source = Str(*doc, "source");
+  out->kind = Str(*doc, "kind");
+  out->session = Str(*doc, "session");
+  out->cwd = Str(*doc, "cwd");
+  out->host = Str(*doc, "host");
+  auto ts_it = doc->FindMember("ts");
+  out->has_ts = ts_it != doc->MemberEnd() && ts_it->value.IsInt64();
+  out->ts = out->has_ts ? ts_it->value.GetInt64() : 0;
+  auto pid_it = doc->FindMember("pid");
+  out->has_pid = pid_it != doc->MemberEnd() && pid_it->value.IsInt64();
+  out->pid = out->has_pid ? pid_it->value.GetInt64() : 0;
+  auto payload_it = doc->FindMember("payload");
+  const rapidjson::Value* payload = payload_it != doc->MemberEnd() ? &payload_it->value : nullptr;
+  out->has_payload = payload && (*spans)[0].present();
+  if (out->has_payload) {
+    out->payload = body.substr((*spans)[0].begin, (*spans)[0].end - (*spans)[0].begin);
+    out->payload_compact = false;
   }
-  w.EndObject();
-  return std::string(sb.GetString(), sb.GetSize());
-}
-
-void ParseKinds(const std::string& text, std::map<std::string, int64_t>* kinds) {
-  rapidjson::Document doc;
-  proto::Error ignored;
-  if (!proto::ParseJson(text, &doc, &ignored) || !doc.IsObject()) return;
-  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
-    if (it->value.IsInt64()) {
-      (*kinds)[std::string(it->name.GetString(), it->name.GetStringLength())] +=
-          it->value.GetInt64();
-    }
-  }
-}
-
-void MergeSession(SQLite::Database& db, const std::string& source, const std::string& session,
-                  SessionDelta d) {
-  SQLite::Statement get(db,
-                        "SELECT first_ts, last_ts, events, kinds, failures, ended, end_reason "
-                        "FROM sessions WHERE source = ? AND session = ?");
-  get.bind(1, source);
-  get.bind(2, session);
-  int64_t ended = INT64_MIN;
-  std::string reason;
-  if (get.executeStep()) {
-    d.first_ts = std::min(d.first_ts, get.getColumn(0).getInt64());
-    const int64_t old_last = get.getColumn(1).getInt64();
-    d.events += get.getColumn(2).getInt64();
-    ParseKinds(get.getColumn(3).getString(), &d.kinds);
-    d.failures += get.getColumn(4).getInt64();
-    if (!get.getColumn(5).isNull()) {
-      ended = get.getColumn(5).getInt64();
-      reason = get.getColumn(6).getString();
-    }
-    // An idle-closed session that speaks again was not over after all.
-    if (reason == "idle" && d.last_ts > old_last) ended = INT64_MIN;
-    d.last_ts = std::max(d.last_ts, old_last);
-  }
-  if (d.end_ts != INT64_MIN) {
-    ended = std::max(ended == INT64_MIN ? d.end_ts : ended, d.end_ts);
-    reason = "end";
-  }
-  SQLite::Statement put(db,
-                        "INSERT OR REPLACE INTO sessions(source, session, first_ts, last_ts, "
-                        "events, kinds, failures, ended, end_reason) VALUES(?,?,?,?,?,?,?,?,?)");
-  put.bind(1, source);
-  put.bind(2, session);
-  put.bind(3, d.first_ts);
-  put.bind(4, d.last_ts);
-  put.bind(5, d.events);
-  put.bind(6, KindsJson(d.kinds));
-  put.bind(7, d.failures);
-  if (ended == INT64_MIN) {
-    put.bind(8);
-    put.bind(9);
-  } else {
-    put.bind(8, ended);
-    put.bind(9, reason);
-  }
-  put.exec();
+  out->payload_failure = IsFailurePayload(payload);
+  return true;
 }
 
 }  // namespace
+
+// The statements the store thread runs for every batch, prepared once per connection.
+struct StoreWriter::Prepared {
+  explicit Prepared(sqlite3* db)
+      : insert(db,
+               "INSERT INTO events(seq, id, ts, received, source, kind, session, cwd, host, pid, "
+               "payload) VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING"),
+        get_session(db,
+                    "SELECT first_ts, last_ts, events, kinds, failures, ended, end_reason "
+                    "FROM sessions WHERE source = ? AND session = ?"),
+        put_session(db,
+                    "INSERT OR REPLACE INTO sessions(source, session, first_ts, last_ts, "
+                    "events, kinds, failures, ended, end_reason) VALUES(?,?,?,?,?,?,?,?,?)"),
+        cursor(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('cursor', ?)") {}
+  RawStatement insert, get_session, put_session, cursor;
+  // Scratch reused across batches (the store thread's only allocations per event are the
+  // session map's new keys).
+  rapidjson::Document doc;
+  std::vector<proto::PayloadSpan> spans;
+  std::string compact;  // a payload without its whitespace, when the record had some
+  std::string key;      // sessions' lookup key
+  std::unordered_map<std::string, SessionDelta> sessions;
+};
 
 struct StoreWriter::Batch {
   std::vector<JournalRecord> records;
@@ -157,6 +130,7 @@ StoreWriter::StoreWriter(StoreOptions options, JournalProgress& progress,
 StoreWriter::~StoreWriter() { Join(); }
 
 Status StoreWriter::Open(uint64_t journal_written) {
+  prepared_.reset();
   try {
     bool created = false;
     std::string moved, reason;
@@ -191,6 +165,7 @@ Status StoreWriter::Open(uint64_t journal_written) {
     }
     UpdateDbBytes();
   } catch (const std::exception& e) {
+    prepared_.reset();
     db_.reset();
     Status s = Status::IOError("cannot open " + options_.db_path + ": " + e.what());
     SetError(s.ToString());
@@ -233,14 +208,14 @@ void StoreWriter::Join() {
 
 std::string StoreWriter::error() const {
   {
-    std::lock_guard lock(error_mu_);
+    MutexLock lock(error_mu_);
     if (!error_.empty()) return error_;
   }
   return journal_health::IoError("store");  // a journal read that is being retried
 }
 
 void StoreWriter::SetError(const std::string& message) {
-  std::lock_guard lock(error_mu_);
+  MutexLock lock(error_mu_);
   error_ = message;
   counters_.failed.store(!message.empty());
 }
@@ -272,74 +247,85 @@ void StoreWriter::Fill(Batch* batch, uint64_t limit) {
   batch->end_cursor = reader_->next_seq() - 1;
 }
 
+// One event's row and its session's share; false: the id was already stored.
+bool StoreWriter::InsertOne(const JournalRecord& rec, const store::ScannedEnvelope& e) {
+  RawStatement& ins = prepared_->insert;
+  ins.Reset();
+  ins.Int64(1, static_cast<int64_t>(rec.seq));
+  ins.Text(2, e.id);
+  ins.Int64(3, e.ts);
+  ins.Int64(4, rec.received_ns);
+  ins.Text(5, e.source);
+  ins.Text(6, e.kind);
+  if (!e.session.empty()) ins.Text(7, e.session);
+  if (!e.cwd.empty()) ins.Text(8, e.cwd);
+  if (!e.host.empty()) ins.Text(9, e.host);
+  if (e.has_pid) ins.Int64(10, e.pid);
+  if (e.has_payload) {
+    if (e.payload_compact) {
+      ins.Text(11, e.payload);
+    } else {
+      prepared_->compact = proto::CompactJson(e.payload);
+      ins.Text(11, prepared_->compact);
+    }
+  }
+  ins.Step();
+  const bool fresh = ins.Changes() > 0;
+  ins.Reset();
+  if (!fresh) return false;  // the same event id came twice (spool replay)
+  if (e.session.empty()) return true;
+  std::string& key = prepared_->key;
+  key.assign(std::to_string(e.source.size())).append(":").append(e.source).append(e.session);
+  auto it = prepared_->sessions.find(key);
+  if (it == prepared_->sessions.end()) {
+    it = prepared_->sessions.emplace(key, SessionDelta{}).first;
+    it->second.source.assign(e.source);
+    it->second.session.assign(e.session);
+  }
+  SessionDelta& d = it->second;
+  d.first_ts = std::min(d.first_ts, e.ts);
+  d.last_ts = std::max(d.last_ts, e.ts);
+  d.events++;
+  auto kind = d.kinds.find(e.kind);
+  if (kind == d.kinds.end()) kind = d.kinds.emplace(std::string(e.kind), 0).first;
+  kind->second++;
+  if (IsFailureKind(e.kind) || e.payload_failure) d.failures++;
+  if (IsEndKind(e.kind)) d.end_ts = std::max(d.end_ts, e.ts);
+  return true;
+}
+
 Status StoreWriter::Commit(Batch* batch) {
   const auto t0 = Clock::now();
   uint64_t inserted = 0, duplicates = 0, malformed = 0;
   try {
+    if (!prepared_) prepared_ = std::make_unique<Prepared>(db_->getHandle());
+    prepared_->sessions.clear();
     SQLite::Transaction txn(*db_);
-    SQLite::Statement ins(*db_,
-                          "INSERT INTO events(seq, id, ts, received, source, kind, session, cwd, "
-                          "host, pid, payload) VALUES(?,?,?,?,?,?,?,?,?,?,?) "
-                          "ON CONFLICT(id) DO NOTHING");
-    std::map<std::pair<std::string, std::string>, SessionDelta> sessions;
-    rapidjson::Document doc;
-    std::vector<proto::PayloadSpan> spans;
+    store::ScannedEnvelope e;
     for (const JournalRecord& rec : batch->records) {
-      proto::Error perr;
-      // The payload column gets the payload's bytes from the record, not a re-serialised
-      // document: numbers keep every digit (docs/protocol.md "Event envelope").
-      if (!proto::ParseEnvelopes(rec.body, 1, &doc, &spans, &perr) || !doc.IsObject() ||
-          spans.size() != 1 || Str(doc, "id").empty()) {
+      // One pass over the record's bytes; the full parser only for what the scan leaves.
+      if (!store::ScanRecord(rec.body, &e) &&
+          !ParseSlow(rec.body, &prepared_->doc, &prepared_->spans, &e)) {
         ++malformed;
         continue;
       }
-      const std::string_view id = Str(doc, "id"), source = Str(doc, "source"),
-                             kind = Str(doc, "kind"), session = Str(doc, "session");
-      auto ts_it = doc.FindMember("ts");
-      const int64_t ts =
-          ts_it != doc.MemberEnd() && ts_it->value.IsInt64() ? ts_it->value.GetInt64() : 0;
-      auto pid_it = doc.FindMember("pid");
-      auto payload_it = doc.FindMember("payload");
-      const rapidjson::Value* payload =
-          payload_it != doc.MemberEnd() ? &payload_it->value : nullptr;
-      ins.reset();
-      ins.clearBindings();
-      ins.bind(1, static_cast<int64_t>(rec.seq));
-      ins.bind(2, std::string(id));
-      ins.bind(3, ts);
-      ins.bind(4, rec.received_ns);
-      ins.bind(5, std::string(source));
-      ins.bind(6, std::string(kind));
-      if (!session.empty()) ins.bind(7, std::string(session));
-      const std::string_view cwd = Str(doc, "cwd"), host = Str(doc, "host");
-      if (!cwd.empty()) ins.bind(8, std::string(cwd));
-      if (!host.empty()) ins.bind(9, std::string(host));
-      if (pid_it != doc.MemberEnd() && pid_it->value.IsInt64())
-        ins.bind(10, pid_it->value.GetInt64());
-      if (payload && spans[0].present()) {
-        ins.bind(11, proto::CompactJson(std::string_view(rec.body).substr(
-                         spans[0].begin, spans[0].end - spans[0].begin)));
+      if (InsertOne(rec, e)) {
+        ++inserted;
+      } else {
+        ++duplicates;  // keep the first
       }
-      if (ins.exec() == 0) {
-        ++duplicates;  // the same event id came twice (spool replay): keep the first
-        continue;
-      }
-      ++inserted;
-      if (session.empty()) continue;
-      SessionDelta& d = sessions[{std::string(source), std::string(session)}];
-      d.first_ts = std::min(d.first_ts, ts);
-      d.last_ts = std::max(d.last_ts, ts);
-      d.events++;
-      d.kinds[std::string(kind)]++;
-      if (IsFailure(kind, payload)) d.failures++;
-      if (IsEndKind(kind)) d.end_ts = std::max(d.end_ts, ts);
     }
-    for (auto& [key, delta] : sessions) MergeSession(*db_, key.first, key.second, std::move(delta));
-    SQLite::Statement cursor(*db_, "INSERT OR REPLACE INTO meta(key, value) VALUES('cursor', ?)");
-    cursor.bind(1, static_cast<int64_t>(batch->end_cursor));
-    cursor.exec();
+    for (auto& [key, delta] : prepared_->sessions)
+      MergeSession(prepared_->get_session, prepared_->put_session, delta);
+    prepared_->sessions.clear();
+    RawStatement& cursor = prepared_->cursor;
+    cursor.Reset();
+    cursor.Int64(1, static_cast<int64_t>(batch->end_cursor));
+    cursor.Step();
+    cursor.Reset();
     txn.commit();
   } catch (const std::exception& e) {
+    if (prepared_) prepared_->sessions.clear();
     return Status::IOError("store commit of seqs up to " + std::to_string(batch->end_cursor) +
                            " failed: " + e.what());
   }
@@ -347,6 +333,7 @@ Status StoreWriter::Commit(Batch* batch) {
   counters_.cursor.store(batch->end_cursor);
   if (slot_) slot_->cursor.store(batch->end_cursor);
   counters_.rows.fetch_add(inserted);
+  events_since_trim_ += batch->records.size();
   counters_.duplicates.fetch_add(duplicates);
   counters_.malformed.fetch_add(malformed);
   counters_.skipped_seqs.fetch_add(batch->skipped);
@@ -500,6 +487,8 @@ void StoreWriter::Run() {
       continue;
     }
     if (!caught_up && batch.records.empty()) continue;  // backlog: next batch at once
+    const uint64_t read_to = reader_->next_seq() - 1;
+    if (batch.records.empty() && events_since_trim_ >= kTrimAfterEvents) TrimMemory(&batch);
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kMaintenanceEvery);
     if (!batch.records.empty()) {
       const auto left = last_commit_ + options_.batch_interval - Clock::now();
@@ -508,8 +497,25 @@ void StoreWriter::Run() {
                           std::chrono::milliseconds(1));
       if (wait.count() == 0) continue;
     }
-    progress_.WaitBeyond(reader_->next_seq() - 1, wait);
+    progress_.WaitBeyond(read_to, wait);
   }
+}
+
+// Called when the store has caught up after a burst (kTrimAfterEvents): what it held for the
+// burst goes back to the system, so ferryd's idle RSS does not keep the peak. The next event
+// reopens the journal segment and re-reads the db pages it needs.
+void StoreWriter::TrimMemory(Batch* batch) {
+  events_since_trim_ = 0;
+  std::vector<JournalRecord>().swap(batch->records);
+  if (prepared_) {
+    std::string().swap(prepared_->compact);
+    prepared_->doc.SetNull();
+    rapidjson::Document().Swap(prepared_->doc);
+    std::unordered_map<std::string, SessionDelta>().swap(prepared_->sessions);
+  }
+  if (reader_ && reader_->next_seq() - 1 == counters_.cursor.load()) reader_.reset();
+  if (db_) sqlite3_db_release_memory(db_->getHandle());
+  ::malloc_trim(0);
 }
 
 }  // namespace ferry

@@ -3,8 +3,11 @@
 // JournalProgress::written(), and writes them in batches (by count, and at most one commit
 // per batch_interval unless a batch fills), one transaction per batch holding the event rows,
 // the session aggregates and the new cursor (meta.cursor), so every journal record lands
-// exactly once across crashes. Schema and
-// migrations: daemon/store/schema.h.
+// exactly once across crashes. Each record is read once (store::ScanRecord, record_scan.h;
+// the full parser only for what it leaves), with statements prepared once per connection; the
+// session rollup is session_rollup.h. After a catch-up, once idle, the writer hands back its
+// memory (page cache, batch buffers, malloc_trim). Schema and migrations:
+// daemon/store/schema.h.
 //
 // Threads: Open() on the starting thread (it may rebuild or move aside a damaged db). Start()
 // spawns the store thread, which owns the only write connection until Join(). counters() may
@@ -15,11 +18,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "daemon/base/status.h"
+#include "daemon/base/thread_annotations.h"
 #include "daemon/journal/progress.h"
 
 namespace SQLite {
@@ -27,6 +30,11 @@ class Database;
 }
 
 namespace ferry {
+
+struct JournalRecord;
+namespace store {
+struct ScannedEnvelope;
+}
 
 struct StoreOptions {
   std::string db_path;      // <state>/ferry.db
@@ -96,11 +104,15 @@ class StoreWriter {
 
  private:
   struct Batch;
+  struct Prepared;  // statements and scratch buffers, made on the first commit
   void Run();
   bool OpenWithRetry();  // store thread; false when stopped first
   // Reads records into *batch until it is full or the reader is at `limit`.
   void Fill(Batch* batch, uint64_t limit);
   Status Commit(Batch* batch);
+  bool InsertOne(const JournalRecord& rec, const store::ScannedEnvelope& e);
+  // After a catch-up, once idle: frees the page cache, batch buffers and malloc's free pages.
+  void TrimMemory(Batch* batch);
   Status CloseIdleSessions();
   Status ApplyRetention();
   void SetError(const std::string& message);
@@ -111,14 +123,16 @@ class StoreWriter {
   JournalProgress& progress_;
   ConsumerRegistry::Slot* const slot_;
   std::unique_ptr<SQLite::Database> db_;
+  std::unique_ptr<Prepared> prepared_;  // after db_: its statements are finalized first
   std::unique_ptr<class JournalReader> reader_;
   StoreCounters counters_;
   std::thread thread_;
   uint64_t last_rebuild_log_ = 0;
   std::chrono::steady_clock::time_point next_maintenance_{};
   std::chrono::steady_clock::time_point last_commit_{};  // store thread only
-  mutable std::mutex error_mu_;                          // leaf lock; guards error_ only
-  std::string error_;
+  uint64_t events_since_trim_ = 0;                       // store thread only
+  mutable Mutex error_mu_;                               // leaf lock; guards error_ only
+  std::string error_ FERRY_GUARDED_BY(error_mu_);
 };
 
 }  // namespace ferry

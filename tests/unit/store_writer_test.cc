@@ -21,6 +21,8 @@
 
 #include "daemon/journal/journal.h"
 #include "daemon/store/query.h"
+#include "daemon/store/record_scan.h"
+#include "proto/event.h"
 #include "tests/unit/test_util.h"
 
 namespace ferry {
@@ -80,6 +82,115 @@ int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// What the full parser (ParseEnvelopes + DOM lookups, the store's fallback) reads from a body.
+struct SlowView {
+  bool ok = false;
+  std::string id, kind, session, payload;
+  int64_t ts = 0, pid = 0;
+  bool failure = false;
+};
+
+SlowView SlowRead(const std::string& body) {
+  SlowView v;
+  rapidjson::Document doc;
+  std::vector<proto::PayloadSpan> spans;
+  proto::Error err;
+  if (!proto::ParseEnvelopes(body, 1, &doc, &spans, &err) || !doc.IsObject() || spans.size() != 1 ||
+      !doc.HasMember("id") || !doc["id"].IsString() || doc["id"].GetStringLength() == 0) {
+    return v;
+  }
+  v.ok = true;
+  auto str = [&](const char* k) {
+    return doc.HasMember(k) && doc[k].IsString()
+               ? std::string(doc[k].GetString(), doc[k].GetStringLength())
+               : std::string();
+  };
+  v.id = str("id");
+  v.kind = str("kind");
+  v.session = str("session");
+  if (doc.HasMember("ts") && doc["ts"].IsInt64()) v.ts = doc["ts"].GetInt64();
+  if (doc.HasMember("pid") && doc["pid"].IsInt64()) v.pid = doc["pid"].GetInt64();
+  if (spans[0].present())
+    v.payload = proto::CompactJson(body.substr(spans[0].begin, spans[0].end - spans[0].begin));
+  if (doc.HasMember("payload") && doc["payload"].IsObject()) {
+    for (const char* k : {"exit_status", "exit_code", "exitCode"}) {
+      auto it = doc["payload"].FindMember(k);
+      if (it != doc["payload"].MemberEnd() && it->value.IsNumber() && it->value.GetDouble() != 0)
+        v.failure = true;
+    }
+  }
+  return v;
+}
+
+TEST_CASE("the store's record scan reads what the full parser reads, or leaves it to it",
+          "[store]") {
+  struct Case {
+    const char* body;
+    bool scanned;  // false: ScanRecord must leave the record to the full parser
+  };
+  const Case cases[] = {
+      {R"({"id":"a1","ts":5,"source":"s","kind":"k","session":"x","cwd":"/c","host":"h","pid":7,"payload":{"exit_code":2,"n":[1,{"exit_code":0}]}})",
+       true},
+      {R"( { "id" : "a2" , "ts" : -3 , "payload" : { "a" : [ 1 , "b c" ] , "exitCode":-1 } } )",
+       true},
+      {R"({"id":"a3","ts":1,"kind":"k","payload":{"s":"q\"}{[\\","exit_status":0,"x":{"exit_code":9}}})",
+       true},
+      {R"({"id":"a4","ts":1,"payload":{"exit_code":"x","exit_code":1}})", true},
+      {R"({"id":"a5","ts":1,"payload":["exit_code",1]})", true},
+      {R"({"id":"a6","ts":1,"payload":"text \" payload","payload_encoding":"text"})", true},
+      {R"({"id":"a7","ts":1,"payload":null,"truncated":true,"orig_size":12})", true},
+      {R"({"id":"a8","ts":1,"payload":{"exit_code":1e2}})", true},
+      {R"({"id":"a9","ts":1,"kind":"k\u00e9"})", false},         // an escape in a stored field
+      {R"({"id":"b1","ts":1.5})", false},                        // not an integer
+      {R"({"id":"b2","ts":"1"})", false},                        // not a number
+      {R"({"id":"b3","ts":01})", false},                         // not JSON
+      {R"({"ts":1})", false},                                    // no id
+      {R"({"id":"","ts":1})", false},                            // empty id
+      {R"({"id":"b4","id":"b5"})", false},                       // a repeated field
+      {R"({"id":"b6"}x)", false},                                // trailing bytes
+      {R"({"id":"b7","payload":{"a":1})", false},                // unterminated
+      {R"({"id":"b8","payload":{"exit\u005fcode":1}})", false},  // an escaped payload key
+      {"not json", false},
+      {"[1]", false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.body);
+    store::ScannedEnvelope e;
+    const bool scanned = store::ScanRecord(c.body, &e);
+    CHECK(scanned == c.scanned);
+    if (!scanned) continue;
+    const SlowView slow = SlowRead(c.body);
+    REQUIRE(slow.ok);
+    CHECK(std::string(e.id) == slow.id);
+    CHECK(std::string(e.kind) == slow.kind);
+    CHECK(std::string(e.session) == slow.session);
+    CHECK(e.ts == slow.ts);
+    CHECK(e.pid == slow.pid);
+    const std::string payload =
+        e.payload_compact ? std::string(e.payload) : proto::CompactJson(e.payload);
+    CHECK(payload == slow.payload);
+    CHECK(e.payload_failure == slow.failure);
+  }
+}
+
+TEST_CASE("records the scan leaves to the full parser are stored the same way", "[store]") {
+  Fixture f;
+  const int64_t t = NowNs();
+  f.Append(R"({"id":"e1","ts":)" + std::to_string(t) +
+           R"(,"source":"bash","kind":"k\u00e9","session":"s","payload":{ "exit_code" : 3 }})");
+  f.Append(R"({"id":"e2","ts":)" + std::to_string(t + 1) +
+           R"(,"source":"bash","kind":"k","session":"s","payload":{ "a" : [ 1, "x y" ] }})");
+  StoreWriter w(f.Options(), f.progress, nullptr);
+  REQUIRE(w.Open(f.journal->written_seq()).ok());
+  REQUIRE(w.TEST_DrainOnce().ok());
+  CHECK(w.counters().malformed.load() == 0);
+  CHECK(f.Text("SELECT kind FROM events WHERE id = 'e1'") == "k\xc3\xa9");
+  CHECK(f.Text("SELECT payload FROM events WHERE id = 'e1'") == R"({"exit_code":3})");
+  CHECK(f.Text("SELECT payload FROM events WHERE id = 'e2'") == R"({"a":[1,"x y"]})");
+  CHECK(f.Scalar("SELECT failures FROM sessions") == 1);
+  CHECK(f.Text("SELECT kinds FROM sessions") == "{\"k\":1,\"k\xc3\xa9\":1}");
 }
 
 TEST_CASE("store applies rows, session aggregates and cursor", "[store]") {
