@@ -9,18 +9,6 @@
 
 namespace ferry {
 
-const char* FsyncPolicyName(FsyncPolicy policy) {
-  switch (policy) {
-    case FsyncPolicy::kNever:
-      return "never";
-    case FsyncPolicy::kInterval:
-      return "interval";
-    case FsyncPolicy::kAlways:
-      return "always";
-  }
-  return "unknown";
-}
-
 JournalCommitter::JournalCommitter(FsyncPolicy policy, std::chrono::milliseconds interval,
                                    Callbacks callbacks)
     : policy_(policy), callbacks_(std::move(callbacks)), interval_(interval) {}

@@ -27,12 +27,10 @@
 #include <vector>
 
 #include "daemon/base/status.h"
+#include "daemon/config/fsync_policy.h"  // FsyncPolicy lives in config/
 #include "daemon/journal/journal.h"
 
 namespace ferry {
-
-enum class FsyncPolicy { kNever, kInterval, kAlways };
-const char* FsyncPolicyName(FsyncPolicy policy);
 
 class JournalCommitter {
  public:
