@@ -7,9 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/app/consumer_floor.h"
 #include "daemon/app/journal_upkeep.h"
 #include "daemon/app/parts.h"
-#include "daemon/app/recovery.h"
 #include "daemon/app/reload.h"
 #include "daemon/app/status_report.h"
 #include "daemon/base/asio.h"

@@ -1,7 +1,7 @@
 // Daemon: the start and stop order of ferryd's parts (app/parts.h), and nothing else.
 //
 // Start, in dependency order: the private state directory and its lock (app/state_lock.h);
-// journal recovery above the consumers' floor (app/recovery.h); the store writer and query
+// journal recovery above the consumers' floor (app/consumer_floor.h); the store writer and query
 // thread (store/); the sync thread (journal/committer.h), retention and the publisher
 // (journal/publisher.h); the tail server; the ingest socket (taken from systemd or bound);
 // the request handlers; the store, query and sink threads (app/sink_set.h); the dedupe window

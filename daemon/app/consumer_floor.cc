@@ -1,4 +1,4 @@
-#include "daemon/app/recovery.h"
+#include "daemon/app/consumer_floor.h"
 
 #include <dirent.h>
 
