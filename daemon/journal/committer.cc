@@ -35,7 +35,9 @@ void JournalCommitter::Written(const std::shared_ptr<SegmentFile>& segment, uint
       sync_next_written_ = false;
       sync_now = true;
     }
-    if ((sync_now || policy() == FsyncPolicy::kAlways) && !sync_requested_) {
+    const bool ask = sync_now || policy() == FsyncPolicy::kAlways;
+    if (ask) ++sync_requests_;
+    if (ask && !sync_requested_) {
       sync_requested_ = true;
       wake = true;
     }
@@ -49,6 +51,7 @@ void JournalCommitter::Closed(std::shared_ptr<SegmentFile> segment, uint64_t las
     dirty_.push_back(std::move(segment));
     if (last_seq > written_seq_) written_seq_ = last_seq;
     sync_requested_ = true;  // a closed segment is synced promptly, whatever the policy
+    ++sync_requests_;
   }
   cv_.NotifyOne();
 }
@@ -67,6 +70,7 @@ void JournalCommitter::Recover(std::shared_ptr<SegmentFile> active,
     failed_ = false;
     final_status_ = Status::Ok();
     sync_requested_ = true;
+    ++sync_requests_;
   }
   cv_.NotifyOne();
 }
@@ -82,6 +86,7 @@ void JournalCommitter::SetPolicy(FsyncPolicy policy, std::chrono::milliseconds i
     // everything appended before the switch.
     sync_next_written_ = true;
     sync_requested_ = true;
+    ++sync_requests_;
   }
   cv_.NotifyOne();
 }
@@ -95,6 +100,11 @@ std::optional<std::chrono::steady_clock::time_point> JournalCommitter::SyncInPro
   MutexLock lock(mu_);
   if (sync_started_ == std::chrono::steady_clock::time_point{}) return std::nullopt;
   return sync_started_;
+}
+
+uint64_t JournalCommitter::TEST_sync_requests() const {
+  MutexLock lock(mu_);
+  return sync_requests_;
 }
 
 uint64_t JournalCommitter::syncs() const {

@@ -75,6 +75,11 @@ class JournalCommitter {
   // The watchdog uses it to tell a stuck disk from an idle one.
   std::optional<std::chrono::steady_clock::time_point> SyncInProgressSince() const;
 
+  // Test hook: how many times a sync was asked of the sync thread (Written() with sync_now
+  // or under kAlways, Closed(), Recover(), SetPolicy()). Written() decides synchronously, so
+  // an unchanged count proves that no sync was asked since.
+  uint64_t TEST_sync_requests() const;
+
  private:
   void Run() FERRY_EXCLUDES(mu_);
 
@@ -98,6 +103,7 @@ class JournalCommitter {
   std::chrono::milliseconds interval_ FERRY_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point sync_started_ FERRY_GUARDED_BY(mu_){};  // {}: idle
   uint64_t syncs_ FERRY_GUARDED_BY(mu_) = 0;
+  uint64_t sync_requests_ FERRY_GUARDED_BY(mu_) = 0;  // TEST_sync_requests
   Status final_status_ FERRY_GUARDED_BY(mu_);
   std::thread thread_;
 };

@@ -43,6 +43,9 @@ class JournalProgress {
   // Blocks until written() > `after`, Stop(), or `timeout`. Returns written().
   uint64_t WaitBeyond(uint64_t after, std::chrono::milliseconds timeout);
 
+  // Test hook: threads inside WaitBeyond that found nothing new and are waiting (or about to).
+  int TEST_waiters() const { return waiters_.load(); }
+
   // Wakes every waiter for good (shutdown).
   void Stop();
   bool stopped() const { return stopped_flag_.load(); }
