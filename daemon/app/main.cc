@@ -21,6 +21,25 @@
 #include "daemon/sink/sink.h"
 #include "proto/paths.h"
 
+namespace {
+
+// One descriptor per connection: take the whole hard limit, so the soft default (often 1024)
+// does not cap ingest.max_connections (which is clamped below the limit).
+void RaiseOpenFileLimit() {
+  if (struct rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    const rlim_t soft = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+      spdlog::info("raised the open-file limit from {} to {}", soft, rl.rlim_max);
+    } else {
+      spdlog::warn("cannot raise the open-file limit from {} to {}: {}", soft, rl.rlim_max,
+                   std::strerror(errno));
+    }
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{
       "ferryd: the ferry daemon. Accepts hook events on a Unix socket, makes them durable in\n"
@@ -82,18 +101,7 @@ int main(int argc, char** argv) {
   // umask of 022 made ferry.db readable by every local user).
   ::umask(077);
   ferry::SetUpLogging(config.log_level);
-  // One descriptor per connection: take the whole hard limit, so the soft default (often
-  // 1024) does not cap ingest.max_connections (which is clamped below the limit).
-  if (struct rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    const rlim_t soft = rl.rlim_cur;
-    rl.rlim_cur = rl.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) {
-      spdlog::info("raised the open-file limit from {} to {}", soft, rl.rlim_max);
-    } else {
-      spdlog::warn("cannot raise the open-file limit from {} to {}: {}", soft, rl.rlim_max,
-                   std::strerror(errno));
-    }
-  }
+  RaiseOpenFileLimit();
   if (const char* faults = std::getenv("FERRY_TEST_FAULTS"); faults && *faults) {
     if (!ferry::fault::ArmFromSpec(faults)) {
       spdlog::critical("FERRY_TEST_FAULTS is malformed: {}", faults);

@@ -166,6 +166,8 @@ JournalReader::Result JournalReader::DropRestOfSegment(std::string why) {
   return Result::kCorruption;
 }
 
+// Over 80 lines on purpose: one pass of the reader's state machine (open the next segment, read,
+// check, report damage, skip); every exit sets the state the next call resumes from.
 JournalReader::Result JournalReader::Next(uint64_t limit_seq, JournalRecord* record) {
   error_.clear();
   lost_first_ = lost_last_ = 0;
