@@ -43,6 +43,14 @@ void JournalPublisher::OnWritten(uint64_t seq) {
   }
 }
 
+Status JournalPublisher::FlushAndPublish(bool sync_now) {
+  Status s = journal_.Flush();
+  if (!s.ok()) return s;
+  committer_.Written(journal_.active_segment(), journal_.written_seq(), sync_now);
+  OnWritten(journal_.written_seq());
+  return Status::Ok();
+}
+
 std::function<void(uint64_t)> JournalPublisher::WrittenListener() {
   return [this](uint64_t seq) { OnWritten(seq); };
 }

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "daemon/base/status.h"
 #include "daemon/config/fsync_policy.h"
 
 namespace ferry {
@@ -52,6 +53,12 @@ class JournalPublisher {
   // under fsync "never", and runs retention when a roll made it due or the journal is over
   // its byte cap.
   void OnWritten(uint64_t seq);
+  // Journal::Flush(), then on success JournalCommitter::Written() (`sync_now`: a durable ack
+  // is owed) and OnWritten(): the whole "after a flush" sequence in one call, for flushers
+  // that want it (the ingest server and the spool importer still make the three calls
+  // themselves and are handed WrittenListener()). Returns Flush()'s status.
+  Status FlushAndPublish(bool sync_now);
+
   // OnWritten bound to this object: the one function handed to every flusher.
   std::function<void(uint64_t)> WrittenListener();
 
