@@ -1,14 +1,19 @@
-// Daemon: wires ferryd's parts together and runs them: journal recovery, the sync thread,
-// the ingest server on the io thread (which is the caller's thread), signals, status, config
-// reload (SIGHUP) and the systemd glue (socket activation, notifications, watchdog).
-// Components are started in dependency order and stopped in reverse.
+// Daemon: the start and stop order of ferryd's parts (app/parts.h), and nothing else.
+//
+// Start, in dependency order: the private state directory and its lock (app/state_lock.h);
+// journal recovery above the consumers' floor (app/consumer_floor.h); the store writer and query
+// thread (store/); the sync thread (journal/committer.h), retention and the publisher
+// (journal/publisher.h); the tail server; the ingest socket (taken from systemd or bound);
+// the request handlers; the store, query and sink threads (app/sink_set.h); the dedupe window
+// and the spool importer; signals, the status sampler (app/status_report.h) and the journal
+// timers (app/journal_upkeep.h); then READY=1 (systemd/notifier.h).
+// Stop (SIGINT/SIGTERM): open flush waits are answered, the socket drains for at most 10 s
+// (acking what is in flight), the journal is flushed and its high-water mark saved, then the
+// consumers stop (progress first, so each finishes its last batch), then the sync thread.
+// SIGHUP reloads the config (app/reload.h).
 #pragma once
 
-#include <chrono>
-#include <cstdint>
-#include <deque>
 #include <memory>
-#include <string>
 
 #include "daemon/config/config.h"
 
@@ -22,7 +27,10 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Runs until SIGINT/SIGTERM. Returns the process exit code; throws only during start-up.
+  // Runs until SIGINT/SIGTERM. Returns the process exit code: 0 after a clean stop, 1 when
+  // the journal failed. Throws std::runtime_error only during start-up (the state directory,
+  // its lock, the journal, retention counts, the socket, redact rules or the spool cannot be
+  // used); every thread started before the throw is stopped first.
   // Thread: the caller's, which becomes the io thread.
   int Run();
 

@@ -14,11 +14,31 @@
 #include "daemon/app/daemon.h"
 #include "daemon/base/fault_injection.h"
 #include "daemon/base/logging.h"
+#include "daemon/config/check_print.h"
 #include "daemon/config/config.h"
 #include "daemon/sink/encode.h"
 #include "daemon/sink/http_client.h"
 #include "daemon/sink/sink.h"
 #include "proto/paths.h"
+
+namespace {
+
+// One descriptor per connection: take the whole hard limit, so the soft default (often 1024)
+// does not cap ingest.max_connections (which is clamped below the limit).
+void RaiseOpenFileLimit() {
+  if (struct rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    const rlim_t soft = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+      spdlog::info("raised the open-file limit from {} to {}", soft, rl.rlim_max);
+    } else {
+      spdlog::warn("cannot raise the open-file limit from {} to {}: {}", soft, rl.rlim_max,
+                   std::strerror(errno));
+    }
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -66,59 +86,13 @@ int main(int argc, char** argv) {
   config_path = source.path;
 
   if (check_config) {
-    std::cout << "config: "
-              << (config.path.empty() ? config_path + " (absent; defaults)" : config.path)
-              << " OK\n"
-              << "socket = " << config.socket_path << "\n"
-              << "state_dir = " << config.state_dir << "\n"
-              << "log_level = " << config.log_level << "\n"
-              << "journal.fsync = " << ferry::FsyncPolicyName(config.fsync) << "\n"
-              << "journal.fsync_interval = " << config.fsync_interval.count() << "ms\n"
-              << "journal.segment_size = " << config.segment_bytes << "\n"
-              << "journal.max_bytes = " << config.max_bytes << "\n"
-              << "ingest.max_frame = " << config.max_frame_bytes << "\n"
-              << "ingest.max_connections = " << config.max_connections << "\n"
-              << "ingest.idle_timeout = " << config.idle_timeout.count() << "ms\n"
-              << "ingest.frame_timeout = " << config.frame_timeout.count() << "ms\n"
-              << "ingest.max_batch_events = " << config.max_batch_events << "\n"
-              << "store.enabled = " << (config.store_enabled ? "true" : "false") << "\n"
-              << "store.batch_interval = " << config.store_batch_interval.count() << "ms\n"
-              << "store.batch_events = " << config.store_batch_events << "\n"
-              << "store.session_idle_timeout = " << config.session_idle_timeout.count() << "ms\n"
-              << "store.retain_age = " << config.store_retain_age.count() << "ms\n"
-              << "store.retain_rows = " << config.store_retain_rows << "\n"
-              << "store.query_timeout = " << config.query_timeout.count() << "ms\n"
-              << "store.query_max_rows = " << config.query_max_rows << "\n"
-              << "redact.builtin = " << (config.redact.builtin ? "true" : "false") << "\n"
-              << "redact.local = " << (config.redact.local ? "true" : "false") << "\n"
-              << "redact.rules = " << config.redact.rules.size() << "\n";
-    if (config.sinks.empty()) std::cout << "sinks: none (events stay on this machine)\n";
-    for (const ferry::SinkConfig& sink : config.sinks) {
-      std::cout << "sink " << sink.name << ": " << sink.type << " -> "
-                << ferry::UrlForDisplay(sink.EndpointUrl()) << "; max_events " << sink.max_events
-                << ", max_bytes " << sink.max_bytes << ", gzip "
-                << (sink.gzip ? "level " + std::to_string(sink.gzip_level) : std::string("off"))
-                << ", timeout " << sink.timeout.count() << "ms, backoff_max "
-                << sink.backoff_max.count() << "ms, batch_timeout " << sink.batch_timeout.count()
-                << "ms, redact " << (sink.redact ? "on" : "off") << ", tls_verify "
-                << (sink.tls_verify ? "on" : "OFF")
-                << (sink.ca_file.empty() ? "" : " (ca_file " + sink.ca_file + ")") << ", token "
-                << (!sink.token_file.empty()  ? "from file " + sink.token_file
-                    : !sink.token_env.empty() ? "from $" + sink.token_env
-                                              : std::string("none"))
-                << "\n";
-      if (!sink.tls_verify) {
-        std::cerr << "ferryd: warning: sink " << sink.name
-                  << ": tls_verify = false: the server's certificate is not checked, so anyone on "
-                     "the path can read and change what is sent\n";
-      }
+    ferry::ConfigPrintHooks hooks;
+    hooks.url_for_display = [](std::string_view url) { return ferry::UrlForDisplay(url); };
+    hooks.token_problem = [](const ferry::SinkConfig& sink) {
       std::string token;
-      const std::string problem = ferry::ReadSinkToken(sink, &token);
-      if (!problem.empty()) {
-        std::cerr << "ferryd: warning: sink " << sink.name << ": " << problem
-                  << " (the sink would stay paused until this is fixed)\n";
-      }
-    }
+      return ferry::ReadSinkToken(sink, &token);
+    };
+    ferry::PrintCheckedConfig(config, config_path, hooks, std::cout, std::cerr);
     return 0;
   }
 
@@ -127,18 +101,7 @@ int main(int argc, char** argv) {
   // umask of 022 made ferry.db readable by every local user).
   ::umask(077);
   ferry::SetUpLogging(config.log_level);
-  // One descriptor per connection: take the whole hard limit, so the soft default (often
-  // 1024) does not cap ingest.max_connections (which is clamped below the limit).
-  if (struct rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    const rlim_t soft = rl.rlim_cur;
-    rl.rlim_cur = rl.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) {
-      spdlog::info("raised the open-file limit from {} to {}", soft, rl.rlim_max);
-    } else {
-      spdlog::warn("cannot raise the open-file limit from {} to {}: {}", soft, rl.rlim_max,
-                   std::strerror(errno));
-    }
-  }
+  RaiseOpenFileLimit();
   if (const char* faults = std::getenv("FERRY_TEST_FAULTS"); faults && *faults) {
     if (!ferry::fault::ArmFromSpec(faults)) {
       spdlog::critical("FERRY_TEST_FAULTS is malformed: {}", faults);

@@ -224,22 +224,22 @@ bool ArmFromSpec(std::string_view spec) {
 // ---- FaultFileSystem ----
 
 void FaultFileSystem::AddRule(Rule rule) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   rules_.push_back({std::move(rule), 0, 0});
 }
 
 void FaultFileSystem::ClearRules() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   rules_.clear();
 }
 
 int64_t FaultFileSystem::Faults(size_t index) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return index < rules_.size() ? rules_[index].faults : 0;
 }
 
 int64_t FaultFileSystem::TotalFaults() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   int64_t total = 0;
   for (const auto& r : rules_) total += r.faults;
   return total;
@@ -265,7 +265,7 @@ std::string FaultFileSystem::PathOf(int fd) const {
 }
 
 int FaultFileSystem::Open(const char* path, int flags, mode_t mode) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const std::string p = Normalize(path);
   int err = 0;
   if (Match(Op::kOpen, p, &err) == Verdict::kFail) {
@@ -290,7 +290,7 @@ int FaultFileSystem::Open(const char* path, int flags, mode_t mode) {
 }
 
 int FaultFileSystem::Close(int fd) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   int err = 0;
   const std::string p = PathOf(fd);
   fd_paths_.erase(fd);
@@ -305,7 +305,7 @@ int FaultFileSystem::Close(int fd) {
 // The rule check shared by read, pread and write: false (errno set) when the call must fail;
 // a short rule halves *n (at least one byte is still transferred).
 bool FaultFileSystem::AdmitTransfer(Op op, int fd, size_t* n) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   int err = 0;
   const Verdict v = Match(op, PathOf(fd), &err);
   if (v == Verdict::kFail) {
@@ -349,7 +349,7 @@ void FaultFileSystem::Synced(int fd) {
 // fdatasync and fsync: the rule check, the call, and on success what the power-loss model
 // counts as synced (the file's size, or a directory's new entries and renames).
 int FaultFileSystem::SyncWith(int fd, int (*sync_call)(int)) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   int err = 0;
   if (Match(Op::kSync, PathOf(fd), &err) == Verdict::kFail) {
     errno = err;
@@ -365,7 +365,7 @@ int FaultFileSystem::Fdatasync(int fd) { return SyncWith(fd, ::fdatasync); }
 int FaultFileSystem::Fsync(int fd) { return SyncWith(fd, ::fsync); }
 
 int FaultFileSystem::Ftruncate(int fd, off_t length) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   int err = 0;
   const std::string p = PathOf(fd);
   if (Match(Op::kTruncate, p, &err) == Verdict::kFail) {
@@ -381,7 +381,7 @@ int FaultFileSystem::Ftruncate(int fd, off_t length) {
 }
 
 int FaultFileSystem::Truncate(const char* path, off_t length) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   int err = 0;
   const std::string p = Normalize(path);
   if (Match(Op::kTruncate, p, &err) == Verdict::kFail) {
@@ -397,7 +397,7 @@ int FaultFileSystem::Truncate(const char* path, off_t length) {
 }
 
 int FaultFileSystem::Rename(const char* from, const char* to) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   int err = 0;
   const std::string f = Normalize(from), t = Normalize(to);
   if (Match(Op::kRename, f, &err) == Verdict::kFail ||
@@ -427,7 +427,7 @@ int FaultFileSystem::Rename(const char* from, const char* to) {
 }
 
 int FaultFileSystem::Unlink(const char* path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   int err = 0;
   const std::string p = Normalize(path);
   if (Match(Op::kUnlink, p, &err) == Verdict::kFail) {
@@ -447,7 +447,7 @@ void FaultFileSystem::PowerLossAndExit() {
 }
 
 void FaultFileSystem::DropUnsyncedData() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   DropUnsyncedLocked();
 }
 

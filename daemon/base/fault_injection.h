@@ -27,13 +27,13 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "daemon/base/file_seam.h"
+#include "daemon/base/thread_annotations.h"
 
 namespace ferry::fault {
 
@@ -115,19 +115,20 @@ class FaultFileSystem : public fs::FileSystem {
   };
   enum class Verdict { kProceed, kFail, kShort };
 
-  Verdict Match(Op op, const std::string& path, int* err);  // mu_ held
-  std::string PathOf(int fd) const;                         // mu_ held
-  void Synced(int fd);                                      // mu_ held
-  bool AdmitTransfer(Op op, int fd, size_t* n);             // takes mu_
-  int SyncWith(int fd, int (*sync_call)(int));              // takes mu_
-  void DropUnsyncedLocked();                                // mu_ held
+  Verdict Match(Op op, const std::string& path, int* err) FERRY_REQUIRES(mu_);
+  std::string PathOf(int fd) const FERRY_REQUIRES(mu_);
+  void Synced(int fd) FERRY_REQUIRES(mu_);
+  bool AdmitTransfer(Op op, int fd, size_t* n) FERRY_EXCLUDES(mu_);
+  int SyncWith(int fd, int (*sync_call)(int)) FERRY_EXCLUDES(mu_);
+  void DropUnsyncedLocked() FERRY_REQUIRES(mu_);
 
   const bool track_sync_;
-  mutable std::mutex mu_;
-  std::vector<RuleState> rules_;
-  std::map<int, std::string> fd_paths_;
-  std::map<std::string, FileState> files_;
-  std::vector<PendingRename> renames_;
+  // Lock order: a leaf lock; every seam call of every thread takes it (tests only).
+  mutable Mutex mu_;
+  std::vector<RuleState> rules_ FERRY_GUARDED_BY(mu_);
+  std::map<int, std::string> fd_paths_ FERRY_GUARDED_BY(mu_);
+  std::map<std::string, FileState> files_ FERRY_GUARDED_BY(mu_);
+  std::vector<PendingRename> renames_ FERRY_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::fault

@@ -6,26 +6,28 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "daemon/base/file_seam.h"
 
 namespace ferry {
-namespace {
 
-bool WriteAll(int fd, std::string_view data) {
+Status WriteAll(int fd, std::string_view data, const std::string& what) {
   while (!data.empty()) {
     const ssize_t n = fs::Write(fd, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      if (n == 0) errno = EIO;
-      return false;
-    }
+    if (n == 0) errno = EIO;
+    if (n <= 0) return Status::FromErrno(what, errno);
     data.remove_prefix(static_cast<size_t>(n));
   }
-  return true;
+  return Status::Ok();
 }
 
-}  // namespace
+int64_t NowNs() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 std::string DirOf(const std::string& path) {
   const size_t slash = path.rfind('/');
@@ -42,9 +44,14 @@ Status SyncDir(const std::string& dir) {
   return Status::Ok();
 }
 
-bool ReadWholeFile(const std::string& path, std::string* out) {
+Status SyncDir(int dir_fd, const std::string& dir) {
+  if (fs::Fsync(dir_fd) != 0) return Status::FromErrno("fsync directory " + dir, errno);
+  return Status::Ok();
+}
+
+Status ReadFileStatus(const std::string& path, std::string* out) {
   const int fd = fs::Open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
   out->clear();
   char buf[65536];
   ssize_t n;
@@ -54,22 +61,26 @@ bool ReadWholeFile(const std::string& path, std::string* out) {
       const int err = errno;
       fs::Close(fd);
       errno = err;
-      return false;
+      return Status::FromErrno("read " + path, err);
     }
     out->append(buf, static_cast<size_t>(n));
   }
   fs::Close(fd);
-  return true;
+  return Status::Ok();
 }
 
-Status WriteFileAtomically(const std::string& path, std::string_view contents, bool durable) {
+bool ReadWholeFile(const std::string& path, std::string* out) {
+  return ReadFileStatus(path, out).ok();  // errno is still the failed call's
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view contents, bool durable,
+                           int dir_fd) {
   const std::string tmp = path + ".tmp";
   const int fd = fs::Open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno("create " + tmp, errno);
-  if (!WriteAll(fd, contents)) {
-    const int err = errno;
+  if (Status s = WriteAll(fd, contents, "write " + tmp); !s.ok()) {
     fs::Close(fd);
-    return Status::FromErrno("write " + tmp, err);
+    return s;
   }
   if (durable && fs::Fdatasync(fd) != 0) {
     const int err = errno;
@@ -80,7 +91,7 @@ Status WriteFileAtomically(const std::string& path, std::string_view contents, b
   if (fs::Rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno("rename " + tmp, errno);
   // Without the directory sync the rename itself may not survive a power loss, and a caller
   // that asked for durability (a sink cursor) would act on a file that can come back old.
-  if (durable) return SyncDir(DirOf(path));
+  if (durable) return dir_fd >= 0 ? SyncDir(dir_fd, DirOf(path)) : SyncDir(DirOf(path));
   return Status::Ok();
 }
 
@@ -94,9 +105,9 @@ Status AppendLinesSynced(const std::string& path, std::string_view text) {
   bool ok = true;
   if (::fstat(fd, &st) == 0 && st.st_size > 0 && fs::Pread(fd, &last, 1, st.st_size - 1) == 1 &&
       last != '\n') {
-    ok = WriteAll(fd, "\n");
+    ok = WriteAll(fd, "\n", path).ok();
   }
-  ok = ok && WriteAll(fd, text);
+  ok = ok && WriteAll(fd, text, path).ok();
   ok = ok && fs::Fdatasync(fd) == 0;
   const int err = errno;
   fs::Close(fd);

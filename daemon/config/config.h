@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/journal/committer.h"
+#include "daemon/config/fsync_policy.h"
 #include "daemon/redact/redact.h"
 
 namespace ferry {

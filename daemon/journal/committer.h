@@ -18,21 +18,18 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
 #include "daemon/base/status.h"
+#include "daemon/base/thread_annotations.h"
+#include "daemon/config/fsync_policy.h"  // FsyncPolicy lives in config/
 #include "daemon/journal/journal.h"
 
 namespace ferry {
-
-enum class FsyncPolicy { kNever, kInterval, kAlways };
-const char* FsyncPolicyName(FsyncPolicy policy);
 
 class JournalCommitter {
  public:
@@ -78,30 +75,36 @@ class JournalCommitter {
   // The watchdog uses it to tell a stuck disk from an idle one.
   std::optional<std::chrono::steady_clock::time_point> SyncInProgressSince() const;
 
+  // Test hook: how many times a sync was asked of the sync thread (Written() with sync_now
+  // or under kAlways, Closed(), Recover(), SetPolicy()). Written() decides synchronously, so
+  // an unchanged count proves that no sync was asked since.
+  uint64_t TEST_sync_requests() const;
+
  private:
-  void Run();
+  void Run() FERRY_EXCLUDES(mu_);
 
   // Written only by SetPolicy() on the io thread (under mu_); read by both threads.
   std::atomic<FsyncPolicy> policy_;
   const Callbacks callbacks_;
 
   // Lock order: mu_ is the only lock; callbacks run without it.
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::shared_ptr<SegmentFile>> dirty_;       // guarded by mu_: closed, unsynced
-  std::shared_ptr<SegmentFile> active_;                   // guarded by mu_
-  uint64_t written_seq_ = 0;                              // guarded by mu_
-  uint64_t durable_seq_ = 0;                              // guarded by mu_
-  bool sync_requested_ = false;                           // guarded by mu_
-  bool stopping_ = false;                                 // guarded by mu_
-  bool failed_ = false;                                   // guarded by mu_
-  std::shared_ptr<SegmentFile> failed_file_;              // guarded by mu_: its sync failed
-  bool sync_next_written_ = false;                        // guarded by mu_: set by SetPolicy
-  bool reconfigured_ = false;                             // guarded by mu_: interval changed
-  std::chrono::milliseconds interval_;                    // guarded by mu_
-  std::chrono::steady_clock::time_point sync_started_{};  // guarded by mu_; {} when idle
-  uint64_t syncs_ = 0;                                    // guarded by mu_
-  Status final_status_;                                   // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::vector<std::shared_ptr<SegmentFile>> dirty_ FERRY_GUARDED_BY(mu_);  // closed, unsynced
+  std::shared_ptr<SegmentFile> active_ FERRY_GUARDED_BY(mu_);
+  uint64_t written_seq_ FERRY_GUARDED_BY(mu_) = 0;
+  uint64_t durable_seq_ FERRY_GUARDED_BY(mu_) = 0;
+  bool sync_requested_ FERRY_GUARDED_BY(mu_) = false;
+  bool stopping_ FERRY_GUARDED_BY(mu_) = false;
+  bool failed_ FERRY_GUARDED_BY(mu_) = false;
+  std::shared_ptr<SegmentFile> failed_file_ FERRY_GUARDED_BY(mu_);  // its sync failed
+  bool sync_next_written_ FERRY_GUARDED_BY(mu_) = false;            // set by SetPolicy
+  bool reconfigured_ FERRY_GUARDED_BY(mu_) = false;                 // interval changed
+  std::chrono::milliseconds interval_ FERRY_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point sync_started_ FERRY_GUARDED_BY(mu_){};  // {}: idle
+  uint64_t syncs_ FERRY_GUARDED_BY(mu_) = 0;
+  uint64_t sync_requests_ FERRY_GUARDED_BY(mu_) = 0;  // TEST_sync_requests
+  Status final_status_ FERRY_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

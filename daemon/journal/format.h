@@ -20,6 +20,8 @@ inline constexpr size_t kRecordHeaderSize = 24;
 // A length above this is corruption, whatever the remaining file size says.
 inline constexpr uint32_t kMaxRecordBody = 64u << 20;
 inline constexpr const char* kSegmentSuffix = ".seg";
+// The high-water file in the journal directory (journal.h, HighWater).
+inline constexpr const char* kHighWaterFile = "highwater";
 
 // "00000000000000000042.seg" for 42.
 std::string SegmentFileName(uint64_t first_seq);

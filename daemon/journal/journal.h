@@ -52,6 +52,8 @@ struct RecoveryReport {
   std::vector<std::string> strays;
 };
 
+struct HighWater;
+
 class Journal {
  public:
   struct Options {
@@ -138,7 +140,12 @@ class Journal {
 
  private:
   explicit Journal(Options options);
+  // Recovery (journal/recovery.cc): Recover runs the three steps below, in order.
   Status Recover(RecoveryReport* report);
+  Status MoveStrays(const HighWater& hw, std::vector<uint64_t>* seqs, RecoveryReport* report);
+  Status RecoverLastSegment(uint64_t first, RecoveryReport* report, uint64_t* expected);
+  Status ContinueNumbering(uint64_t expected, const HighWater& hw, bool no_segments,
+                           RecoveryReport* report);
   Status OpenSegment(uint64_t first_seq, bool create);
   // Closes the active segment and starts `first_seq`.seg (recording it in the high-water
   // file first when it does not continue the active one).

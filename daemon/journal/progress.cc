@@ -11,8 +11,8 @@ void JournalProgress::PublishWritten(uint64_t seq) {
   // predicate check (after its increment) sees the new value. Locking before notify closes
   // the window between a waiter's predicate check and its wait.
   if (waiters_.load() > 0) {
-    std::lock_guard lock(mu_);
-    cv_.notify_all();
+    MutexLock lock(mu_);
+    cv_.NotifyAll();
   }
 }
 
@@ -21,8 +21,11 @@ uint64_t JournalProgress::WaitBeyond(uint64_t after, std::chrono::milliseconds t
   if (now > after || stopped_flag_.load()) return now;
   waiters_.fetch_add(1);
   {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, timeout, [&] { return written_.load() > after || stopped_flag_.load(); });
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    MutexLock lock(mu_);
+    while (written_.load() <= after && !stopped_flag_.load()) {
+      if (cv_.WaitUntil(lock, deadline) == std::cv_status::timeout) break;
+    }
   }
   waiters_.fetch_sub(1);
   return written_.load();
@@ -30,12 +33,12 @@ uint64_t JournalProgress::WaitBeyond(uint64_t after, std::chrono::milliseconds t
 
 void JournalProgress::Stop() {
   stopped_flag_.store(true);
-  std::lock_guard lock(mu_);
-  cv_.notify_all();
+  MutexLock lock(mu_);
+  cv_.NotifyAll();
 }
 
 ConsumerRegistry::Slot* ConsumerRegistry::Register(const std::string& name, uint64_t cursor) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Slot& slot = slots_.emplace_back(name);
   slot.cursor.store(cursor);
   active_.push_back(true);
@@ -43,14 +46,14 @@ ConsumerRegistry::Slot* ConsumerRegistry::Register(const std::string& name, uint
 }
 
 void ConsumerRegistry::Unregister(Slot* slot) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (&slots_[i] == slot) active_[i] = false;
   }
 }
 
 uint64_t ConsumerRegistry::MinCursor() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   uint64_t min = std::numeric_limits<uint64_t>::max();
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (active_[i]) min = std::min(min, slots_[i].cursor.load());
@@ -59,7 +62,7 @@ uint64_t ConsumerRegistry::MinCursor() const {
 }
 
 void ConsumerRegistry::ForEach(const std::function<void(const Slot&)>& fn) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (active_[i]) fn(slots_[i]);
   }

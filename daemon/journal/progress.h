@@ -12,12 +12,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
+
+#include "daemon/base/thread_annotations.h"
 
 namespace ferry {
 
@@ -43,6 +43,9 @@ class JournalProgress {
   // Blocks until written() > `after`, Stop(), or `timeout`. Returns written().
   uint64_t WaitBeyond(uint64_t after, std::chrono::milliseconds timeout);
 
+  // Test hook: threads inside WaitBeyond that found nothing new and are waiting (or about to).
+  int TEST_waiters() const { return waiters_.load(); }
+
   // Wakes every waiter for good (shutdown).
   void Stop();
   bool stopped() const { return stopped_flag_.load(); }
@@ -52,9 +55,10 @@ class JournalProgress {
   std::atomic<uint64_t> shippable_{0};
   std::atomic<int> waiters_{0};
   std::atomic<bool> stopped_flag_{false};
-  // Lock order: mu_ is a leaf lock. Held only to wait on or signal cv_.
-  std::mutex mu_;
-  std::condition_variable cv_;
+  // Lock order: mu_ is a leaf lock. It guards no data (the seqs are atomics): it is held only
+  // to wait on or signal cv_, which closes the window between a waiter's check and its wait.
+  Mutex mu_;
+  CondVar cv_;
 };
 
 class ConsumerRegistry {
@@ -79,9 +83,10 @@ class ConsumerRegistry {
   void ForEach(const std::function<void(const Slot&)>& fn) const;
 
  private:
-  mutable std::mutex mu_;    // guards the container, not the slots' atomics
-  std::deque<Slot> slots_;   // deque: stable addresses
-  std::deque<bool> active_;  // parallel to slots_; false once unregistered
+  // Lock order: a leaf lock. Guards the containers, not the slots' atomics.
+  mutable Mutex mu_;
+  std::deque<Slot> slots_ FERRY_GUARDED_BY(mu_);   // deque: stable addresses
+  std::deque<bool> active_ FERRY_GUARDED_BY(mu_);  // parallel to slots_; false once unregistered
 };
 
 }  // namespace ferry

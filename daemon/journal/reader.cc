@@ -9,11 +9,11 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
-#include <mutex>
 
 #include <spdlog/spdlog.h>
 
 #include "daemon/base/file_seam.h"
+#include "daemon/base/thread_annotations.h"
 #include "daemon/journal/format.h"
 #include "daemon/journal/journal.h"
 
@@ -166,6 +166,8 @@ JournalReader::Result JournalReader::DropRestOfSegment(std::string why) {
   return Result::kCorruption;
 }
 
+// Over 80 lines on purpose: one pass of the reader's state machine (open the next segment, read,
+// check, report damage, skip); every exit sets the state the next call resumes from.
 JournalReader::Result JournalReader::Next(uint64_t limit_seq, JournalRecord* record) {
   error_.clear();
   lost_first_ = lost_last_ = 0;
@@ -301,10 +303,12 @@ struct Damage {
   bool acked = false;  // acknowledged: not listed in problems
 };
 
-std::mutex g_mu;
-std::map<std::string, Episode, std::less<>> g_episodes;          // by who
-std::map<std::pair<std::string, std::string>, Damage> g_damage;  // segment, reason
-std::atomic<size_t> g_open{0};                                   // g_episodes.size()
+// Lock order: g_mu is a leaf lock (spdlog is called under it; spdlog takes only its own).
+Mutex g_mu;
+std::map<std::string, Episode, std::less<>> g_episodes FERRY_GUARDED_BY(g_mu);  // by who
+// By (segment, reason).
+std::map<std::pair<std::string, std::string>, Damage> g_damage FERRY_GUARDED_BY(g_mu);
+std::atomic<size_t> g_open{0};  // g_episodes.size(): lets readers skip g_mu when all is well
 
 std::string Range(uint64_t first, uint64_t last) {
   if (first == 0) return "no seqs lost, but damage";
@@ -320,7 +324,7 @@ std::chrono::milliseconds Observe(std::string_view who, JournalReader::Result re
                                   const JournalReader& reader) {
   if (result == JournalReader::Result::kRecord || result == JournalReader::Result::kEnd) {
     if (g_open.load(std::memory_order_relaxed) == 0) return std::chrono::milliseconds(0);
-    std::lock_guard lock(g_mu);
+    MutexLock lock(g_mu);
     auto it = g_episodes.find(who);
     if (it == g_episodes.end()) return std::chrono::milliseconds(0);
     spdlog::info("{}: journal reads succeed again after {} retr{} (was: {})", who,
@@ -329,7 +333,7 @@ std::chrono::milliseconds Observe(std::string_view who, JournalReader::Result re
     g_open.store(g_episodes.size());
     return std::chrono::milliseconds(0);
   }
-  std::lock_guard lock(g_mu);
+  MutexLock lock(g_mu);
   if (result == JournalReader::Result::kCorruption) {
     const uint64_t first = reader.lost_first(), last = reader.lost_last();
     spdlog::warn("{}: journal damage: {}; reading goes on with the next segment", who,
@@ -373,13 +377,13 @@ std::chrono::milliseconds Observe(std::string_view who, JournalReader::Result re
 
 std::string IoError(std::string_view who) {
   if (g_open.load(std::memory_order_relaxed) == 0) return {};
-  std::lock_guard lock(g_mu);
+  MutexLock lock(g_mu);
   auto it = g_episodes.find(who);
   return it == g_episodes.end() ? std::string() : it->second.error;
 }
 
 void Forget(std::string_view who) {
-  std::lock_guard lock(g_mu);
+  MutexLock lock(g_mu);
   auto it = g_episodes.find(who);
   if (it != g_episodes.end()) g_episodes.erase(it);
   g_open.store(g_episodes.size());
@@ -387,7 +391,7 @@ void Forget(std::string_view who) {
 
 std::vector<std::string> Problems() {
   std::vector<std::string> out;
-  std::lock_guard lock(g_mu);
+  MutexLock lock(g_mu);
   for (const auto& [key, d] : g_damage) {
     if (d.acked) continue;
     out.push_back("journal: " + Range(d.first, d.last) + " in segment " + key.first + " (" +
@@ -399,12 +403,12 @@ std::vector<std::string> Problems() {
 }
 
 void AckDamage() {
-  std::lock_guard lock(g_mu);
+  MutexLock lock(g_mu);
   for (auto& [key, d] : g_damage) d.acked = true;
 }
 
 void TEST_Reset() {
-  std::lock_guard lock(g_mu);
+  MutexLock lock(g_mu);
   g_episodes.clear();
   g_damage.clear();
   g_open.store(0);

@@ -122,9 +122,9 @@ std::shared_ptr<SegmentFile> MakeSegment(const test::TempDir& dir, uint64_t firs
   return std::make_shared<SegmentFile>(fd, first, path);
 }
 
-// Nothing may happen on its own: used only to check that no sync runs unasked. It can miss a
-// wrong sync, never invent one, so it cannot make a correct committer fail.
-void GiveTheSyncThreadAChance() { std::this_thread::sleep_for(milliseconds(20)); }
+// "No sync runs unasked" is checked where it is decided: Written() asks the sync thread (or
+// not) before it returns, and counts every ask (TEST_sync_requests). With an interval of an
+// hour the thread has no other reason to wake, so an unchanged count means no sync.
 
 TEST_CASE("committer: names of the policies", "[committer]") {
   CHECK(std::string(FsyncPolicyName(FsyncPolicy::kNever)) == "never");
@@ -141,7 +141,7 @@ TEST_CASE("committer: policy never syncs only when asked, at a roll and at Stop"
   c.Start(seg, 0);
   c.Written(seg, 1, false);
   c.Written(seg, 2, false);
-  GiveTheSyncThreadAChance();
+  CHECK(c.TEST_sync_requests() == 0);
   CHECK(c.syncs() == 0);
   CHECK(rec.durable().empty());
 
@@ -149,9 +149,10 @@ TEST_CASE("committer: policy never syncs only when asked, at a roll and at Stop"
   REQUIRE(rec.WaitDurable(3));
   CHECK(rec.durable() == std::vector<uint64_t>{3});
 
+  const uint64_t asked = c.TEST_sync_requests();
   c.Written(seg, 4, false);
   c.Written(seg, 5, false);
-  GiveTheSyncThreadAChance();
+  CHECK(c.TEST_sync_requests() == asked);
   CHECK(rec.durable() == std::vector<uint64_t>{3});
   CHECK(c.Stop().ok());
   CHECK(rec.durable() == std::vector<uint64_t>{3, 5});
@@ -182,7 +183,7 @@ TEST_CASE("committer: policy interval syncs on the timer and when asked", "[comm
     JournalCommitter c(FsyncPolicy::kInterval, kHour, rec.callbacks());
     c.Start(seg, 0);
     c.Written(seg, 1, false);
-    GiveTheSyncThreadAChance();
+    CHECK(c.TEST_sync_requests() == 0);
     CHECK(rec.durable().empty());
     c.Written(seg, 2, true);
     REQUIRE(rec.WaitDurable(2));
@@ -258,8 +259,9 @@ TEST_CASE("committer: a closed segment is synced at once and then let go", "[com
   c.Written(second, 3, false);
   REQUIRE(rec.WaitDurable(3));
   CHECK(first_weak.expired());  // closed on the sync thread, not held forever
+  const uint64_t asked = c.TEST_sync_requests();
   c.Written(second, 5, false);
-  GiveTheSyncThreadAChance();
+  CHECK(c.TEST_sync_requests() == asked);
   CHECK(rec.durable() == std::vector<uint64_t>{3});
   CHECK(c.Stop().ok());
   CHECK(rec.durable() == std::vector<uint64_t>{3, 5});
@@ -411,10 +413,9 @@ TEST_CASE("committer: SetPolicy from always to never still syncs what was owed",
   c.Written(seg, 2, false);
   REQUIRE(rec.WaitDurable(2));
   // From then on "never" holds: no sync unasked.
-  const uint64_t syncs = c.syncs();
+  const uint64_t asked = c.TEST_sync_requests();
   c.Written(seg, 3, false);
-  GiveTheSyncThreadAChance();
-  CHECK(c.syncs() == syncs);
+  CHECK(c.TEST_sync_requests() == asked);
   CHECK(rec.durable().back() == 2);
   CHECK(c.Stop().ok());
   CHECK(rec.durable().back() == 3);

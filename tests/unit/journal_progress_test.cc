@@ -1,33 +1,54 @@
 #include "daemon/journal/progress.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <future>
 #include <limits>
 #include <thread>
 
 using ferry::ConsumerRegistry;
 using ferry::JournalProgress;
 
+namespace {
+
+// Polls (with a deadline, not a sleep-then-assert) until `n` threads wait inside WaitBeyond.
+bool WaitForWaiters(const JournalProgress& p, int n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (p.TEST_waiters() < n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+}  // namespace
+
 TEST_CASE("JournalProgress wakes a waiter when written moves past its seq", "[progress]") {
   JournalProgress p;
   p.PublishWritten(3);
   CHECK(p.WaitBeyond(2, std::chrono::milliseconds(0)) == 3);
-  uint64_t seen = 0;
-  std::thread waiter([&] { seen = p.WaitBeyond(3, std::chrono::minutes(5)); });
+  auto seen =
+      std::async(std::launch::async, [&] { return p.WaitBeyond(3, std::chrono::minutes(5)); });
+  // The waiter really waits: it found nothing beyond 3 (a WaitBeyond that returned at once
+  // would never count itself here, and the test fails at the deadline).
+  REQUIRE(WaitForWaiters(p, 1));
   p.PublishWritten(3);  // not beyond: the waiter keeps waiting
+  CHECK(seen.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
   p.PublishWritten(7);
-  waiter.join();
-  CHECK(seen == 7);
+  CHECK(seen.get() == 7);
+  CHECK(p.TEST_waiters() == 0);
   p.PublishWritten(5);  // never goes backwards
   CHECK(p.written() == 7);
 }
 
 TEST_CASE("JournalProgress::Stop releases every waiter", "[progress]") {
   JournalProgress p;
-  std::thread a([&] { p.WaitBeyond(0, std::chrono::minutes(5)); });
-  std::thread b([&] { p.WaitBeyond(0, std::chrono::minutes(5)); });
+  auto a = std::async(std::launch::async, [&] { return p.WaitBeyond(0, std::chrono::minutes(5)); });
+  auto b = std::async(std::launch::async, [&] { return p.WaitBeyond(0, std::chrono::minutes(5)); });
+  REQUIRE(WaitForWaiters(p, 2));  // both are waiting, not yet returned
   p.Stop();
-  a.join();
-  b.join();
+  CHECK(a.get() == 0);
+  CHECK(b.get() == 0);
   CHECK(p.stopped());
   CHECK(p.WaitBeyond(10, std::chrono::minutes(5)) == 0);  // returns at once after Stop
 }

@@ -1,0 +1,77 @@
+#include "daemon/app/journal_upkeep.h"
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/app/parts.h"
+
+namespace ferry {
+
+using namespace std::chrono_literals;
+
+JournalUpkeep::JournalUpkeep(DaemonParts& parts, net::io_context& io)
+    : parts_(parts), timer_(io), retention_timer_(io) {}
+
+void JournalUpkeep::Start() {
+  RetentionTick();
+  Tick();
+}
+
+void JournalUpkeep::Stop() {
+  stopped_ = true;
+  retention_timer_.cancel();
+  timer_.cancel();
+}
+
+void JournalUpkeep::RetentionTick() {
+  parts_.publisher->RunRetention();
+  retention_timer_.expires_after(std::chrono::seconds(1));
+  retention_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !stopped_) RetentionTick();
+  });
+}
+
+void JournalUpkeep::Tick() {
+  if (parts_.journal->failed() && !stopped_) {
+    const auto now = std::chrono::steady_clock::now();
+    if (backoff_.count() == 0) {
+      backoff_ = 250ms;
+      retry_at_ = now + backoff_;
+    } else if (now >= retry_at_) {
+      TryNow();
+    }
+  }
+  timer_.expires_after(100ms);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !stopped_) Tick();
+  });
+}
+
+void JournalUpkeep::TryNow() {
+  DaemonParts& p = parts_;
+  const Status failure = p.journal->failure();
+  std::shared_ptr<SegmentFile> closed;
+  uint64_t closed_last = 0;
+  Status s = p.journal->TryRecover(&closed, &closed_last);
+  if (!s.ok()) {
+    spdlog::debug("journal still failed: {}", s.ToString());
+    backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, 5s);
+    retry_at_ = std::chrono::steady_clock::now() + backoff_;
+    return;
+  }
+  const bool after_write = closed != nullptr;
+  p.committer->Recover(p.journal->active_segment(), std::move(closed), closed_last);
+  p.server->ClearSyncFailure();
+  // Ids of events that were refused are in the dedupe window; their clients spooled them, and
+  // the import must not take them for duplicates. Rebuilt from what the journal holds for sure
+  // (after a failed fdatasync: what was synced before it).
+  p.dedupe->Clear();
+  Status ds = p.dedupe->Load(p.journal->dir(),
+                             after_write ? p.journal->written_seq() : p.server->durable_seq());
+  if (!ds.ok()) spdlog::warn("dedupe window: {}", ds.ToString());
+  spdlog::warn("journal recovered from \"{}\": appends continue at seq {} in {}",
+               failure.ToString(), p.journal->last_seq() + 1, p.journal->active_segment()->path);
+  backoff_ = 0ms;
+  p.publisher->OnJournalRecovered();
+}
+
+}  // namespace ferry

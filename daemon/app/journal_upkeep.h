@@ -1,0 +1,50 @@
+// JournalUpkeep: the journal's two io-thread timers.
+//
+// Retention: every second, Retention::Run() (through the publisher) deletes what the policy
+// allows, besides the run after every flush that rolled or went over the cap.
+//
+// Repair, the self-recovery of a failed journal. A failed journal (a write or fdatasync
+// failed: disk full, I/O error) refuses appends, and clients spool. Every backoff (250 ms
+// doubling to 5 s, checked on a 100 ms timer) it tries to continue in a fresh segment
+// (Journal::TryRecover); when the disk takes it, the committer resumes, the ingest server
+// clears its sync failure, the dedupe window is rebuilt from what the journal holds for sure,
+// and appends resume by themselves (docs/journal-format.md, "Failures and self-recovery").
+//
+// Errors: a failed attempt is logged at debug level and retried after the backoff.
+// Thread: the io thread only.
+#pragma once
+
+#include <chrono>
+
+#include "daemon/base/asio.h"
+
+namespace ferry {
+
+struct DaemonParts;
+
+class JournalUpkeep {
+ public:
+  // `parts` must outlive this and hold the journal, committer, server, dedupe window and
+  // publisher by the first tick.
+  JournalUpkeep(DaemonParts& parts, net::io_context& io);
+  JournalUpkeep(const JournalUpkeep&) = delete;
+  JournalUpkeep& operator=(const JournalUpkeep&) = delete;
+
+  // Runs retention and the first repair check now, then on their timers until Stop().
+  void Start();
+  void Stop();
+
+ private:
+  void RetentionTick();
+  void Tick();
+  void TryNow();
+
+  DaemonParts& parts_;
+  net::steady_timer timer_;
+  net::steady_timer retention_timer_;
+  bool stopped_ = false;
+  std::chrono::milliseconds backoff_{0};  // 0: the journal was healthy at the last tick
+  std::chrono::steady_clock::time_point retry_at_{};
+};
+
+}  // namespace ferry
