@@ -29,8 +29,11 @@ enum class FrameType : uint8_t {
   kError = 5,       // daemon -> client: {"code":"...", "message":"...", "fatal":bool}
   kStatusReq = 6,   // client -> daemon: {"v":1}
   kStatus = 7,      // daemon -> client: the status object (docs/protocol.md)
-  kTailReq = 8,     // reserved for `ferry tail`
-  kTailItem = 9,    // reserved for `ferry tail`
+  // client -> daemon: `ferry tail` ({"v":1, "from"?, "follow"?, "source"?, ...}); the
+  // connection then belongs to a tail worker (docs/protocol.md "Tail")
+  kTailReq = 8,
+  // daemon -> client: one per record, skipped range, waiting note or end of replay
+  kTailItem = 9,
   kFlushReq = 10,   // client -> daemon: `ferry flush` (docs/protocol.md)
   // client -> daemon: {"v":1, "sql":"...", "limit"?:N}
   kQueryReq = 11,
@@ -38,9 +41,10 @@ enum class FrameType : uint8_t {
   kQueryResult = 12,
   // daemon -> client: {"target_seq":N, "done":bool, "timed_out":bool, "sinks":[...]}
   kFlushResult = 13,
-  // client -> daemon: {"v":1, "op":"replay"|"purge", "sink"?:S}
+  // client -> daemon: {"v":1, "op":"list"|"replay"|"purge", "sink"?:S}
   kDeadletterReq = 14,
-  // daemon -> client: {"op":"...", "sinks":[{"name":S, "queued"|"purged":N}]}
+  // daemon -> client: {"op":"...", "sinks":[{"name":S, "queued"|"purged":N}]}, or for
+  // "list" {"op":"list", "sinks":[{"name", "count", "letters":[...], ...}]} (docs/sinks.md)
   kDeadletterResult = 15,
 };
 

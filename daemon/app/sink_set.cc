@@ -218,6 +218,14 @@ void SinkSet::FinishFlushWaits() {
 
 void SinkSet::Deadletter(const proto::DeadletterRequest& req, Reply reply) {
   if (!req.sink.empty() && !Find(req.sink)) return reply(UnknownSinkFrame(req.sink));
+  if (req.op == "list") return ListDeadletters(req, std::move(reply));
+  if (req.op != "replay" && req.op != "purge") {
+    // proto::ParseDeadletterRequestBody admits only these three; refuse rather than purge.
+    return reply(proto::EncodeFrame(
+        proto::FrameType::kError,
+        proto::MakeErrorBody(
+            {proto::Errc::kBadValue, "op must be \"list\", \"replay\" or \"purge\""}, false)));
+  }
   auto p = std::make_shared<PendingDeadletter>();
   p->op = req.op;
   p->reply = std::move(reply);
@@ -239,6 +247,40 @@ void SinkSet::Deadletter(const proto::DeadletterRequest& req, Reply reply) {
         if (--p->left == 0) p->Answer();
       });
     });
+  }
+}
+
+void SinkSet::ListDeadletters(const proto::DeadletterRequest& req, Reply reply) {
+  struct Pending {
+    std::vector<proto::DeadletterListEntry> entries;
+    size_t left = 0;
+    Reply reply;
+    void Answer() {
+      reply(proto::EncodeFrame(proto::FrameType::kDeadletterResult,
+                               proto::MakeDeadletterListResultBody(entries)));
+    }
+  };
+  auto p = std::make_shared<Pending>();
+  p->reply = std::move(reply);
+  std::vector<Sink*> chosen;
+  for (const auto& s : sinks_) {
+    if (req.sink.empty() || s->name() == req.sink) chosen.push_back(s.get());
+  }
+  if (chosen.empty()) return p->Answer();
+  p->entries.resize(chosen.size());
+  p->left = chosen.size();
+  // The letters of one answer stay under 48 MiB (the client takes frames up to 64 MiB),
+  // split evenly over the sinks asked; each sink's own thread reads its file.
+  const size_t budget = (size_t{48} << 20) / chosen.size();
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    chosen[i]->ListDeadletters(
+        [this, p, i](proto::DeadletterListEntry e) {
+          net::post(io_, [p, i, e = std::move(e)]() mutable {
+            p->entries[i] = std::move(e);
+            if (--p->left == 0) p->Answer();
+          });
+        },
+        budget);
   }
 }
 

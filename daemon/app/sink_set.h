@@ -59,7 +59,8 @@ class SinkSet {
   // req.wait, replies when they did (see above), else at once. The caller has checked
   // req.sink (UnknownSinkFrame) and made `target` shippable.
   void Flush(const proto::FlushRequest& req, uint64_t target, Reply reply);
-  // DEADLETTER replay or purge on the chosen sinks (ERROR unknown_sink for a name no sink has).
+  // DEADLETTER list, replay or purge on the chosen sinks (ERROR unknown_sink for a name no
+  // sink has). Each sink does its file I/O on its own thread and answers through io_.
   void Deadletter(const proto::DeadletterRequest& req, Reply reply);
 
   // Shutdown, first step: answers every open flush wait now (before the socket closes).
@@ -70,6 +71,8 @@ class SinkSet {
   void Clear() { sinks_.clear(); }
 
  private:
+  void ListDeadletters(const proto::DeadletterRequest& req, Reply reply);
+
   struct FlushWait {
     uint64_t target = 0;
     std::vector<std::string> names;

@@ -13,7 +13,7 @@
 
 #include <toml++/toml.h>
 
-#include "daemon/sink/encode.h"
+#include "daemon/redact/url_display.h"
 #include "proto/paths.h"
 
 namespace ferry {

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "daemon/config/config.h"
-#include "daemon/sink/encode.h"
 
 namespace ferry {
 

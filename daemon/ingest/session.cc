@@ -1,3 +1,4 @@
+#include "daemon/base/file_util.h"
 #include "daemon/ingest/session.h"
 
 #include <time.h>
@@ -23,12 +24,6 @@ constexpr size_t kKeepReadBuffer = 64u << 10;
 // A write buffer that grew past this (a STATUS or QUERY_RESULT reply) is given back once
 // written; below it, its capacity is kept for the next acks.
 constexpr size_t kKeepWriteBuffer = 4u << 10;
-
-int64_t NowNs() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 }  // namespace
 

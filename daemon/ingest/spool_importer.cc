@@ -25,7 +25,6 @@ namespace ferry {
 namespace {
 
 using spool::EndsWith;
-using spool::NowNs;
 using spool::ReadSome;
 
 // One hand-off to the io thread holds at most this many events or bytes, so the io thread

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/base/file_util.h"
 #include "daemon/base/file_seam.h"
 
 namespace ferry::spool {
@@ -22,12 +23,6 @@ inline bool EndsWith(const std::string& s, std::string_view suffix) {
 
 // ".<pid>-<rand>.tmp": a spool file its writer has not renamed in (yet).
 inline bool IsTmp(const std::string& name) { return name.front() == '.' && EndsWith(name, ".tmp"); }
-
-inline int64_t NowNs() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 // read(2) through the seam, retrying EINTR.
 inline ssize_t ReadSome(int fd, char* buf, size_t n) {

@@ -13,6 +13,8 @@
 
 #include <rapidjson/document.h>
 
+#include "daemon/redact/url_display.h"  // UrlForDisplay, shown beside the encoded endpoints
+
 namespace ferry {
 
 // One journal record on its way to a sink: the daemon-set fields and the envelope (already
@@ -96,9 +98,5 @@ size_t RedactLiteral(std::string* text, std::string_view secret);
 std::string HostIdentity();
 std::string HostName();
 
-// `url` with any user:password@ removed and the query string's values for keys that look
-// like credentials (token, key, secret, password, sig, signature, auth, access_token)
-// replaced by "REDACTED". Used in status and logs.
-std::string UrlForDisplay(std::string_view url);
 
 }  // namespace ferry

@@ -1,3 +1,4 @@
+#include "daemon/base/file_util.h"
 #include "daemon/store/writer.h"
 
 #include <malloc.h>
@@ -31,12 +32,6 @@ constexpr auto kRetryAfterFailure = std::chrono::seconds(1);
 // After a catch-up of at least this many events, the idle store thread hands its memory back
 // (page cache, batch buffers, malloc's free pages).
 constexpr uint64_t kTrimAfterEvents = 10000;
-
-int64_t NowNs() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 uint64_t FileBytes(const std::string& path) {
   struct stat st {};
