@@ -264,6 +264,11 @@ class HostileInputTest(unittest.TestCase):
                 if time.monotonic() - stalled_since > 0.5:
                     break  # ferryd stopped reading: its owed replies reached the limit
                 time.sleep(0.01)
+            except (BrokenPipeError, ConnectionResetError):
+                # ferryd already closed it (its writes made no progress for idle_timeout while
+                # a loaded machine kept this loop from seeing a 0.5 s stall): the log line and
+                # the connection count below still check that it did so for that reason.
+                break
             self.assertLess(sent, 10 ** 6)
         base = rss_kib(self.d.proc.pid)
         took = self.assert_durable_emit(budget_ms=2000)

@@ -195,7 +195,9 @@ class ReadErrorTest(ReadFaultCase):
         self.addCleanup(srv.close)
         d, segs = self.journal_of(EVENTS, config=NO_STORE + sink_toml("up", srv.url()))
         first, path = segs[len(segs) // 2]
-        faults = "fail=read:EIO:%s:0:3" % h.segment_name(first)
+        # Six failures: the backoff (100 ms doubling) holds the error in status for ~3 s, so a
+        # status poll on a loaded sanitizer run cannot miss it (three gave a ~0.3 s window).
+        faults = "fail=read:EIO:%s:0:6" % h.segment_name(first)
         d.extra_env = {"FERRY_TEST_FAULTS": faults}
         d.start()
         error = "cannot read %s at offset 0: Input/output error" % path
