@@ -103,6 +103,30 @@ struct ServiceArgs {
 };
 Parsed ParseServiceArgs(int argc, char** argv, ServiceArgs* a, std::string* error);
 
+// "500ms", "30s", "5m", "1h" as milliseconds; false for anything else, 0, or over 7 days
+// (poll() takes an int of milliseconds).
+inline constexpr unsigned long long kMaxWaitMs = 7ull * 86400 * 1000;
+bool ParseDurationMs(std::string_view text, unsigned long long* ms);
+
+// flush and deadletter: *error holds the message without the "ferry flush: " /
+// "ferry deadletter: " prefix that the command prints before it.
+struct FlushArgs {
+  GlobalOptions global;
+  std::string sink;  // --sink NAME (a valid sink name); empty: every sink
+  bool wait = false;
+  unsigned long long timeout_ms = 0;  // --timeout (needs --wait); 0: no limit
+};
+Parsed ParseFlushArgs(int argc, char** argv, FlushArgs* a, std::string* error);
+
+struct DeadletterArgs {
+  GlobalOptions global;
+  std::string op;     // list, replay or purge
+  std::string sink;   // --sink NAME (a valid sink name); empty: every sink
+  bool json = false;  // list only
+};
+// "help" as the first word (before an op) is --help too.
+Parsed ParseDeadletterArgs(int argc, char** argv, DeadletterArgs* a, std::string* error);
+
 // The exit code of a parse error for every command but emit.
 inline constexpr int kUsageExitCode = 2;
 

@@ -60,8 +60,6 @@ constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kReplyTimeout = std::chrono::seconds(30);
 // A --wait reply comes when ferryd's own timeout fires; the socket waits this much longer.
 constexpr auto kWaitMargin = std::chrono::seconds(5);
-// The longest wait (poll() takes an int of milliseconds).
-constexpr long long kMaxWaitMs = 7ll * 86400 * 1000;
 constexpr size_t kExcerptChars = 80;
 
 // Prints "ferry <command>: <message>" to stderr.
@@ -69,30 +67,6 @@ void Fail(std::string_view command, const std::string& message) {
   const std::string line = "ferry " + std::string(command) + ": " + message + "\n";
   std::fflush(stdout);  // keep the order of what both streams say when they share a terminal
   std::fputs(line.c_str(), stderr);
-}
-
-// "500ms", "30s", "5m", "1h" -> milliseconds.
-bool ParseDurationMs(std::string_view text, unsigned long long* ms) {
-  size_t i = 0;
-  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
-  unsigned long long n = 0;
-  if (i == 0 || !ParseUint(text.substr(0, i), &n)) return false;
-  const std::string_view unit = text.substr(i);
-  unsigned long long mult = 0;
-  if (unit == "ms") {
-    mult = 1;
-  } else if (unit == "s") {
-    mult = 1000;
-  } else if (unit == "m") {
-    mult = 60 * 1000;
-  } else if (unit == "h") {
-    mult = 3600 * 1000;
-  } else {
-    return false;
-  }
-  if (n == 0 || n > static_cast<unsigned long long>(kMaxWaitMs) / mult) return false;
-  *ms = n * mult;
-  return true;
 }
 
 const rapidjson::Value& Member(const rapidjson::Value& obj, const char* name) {
@@ -588,37 +562,22 @@ int AskDaemon(const GlobalOptions& global, const proto::DeadletterRequest& reque
 }  // namespace
 
 int RunFlush(int argc, char** argv) {
-  GlobalOptions global;
-  proto::FlushRequest request;
-  unsigned long long timeout_ms = 0;
+  FlushArgs args;
   std::string error;
-  for (int i = 0; i < argc && error.empty(); ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kFlushHelp, stdout);
-      return 0;
-    }
-    if (TakeGlobalOption(argc, argv, &i, &global, &error)) continue;
-    if (arg == "--wait") {
-      request.wait = true;
-    } else if (arg == "--sink" && i + 1 < argc) {
-      request.sink = argv[++i];
-      if (!proto::ValidSinkName(request.sink)) {
-        error = "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)";
-      }
-    } else if (arg == "--timeout" && i + 1 < argc) {
-      if (!ParseDurationMs(argv[++i], &timeout_ms)) {
-        error = "--timeout needs a duration such as 500ms, 30s, 5m or 1h";
-      }
-    } else {
-      error = "unknown argument \"" + std::string(arg) + "\" (ferry flush --help)";
-    }
+  const Parsed parsed = ParseFlushArgs(argc, argv, &args, &error);
+  if (parsed == Parsed::kHelp) {
+    std::fputs(kFlushHelp, stdout);
+    return 0;
   }
-  if (error.empty() && timeout_ms > 0 && !request.wait) error = "--timeout needs --wait";
-  if (!error.empty()) {
+  if (parsed == Parsed::kError) {
     Fail("flush", error);
-    return 2;
+    return kUsageExitCode;
   }
+  const GlobalOptions& global = args.global;
+  const unsigned long long timeout_ms = args.timeout_ms;
+  proto::FlushRequest request;
+  request.sink = args.sink;
+  request.wait = args.wait;
   request.timeout_ms = timeout_ms;
   // With --wait the reply comes when ferryd's own timeout fires (or when done): the socket
   // waits for that plus a margin, and without --timeout as long as poll() allows.
@@ -650,37 +609,19 @@ int RunFlush(int argc, char** argv) {
 }
 
 int RunDeadletter(int argc, char** argv) {
-  GlobalOptions global;
-  std::string op, sink, error;
-  bool json = false;
-  for (int i = 0; i < argc && error.empty(); ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h" || (op.empty() && arg == "help")) {
-      std::fputs(kDeadletterHelp, stdout);
-      return 0;
-    }
-    if (TakeGlobalOption(argc, argv, &i, &global, &error)) continue;
-    if (arg == "--sink" && i + 1 < argc) {
-      sink = argv[++i];
-      if (!proto::ValidSinkName(sink)) {
-        error = "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)";
-      }
-    } else if (arg == "--json") {
-      json = true;
-    } else if (op.empty() && (arg == "list" || arg == "replay" || arg == "purge")) {
-      op = arg;
-    } else {
-      error = "unknown argument \"" + std::string(arg) + "\" (ferry deadletter --help)";
-    }
+  DeadletterArgs args;
+  std::string error;
+  const Parsed parsed = ParseDeadletterArgs(argc, argv, &args, &error);
+  if (parsed == Parsed::kHelp) {
+    std::fputs(kDeadletterHelp, stdout);
+    return 0;
   }
-  if (error.empty() && op.empty()) error = "say list, replay or purge (ferry deadletter --help)";
-  if (error.empty() && json && op != "list") error = "--json goes with list only";
-  if (!error.empty()) {
+  if (parsed == Parsed::kError) {
     Fail("deadletter", error);
-    return 2;
+    return kUsageExitCode;
   }
-  if (op == "list") return ListDeadletters(global, sink, json);
-  return AskDaemon(global, proto::DeadletterRequest{op, sink});
+  if (args.op == "list") return ListDeadletters(args.global, args.sink, args.json);
+  return AskDaemon(args.global, proto::DeadletterRequest{args.op, args.sink});
 }
 
 }  // namespace ferry::client
