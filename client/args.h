@@ -8,7 +8,8 @@
 // No function here does I/O, reads the environment or the config file: resolving --socket,
 // --state-dir and --config (flag, env, config, default) is common.h's ResolveSocket/
 // ResolveStateDir, done by the command after parsing. Any thread may call these; they share
-// no state. Kept free of rapidjson and of anything beyond libstdc++ so that `ferry` stays lean.
+// no state. Kept free of rapidjson and of anything beyond libstdc++ and proto/paths (sink
+// names) so that `ferry` stays lean.
 #pragma once
 
 #include <string>
