@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "proto/paths.h"
+
 namespace ferry::client {
 
 bool TakeGlobalOption(int argc, char** argv, int* i, GlobalOptions* opts, std::string* error) {
@@ -370,6 +372,77 @@ Parsed ParseServiceArgs(int argc, char** argv, ServiceArgs* a, std::string* erro
     return Parsed::kError;
   }
   return Parsed::kRun;
+}
+
+bool ParseDurationMs(std::string_view text, unsigned long long* ms) {
+  size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  unsigned long long n = 0;
+  if (i == 0 || !ParseUint(text.substr(0, i), &n)) return false;
+  const std::string_view unit = text.substr(i);
+  unsigned long long mult = 0;
+  if (unit == "ms") {
+    mult = 1;
+  } else if (unit == "s") {
+    mult = 1000;
+  } else if (unit == "m") {
+    mult = 60 * 1000;
+  } else if (unit == "h") {
+    mult = 3600 * 1000;
+  } else {
+    return false;
+  }
+  if (n == 0 || n > kMaxWaitMs / mult) return false;
+  *ms = n * mult;
+  return true;
+}
+
+namespace {
+constexpr const char* kBadSinkName = "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)";
+}  // namespace
+
+Parsed ParseFlushArgs(int argc, char** argv, FlushArgs* a, std::string* error) {
+  for (int i = 0; i < argc && error->empty(); ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") return Parsed::kHelp;
+    if (TakeGlobalOption(argc, argv, &i, &a->global, error)) continue;
+    if (arg == "--wait") {
+      a->wait = true;
+    } else if (arg == "--sink" && i + 1 < argc) {
+      a->sink = argv[++i];
+      if (!proto::ValidSinkName(a->sink)) *error = kBadSinkName;
+    } else if (arg == "--timeout" && i + 1 < argc) {
+      if (!ParseDurationMs(argv[++i], &a->timeout_ms)) {
+        *error = "--timeout needs a duration such as 500ms, 30s, 5m or 1h";
+      }
+    } else {
+      *error = "unknown argument \"" + std::string(arg) + "\" (ferry flush --help)";
+    }
+  }
+  if (error->empty() && a->timeout_ms > 0 && !a->wait) *error = "--timeout needs --wait";
+  return error->empty() ? Parsed::kRun : Parsed::kError;
+}
+
+Parsed ParseDeadletterArgs(int argc, char** argv, DeadletterArgs* a, std::string* error) {
+  for (int i = 0; i < argc && error->empty(); ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h" || (a->op.empty() && arg == "help")) return Parsed::kHelp;
+    if (TakeGlobalOption(argc, argv, &i, &a->global, error)) continue;
+    if (arg == "--sink" && i + 1 < argc) {
+      a->sink = argv[++i];
+      if (!proto::ValidSinkName(a->sink)) *error = kBadSinkName;
+    } else if (arg == "--json") {
+      a->json = true;
+    } else if (a->op.empty() && (arg == "list" || arg == "replay" || arg == "purge")) {
+      a->op = arg;
+    } else {
+      *error = "unknown argument \"" + std::string(arg) + "\" (ferry deadletter --help)";
+    }
+  }
+  if (error->empty() && a->op.empty())
+    *error = "say list, replay or purge (ferry deadletter --help)";
+  if (error->empty() && a->json && a->op != "list") *error = "--json goes with list only";
+  return error->empty() ? Parsed::kRun : Parsed::kError;
 }
 
 }  // namespace ferry::client

@@ -8,7 +8,8 @@
 // No function here does I/O, reads the environment or the config file: resolving --socket,
 // --state-dir and --config (flag, env, config, default) is common.h's ResolveSocket/
 // ResolveStateDir, done by the command after parsing. Any thread may call these; they share
-// no state. Kept free of rapidjson and of anything beyond libstdc++ so that `ferry` stays lean.
+// no state. Kept free of rapidjson and of anything beyond libstdc++ and proto/paths (sink
+// names) so that `ferry` stays lean.
 #pragma once
 
 #include <string>
@@ -102,6 +103,30 @@ struct ServiceArgs {
   bool dry_run = false;
 };
 Parsed ParseServiceArgs(int argc, char** argv, ServiceArgs* a, std::string* error);
+
+// "500ms", "30s", "5m", "1h" as milliseconds; false for anything else, 0, or over 7 days
+// (poll() takes an int of milliseconds).
+inline constexpr unsigned long long kMaxWaitMs = 7ull * 86400 * 1000;
+bool ParseDurationMs(std::string_view text, unsigned long long* ms);
+
+// flush and deadletter: *error holds the message without the "ferry flush: " /
+// "ferry deadletter: " prefix that the command prints before it.
+struct FlushArgs {
+  GlobalOptions global;
+  std::string sink;  // --sink NAME (a valid sink name); empty: every sink
+  bool wait = false;
+  unsigned long long timeout_ms = 0;  // --timeout (needs --wait); 0: no limit
+};
+Parsed ParseFlushArgs(int argc, char** argv, FlushArgs* a, std::string* error);
+
+struct DeadletterArgs {
+  GlobalOptions global;
+  std::string op;     // list, replay or purge
+  std::string sink;   // --sink NAME (a valid sink name); empty: every sink
+  bool json = false;  // list only
+};
+// "help" as the first word (before an op) is --help too.
+Parsed ParseDeadletterArgs(int argc, char** argv, DeadletterArgs* a, std::string* error);
 
 // The exit code of a parse error for every command but emit.
 inline constexpr int kUsageExitCode = 2;

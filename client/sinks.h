@@ -3,6 +3,8 @@
 // with op list, replay or purge): while it runs, only its sink threads touch the files. When
 // ferryd is not running, `deadletter list` and `purge` read and remove
 // <state_dir>/deadletter/*.ndjson themselves (names from proto/paths.h, shared with ferryd).
+// Flags: client/args.h (ParseFlushArgs, ParseDeadletterArgs). Code: flush.cc, deadletter.cc,
+// and the helpers both share in sinks.cc (sink_reply.h). Called from main()'s thread only.
 #pragma once
 
 namespace ferry::client {

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry::client {
@@ -442,6 +443,107 @@ TEST_CASE("client args: service", "[client_args]") {
         "service: unexpected argument \"start\" (ferry service --help)");
   CHECK(Refusal<ServiceArgs>(ParseServiceArgs, {"install", "--ferryd"}) ==
         "service: unexpected argument \"--ferryd\" (ferry service --help)");
+}
+
+TEST_CASE("client args: flush flags, values and refusals", "[client_args]") {
+  Argv argv{"--sink", "up.1", "--wait", "--timeout", "30s", "--socket", "/s"};
+  FlushArgs a;
+  std::string error;
+  REQUIRE(ParseFlushArgs(argv.argc(), argv.argv(), &a, &error) == Parsed::kRun);
+  CHECK(error.empty());
+  CHECK(a.sink == "up.1");
+  CHECK(a.wait);
+  CHECK(a.timeout_ms == 30000);
+  CHECK(a.global.socket == "/s");
+  Argv none{};
+  FlushArgs b;
+  REQUIRE(ParseFlushArgs(none.argc(), none.argv(), &b, &error) == Parsed::kRun);
+  CHECK(b.sink.empty());
+  CHECK_FALSE(b.wait);
+  CHECK(b.timeout_ms == 0);
+  for (const auto& [text, ms] : {std::pair<std::string, unsigned long long>{"500ms", 500},
+                                 {"5m", 300000},
+                                 {"1h", 3600000},
+                                 {"168h", 7ull * 86400 * 1000}}) {
+    Argv t{"--wait", "--timeout", text};
+    FlushArgs c;
+    REQUIRE(ParseFlushArgs(t.argc(), t.argv(), &c, &error) == Parsed::kRun);
+    CHECK(c.timeout_ms == ms);
+  }
+  Argv help{"--wait", "-h"};
+  CHECK(ParseFlushArgs(help.argc(), help.argv(), &b, &error) == Parsed::kHelp);
+  Argv help2{"--help"};
+  FlushArgs d;
+  CHECK(ParseFlushArgs(help2.argc(), help2.argv(), &d, &error) == Parsed::kHelp);
+
+  const std::string bad_timeout = "--timeout needs a duration such as 500ms, 30s, 5m or 1h";
+  for (const char* t : {"0s", "10", "1d", "s", "-1s", "1.5s", "169h", ""}) {
+    CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--wait", "--timeout", t}) == bad_timeout);
+  }
+  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--timeout", "5s"}) == "--timeout needs --wait");
+  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--timeout"}) ==
+        "unknown argument \"--timeout\" (ferry flush --help)");
+  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--sink"}) ==
+        "unknown argument \"--sink\" (ferry flush --help)");
+  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--sink", "a/b"}) ==
+        "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)");
+  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--sink", ""}) ==
+        "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)");
+  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--sink", std::string(65, 'a')}) ==
+        "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)");
+  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--now"}) ==
+        "unknown argument \"--now\" (ferry flush --help)");
+  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--socket"}) == "--socket needs a value");
+  // The first refusal wins: a later --help is not reached.
+  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--x", "--help"}) ==
+        "unknown argument \"--x\" (ferry flush --help)");
+  CHECK(kUsageExitCode == 2);
+}
+
+TEST_CASE("client args: deadletter op, flags and refusals", "[client_args]") {
+  std::string error;
+  for (const char* op : {"list", "replay", "purge"}) {
+    Argv argv{"--sink", "s_1", op, "--state-dir", "/d"};
+    DeadletterArgs a;
+    REQUIRE(ParseDeadletterArgs(argv.argc(), argv.argv(), &a, &error) == Parsed::kRun);
+    CHECK(a.op == op);
+    CHECK(a.sink == "s_1");
+    CHECK_FALSE(a.json);
+    CHECK(a.global.state_dir == "/d");
+  }
+  Argv list_json{"list", "--json"};
+  DeadletterArgs b;
+  REQUIRE(ParseDeadletterArgs(list_json.argc(), list_json.argv(), &b, &error) == Parsed::kRun);
+  CHECK(b.json);
+  CHECK(b.sink.empty());
+  for (Argv help : {Argv{"help"}, Argv{"--help"}, Argv{"-h"}, Argv{"purge", "--help"}}) {
+    DeadletterArgs c;
+    CHECK(ParseDeadletterArgs(help.argc(), help.argv(), &c, &error) == Parsed::kHelp);
+  }
+
+  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {}) ==
+        "say list, replay or purge (ferry deadletter --help)");
+  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"--sink", "s"}) ==
+        "say list, replay or purge (ferry deadletter --help)");
+  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"drop"}) ==
+        "unknown argument \"drop\" (ferry deadletter --help)");
+  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"list", "purge"}) ==
+        "unknown argument \"purge\" (ferry deadletter --help)");
+  // "help" after an op is not help.
+  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"list", "help"}) ==
+        "unknown argument \"help\" (ferry deadletter --help)");
+  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"replay", "--json"}) ==
+        "--json goes with list only");
+  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"purge", "--json"}) ==
+        "--json goes with list only");
+  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"list", "--sink"}) ==
+        "unknown argument \"--sink\" (ferry deadletter --help)");
+  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"list", "--sink", "a b"}) ==
+        "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)");
+  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"list", "--all"}) ==
+        "unknown argument \"--all\" (ferry deadletter --help)");
+  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"list", "--config"}) ==
+        "--config needs a value");
 }
 
 }  // namespace
