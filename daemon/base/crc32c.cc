@@ -1,6 +1,11 @@
 #include "daemon/base/crc32c.h"
 
 #include <array>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace ferry::crc32c {
 namespace {
@@ -31,7 +36,7 @@ inline uint32_t Load32(const unsigned char* p) {
 
 }  // namespace
 
-uint32_t Extend(uint32_t init, const char* data, size_t n) {
+uint32_t ExtendSoftware(uint32_t init, const char* data, size_t n) {
   const auto* p = reinterpret_cast<const unsigned char*>(data);
   uint32_t c = ~init;
   while (n >= 8) {
@@ -46,5 +51,49 @@ uint32_t Extend(uint32_t init, const char* data, size_t n) {
   while (n--) c = kTables[0][(c ^ *p++) & 0xff] ^ (c >> 8);
   return ~c;
 }
+
+}  // namespace ferry::crc32c
+
+namespace ferry::crc32c {
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t ExtendSse42(uint32_t init, const char* data,
+                                                              size_t n) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data);
+  uint64_t c = ~init;
+  while (n > 0 && (reinterpret_cast<uintptr_t>(p) & 7) != 0) {
+    c = _mm_crc32_u8(static_cast<uint32_t>(c), *p++);
+    --n;
+  }
+  while (n >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    c = _mm_crc32_u64(c, v);
+    p += 8;
+    n -= 8;
+  }
+  while (n > 0) {
+    c = _mm_crc32_u8(static_cast<uint32_t>(c), *p++);
+    --n;
+  }
+  return ~static_cast<uint32_t>(c);
+}
+
+bool HardwareAvailable() {
+  static const bool has = __builtin_cpu_supports("sse4.2");
+  return has;
+}
+
+uint32_t ExtendHardware(uint32_t init, const char* data, size_t n) {
+  return HardwareAvailable() ? ExtendSse42(init, data, n) : ExtendSoftware(init, data, n);
+}
+#else
+bool HardwareAvailable() { return false; }
+uint32_t ExtendHardware(uint32_t init, const char* data, size_t n) {
+  return ExtendSoftware(init, data, n);
+}
+#endif
+
+uint32_t Extend(uint32_t init, const char* data, size_t n) { return ExtendHardware(init, data, n); }
 
 }  // namespace ferry::crc32c

@@ -6,10 +6,10 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
+#include <vector>
 
 #include "daemon/base/status.h"
 
@@ -18,16 +18,15 @@ namespace ferry {
 class DedupeWindow {
  public:
   // Remembers at most `capacity` ids (0: remembers nothing, so nothing is ever a duplicate).
-  explicit DedupeWindow(size_t capacity) : capacity_(capacity) {}
+  explicit DedupeWindow(size_t capacity);
   DedupeWindow(const DedupeWindow&) = delete;
   DedupeWindow& operator=(const DedupeWindow&) = delete;
 
+  // Exact: true only for an id inserted earlier and not yet evicted. A 32-hex-digit id (what
+  // ferry makes) matches case-insensitively; any other id byte for byte.
   bool Contains(std::string_view id) const;
   // Forgets every id (before a Load() after the journal refused events it had inserted).
-  void Clear() {
-    set_.clear();
-    fifo_.clear();
-  }
+  void Clear();
   // Remembers `id`, forgetting the oldest id when full.
   void Insert(std::string_view id);
 
@@ -35,24 +34,40 @@ class DedupeWindow {
   // seq is `last_seq`. Records are canonical envelopes, so the id is read without a parse.
   Status Load(const std::string& dir, uint64_t last_seq);
 
-  size_t size() const { return fifo_.size(); }
+  size_t size() const { return count_; }
   size_t capacity() const { return capacity_; }
 
+  // Tests only: replaces the table hash (e.g. by a constant, to force collisions).
+  using HashFn = uint32_t (*)(uint64_t a, uint64_t b);
+  void SetHashForTest(HashFn fn) { hash_fn_ = fn; }
+
  private:
-  // 128 bits per id: a 32-hex-digit id (what ferry makes) is stored exactly; any other id
-  // by two independent 64-bit hashes. ~60 bytes per id in all, not ~150 for std::string.
+  // A 32-hex-digit id is packed exactly into (a, b); any other id is keyed by two 64-bit
+  // hashes and its bytes are kept in overflow_, so a match is always exact.
   struct Key {
     uint64_t a = 0, b = 0;
     bool operator==(const Key& o) const { return a == o.a && b == o.b; }
   };
-  struct KeyHash {
-    size_t operator()(const Key& k) const { return static_cast<size_t>(k.a ^ (k.b * 31)); }
-  };
-  static Key MakeKey(std::string_view id);
+  static bool MakeKey(std::string_view id, Key* key);  // true: packed (exact) key
+  uint32_t Hash(const Key& k) const;
+  // Table slot holding ring index `idx`, or npos; `packed`/`id` as from MakeKey.
+  size_t Find(const Key& k, bool packed, std::string_view id) const;
+  void EraseSlot(size_t slot);
+  void Place(const Key& k, bool packed, size_t idx);
+  void Grow();
+
+  // Table entries: 0 empty, else hash32 << 32 | kOverflowBit (non-packed id) | (ring index + 1).
+  static constexpr uint64_t kOverflowBit = 1ull << 31;
+  static constexpr size_t npos = static_cast<size_t>(-1);
 
   const size_t capacity_;
-  std::unordered_set<Key, KeyHash> set_;
-  std::deque<Key> fifo_;  // insertion order, for eviction
+  HashFn hash_fn_ = nullptr;
+  std::vector<uint64_t> table_;  // open addressing, linear probing, load <= 1/2
+  size_t mask_ = 0;
+  std::vector<Key> ring_;  // insertion order; slot head_ is the oldest once full
+  size_t head_ = 0;
+  size_t count_ = 0;
+  std::unordered_map<uint32_t, std::string> overflow_;  // ring index -> id, non-packed ids
 };
 
 // The id of a canonical envelope (journal record body), which starts {"id":"...".

@@ -1,5 +1,8 @@
 #include "daemon/ingest/dedupe_window.h"
 
+#include <algorithm>
+#include <string>
+
 #include <catch2/catch.hpp>
 
 #include "daemon/journal/journal.h"
@@ -67,6 +70,59 @@ TEST_CASE("DedupeWindow::Load reads the ids of the journal's last N records", "[
   CHECK(w.size() == 10);
   CHECK_FALSE(w.Contains(ids[89]));
   for (int i = 90; i < 100; ++i) CHECK(w.Contains(ids[static_cast<size_t>(i)]));
+}
+
+uint32_t ConstantHash(uint64_t, uint64_t) { return 7; }
+
+std::string HexId(int i) {
+  char id[33];
+  std::snprintf(id, sizeof id, "%032x", i);
+  return id;
+}
+
+TEST_CASE("DedupeWindow wraps around: each insert past capacity evicts exactly the oldest",
+          "[dedupe]") {
+  DedupeWindow w(5);
+  for (int i = 0; i < 1000; ++i) {
+    w.Insert(HexId(i));
+    w.Insert("u-" + std::to_string(i) + "-x");  // a non-hex id in the same ring
+    REQUIRE(w.size() == std::min<size_t>(5, 2 * static_cast<size_t>(i) + 2));
+    CHECK(w.Contains(HexId(i)));
+    CHECK(w.Contains("u-" + std::to_string(i) + "-x"));
+    if (i >= 3) {  // the ring holds ids i-2 .. i (5 ids: the hex id of i-2 is gone)
+      CHECK(w.Contains("u-" + std::to_string(i - 2) + "-x"));
+      CHECK_FALSE(w.Contains(HexId(i - 2)));
+      CHECK_FALSE(w.Contains("u-" + std::to_string(i - 3) + "-x"));
+    }
+  }
+}
+
+TEST_CASE("DedupeWindow with every id colliding still finds exactly the ids held", "[dedupe]") {
+  DedupeWindow w(20);
+  w.SetHashForTest(&ConstantHash);
+  for (int i = 0; i < 200; ++i) {
+    w.Insert(HexId(i));
+    for (int j = std::max(0, i - 19); j <= i; ++j) REQUIRE(w.Contains(HexId(j)));
+    if (i >= 20) REQUIRE_FALSE(w.Contains(HexId(i - 20)));
+    REQUIRE_FALSE(w.Contains(HexId(i + 1)));
+  }
+  CHECK(w.size() == 20);
+}
+
+TEST_CASE("DedupeWindow: ids with equal hash are not duplicates (exact match)", "[dedupe]") {
+  DedupeWindow w(10);
+  w.SetHashForTest(&ConstantHash);
+  w.Insert("0190a0b1-c2d3-7e4f-8a9b-0c1d2e3f4a5b");
+  CHECK(w.Contains("0190a0b1-c2d3-7e4f-8a9b-0c1d2e3f4a5b"));
+  CHECK_FALSE(w.Contains("0190A0B1-c2d3-7e4f-8a9b-0c1d2e3f4a5b"));  // not 32 hex: byte exact
+  CHECK_FALSE(w.Contains("0190a0b1-c2d3-7e4f-8a9b-0c1d2e3f4a5c"));
+  CHECK_FALSE(w.Contains(std::string(32, 'a')));
+  w.Insert(std::string(32, 'a'));
+  CHECK(w.Contains(std::string(32, 'A')));
+  CHECK(w.size() == 2);
+  w.Clear();
+  CHECK(w.size() == 0);
+  CHECK_FALSE(w.Contains(std::string(32, 'a')));
 }
 
 TEST_CASE("EnvelopeId reads the id of a canonical envelope", "[dedupe]") {
