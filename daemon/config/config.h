@@ -71,7 +71,7 @@ struct Config {
   uint64_t max_batch_events = 10000;
 
   // [spool]
-  uint64_t dedupe_window = 100000;  // recent event ids remembered (0: no dedupe); ~6 MB full
+  uint64_t dedupe_window = 100000;  // recent event ids remembered (0: no dedupe); ~3.6 MiB full
   // [store]
   bool store_enabled = true;  // false: no ferry.db; the journal's only consumers are sinks
   std::chrono::milliseconds store_batch_interval{200};
