@@ -34,7 +34,7 @@ enum class FrameType : uint8_t {
   kTailReq = 8,
   // daemon -> client: one per record, skipped range, waiting note or end of replay
   kTailItem = 9,
-  kFlushReq = 10,   // client -> daemon: `ferry flush` (docs/protocol.md)
+  kFlushReq = 10,  // client -> daemon: `ferry flush` (docs/protocol.md)
   // client -> daemon: {"v":1, "sql":"...", "limit"?:N}
   kQueryReq = 11,
   // daemon -> client: {"columns":[..], "rows":[[..]..], "truncated":bool, ...}

@@ -1,5 +1,5 @@
-#include "daemon/base/file_util.h"
 #include "daemon/ingest/session.h"
+#include "daemon/base/file_util.h"
 
 #include <time.h>
 

@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/base/file_util.h"
 #include "daemon/base/file_seam.h"
+#include "daemon/base/file_util.h"
 
 namespace ferry::spool {
 

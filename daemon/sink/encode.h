@@ -98,5 +98,4 @@ size_t RedactLiteral(std::string* text, std::string_view secret);
 std::string HostIdentity();
 std::string HostName();
 
-
 }  // namespace ferry

@@ -1,5 +1,5 @@
-#include "daemon/base/file_util.h"
 #include "daemon/store/writer.h"
+#include "daemon/base/file_util.h"
 
 #include <malloc.h>
 #include <sys/stat.h>

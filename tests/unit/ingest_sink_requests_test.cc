@@ -198,9 +198,9 @@ TEST_CASE("DEADLETTER_REQ reaches its handler parsed and bad bodies do not", "[i
   h.Start();
   const int fd = h.Connect();
   Send(fd, FrameType::kDeadletterReq, R"({"v":1,"op":"forget"})");
-  ExpectFrame(
-      fd, FrameType::kError,
-      proto::MakeErrorBody({proto::Errc::kBadValue, R"(op must be "list", "replay" or "purge")"}, false));
+  ExpectFrame(fd, FrameType::kError,
+              proto::MakeErrorBody(
+                  {proto::Errc::kBadValue, R"(op must be "list", "replay" or "purge")"}, false));
   // Answered at once, from inside the handler call.
   Send(fd, FrameType::kDeadletterReq, proto::MakeDeadletterRequestBody({"replay", "central"}));
   ExpectFrame(fd, FrameType::kDeadletterResult,
