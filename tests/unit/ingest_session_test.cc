@@ -34,13 +34,7 @@ using proto::FrameType;
 class SessionHarness {
  public:
   explicit SessionHarness(IngestLimits limits = {}) {
-    Journal::Options options;
-    options.dir = dir_.Join("journal");
-    RecoveryReport report;
-    REQUIRE(Journal::Open(options, &journal_, &report).ok());
-    committer_ = std::make_unique<JournalCommitter>(FsyncPolicy::kNever, 1000ms,
-                                                    JournalCommitter::Callbacks{});
-    committer_->Start(journal_->active_segment(), journal_->written_seq());
+    test::OpenTestJournal(dir_.Join("journal"), &journal_, &committer_);
     server_ = std::make_unique<IngestServer>(io_, limits, *journal_, *committer_,
                                              [] { return std::string(R"({"healthy":true})"); });
     REQUIRE(server_->Listen(dir_.Join("run/s.sock")).ok());

@@ -35,13 +35,7 @@ constexpr auto kIdle = 100ms;
 class Harness {
  public:
   Harness() {
-    Journal::Options options;
-    options.dir = dir_.Join("journal");
-    RecoveryReport report;
-    REQUIRE(Journal::Open(options, &journal_, &report).ok());
-    committer_ = std::make_unique<JournalCommitter>(FsyncPolicy::kNever, 1000ms,
-                                                    JournalCommitter::Callbacks{});
-    committer_->Start(journal_->active_segment(), journal_->written_seq());
+    test::OpenTestJournal(dir_.Join("journal"), &journal_, &committer_);
     IngestLimits limits;
     limits.idle_timeout = kIdle;
     server_ = std::make_unique<IngestServer>(io_, limits, *journal_, *committer_,

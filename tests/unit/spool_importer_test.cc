@@ -31,13 +31,7 @@ using namespace std::chrono_literals;
 class SpoolHarness {
  public:
   SpoolHarness() : window_(1000), guard_(net::make_work_guard(io_)) {
-    Journal::Options options;
-    options.dir = dir_.Join("journal");
-    RecoveryReport report;
-    REQUIRE(Journal::Open(options, &journal_, &report).ok());
-    committer_ = std::make_unique<JournalCommitter>(FsyncPolicy::kNever, 1000ms,
-                                                    JournalCommitter::Callbacks{});
-    committer_->Start(journal_->active_segment(), journal_->written_seq());
+    test::OpenTestJournal(dir_.Join("journal"), &journal_, &committer_);
     REQUIRE(::mkdir(spool().c_str(), 0700) == 0);
   }
 

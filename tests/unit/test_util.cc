@@ -7,6 +7,11 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <catch2/catch.hpp>
+
+#include "daemon/journal/committer.h"
+#include "daemon/journal/journal.h"
+
 namespace ferry::test {
 
 TempDir::TempDir() {
@@ -31,6 +36,18 @@ std::string ReadFile(const std::string& path) {
 void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
+void OpenTestJournal(const std::string& dir, std::unique_ptr<Journal>* journal,
+                     std::unique_ptr<JournalCommitter>* committer) {
+  using namespace std::chrono_literals;
+  Journal::Options options;
+  options.dir = dir;
+  RecoveryReport report;
+  REQUIRE(Journal::Open(options, journal, &report).ok());
+  *committer = std::make_unique<JournalCommitter>(FsyncPolicy::kNever, 1000ms,
+                                                  JournalCommitter::Callbacks{});
+  (*committer)->Start((*journal)->active_segment(), (*journal)->written_seq());
 }
 
 }  // namespace ferry::test
