@@ -30,6 +30,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using proto::FrameType;
+using test::Readable;
+using test::ReceiveFrame;
+using test::SendBytes;
+using test::SendFrame;
 
 class SessionHarness {
  public:
@@ -104,48 +108,10 @@ std::string Id(int n) {
   return buf;
 }
 
-void SendBytes(int fd, const std::string& bytes) {
-  REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(bytes.size()));
-}
-void Send(int fd, FrameType type, const std::string& body) {
-  SendBytes(fd, proto::EncodeFrame(type, body));
-}
-
-bool Readable(int fd, std::chrono::milliseconds wait) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, static_cast<int>(wait.count())) == 1;
-}
-
-// Receives one frame (hang guard 10 s); false on EOF.
-bool Receive(int fd, FrameType* type, std::string* body) {
-  std::string buf;
-  for (;;) {
-    proto::Frame frame;
-    proto::Error error;
-    const auto r = proto::DecodeFrame(buf, proto::kDefaultMaxFrame, &frame, &error);
-    if (r == proto::DecodeResult::kFrame) {
-      REQUIRE(frame.size == buf.size());
-      *type = frame.type;
-      body->assign(frame.body);
-      return true;
-    }
-    REQUIRE(r == proto::DecodeResult::kNeedMore);
-    REQUIRE(Readable(fd, 10000ms));
-    const size_t want = buf.size() < proto::kLengthSize
-                            ? proto::kLengthSize - buf.size()
-                            : proto::kLengthSize + proto::GetU32Le(buf.data()) - buf.size();
-    std::string chunk(want, '\0');
-    const ssize_t n = ::recv(fd, chunk.data(), chunk.size(), 0);
-    if (n <= 0) return false;
-    buf.append(chunk.data(), static_cast<size_t>(n));
-  }
-}
-
 proto::Ack ExpectAck(int fd) {
   FrameType type;
   std::string body;
-  REQUIRE(Receive(fd, &type, &body));
+  REQUIRE(ReceiveFrame(fd, &type, &body));
   INFO(body);
   REQUIRE(type == FrameType::kAck);
   proto::Ack ack;
@@ -159,7 +125,7 @@ proto::Ack ExpectAck(int fd) {
 std::string ExpectError(int fd) {
   FrameType type;
   std::string body;
-  REQUIRE(Receive(fd, &type, &body));
+  REQUIRE(ReceiveFrame(fd, &type, &body));
   INFO(body);
   CHECK(type == FrameType::kError);
   return body;
@@ -175,8 +141,8 @@ void ExpectClosed(int fd) {
 TEST_CASE("ingest session: an EVENT is journaled, then acked with its seq", "[ingest][session]") {
   SessionHarness h;
   const int fd = h.Connect();
-  Send(fd, FrameType::kEvent, EventBody(Id(1)));
-  Send(fd, FrameType::kEvent, EventBody(Id(2)));
+  SendFrame(fd, FrameType::kEvent, EventBody(Id(1)));
+  SendFrame(fd, FrameType::kEvent, EventBody(Id(2)));
   const proto::Ack a = ExpectAck(fd);
   const proto::Ack b = ExpectAck(fd);
   CHECK(a.first_seq == 1);
@@ -201,14 +167,14 @@ TEST_CASE(
   DedupeWindow window(100);
   h.OnIo([&] { h.server().SetDedupeWindow(&window); });
   const int fd = h.Connect();
-  Send(fd, FrameType::kEventBatch,
-       R"({"v":1,"events":[)" + Envelope(Id(1)) + "," + Envelope(Id(2)) + "," + Envelope(Id(3)) +
-           "]}");
+  SendFrame(fd, FrameType::kEventBatch,
+            R"({"v":1,"events":[)" + Envelope(Id(1)) + "," + Envelope(Id(2)) + "," +
+                Envelope(Id(3)) + "]}");
   const proto::Ack a = ExpectAck(fd);
   CHECK(a.first_seq == 1);
   CHECK(a.last_seq == 3);
   // Id 2 again (a client that gave up on its ack and spooled it): acked, stored once.
-  Send(fd, FrameType::kEvent, EventBody(Id(2)));
+  SendFrame(fd, FrameType::kEvent, EventBody(Id(2)));
   const proto::Ack b = ExpectAck(fd);
   CHECK(b.first_seq == 3);  // all duplicates: the ack covers what is stored
   CHECK(b.last_seq == 3);
@@ -222,8 +188,8 @@ TEST_CASE("ingest session: a bad frame gets an ERROR after the acks owed, then t
           "[ingest][session]") {
   SessionHarness h;
   const int fd = h.Connect();
-  Send(fd, FrameType::kEvent, EventBody(Id(1)));
-  Send(fd, FrameType::kEvent, R"({"v":1,"event":{"id":"x"}})");
+  SendFrame(fd, FrameType::kEvent, EventBody(Id(1)));
+  SendFrame(fd, FrameType::kEvent, R"({"v":1,"event":{"id":"x"}})");
   CHECK(ExpectAck(fd).last_seq == 1);
   const std::string error = ExpectError(fd);
   CHECK(error.find(R"("fatal":true)") != std::string::npos);
@@ -278,7 +244,7 @@ TEST_CASE("ingest session: idle and per-frame timeouts close with an ERROR", "[i
 TEST_CASE("ingest session: a durable ACK waits for the covering sync", "[ingest][session]") {
   SessionHarness h;
   const int fd = h.Connect();
-  Send(fd, FrameType::kEvent, EventBody(Id(1), /*durable=*/true));
+  SendFrame(fd, FrameType::kEvent, EventBody(Id(1), /*durable=*/true));
   // Wait until the event is written (the flush ran and pumped the session) ...
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (h.OnIo([&] { return h.journal().written_seq(); }) < 1) {
@@ -293,7 +259,7 @@ TEST_CASE("ingest session: a durable ACK waits for the covering sync", "[ingest]
   CHECK(ack.durable);
 
   SECTION("a failed sync refuses the ack") {
-    Send(fd, FrameType::kEvent, EventBody(Id(2), /*durable=*/true));
+    SendFrame(fd, FrameType::kEvent, EventBody(Id(2), /*durable=*/true));
     while (h.OnIo([&] { return h.journal().written_seq(); }) < 2) {
       REQUIRE(std::chrono::steady_clock::now() < deadline);
       std::this_thread::yield();

@@ -29,6 +29,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using proto::FrameType;
+using test::Readable;
+using test::ReceiveFrame;
+using test::SendBytes;
+using test::SendFrame;
 
 constexpr auto kIdle = 100ms;
 
@@ -96,48 +100,10 @@ class Harness {
   std::thread thread_;
 };
 
-void Send(int fd, FrameType type, const std::string& body) {
-  const std::string frame = proto::EncodeFrame(type, body);
-  REQUIRE(::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(frame.size()));
-}
-
-// True when bytes (or EOF) arrive within `wait`.
-bool Readable(int fd, std::chrono::milliseconds wait) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, static_cast<int>(wait.count())) == 1;
-}
-
-// Receives one frame (hang guard 10 s); false on EOF.
-bool Receive(int fd, FrameType* type, std::string* body) {
-  std::string buf;
-  for (;;) {
-    proto::Frame frame;
-    proto::Error error;
-    const auto r = proto::DecodeFrame(buf, proto::kDefaultMaxFrame, &frame, &error);
-    if (r == proto::DecodeResult::kFrame) {
-      REQUIRE(frame.size == buf.size());  // one frame at a time: the tests read in step
-      *type = frame.type;
-      body->assign(frame.body);
-      return true;
-    }
-    REQUIRE(r == proto::DecodeResult::kNeedMore);
-    REQUIRE(Readable(fd, 10000ms));
-    // Read no further than the frame so that the next one stays in the socket.
-    const size_t want = buf.size() < proto::kLengthSize
-                            ? proto::kLengthSize - buf.size()
-                            : proto::kLengthSize + proto::GetU32Le(buf.data()) - buf.size();
-    std::string chunk(want, '\0');
-    const ssize_t n = ::recv(fd, chunk.data(), chunk.size(), 0);
-    if (n <= 0) return false;
-    buf.append(chunk.data(), static_cast<size_t>(n));
-  }
-}
-
 void ExpectFrame(int fd, FrameType type, const std::string& body) {
   FrameType got;
   std::string got_body;
-  REQUIRE(Receive(fd, &got, &got_body));
+  REQUIRE(ReceiveFrame(fd, &got, &got_body));
   CHECK(proto::FrameTypeName(got) == std::string(proto::FrameTypeName(type)));
   CHECK(got_body == body);
 }
@@ -152,9 +118,9 @@ TEST_CASE("a FLUSH_REQ answered late keeps its connection and its place in line"
       });
   h.Start();
   const int fd = h.Connect();
-  Send(fd, FrameType::kFlushReq,
-       proto::MakeFlushRequestBody({"central", /*wait=*/true, /*timeout_ms=*/60000}));
-  Send(fd, FrameType::kStatusReq, proto::MakeStatusRequestBody());
+  SendFrame(fd, FrameType::kFlushReq,
+            proto::MakeFlushRequestBody({"central", /*wait=*/true, /*timeout_ms=*/60000}));
+  SendFrame(fd, FrameType::kStatusReq, proto::MakeStatusRequestBody());
   // Several idle timeouts go by: the reply is owed, so the connection is not idle, and the
   // STATUS waits behind it.
   CHECK_FALSE(Readable(fd, kIdle * 5));
@@ -174,10 +140,10 @@ TEST_CASE("a FLUSH_REQ answered late keeps its connection and its place in line"
   // Nothing owed any more: now the idle timeout applies.
   FrameType type;
   std::string body;
-  REQUIRE(Receive(fd, &type, &body));
+  REQUIRE(ReceiveFrame(fd, &type, &body));
   CHECK(type == FrameType::kError);
   CHECK(body.find("\"idle_timeout\"") != std::string::npos);
-  CHECK_FALSE(Receive(fd, &type, &body));
+  CHECK_FALSE(ReceiveFrame(fd, &type, &body));
   ::close(fd);
 }
 
@@ -191,12 +157,12 @@ TEST_CASE("DEADLETTER_REQ reaches its handler parsed and bad bodies do not", "[i
       });
   h.Start();
   const int fd = h.Connect();
-  Send(fd, FrameType::kDeadletterReq, R"({"v":1,"op":"forget"})");
+  SendFrame(fd, FrameType::kDeadletterReq, R"({"v":1,"op":"forget"})");
   ExpectFrame(fd, FrameType::kError,
               proto::MakeErrorBody(
                   {proto::Errc::kBadValue, R"(op must be "list", "replay" or "purge")"}, false));
   // Answered at once, from inside the handler call.
-  Send(fd, FrameType::kDeadletterReq, proto::MakeDeadletterRequestBody({"replay", "central"}));
+  SendFrame(fd, FrameType::kDeadletterReq, proto::MakeDeadletterRequestBody({"replay", "central"}));
   ExpectFrame(fd, FrameType::kDeadletterResult,
               R"({"op":"replay","sinks":[{"name":"central","queued":3}]})");
   h.OnIo([&] {
@@ -225,11 +191,11 @@ TEST_CASE("a reply owed to a connection that went away or left empty", "[ingest]
   };
   // The client hangs up before the answer: the late reply goes nowhere, harmlessly.
   int fd = h.Connect();
-  Send(fd, FrameType::kFlushReq, proto::MakeFlushRequestBody({}));
+  SendFrame(fd, FrameType::kFlushReq, proto::MakeFlushRequestBody({}));
   ::close(fd);
   wait_for_requests(1);
   fd = h.Connect();
-  Send(fd, FrameType::kFlushReq, proto::MakeFlushRequestBody({}));
+  SendFrame(fd, FrameType::kFlushReq, proto::MakeFlushRequestBody({}));
   wait_for_requests(2);
   h.OnIo([&] {
     h.flush_replies[0](proto::EncodeFrame(FrameType::kFlushResult, "{}"));

@@ -1,8 +1,11 @@
 // Helpers shared by the unit tests.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
+
+#include "proto/frame.h"
 
 namespace ferry {
 class Journal;
@@ -27,6 +30,16 @@ class TempDir {
 
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& data);
+
+// Frames over a connected socket, for the tests that drive ferryd's sessions directly.
+// SendBytes/SendFrame fail the test unless every byte went out in one send.
+void SendBytes(int fd, const std::string& bytes);
+void SendFrame(int fd, proto::FrameType type, const std::string& body);
+// True when bytes (or EOF) arrive within `wait`.
+bool Readable(int fd, std::chrono::milliseconds wait);
+// Receives exactly one frame, reading no further than it so the next one stays in the
+// socket (hang guard 10 s, a failed REQUIRE); false on EOF.
+bool ReceiveFrame(int fd, proto::FrameType* type, std::string* body);
 
 // Opens (creates) a journal in `dir` and starts a committer on it with fsync = never and no
 // callbacks: the set-up of every unit test of a journal consumer (sessions, spool importer).
