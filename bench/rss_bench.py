@@ -28,6 +28,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 BUILD = os.path.join(ROOT, "build", "release")
+sys.path.insert(0, HERE)
+
+from store_bench import producer  # noqa: E402  (pipelined, 8 frames in flight)
 
 
 def proc_status(pid):
@@ -66,26 +69,6 @@ def make_frames(h, n, k):
         body = '{"v":1,"events":[' + ",".join(evs) + "]}"
         frames.append(h.encode_frame(h.EVENT_BATCH, body))
     return frames
-
-
-def producer(h, d, frames, errors):
-    c = d.client()
-    try:
-        inflight = 0
-        for f in frames:
-            c.send_raw(f)
-            inflight += 1
-            if inflight >= 8:
-                ftype, body = c.recv_frame()
-                inflight -= 1
-                if ftype != h.ACK:
-                    errors.append(body)
-        for _ in range(inflight):
-            ftype, body = c.recv_frame()
-            if ftype != h.ACK:
-                errors.append(body)
-    finally:
-        c.close()
 
 
 def wait_store(d, timeout=600):
@@ -128,7 +111,7 @@ def main():
         cpu0 = cpu_seconds(pid)
         errors = []
         t0 = time.monotonic()
-        threads = [threading.Thread(target=producer, args=(h, d, f, errors)) for f in frames]
+        threads = [threading.Thread(target=producer, args=(d, f, errors)) for f in frames]
         for t in threads:
             t.start()
         for t in threads:
