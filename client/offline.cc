@@ -9,4 +9,8 @@ Reach ConnectOrOffline(Connection* conn, const GlobalOptions& /*global*/, const 
   return Reach::kFailed;
 }
 
+std::string DescribeUnanswered(const GlobalOptions& /*global*/, const std::string& socket) {
+  return "ferryd is not answering on " + socket;
+}
+
 }  // namespace ferry::client

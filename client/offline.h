@@ -30,4 +30,10 @@ enum class Reach {
 Reach ConnectOrOffline(Connection* conn, const GlobalOptions& global, const std::string& socket,
                        Clock::time_point deadline, bool allow_offline, std::string* error);
 
+// For a ferryd that accepted the connection (or holds the state lock) but did not answer
+// before the deadline, e.g. stopped with SIGSTOP: "ferryd (pid 1234) is not answering on
+// SOCKET (stopped? try: kill -CONT 1234)". The pid comes from <state>/ferryd.lock when it is
+// held; without it the message names the socket only. Read commands print it and exit 3.
+std::string DescribeUnanswered(const GlobalOptions& global, const std::string& socket);
+
 }  // namespace ferry::client
