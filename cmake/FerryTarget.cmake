@@ -1,10 +1,14 @@
-# ferry_target(<target>): warnings-as-errors and sanitizers on our own targets only.
+# ferry_target(<target>): warnings (errors with FERRY_WERROR) and sanitizers on our own
+# targets only.
 # Third-party headers come in as SYSTEM includes so their warnings never fail our build.
 # With FERRY_BUILD_FUZZERS (the clang "fuzz" preset) our code is also instrumented for
 # libFuzzer's coverage feedback (-fsanitize=fuzzer-no-link); tests/fuzz links the fuzzer main.
 function(ferry_target target)
   target_compile_options(${target} PRIVATE
-    -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Werror)
+    -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow)
+  if(FERRY_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
   if(FERRY_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=${FERRY_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
     target_link_options(${target} PRIVATE -fsanitize=${FERRY_SANITIZE})

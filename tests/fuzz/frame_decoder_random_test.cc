@@ -142,16 +142,24 @@ std::string RandomJson(Rng& rng, int depth) {
     }
     case 5:
     case 6: {
+      // Appended piece by piece: `"," + std::string` trips GCC 12's bogus -Wrestrict at -O3
+      // (https://gcc.gnu.org/bugzilla/show_bug.cgi?id=105329).
       std::string s = "[";
       const size_t n = rng.Below(4);
-      for (size_t i = 0; i < n; ++i) s += (i ? "," : "") + RandomJson(rng, depth - 1);
+      for (size_t i = 0; i < n; ++i) {
+        if (i) s += ',';
+        s += RandomJson(rng, depth - 1);
+      }
       return s + "]";
     }
     default: {
       std::string s = "{";
       const size_t n = rng.Below(4);
       for (size_t i = 0; i < n; ++i) {
-        s += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + RandomJson(rng, depth - 1);
+        s += i ? ",\"k" : "\"k";  // appended, not "k" + ...: GCC bug 105329 (above)
+        s += std::to_string(i);
+        s += "\":";
+        s += RandomJson(rng, depth - 1);
       }
       return s + "}";
     }
