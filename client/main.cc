@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "client/common.h"
+#include "client/completions.h"
 #include "client/emit.h"
 #include "client/hooks.h"
 #include "client/init.h"
@@ -31,6 +32,7 @@ constexpr const char* kHelp =
     "  tail     print journal events (-f follows new ones)\n"
     "  flush    send what the upstream sinks have not yet sent, now (--wait to wait for it)\n"
     "  deadletter  list, replay or purge the events a sink's server rejected\n"
+    "  completions  print the bash, zsh or fish completion script (ferry completions --help)\n"
     "\n"
     "options for every command:\n"
     "  --socket PATH     ferryd's socket (env FERRY_SOCKET; default\n"
@@ -49,6 +51,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string_view cmd = argv[1];
+  // `ferry <command> --version` prints the version too (up to a `--`, after which words are
+  // arguments).
+  for (int i = 2; i < argc && std::string_view(argv[i]) != "--"; ++i) {
+    if (std::string_view(argv[i]) == "--version") {
+      std::printf("ferry %s\n", FERRY_VERSION);
+      return 0;
+    }
+  }
   if (cmd == "emit") return ferry::client::RunEmit(argc - 2, argv + 2);
   if (cmd == "status") return ferry::client::RunStatus(argc - 2, argv + 2);
   if (cmd == "init") return ferry::client::RunInit(argc - 2, argv + 2);
@@ -59,6 +69,7 @@ int main(int argc, char** argv) {
   if (cmd == "tail") return ferry::client::RunTail(argc - 2, argv + 2);
   if (cmd == "flush") return ferry::client::RunFlush(argc - 2, argv + 2);
   if (cmd == "deadletter") return ferry::client::RunDeadletter(argc - 2, argv + 2);
+  if (cmd == "completions") return ferry::client::RunCompletions(argc - 2, argv + 2);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kHelp, stdout);
     return 0;

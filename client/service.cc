@@ -207,16 +207,40 @@ bool WriteFile(const std::string& path, const std::string& text, std::string* er
   return true;
 }
 
-// Runs a systemctl step and reports it; false (after printing why) when it failed.
-bool Step(const std::vector<std::string>& argv) {
+// `text`, every line of it, each indented by two spaces ("" for no text).
+std::string Indented(const std::string& text) {
+  std::string out;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    out += "  " + text.substr(pos, end - pos) + "\n";
+    pos = end + 1;
+  }
+  return out;
+}
+
+// Runs a systemctl step and reports it with everything systemctl said (indented below the
+// command), on stdout when it worked; false, after printing it all to stderr followed by
+// `next` (what to run to find out why), when it failed.
+bool Step(const std::vector<std::string>& argv, const std::string& next) {
   std::string output;
   const int rc = Run(argv, &output);
   if (rc != 0) {
-    Complain(Joined(argv) + " failed (exit " + std::to_string(rc) + "): " + FirstLine(output));
+    Complain(Joined(argv) + " failed (exit " + std::to_string(rc) + ")" +
+             (output.empty() ? " and printed nothing" : ":"));
+    std::fputs(Indented(output).c_str(), stderr);
+    std::fputs(next.c_str(), stderr);
     return false;
   }
-  std::printf("ran: %s\n", Joined(argv).c_str());
+  std::printf("ran: %s\n%s", Joined(argv).c_str(), Indented(output).c_str());
   return true;
+}
+
+// What to run after a failed step, to see why and to try again.
+std::string NextSteps(const std::string& retry) {
+  return "next: see why with `systemctl --user status ferryd` and `journalctl --user -u "
+         "ferryd`,\n      then fix it and run `" +
+         retry + "` again\n";
 }
 
 int Install(bool dry_run, const std::string& ferryd_flag) {
@@ -256,7 +280,10 @@ int Install(bool dry_run, const std::string& ferryd_flag) {
         why.c_str(), Joined(ReloadCommand()).c_str(), Joined(EnableCommand()).c_str());
     return 0;
   }
-  if (!Step(ReloadCommand()) || !Step(EnableCommand())) return 1;
+  if (!Step(ReloadCommand(), NextSteps("ferry service install")) ||
+      !Step(EnableCommand(), NextSteps(Joined(EnableCommand())))) {
+    return 1;
+  }
   std::printf("ferryd runs as a systemd user service (ExecStart=%s); `ferry status` shows it\n",
               ferryd.c_str());
   return 0;
@@ -274,7 +301,7 @@ int Uninstall(bool dry_run) {
   std::string why;
   const bool manager = ManagerAnswers(&why);
   // Disable before removing: systemctl needs the unit files to find the symlinks to remove.
-  if (manager && !Step(DisableCommand())) return 1;
+  if (manager && !Step(DisableCommand(), NextSteps("ferry service uninstall"))) return 1;
   for (const auto& path : paths) {
     if (::unlink(path.c_str()) == 0) {
       std::printf("removed %s\n", path.c_str());
@@ -286,7 +313,7 @@ int Uninstall(bool dry_run) {
     }
   }
   if (manager) {
-    if (!Step(ReloadCommand())) return 1;
+    if (!Step(ReloadCommand(), NextSteps(Joined(ReloadCommand())))) return 1;
   } else {
     std::printf("no systemd user manager answered (%s); if one runs later, run:\n  %s\n",
                 why.c_str(), Joined(ReloadCommand()).c_str());

@@ -39,6 +39,34 @@ void RaiseOpenFileLimit() {
   }
 }
 
+// In the style of `ferry --help`; the usage line names ferryd, not the path it ran from.
+constexpr const char* kHelp =
+    "ferryd: the ferry daemon. Accepts hook events on a Unix socket, makes them durable in a\n"
+    "sequenced journal, keeps ferry.db for queries, forwards events to the configured sinks\n"
+    "and answers `ferry`. Runs in the foreground and logs to stderr (systemd style);\n"
+    "`ferry service install` runs it as a systemd user service.\n"
+    "\n"
+    "usage: ferryd [options]\n"
+    "\n"
+    "options:\n"
+    "  --config PATH      config file (env FERRY_CONFIG; default\n"
+    "                     $XDG_CONFIG_HOME/ferry/config.toml, ~/.config/ferry/config.toml;\n"
+    "                     a missing default file is fine: every key has a default)\n"
+    "  --socket PATH      the socket to listen on (env FERRY_SOCKET; default\n"
+    "                     $XDG_RUNTIME_DIR/ferry/ferry.sock or /tmp/ferry-$UID/ferry.sock)\n"
+    "  --state-dir DIR    journal, ferry.db, spool and dead letters (env FERRY_STATE_DIR;\n"
+    "                     default $XDG_STATE_HOME/ferry, ~/.local/state/ferry)\n"
+    "  --log-level LEVEL  trace, debug, info, warn, error, critical or off (default:\n"
+    "                     log_level in the config file, else info)\n"
+    "  --check-config     validate the config file, print the effective values and exit\n"
+    "                     (0 valid, 2 invalid)\n"
+    "  --help, -h         print this help and exit\n"
+    "  --version          print the version and exit\n"
+    "\n"
+    "Signals: SIGHUP re-reads the config file; SIGTERM or SIGINT stop after acking what is in\n"
+    "flight. Exit status: 0 stopped cleanly, 1 could not start, 2 bad usage or bad config.\n"
+    "See ferryd(8), ferry.toml(5) and docs/operations.md.\n";
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,8 +76,12 @@ int main(int argc, char** argv) {
   CLI::App app{
       "ferryd: the ferry daemon. Accepts hook events on a Unix socket, makes them durable in\n"
       "a sequenced journal, and serves `ferry status`. Runs in the foreground (systemd style)."};
+  app.name("ferryd");
   std::string config_path, socket_path, state_dir, log_level;
   bool check_config = false, version = false;
+  bool help = false;  // kHelp, not CLI11's generated text
+  app.set_help_flag();
+  app.add_flag("-h,--help", help, "print this help and exit");
   app.add_option("--config", config_path,
                  "config file (default: $FERRY_CONFIG, else "
                  "$XDG_CONFIG_HOME/ferry/config.toml; missing is fine)");
@@ -66,9 +98,14 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help prints and exits 0; any bad flag or value is a usage error, exit 2 like a bad
-    // config file (CLI11's own codes, such as 105 or 109, mean nothing to a service manager).
-    return app.exit(e) == 0 ? 0 : 2;
+    // Any bad flag or value is a usage error, exit 2 like a bad config file (CLI11's own
+    // codes, such as 105 or 109, mean nothing to a service manager).
+    std::cerr << "ferryd: " << e.what() << " (ferryd --help lists the options)\n";
+    return 2;
+  }
+  if (help) {
+    std::cout << kHelp;
+    return 0;
   }
   if (version) {
     std::cout << "ferryd " << FERRY_VERSION << "\n";
