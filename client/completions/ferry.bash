@@ -57,7 +57,7 @@ _ferry() {
       opts="--source --kind --session --cwd --data --stdin --argv-json --durable --timeout-ms
         --max-event-bytes --strict --print-ack $global"
       ;;
-    status) opts="--json --ack-lost --timeout-ms $global" ;;
+    status) opts="--json --ack-lost --timeout --timeout-ms $global" ;;
     init | completions)
       opts="--help --version"
       [[ $given == *" bash "* || $given == *" zsh "* || $given == *" fish "* ]] ||
@@ -76,8 +76,8 @@ _ferry() {
       opts="--dry-run --ferryd --help --version"
       [[ $given == *" install "* || $given == *" uninstall "* ]] || words="install uninstall"
       ;;
-    query) opts="--json --limit --timeout $global" ;;
-    sessions) opts="--source --since --limit --json --timeout $global" ;;
+    query) opts="--json --limit --timeout --timeout-ms $global" ;;
+    sessions) opts="--source --since --limit --json --timeout --timeout-ms $global" ;;
     tail)
       opts="-f --follow --from --last -n --lines --since --until --source --kind --session --cwd
         --exit --utc -o --output --color --json $global"

@@ -46,6 +46,7 @@ complete -c ferry -n "__fish_seen_subcommand_from emit" -l print-ack -d 'print t
 # status
 complete -c ferry -n "__fish_seen_subcommand_from status" -l json -d 'print the status as JSON'
 complete -c ferry -n "__fish_seen_subcommand_from status" -l ack-lost -d 'acknowledge the events lost so far'
+complete -c ferry -n "__fish_seen_subcommand_from status" -l timeout -x -d 'how long to wait for ferryd (500ms, 2s)'
 complete -c ferry -n "__fish_seen_subcommand_from status" -l timeout-ms -x -d 'how long to wait for ferryd'
 
 # init, completions
@@ -66,6 +67,7 @@ complete -c ferry -n "__fish_seen_subcommand_from service" -l ferryd -r -F -d 't
 complete -c ferry -n "__fish_seen_subcommand_from query sessions" -l json -d 'one JSON object per row'
 complete -c ferry -n "__fish_seen_subcommand_from query sessions" -l limit -x -d 'at most N rows'
 complete -c ferry -n "__fish_seen_subcommand_from query sessions" -l timeout -x -d 'time limit (500ms, 30s, 5m)'
+complete -c ferry -n "__fish_seen_subcommand_from query sessions" -l timeout-ms -x -d 'time limit in milliseconds'
 complete -c ferry -n "__fish_seen_subcommand_from sessions" -l source -x -a "$sources" -d 'only sessions from this source'
 complete -c ferry -n "__fish_seen_subcommand_from sessions" -l since -x -d 'started within (90s, 30m, 12h, 7d)'
 

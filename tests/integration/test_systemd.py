@@ -539,16 +539,82 @@ class UnitFilesTest(unittest.TestCase):
                                                  "ferryd.socket",
                                                  "--user daemon-reload"])
 
-    def test_install_fails_loudly_when_systemctl_fails(self):
+    def fake_failing_enable(self):
+        """A systemctl whose `enable` creates one symlink, then fails with several stderr
+        lines, like a real one whose start job fails; every other call succeeds."""
         path = os.path.join(self.bin, "systemctl")
         with open(path, "w") as f:
-            f.write('#!/bin/sh\ncase "$*" in *enable*) echo "Unit x is masked." >&2; exit 1;; '
+            f.write('#!/bin/sh\necho "$*" >> %s\ncase "$*" in *enable*)\n'
+                    '  echo "Created symlink /x/sockets.target.wants/ferryd.socket -> /x/ferryd.socket." >&2\n'
+                    '  echo "Job for ferryd.service failed because the control process exited with error code." >&2\n'
+                    '  echo "See \\"systemctl --user status ferryd.service\\" for details." >&2\n'
+                    '  exit 1;;\nesac\nexit 0\n' % self.calls)
+        os.chmod(path, 0o755)
+
+    def test_install_fails_loudly_when_systemctl_fails(self):
+        self.fake_failing_enable()
+        r = self.service("install", "--ferryd", h.FERRYD)
+        self.assertEqual(r.returncode, 1)
+        # Everything systemctl said, not just its first line, then what to run next.
+        self.assertEqual(r.stderr,
+                         "ferry: systemctl --user enable --now ferryd.socket ferryd.service "
+                         "failed (exit 1):\n"
+                         "  Created symlink /x/sockets.target.wants/ferryd.socket -> "
+                         "/x/ferryd.socket.\n"
+                         "  Job for ferryd.service failed because the control process exited "
+                         "with error code.\n"
+                         '  See "systemctl --user status ferryd.service" for details.\n'
+                         "next: see why with `systemctl --user status ferryd` and "
+                         "`journalctl --user -u ferryd`,\n"
+                         "      then fix it and run `systemctl --user enable --now "
+                         "ferryd.socket ferryd.service` again\n")
+        self.assertEqual(r.stdout, "wrote %s\nwrote %s\nran: systemctl --user daemon-reload\n"
+                         % (os.path.join(self.unit_dir, "ferryd.service"),
+                            os.path.join(self.unit_dir, "ferryd.socket")))
+        self.assertEqual(self.calls_made(), ["--user show --property=Version",
+                                             "--user daemon-reload",
+                                             "--user enable --now ferryd.socket ferryd.service"])
+
+    def test_a_failing_step_that_prints_nothing_says_so(self):
+        path = os.path.join(self.bin, "systemctl")
+        with open(path, "w") as f:
+            f.write('#!/bin/sh\ncase "$*" in *daemon-reload*) exit 4;; esac\nexit 0\n')
+        os.chmod(path, 0o755)
+        r = self.service("install", "--ferryd", h.FERRYD)
+        self.assertEqual((r.returncode, r.stderr), (1, (
+            "ferry: systemctl --user daemon-reload failed (exit 4) and printed nothing\n"
+            "next: see why with `systemctl --user status ferryd` and "
+            "`journalctl --user -u ferryd`,\n"
+            "      then fix it and run `ferry service install` again\n")))
+
+    def test_uninstall_shows_all_of_a_failing_disable(self):
+        path = os.path.join(self.bin, "systemctl")
+        with open(path, "w") as f:
+            f.write('#!/bin/sh\ncase "$*" in *disable*) echo "Removed /x/a." ; '
+                    'echo "Failed to disable unit: Access denied" >&2; '
+                    'echo "second line" >&2; exit 1;; esac\nexit 0\n')
+        os.chmod(path, 0o755)
+        r = self.service("uninstall")
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertEqual(r.stderr,
+                         "ferry: systemctl --user disable --now ferryd.service ferryd.socket "
+                         "failed (exit 1):\n  Removed /x/a.\n"
+                         "  Failed to disable unit: Access denied\n  second line\n"
+                         "next: see why with `systemctl --user status ferryd` and "
+                         "`journalctl --user -u ferryd`,\n"
+                         "      then fix it and run `ferry service uninstall` again\n")
+
+    def test_systemctl_output_is_shown_when_it_works(self):
+        path = os.path.join(self.bin, "systemctl")
+        with open(path, "w") as f:
+            f.write('#!/bin/sh\ncase "$*" in *enable*) echo "Created symlink a -> b." >&2;; '
                     'esac\nexit 0\n')
         os.chmod(path, 0o755)
         r = self.service("install", "--ferryd", h.FERRYD)
-        self.assertEqual(r.returncode, 1)
-        self.assertEqual(r.stderr, "ferry: systemctl --user enable --now ferryd.socket "
-                                   "ferryd.service failed (exit 1): Unit x is masked.\n")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertIn("ran: systemctl --user enable --now ferryd.socket ferryd.service\n"
+                      "  Created symlink a -> b.\n"
+                      "ferryd runs as a systemd user service", r.stdout)
 
     def test_usage_errors(self):
         for args, message in (([], "service: say install or uninstall (ferry service --help)"),
