@@ -69,14 +69,12 @@ constexpr const char* kHelp =
 
 }  // namespace
 
+// Flags, config, then start-up, in the order they must happen (one read from top to bottom).
 int main(int argc, char** argv) {
   // Before any SQLite call (it must precede sqlite3_initialize): no global memory statistics,
   // so sqlite3_malloc/free take no process-wide mutex (~3% of the store thread's CPU).
   sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-  CLI::App app{
-      "ferryd: the ferry daemon. Accepts hook events on a Unix socket, makes them durable in\n"
-      "a sequenced journal, and serves `ferry status`. Runs in the foreground (systemd style)."};
-  app.name("ferryd");
+  CLI::App app{"", "ferryd"};  // --help prints kHelp
   std::string config_path, socket_path, state_dir, log_level;
   bool check_config = false, version = false;
   bool help = false;  // kHelp, not CLI11's generated text
