@@ -158,9 +158,18 @@ bool FindFerryd(const std::string& flag, std::string* path, std::string* error) 
   return false;
 }
 
+// The docs installed with this ferryd (<prefix>/bin/ferryd -> <prefix>/share/doc/ferry, so an
+// install made with `cmake --install --prefix P` names P's docs), else the configured place.
+std::string DocDir(const std::string& ferryd) {
+  const std::string bin = ferryd.substr(0, ferryd.rfind('/'));
+  const std::string docs = bin.substr(0, bin.rfind('/')) + "/share/doc/ferry";
+  struct stat st {};
+  return ::stat((docs + "/operations.md").c_str(), &st) == 0 ? docs : FERRY_DOCDIR;
+}
+
 std::string Fill(std::string text, const std::string& ferryd) {
   for (auto [key, value] : {std::pair<std::string, std::string>{"@FERRYD_PATH@", ferryd},
-                            {"@FERRY_DOCDIR@", FERRY_DOCDIR}}) {
+                            {"@FERRY_DOCDIR@", DocDir(ferryd)}}) {
     for (size_t pos; (pos = text.find(key)) != std::string::npos;) {
       text.replace(pos, key.size(), value);
     }

@@ -165,6 +165,19 @@ class InstallTest(unittest.TestCase):
             with open(self.path("share", *path)) as f:
                 self.assertEqual(f.read(), r.stdout, shell)
 
+    def test_the_installed_ferry_writes_units_for_the_installed_ferryd(self):
+        """`ferry service install` from the installed ferry names the ferryd and the docs
+        beside it, not the configured prefix."""
+        home = os.path.join(self.root, "home")
+        env = h.clean_env(HOME=home, XDG_CONFIG_HOME=os.path.join(home, "config"))
+        r = subprocess.run([self.path("bin", "ferry"), "service", "install", "--dry-run"],
+                           env=env, capture_output=True, text=True, timeout=h.HANG_GUARD_S)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertIn("\nExecStart=%s\n" % self.path("bin", "ferryd"), r.stdout)
+        self.assertEqual(re.findall(r"^Documentation=.*$", r.stdout, re.M),
+                         ["Documentation=file://%s/operations.md"
+                          % self.path("share", "doc", "ferry")] * 2)
+
     def test_destdir_stages_the_prefix_without_changing_the_paths_inside(self):
         """A packager's `DESTDIR=stage cmake --install --prefix /usr`: files go below the
         stage, units still name the final /usr path."""
