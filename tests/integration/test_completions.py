@@ -116,9 +116,27 @@ class ZshTest(CompletionTest, unittest.TestCase):
         self.assertEqual(self.zsh('eval "$(%s completions zsh)"; print -r -- $_comps[ferry]'
                                   % h.FERRY), "_ferry\n")
 
+    def test_completes_at_an_interactive_prompt(self):
+        """A real interactive zsh (zpty) with the script on $fpath, as installed: TAB after
+        `ferry hooks install ` lists the tools. zpty -r waits for the list itself; the
+        subprocess timeout is only the guard."""
+        script = (
+            "zmodload zsh/zpty\n"
+            "zpty z zsh -f -i\n"
+            "zpty -w z \"PS1='P>'; fpath=($1 \\$fpath); autoload -U compinit; "
+            "compinit -u -d $1/.zcompdump3; zstyle ':completion:*' list-prompt ''\"\n"
+            "zpty -w -n z 'ferry hooks install '$'\\t'\n"
+            "zpty -r z out '*gemini*'\n"
+            "print -r -- \"${out##*ferry hooks install}\"\n"
+            "zpty -d z\n")
+        r = run(["zsh", "-f", "-c", script, "zsh", self.root], env=self.env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        listed = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", r.stdout).split()
+        self.assertEqual(listed[-4:], ["claude-code", "codex", "cursor", "gemini"], r.stdout)
+
     def offered(self, *words):
-        """zsh completes only at an interactive prompt; read the script instead: the command
-        list, or the case arm of the command (with the options every command shares)."""
+        """zsh completes only at an interactive prompt (one check above does that); for every
+        command and option read the script instead: the command list, or the case arm of the command (with the options every command shares)."""
         with open(self.script) as f:
             text = f.read()
         if len(words) == 2:
