@@ -30,7 +30,11 @@ inline std::string LoadError(const std::string& toml) {
   INFO(toml);
   CHECK_FALSE(l.ok);
   REQUIRE(l.error.rfind(l.path + ":", 0) == 0);
-  return "F" + l.error.substr(l.path.size());
+  // Appended, not `"F" + ...`: that trips GCC 12's bogus -Wrestrict at -O3
+  // (https://gcc.gnu.org/bugzilla/show_bug.cgi?id=105329).
+  std::string out = "F";
+  out += l.error.substr(l.path.size());
+  return out;
 }
 
 }  // namespace ferry::test
