@@ -226,6 +226,51 @@ class UnitDirTest(unittest.TestCase):
                          {"ROOT/units/ferryd.service", "ROOT/units/ferryd.socket"})
 
 
+@unittest.skipUnless(CMAKE, "cmake is not installed")
+class OldBuildDirTest(unittest.TestCase):
+    """A build directory configured before the units followed the install-time prefix cached
+    the old computed default (absolute): configuring it again forgets that default, so a later
+    `cmake --install --prefix` stays in its prefix, and keeps any other value."""
+
+    OLD_HELP = "//Where `cmake --install` puts ferryd.service and ferryd.socket\n"
+
+    def configure(self, cache=None, args=()):
+        build = h.make_tempdir()
+        self.addCleanup(shutil.rmtree, build, True)
+        home = os.path.join(build, "home")
+        if cache is not None:
+            with open(os.path.join(build, "CMakeCache.txt"), "w") as f:
+                f.write(cache.replace("HOME", home))
+        r = subprocess.run([CMAKE, "-S", SOURCE, "-B", build, "-DFERRY_BUILD_TESTS=OFF",
+                            "-DFERRY_BUILD_BENCH=OFF"] + [a.replace("HOME", home) for a in args],
+                           env=h.clean_env(HOME=home), capture_output=True, text=True,
+                           timeout=h.HANG_GUARD_S * 5)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            values = re.findall(r"^FERRY_SYSTEMD_USER_UNIT_DIR:PATH=(.*)$", f.read(), re.M)
+        return [v.replace(home, "HOME") for v in values], build
+
+    def test_old_defaults_are_forgotten_other_values_kept(self):
+        for old, now in (("/usr/local/lib/systemd/user", ""),
+                         ("HOME/.config/systemd/user", ""),
+                         ("/srv/units", "/srv/units")):
+            with self.subTest(old=old):
+                values, _ = self.configure(
+                    self.OLD_HELP + "FERRY_SYSTEMD_USER_UNIT_DIR:PATH=%s\n" % old)
+                self.assertEqual(values, [now])
+
+    def test_a_value_given_now_is_kept(self):
+        values, build = self.configure(args=["-DFERRY_SYSTEMD_USER_UNIT_DIR="
+                                             "HOME/.config/systemd/user"])
+        self.assertEqual(values, ["HOME/.config/systemd/user"])
+        r = subprocess.run([CMAKE, build], capture_output=True, text=True,
+                           timeout=h.HANG_GUARD_S * 5)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            self.assertIn("FERRY_SYSTEMD_USER_UNIT_DIR:PATH=%s/home/.config/systemd/user\n"
+                          % build, f.read())
+
+
 class ManPagesTest(unittest.TestCase):
     PAGES = ("ferry.1", "ferryd.8", "ferry.toml.5")
 
