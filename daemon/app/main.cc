@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
       "ferryd: the ferry daemon. Accepts hook events on a Unix socket, makes them durable in\n"
       "a sequenced journal, and serves `ferry status`. Runs in the foreground (systemd style)."};
   std::string config_path, socket_path, state_dir, log_level;
-  bool check_config = false, version = false;
+  bool check_config = false, version = false, quiet = false, strict = false;
   app.add_option("--config", config_path,
                  "config file (default: $FERRY_CONFIG, else "
                  "$XDG_CONFIG_HOME/ferry/config.toml; missing is fine)");
@@ -61,7 +61,11 @@ int main(int argc, char** argv) {
                  "$XDG_STATE_HOME/ferry)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error (default: info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
-  app.add_flag("--check-config", check_config, "validate the configuration, print it and exit");
+  app.add_flag("--check-config", check_config,
+               "validate the configuration, print it and exit: 0 valid, 2 invalid (the error\n"
+               "names file:line:column), 1 valid with warnings under --strict");
+  app.add_flag("--quiet", quiet, "with --check-config: print only errors and warnings");
+  app.add_flag("--strict", strict, "with --check-config: exit 1 when there is a warning");
   app.add_flag("--version", version, "print the version and exit");
   try {
     app.parse(argc, argv);
@@ -82,23 +86,29 @@ int main(int argc, char** argv) {
   source.state_dir_flag = state_dir;
   source.log_level_flag = log_level;
   ferry::Config config;
-  std::string error;
-  if (!ferry::LoadEffectiveConfig(source, &config, &error)) {
-    std::cerr << "ferryd: " << error << "\n";
-    return 2;
-  }
+  std::string config_error;
+  const bool config_ok = ferry::LoadEffectiveConfig(source, &config, &config_error);
   config_path = source.path;
 
   if (check_config) {
+    if (!config_ok) {
+      std::cerr << "ferryd: " << config_error << "\n";
+      return 2;
+    }
     ferry::ConfigPrintHooks hooks;
     hooks.url_for_display = [](std::string_view url) { return ferry::UrlForDisplay(url); };
     hooks.token_problem = [](const ferry::SinkConfig& sink) {
       std::string token;
       return ferry::ReadSinkToken(sink, &token);
     };
-    ferry::PrintCheckedConfig(config, config_path, hooks, std::cout, std::cerr);
-    return 0;
+    std::ostream null_out(nullptr);  // --quiet: a stream without a buffer writes nothing
+    const int warnings = ferry::PrintCheckedConfig(config, config_path, hooks,
+                                                   quiet ? null_out : std::cout, std::cerr);
+    return strict && warnings > 0 ? 1 : 0;
   }
+  // A bad file does not stop ferryd (under systemd that would take the socket down with it and
+  // spool every hook): it serves on the defaults and says so in the log and in `ferry status`.
+  if (!config_ok) config = ferry::DefaultEffectiveConfig(source);
 
   // Everything ferryd creates (state dir, journal, ferry.db and its -wal/-shm, cursors, dead
   // letters, spool) is the user's alone, whatever umask it was started with (by hand, a
@@ -115,7 +125,7 @@ int main(int argc, char** argv) {
   }
   try {
     ferry::CurlGlobalInit();  // before any thread: libcurl's global state is not thread-safe
-    ferry::Daemon daemon(std::move(config), std::move(source));
+    ferry::Daemon daemon(std::move(config), std::move(source), std::move(config_error));
     return daemon.Run();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());

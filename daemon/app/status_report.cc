@@ -4,6 +4,7 @@
 
 #include "daemon/app/parts.h"
 #include "daemon/journal/reader.h"
+#include "daemon/sink/encode.h"
 
 namespace ferry {
 namespace {
@@ -32,6 +33,7 @@ std::string StatusReport::Json() const {
   w.StartObject();
   WriteProblems(w);
   WriteDaemon(w);
+  WriteConfig(w);
   WriteJournal(w);
   WriteIngest(w);
   if (p.importer) WriteSpool(w);
@@ -64,11 +66,12 @@ void StatusReport::WriteProblems(proto::JsonWriter& w) const {
   // Journal damage met by any reader, and read errors being retried (issue 10 #2, #4).
   const std::vector<std::string> read_problems = journal_health::Problems();
   const bool healthy = journal_ok && p.retention->unacked_lost() == 0 && store_ok && sinks_ok &&
-                       read_problems.empty();
+                       read_problems.empty() && p.config_health.ok();
   w.Key("healthy");
   w.Bool(healthy);
   w.Key("problems");
   w.StartArray();
+  if (!p.config_health.ok()) w.String(p.config_health.Problem(p.source).c_str());
   if (!journal_ok) {
     w.String(("journal refuses appends: " + p.journal->failure().ToString()).c_str());
   }
@@ -108,6 +111,40 @@ void StatusReport::WriteDaemon(proto::JsonWriter& w) const {
   w.String(config.state_dir.c_str());
   w.Key("config");
   w.String(config.path.c_str());
+  w.EndObject();
+}
+
+// "config": whether the file loaded, and what ferryd runs on (docs/operations.md "Status").
+void StatusReport::WriteConfig(proto::JsonWriter& w) const {
+  const ConfigHealth& health = parts_.config_health;
+  w.Key("config");
+  w.StartObject();
+  w.Key("ok");
+  w.Bool(health.ok());
+  w.Key("file");
+  w.String(parts_.source.path.c_str());
+  w.Key("running_on");
+  w.String(health.RunningOn(parts_.config));
+  w.Key("error");
+  StringOrNull(w, health.error);
+  int line = 0, column = 0;
+  health.Place(parts_.source.path, &line, &column);
+  w.Key("line");
+  if (line > 0) {
+    w.Int(line);
+  } else {
+    w.Null();
+  }
+  w.Key("column");
+  if (column > 0) {
+    w.Int(column);
+  } else {
+    w.Null();
+  }
+  w.Key("error_time");
+  StringOrNull(w, health.error_time_ns ? IsoTimeUtc(health.error_time_ns) : std::string());
+  w.Key("problem");
+  StringOrNull(w, health.Problem(parts_.source));
   w.EndObject();
 }
 
@@ -264,6 +301,7 @@ std::string StatusReport::Line() const {
                      std::to_string(p.server->durable_seq()) + "; " +
                      std::to_string(p.server->connections()) + " connections";
   if (p.journal->failed()) line += "; JOURNAL FAILED: " + p.journal->failure().ToString();
+  if (!p.config_health.ok()) line += "; CONFIG ERROR: " + p.config_health.Problem(p.source);
   return line;
 }
 

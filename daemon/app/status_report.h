@@ -44,6 +44,7 @@ class StatusReport {
   double EventsPerSecond(uint64_t events_total) const;
   void WriteProblems(proto::JsonWriter& w) const;
   void WriteDaemon(proto::JsonWriter& w) const;
+  void WriteConfig(proto::JsonWriter& w) const;
   void WriteJournal(proto::JsonWriter& w) const;
   void WriteIngest(proto::JsonWriter& w) const;
   void WriteSpool(proto::JsonWriter& w) const;

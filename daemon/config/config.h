@@ -109,6 +109,10 @@ struct ConfigSource {
   std::string log_level_flag;
 };
 bool LoadEffectiveConfig(const ConfigSource& source, Config* config, std::string* error);
+// What ferryd runs on when the file cannot be used at start (docs/operations.md "A config
+// error"): every key at its default, no sinks, and the socket, state dir and log level from the
+// command line and the environment as LoadEffectiveConfig takes them.
+Config DefaultEffectiveConfig(const ConfigSource& source);
 
 // What a reload would change. `live` lists the keys the daemon applies at once, as
 // "key: old -> new"; `restart` names the keys that only take effect at the next start.
