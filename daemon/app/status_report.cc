@@ -60,9 +60,14 @@ void StatusReport::WriteProblems(proto::JsonWriter& w) const {
   const bool journal_ok = !p.journal->failed();
   const bool store_ok = !p.store || !p.store->counters().failed.load();
   bool sinks_ok = true;
+  std::vector<std::string> failing;  // sinks failing for longer than their degraded_after
   for (const auto& sink : p.sinks->sinks()) {
     sinks_ok &= sink->state() != Sink::State::kPaused && sink->deadlettered() == 0;
+    if (std::string problem = sink->FailingProblem(); !problem.empty()) {
+      failing.push_back(std::move(problem));
+    }
   }
+  sinks_ok &= failing.empty();
   // Journal damage met by any reader, and read errors being retried (issue 10 #2, #4).
   const std::vector<std::string> read_problems = journal_health::Problems();
   const bool healthy = journal_ok && p.retention->unacked_lost() == 0 && store_ok && sinks_ok &&
@@ -92,6 +97,7 @@ void StatusReport::WriteProblems(proto::JsonWriter& w) const {
                    .c_str());
     }
   }
+  for (const std::string& problem : failing) w.String(problem.c_str());
   w.EndArray();
 }
 

@@ -12,8 +12,9 @@ int PrintSink(const SinkConfig& sink, const ConfigPrintHooks& hooks, std::ostrea
       << ", max_bytes " << sink.max_bytes << ", gzip "
       << (sink.gzip ? "level " + std::to_string(sink.gzip_level) : std::string("off"))
       << ", timeout " << sink.timeout.count() << "ms, backoff_max " << sink.backoff_max.count()
-      << "ms, batch_timeout " << sink.batch_timeout.count() << "ms, redact "
-      << (sink.redact ? "on" : "off") << ", tls_verify " << (sink.tls_verify ? "on" : "OFF")
+      << "ms, batch_timeout " << sink.batch_timeout.count() << "ms, degraded_after "
+      << sink.degraded_after.count() << "ms, redact " << (sink.redact ? "on" : "off")
+      << ", tls_verify " << (sink.tls_verify ? "on" : "OFF")
       << (sink.ca_file.empty() ? "" : " (ca_file " + sink.ca_file + ")") << ", token "
       << (!sink.token_file.empty()  ? "from file " + sink.token_file
           : !sink.token_env.empty() ? "from $" + sink.token_env

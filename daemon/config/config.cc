@@ -242,6 +242,8 @@ bool ParseSink(const toml::table& table, size_t index, Context& outer, SinkConfi
        Duration(&sink->backoff_max, std::chrono::milliseconds(200), std::chrono::hours(24))},
       {"sink.batch_timeout",
        Duration(&sink->batch_timeout, std::chrono::milliseconds(0), std::chrono::minutes(10))},
+      {"sink.degraded_after",
+       Duration(&sink->degraded_after, std::chrono::milliseconds(0), std::chrono::hours(24 * 7))},
       {"sink.redact", Bool(&sink->redact)},
       {"sink.tls_verify", Bool(&sink->tls_verify)},
       {"sink.ca_file", String(&sink->ca_file)},

@@ -32,6 +32,9 @@ struct SinkConfig {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds backoff_max{5 * 60 * 1000};
   std::chrono::milliseconds batch_timeout{1000};
+  // A sink that has failed every attempt for this long (no delivery in between) makes status
+  // degraded, with its last error and next retry (docs/sinks.md "Status"). 0: at once.
+  std::chrono::milliseconds degraded_after{60000};
   bool redact = true;
   // TLS: verify the server's certificate and name (on by default). tls_verify = false is an
   // explicit opt-out for a test server; ferry status and --check-config show it.

@@ -125,6 +125,7 @@ bool Sink::Deliver(SinkBatch& batch, const std::string& key_suffix) {
       delivered_events_.fetch_add(hi - lo);
       delivered_batches_.fetch_add(1);
       consecutive_failures_.store(0);
+      failing_since_ns_.store(0);
       attempt_ = 0;
       MarkSuccess();
       continue;
@@ -133,6 +134,7 @@ bool Sink::Deliver(SinkBatch& batch, const std::string& key_suffix) {
     if (stopping_ || r.aborted) return false;
     failures_total_.fetch_add(1);
     const uint64_t in_a_row = consecutive_failures_.fetch_add(1) + 1;
+    if (in_a_row == 1) MarkFailing();
     const std::string what =
         r.status ? "HTTP " + std::to_string(r.status) : "transport error: " + r.transport_error;
     SetError(r.status, r.status ? sink::Describe(r.status) : r.transport_error,

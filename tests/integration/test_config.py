@@ -143,7 +143,7 @@ store.query_max_rows = 10000
 redact.builtin = true
 redact.local = false
 redact.rules = 0
-sink central: otlp-http -> https://logs.example.com:4318/v1/logs; max_events 1000, max_bytes 1048576, gzip level 6, timeout 10000ms, backoff_max 300000ms, batch_timeout 1000ms, redact on, tls_verify on, token from $CENTRAL_TOKEN
+sink central: otlp-http -> https://logs.example.com:4318/v1/logs; max_events 1000, max_bytes 1048576, gzip level 6, timeout 10000ms, backoff_max 300000ms, batch_timeout 1000ms, degraded_after 60000ms, redact on, tls_verify on, token from $CENTRAL_TOKEN
 """ % path)
 
     def test_precedence_flag_env_file(self):
