@@ -24,7 +24,7 @@ void StringOrNull(proto::JsonWriter& w, const std::string& s) {
 }  // namespace
 
 StatusReport::StatusReport(const DaemonParts& parts, net::io_context& io)
-    : parts_(parts), timer_(io) {}
+    : parts_(parts), client_errors_(parts.config.state_dir), timer_(io) {}
 
 std::string StatusReport::Json() const {
   const DaemonParts& p = parts_;
@@ -34,6 +34,7 @@ std::string StatusReport::Json() const {
   WriteProblems(w);
   WriteDaemon(w);
   WriteConfig(w);
+  WriteClientErrors(w);
   WriteJournal(w);
   WriteIngest(w);
   if (p.importer) WriteSpool(w);
@@ -151,6 +152,25 @@ void StatusReport::WriteConfig(proto::JsonWriter& w) const {
   StringOrNull(w, health.error_time_ns ? IsoTimeUtc(health.error_time_ns) : std::string());
   w.Key("problem");
   StringOrNull(w, health.Problem(parts_.source));
+  w.EndObject();
+}
+
+// "client_errors": what `ferry emit` noted in <state>/client-errors.log (docs/operations.md
+// "Spool"). Not a health problem: the events in question were never ferryd's to lose.
+void StatusReport::WriteClientErrors(proto::JsonWriter& w) const {
+  const ClientErrorLog::Summary& s = client_errors_.Read();
+  w.Key("client_errors");
+  w.StartObject();
+  w.Key("count");
+  w.Uint64(s.count);
+  w.Key("file");
+  w.String(client_errors_.path().c_str());
+  w.Key("last");
+  StringOrNull(w, s.last);
+  w.Key("last_time");
+  StringOrNull(w, s.last_time);
+  w.Key("last_what");
+  StringOrNull(w, s.last_what);
   w.EndObject();
 }
 

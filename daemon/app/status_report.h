@@ -13,6 +13,7 @@
 #include <string>
 #include <utility>
 
+#include "daemon/app/client_errors.h"
 #include "daemon/base/asio.h"
 #include "proto/event.h"
 
@@ -45,12 +46,14 @@ class StatusReport {
   void WriteProblems(proto::JsonWriter& w) const;
   void WriteDaemon(proto::JsonWriter& w) const;
   void WriteConfig(proto::JsonWriter& w) const;
+  void WriteClientErrors(proto::JsonWriter& w) const;
   void WriteJournal(proto::JsonWriter& w) const;
   void WriteIngest(proto::JsonWriter& w) const;
   void WriteSpool(proto::JsonWriter& w) const;
   void WriteStore(proto::JsonWriter& w) const;
 
   const DaemonParts& parts_;
+  mutable ClientErrorLog client_errors_;  // caches the files; Read() refreshes it from Json()
   net::steady_timer timer_;
   bool stopped_ = false;
   // (time, events_total) once a second over the last 10 s.
