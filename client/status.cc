@@ -98,8 +98,11 @@ void PrintSinks(const rapidjson::Value& sinks) {
         S(Get(s, "url")).c_str(),
         tls.IsBool() && !tls.GetBool() ? "  TLS VERIFICATION OFF (tls_verify = false)" : "");
     const auto& lag_s = Get(s, "lag_s");
-    std::printf("           %s; delivered up to seq %llu; lag %llu event(s), %s\n",
-                S(Get(s, "state")).c_str(), U(Get(s, "cursor")), U(Get(s, "lag_events")),
+    const auto& healthy = Get(s, "healthy");
+    const bool degraded = healthy.IsBool() && !healthy.GetBool();
+    std::printf("           %s%s; delivered up to seq %llu; lag %llu event(s), %s\n",
+                S(Get(s, "state")).c_str(), degraded ? " (DEGRADED)" : "", U(Get(s, "cursor")),
+                U(Get(s, "lag_events")),
                 Duration(lag_s.IsNumber() ? lag_s.GetDouble() : 0).c_str());
     std::printf("           %llu event(s) delivered; last success %s; %llu dead letter(s)\n",
                 U(Get(s, "delivered_events")), TimeOrNever(Get(s, "last_success")).c_str(),
@@ -120,6 +123,8 @@ void PrintSinks(const rapidjson::Value& sinks) {
     if (failures > 0 || next.IsString()) {
       std::printf("           %llu consecutive failure(s)", failures);
       if (next.IsString()) std::printf("; next retry %s", S(next).c_str());
+      const auto& since = Get(s, "failing_since");
+      if (since.IsString()) std::printf("; failing since %s", S(since).c_str());
       std::printf("\n");
     }
   }

@@ -134,11 +134,11 @@ bool Sink::Deliver(SinkBatch& batch, const std::string& key_suffix) {
     if (stopping_ || r.aborted) return false;
     failures_total_.fetch_add(1);
     const uint64_t in_a_row = consecutive_failures_.fetch_add(1) + 1;
-    if (in_a_row == 1) MarkFailing();
     const std::string what =
         r.status ? "HTTP " + std::to_string(r.status) : "transport error: " + r.transport_error;
     SetError(r.status, r.status ? sink::Describe(r.status) : r.transport_error,
              RedactResponse(proto::SanitizeUtf8(r.body_excerpt)));
+    if (in_a_row == 1) MarkFailing();  // after SetError: status never sees one without the other
     if (o.verdict == Verdict::kSplit413 || o.verdict == Verdict::kBisect) {
       if (hi - lo > 1) {
         spdlog::info("sink {}: {} for seqs {}-{}; splitting in halves", config_.name, what,
