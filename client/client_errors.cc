@@ -58,8 +58,14 @@ GlobalOptions ScanGlobalOptions(int argc, char** argv) {
 
 void RecordClientProblem(const std::string& state_dir, const std::string& what) {
   MakeDirs(state_dir);
-  const std::string path = state_dir + "/" + kClientErrorLogName;
   struct stat st {};
+  // Only into a state directory of ours that others cannot write to (as the spool requires):
+  // never leave a file in a directory someone else controls.
+  if (::stat(state_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid() ||
+      (st.st_mode & 022) != 0) {
+    return;
+  }
+  const std::string path = state_dir + "/" + kClientErrorLogName;
   if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
       st.st_size >= kClientErrorLogMaxBytes) {
     ::rename(path.c_str(), (path + ".1").c_str());  // a racing writer may rotate too: harmless

@@ -25,8 +25,9 @@ GlobalOptions ScanGlobalOptions(int argc, char** argv);
 
 // Appends one line about `what` to <state_dir>/client-errors.log (0600; the directory is made
 // 0700 when missing), rotating it first when it has reached kClientErrorLogMaxBytes. Control
-// characters become spaces and `what` is cut to 400 bytes. Never follows a symlink, never
-// writes to another user's file or to anything but a regular file.
+// characters become spaces and `what` is cut to 400 bytes. Writes nothing unless state_dir is
+// a directory of this user that group and others cannot write to; never follows a symlink,
+// never writes to another user's file or to anything but a regular file.
 void RecordClientProblem(const std::string& state_dir, const std::string& what);
 
 }  // namespace ferry::client

@@ -22,7 +22,7 @@ constexpr const char* kStatusHelp =
     "1 degraded (journal failing, events lost, a sink paused, failing for longer than its\n"
     "degraded_after or holding dead letters, a config error), 3 ferryd not running or not\n"
     "answering within the timeout (stopped with SIGSTOP, say).\n"
-    "  --json       print the status as one JSON object (docs/operations.md \"Status\")\n"
+    "  --json       print the status as one JSON object (docs/protocol.md \"Status object\")\n"
     "  --timeout-ms N  how long to wait for ferryd's answer (default 2000)\n"
     "  --ack-lost   acknowledge the events lost so far to the journal byte cap, so that\n"
     "               status is healthy again (the count stays in lost_events)\n";

@@ -147,8 +147,13 @@ void Daemon::Impl::Listen() {
   p.server = std::make_unique<IngestServer>(p.io, IngestLimitsFrom(p.config), *p.journal,
                                             *p.committer, [this] { return status.Json(); });
   std::string passed_path;
-  Status s = systemd::TakeListenSocket(p.config.socket_path, &passed_fd, &passed_path);
+  // On the defaults for a config error, serve whatever socket systemd passed: the file that
+  // would name it could not be read, and refusing would take the socket unit down with us.
+  const bool any_path = !p.config_health.ok();
+  Status s = systemd::TakeListenSocket(any_path ? std::string() : p.config.socket_path, &passed_fd,
+                                       &passed_path);
   if (!s.ok()) throw std::runtime_error("socket activation: " + s.message());
+  if (any_path && passed_fd >= 0) p.config.socket_path = passed_path;
   s = passed_fd >= 0 ? p.server->Adopt(passed_fd, passed_path)
                      : p.server->Listen(p.config.socket_path);
   if (!s.ok()) throw std::runtime_error(s.message());

@@ -121,7 +121,7 @@ void StatusReport::WriteDaemon(proto::JsonWriter& w) const {
   w.EndObject();
 }
 
-// "config": whether the file loaded, and what ferryd runs on (docs/operations.md "Status").
+// "config": whether the file loaded, and what ferryd runs on (docs/protocol.md "Status object").
 void StatusReport::WriteConfig(proto::JsonWriter& w) const {
   const ConfigHealth& health = parts_.config_health;
   w.Key("config");

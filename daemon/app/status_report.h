@@ -1,5 +1,5 @@
 // StatusReport: what ferryd says about itself. The STATUS reply (`ferry status`, JSON:
-// docs/operations.md "Status"), the one-line systemd STATUS=, the watchdog's liveness check,
+// docs/protocol.md "Status object"), the one-line systemd STATUS=, the watchdog's liveness check,
 // and the ingest rate (events_per_s, sampled once a second over the last 10 s).
 //
 // Guarantees: reads only (no component changes state because status was asked), except the

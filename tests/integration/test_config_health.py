@@ -142,6 +142,27 @@ class BadConfigTest(unittest.TestCase):
                               'good config; run: ferryd --check-config' % st["config"]["file"]])
 
 
+class SocketActivationTest(unittest.TestCase):
+    def test_a_typo_under_socket_activation_keeps_serving_the_passed_socket(self):
+        # What took the socket unit down under systemd: now ferryd starts on the defaults and
+        # serves the socket systemd passed, even when the (unreadable) file would have named
+        # another path; FERRY_SOCKET disagrees here to prove it.
+        from test_systemd import Activator
+        with h.Daemon(config='socket = "/nowhere/ferry.sock"\n' + TYPO) as d:
+            act = Activator(d)
+            self.addCleanup(act.close)
+            d.extra_env["FERRY_SOCKET"] = d.socket + ".other"
+            act.start()
+            st = d.wait_ready()
+            self.assertEqual((st["daemon"]["socket"], st["config"]["running_on"]),
+                             (d.socket, "defaults"))
+            self.assertIn("listening on %s (socket passed by systemd)" % d.socket, d.log())
+            r = d.emit("--source", "s", "--kind", "k", "--strict", "--print-ack",
+                       "--timeout-ms", "10000")
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "1\n", ""))
+            self.assertEqual(d.stop(), 0)
+
+
 class ExecReloadTest(unittest.TestCase):
     """The unit's ExecReload lines, run as systemd would: the check first (its failure fails
     `systemctl reload` and the kill never runs), then SIGHUP."""
