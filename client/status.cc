@@ -144,6 +144,12 @@ void PrintHuman(const rapidjson::Document& st) {
     for (const auto& p : problems.GetArray())
       std::printf("  problem: %s\n", p.IsString() ? p.GetString() : "?");
   }
+  const auto& pending = Get(st, "config", "restart_pending");
+  if (pending.IsArray() && !pending.Empty()) {
+    std::string list;
+    for (const auto& change : pending.GetArray()) list += (list.empty() ? "" : "; ") + S(change);
+    std::printf("  config   needs a restart to apply: %s\n", list.c_str());
+  }
   std::printf("  socket   %s\n  state    %s\n", S(Get(st, "daemon", "socket")).c_str(),
               S(Get(st, "daemon", "state_dir")).c_str());
   std::printf(

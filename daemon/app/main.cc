@@ -61,11 +61,14 @@ int main(int argc, char** argv) {
                  "$XDG_STATE_HOME/ferry)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error (default: info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
-  app.add_flag("--check-config", check_config,
-               "validate the configuration, print it and exit: 0 valid, 2 invalid (the error\n"
-               "names file:line:column), 1 valid with warnings under --strict");
-  app.add_flag("--quiet", quiet, "with --check-config: print only errors and warnings");
-  app.add_flag("--strict", strict, "with --check-config: exit 1 when there is a warning");
+  CLI::Option* check_option =
+      app.add_flag("--check-config", check_config,
+                   "validate the configuration, print it and exit: 0 valid, 2 invalid (the error\n"
+                   "names file:line:column), 1 valid with warnings under --strict");
+  app.add_flag("--quiet", quiet, "with --check-config: print only errors and warnings")
+      ->needs(check_option);
+  app.add_flag("--strict", strict, "with --check-config: exit 1 when there is a warning")
+      ->needs(check_option);
   app.add_flag("--version", version, "print the version and exit");
   try {
     app.parse(argc, argv);

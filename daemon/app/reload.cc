@@ -95,8 +95,9 @@ void ReloadConfig(DaemonParts& p) {
     return;
   }
   if (!p.config_health.ok()) spdlog::info("SIGHUP: the config error is fixed");
-  p.config_health = {};
   const ConfigChanges changes = DiffConfig(p.config, next);
+  p.config_health = {};
+  p.config_health.restart_pending = changes.restart;
   next.socket_path = p.config.socket_path;
   next.state_dir = p.config.state_dir;
   next.segment_bytes = p.config.segment_bytes;

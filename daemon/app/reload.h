@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ferry {
 
@@ -27,6 +28,9 @@ struct ConfigHealth {
   std::string error;          // "path:line:col: what" from the last load; empty when it loaded
   bool on_defaults = false;   // the file has not loaded since start: running on the defaults
   int64_t error_time_ns = 0;  // wall clock of the failed load
+  // What the last good load set that only a restart applies ("journal.segment_size: 67108864
+  // -> 1048576"), e.g. the socket of a file fixed while ferryd ran on the defaults.
+  std::vector<std::string> restart_pending;
 
   bool ok() const { return error.empty(); }
   // "defaults" | "last_good" (error) or "file" | "defaults" (no file) for status's running_on.

@@ -152,6 +152,10 @@ void StatusReport::WriteConfig(proto::JsonWriter& w) const {
   StringOrNull(w, health.error_time_ns ? IsoTimeUtc(health.error_time_ns) : std::string());
   w.Key("problem");
   StringOrNull(w, health.Problem(parts_.source));
+  w.Key("restart_pending");
+  w.StartArray();
+  for (const std::string& change : health.restart_pending) w.String(change.c_str());
+  w.EndArray();
   w.EndObject();
 }
 

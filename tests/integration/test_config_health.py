@@ -68,27 +68,34 @@ class BadConfigTest(unittest.TestCase):
             self.assertRegex(cfg.pop("error_time"), r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
             self.assertEqual(cfg, {
                 "ok": False, "file": d.config_path, "running_on": "defaults", "error": error,
-                "line": 2, "column": 1, "problem": lines[1][len("  problem: "):]})
+                "line": 2, "column": 1, "problem": lines[1][len("  problem: "):],
+                "restart_pending": []})
             self.assertEqual(st["journal"]["fsync"], "interval")  # the default, not the file's
 
             # Fixed file + SIGHUP: healthy, and the file's values apply.
-            write(d.config_path, '[journal]\nfsync = "always"\n')
+            # (A key that only a restart applies is named, not hidden.)
+            write(d.config_path, '[journal]\nfsync = "always"\nsegment_size = "1MiB"\n')
             self.reload(d, "SIGHUP: reloaded ")
             self.assertIn("info: SIGHUP: the config error is fixed", d.log())
             code, lines = self.status(d)
             self.assertEqual(code, 0, lines)
             self.assertNotIn("problem", "\n".join(lines))
+            self.assertEqual(lines[1], "  config   needs a restart to apply: "
+                                       "journal.segment_size: 67108864 -> 1048576")
             st = d.status()
             self.assertEqual(st["config"], {
                 "ok": True, "file": d.config_path, "running_on": "file", "error": None,
-                "line": None, "column": None, "error_time": None, "problem": None})
+                "line": None, "column": None, "error_time": None, "problem": None,
+                "restart_pending": ["journal.segment_size: 67108864 -> 1048576"]})
             self.assertEqual(st["journal"]["fsync"], "always")
 
             # A good file with a sink, then a typo: the last good config (and its sink) stays.
             write(d.config_path, '[journal]\nfsync = "always"\n\n[[sink]]\nname = "up"\n'
                                  'type = "http-json"\nurl = "http://127.0.0.1:9/"\n')
             self.reload(d, "SIGHUP: reloaded ")
-            self.assertEqual([s["name"] for s in d.status()["sinks"]], ["up"])
+            st = d.status()
+            self.assertEqual(([s["name"] for s in st["sinks"]], st["config"]["restart_pending"]),
+                             (["up"], []))
             write(d.config_path, '[journal]\nfsync = "never"\n\n[[sink]]\nname = "up"\n'
                                  'type = "http-json"\nurl = "http://127.0.0.1:99999/"\n')
             self.reload(d, "keeping the running configuration")
