@@ -316,7 +316,12 @@ int RunEmit(int argc, char** argv) {
     std::string path, spool_error;
     const bool spooled = SpoolEvent(state_dir, event_body, &path, &spool_error);
     why += spooled ? "; spooled to " + path : "; and not spooled: " + spool_error;
-    if (!spooled || type == proto::FrameType::kError) RecordClientProblem(state_dir, why);
+    // Not logged: no answer (the spool count shows it), and refusals that say ferryd is
+    // stopping, failing or full (its status and log show those).
+    const bool client_side =
+        replied && type == proto::FrameType::kError && perr.code != proto::Errc::kShuttingDown &&
+        perr.code != proto::Errc::kJournalFailed && perr.code != proto::Errc::kTooManyConnections;
+    if (!spooled || client_side) RecordClientProblem(state_dir, why);
     if (a.strict) Complain(why);
     return a.strict ? 1 : 0;
   }

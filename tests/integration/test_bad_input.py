@@ -431,6 +431,13 @@ class EmitStaysQuietTest(unittest.TestCase):
                       % (st["client_errors"]["last_what"][:157] + "...",
                          st["client_errors"]["last_time"], self.log), r.stdout)
 
+    def test_an_event_spooled_for_lack_of_an_answer_is_not_a_problem(self):
+        self.assertEqual(self.d.stop(), 0)
+        r = self.d.emit("--source", "s", "--kind", "k", "--timeout-ms", "200")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        self.assertEqual(len(os.listdir(os.path.join(self.d.state_dir, "spool"))), 1)
+        self.assertFalse(os.path.exists(self.log))
+
     def test_the_log_is_capped(self):
         os.makedirs(self.d.state_dir, exist_ok=True)
         old = "2026-01-01T00:00:00.000Z zsh[1]: an old problem\n"
