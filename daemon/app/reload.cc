@@ -33,10 +33,6 @@ std::shared_ptr<const Redactor> ReloadRedactor(DaemonParts& p, const Config& nex
   return compiled;
 }
 
-}  // namespace
-
-namespace {
-
 int64_t WallNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
