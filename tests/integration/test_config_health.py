@@ -72,6 +72,15 @@ class BadConfigTest(unittest.TestCase):
                 "restart_pending": []})
             self.assertEqual(st["journal"]["fsync"], "interval")  # the default, not the file's
 
+            # Another bad file: still the defaults (nothing good has loaded yet).
+            write(d.config_path, 'log_level = "loud"\n')
+            self.reload(d, "keeping the running configuration")
+            self.assertIn("error: SIGHUP: %s:1:13: \"log_level\" is \"loud\"; expected one of: "
+                          "trace, debug, info, warn, error, critical, off; keeping the running "
+                          "configuration (the defaults)\n" % d.config_path, d.log())
+            self.assertEqual((d.status()["config"]["running_on"], d.status()["config"]["line"]),
+                             ("defaults", 1))
+
             # Fixed file + SIGHUP: healthy, and the file's values apply.
             # (A key that only a restart applies is named, not hidden.)
             write(d.config_path, '[journal]\nfsync = "always"\nsegment_size = "1MiB"\n')
