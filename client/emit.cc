@@ -1,5 +1,6 @@
 // `ferry emit`: the hook hot path. Every path ends in exit 0 unless --strict: a hook must
-// never block the tool that runs it. Nothing goes to stdout unless --print-ack asks.
+// never block the tool that runs it. Nothing goes to stdout unless --print-ack asks, nothing
+// to stderr unless --strict; problems go to the problem log instead (client/client_errors.h).
 #include "client/emit.h"
 
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <string_view>
 
 #include "client/args.h"
+#include "client/client_errors.h"
 #include "client/common.h"
 #include "client/conn.h"
 #include "client/spool.h"
@@ -45,7 +47,10 @@ constexpr const char* kEmitHelp =
     "  --durable        wait until the event is on disk (fdatasync), not just in the journal\n"
     "  --timeout-ms N   total budget for connect, send and ack (default 50)\n"
     "  --max-event-bytes N  larger payloads are cut and flagged truncated (default 4128768)\n"
-    "  --strict         exit 1 when the event was not acked (default: always exit 0)\n"
+    "  --strict         print the problem on stderr and exit 1 when the flags are wrong or\n"
+    "                   the event was not acked (default: print nothing and exit 0; a refused\n"
+    "                   or dropped event is noted in <state_dir>/client-errors.log, which\n"
+    "                   `ferry status` counts as \"client problems\")\n"
     "  --print-ack      print the assigned seq on stdout\n";
 
 int64_t NowNs() {
@@ -185,6 +190,15 @@ bool RefusesTheEvent(proto::Errc code) {
   }
 }
 
+// A problem before the event exists (bad flags): dropped. Printed and exit 1 with --strict
+// (anywhere in argv); otherwise silent, exit 0. Recorded in the problem log either way.
+int EmitProblem(int argc, char** argv, const std::string& what) {
+  RecordClientProblem(ResolveStateDir(ScanGlobalOptions(argc, argv)), what + "; event dropped");
+  const int code = EmitParseErrorExitCode(argc, argv);
+  if (code != 0) Complain(what);
+  return code;
+}
+
 }  // namespace
 
 // Over 80 lines: one straight path from input to ACK or spool reads better than pieces that
@@ -197,8 +211,7 @@ int RunEmit(int argc, char** argv) {
   std::string error;
   switch (ParseEmitArgs(argc, argv, &a, &error)) {
     case Parsed::kError:
-      Complain(error);
-      return EmitParseErrorExitCode(argc, argv);
+      return EmitProblem(argc, argv, error);
     case Parsed::kHelp: {
       [[maybe_unused]] ssize_t n = ::write(1, kEmitHelp, std::char_traits<char>::length(kEmitHelp));
       return 0;
@@ -296,13 +309,20 @@ int RunEmit(int argc, char** argv) {
           std::to_string(static_cast<int>(type)) + ")";
   }
   if (!why.empty()) {
-    // Silent unless --strict: a hook's stderr may be shown to the user or the model, and the
-    // event is not lost. `ferry status` shows what waits in the spool.
+    // Silent unless --strict: a hook's stderr may be shown to the user or the model.
+    // `ferry status` shows what waits in the spool; a refusal, or an event that could not be
+    // spooled, is also noted in the problem log, which `ferry status` counts.
+    const std::string state_dir = ResolveStateDir(a.global);
     std::string path, spool_error;
-    const bool spooled = SpoolEvent(ResolveStateDir(a.global), event_body, &path, &spool_error);
-    if (a.strict || !spooled) {
-      Complain(why + (spooled ? "; spooled to " + path : "; and not spooled: " + spool_error));
-    }
+    const bool spooled = SpoolEvent(state_dir, event_body, &path, &spool_error);
+    why += spooled ? "; spooled to " + path : "; and not spooled: " + spool_error;
+    // Not logged: no answer (the spool count shows it), and refusals that say ferryd is
+    // stopping, failing or full (its status and log show those).
+    const bool client_side =
+        replied && type == proto::FrameType::kError && perr.code != proto::Errc::kShuttingDown &&
+        perr.code != proto::Errc::kJournalFailed && perr.code != proto::Errc::kTooManyConnections;
+    if (!spooled || client_side) RecordClientProblem(state_dir, why);
+    if (a.strict) Complain(why);
     return a.strict ? 1 : 0;
   }
   if (a.print_ack) {

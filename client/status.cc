@@ -7,6 +7,7 @@
 #include "client/args.h"
 #include "client/common.h"
 #include "client/conn.h"
+#include "client/offline.h"
 #include "client/spool.h"
 #include "proto/event.h"
 #include "proto/messages.h"
@@ -18,8 +19,11 @@ constexpr const char* kStatusHelp =
     "usage: ferry status [--json] [--ack-lost] [--timeout-ms N]\n"
     "\n"
     "Shows what ferryd is doing, its upstream sinks included. Exit status: 0 healthy,\n"
-    "1 degraded (journal failing, events lost, a sink paused or holding dead letters),\n"
-    "3 ferryd not running.\n"
+    "1 degraded (journal failing, events lost, a sink paused, failing for longer than its\n"
+    "degraded_after or holding dead letters, a config error), 3 ferryd not running or not\n"
+    "answering within the timeout (stopped with SIGSTOP, say).\n"
+    "  --json       print the status as one JSON object (docs/protocol.md \"Status object\")\n"
+    "  --timeout-ms N  how long to wait for ferryd's answer (default 2000)\n"
     "  --ack-lost   acknowledge the events lost so far to the journal byte cap, so that\n"
     "               status is healthy again (the count stays in lost_events)\n";
 
@@ -94,8 +98,11 @@ void PrintSinks(const rapidjson::Value& sinks) {
         S(Get(s, "url")).c_str(),
         tls.IsBool() && !tls.GetBool() ? "  TLS VERIFICATION OFF (tls_verify = false)" : "");
     const auto& lag_s = Get(s, "lag_s");
-    std::printf("           %s; delivered up to seq %llu; lag %llu event(s), %s\n",
-                S(Get(s, "state")).c_str(), U(Get(s, "cursor")), U(Get(s, "lag_events")),
+    const auto& healthy = Get(s, "healthy");
+    const bool degraded = healthy.IsBool() && !healthy.GetBool();
+    std::printf("           %s%s; delivered up to seq %llu; lag %llu event(s), %s\n",
+                S(Get(s, "state")).c_str(), degraded ? " (DEGRADED)" : "", U(Get(s, "cursor")),
+                U(Get(s, "lag_events")),
                 Duration(lag_s.IsNumber() ? lag_s.GetDouble() : 0).c_str());
     std::printf("           %llu event(s) delivered; last success %s; %llu dead letter(s)\n",
                 U(Get(s, "delivered_events")), TimeOrNever(Get(s, "last_success")).c_str(),
@@ -116,6 +123,8 @@ void PrintSinks(const rapidjson::Value& sinks) {
     if (failures > 0 || next.IsString()) {
       std::printf("           %llu consecutive failure(s)", failures);
       if (next.IsString()) std::printf("; next retry %s", S(next).c_str());
+      const auto& since = Get(s, "failing_since");
+      if (since.IsString()) std::printf("; failing since %s", S(since).c_str());
       std::printf("\n");
     }
   }
@@ -135,6 +144,12 @@ void PrintHuman(const rapidjson::Document& st) {
     for (const auto& p : problems.GetArray())
       std::printf("  problem: %s\n", p.IsString() ? p.GetString() : "?");
   }
+  const auto& pending = Get(st, "config", "restart_pending");
+  if (pending.IsArray() && !pending.Empty()) {
+    std::string list;
+    for (const auto& change : pending.GetArray()) list += (list.empty() ? "" : "; ") + S(change);
+    std::printf("  config   needs a restart to apply: %s\n", list.c_str());
+  }
   std::printf("  socket   %s\n  state    %s\n", S(Get(st, "daemon", "socket")).c_str(),
               S(Get(st, "daemon", "state_dir")).c_str());
   std::printf(
@@ -149,6 +164,12 @@ void PrintHuman(const rapidjson::Document& st) {
       U(Get(st, "ingest", "connections")), U(Get(st, "ingest", "rejected_total")));
   std::printf("  spool    %llu file(s), %llu event(s) waiting to be imported\n",
               U(Get(st, "spool", "pending_files")), U(Get(st, "spool", "pending_events")));
+  const auto& client = Get(st, "client_errors");
+  if (U(Get(client, "count")) > 0) {
+    std::printf("  client problems: %llu (last: %s at %s); see %s\n", U(Get(client, "count")),
+                Excerpt(S(Get(client, "last_what")), 160).c_str(),
+                S(Get(client, "last_time")).c_str(), S(Get(client, "file")).c_str());
+  }
   const unsigned long long lost = U(Get(st, "lost_events"));
   std::printf("  lost     %llu event(s)", lost);
   if (lost > 0) std::printf(" (%llu acknowledged)", U(Get(st, "journal", "acked_lost")));
@@ -201,12 +222,18 @@ int RunStatus(int argc, char** argv) {
   Connection conn;
   proto::FrameType type;
   std::string body;
-  if (!conn.Connect(socket, deadline, &error) ||
+  const Reach reach =
+      ConnectOrOffline(&conn, global, socket, deadline, /*allow_offline=*/false, &error);
+  if (reach != Reach::kDaemon ||
       !conn.Send(proto::EncodeFrame(proto::FrameType::kStatusReq,
                                     ack_lost ? std::string("{\"v\":1,\"ack_lost\":true}")
                                              : proto::MakeStatusRequestBody()),
                  deadline, &error) ||
       !conn.Receive(deadline, &type, &body, &error)) {
+    // Something took the connection (or holds the socket or the lock) and did not answer in
+    // time, e.g. a ferryd stopped with SIGSTOP: not "not running".
+    const bool unanswered = reach == Reach::kDaemon || reach == Reach::kNotAnswering;
+    if (unanswered) error = DescribeUnanswered(global, socket);
     // Without ferryd, count the spool ourselves: it is what ferryd will import when it runs.
     const SpoolCount spool = CountSpool(ResolveStateDir(global));
     if (json) {
@@ -214,6 +241,8 @@ int RunStatus(int argc, char** argv) {
       proto::JsonWriter w(sb);
       w.StartObject();
       w.Key("running");
+      w.Bool(unanswered);
+      w.Key("answering");
       w.Bool(false);
       w.Key("socket");
       w.String(socket.c_str());
@@ -229,7 +258,11 @@ int RunStatus(int argc, char** argv) {
       w.EndObject();
       std::printf("%s\n", sb.GetString());
     } else {
-      std::printf("ferryd is not running (no answer on %s: %s)\n", socket.c_str(), error.c_str());
+      if (unanswered) {
+        std::printf("%s\n", error.c_str());
+      } else {
+        std::printf("ferryd is not running (no answer on %s: %s)\n", socket.c_str(), error.c_str());
+      }
       std::printf("  spool    %llu file(s), %llu event(s) waiting to be imported\n",
                   static_cast<unsigned long long>(spool.files),
                   static_cast<unsigned long long>(spool.events));

@@ -147,8 +147,13 @@ void Daemon::Impl::Listen() {
   p.server = std::make_unique<IngestServer>(p.io, IngestLimitsFrom(p.config), *p.journal,
                                             *p.committer, [this] { return status.Json(); });
   std::string passed_path;
-  Status s = systemd::TakeListenSocket(p.config.socket_path, &passed_fd, &passed_path);
+  // On the defaults for a config error, serve whatever socket systemd passed: the file that
+  // would name it could not be read, and refusing would take the socket unit down with us.
+  const bool any_path = !p.config_health.ok();
+  Status s = systemd::TakeListenSocket(any_path ? std::string() : p.config.socket_path, &passed_fd,
+                                       &passed_path);
   if (!s.ok()) throw std::runtime_error("socket activation: " + s.message());
+  if (any_path && passed_fd >= 0) p.config.socket_path = passed_path;
   s = passed_fd >= 0 ? p.server->Adopt(passed_fd, passed_path)
                      : p.server->Listen(p.config.socket_path);
   if (!s.ok()) throw std::runtime_error(s.message());
@@ -321,14 +326,29 @@ int Daemon::Impl::Stop() {
   return 0;
 }
 
-Daemon::Daemon(Config config, ConfigSource source)
-    : impl_(std::make_unique<Impl>(std::move(config), std::move(source))) {}
+Daemon::Daemon(Config config, ConfigSource source, std::string config_error)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(source))) {
+  if (!config_error.empty()) {
+    ConfigHealth& health = impl_->parts.config_health;
+    health.error = std::move(config_error);
+    health.on_defaults = true;
+    health.error_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  }
+}
 Daemon::~Daemon() = default;
 
 int Daemon::Run() {
   Impl& d = *impl_;
   DaemonParts& p = d.parts;
   ::signal(SIGPIPE, SIG_IGN);
+  if (!p.config_health.ok()) {
+    spdlog::error(
+        "{}; serving on the defaults (no sinks) until the file is fixed and "
+        "reloaded; `ferry status` shows this, `ferryd --check-config` checks the file",
+        p.config_health.error);
+  }
   PrepareStateDir(p.config.state_dir);
   p.state_lock = std::make_unique<StateDirLock>(p.config.state_dir);
   d.OpenJournal();

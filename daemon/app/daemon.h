@@ -14,6 +14,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "daemon/config/config.h"
 
@@ -22,7 +23,9 @@ namespace ferry {
 class Daemon {
  public:
   // `config` is what LoadEffectiveConfig() made of `source`; SIGHUP loads `source` again.
-  Daemon(Config config, ConfigSource source);
+  // With a `config_error` (the file could not be used), `config` is DefaultEffectiveConfig():
+  // ferryd serves on it, logs the error and reports it in status until a reload succeeds.
+  Daemon(Config config, ConfigSource source, std::string config_error = {});
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;

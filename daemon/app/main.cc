@@ -59,12 +59,16 @@ constexpr const char* kHelp =
     "  --log-level LEVEL  trace, debug, info, warn, error, critical or off (default:\n"
     "                     log_level in the config file, else info)\n"
     "  --check-config     validate the config file, print the effective values and exit\n"
-    "                     (0 valid, 2 invalid)\n"
+    "                     (0 valid, 1 valid with warnings under --strict, 2 invalid)\n"
+    "  --quiet            with --check-config: print only errors and warnings\n"
+    "  --strict           with --check-config: exit 1 when there is a warning\n"
     "  --help, -h         print this help and exit\n"
     "  --version          print the version and exit\n"
     "\n"
     "Signals: SIGHUP re-reads the config file; SIGTERM or SIGINT stop after acking what is in\n"
-    "flight. Exit status: 0 stopped cleanly, 1 could not start, 2 bad usage or bad config.\n"
+    "flight. A bad config file does not stop ferryd: it runs on the defaults (or, on SIGHUP,\n"
+    "keeps the last good config) and `ferry status` names the error. Exit status: 0 stopped\n"
+    "cleanly, 1 could not start, 2 bad usage (or --check-config found the file invalid).\n"
     "See ferryd(8), ferry.toml(5) and docs/operations.md.\n";
 
 }  // namespace
@@ -76,7 +80,7 @@ int main(int argc, char** argv) {
   sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   CLI::App app{"", "ferryd"};  // --help prints kHelp
   std::string config_path, socket_path, state_dir, log_level;
-  bool check_config = false, version = false;
+  bool check_config = false, version = false, quiet = false, strict = false;
   bool help = false;  // kHelp, not CLI11's generated text
   app.set_help_flag();
   app.add_flag("-h,--help", help, "print this help and exit");
@@ -91,7 +95,14 @@ int main(int argc, char** argv) {
                  "$XDG_STATE_HOME/ferry)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error (default: info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
-  app.add_flag("--check-config", check_config, "validate the configuration, print it and exit");
+  CLI::Option* check_option =
+      app.add_flag("--check-config", check_config,
+                   "validate the configuration, print it and exit: 0 valid, 2 invalid (the error\n"
+                   "names file:line:column), 1 valid with warnings under --strict");
+  app.add_flag("--quiet", quiet, "with --check-config: print only errors and warnings")
+      ->needs(check_option);
+  app.add_flag("--strict", strict, "with --check-config: exit 1 when there is a warning")
+      ->needs(check_option);
   app.add_flag("--version", version, "print the version and exit");
   try {
     app.parse(argc, argv);
@@ -117,23 +128,29 @@ int main(int argc, char** argv) {
   source.state_dir_flag = state_dir;
   source.log_level_flag = log_level;
   ferry::Config config;
-  std::string error;
-  if (!ferry::LoadEffectiveConfig(source, &config, &error)) {
-    std::cerr << "ferryd: " << error << "\n";
-    return 2;
-  }
+  std::string config_error;
+  const bool config_ok = ferry::LoadEffectiveConfig(source, &config, &config_error);
   config_path = source.path;
 
   if (check_config) {
+    if (!config_ok) {
+      std::cerr << "ferryd: " << config_error << "\n";
+      return 2;
+    }
     ferry::ConfigPrintHooks hooks;
     hooks.url_for_display = [](std::string_view url) { return ferry::UrlForDisplay(url); };
     hooks.token_problem = [](const ferry::SinkConfig& sink) {
       std::string token;
       return ferry::ReadSinkToken(sink, &token);
     };
-    ferry::PrintCheckedConfig(config, config_path, hooks, std::cout, std::cerr);
-    return 0;
+    std::ostream null_out(nullptr);  // --quiet: a stream without a buffer writes nothing
+    const int warnings = ferry::PrintCheckedConfig(config, config_path, hooks,
+                                                   quiet ? null_out : std::cout, std::cerr);
+    return strict && warnings > 0 ? 1 : 0;
   }
+  // A bad file does not stop ferryd (under systemd that would take the socket down with it and
+  // spool every hook): it serves on the defaults and says so in the log and in `ferry status`.
+  if (!config_ok) config = ferry::DefaultEffectiveConfig(source);
 
   // Everything ferryd creates (state dir, journal, ferry.db and its -wal/-shm, cursors, dead
   // letters, spool) is the user's alone, whatever umask it was started with (by hand, a
@@ -150,7 +167,7 @@ int main(int argc, char** argv) {
   }
   try {
     ferry::CurlGlobalInit();  // before any thread: libcurl's global state is not thread-safe
-    ferry::Daemon daemon(std::move(config), std::move(source));
+    ferry::Daemon daemon(std::move(config), std::move(source), std::move(config_error));
     return daemon.Run();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 
+#include "daemon/app/reload.h"
 #include "daemon/app/sink_set.h"
 #include "daemon/app/state_lock.h"
 #include "daemon/base/asio.h"
@@ -39,6 +40,7 @@ struct DaemonParts {
 
   Config config;                             // the running configuration
   const ConfigSource source;                 // where SIGHUP reads it again
+  ConfigHealth config_health;                // whether that file loaded (app/reload.h)
   std::unique_ptr<StateDirLock> state_lock;  // declared before the journal: released after it
   net::io_context io{1};
   std::unique_ptr<Journal> journal;

@@ -1,6 +1,8 @@
 #include "daemon/app/reload.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
@@ -31,7 +33,40 @@ std::shared_ptr<const Redactor> ReloadRedactor(DaemonParts& p, const Config& nex
   return compiled;
 }
 
+int64_t WallNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
+
+const char* ConfigHealth::RunningOn(const Config& running) const {
+  if (!ok()) return on_defaults ? "defaults" : "last_good";
+  return running.path.empty() ? "defaults" : "file";
+}
+
+std::string ConfigHealth::Problem(const ConfigSource& source) const {
+  if (ok()) return {};
+  return "config error at " + error + "; ferryd runs on " +
+         (on_defaults ? "defaults" : "the last good config") + "; run: ferryd --check-config" +
+         (source.required ? " --config " + source.path : "");
+}
+
+// Errors are "path:line:column: what" (or "path: what" for a file that cannot be read).
+void ConfigHealth::Place(const std::string& path, int* line, int* column) const {
+  *line = *column = 0;
+  if (error.rfind(path + ":", 0) != 0) return;
+  const char* p = error.c_str() + path.size() + 1;
+  char* end = nullptr;
+  const long l = std::strtol(p, &end, 10);
+  if (end == p || *end != ':') return;
+  const char* q = end + 1;
+  const long c = std::strtol(q, &end, 10);
+  if (end == q || *end != ':') return;
+  *line = static_cast<int>(l);
+  *column = static_cast<int>(c);
+}
 
 IngestLimits IngestLimitsFrom(const Config& cfg) {
   IngestLimits limits;
@@ -48,11 +83,17 @@ void ReloadConfig(DaemonParts& p) {
   Config next;
   std::string error;
   if (!LoadEffectiveConfig(p.source, &next, &error)) {
-    spdlog::error("SIGHUP: {}; keeping the running configuration", error);
+    spdlog::error("SIGHUP: {}; keeping the running configuration{}", error,
+                  p.config_health.on_defaults ? " (the defaults)" : "");
+    p.config_health.error = error;
+    p.config_health.error_time_ns = WallNs();
     p.notifier->Reloaded();
     return;
   }
+  if (!p.config_health.ok()) spdlog::info("SIGHUP: the config error is fixed");
   const ConfigChanges changes = DiffConfig(p.config, next);
+  p.config_health = {};
+  p.config_health.restart_pending = changes.restart;
   next.socket_path = p.config.socket_path;
   next.state_dir = p.config.state_dir;
   next.segment_bytes = p.config.segment_bytes;

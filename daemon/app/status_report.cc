@@ -4,6 +4,7 @@
 
 #include "daemon/app/parts.h"
 #include "daemon/journal/reader.h"
+#include "daemon/sink/encode.h"
 
 namespace ferry {
 namespace {
@@ -23,7 +24,7 @@ void StringOrNull(proto::JsonWriter& w, const std::string& s) {
 }  // namespace
 
 StatusReport::StatusReport(const DaemonParts& parts, net::io_context& io)
-    : parts_(parts), timer_(io) {}
+    : parts_(parts), client_errors_(parts.config.state_dir), timer_(io) {}
 
 std::string StatusReport::Json() const {
   const DaemonParts& p = parts_;
@@ -32,6 +33,8 @@ std::string StatusReport::Json() const {
   w.StartObject();
   WriteProblems(w);
   WriteDaemon(w);
+  WriteConfig(w);
+  WriteClientErrors(w);
   WriteJournal(w);
   WriteIngest(w);
   if (p.importer) WriteSpool(w);
@@ -58,17 +61,23 @@ void StatusReport::WriteProblems(proto::JsonWriter& w) const {
   const bool journal_ok = !p.journal->failed();
   const bool store_ok = !p.store || !p.store->counters().failed.load();
   bool sinks_ok = true;
+  std::vector<std::string> failing;  // sinks failing for longer than their degraded_after
   for (const auto& sink : p.sinks->sinks()) {
     sinks_ok &= sink->state() != Sink::State::kPaused && sink->deadlettered() == 0;
+    if (std::string problem = sink->FailingProblem(); !problem.empty()) {
+      failing.push_back(std::move(problem));
+    }
   }
+  sinks_ok &= failing.empty();
   // Journal damage met by any reader, and read errors being retried (issue 10 #2, #4).
   const std::vector<std::string> read_problems = journal_health::Problems();
   const bool healthy = journal_ok && p.retention->unacked_lost() == 0 && store_ok && sinks_ok &&
-                       read_problems.empty();
+                       read_problems.empty() && p.config_health.ok();
   w.Key("healthy");
   w.Bool(healthy);
   w.Key("problems");
   w.StartArray();
+  if (!p.config_health.ok()) w.String(p.config_health.Problem(p.source).c_str());
   if (!journal_ok) {
     w.String(("journal refuses appends: " + p.journal->failure().ToString()).c_str());
   }
@@ -89,6 +98,7 @@ void StatusReport::WriteProblems(proto::JsonWriter& w) const {
                    .c_str());
     }
   }
+  for (const std::string& problem : failing) w.String(problem.c_str());
   w.EndArray();
 }
 
@@ -108,6 +118,63 @@ void StatusReport::WriteDaemon(proto::JsonWriter& w) const {
   w.String(config.state_dir.c_str());
   w.Key("config");
   w.String(config.path.c_str());
+  w.EndObject();
+}
+
+// "config": whether the file loaded, and what ferryd runs on (docs/protocol.md "Status object").
+void StatusReport::WriteConfig(proto::JsonWriter& w) const {
+  const ConfigHealth& health = parts_.config_health;
+  w.Key("config");
+  w.StartObject();
+  w.Key("ok");
+  w.Bool(health.ok());
+  w.Key("file");
+  w.String(parts_.source.path.c_str());
+  w.Key("running_on");
+  w.String(health.RunningOn(parts_.config));
+  w.Key("error");
+  StringOrNull(w, health.error);
+  int line = 0, column = 0;
+  health.Place(parts_.source.path, &line, &column);
+  w.Key("line");
+  if (line > 0) {
+    w.Int(line);
+  } else {
+    w.Null();
+  }
+  w.Key("column");
+  if (column > 0) {
+    w.Int(column);
+  } else {
+    w.Null();
+  }
+  w.Key("error_time");
+  StringOrNull(w, health.error_time_ns ? IsoTimeUtc(health.error_time_ns) : std::string());
+  w.Key("problem");
+  StringOrNull(w, health.Problem(parts_.source));
+  w.Key("restart_pending");
+  w.StartArray();
+  for (const std::string& change : health.restart_pending) w.String(change.c_str());
+  w.EndArray();
+  w.EndObject();
+}
+
+// "client_errors": what `ferry emit` noted in <state>/client-errors.log (docs/operations.md
+// "Spool"). Not a health problem: the events in question were never ferryd's to lose.
+void StatusReport::WriteClientErrors(proto::JsonWriter& w) const {
+  const ClientErrorLog::Summary& s = client_errors_.Read();
+  w.Key("client_errors");
+  w.StartObject();
+  w.Key("count");
+  w.Uint64(s.count);
+  w.Key("file");
+  w.String(client_errors_.path().c_str());
+  w.Key("last");
+  StringOrNull(w, s.last);
+  w.Key("last_time");
+  StringOrNull(w, s.last_time);
+  w.Key("last_what");
+  StringOrNull(w, s.last_what);
   w.EndObject();
 }
 
@@ -264,6 +331,7 @@ std::string StatusReport::Line() const {
                      std::to_string(p.server->durable_seq()) + "; " +
                      std::to_string(p.server->connections()) + " connections";
   if (p.journal->failed()) line += "; JOURNAL FAILED: " + p.journal->failure().ToString();
+  if (!p.config_health.ok()) line += "; CONFIG ERROR: " + p.config_health.Problem(p.source);
   return line;
 }
 

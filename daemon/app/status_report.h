@@ -1,5 +1,5 @@
 // StatusReport: what ferryd says about itself. The STATUS reply (`ferry status`, JSON:
-// docs/operations.md "Status"), the one-line systemd STATUS=, the watchdog's liveness check,
+// docs/protocol.md "Status object"), the one-line systemd STATUS=, the watchdog's liveness check,
 // and the ingest rate (events_per_s, sampled once a second over the last 10 s).
 //
 // Guarantees: reads only (no component changes state because status was asked), except the
@@ -13,6 +13,7 @@
 #include <string>
 #include <utility>
 
+#include "daemon/app/client_errors.h"
 #include "daemon/base/asio.h"
 #include "proto/event.h"
 
@@ -44,12 +45,15 @@ class StatusReport {
   double EventsPerSecond(uint64_t events_total) const;
   void WriteProblems(proto::JsonWriter& w) const;
   void WriteDaemon(proto::JsonWriter& w) const;
+  void WriteConfig(proto::JsonWriter& w) const;
+  void WriteClientErrors(proto::JsonWriter& w) const;
   void WriteJournal(proto::JsonWriter& w) const;
   void WriteIngest(proto::JsonWriter& w) const;
   void WriteSpool(proto::JsonWriter& w) const;
   void WriteStore(proto::JsonWriter& w) const;
 
   const DaemonParts& parts_;
+  mutable ClientErrorLog client_errors_;  // caches the files; Read() refreshes it from Json()
   net::steady_timer timer_;
   bool stopped_ = false;
   // (time, events_total) once a second over the last 10 s.

@@ -3,15 +3,18 @@
 namespace ferry {
 namespace {
 
-void PrintSink(const SinkConfig& sink, const ConfigPrintHooks& hooks, std::ostream& out,
-               std::ostream& err) {
+// Returns the number of warnings.
+int PrintSink(const SinkConfig& sink, const ConfigPrintHooks& hooks, std::ostream& out,
+              std::ostream& err) {
+  int warnings = 0;
   out << "sink " << sink.name << ": " << sink.type << " -> "
       << hooks.url_for_display(sink.EndpointUrl()) << "; max_events " << sink.max_events
       << ", max_bytes " << sink.max_bytes << ", gzip "
       << (sink.gzip ? "level " + std::to_string(sink.gzip_level) : std::string("off"))
       << ", timeout " << sink.timeout.count() << "ms, backoff_max " << sink.backoff_max.count()
-      << "ms, batch_timeout " << sink.batch_timeout.count() << "ms, redact "
-      << (sink.redact ? "on" : "off") << ", tls_verify " << (sink.tls_verify ? "on" : "OFF")
+      << "ms, batch_timeout " << sink.batch_timeout.count() << "ms, degraded_after "
+      << sink.degraded_after.count() << "ms, redact " << (sink.redact ? "on" : "off")
+      << ", tls_verify " << (sink.tls_verify ? "on" : "OFF")
       << (sink.ca_file.empty() ? "" : " (ca_file " + sink.ca_file + ")") << ", token "
       << (!sink.token_file.empty()  ? "from file " + sink.token_file
           : !sink.token_env.empty() ? "from $" + sink.token_env
@@ -21,18 +24,21 @@ void PrintSink(const SinkConfig& sink, const ConfigPrintHooks& hooks, std::ostre
     err << "ferryd: warning: sink " << sink.name
         << ": tls_verify = false: the server's certificate is not checked, so anyone on "
            "the path can read and change what is sent\n";
+    ++warnings;
   }
   const std::string problem = hooks.token_problem(sink);
   if (!problem.empty()) {
     err << "ferryd: warning: sink " << sink.name << ": " << problem
         << " (the sink would stay paused until this is fixed)\n";
+    ++warnings;
   }
+  return warnings;
 }
 
 }  // namespace
 
-void PrintCheckedConfig(const Config& config, const std::string& source_path,
-                        const ConfigPrintHooks& hooks, std::ostream& out, std::ostream& err) {
+int PrintCheckedConfig(const Config& config, const std::string& source_path,
+                       const ConfigPrintHooks& hooks, std::ostream& out, std::ostream& err) {
   out << "config: " << (config.path.empty() ? source_path + " (absent; defaults)" : config.path)
       << " OK\n"
       << "socket = " << config.socket_path << "\n"
@@ -59,7 +65,9 @@ void PrintCheckedConfig(const Config& config, const std::string& source_path,
       << "redact.local = " << (config.redact.local ? "true" : "false") << "\n"
       << "redact.rules = " << config.redact.rules.size() << "\n";
   if (config.sinks.empty()) out << "sinks: none (events stay on this machine)\n";
-  for (const SinkConfig& sink : config.sinks) PrintSink(sink, hooks, out, err);
+  int warnings = 0;
+  for (const SinkConfig& sink : config.sinks) warnings += PrintSink(sink, hooks, out, err);
+  return warnings;
 }
 
 }  // namespace ferry

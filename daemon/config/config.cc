@@ -13,6 +13,7 @@
 
 #include <toml++/toml.h>
 
+#include "daemon/config/url_check.h"
 #include "daemon/redact/url_display.h"
 #include "proto/paths.h"
 
@@ -22,10 +23,12 @@ namespace {
 struct Context {
   const std::string& path;
   std::string* error;
+  std::string scope = {};  // inside a [[sink]]: `[[sink]] #2 "name"`, put before each message
 
   bool Fail(const toml::source_region& where, const std::string& message) {
     *error = path + ":" + std::to_string(where.begin.line) + ":" +
-             std::to_string(where.begin.column) + ": " + message;
+             std::to_string(where.begin.column) + ": " + (scope.empty() ? "" : scope + ": ") +
+             message;
     return false;
   }
 };
@@ -173,7 +176,19 @@ bool ValidSinkName(const std::string& name) {
   return name != "." && name != "..";
 }
 
-bool ParseSink(const toml::table& table, Context& ctx, SinkConfig* sink) {
+// Where `key` is written in `table` (the key itself), or the table's header when it is absent.
+toml::source_region KeyRegion(const toml::table& table, std::string_view key) {
+  for (auto&& [k, node] : table) {
+    if (k.str() == key) return k.source().begin.line ? k.source() : node.source();
+  }
+  return table.source();
+}
+
+// `index` counts the [[sink]] tables from 1; errors name the table (`[[sink]] #2 "up"`) and
+// point at the key they are about, or at the table's header for a key that is missing.
+bool ParseSink(const toml::table& table, size_t index, Context& outer, SinkConfig* sink) {
+  Context ctx{outer.path, outer.error, "[[sink]] #" + std::to_string(index)};
+  if (auto name = table["name"].value<std::string>()) ctx.scope += " \"" + *name + "\"";
   uint64_t gzip_level = static_cast<uint64_t>(sink->gzip_level);
   sink->line = static_cast<int>(table.source().begin.line);
   auto headers = [sink](const toml::node& n, const std::string& key, Context& c) {
@@ -227,6 +242,8 @@ bool ParseSink(const toml::table& table, Context& ctx, SinkConfig* sink) {
        Duration(&sink->backoff_max, std::chrono::milliseconds(200), std::chrono::hours(24))},
       {"sink.batch_timeout",
        Duration(&sink->batch_timeout, std::chrono::milliseconds(0), std::chrono::minutes(10))},
+      {"sink.degraded_after",
+       Duration(&sink->degraded_after, std::chrono::milliseconds(0), std::chrono::hours(24 * 7))},
       {"sink.redact", Bool(&sink->redact)},
       {"sink.tls_verify", Bool(&sink->tls_verify)},
       {"sink.ca_file", String(&sink->ca_file)},
@@ -235,22 +252,20 @@ bool ParseSink(const toml::table& table, Context& ctx, SinkConfig* sink) {
   if (!Walk(table, "sink.", setters, ctx)) return false;
   sink->gzip_level = static_cast<int>(gzip_level);
   const auto& where = table.source();
-  if (sink->name.empty()) return ctx.Fail(where, "[[sink]] needs a name");
+  if (sink->name.empty()) return ctx.Fail(where, "needs a name, e.g. name = \"upstream\"");
   if (!ValidSinkName(sink->name)) {
-    return ctx.Fail(where, "sink name \"" + sink->name +
-                               "\" may only use letters, digits, '_', '.' and '-' (1-64 chars)");
+    return ctx.Fail(KeyRegion(table, "name"),
+                    "name: may only use letters, digits, '_', '.' and '-' (1-64 chars)");
   }
-  const std::string label = "sink \"" + sink->name + "\"";
-  if (sink->type.empty()) {
-    return ctx.Fail(where, label + " needs a type: \"http-json\" or \"otlp-http\"");
-  }
-  if (sink->url.rfind("http://", 0) != 0 && sink->url.rfind("https://", 0) != 0) {
-    return ctx.Fail(where,
-                    label + " needs a url starting with http:// or https://" +
-                        (sink->url.empty() ? "" : " (got \"" + UrlForDisplay(sink->url) + "\")"));
+  if (sink->type.empty()) return ctx.Fail(where, "needs a type: \"http-json\" or \"otlp-http\"");
+  if (sink->url.empty()) return ctx.Fail(where, "needs a url: http://... or https://...");
+  if (const std::string problem = UrlProblem(sink->url); !problem.empty()) {
+    return ctx.Fail(KeyRegion(table, "url"),
+                    "url: " + problem + " in \"" + UrlForDisplay(sink->url) + "\"");
   }
   if (!sink->token_file.empty() && !sink->token_env.empty()) {
-    return ctx.Fail(where, label + ": set token_file or token_env, not both");
+    return ctx.Fail(KeyRegion(table, "token_env"),
+                    "token_env: set token_file or token_env, not both");
   }
   return true;
 }
@@ -428,12 +443,14 @@ bool ApplyConfig(toml::table root, const std::string& path, Config* config, std:
     }
     for (const toml::node& item : *list) {
       SinkConfig sink;
-      if (!ParseSink(*item.as_table(), ctx, &sink)) return false;
-      for (const SinkConfig& other : config->sinks) {
-        if (other.name == sink.name) {
-          return ctx.Fail(item.source(), "sink name \"" + sink.name +
-                                             "\" is already used by the [[sink]] at line " +
-                                             std::to_string(other.line));
+      if (!ParseSink(*item.as_table(), config->sinks.size() + 1, ctx, &sink)) return false;
+      for (size_t i = 0; i < config->sinks.size(); ++i) {
+        if (config->sinks[i].name == sink.name) {
+          return ctx.Fail(KeyRegion(*item.as_table(), "name"),
+                          "[[sink]] #" + std::to_string(config->sinks.size() + 1) + " \"" +
+                              sink.name + "\": name: already used by [[sink]] #" +
+                              std::to_string(i + 1) + " at line " +
+                              std::to_string(config->sinks[i].line));
         }
       }
       config->sinks.push_back(std::move(sink));
@@ -454,25 +471,5 @@ bool ApplyConfig(toml::table root, const std::string& path, Config* config, std:
 }
 
 }  // namespace
-
-bool LoadEffectiveConfig(const ConfigSource& source, Config* config, std::string* error) {
-  Config c;
-  if (!LoadConfig(source.path, source.required, &c, error)) return false;
-  const char* env_socket = std::getenv("FERRY_SOCKET");
-  const char* env_state = std::getenv("FERRY_STATE_DIR");
-  if (!source.socket_flag.empty()) {
-    c.socket_path = source.socket_flag;
-  } else if ((env_socket && *env_socket) || c.socket_path.empty()) {
-    c.socket_path = proto::DefaultSocketPath();
-  }
-  if (!source.state_dir_flag.empty()) {
-    c.state_dir = source.state_dir_flag;
-  } else if ((env_state && *env_state) || c.state_dir.empty()) {
-    c.state_dir = proto::DefaultStateDir();
-  }
-  if (!source.log_level_flag.empty()) c.log_level = source.log_level_flag;
-  *config = std::move(c);
-  return true;
-}
 
 }  // namespace ferry

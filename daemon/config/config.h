@@ -32,6 +32,9 @@ struct SinkConfig {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds backoff_max{5 * 60 * 1000};
   std::chrono::milliseconds batch_timeout{1000};
+  // A sink that has failed every attempt for this long (no delivery in between) makes status
+  // degraded, with its last error and next retry (docs/sinks.md "Status"). 0: at once.
+  std::chrono::milliseconds degraded_after{60000};
   bool redact = true;
   // TLS: verify the server's certificate and name (on by default). tls_verify = false is an
   // explicit opt-out for a test server; ferry status and --check-config show it.
@@ -109,6 +112,10 @@ struct ConfigSource {
   std::string log_level_flag;
 };
 bool LoadEffectiveConfig(const ConfigSource& source, Config* config, std::string* error);
+// What ferryd runs on when the file cannot be used at start (docs/operations.md "A config
+// error"): every key at its default, no sinks, and the socket, state dir and log level from the
+// command line and the environment as LoadEffectiveConfig takes them.
+Config DefaultEffectiveConfig(const ConfigSource& source);
 
 // What a reload would change. `live` lists the keys the daemon applies at once, as
 // "key: old -> new"; `restart` names the keys that only take effect at the next start.

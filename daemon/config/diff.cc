@@ -39,8 +39,9 @@ bool SinkConfig::SameSettings(const SinkConfig& o) const {
          token_env == o.token_env && max_events == o.max_events && max_bytes == o.max_bytes &&
          gzip == o.gzip && gzip_level == o.gzip_level && timeout == o.timeout &&
          connect_timeout == o.connect_timeout && backoff_max == o.backoff_max &&
-         batch_timeout == o.batch_timeout && redact == o.redact && headers == o.headers &&
-         tls_verify == o.tls_verify && ca_file == o.ca_file;
+         batch_timeout == o.batch_timeout && degraded_after == o.degraded_after &&
+         redact == o.redact && headers == o.headers && tls_verify == o.tls_verify &&
+         ca_file == o.ca_file;
 }
 
 ConfigChanges DiffConfig(const Config& running, const Config& next) {

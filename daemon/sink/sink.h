@@ -122,6 +122,11 @@ class Sink {
   uint64_t failures_total() const { return failures_total_.load(); }
   uint64_t deadlettered() const { return deadlettered_.load(); }
   std::string last_error_text() const;
+  // Empty unless every attempt has failed for at least config().degraded_after (no delivery in
+  // between) and the sink is not paused (status reports a pause on its own); then the status
+  // problem: "sink up has failed every attempt for 75 s (9 in a row, never delivered): <last
+  // error>; next retry <time>". Any thread.
+  std::string FailingProblem() const FERRY_EXCLUDES(info_mu_);
   // One object of status's "sinks" array (docs/sinks.md "Status").
   void WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const;
 
@@ -180,6 +185,7 @@ class Sink {
   void SetState(State s, std::chrono::system_clock::time_point next_retry = {})
       FERRY_EXCLUDES(info_mu_);
   void MarkSuccess() FERRY_EXCLUDES(info_mu_);
+  void MarkFailing();  // the first failure after a delivery (or since start)
 
   const SinkConfig config_;
   const SinkDeps deps_;
@@ -226,6 +232,8 @@ class Sink {
   std::atomic<State> state_{State::kIdle};
   std::atomic<uint64_t> failures_total_{0};
   std::atomic<uint64_t> consecutive_failures_{0};
+  // Wall clock (ns) of the first failure since the last delivery; 0 while delivering works.
+  std::atomic<int64_t> failing_since_ns_{0};
   std::atomic<uint64_t> delivered_events_{0};
   std::atomic<uint64_t> delivered_batches_{0};
   std::atomic<uint64_t> requests_{0};

@@ -125,6 +125,7 @@ bool Sink::Deliver(SinkBatch& batch, const std::string& key_suffix) {
       delivered_events_.fetch_add(hi - lo);
       delivered_batches_.fetch_add(1);
       consecutive_failures_.store(0);
+      failing_since_ns_.store(0);
       attempt_ = 0;
       MarkSuccess();
       continue;
@@ -137,6 +138,7 @@ bool Sink::Deliver(SinkBatch& batch, const std::string& key_suffix) {
         r.status ? "HTTP " + std::to_string(r.status) : "transport error: " + r.transport_error;
     SetError(r.status, r.status ? sink::Describe(r.status) : r.transport_error,
              RedactResponse(proto::SanitizeUtf8(r.body_excerpt)));
+    if (in_a_row == 1) MarkFailing();  // after SetError: status never sees one without the other
     if (o.verdict == Verdict::kSplit413 || o.verdict == Verdict::kBisect) {
       if (hi - lo > 1) {
         spdlog::info("sink {}: {} for seqs {}-{}; splitting in halves", config_.name, what,

@@ -62,6 +62,28 @@ void Sink::MarkSuccess() {
   last_success_ns_ = WallNs();
 }
 
+void Sink::MarkFailing() { failing_since_ns_.store(WallNs()); }
+
+std::string Sink::FailingProblem() const {
+  const int64_t since = failing_since_ns_.load();
+  if (since == 0 || state_.load() == State::kPaused) return {};
+  const int64_t failing_ns = WallNs() - since;
+  if (failing_ns < std::chrono::nanoseconds(config_.degraded_after).count()) return {};
+  std::string text = "sink " + config_.name + " has failed every attempt for " +
+                     std::to_string(failing_ns / 1000000000) + " s (" +
+                     std::to_string(consecutive_failures_.load()) + " in a row, ";
+  MutexLock lock(info_mu_);
+  text += last_success_ns_ ? "last success " + IsoTimeUtc(last_success_ns_) : "never delivered";
+  text += ")";
+  if (!last_error_.message.empty()) {
+    text += ": ";
+    if (last_error_.status) text += "HTTP " + std::to_string(last_error_.status) + ": ";
+    text += last_error_.message;
+  }
+  if (next_retry_ns_) text += "; next retry " + IsoTimeUtc(next_retry_ns_);
+  return text;
+}
+
 void Sink::SetState(State s, std::chrono::system_clock::time_point next_retry) {
   {
     MutexLock lock(info_mu_);
@@ -133,6 +155,16 @@ void Sink::WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const {
     }
   }
   WriteCounter(w, "consecutive_failures", consecutive_failures_);
+  w.Key("failing_since");
+  if (const int64_t since = failing_since_ns_.load()) {
+    WriteStr(w, IsoTimeUtc(since));
+  } else {
+    w.Null();
+  }
+  w.Key("degraded_after_s");
+  w.Double(static_cast<double>(config_.degraded_after.count()) / 1000.0);
+  w.Key("healthy");
+  w.Bool(st != State::kPaused && deadlettered_.load() == 0 && FailingProblem().empty());
   WriteCounter(w, "failures_total", failures_total_);
   WriteCounter(w, "delivered_events", delivered_events_);
   WriteCounter(w, "delivered_batches", delivered_batches_);

@@ -2,6 +2,8 @@
 a message, then the connection closes, while a well-behaved client alongside keeps getting acks
 and nothing acked is affected."""
 
+import os
+import re
 import struct
 import threading
 import time
@@ -368,6 +370,88 @@ class ConnectionCapTest(LimitsCase):
         # Once they are gone, new connections are served again.
         self.d.wait_for(lambda st: st["ingest"]["connections"] == 1, "connections to drain")
         self.good_event()
+
+
+class EmitStaysQuietTest(unittest.TestCase):
+    """`ferry emit` prints nothing and exits 0 whatever goes wrong (a hook's stderr may reach
+    the user or the model); --strict prints and exits 1. What went wrong is one line in
+    <state>/client-errors.log, which `ferry status` counts."""
+
+    def setUp(self):
+        self.d = h.Daemon(config="[ingest]\nmax_frame = 1024\n")
+        self.d.start()
+        self.log = os.path.join(self.d.state_dir, "client-errors.log")
+
+    def tearDown(self):
+        self.d.close()
+
+    def log_lines(self):
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log) as f:
+            return f.read().splitlines()
+
+    def test_bad_flags_bad_data_and_refusals_are_silent_and_logged(self):
+        r = self.d.emit("--source", "s", "--kind", "ok", "--timeout-ms", "10000")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        self.assertFalse(os.path.exists(self.log))  # the success path writes nothing there
+        cases = [
+            (("--source", "s", "--kind", "k", "--bogus"),
+             'emit: unknown argument "--bogus" (ferry emit --help lists them)'),
+            (("--source", "s", "--kind", "k", "--data"), "--data needs a value"),
+            (("--source", "s", "--kind", "k", "--data", "{}", "--argv-json", "{}"),
+             "emit: use only one of --data, --stdin and --argv-json"),
+        ]
+        for args, message in cases:
+            r = self.d.emit(*args)
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""), args)
+            r = self.d.emit("--strict", *args)
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (1, "", "ferry: %s\n" % message))
+        # Refused by ferryd (the frame is over [ingest] max_frame): spooled, silent, logged.
+        big = '{"text": "%s"}' % ("x" * 2000)
+        r = self.d.emit("--source", "s", "--kind", "big", "--data", big, "--timeout-ms", "10000")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        lines = self.log_lines()
+        self.assertEqual(len(lines), 7, lines)
+        who = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S+\[\d+\]: "
+        for i, (_, message) in enumerate(cases):
+            for line in lines[2 * i:2 * i + 2]:
+                self.assertRegex(line, who + re.escape(message + "; event dropped") + "$")
+        self.assertRegex(lines[6], who + r"ferryd refused the event: frame_too_large: frame "
+                                         r"length \d+ exceeds the limit of 1024 bytes; spooled to "
+                                         r".*/spool/\d+-\d+-[0-9a-f]+\.ndjson$")
+        # The refused event is not lost: the spool importer has no frame limit.
+        self.d.wait_for(lambda st: st["journal"]["last_seq"] == 2, "the spool import")
+        st = self.d.status()
+        self.assertEqual(st["client_errors"]["count"], 7)
+        self.assertEqual(st["client_errors"]["last"], lines[6])
+        r = h.run_ferry(["status"], self.d.env())
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("\n  client problems: 7 (last: %s at %s); see %s\n"
+                      % (st["client_errors"]["last_what"][:157] + "...",
+                         st["client_errors"]["last_time"], self.log), r.stdout)
+
+    def test_an_event_spooled_for_lack_of_an_answer_is_not_a_problem(self):
+        self.assertEqual(self.d.stop(), 0)
+        r = self.d.emit("--source", "s", "--kind", "k", "--timeout-ms", "200")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        self.assertEqual(len(os.listdir(os.path.join(self.d.state_dir, "spool"))), 1)
+        self.assertFalse(os.path.exists(self.log))
+
+    def test_the_log_is_capped(self):
+        os.makedirs(self.d.state_dir, exist_ok=True)
+        old = "2026-01-01T00:00:00.000Z zsh[1]: an old problem\n"
+        with open(self.log, "w") as f:
+            f.write(old * (64 * 1024 // len(old) + 1))
+        old_lines = 64 * 1024 // len(old) + 1
+        r = self.d.emit("--bogus")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(len(self.log_lines()), 1)
+        with open(self.log + ".1") as f:
+            self.assertEqual(f.read(), old * old_lines)
+        st = self.d.status()
+        self.assertEqual(st["client_errors"]["count"], old_lines + 1)
+        self.assertRegex(st["client_errors"]["last_what"], r"unknown argument \"--bogus\"")
 
 
 if __name__ == "__main__":

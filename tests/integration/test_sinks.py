@@ -31,7 +31,8 @@ GUARD = 90.0  # hang guard for deliveries (a slow sanitizer build with retries a
 STATUS_KEYS = {"name", "type", "url", "cursor", "lag_events", "lag_s", "state", "last_success",
                "last_error", "next_retry", "consecutive_failures", "delivered_events",
                "delivered_batches", "requests", "bytes_sent", "deadlettered", "redacted",
-               "skipped", "failures_total", "replay_pending", "tls_verify", "journal_seen"}
+               "skipped", "failures_total", "replay_pending", "tls_verify", "journal_seen",
+               "failing_since", "degraded_after_s", "healthy"}
 STATES = {"idle", "sending", "backing_off", "paused", "stopped"}
 KEY_RE = re.compile(r"^ferry-(?P<sink>[A-Za-z0-9_.-]+)-(?P<host>[0-9a-f]{32})-(?P<first>\d+)-"
                     r"(?P<last>\d+)(?P<replay>-replay)?$")

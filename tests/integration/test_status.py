@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import unittest
 
@@ -129,9 +130,51 @@ class StatusTest(unittest.TestCase):
         r = h.run_ferry(["status", "--json"], self.d.env())
         self.assertEqual(r.returncode, 3)
         self.assertEqual(json.loads(r.stdout), {
-            "running": False, "socket": self.d.socket,
+            "running": False, "answering": False, "socket": self.d.socket,
             "error": "connect %s: No such file or directory" % self.d.socket,
             "spool": {"pending_files": 0, "pending_events": 0}})
+
+    def test_not_answering(self):
+        # A ferryd that holds the socket but does not answer (SIGSTOP) is not "not running".
+        self.d.proc.send_signal(signal.SIGSTOP)
+        try:
+            r = h.run_ferry(["status", "--timeout-ms", "300"], self.d.env())
+            self.assertEqual((r.returncode, r.stderr), (3, ""))
+            lines = r.stdout.splitlines()
+            self.assertRegex(lines[0], r"^ferryd (\(pid %d\) )?is not answering on %s"
+                             % (self.d.proc.pid, re.escape(self.d.socket)))
+            self.assertEqual(lines[1:], ["  spool    0 file(s), 0 event(s) waiting to be "
+                                         "imported"])
+            r = h.run_ferry(["status", "--json", "--timeout-ms", "300"], self.d.env())
+            self.assertEqual(r.returncode, 3)
+            st = json.loads(r.stdout)
+            self.assertEqual((st["running"], st["answering"], st["socket"], st["error"]),
+                             (True, False, self.d.socket, lines[0]))
+        finally:
+            self.d.proc.send_signal(signal.SIGCONT)
+        self.d.wait_for(lambda st: st["healthy"], "ferryd to answer again")
+        self.assertEqual(h.run_ferry(["status"], self.d.env()).returncode, 0)
+
+    def test_client_problems(self):
+        st = self.d.status()
+        log = os.path.join(self.d.state_dir, "client-errors.log")
+        self.assertEqual(st["client_errors"], {"count": 0, "file": log, "last": None,
+                                               "last_time": None, "last_what": None})
+        for bad in (["--bogus"], ["--source", "s", "--kind", "k", "--data", "{}", "--stdin"]):
+            r = self.d.emit(*bad)
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        st = self.d.status()
+        self.assertTrue(st["healthy"])  # the client's problems are reported, not ferryd's
+        c = st["client_errors"]
+        self.assertEqual((c["count"], c["file"]), (2, log))
+        self.assertRegex(c["last_time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertRegex(c["last_what"], r"^\S+\[\d+\]: emit: use only one of --data, --stdin "
+                                         r"and --argv-json; event dropped$")
+        self.assertEqual(c["last"], c["last_time"] + " " + c["last_what"])
+        r = h.run_ferry(["status"], self.d.env())
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("  client problems: 2 (last: %s at %s); see %s\n"
+                      % (c["last_what"], c["last_time"], log), r.stdout)
 
     def test_status_flags(self):
         r = h.run_ferry(["status", "--bogus"], self.d.env())

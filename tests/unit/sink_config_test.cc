@@ -90,29 +90,67 @@ TEST_CASE("sink config: otlp-http endpoint gets /v1/logs once", "[sink_config]")
   CHECK(s.EndpointUrl() == "http://h:4318/base/v1/logs?x=1");
 }
 
-TEST_CASE("sink config: errors name the place and the problem", "[sink_config]") {
+TEST_CASE("sink config: errors name the table, point at the key and say the problem",
+          "[sink_config]") {
   CHECK(LoadError("[[sink]]\ntype = \"http-json\"\nurl = \"http://x\"\n") ==
-        "F:1:1: [[sink]] needs a name");
+        "F:1:1: [[sink]] #1: needs a name, e.g. name = \"upstream\"");
   CHECK(LoadError("[[sink]]\nname = \"a b\"\ntype = \"http-json\"\nurl = \"http://x\"\n") ==
-        "F:1:1: sink name \"a b\" may only use letters, digits, '_', '.' and '-' (1-64 chars)");
+        "F:2:1: [[sink]] #1 \"a b\": name: may only use letters, digits, '_', '.' and '-' "
+        "(1-64 chars)");
   CHECK(LoadError("[[sink]]\nname = \"a\"\ntype = \"kafka\"\nurl = \"http://x\"\n") ==
-        "F:3:8: \"sink.type\" is \"kafka\"; expected one of: http-json, otlp-http");
+        "F:3:8: [[sink]] #1 \"a\": \"sink.type\" is \"kafka\"; expected one of: http-json, "
+        "otlp-http");
+  CHECK(LoadError("[[sink]]\nname = \"a\"\nurl = \"http://x\"\n") ==
+        "F:1:1: [[sink]] #1 \"a\": needs a type: \"http-json\" or \"otlp-http\"");
+  CHECK(LoadError("[[sink]]\nname = \"a\"\ntype = \"http-json\"\n") ==
+        "F:1:1: [[sink]] #1 \"a\": needs a url: http://... or https://...");
   CHECK(LoadError("[[sink]]\nname = \"a\"\ntype = \"http-json\"\nurl = \"ftp://x\"\n") ==
-        "F:1:1: sink \"a\" needs a url starting with http:// or https:// (got \"ftp://x\")");
+        "F:4:1: [[sink]] #1 \"a\": url: the scheme must be http:// or https:// in \"ftp://x\"");
   CHECK(LoadError("[[sink]]\nname = \"a\"\ntype = \"http-json\"\nurl = \"http://x\"\n"
                   "token_file = \"/t\"\ntoken_env = \"T\"\n") ==
-        "F:1:1: sink \"a\": set token_file or token_env, not both");
+        "F:6:1: [[sink]] #1 \"a\": token_env: set token_file or token_env, not both");
   CHECK(LoadError(
             "[[sink]]\nname = \"a\"\ntype = \"http-json\"\nurl = \"http://x\"\nmax_evnts = 3\n") ==
-        "F:5:1: unknown key \"sink.max_evnts\" (did you mean \"sink.max_events\"?)");
+        "F:5:1: [[sink]] #1 \"a\": unknown key \"sink.max_evnts\" (did you mean "
+        "\"sink.max_events\"?)");
   CHECK(LoadError("[[sink]]\nname = \"a\"\ntype = \"http-json\"\nurl = \"http://x\"\n"
                   "headers = { Authorization = \"Bearer x\" }\n") ==
-        "F:5:29: header \"Authorization\" is set by ferry from token_file or token_env and cannot "
-        "be configured");
+        "F:5:29: [[sink]] #1 \"a\": header \"Authorization\" is set by ferry from token_file or "
+        "token_env and cannot be configured");
   CHECK(LoadError("[[sink]]\nname = \"a\"\ntype = \"http-json\"\nurl = \"http://x\"\n"
                   "[[sink]]\nname = \"a\"\ntype = \"otlp-http\"\nurl = \"http://y\"\n") ==
-        "F:5:1: sink name \"a\" is already used by the [[sink]] at line 1");
+        "F:6:1: [[sink]] #2 \"a\": name: already used by [[sink]] #1 at line 1");
   CHECK(LoadError("sink = 3\n") == "F:1:8: \"sink\" must be an array of tables ([[sink]])");
+}
+
+TEST_CASE("sink config: urls need http(s), a host and a port in 1-65535", "[sink_config]") {
+  const auto url_error = [](const std::string& url) {
+    return LoadError("[[sink]]\nname = \"a\"\ntype = \"http-json\"\n\n  url = \"" + url + "\"\n");
+  };
+  const std::string at = "F:5:3: [[sink]] #1 \"a\": url: ";
+  CHECK(url_error("http://") == at + "no host in \"http://\"");
+  CHECK(url_error("https:///path") == at + "no host in \"https:///path\"");
+  CHECK(url_error("http://:8080/") == at + "no host in \"http://:8080/\"");
+  CHECK(url_error("http://h:99999") == at + "port 99999 is out of range [1, 65535] in "
+                                            "\"http://h:99999\"");
+  CHECK(url_error("http://h:0/") == at + "port 0 is out of range [1, 65535] in \"http://h:0/\"");
+  CHECK(url_error("http://h:/") == at + "no port after ':' in \"http://h:/\"");
+  CHECK(url_error("http://h:80a/") == at + "port \"80a\" is not a number in \"http://h:80a/\"");
+  CHECK(url_error("http://[::1/") == at + "the IPv6 host has no closing ']' in \"http://[::1/\"");
+  CHECK(url_error("http://[]:80/") == at + "no host in \"http://[]:80/\"");
+  CHECK(url_error("http://a b/") == at + "the host has a space or a control character in "
+                                         "\"http://a b/\"");
+  CHECK(url_error("localhost:4318") == at + "the scheme must be http:// or https:// in "
+                                            "\"localhost:4318\"");
+  // The credential in a url never reaches a message.
+  CHECK(url_error("http://user:pw@:1/") == at + "no host in \"http://:1/\"");
+  for (const char* good :
+       {"http://h", "https://h:1/x", "http://h:65535/v1?a=1", "http://[::1]:4318",
+        "https://user:pw@h.example.com/p", "http://127.0.0.1:9/#frag"}) {
+    Loaded l(std::string("[[sink]]\nname = \"a\"\ntype = \"http-json\"\nurl = \"") + good + "\"\n");
+    INFO(good << ": " << l.error);
+    CHECK(l.ok);
+  }
 }
 
 TEST_CASE("sink config: [redact] rules are compiled at load", "[sink_config]") {
