@@ -1,6 +1,7 @@
 #include "daemon/config/config.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cctype>
@@ -323,6 +324,8 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
     ms = n * 60000;
   else if (unit == "h")
     ms = n * 3600000;
+  else if (unit == "d" && n <= (1ull << 36))
+    ms = n * 86400000;
   else
     return false;
   *out = std::chrono::milliseconds(static_cast<int64_t>(ms));
@@ -392,7 +395,14 @@ bool ApplyConfig(toml::table root, const std::string& path, Config* config, std:
       {"journal.fsync_interval",
        Duration(&config->fsync_interval, std::chrono::milliseconds(1), std::chrono::hours(1))},
       {"journal.segment_size", Bytes(&config->segment_bytes, 4096, 1ull << 32)},
-      {"journal.max_bytes", Bytes(&config->max_bytes, 1ull << 20, 1ull << 50)},
+      {"journal.max_bytes",
+       [config, set = Bytes(&config->max_bytes, 1ull << 20, 1ull << 50)](
+           const toml::node& n, const std::string& key, Context& c) {
+         config->max_bytes_auto = false;
+         return set(n, key, c);
+       }},
+      {"journal.max_age",
+       Duration(&config->journal_max_age, std::chrono::seconds(1), std::chrono::hours(24 * 36500))},
       {"journal.test_hold_consumer", String(&config->test_hold_consumer)},
       {"ingest.max_frame", Bytes(&config->max_frame_bytes, 1024, 64ull << 20)},
       {"ingest.max_connections", Count(&config->max_connections, 1, 1000000)},
@@ -471,8 +481,22 @@ bool LoadEffectiveConfig(const ConfigSource& source, Config* config, std::string
     c.state_dir = proto::DefaultStateDir();
   }
   if (!source.log_level_flag.empty()) c.log_level = source.log_level_flag;
+  if (c.max_bytes_auto) c.max_bytes = DefaultJournalCap(c.state_dir);
   *config = std::move(c);
   return true;
+}
+
+uint64_t DefaultJournalCap(const std::string& state_dir) {
+  constexpr uint64_t kMax = 1ull << 30, kMin = 1ull << 20;
+  std::string dir = state_dir.empty() ? "." : state_dir;
+  struct statvfs fs {};
+  while (::statvfs(dir.c_str(), &fs) != 0) {  // the state dir may not exist yet
+    if (errno != ENOENT || dir == "/" || dir == ".") return kMax;
+    const size_t slash = dir.find_last_of('/');
+    dir = slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
+  }
+  const uint64_t tenth = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize / 10;
+  return std::clamp(tenth, kMin, kMax);
 }
 
 }  // namespace ferry
