@@ -170,16 +170,12 @@ Status Retention::Save() {
                              /*durable=*/true);
 }
 
-int64_t Retention::SegmentMtime(uint64_t first_seq) {
-  auto it = mtimes_.find(first_seq);
-  if (it != mtimes_.end()) return it->second;
+int64_t Retention::SegmentMtime(uint64_t first_seq) const {
   struct stat st {};
   const std::string path = journal_.dir() + "/" + journal::SegmentFileName(first_seq);
   // Unknown age (stat failed): taken as new, so age never deletes it.
   if (::stat(path.c_str(), &st) != 0) return INT64_MAX;
-  const int64_t ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  mtimes_.emplace(first_seq, ns);
-  return ns;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
 void Retention::Run() {
@@ -192,11 +188,18 @@ void Retention::Run() {
   limits.make_room = journal_.failed() && IsDiskFull(journal_.failure());
   std::vector<SegmentInfo> segments;
   segments.reserve(journal_segments.size());
+  // Ages are read oldest first up to the first segment that is not too old: the plan stops
+  // there anyway, so the rest count as new (no stat). Not cached: a segment's mtime is the
+  // file's, whoever set it.
+  bool aging = limits.max_age_ns > 0;
   for (size_t i = 0; i < journal_segments.size(); ++i) {
     const auto& [first, bytes] = journal_segments[i];
-    // Only closed segments need an age; the active one is never deleted.
-    const bool aged = limits.max_age_ns > 0 && i + 1 < journal_segments.size();
-    segments.push_back({first, bytes, aged ? SegmentMtime(first) : 0});
+    int64_t mtime = INT64_MAX;
+    if (aging && i + 1 < journal_segments.size()) {  // the active one is never deleted
+      mtime = SegmentMtime(first);
+      aging = limits.now_ns - mtime > limits.max_age_ns;
+    }
+    segments.push_back({first, bytes, mtime});
   }
   bool have_consumers = false;
   consumers_.ForEach([&](const ConsumerRegistry::Slot&) { have_consumers = true; });
@@ -210,9 +213,6 @@ void Retention::Run() {
   Status s = journal_.DeleteOldestSegments(plan.delete_count);
   const size_t deleted = before - journal_.segments().size();
   deleted_segments_ += deleted;
-  while (!mtimes_.empty() && mtimes_.begin()->first < journal_.oldest_seq()) {
-    mtimes_.erase(mtimes_.begin());
-  }
   if (!s.ok()) spdlog::error("journal retention: {}", s.ToString());
   LogDeleted(plan, deleted);
   if (plan.lost() > 0) {

@@ -115,7 +115,7 @@ class Retention {
 
  private:
   Status Save();
-  int64_t SegmentMtime(uint64_t first_seq);
+  int64_t SegmentMtime(uint64_t first_seq) const;
   void CountLoss(const RetentionPlan& plan);
   void LogDeleted(const RetentionPlan& plan, size_t deleted);
 
@@ -129,9 +129,8 @@ class Retention {
   uint64_t acked_lost_ = 0;
   uint64_t deleted_segments_ = 0;
   std::map<std::string, uint64_t> lost_by_;
-  std::map<uint64_t, int64_t> mtimes_;  // closed segments' mtimes (they are never written again)
-  uint64_t oldest_cached_ = 0;          // first seq of the segment oldest_received_ns_ is from
-  int64_t oldest_received_ns_ = 0;      // 0: that segment held no record (yet)
+  uint64_t oldest_cached_ = 0;      // first seq of the segment oldest_received_ns_ is from
+  int64_t oldest_received_ns_ = 0;  // 0: that segment held no record (yet)
 };
 
 }  // namespace ferry
