@@ -1,7 +1,6 @@
 #include "daemon/config/config.h"
 
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cctype>
@@ -324,8 +323,6 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
     ms = n * 60000;
   else if (unit == "h")
     ms = n * 3600000;
-  else if (unit == "d" && n <= (1ull << 36))
-    ms = n * 86400000;
   else
     return false;
   *out = std::chrono::milliseconds(static_cast<int64_t>(ms));
@@ -484,19 +481,6 @@ bool LoadEffectiveConfig(const ConfigSource& source, Config* config, std::string
   if (c.max_bytes_auto) c.max_bytes = DefaultJournalCap(c.state_dir);
   *config = std::move(c);
   return true;
-}
-
-uint64_t DefaultJournalCap(const std::string& state_dir) {
-  constexpr uint64_t kMax = 1ull << 30, kMin = 1ull << 20;
-  std::string dir = state_dir.empty() ? "." : state_dir;
-  struct statvfs fs {};
-  while (::statvfs(dir.c_str(), &fs) != 0) {  // the state dir may not exist yet
-    if (errno != ENOENT || dir == "/" || dir == ".") return kMax;
-    const size_t slash = dir.find_last_of('/');
-    dir = slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
-  }
-  const uint64_t tenth = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize / 10;
-  return std::clamp(tenth, kMin, kMax);
 }
 
 }  // namespace ferry
