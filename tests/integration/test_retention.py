@@ -361,6 +361,26 @@ class MaxAgeTest(unittest.TestCase):
             self.assertEqual((st["lost_events"], holder(st)["lost"], st["healthy"]), (0, 0, True))
             self.assertEqual([r.seq for r in d.journal()], list(range(segs[6][0], 81)))
 
+    def test_max_age_applies_on_reload(self):
+        with h.daemon(config=AGE_CONFIG.replace('max_age = "1h"\n', "")) as d:
+            emit_batches(d, 40, batch=4, payload_bytes=900)
+            segs = h.segment_paths(d.state_dir)
+            self.assertGreater(len(segs), 5)
+            two_hours_ago = time.time() - 7200
+            for _, path in segs[:3]:
+                os.utime(path, (two_hours_ago, two_hours_ago))
+            st = set_cursor(d, 40)  # read, and old, but no age limit yet
+            self.assertEqual((st["journal"]["deleted_segments"], st["journal"]["max_age_s"]),
+                             (0, None))
+            with open(d.config_path, "w") as f:
+                f.write(AGE_CONFIG)
+            d.proc.send_signal(signal.SIGHUP)
+            st = d.wait_for(lambda st: st["journal"]["deleted_segments"] == 3,
+                            "the reloaded max_age to delete the three old segments")
+            self.assertEqual((st["journal"]["oldest_seq"], st["journal"]["max_age_s"],
+                              st["lost_events"]), (segs[3][0], 3600.0, 0))
+            self.assertEqual(h.segment_paths(d.state_dir), segs[3:])
+
     def test_a_short_max_age_empties_the_journal_of_what_the_store_applied(self):
         config = FAST + '[journal]\nsegment_size = 4096\nmax_age = "1s"\n'
         with h.daemon(config=config) as d:
