@@ -12,6 +12,15 @@ JournalUpkeep::JournalUpkeep(DaemonParts& parts, net::io_context& io)
     : parts_(parts), timer_(io), retention_timer_(io) {}
 
 void JournalUpkeep::Start() {
+  const Config& cfg = parts_.config;
+  spdlog::info("journal retention: keeping up to {} bytes{}; {}", cfg.max_bytes,
+               cfg.max_bytes_auto ? " (journal.max_bytes unset: 10% of the file system, at most "
+                                    "1 GiB)"
+                                  : "",
+               cfg.journal_max_age.count() > 0
+                   ? "segments every consumer has read go after journal.max_age " +
+                         std::to_string(cfg.journal_max_age.count() / 1000) + " s"
+                   : std::string("no age limit (journal.max_age unset)"));
   RetentionTick();
   Tick();
 }
@@ -23,6 +32,8 @@ void JournalUpkeep::Stop() {
 }
 
 void JournalUpkeep::RetentionTick() {
+  // journal.max_age applies live: a reload changes parts_.config.
+  parts_.retention->SetMaxAge(parts_.config.journal_max_age);
   parts_.publisher->RunRetention();
   retention_timer_.expires_after(std::chrono::seconds(1));
   retention_timer_.async_wait([this](const boost::system::error_code& ec) {

@@ -1,7 +1,9 @@
 // JournalUpkeep: the journal's two io-thread timers.
 //
 // Retention: every second, Retention::Run() (through the publisher) deletes what the policy
-// allows, besides the run after every flush that rolled or went over the cap.
+// allows (docs/journal-format.md, "Retention"), besides the run after every flush that rolled
+// or went over the cap. Each tick first hands the running journal.max_age to Retention, so a
+// reload applies it within a second. Start() logs the cap and the age limit in use.
 //
 // Repair, the self-recovery of a failed journal. A failed journal (a write or fdatasync
 // failed: disk full, I/O error) refuses appends, and clients spool. Every backoff (250 ms

@@ -407,7 +407,14 @@ bool ApplyConfig(toml::table root, const std::string& path, Config* config, std:
       {"journal.fsync_interval",
        Duration(&config->fsync_interval, std::chrono::milliseconds(1), std::chrono::hours(1))},
       {"journal.segment_size", Bytes(&config->segment_bytes, 4096, 1ull << 32)},
-      {"journal.max_bytes", Bytes(&config->max_bytes, 1ull << 20, 1ull << 50)},
+      {"journal.max_bytes",
+       [config, set = Bytes(&config->max_bytes, 1ull << 20, 1ull << 50)](
+           const toml::node& n, const std::string& key, Context& c) {
+         config->max_bytes_auto = false;
+         return set(n, key, c);
+       }},
+      {"journal.max_age",
+       Duration(&config->journal_max_age, std::chrono::seconds(1), std::chrono::hours(24 * 36500))},
       {"journal.test_hold_consumer", String(&config->test_hold_consumer)},
       {"ingest.max_frame", Bytes(&config->max_frame_bytes, 1024, 64ull << 20)},
       {"ingest.max_connections", Count(&config->max_connections, 1, 1000000)},

@@ -60,6 +60,10 @@ struct Config {
   std::chrono::milliseconds fsync_interval{1000};
   uint64_t segment_bytes = 64ull << 20;
   uint64_t max_bytes = 1ull << 30;
+  // journal.max_bytes not set: LoadEffectiveConfig sets max_bytes to DefaultJournalCap().
+  bool max_bytes_auto = true;
+  // journal.max_age: closed segments every consumer has read go once older (0: off).
+  std::chrono::milliseconds journal_max_age{0};
   // Test hook (docs/operations.md, "Retention"): registers a journal consumer of this name
   // whose cursor only STATUS_REQ {"test_consumer_cursor": N} moves. Empty: none.
   std::string test_hold_consumer;
@@ -116,6 +120,11 @@ bool LoadEffectiveConfig(const ConfigSource& source, Config* config, std::string
 // error"): every key at its default, no sinks, and the socket, state dir and log level from the
 // command line and the environment as LoadEffectiveConfig takes them.
 Config DefaultEffectiveConfig(const ConfigSource& source);
+
+// journal.max_bytes when unset: 10% of the size of the file system holding `state_dir` (or its
+// nearest existing parent), at most 1 GiB, at least 1 MiB; 1 GiB when statvfs fails
+// (docs/journal-format.md, "Retention").
+uint64_t DefaultJournalCap(const std::string& state_dir);
 
 // What a reload would change. `live` lists the keys the daemon applies at once, as
 // "key: old -> new"; `restart` names the keys that only take effect at the next start.

@@ -22,6 +22,8 @@ void ApplySourceOverrides(const ConfigSource& source, Config* c) {
     c->state_dir = proto::DefaultStateDir();
   }
   if (!source.log_level_flag.empty()) c->log_level = source.log_level_flag;
+  // journal.max_bytes unset: 10% of the state dir's file system (journal_cap.cc).
+  if (c->max_bytes_auto) c->max_bytes = DefaultJournalCap(c->state_dir);
 }
 
 }  // namespace

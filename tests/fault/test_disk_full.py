@@ -92,7 +92,7 @@ class DiskFullTest(unittest.TestCase):
                 acked.append(ev["id"])
         st = d.wait_for(lambda st: st["healthy"] and
                         st["store"]["cursor"] == st["journal"]["last_seq"], "the store")
-        # Retention deleted the segments the store is past, so ferry.db holds the history.
+        # ferry.db holds every event.
         con = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.state_dir, "ferry.db"), uri=True)
         rows = con.execute("SELECT seq, id FROM events ORDER BY seq").fetchall()
         con.close()

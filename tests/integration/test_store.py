@@ -354,23 +354,29 @@ class DuplicateAndIdleTest(unittest.TestCase):
 
 
 class StoreAsConsumerTest(unittest.TestCase):
-    def test_retention_deletes_only_what_the_store_has_applied(self):
+    def test_segments_the_store_has_applied_stay_in_the_journal(self):
+        # Issue 12: the journal is kept up to journal.max_bytes whatever the store has applied
+        # (docs/journal-format.md, "Retention"); before, applied segments were deleted.
         with h.daemon(config=FAST + '[journal]\nsegment_size = 4096\n') as d:
             with d.client() as c:
                 for _ in range(60):
                     c.ack(h.make_event(source="bash", kind="command", payload="z" * 100))
-            wait_store_caught_up(d)
-            # Retention runs after rolls and once a second: the closed segments all lie below
-            # the store's cursor, so they go; the active one stays.
-            st = d.wait_for(lambda st: st["journal"]["segments"] == 1, "consumed segments to go")
-            self.assertEqual(st["consumers"], [{"name": "store", "cursor": 60, "lost": 0}])
+            st = wait_store_caught_up(d)
+            segments, n = st["journal"]["segments"], 60
+            self.assertGreater(segments, 1)
+            # A roll runs retention; this one comes after the store applied the first 60.
+            with d.client() as c:
+                while d.status()["journal"]["segments"] == segments:
+                    c.ack(h.make_event(source="bash", kind="command", payload="z" * 100))
+                    n += 1
+            st = wait_store_caught_up(d)
+            self.assertEqual(st["consumers"], [{"name": "store", "cursor": n, "lost": 0}])
+            self.assertEqual((st["journal"]["oldest_seq"], st["journal"]["deleted_segments"],
+                              st["journal"]["segments"]), (1, 0, segments + 1))
             self.assertEqual((st["lost_events"], st["healthy"]), (0, True))
-            self.assertGreater(st["journal"]["oldest_seq"], 1)
-            kept = [r.seq for r in d.journal()]
-            self.assertEqual(kept, list(range(st["journal"]["oldest_seq"], 61)))
+            self.assertEqual([r.seq for r in d.journal()], list(range(1, n + 1)))
             events, _, cursor = read_db(d)
-            self.assertEqual(([e[0] for e in events], int(cursor)), (list(range(1, 61)), 60))
-
+            self.assertEqual(([e[0] for e in events], int(cursor)), (list(range(1, n + 1)), n))
 
 if __name__ == "__main__":
     unittest.main()

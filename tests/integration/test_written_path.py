@@ -1,12 +1,15 @@
 """One path after a journal flush, whoever flushed: an event imported from spool/ takes the same
 written -> shippable -> retention path as an event from the socket (daemon/journal/publisher.h).
 
-Retention runs after every flush that rolled a segment, before anything else on the io thread,
-so the status reply that first shows the events already shows the rolled segments deleted. A
-spool import that missed the trigger would keep them until the 1 s retention timer.
+Retention runs after every flush that rolled a segment or left the journal over its byte cap,
+before anything else on the io thread, so the status reply that first shows the events already
+shows the journal back under its cap. A spool import that missed the trigger would stay over
+the cap until the 1 s retention timer.
 
-The consumer is ferryd's test hook `[journal] test_hold_consumer`; its cursor is set far ahead,
-so every closed segment may be deleted at once (no store: it would hold segments too).
+Segments are kept until the cap (docs/journal-format.md, "Retention"), so the events are
+~20 KiB each: 60 of them are over the 1 MiB cap. The consumer is ferryd's test hook
+`[journal] test_hold_consumer`; its cursor is set far ahead, so nothing deleted counts as lost
+(no store: it would be a consumer too).
 """
 
 import json
@@ -15,13 +18,16 @@ import unittest
 
 import ferry_harness as h
 
-N = 60  # ~300-byte events in 4 KiB segments: several rolls
+N = 60  # ~20 KiB events in 4 KiB segments: a roll per event, 1.2 MB in all
+CAP = 1 << 20
+PAD = "p" * 20000
 
 CONFIG = """
 [store]
 enabled = false
 [journal]
 segment_size = 4096
+max_bytes = "1MiB"
 test_hold_consumer = "holder"
 """
 
@@ -40,7 +46,7 @@ class WrittenPathTest(unittest.TestCase):
             self.assertEqual(t, h.STATUS, body)
 
     def emit(self, n):
-        r = self.d.emit("--source", "wtest", "--kind", "n", "--data", json.dumps({"n": n}))
+        r = self.d.emit("--source", "wtest", "--kind", "n", "--data", json.dumps({"n": n, "pad": PAD}))
         self.assertEqual((r.returncode, r.stderr), (0, ""))
 
     def spooled_lines(self):
@@ -55,9 +61,11 @@ class WrittenPathTest(unittest.TestCase):
         self.assertEqual(len(lines), N)
         return "".join(lines)
 
-    def assert_rolled_segments_deleted(self, st):
+    def assert_back_under_the_cap(self, st):
         self.assertGreater(st["journal"]["oldest_seq"], 1, st["journal"])
-        self.assertEqual(st["journal"]["segments"], 1, st["journal"])
+        self.assertGreater(st["journal"]["deleted_segments"], 0, st["journal"])
+        self.assertLessEqual(st["journal"]["bytes"], CAP, st["journal"])
+        self.assertEqual((st["lost_events"], st["journal"]["max_bytes"]), (0, CAP))
 
     def test_spool_import_runs_retention_like_a_socket_event(self):
         self.d.start()
@@ -70,7 +78,7 @@ class WrittenPathTest(unittest.TestCase):
             f.write(body)
         os.rename(tmp, os.path.join(self.spool, "batch.ndjson"))
         st = self.d.wait_for(lambda st: st["spool"]["events_imported"] == N, "the import")
-        self.assert_rolled_segments_deleted(st)
+        self.assert_back_under_the_cap(st)
         self.assertEqual(st["journal"]["last_seq"], N)
 
     def test_socket_events_run_retention(self):
@@ -79,7 +87,7 @@ class WrittenPathTest(unittest.TestCase):
         for n in range(N):
             self.emit(n)
         st = self.d.status()
-        self.assert_rolled_segments_deleted(st)
+        self.assert_back_under_the_cap(st)
         self.assertEqual(st["journal"]["last_seq"], N)
 
 

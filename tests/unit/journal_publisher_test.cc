@@ -16,8 +16,9 @@ namespace {
 
 constexpr std::chrono::hours kHour{1};
 
-// A journal with tiny segments, a consumer far ahead (every closed segment may be deleted at
-// once) and a committer whose thread never runs: the publisher is driven by hand.
+// A journal with tiny segments, a consumer far ahead and a clock a day ahead of max_age (every
+// closed segment may be deleted at once) and a committer whose thread never runs: the
+// publisher is driven by hand.
 struct Fixture {
   Fixture() {
     Journal::Options o;
@@ -29,6 +30,14 @@ struct Fixture {
     retention =
         std::make_unique<Retention>(*journal, consumers, 1ull << 30, tmp.Join("retention.json"));
     REQUIRE(retention->Load().ok());
+    // Read segments stay until the cap or max_age (docs/journal-format.md, "Retention"): an
+    // age limit of 1 s with a clock a day ahead makes every closed segment due at once.
+    retention->SetMaxAge(std::chrono::seconds(1));
+    retention->SetClockForTest([] {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                 std::chrono::system_clock::now().time_since_epoch() + std::chrono::hours(24))
+          .count();
+    });
   }
   void Append(size_t bytes) {
     uint64_t seq = 0;
