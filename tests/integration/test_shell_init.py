@@ -212,6 +212,93 @@ PROMPT_COMMAND=__bp_precmd
             s.run("true")
             self.assertEqual(first, bg_pid(), shell)
 
+    def check_background(self, shell):
+        s, _ = self.start_shell(shell)
+        bg = ["sleep 1 &"] + (["sleep 1 &!"] if shell == "zsh" else [])
+        cmds = ["true | false"] + bg + ["sleep 0 & wait", "echo after"]
+        for c in cmds:
+            s.run(c)
+        self.assertEqual(recorded_exactly(self.d, shell, s, sorted(cmds)), sorted(cmds))
+        by = {e["payload"]["command"]: e["payload"] for e in shell_events(self.d, shell)}
+        for c in bg:
+            # The job's status is not known at the prompt: no exit_status, no (stale) pipestatus.
+            p = by[c]
+            self.assertEqual((p.get("background"), "exit_status" in p, "pipestatus" in p),
+                             (True, False, False), (c, p))
+        # A background job waited for in the same line: a foreground command after all.
+        fg = by["sleep 0 & wait"]
+        self.assertEqual((fg["exit_status"], fg["pipestatus"], "background" in fg), (0, [0], False))
+        after = by["echo after"]
+        self.assertEqual((after["exit_status"], after["pipestatus"], "background" in after),
+                         (0, [0], False))
+
+    def test_background_job_bash(self):
+        self.check_background("bash")
+
+    def test_background_job_zsh(self):
+        self.check_background("zsh")
+
+    def test_background_job_fish(self):
+        self.check_background("fish")
+
+    def wait_session_closed(self, shell, session):
+        """Waits until ferry.db's sessions row of `session` is closed; returns its end_reason."""
+        sql = ("SELECT end_reason FROM sessions WHERE source = '%s' AND session = '%s'"
+               % (shell, session))
+        deadline = time.monotonic() + fh.HANG_GUARD_S
+        while True:
+            r = fh.run_ferry(["query", sql, "--json"], self.d.env())
+            rows = [json.loads(l) for l in r.stdout.splitlines() if l.strip()] if r.returncode == 0 else []
+            if rows and rows[0].get("end_reason"):
+                return rows[0]["end_reason"]
+            if time.monotonic() > deadline:
+                raise AssertionError("session %s never closed: %r %r" % (session, r.stdout, r.stderr))
+            time.sleep(0.05)
+
+    def check_session_end(self, shell, extra_rc="", exit_line="exit"):
+        s, work = self.start_shell(shell, extra_rc=extra_rc)
+        s.run("true")
+        evs = wait_events(self.d, shell, lambda evs: len(evs) >= 1, "the command")
+        session = evs[0]["session"]
+        try:
+            os.write(s.fd, exit_line.encode() + b"\r")
+        except OSError:
+            pass
+        s.close()
+        self.shells.remove(s)
+        evs = wait_events(self.d, shell, lambda evs: any(e["kind"] == "session_end" for e in evs),
+                          "the session_end event")
+        # fish also records the `exit` line itself (its fish_postexec runs for it).
+        commands = ["true"] + ([exit_line] if shell == "fish" else [])
+        self.assertEqual([(e["kind"], e["session"], e["payload"].get("command")) for e in evs],
+                         [("command", session, c) for c in commands]
+                         + [("session_end", session, None)])
+        end = evs[-1]["payload"]
+        self.assertEqual((end["shell"], end["session"], end["pid"]), (shell, session, s.pid))
+        self.assertEqual(self.wait_session_closed(shell, session), "end")
+        return end
+
+    def test_session_end_bash(self):
+        self.assertEqual(self.check_session_end("bash")["shell_status"], 0)
+
+    def test_session_end_zsh(self):
+        self.check_session_end("zsh")
+
+    def test_session_end_fish(self):
+        self.check_session_end("fish")
+
+    def test_bash_exit_trap_of_the_user_is_kept_and_sees_the_status(self):
+        # An EXIT trap set before the snippet keeps running, after ferry's, with the shell's $?.
+        rc = """trap 'echo "user-trap:$?" > "$HOME/trap.out"' EXIT\n"""
+        end = self.check_session_end("bash", extra_rc=rc, exit_line="exit 3")
+        self.assertEqual(end["shell_status"], 3)
+        deadline = time.monotonic() + fh.HANG_GUARD_S
+        path = os.path.join(self.d.root, "trap.out")
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with open(path) as f:
+            self.assertEqual(f.read(), "user-trap:3\n")
+
     def test_custom_ignore_list_replaces_the_defaults(self):
         s, work = self.start_shell("bash", env_extra={"FERRY_IGNORE": "*secret-word*:ls *"})
         for c in ["echo secret-word", "ls /", "export MY_TOKEN=kept", "echo done-marker"]:
