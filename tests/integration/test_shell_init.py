@@ -299,6 +299,62 @@ PROMPT_COMMAND=__bp_precmd
         with open(path) as f:
             self.assertEqual(f.read(), "user-trap:3\n")
 
+    # Typed at the prompt -> what `ferry query` shows (the default [redact] local = true).
+    REDACTED = [
+        ('curl -H "Authorization: Bearer abc.def-123" https://api.example.com',
+         'curl -H "Authorization: Bearer [REDACTED:bearer]" https://api.example.com'),
+        ("echo ghp_FaKe0ToKeN0fOr0ReDaCtIoN0TeStS000000", "echo [REDACTED:github-token]"),
+        ("password=$x", "password=[REDACTED:secret-pair]"),
+        ("mysql_pw=hunter2 mysql -u root", "mysql_pw=[REDACTED:secret-pair] mysql -u root"),
+        ("mysql -u root -phunter2 app", "mysql -u root -p[REDACTED:cli-password] app"),
+        ("git clone https://alice:s3cr3t@github.com/org/repo.git",
+         "git clone https://alice:[REDACTED:url-credentials]@github.com/org/repo.git"),
+        ("curl -d '{\"Password\":12345}' https://api.example.com",
+         "curl -d '{\"Password\":[REDACTED:secret-pair]}' https://api.example.com"),
+        # Not secrets: recorded exactly as typed.
+        ("echo password-reset.md", "echo password-reset.md"),
+        ("git log --author=pass", "git log --author=pass"),
+    ]
+    SECRETS = ["abc.def-123", "ghp_FaKe0ToKeN0fOr0ReDaCtIoN0TeStS000000", "hunter2", "s3cr3t",
+               "12345"]
+
+    def check_redacted(self, shell):
+        # curl, mysql and git are stubbed out: only the typed text matters.
+        if shell == "fish":
+            rc = "function curl; end\nfunction mysql; end\nfunction git; end\n"
+        else:
+            rc = "curl() { :; }\nmysql() { :; }\ngit() { :; }\n"
+        s, _ = self.start_shell(shell, extra_rc=rc)
+        for typed, _ in self.REDACTED:
+            s.run(typed)
+        want = [stored for _, stored in self.REDACTED]
+        self.assertEqual(recorded_exactly(self.d, shell, s, want), sorted(want))
+        sql = ("SELECT json_extract(payload, '$.command') AS command FROM events "
+               "WHERE source = '%s' AND kind = 'command' ORDER BY seq" % shell)
+        deadline = time.monotonic() + fh.HANG_GUARD_S
+        while True:
+            r = fh.run_ferry(["query", sql, "--json"], self.d.env())
+            got = [json.loads(l)["command"] for l in r.stdout.splitlines() if l.strip()]
+            if len(got) > len(want) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        # Each command is its own detached `ferry emit`: seq order need not be typing order.
+        self.assertEqual((r.returncode, sorted(got)), (0, sorted(want + ["echo final-sentinel"])),
+                         r.stderr)
+        # Neither the journal nor ferry.db holds them.
+        journal = json.dumps([r.body for r in self.d.journal()])
+        for secret in self.SECRETS:
+            self.assertNotIn(secret, journal)
+
+    def test_secrets_typed_in_bash_are_stored_redacted(self):
+        self.check_redacted("bash")
+
+    def test_secrets_typed_in_zsh_are_stored_redacted(self):
+        self.check_redacted("zsh")
+
+    def test_secrets_typed_in_fish_are_stored_redacted(self):
+        self.check_redacted("fish")
+
     def test_custom_ignore_list_replaces_the_defaults(self):
         s, work = self.start_shell("bash", env_extra={"FERRY_IGNORE": "*secret-word*:ls *"})
         for c in ["echo secret-word", "ls /", "export MY_TOKEN=kept", "echo done-marker"]:
