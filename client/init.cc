@@ -17,6 +17,16 @@
 //   command, so nothing is recorded.
 // - The guard variable is not exported, so a nested interactive shell loads its own copy
 //   with its own session.
+// - A line that started a background job ($! / $last_pid moved) and ends in a lone & (zsh:
+//   also &! and &|) has no status at the prompt: bash and zsh report 0 and a stale
+//   pipestatus, fish the previous command's. It is recorded as "background": true without
+//   exit_status and pipestatus. `sleep 1 & wait` moved $! but ran in the foreground.
+// - End times are taken in the prompt hook before the fork ($EPOCHREALTIME, zsh/datetime's
+//   $epochtime, fish's $CMD_DURATION), so the fork is never part of a duration.
+// - The session_end event (EXIT trap, zshexit, fish_exit) is sent in the foreground: the
+//   shell is going away, and `ferry emit` then either has the ack or has spooled the event.
+//   bash chains an EXIT trap set before the snippet (ours, then theirs, with the same $?);
+//   one set after the snippet replaces ours.
 #include "client/init.h"
 
 #include <unistd.h>
@@ -41,9 +51,20 @@ constexpr const char* kInitHelp =
     "  fish (~/.config/fish/config.fish): ferry init fish | source\n"
     "\n"
     "Each interactive command is recorded once (source bash|zsh|fish, kind command) with its\n"
-    "text, exit status, pipestatus, start time, duration, cwd and session. Commands that\n"
-    "start with a space, and commands matching FERRY_IGNORE (colon-separated glob patterns;\n"
-    "unset: the defaults below; empty: none), are not recorded. Defaults:\n"
+    "text, exit status, pipestatus, start time, duration, cwd and session. A line that ends\n"
+    "in & (a background job) is recorded with \"background\": true and no exit status or\n"
+    "pipestatus: the job's status is not known when the prompt returns. When the shell exits,\n"
+    "an event of kind session_end closes the session (bash: an EXIT trap, which runs before\n"
+    "an EXIT trap set earlier; zsh: zshexit; fish: fish_exit).\n"
+    "\n"
+    "Secrets: ferryd redacts tokens, passwords, Authorization headers, passwords in URLs and\n"
+    "the like before it stores an event ([redact] local = true, the default; see\n"
+    "docs/security.md). With `local = false` under [redact] in ferry's config.toml, commands\n"
+    "are stored as typed.\n"
+    "\n"
+    "Not recorded at all: commands that start with a space, and commands matching FERRY_IGNORE\n"
+    "(colon-separated glob patterns, case-sensitive, matched against the whole line; unset:\n"
+    "the defaults below; empty: none). Defaults:\n"
     "  ";
 
 // Default ignore patterns, colon-separated globs matched against the whole command line.

@@ -359,7 +359,8 @@ PROMPT_COMMAND=__bp_precmd
         s, work = self.start_shell("bash", env_extra={"FERRY_IGNORE": "*secret-word*:ls *"})
         for c in ["echo secret-word", "ls /", "export MY_TOKEN=kept", "echo done-marker"]:
             s.run(c)
-        expected = ["echo done-marker", "export MY_TOKEN=kept"]
+        # Not ignored any more, so recorded; the default local redaction still hides the value.
+        expected = ["echo done-marker", "export MY_TOKEN=[REDACTED:secret-pair]"]
         self.assertEqual(recorded_exactly(self.d, "bash", s, expected), expected)
 
     def test_non_interactive_shells_record_nothing(self):
@@ -390,6 +391,10 @@ PROMPT_COMMAND=__bp_precmd
         r = fh.run_ferry(["init", "--help"], self.d.env())
         self.assertEqual(r.returncode, 0)
         self.assertIn("FERRY_IGNORE", r.stdout)
+        self.assertIn("before it stores an event ([redact] local = true, the default; see\n"
+                      "docs/security.md). With `local = false` under [redact] in ferry's config.toml, commands\n"
+                      "are stored as typed.\n", r.stdout)
+        self.assertIn('recorded with "background": true and no exit status', r.stdout)
 
 
 if __name__ == "__main__":
