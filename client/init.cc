@@ -78,7 +78,7 @@ __ferry_loaded=1
 __ferry_bin=@FERRY@
 __ferry_default_ignore=@IGNORE@
 __ferry_nil= __ferry_t= __ferry_cwd=$PWD __ferry_h= __ferry_hprev=$HISTCMD __ferry_cmd= __ferry_bp=
-__ferry_bang=${!-}
+__ferry_bang=${!-} __ferry_userbg=
 __ferry_session="$$-${EPOCHREALTIME//[!0-9]/}"
 [[ $__ferry_session == *- ]] && __ferry_session+=$SECONDS$RANDOM
 __ferry_tty=$(tty 2>/dev/null) || __ferry_tty=
@@ -149,15 +149,23 @@ __ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end
 __ferry_precmd() {
   local __ferry_st=$? __ferry_ps="${PIPESTATUS[*]}" __ferry_bg=
   [[ -n $__ferry_bp ]] && __ferry_ps="${BP_PIPESTATUS[*]}"
-  # $! moved: the line started a background job (ours run in a subshell and do not move it).
-  [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_bang=${!-}
+  # $! moved: the line started a background job (ours do not count: __ferry_bang follows them).
+  [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_userbg=1 __ferry_bang=${!-}
   # HISTCMD grew since the last prompt iff the line was saved to history; when it was not
   # (a leading space under ignorespace, a repeat under ignoredups, history off), bash
   # cannot tell us the text without a fork here, so nothing is recorded.
   if [[ -n $__ferry_t ]] && { [[ -n $__ferry_bp ]] || (( __ferry_h > __ferry_hprev )); }; then
-    # ( ... & ): detached, no job-control notice, and $! keeps naming the user's own job.
+    # Once the user has started a background job: ( ... & ), detached, no job-control
+    # notice, and $! keeps naming the user's own job (the prompt waits for the subshell).
     local __ferry_end=${EPOCHREALTIME//[!0-9]/}
-    (__ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" "$__ferry_bg" </dev/null >/dev/null 2>&1 &)
+    if [[ -n $__ferry_userbg ]]; then
+      (__ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" "$__ferry_bg" </dev/null >/dev/null 2>&1 &)
+    else
+      # The user has started no job, so there is no $! to keep: one fork, not waited for.
+      __ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" "" </dev/null >/dev/null 2>&1 &
+      disown $! 2>/dev/null
+      __ferry_bang=$!
+    fi
     __ferry_t= __ferry_h= __ferry_cmd=
   fi
   __ferry_cwd=$PWD __ferry_hprev=$HISTCMD  # as the next command starts
@@ -210,7 +218,7 @@ typeset -g __ferry_bin=@FERRY@
 typeset -g __ferry_default_ignore=@IGNORE@
 typeset -g __ferry_t= __ferry_cwd= __ferry_h= __ferry_cmd= __ferry_st=0
 typeset -ga __ferry_ps
-typeset -g __ferry_bang=${!-}
+typeset -g __ferry_bang=${!-} __ferry_userbg=
 typeset -g __ferry_session="$$-$(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} ))"
 
 __ferry_json() {  # $1 -> a JSON string literal in REPLY
@@ -280,10 +288,16 @@ __ferry_precmd() {
   if [[ -n $__ferry_t ]]; then
     # The end time is taken here, before the fork, so the fork is not in the duration.
     local __ferry_end=$(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} )) __ferry_bg=
-    # $! moved: the line started a background job (ours run in a subshell and do not move it).
-    [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_bang=${!-}
-    # In a subshell, so the user's $! still names their own last background job.
-    (__ferry_send $__ferry_st "${__ferry_ps[*]}" $__ferry_end "$__ferry_bg" </dev/null >/dev/null 2>&1 &!)
+    # $! moved: the line started a background job (ours do not count: __ferry_bang follows them).
+    [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_userbg=1 __ferry_bang=${!-}
+    if [[ -n $__ferry_userbg ]]; then
+      # In a subshell, so the user's $! still names their own last background job.
+      (__ferry_send $__ferry_st "${__ferry_ps[*]}" $__ferry_end "$__ferry_bg" </dev/null >/dev/null 2>&1 &!)
+    else
+      # The user has started no job, so there is no $! to keep: one fork, not waited for.
+      __ferry_send $__ferry_st "${__ferry_ps[*]}" $__ferry_end "" </dev/null >/dev/null 2>&1 &!
+      __ferry_bang=$!
+    fi
     __ferry_t= __ferry_cwd= __ferry_h= __ferry_cmd=
   fi
   return $__ferry_st
