@@ -6,8 +6,10 @@ shell under a pty (tests/integration/shell_pty.py), with the snippet against a r
 and without it. Both shells (and a third with the snippet's background job stubbed out, bash
 and zsh) run side by side in the same run; each round types one line into each of them, in
 a shuffled order, so a change of machine load hits every variant alike. Between two prompts
-the driver waits --gap ms, as a person typing would, so the detached `ferry emit` of one
-prompt is not measured as part of the next. Reported: the median per variant, the median
+the driver waits until the detached `ferry emit` has written its event (the journal grew)
+and then --gap ms, as a person typing would, so one prompt's emit is not measured as part of
+the next. Empty Enters are timed in a block before the `:` block, so no fork lingers into
+them. Reported: the median per variant, the median
 difference (added time per prompt) and the ratio to the same-run baseline, for a command
 (`:`) and an empty Enter; then the median duration_ns the snippet recorded for `:` (the
 shell's own measurement of a no-op command) and the load average before and after.
@@ -19,6 +21,7 @@ usage: bench/prompt_overhead.py [--prompts 500] [--gap-ms 25] [--shells bash,zsh
 import argparse
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -53,8 +56,25 @@ def shell_version(shell):
     return first
 
 
+def journal_size(d):
+    segs = fh.segment_paths(d.state_dir)
+    return os.path.getsize(segs[-1][1]) if segs else 0
+
+
+def fork_cost(sh, shell):
+    """Mean seconds of `: &` (one fork, not waited for) in this shell, now."""
+    loop = {"bash": "for ((i = 0; i < 200; i++)); do : & done",
+            "zsh": "repeat 200 { : &! }"}[shell]
+    # bash: $EPOCHREALTIME has 6 decimals (integer arithmetic); zsh: 9 (float arithmetic).
+    us = ("(${e/./} - ${t/./}) / 200" if shell == "bash" else "int((e - t) * 1e6 / 200)")
+    out = sh.run("t=$EPOCHREALTIME; %s; e=$EPOCHREALTIME; wait; echo fork-us=$(( %s ))"
+                 % (loop, us))
+    found = [int(x) for x in re.findall(r"fork-us=(\d+)", out)]
+    return found[-1] / 1e6 if found else float("nan")
+
+
 def measure(d, shell, prompts, gap):
-    """{variant: {line: [seconds]}} for one shell's variants, run side by side."""
+    """({variant: {line: [seconds]}}, fork seconds) for one shell's variants, side by side."""
     init = fh.run_ferry(["init", shell], d.env()).stdout
     variants = {"without": None, "with": init}
     if shell != "fish":
@@ -66,20 +86,30 @@ def measure(d, shell, prompts, gap):
             root = fh.make_tempdir()
             roots.append(root)
             shells[name] = shell_pty.Shell(shell, root, d.env(), root, text)
-        lines = (":", "")
+            if shell == "zsh":
+                shells[name].run("zmodload zsh/datetime")
+        lines = ("", ":")
         for sh in shells.values():  # warm up
             for _ in range(20):
                 for line in lines:
                     prompt_latency(sh, line)
         times = {name: {line: [] for line in lines} for name in shells}
         order = list(shells)
-        for _ in range(prompts):
-            for line in lines:
+        # One block per line, so no fork of a `:` prompt lingers into an empty Enter's.
+        for line in lines:
+            for _ in range(prompts):
                 random.shuffle(order)
                 for name in order:
+                    size = journal_size(d)
                     times[name][line].append(prompt_latency(shells[name], line))
+                    if name == "with" and line:
+                        # Let the detached emit finish: it is not part of the next prompt.
+                        deadline = time.monotonic() + 2.0
+                        while journal_size(d) == size and time.monotonic() < deadline:
+                            time.sleep(0.001)
                     time.sleep(gap)
-        return times
+        fork = fork_cost(shells["without"], shell) if shell != "fish" else None
+        return times, fork
     finally:
         for sh in shells.values():
             sh.close()
@@ -103,9 +133,12 @@ def main():
           "| emit stubbed out | added by hook + fork |")
     print("|---|---|---|---|---|---|---|---|")
     med = statistics.median
+    forks = {}
     with fh.daemon() as d:
         for shell in shells:
-            t = measure(d, shell, args.prompts, args.gap_ms / 1000.0)
+            t, fork = measure(d, shell, args.prompts, args.gap_ms / 1000.0)
+            if fork is not None:
+                forks[shell] = fork
             for line, label in ((":", "`:`"), ("", "empty Enter")):
                 a, b = med(t["without"][line]), med(t["with"][line])
                 stub = "n/a | n/a"
@@ -125,6 +158,9 @@ def main():
             if durs.get(shell):
                 print("%s: median duration_ns recorded for `:` %.3f ms (%d events)"
                       % (shell, med(durs[shell]) / 1e6, len(durs[shell])))
+    for shell, fork in forks.items():
+        print("%s: one `: &` (a fork the shell does not wait for) took %.3f ms on average"
+              % (shell, fork * 1e3))
     print("load average before: %.2f %.2f %.2f; after: %.2f %.2f %.2f"
           % (load_before + os.getloadavg()))
 
