@@ -66,7 +66,7 @@ def fork_cost(sh, shell):
     loop = {"bash": "for ((i = 0; i < 200; i++)); do : & done",
             "zsh": "repeat 200 { : &! }"}[shell]
     # bash: $EPOCHREALTIME has 6 decimals (integer arithmetic); zsh: 9 (float arithmetic).
-    us = ("(${e/./} - ${t/./}) / 200" if shell == "bash" else "int((e - t) * 1e6 / 200)")
+    us = ("(${e/./} - ${t/./}) / 200" if shell == "bash" else "(e - t) * 1e6 / 200")
     out = sh.run("t=$EPOCHREALTIME; %s; e=$EPOCHREALTIME; wait; echo fork-us=$(( %s ))"
                  % (loop, us))
     found = [int(x) for x in re.findall(r"fork-us=(\d+)", out)]
