@@ -155,10 +155,10 @@ __ferry_precmd() {
   # (a leading space under ignorespace, a repeat under ignoredups, history off), bash
   # cannot tell us the text without a fork here, so nothing is recorded.
   if [[ -n $__ferry_t ]] && { [[ -n $__ferry_bp ]] || (( __ferry_h > __ferry_hprev )); }; then
-    # Once the user has started a background job: ( ... & ), detached, no job-control
-    # notice, and $! keeps naming the user's own job (the prompt waits for the subshell).
     local __ferry_end=${EPOCHREALTIME//[!0-9]/}
     if [[ -n $__ferry_userbg ]]; then
+      # The user has started a background job: ( ... & ), detached, no job-control notice,
+      # and $! keeps naming the user's own job (the prompt waits for the subshell).
       (__ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" "$__ferry_bg" </dev/null >/dev/null 2>&1 &)
     else
       # The user has started no job, so there is no $! to keep: one fork, not waited for.
