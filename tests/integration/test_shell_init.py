@@ -290,6 +290,25 @@ PROMPT_COMMAND=__bp_precmd
     def test_session_end_fish(self):
         self.check_session_end("fish")
 
+    def test_session_end_when_the_terminal_closes(self):
+        # Closing the terminal window: the shell gets SIGHUP, not `exit`.
+        for shell in SHELLS:
+            if not shutil.which(shell):
+                continue
+            s, _ = self.start_shell(shell)
+            self.shells.remove(s)
+            s.run("true")
+            evs = wait_events(self.d, shell, lambda evs: len(evs) >= 1, "the command")
+            session = evs[0]["session"]
+            os.close(s.fd)
+            os.waitpid(s.pid, 0)
+            evs = wait_events(self.d, shell,
+                              lambda evs: any(e["kind"] == "session_end" for e in evs),
+                              "%s's session_end after a hangup" % shell)
+            self.assertEqual(sorted((e["kind"], e["session"]) for e in evs),
+                             [("command", session), ("session_end", session)], shell)
+            self.assertEqual(self.wait_session_closed(shell, session), "end")
+
     def test_bash_exit_trap_of_the_user_is_kept_and_sees_the_status(self):
         # An EXIT trap set before the snippet keeps running, after ferry's, with the shell's $?.
         rc = """trap 'echo "user-trap:$?" > "$HOME/trap.out"' EXIT\n"""
