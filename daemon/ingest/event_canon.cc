@@ -120,11 +120,12 @@ std::string ReplayRedacted(std::string_view raw, const rapidjson::Value& redacte
 
 void WriteCanonicalEvent(const proto::EventRequest& request, size_t i, const Redactor* redactor,
                          proto::JsonWriter& writer) {
-  if (!redactor) {
+  const rapidjson::Value& event = request.at(i);
+  // Nothing a rule could match (most events): as received, without a copy.
+  if (!redactor || (!request.payload_too_deep(i) && !redactor->MayChange(event))) {
     request.WriteEnvelope(i, writer);
     return;
   }
-  const rapidjson::Value& event = request.at(i);
   rapidjson::Document copy;
   copy.CopyFrom(event, copy.GetAllocator());
   redactor->RedactJson(&copy, copy.GetAllocator());

@@ -413,6 +413,32 @@ size_t Redactor::RedactJson(rapidjson::Value* value,
   return n;
 }
 
+bool Redactor::MayChange(const rapidjson::Value& value) const {
+  if (impl_->rules.empty()) return false;
+  if (impl_->rules.size() > impl_->builtin_count) return true;  // user rules: no prefilter
+  MatchDataPtr md = impl_->NewMatchData();
+  // Every text match holds a trigger, and every member detector's key does too (its names
+  // are among the trigger words), so strings and keys without one cannot change.
+  std::vector<const rapidjson::Value*> stack{&value};
+  while (!stack.empty()) {
+    const rapidjson::Value* v = stack.back();
+    stack.pop_back();
+    if (v->IsString()) {
+      if (impl_->MayHoldBuiltin(std::string_view(v->GetString(), v->GetStringLength()), md.get())) {
+        return true;
+      }
+    } else if (v->IsArray()) {
+      for (const auto& element : v->GetArray()) stack.push_back(&element);
+    } else if (v->IsObject()) {
+      for (const auto& member : v->GetObject()) {
+        stack.push_back(&member.name);
+        stack.push_back(&member.value);
+      }
+    }
+  }
+  return false;
+}
+
 std::vector<std::string> Redactor::rule_names() const {
   std::vector<std::string> names;
   names.reserve(impl_->rules.size());

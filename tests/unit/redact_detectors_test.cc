@@ -142,5 +142,41 @@ TEST_CASE("redact: numbers and arrays under secret keys in JSON documents", "[re
   CHECK(n == 0);
 }
 
+TEST_CASE("redact: MayChange is false only where RedactJson changes nothing", "[redact]") {
+  const char* docs[] = {
+      R"({"password":12345})",
+      R"({"a":{"DB_PASSWORD":"x"}})",
+      R"({"Authorization":"tok"})",
+      R"({"k":["mysql -u r -pX"]})",
+      R"({"u":"https://u:p@h/"})",
+      R"({"x":"Bearer 0123456789abcdef"})",
+      R"({"AKIAFAKE0EXAMPLE0KEY":1})",
+      R"({"cmd":"echo password-reset.md"})",  // passes the prefilter, changes nothing
+      R"({"a":[1,2,{"b":"c"}],"HOME":"/home/u"})",
+      R"({"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","n":1})",
+  };
+  int changed = 0, skipped = 0;
+  for (const char* json : docs) {
+    INFO(json);
+    rapidjson::Document doc;
+    REQUIRE_FALSE(doc.Parse(json).HasParseError());
+    const bool may = Builtin().MayChange(doc);
+    const size_t n = Builtin().RedactJson(&doc, doc.GetAllocator());
+    CHECK((n == 0 || may));
+    changed += n > 0;
+    skipped += !may;
+  }
+  CHECK(changed == 7);
+  CHECK(skipped == 2);
+  // With a user rule there is no prefilter; with no rules nothing can change.
+  std::shared_ptr<const Redactor> user, none;
+  REQUIRE(Redactor::Compile({false, {{"x", "x{5}", ""}}}, &user).ok());
+  REQUIRE(Redactor::Compile({false, {}}, &none).ok());
+  rapidjson::Document doc;
+  doc.Parse(R"({"a":"b"})");
+  CHECK(user->MayChange(doc));
+  CHECK_FALSE(none->MayChange(doc));
+}
+
 }  // namespace
 }  // namespace ferry
