@@ -1,19 +1,27 @@
 #!/usr/bin/env python3
-"""Prompt overhead of the `ferry init` snippets (not run by ctest).
+"""Prompt overhead of the `ferry init` snippets (not run by ctest; docs/benchmarks-shell.md).
 
-Drives real interactive bash and zsh under a pty (tests/integration/shell_pty.py) and times
-N prompts without the snippet and with it, in the same run, alternating rounds. Two kinds
-of prompt: `:` (a command ran, so the snippet forks its detached emit) and an empty Enter
-(no command; the snippet only checks that nothing started). A third variant stubs out the
-background job, to separate the prompt's own cost (hook + fork) from the CPU the detached
-`ferry emit` takes from everything else. Prints a Markdown table; note the machine's load.
+What it measures: the time from Enter to the next prompt, per prompt, of a real interactive
+shell under a pty (tests/integration/shell_pty.py), with the snippet against a running ferryd
+and without it. Both shells (and a third with the snippet's background job stubbed out, bash
+and zsh) run side by side in the same run; each round types one line into each of them, in
+a shuffled order, so a change of machine load hits every variant alike. Between two prompts
+the driver waits until the detached `ferry emit` has written its event (the journal grew)
+and then --gap ms, as a person typing would, so one prompt's emit is not measured as part of
+the next. Empty Enters are timed in a block before the `:` block, so no fork lingers into
+them. Reported: the median per variant, the median
+difference (added time per prompt) and the ratio to the same-run baseline, for a command
+(`:`) and an empty Enter; then the median duration_ns the snippet recorded for `:` (the
+shell's own measurement of a no-op command) and the load average before and after.
 
-usage: bench/prompt_overhead.py [--prompts 1000] [--rounds 3] [--shells bash,zsh]
+usage: bench/prompt_overhead.py [--prompts 500] [--gap-ms 25] [--shells bash,zsh,fish]
        FERRY / FERRYD default to build/release/{client/ferry,daemon/ferryd}
 """
 
 import argparse
 import os
+import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -29,58 +37,132 @@ import ferry_harness as fh  # noqa: E402
 import shell_pty  # noqa: E402
 
 
-def time_prompts(d, shell, init_text, line, n):
-    root = fh.make_tempdir()
+def prompt_latency(sh, line):
+    """Seconds from typing `line` + Enter to the next prompt."""
+    start = len(sh.out)
+    t0 = time.perf_counter()
+    os.write(sh.fd, line.encode() + b"\r")
+    sh.wait_prompt(start, after_newline=True)
+    return time.perf_counter() - t0
+
+
+def shell_version(shell):
+    arg = "--version"
+    out = subprocess.run([shell, arg], capture_output=True, text=True).stdout
+    first = out.splitlines()[0] if out else shell
+    for word in first.replace(",", " ").split():
+        if word[:1].isdigit():
+            return "%s %s" % (shell, word.split("(")[0])
+    return first
+
+
+def journal_size(d):
+    segs = fh.segment_paths(d.state_dir)
+    return os.path.getsize(segs[-1][1]) if segs else 0
+
+
+def fork_cost(sh, shell):
+    """Mean seconds of `: &` (one fork, not waited for) in this shell, now."""
+    loop = {"bash": "for ((i = 0; i < 200; i++)); do : & done",
+            "zsh": "repeat 200 { : &! }"}[shell]
+    # bash: $EPOCHREALTIME has 6 decimals (integer arithmetic); zsh: 9 (float arithmetic).
+    us = ("(${e/./} - ${t/./}) / 200" if shell == "bash" else "(e - t) * 1e6 / 200")
+    out = sh.run("t=$EPOCHREALTIME; %s; e=$EPOCHREALTIME; wait; echo fork-us=$(( %s ))"
+                 % (loop, us))
+    found = [int(x) for x in re.findall(r"fork-us=(\d+)", out)]
+    return found[-1] / 1e6 if found else float("nan")
+
+
+def measure(d, shell, prompts, gap):
+    """({variant: {line: [seconds]}}, fork seconds) for one shell's variants, side by side."""
+    init = fh.run_ferry(["init", shell], d.env()).stdout
+    variants = {"without": None, "with": init}
+    if shell != "fish":
+        # The prompt hook and its fork, without the background job's work.
+        variants["stubbed"] = init + "\n__ferry_send() { :; }\n"
+    roots, shells = [], {}
     try:
-        s = shell_pty.Shell(shell, root, d.env(), root, init_text)
-        try:
-            for _ in range(20):  # warm up
-                s.run(line)
-            t0 = time.perf_counter()
-            for _ in range(n):
-                s.run(line)
-            return time.perf_counter() - t0
-        finally:
-            s.close()
+        for name, text in variants.items():
+            root = fh.make_tempdir()
+            roots.append(root)
+            shells[name] = shell_pty.Shell(shell, root, d.env(), root, text)
+            if shell == "zsh":
+                shells[name].run("zmodload zsh/datetime")
+        lines = ("", ":")
+        for sh in shells.values():  # warm up
+            for _ in range(20):
+                for line in lines:
+                    prompt_latency(sh, line)
+        times = {name: {line: [] for line in lines} for name in shells}
+        order = list(shells)
+        # One block per line, so no fork of a `:` prompt lingers into an empty Enter's.
+        for line in lines:
+            for _ in range(prompts):
+                random.shuffle(order)
+                for name in order:
+                    size = journal_size(d)
+                    times[name][line].append(prompt_latency(shells[name], line))
+                    if name == "with" and line:
+                        # Let the detached emit finish: it is not part of the next prompt.
+                        deadline = time.monotonic() + 2.0
+                        while journal_size(d) == size and time.monotonic() < deadline:
+                            time.sleep(0.001)
+                    time.sleep(gap)
+        fork = fork_cost(shells["without"], shell) if shell != "fish" else None
+        return times, fork
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        for sh in shells.values():
+            sh.close()
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--prompts", type=int, default=1000)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--shells", default="bash,zsh")
+    ap.add_argument("--prompts", type=int, default=500, help="prompts per variant and line")
+    ap.add_argument("--gap-ms", type=float, default=25.0, help="pause after each prompt")
+    ap.add_argument("--shells", default="bash,zsh,fish")
     args = ap.parse_args()
-    print("ferry %s; %d prompts per run, %d rounds alternating without/with; median of rounds"
+    shells = [s for s in args.shells.split(",") if shutil.which(s)]
+    load_before = os.getloadavg()
+    print("%s; %d prompts per variant and line, %.0f ms between prompts; medians"
           % (subprocess.run([fh.FERRY, "--version"], capture_output=True, text=True).stdout.strip(),
-             args.prompts, args.rounds))
+             args.prompts, args.gap_ms))
     print()
-    print("| shell | prompt | without snippet (ms / 1000 prompts) | with snippet | overhead per prompt "
-          "| with snippet, emit stubbed out | overhead of that |")
-    print("|---|---|---|---|---|---|---|")
+    print("| shell | line | without snippet | with snippet | added | ratio "
+          "| emit stubbed out | added by hook + fork |")
+    print("|---|---|---|---|---|---|---|---|")
+    med = statistics.median
+    forks = {}
     with fh.daemon() as d:
-        for shell in args.shells.split(","):
-            init = fh.run_ferry(["init", shell], d.env()).stdout
-            for label, line in (("`:` (command)", ":"), ("empty Enter", "")):
-                # "stubbed": the background job does nothing, so what remains is the prompt
-                # hook plus the fork, without ferry emit competing for the CPU.
-                stub = init + "\n__ferry_send() { :; }\n"
-                without, with_, stubbed = [], [], []
-                for _ in range(args.rounds):
-                    without.append(time_prompts(d, shell, None, line, args.prompts))
-                    with_.append(time_prompts(d, shell, init, line, args.prompts))
-                    stubbed.append(time_prompts(d, shell, stub, line, args.prompts))
-                a, b, c = (statistics.median(x) for x in (without, with_, stubbed))
-                scale = 1000.0 / args.prompts
-                print("| %s | %s | %.0f | %.0f | %+.3f ms | %.0f | %+.3f ms |"
-                      % (shell, label, a * 1000 * scale, b * 1000 * scale,
-                         (b - a) * 1000 / args.prompts, c * 1000 * scale,
-                         (c - a) * 1000 / args.prompts))
+        for shell in shells:
+            t, fork = measure(d, shell, args.prompts, args.gap_ms / 1000.0)
+            if fork is not None:
+                forks[shell] = fork
+            for line, label in ((":", "`:`"), ("", "empty Enter")):
+                a, b = med(t["without"][line]), med(t["with"][line])
+                stub = "n/a | n/a"
+                if "stubbed" in t:
+                    c = med(t["stubbed"][line])
+                    stub = "%.3f ms | %+.3f ms" % (c * 1e3, (c - a) * 1e3)
+                print("| %s | %s | %.3f ms | %.3f ms | %+.3f ms | %.2fx | %s |"
+                      % (shell_version(shell), label, a * 1e3, b * 1e3, (b - a) * 1e3, b / a, stub))
                 sys.stdout.flush()
-        n = sum(1 for r in d.journal() if r.body.get("kind") == "command")
         print()
-        print("events recorded during the runs: %d" % n)
+        durs = {}
+        for r in d.journal():
+            p = r.body.get("payload") or {}
+            if r.body.get("kind") == "command" and p.get("command") == ":":
+                durs.setdefault(r.body["source"], []).append(p.get("duration_ns", 0))
+        for shell in shells:
+            if durs.get(shell):
+                print("%s: median duration_ns recorded for `:` %.3f ms (%d events)"
+                      % (shell, med(durs[shell]) / 1e6, len(durs[shell])))
+    for shell, fork in forks.items():
+        print("%s: one `: &` (a fork the shell does not wait for) took %.3f ms on average"
+              % (shell, fork * 1e3))
+    print("load average before: %.2f %.2f %.2f; after: %.2f %.2f %.2f"
+          % (load_before + os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,16 @@
 //   command, so nothing is recorded.
 // - The guard variable is not exported, so a nested interactive shell loads its own copy
 //   with its own session.
+// - A line that started a background job ($! / $last_pid moved) and ends in a lone & (zsh:
+//   also &! and &|) has no status at the prompt: bash and zsh report 0 and a stale
+//   pipestatus, fish the previous command's. It is recorded as "background": true without
+//   exit_status and pipestatus. `sleep 1 & wait` moved $! but ran in the foreground.
+// - End times are taken in the prompt hook before the fork ($EPOCHREALTIME, zsh/datetime's
+//   $epochtime, fish's $CMD_DURATION), so the fork is never part of a duration.
+// - The session_end event (EXIT trap, zshexit, fish_exit) is sent in the foreground: the
+//   shell is going away, and `ferry emit` then either has the ack or has spooled the event.
+//   bash chains an EXIT trap set before the snippet (ours, then theirs, with the same $?);
+//   one set after the snippet replaces ours.
 #include "client/init.h"
 
 #include <unistd.h>
@@ -41,9 +51,20 @@ constexpr const char* kInitHelp =
     "  fish (~/.config/fish/config.fish): ferry init fish | source\n"
     "\n"
     "Each interactive command is recorded once (source bash|zsh|fish, kind command) with its\n"
-    "text, exit status, pipestatus, start time, duration, cwd and session. Commands that\n"
-    "start with a space, and commands matching FERRY_IGNORE (colon-separated glob patterns;\n"
-    "unset: the defaults below; empty: none), are not recorded. Defaults:\n"
+    "text, exit status, pipestatus, start time, duration, cwd and session. A line that ends\n"
+    "in & (a background job) is recorded with \"background\": true and no exit status or\n"
+    "pipestatus: the job's status is not known when the prompt returns. When the shell exits,\n"
+    "an event of kind session_end closes the session (bash: an EXIT trap, which runs before\n"
+    "an EXIT trap set earlier; zsh: zshexit; fish: fish_exit).\n"
+    "\n"
+    "Secrets: ferryd redacts tokens, passwords, Authorization headers, passwords in URLs and\n"
+    "the like before it stores an event ([redact] local = true, the default; see\n"
+    "docs/security.md). With `local = false` under [redact] in ferry's config.toml, commands\n"
+    "are stored as typed.\n"
+    "\n"
+    "Not recorded at all: commands that start with a space, and commands matching FERRY_IGNORE\n"
+    "(colon-separated glob patterns, case-sensitive, matched against the whole line; unset:\n"
+    "the defaults below; empty: none). Defaults:\n"
     "  ";
 
 // Default ignore patterns, colon-separated globs matched against the whole command line.
@@ -57,6 +78,7 @@ __ferry_loaded=1
 __ferry_bin=@FERRY@
 __ferry_default_ignore=@IGNORE@
 __ferry_nil= __ferry_t= __ferry_cwd=$PWD __ferry_h= __ferry_hprev=$HISTCMD __ferry_cmd= __ferry_bp=
+__ferry_bang=${!-} __ferry_userbg=
 __ferry_session="$$-${EPOCHREALTIME//[!0-9]/}"
 [[ $__ferry_session == *- ]] && __ferry_session+=$SECONDS$RANDOM
 __ferry_tty=$(tty 2>/dev/null) || __ferry_tty=
@@ -89,7 +111,13 @@ __ferry_ignored() {  # is command $1 one not to record?
   return 1
 }
 
-__ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end time
+__ferry_async() {  # does command line $1 end with a lone & (run in the background)?
+  local c=${1%"${1##*[![:space:]]}"}
+  [[ $c == *[!\&\|\>\\]\& ]]
+}
+
+__ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end time, $4 $! moved
+  trap '' HUP
   local cmd
   if [[ -n $__ferry_bp ]]; then
     cmd=$__ferry_cmd
@@ -110,22 +138,34 @@ __ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end
   __ferry_json "$__ferry_session"; jsess=$REPLY
   __ferry_json "$__ferry_tty"; jtty=$REPLY
   [[ -n $ps && -z ${ps//[0-9 ]/} ]] || ps=$1
+  local st="\"exit_status\":$1,\"pipestatus\":[${ps// /,}]"
+  [[ -n $4 ]] && __ferry_async "$cmd" && st='"background":true'
   local bin=$__ferry_bin
   [[ -x $bin ]] || bin=ferry
   "$bin" emit --source bash --kind command --session "$__ferry_session" --cwd "$__ferry_cwd" --stdin \
-    <<<"{\"shell\":\"bash\",\"shell_version\":$jver,\"session\":$jsess,\"command\":$jcmd,\"exit_status\":$1,\"pipestatus\":[${ps// /,}],\"started_at_ns\":${__ferry_t}000,\"duration_ns\":$dur,\"cwd\":$jcwd,\"pid\":$$,\"shlvl\":${SHLVL//[!0-9]/},\"tty\":$jtty,\"hist_id\":${__ferry_hid:-0},\"user\":\"${USER//[!A-Za-z0-9._-]/}\"}"
+    <<<"{\"shell\":\"bash\",\"shell_version\":$jver,\"session\":$jsess,\"command\":$jcmd,$st,\"started_at_ns\":${__ferry_t}000,\"duration_ns\":$dur,\"cwd\":$jcwd,\"pid\":$$,\"shlvl\":${SHLVL//[!0-9]/},\"tty\":$jtty,\"hist_id\":${__ferry_hid:-0},\"user\":\"${USER//[!A-Za-z0-9._-]/}\"}"
 }
 
 __ferry_precmd() {
-  local __ferry_st=$? __ferry_ps="${PIPESTATUS[*]}"
+  local __ferry_st=$? __ferry_ps="${PIPESTATUS[*]}" __ferry_bg=
   [[ -n $__ferry_bp ]] && __ferry_ps="${BP_PIPESTATUS[*]}"
+  # $! moved: the line started a background job (ours do not count: __ferry_bang follows them).
+  [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_userbg=1 __ferry_bang=${!-}
   # HISTCMD grew since the last prompt iff the line was saved to history; when it was not
   # (a leading space under ignorespace, a repeat under ignoredups, history off), bash
   # cannot tell us the text without a fork here, so nothing is recorded.
   if [[ -n $__ferry_t ]] && { [[ -n $__ferry_bp ]] || (( __ferry_h > __ferry_hprev )); }; then
-    # ( ... & ): detached, no job-control notice, and $! keeps naming the user's own job.
     local __ferry_end=${EPOCHREALTIME//[!0-9]/}
-    (__ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" </dev/null >/dev/null 2>&1 &)
+    if [[ -n $__ferry_userbg ]]; then
+      # The user has started a background job: ( ... & ), detached, no job-control notice,
+      # and $! keeps naming the user's own job (the prompt waits for the subshell).
+      (__ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" "$__ferry_bg" </dev/null >/dev/null 2>&1 &)
+    else
+      # The user has started no job, so there is no $! to keep: one fork, not waited for.
+      __ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" "" </dev/null >/dev/null 2>&1 &
+      disown $! 2>/dev/null
+      __ferry_bang=$!
+    fi
     __ferry_t= __ferry_h= __ferry_cmd=
   fi
   __ferry_cwd=$PWD __ferry_hprev=$HISTCMD  # as the next command starts
@@ -133,6 +173,22 @@ __ferry_precmd() {
 }
 
 __ferry_preexec() { __ferry_cmd=$1; }
+
+__ferry_exit() {  # the EXIT trap: the session's end, sent before the shell goes
+  local st=$? bin=$__ferry_bin jsess jver
+  [[ -x $bin ]] || bin=ferry
+  __ferry_json "$__ferry_session"; jsess=$REPLY
+  __ferry_json "$BASH_VERSION"; jver=$REPLY
+  "$bin" emit --source bash --kind session_end --session "$__ferry_session" --cwd "$PWD" --stdin \
+    <<<"{\"shell\":\"bash\",\"shell_version\":$jver,\"session\":$jsess,\"pid\":$$,\"shell_status\":$st}" >/dev/null 2>&1
+  return $st
+}
+
+# Chains an EXIT trap set before this snippet: ours first, then theirs, which sees the same $?.
+__ferry_exit_prev=$(trap -p EXIT)
+__ferry_grab_trap() { __ferry_exit_prev=${2-}; }
+[[ -n $__ferry_exit_prev ]] && eval "__ferry_grab_trap ${__ferry_exit_prev#trap }"
+trap '__ferry_exit; eval "$__ferry_exit_prev"' EXIT
 
 # PS0 records the start (microseconds) and history number without forking: an arithmetic
 # assignment (the only kind that outlives prompt expansion) inside an empty substring.
@@ -162,6 +218,7 @@ typeset -g __ferry_bin=@FERRY@
 typeset -g __ferry_default_ignore=@IGNORE@
 typeset -g __ferry_t= __ferry_cwd= __ferry_h= __ferry_cmd= __ferry_st=0
 typeset -ga __ferry_ps
+typeset -g __ferry_bang=${!-} __ferry_userbg=
 typeset -g __ferry_session="$$-$(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} ))"
 
 __ferry_json() {  # $1 -> a JSON string literal in REPLY
@@ -192,8 +249,15 @@ __ferry_ignored() {  # is command $1 one not to record?
   return 1
 }
 
-__ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end time (ns)
+__ferry_async() {  # does command line $1 end with a lone &, &! or &| (a background job)?
+  emulate -L zsh -o extended_glob
+  local c=${1%%[[:space:]]#}
+  [[ $c == *[^\&\|\>\\]\& || $c == *\&[\!\|] ]]
+}
+
+__ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end time (ns), $4 $! moved
   emulate -L zsh
+  trap '' HUP
   local cmd=$__ferry_cmd
   [[ -n $cmd ]] || return
   __ferry_ignored "$cmd" && return
@@ -206,10 +270,12 @@ __ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end
   __ferry_json "$__ferry_session"; jsess=$REPLY
   __ferry_json "${TTY-}"; jtty=$REPLY
   [[ -n $ps && -z ${ps//[0-9 ]/} ]] || ps=$1
+  local st="\"exit_status\":$1,\"pipestatus\":[${ps// /,}]"
+  [[ -n $4 ]] && __ferry_async "$cmd" && st='"background":true'
   local bin=$__ferry_bin
   [[ -x $bin ]] || bin=ferry
   "$bin" emit --source zsh --kind command --session "$__ferry_session" --cwd "$__ferry_cwd" --stdin \
-    <<<"{\"shell\":\"zsh\",\"shell_version\":$jver,\"session\":$jsess,\"command\":$jcmd,\"exit_status\":$1,\"pipestatus\":[${ps// /,}],\"started_at_ns\":$__ferry_t,\"duration_ns\":$dur,\"cwd\":$jcwd,\"pid\":$$,\"shlvl\":${SHLVL//[^0-9]/},\"tty\":$jtty,\"hist_id\":${__ferry_h:-0},\"user\":\"${USER//[^A-Za-z0-9._-]/}\"}"
+    <<<"{\"shell\":\"zsh\",\"shell_version\":$jver,\"session\":$jsess,\"command\":$jcmd,$st,\"started_at_ns\":$__ferry_t,\"duration_ns\":$dur,\"cwd\":$jcwd,\"pid\":$$,\"shlvl\":${SHLVL//[^0-9]/},\"tty\":$jtty,\"hist_id\":${__ferry_h:-0},\"user\":\"${USER//[^A-Za-z0-9._-]/}\"}"
 }
 
 __ferry_preexec() {
@@ -220,16 +286,37 @@ __ferry_preexec() {
 __ferry_precmd() {
   __ferry_ps=(${pipestatus[@]}) __ferry_st=$?
   if [[ -n $__ferry_t ]]; then
-    # In a subshell, so the user's $! still names their own last background job.
-    (__ferry_send $__ferry_st "${__ferry_ps[*]}" $(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} )) </dev/null >/dev/null 2>&1 &!)
+    # The end time is taken here, before the fork, so the fork is not in the duration.
+    local __ferry_end=$(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} )) __ferry_bg=
+    # $! moved: the line started a background job (ours do not count: __ferry_bang follows them).
+    [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_userbg=1 __ferry_bang=${!-}
+    if [[ -n $__ferry_userbg ]]; then
+      # In a subshell, so the user's $! still names their own last background job.
+      (__ferry_send $__ferry_st "${__ferry_ps[*]}" $__ferry_end "$__ferry_bg" </dev/null >/dev/null 2>&1 &!)
+    else
+      # The user has started no job, so there is no $! to keep: one fork, not waited for.
+      __ferry_send $__ferry_st "${__ferry_ps[*]}" $__ferry_end "" </dev/null >/dev/null 2>&1 &!
+      __ferry_bang=$!
+    fi
     __ferry_t= __ferry_cwd= __ferry_h= __ferry_cmd=
   fi
   return $__ferry_st
 }
 
+__ferry_exit() {  # zshexit: the session's end, sent before the shell goes
+  emulate -L zsh
+  local bin=$__ferry_bin jsess jver
+  [[ -x $bin ]] || bin=ferry
+  __ferry_json "$__ferry_session"; jsess=$REPLY
+  __ferry_json "$ZSH_VERSION"; jver=$REPLY
+  "$bin" emit --source zsh --kind session_end --session "$__ferry_session" --cwd "$PWD" --stdin \
+    <<<"{\"shell\":\"zsh\",\"shell_version\":$jver,\"session\":$jsess,\"pid\":$$}" >/dev/null 2>&1
+}
+
 autoload -Uz add-zsh-hook
 add-zsh-hook preexec __ferry_preexec
 add-zsh-hook precmd __ferry_precmd
+add-zsh-hook zshexit __ferry_exit
 fi
 )SH";
 
@@ -242,8 +329,14 @@ set -g __ferry_default_ignore @IGNORE@
 set -g __ferry_session $fish_pid-(date +%s%N 2>/dev/null)
 set -g __ferry_cwd $PWD
 set -g __ferry_tty (tty 2>/dev/null)
+set -g __ferry_bang "$last_pid"
 
 function __ferry_json -d 'ferry: print argv[1] as a JSON string literal'
+    # Most strings need no escaping: one regex test instead of the replace pipeline.
+    if not string match -qr -- '[\\\\"\x00-\x1f]' $argv[1]
+        printf '"%s"\n' $argv[1]
+        return
+    end
     set -l s (string replace -a -- '\\' '\\\\' $argv[1] | string replace -a -- '"' '\\"' | string replace -a -- \t '\\t' | string replace -a -- \r '\\r')
     set s (string join -- '\\n' $s)
     if string match -qr -- '[\x01-\x08\x0b-\x1f]' $s
@@ -262,6 +355,11 @@ end
 function __ferry_postexec --on-event fish_postexec
     set -l st $status $pipestatus
     set -l dur $CMD_DURATION
+    # $last_pid moved: the line started a background job, whose status is not known yet
+    # ($status is still the previous command's).
+    set -l bg
+    test "$last_pid" != "$__ferry_bang"; and set bg 1
+    set -g __ferry_bang "$last_pid"
     set -l cmd $argv[1]
     test -n "$cmd"; or return
     string match -qr -- '^\s' $cmd; and return
@@ -274,9 +372,19 @@ function __ferry_postexec --on-event fish_postexec
     set -l bin $__ferry_bin
     test -x "$bin"; or set bin ferry
     command -q $bin; or return
-    set -l data "{\"shell\":\"fish\",\"shell_version\":"(__ferry_json $version)",\"session\":"(__ferry_json $__ferry_session)",\"command\":"(__ferry_json $cmd)",\"exit_status\":$st[1],\"pipestatus\":["(string join , $st[2..-1])"],\"duration_ns\":$dur,\"cwd\":"(__ferry_json $__ferry_cwd)",\"pid\":$fish_pid,\"shlvl\":"(string replace -ra '[^0-9]' '' -- $SHLVL)",\"tty\":"(__ferry_json "$__ferry_tty")",\"user\":"(__ferry_json "$USER")"}"
+    set -l stj "\"exit_status\":$st[1],\"pipestatus\":["(string join , $st[2..-1])"]"
+    test -n "$bg"; and string match -qr -- '[^&|>\\\\]&\s*$' $cmd; and set stj '"background":true'
+    set -l data "{\"shell\":\"fish\",\"shell_version\":"(__ferry_json $version)",\"session\":"(__ferry_json $__ferry_session)",\"command\":"(__ferry_json $cmd)",$stj,\"duration_ns\":$dur,\"cwd\":"(__ferry_json $__ferry_cwd)",\"pid\":$fish_pid,\"shlvl\":"(string replace -ra '[^0-9]' '' -- $SHLVL)",\"tty\":"(__ferry_json "$__ferry_tty")",\"user\":"(__ferry_json "$USER")"}"
     printf '%s\n' $data | command $bin emit --source fish --kind command --session $__ferry_session --cwd $__ferry_cwd --stdin >/dev/null 2>/dev/null &
     disown 2>/dev/null
+    set -g __ferry_bang "$last_pid"
+end
+
+function __ferry_exit --on-event fish_exit -d 'ferry: the session\'s end, sent before the shell goes'
+    set -l bin $__ferry_bin
+    test -x "$bin"; or set bin ferry
+    command -q $bin; or return
+    printf '%s\n' "{\"shell\":\"fish\",\"shell_version\":"(__ferry_json $version)",\"session\":"(__ferry_json $__ferry_session)",\"pid\":$fish_pid}" | command $bin emit --source fish --kind session_end --session $__ferry_session --cwd $PWD --stdin >/dev/null 2>/dev/null
 end
 end
 )SH";

@@ -12,53 +12,82 @@ namespace ferry {
 namespace {
 
 // Replays the payload's bytes to the writer, taking every string and key from the redacted
-// copy (in document order: redaction changes strings, never the shape) and every number as
-// it was received.
+// copy (in document order) and every number as it was received. Redaction changes strings,
+// and replaces a number or an array under a secret key by a string ({"password": 1234}):
+// that string is written in its place and the raw value skipped. Any other difference in
+// shape fails the replay (the caller then writes the redacted document).
 class RedactedReplay {
  public:
-  RedactedReplay(const std::vector<const rapidjson::Value*>& strings, proto::JsonWriter& w)
-      : strings_(strings), w_(w) {}
-  bool Null() { return w_.Null(); }
-  bool Bool(bool b) { return w_.Bool(b); }
+  RedactedReplay(const std::vector<const rapidjson::Value*>& values, proto::JsonWriter& w)
+      : values_(values), w_(w) {}
+  bool Null() { return skip_ > 0 || (Next(rapidjson::kNullType) && w_.Null()); }
+  bool Bool(bool b) {
+    return skip_ > 0 || (Next(b ? rapidjson::kTrueType : rapidjson::kFalseType) && w_.Bool(b));
+  }
   bool Int(int) { return false; }  // numbers arrive raw (kParseNumbersAsStringsFlag)
   bool Uint(unsigned) { return false; }
   bool Int64(int64_t) { return false; }
   bool Uint64(uint64_t) { return false; }
   bool Double(double) { return false; }
   bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
-    return w_.RawValue(s, n, rapidjson::kNumberType);
+    if (skip_ > 0) return true;
+    const rapidjson::Value* v = Peek();
+    if (v && v->IsString()) return WriteReplacement();
+    return Next(rapidjson::kNumberType) && w_.RawValue(s, n, rapidjson::kNumberType);
   }
   bool String(const char*, rapidjson::SizeType, bool) {
-    const rapidjson::Value* v = Next();
+    if (skip_ > 0) return true;
+    const rapidjson::Value* v = Next(rapidjson::kStringType);
     return v && w_.String(v->GetString(), v->GetStringLength());
   }
   bool Key(const char*, rapidjson::SizeType, bool) {
-    const rapidjson::Value* v = Next();
+    if (skip_ > 0) return true;
+    const rapidjson::Value* v = Next(rapidjson::kStringType);
     return v && w_.Key(v->GetString(), v->GetStringLength());
   }
-  bool StartObject() { return w_.StartObject(); }
-  bool EndObject(rapidjson::SizeType n) { return w_.EndObject(n); }
-  bool StartArray() { return w_.StartArray(); }
-  bool EndArray(rapidjson::SizeType n) { return w_.EndArray(n); }
+  bool StartObject() {
+    if (skip_ > 0) return ++skip_ > 0;
+    return Next(rapidjson::kObjectType) && w_.StartObject();
+  }
+  bool EndObject(rapidjson::SizeType n) { return skip_ > 0 ? --skip_ >= 0 : w_.EndObject(n); }
+  bool StartArray() {
+    if (skip_ > 0) return ++skip_ > 0;
+    const rapidjson::Value* v = Peek();
+    if (v && v->IsString()) {
+      skip_ = 1;  // the whole array became this string
+      return WriteReplacement();
+    }
+    return Next(rapidjson::kArrayType) && w_.StartArray();
+  }
+  bool EndArray(rapidjson::SizeType n) { return skip_ > 0 ? --skip_ >= 0 : w_.EndArray(n); }
 
  private:
-  const rapidjson::Value* Next() {
-    return next_ < strings_.size() && strings_[next_]->IsString() ? strings_[next_++] : nullptr;
+  const rapidjson::Value* Peek() const { return next_ < values_.size() ? values_[next_] : nullptr; }
+  // The next redacted value, if it has `type`.
+  const rapidjson::Value* Next(rapidjson::Type type) {
+    const rapidjson::Value* v = Peek();
+    if (!v || v->GetType() != type) return nullptr;
+    ++next_;
+    return v;
   }
-  const std::vector<const rapidjson::Value*>& strings_;
+  bool WriteReplacement() {
+    const rapidjson::Value* v = Next(rapidjson::kStringType);
+    return v && w_.String(v->GetString(), v->GetStringLength());
+  }
+  const std::vector<const rapidjson::Value*>& values_;
   proto::JsonWriter& w_;
   size_t next_ = 0;
+  int skip_ = 0;  // > 0: inside a raw array that was replaced; its nesting depth
 };
 
-// The strings (object keys and string values) of `root` in document order, iteratively.
-std::vector<const rapidjson::Value*> StringsInOrder(const rapidjson::Value& root) {
+// Every value of `root` (containers, object keys and scalars) in document order, iteratively.
+std::vector<const rapidjson::Value*> ValuesInOrder(const rapidjson::Value& root) {
   std::vector<const rapidjson::Value*> out, stack{&root};
   while (!stack.empty()) {
     const rapidjson::Value* v = stack.back();
     stack.pop_back();
-    if (v->IsString()) {
-      out.push_back(v);
-    } else if (v->IsArray()) {
+    out.push_back(v);
+    if (v->IsArray()) {
       for (auto it = v->End(); it != v->Begin();) stack.push_back(&*--it);
     } else if (v->IsObject()) {
       for (auto it = v->MemberEnd(); it != v->MemberBegin();) {
@@ -72,12 +101,12 @@ std::vector<const rapidjson::Value*> StringsInOrder(const rapidjson::Value& root
 }
 
 // The redacted payload `redacted` written with the numbers of `raw` (its bytes as received).
-// Empty if the two do not line up (they always do; the caller then falls back to `redacted`).
+// Empty if the two do not line up (the caller then falls back to `redacted`).
 std::string ReplayRedacted(std::string_view raw, const rapidjson::Value& redacted) {
-  const std::vector<const rapidjson::Value*> strings = StringsInOrder(redacted);
+  const std::vector<const rapidjson::Value*> values = ValuesInOrder(redacted);
   rapidjson::StringBuffer sb;
   proto::JsonWriter w(sb);
-  RedactedReplay replay(strings, w);
+  RedactedReplay replay(values, w);
   rapidjson::Reader reader;
   rapidjson::MemoryStream ms(raw.data(), raw.size());
   const auto result =
@@ -91,11 +120,12 @@ std::string ReplayRedacted(std::string_view raw, const rapidjson::Value& redacte
 
 void WriteCanonicalEvent(const proto::EventRequest& request, size_t i, const Redactor* redactor,
                          proto::JsonWriter& writer) {
-  if (!redactor) {
+  const rapidjson::Value& event = request.at(i);
+  // Nothing a rule could match (most events): as received, without a copy.
+  if (!redactor || (!request.payload_too_deep(i) && !redactor->MayChange(event))) {
     request.WriteEnvelope(i, writer);
     return;
   }
-  const rapidjson::Value& event = request.at(i);
   rapidjson::Document copy;
   copy.CopyFrom(event, copy.GetAllocator());
   redactor->RedactJson(&copy, copy.GetAllocator());

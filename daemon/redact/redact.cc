@@ -10,87 +10,14 @@
 #include <string_view>
 #include <utility>
 
+#include "daemon/redact/detectors.h"
+
 namespace ferry {
 namespace {
-
-// Names that make `name=value` / `name: value` a secret pair, also as the end of a longer name
-// (GITHUB_TOKEN, SLACK_BOT_TOKEN, DB_PASSWORD, clientSecret). Case-insensitive.
-constexpr std::string_view kPairWords =
-    "password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|client_secret";
-
-// `\"`, `"`, `'` or nothing (a quoted name, also inside JSON text that sits in a string).
-constexpr std::string_view kQuote = R"((?:\\?["'])?)";
-
-// What the secret-pair and bearer detectors do not touch again.
-constexpr std::string_view kNotRedacted = R"((?!\[REDACTED))";
 
 // Text put in place of the rest of a string when a detector cannot finish matching it (match
 // or heap limit): redaction fails closed.
 constexpr std::string_view kMatchError = "[REDACTED:match-error]";
-
-struct Builtin {
-  const char* name;
-  std::string pattern;
-};
-
-// Every match of a built-in text detector contains one of these (case-insensitively): a
-// string without any of them is skipped by all the built-ins after one JIT pass, instead of
-// one pass per detector (the secret-pair detector alone tries a match at nearly every
-// offset). Keep in step with Builtins(): redact_test checks each detector's examples pass it.
-constexpr std::string_view kTrigger =
-    "(?i)akia|asia|agpa|aida|aroa|anpa|anva|aipa|secret|gh[pousr]_|github_pat_|xox|-----begin|"
-    "eyj|bearer|authorization|pass|pwd|token|api[_-]?key|apikey|access[_-]?key";
-
-std::vector<Builtin> Builtins() {
-  const std::string pair_name =
-      "(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*(?i:" + std::string(kPairWords) + ")";
-  const std::string sep = std::string(kQuote) + "[ \\t]*[:=][ \\t]*";
-  const std::string nr(kNotRedacted);
-  return {
-      {"aws-access-key-id",
-       R"((?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}(?![A-Za-z0-9]))"},
-      {"aws-secret-key", "(?i:secret_access_key)" + sep + std::string(kQuote) +
-                             R"(\K[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))"},
-      {"github-token",
-       R"((?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}))"},
-      {"slack-token", R"((?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{10,})"},
-      // An unterminated block (a truncated event) is redacted to the end of the string.
-      {"private-key", R"(-----BEGIN[A-Z0-9 ]{0,64}PRIVATE KEY(?: BLOCK)?-----)"
-                      R"((?:[\s\S]*?-----END[A-Z0-9 ]{0,64}PRIVATE KEY(?: BLOCK)?-----|[\s\S]*+))"},
-      {"jwt", R"((?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]++\.[A-Za-z0-9_-]++\.[A-Za-z0-9_-]*+)"},
-      // After `Authorization:` any token; a lone `Bearer` needs 8 or more token characters
-      // (so that prose such as "the bearer of" stays).
-      {"bearer", "(?i)(?:\\b(?:proxy-)?authorization" + sep + std::string(kQuote) +
-                     "(?:bearer|basic)[ \\t]+\\K" + nr +
-                     R"([A-Za-z0-9\-._~+/]+=*|\bbearer[ \t]+\K)" + nr +
-                     R"([A-Za-z0-9\-._~+/]{8,}=*))"},
-      // The value: quoted (up to the closing quote, also as \" inside JSON text) or bare (up
-      // to white space, a control character, a quote or one of , ; & | < > ( ) { } \). An empty
-      // value is left.
-      {"secret-pair", pair_name + sep + R"((?:\\?"\K)" + nr + R"((?:[^"\\\r\n]|\\(?!"))++)" +
-                          R"(|\\?'\K)" + nr + R"((?:[^'\\\r\n]|\\(?!'))++)" + R"(|\K)" + nr +
-                          R"((?![:=])[^\s\x00-\x1f"'`,;&|<>(){}\\]++))"},
-  };
-}
-
-// A secret split into an object member's key and value, which the text detectors cannot see:
-// when the whole key matches `key`, `value` is applied to the member's string value.
-struct MemberDetector {
-  const char* name;
-  std::string key;
-  std::string value;
-};
-
-std::vector<MemberDetector> MemberDetectors() {
-  return {
-      // {"DB_PASSWORD": "..."}: all of a non-empty value.
-      {"secret-pair", "\\A[A-Za-z0-9_.-]*(?i:" + std::string(kPairWords) + ")\\z",
-       "\\A" + std::string(kNotRedacted) + "[\\s\\S]+"},
-      // {"Authorization": "Basic ..."}: the value after the scheme, whatever its length.
-      {"bearer", "\\A(?i:(?:proxy-)?authorization)\\z",
-       "\\A(?i:(?:bearer|basic)[ \\t]+)?+\\K" + std::string(kNotRedacted) + "[\\s\\S]+"},
-  };
-}
 
 std::string Pcre2Message(int code) {
   PCRE2_UCHAR buf[256];
@@ -149,11 +76,12 @@ struct Redactor::Impl {
   struct MemberRule {
     CodePtr key;
     Rule value;
+    bool whole_non_string = false;  // a number or non-empty array under the key: replaced
   };
 
   std::vector<Rule> rules;               // built-in first, then the user's, in order
   size_t builtin_count = 0;              // rules[0, builtin_count) are the built-ins
-  CodePtr trigger;                       // kTrigger, when the built-ins are on
+  CodePtr trigger;                       // redact::Trigger(), when the built-ins are on
   std::vector<MemberRule> member_rules;  // with the built-in detectors only
   uint32_t ovector_pairs = 1;
 
@@ -164,7 +92,7 @@ struct Redactor::Impl {
   }
 
   size_t Apply(const Rule& rule, std::string* text, pcre2_match_data* md) const;
-  // False when no built-in detector can match `text` (see kTrigger).
+  // False when no built-in detector can match `text` (see redact::Trigger()).
   bool MayHoldBuiltin(std::string_view text, pcre2_match_data* md) const {
     if (!trigger) return false;
     const int rc = pcre2_match(trigger.get(), reinterpret_cast<PCRE2_SPTR>(text.data()),
@@ -359,6 +287,13 @@ size_t Redactor::Impl::RedactMember(rapidjson::Value* key, rapidjson::Value* val
                     key->GetStringLength(), 0, 0, md, nullptr) < 0) {
       continue;
     }
+    if (!value->IsString()) {
+      const bool filled = value->IsNumber() || (value->IsArray() && !value->Empty());
+      if (!rule.whole_non_string || !filled) return 0;
+      const std::string& text = rule.value.replacement[0].literal;
+      value->SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), alloc);
+      return 1;
+    }
     std::string text(value->GetString(), value->GetStringLength());
     size_t n = Apply(rule.value, &text, md);
     if (n > 0) {
@@ -378,7 +313,7 @@ Status Redactor::Compile(const RedactOptions& options, std::shared_ptr<const Red
   std::set<std::string> builtin_names;
   std::string error;
   if (options.builtin) {
-    for (Builtin& b : Builtins()) {
+    for (redact::Builtin& b : redact::Builtins()) {
       CodePtr code = CompilePattern(b.pattern, &error);
       if (!code) {
         return Status::InvalidArgument("redact built-in \"" + std::string(b.name) +
@@ -390,9 +325,9 @@ Status Redactor::Compile(const RedactOptions& options, std::shared_ptr<const Red
           {b.name, std::move(code), {{"[REDACTED:" + std::string(b.name) + "]", -1}}});
     }
     impl->builtin_count = impl->rules.size();
-    impl->trigger = CompilePattern(std::string(kTrigger), &error);
+    impl->trigger = CompilePattern(redact::Trigger(), &error);
     if (!impl->trigger) return Status::InvalidArgument("redact trigger pattern: " + error);
-    for (MemberDetector& m : MemberDetectors()) {
+    for (redact::MemberDetector& m : redact::MemberDetectors()) {
       CodePtr key = CompilePattern(m.key, &error);
       CodePtr value = key ? CompilePattern(m.value, &error) : nullptr;
       if (!value) {
@@ -401,7 +336,8 @@ Status Redactor::Compile(const RedactOptions& options, std::shared_ptr<const Red
       }
       impl->member_rules.push_back(
           {std::move(key),
-           {m.name, std::move(value), {{"[REDACTED:" + std::string(m.name) + "]", -1}}}});
+           {m.name, std::move(value), {{"[REDACTED:" + std::string(m.name) + "]", -1}}},
+           m.whole_non_string});
     }
   }
   for (const RedactRule& rule : options.rules) {
@@ -460,7 +396,13 @@ size_t Redactor::RedactJson(rapidjson::Value* value,
       for (auto& member : v->GetObject()) {
         n += impl_->RedactValue(&member.name, alloc, md.get());
         if (!member.value.IsString()) {
-          stack.push_back(&member.value);
+          // {"password": 1234} or [...]: replaced whole; anything else is walked into.
+          const size_t whole =
+              member.value.IsNumber() || member.value.IsArray()
+                  ? impl_->RedactMember(&member.name, &member.value, alloc, md.get())
+                  : 0;
+          if (whole == 0) stack.push_back(&member.value);
+          n += whole;
           continue;
         }
         n += impl_->RedactValue(&member.value, alloc, md.get());
@@ -469,6 +411,32 @@ size_t Redactor::RedactJson(rapidjson::Value* value,
     }
   }
   return n;
+}
+
+bool Redactor::MayChange(const rapidjson::Value& value) const {
+  if (impl_->rules.empty()) return false;
+  if (impl_->rules.size() > impl_->builtin_count) return true;  // user rules: no prefilter
+  MatchDataPtr md = impl_->NewMatchData();
+  // Every text match holds a trigger, and every member detector's key does too (its names
+  // are among the trigger words), so strings and keys without one cannot change.
+  std::vector<const rapidjson::Value*> stack{&value};
+  while (!stack.empty()) {
+    const rapidjson::Value* v = stack.back();
+    stack.pop_back();
+    if (v->IsString()) {
+      if (impl_->MayHoldBuiltin(std::string_view(v->GetString(), v->GetStringLength()), md.get())) {
+        return true;
+      }
+    } else if (v->IsArray()) {
+      for (const auto& element : v->GetArray()) stack.push_back(&element);
+    } else if (v->IsObject()) {
+      for (const auto& member : v->GetObject()) {
+        stack.push_back(&member.name);
+        stack.push_back(&member.value);
+      }
+    }
+  }
+  return false;
 }
 
 std::vector<std::string> Redactor::rule_names() const {

@@ -1,8 +1,11 @@
-// Redactor: rewrites secrets out of the copy of an event that leaves the machine (sinks).
-// Built-in detectors (AWS access key ids and secret keys, GitHub tokens, Slack tokens, private
-// key blocks, JWTs, bearer tokens, password=/secret=/token= pairs) plus user rules from
-// config.toml ([[redact.rule]]: name, pattern, replacement), all compiled with PCRE2 (JIT
-// when available). docs/sinks.md#redaction lists each detector and what it replaces.
+// Redactor: rewrites secrets out of an event before the journal (ferryd's [redact] local, the
+// default) and out of the copy that leaves the machine (sinks). Built-in detectors
+// (daemon/redact/detectors.cc: AWS access key ids and secret keys, GitHub tokens, Slack tokens,
+// private key blocks, JWTs, Authorization credentials, passwords in URLs and in mysql/sshpass/
+// curl arguments, password=/secret=/token= pairs and --password VALUE flags, numbers and
+// arrays under such JSON keys) plus user rules from config.toml ([[redact.rule]]: name,
+// pattern, replacement), all compiled with PCRE2 (JIT when available). docs/sinks.md#redaction
+// lists each detector and what it replaces.
 //
 // Threads: a compiled Redactor is immutable and may be shared (shared_ptr<const Redactor>)
 // by any number of threads; each call allocates or reuses its own per-thread match data.
@@ -30,8 +33,9 @@ struct RedactOptions {
   bool builtin = true;            // include the built-in detectors
   std::vector<RedactRule> rules;  // user rules, applied after the built-in ones, in order
   // Also redact before the journal, so the journal and ferry.db never hold the secrets
-  // (ferryd's [redact] local; not used by the Redactor itself).
-  bool local = false;
+  // (ferryd's [redact] local, on unless the config says `local = false`; not used by the
+  // Redactor itself).
+  bool local = true;
 };
 
 class Redactor {
@@ -48,6 +52,11 @@ class Redactor {
   // Walks `value` recursively and redacts every string value and every object key in place
   // (strings may contain NUL). Returns the number of replacements.
   size_t RedactJson(rapidjson::Value* value, rapidjson::Document::AllocatorType& alloc) const;
+
+  // False when RedactJson(value) would change nothing: no string or key of `value` passes the
+  // built-in detectors' prefilter and there are no user rules. One JIT pass per string, no
+  // copy: the fast path for the many events without a secret.
+  bool MayChange(const rapidjson::Value& value) const;
 
   // Names of the compiled rules, built-in first (for status and docs).
   std::vector<std::string> rule_names() const;

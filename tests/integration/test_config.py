@@ -29,7 +29,7 @@ store.retain_rows = 0
 store.query_timeout = 5000ms
 store.query_max_rows = 10000
 redact.builtin = true
-redact.local = false
+redact.local = true
 redact.rules = 0
 sinks: none (events stay on this machine)
 """
@@ -141,7 +141,7 @@ store.retain_rows = 0
 store.query_timeout = 5000ms
 store.query_max_rows = 10000
 redact.builtin = true
-redact.local = false
+redact.local = true
 redact.rules = 0
 sink central: otlp-http -> https://logs.example.com:4318/v1/logs; max_events 1000, max_bytes 1048576, gzip level 6, timeout 10000ms, backoff_max 300000ms, batch_timeout 1000ms, degraded_after 60000ms, redact on, tls_verify on, token from $CENTRAL_TOKEN
 """ % path)

@@ -81,7 +81,9 @@ def expected_cwd(payload):
 
 class HookFixturesTest(unittest.TestCase):
     def setUp(self):
-        self.d = h.Daemon().start()
+        # Every fixture must land exactly as sent, the ones holding secrets too: local
+        # redaction (on by default; test_redact_default, test_sinks) is turned off here.
+        self.d = h.Daemon(config="[redact]\nlocal = false\n").start()
 
     def tearDown(self):
         self.d.close()

@@ -196,6 +196,9 @@ PROMPT_COMMAND=__bp_precmd
     def test_dollar_bang_still_names_the_users_job(self):
         for shell in ("bash", "zsh"):
             s, _ = self.start_shell(shell)
+            # Before the user's first job the snippet's own job may move $! (there is no job
+            # of theirs to name); from then on it never does.
+            s.run("true")
             s.run("sleep 0 &")
 
             def bg_pid():
@@ -212,11 +215,174 @@ PROMPT_COMMAND=__bp_precmd
             s.run("true")
             self.assertEqual(first, bg_pid(), shell)
 
+    def check_background(self, shell):
+        s, _ = self.start_shell(shell)
+        bg = ["sleep 1 &"] + (["sleep 1 &!"] if shell == "zsh" else [])
+        cmds = ["true | false"] + bg + ["sleep 0 & wait", "echo after"]
+        for c in cmds:
+            s.run(c)
+        self.assertEqual(recorded_exactly(self.d, shell, s, sorted(cmds)), sorted(cmds))
+        by = {e["payload"]["command"]: e["payload"] for e in shell_events(self.d, shell)}
+        for c in bg:
+            # The job's status is not known at the prompt: no exit_status, no (stale) pipestatus.
+            p = by[c]
+            self.assertEqual((p.get("background"), "exit_status" in p, "pipestatus" in p),
+                             (True, False, False), (c, p))
+        # A background job waited for in the same line: a foreground command after all.
+        fg = by["sleep 0 & wait"]
+        self.assertEqual((fg["exit_status"], fg["pipestatus"], "background" in fg), (0, [0], False))
+        after = by["echo after"]
+        self.assertEqual((after["exit_status"], after["pipestatus"], "background" in after),
+                         (0, [0], False))
+
+    def test_background_job_bash(self):
+        self.check_background("bash")
+
+    def test_background_job_zsh(self):
+        self.check_background("zsh")
+
+    def test_background_job_fish(self):
+        self.check_background("fish")
+
+    def wait_session_closed(self, shell, session):
+        """Waits until ferry.db's sessions row of `session` is closed; returns its end_reason."""
+        sql = ("SELECT end_reason FROM sessions WHERE source = '%s' AND session = '%s'"
+               % (shell, session))
+        deadline = time.monotonic() + fh.HANG_GUARD_S
+        while True:
+            r = fh.run_ferry(["query", sql, "--json"], self.d.env())
+            rows = [json.loads(l) for l in r.stdout.splitlines() if l.strip()] if r.returncode == 0 else []
+            if rows and rows[0].get("end_reason"):
+                return rows[0]["end_reason"]
+            if time.monotonic() > deadline:
+                raise AssertionError("session %s never closed: %r %r" % (session, r.stdout, r.stderr))
+            time.sleep(0.05)
+
+    def check_session_end(self, shell, extra_rc="", exit_line="exit"):
+        s, work = self.start_shell(shell, extra_rc=extra_rc)
+        s.run("true")
+        evs = wait_events(self.d, shell, lambda evs: len(evs) >= 1, "the command")
+        session = evs[0]["session"]
+        try:
+            os.write(s.fd, exit_line.encode() + b"\r")
+        except OSError:
+            pass
+        s.close()
+        self.shells.remove(s)
+        evs = wait_events(self.d, shell, lambda evs: any(e["kind"] == "session_end" for e in evs),
+                          "the session_end event")
+        # fish also records the `exit` line itself (its fish_postexec runs for it).
+        commands = ["true"] + ([exit_line] if shell == "fish" else [])
+        self.assertEqual([(e["kind"], e["session"], e["payload"].get("command")) for e in evs],
+                         [("command", session, c) for c in commands]
+                         + [("session_end", session, None)])
+        end = evs[-1]["payload"]
+        self.assertEqual((end["shell"], end["session"], end["pid"]), (shell, session, s.pid))
+        self.assertEqual(self.wait_session_closed(shell, session), "end")
+        return end
+
+    def test_session_end_bash(self):
+        self.assertEqual(self.check_session_end("bash")["shell_status"], 0)
+
+    def test_session_end_zsh(self):
+        self.check_session_end("zsh")
+
+    def test_session_end_fish(self):
+        self.check_session_end("fish")
+
+    def test_session_end_when_the_terminal_closes(self):
+        # Closing the terminal window: the shell gets SIGHUP, not `exit`.
+        for shell in SHELLS:
+            if not shutil.which(shell):
+                continue
+            s, _ = self.start_shell(shell)
+            self.shells.remove(s)
+            s.run("true")
+            evs = wait_events(self.d, shell, lambda evs: len(evs) >= 1, "the command")
+            session = evs[0]["session"]
+            os.close(s.fd)
+            os.waitpid(s.pid, 0)
+            evs = wait_events(self.d, shell,
+                              lambda evs: any(e["kind"] == "session_end" for e in evs),
+                              "%s's session_end after a hangup" % shell)
+            self.assertEqual(sorted((e["kind"], e["session"]) for e in evs),
+                             [("command", session), ("session_end", session)], shell)
+            self.assertEqual(self.wait_session_closed(shell, session), "end")
+
+    def test_bash_exit_trap_of_the_user_is_kept_and_sees_the_status(self):
+        # An EXIT trap set before the snippet keeps running, after ferry's, with the shell's $?.
+        rc = """trap 'echo "user-trap:$?" > "$HOME/trap.out"' EXIT\n"""
+        end = self.check_session_end("bash", extra_rc=rc, exit_line="exit 3")
+        self.assertEqual(end["shell_status"], 3)
+        deadline = time.monotonic() + fh.HANG_GUARD_S
+        path = os.path.join(self.d.root, "trap.out")
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with open(path) as f:
+            self.assertEqual(f.read(), "user-trap:3\n")
+
+    # Typed at the prompt -> what `ferry query` shows (the default [redact] local = true).
+    REDACTED = [
+        ('curl -H "Authorization: Bearer abc.def-123" https://api.example.com',
+         'curl -H "Authorization: Bearer [REDACTED:bearer]" https://api.example.com'),
+        ("echo ghp_FaKe0ToKeN0fOr0ReDaCtIoN0TeStS000000", "echo [REDACTED:github-token]"),
+        ("password=$x", "password=[REDACTED:secret-pair]"),
+        ("mysql_pw=hunter2 mysql -u root", "mysql_pw=[REDACTED:secret-pair] mysql -u root"),
+        ("mysql -u root -phunter2 app", "mysql -u root -p[REDACTED:cli-password] app"),
+        ("git clone https://alice:s3cr3t@github.com/org/repo.git",
+         "git clone https://alice:[REDACTED:url-credentials]@github.com/org/repo.git"),
+        ("curl -d '{\"Password\":12345}' https://api.example.com",
+         "curl -d '{\"Password\":[REDACTED:secret-pair]}' https://api.example.com"),
+        # Not secrets: recorded exactly as typed.
+        ("echo password-reset.md", "echo password-reset.md"),
+        ("git log --author=pass", "git log --author=pass"),
+    ]
+    SECRETS = ["abc.def-123", "ghp_FaKe0ToKeN0fOr0ReDaCtIoN0TeStS000000", "hunter2", "s3cr3t",
+               "12345"]
+
+    def check_redacted(self, shell):
+        # curl, mysql and git are stubbed out: only the typed text matters.
+        if shell == "fish":
+            rc = "function curl; end\nfunction mysql; end\nfunction git; end\n"
+        else:
+            rc = "curl() { :; }\nmysql() { :; }\ngit() { :; }\n"
+        s, _ = self.start_shell(shell, extra_rc=rc)
+        for typed, _ in self.REDACTED:
+            s.run(typed)
+        want = [stored for _, stored in self.REDACTED]
+        self.assertEqual(recorded_exactly(self.d, shell, s, want), sorted(want))
+        sql = ("SELECT json_extract(payload, '$.command') AS command FROM events "
+               "WHERE source = '%s' AND kind = 'command' ORDER BY seq" % shell)
+        deadline = time.monotonic() + fh.HANG_GUARD_S
+        while True:
+            r = fh.run_ferry(["query", sql, "--json"], self.d.env())
+            got = [json.loads(l)["command"] for l in r.stdout.splitlines() if l.strip()]
+            if len(got) > len(want) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        # Each command is its own detached `ferry emit`: seq order need not be typing order.
+        self.assertEqual((r.returncode, sorted(got)), (0, sorted(want + ["echo final-sentinel"])),
+                         r.stderr)
+        # Neither the journal nor ferry.db holds them.
+        journal = json.dumps([r.body for r in self.d.journal()])
+        for secret in self.SECRETS:
+            self.assertNotIn(secret, journal)
+
+    def test_secrets_typed_in_bash_are_stored_redacted(self):
+        self.check_redacted("bash")
+
+    def test_secrets_typed_in_zsh_are_stored_redacted(self):
+        self.check_redacted("zsh")
+
+    def test_secrets_typed_in_fish_are_stored_redacted(self):
+        self.check_redacted("fish")
+
     def test_custom_ignore_list_replaces_the_defaults(self):
         s, work = self.start_shell("bash", env_extra={"FERRY_IGNORE": "*secret-word*:ls *"})
         for c in ["echo secret-word", "ls /", "export MY_TOKEN=kept", "echo done-marker"]:
             s.run(c)
-        expected = ["echo done-marker", "export MY_TOKEN=kept"]
+        # Not ignored any more, so recorded; the default local redaction still hides the value.
+        expected = ["echo done-marker", "export MY_TOKEN=[REDACTED:secret-pair]"]
         self.assertEqual(recorded_exactly(self.d, "bash", s, expected), expected)
 
     def test_non_interactive_shells_record_nothing(self):
@@ -247,6 +413,10 @@ PROMPT_COMMAND=__bp_precmd
         r = fh.run_ferry(["init", "--help"], self.d.env())
         self.assertEqual(r.returncode, 0)
         self.assertIn("FERRY_IGNORE", r.stdout)
+        self.assertIn("before it stores an event ([redact] local = true, the default; see\n"
+                      "docs/security.md). With `local = false` under [redact] in ferry's config.toml, commands\n"
+                      "are stored as typed.\n", r.stdout)
+        self.assertIn('recorded with "background": true and no exit status', r.stdout)
 
 
 if __name__ == "__main__":

@@ -701,7 +701,7 @@ class SinkTest(unittest.TestCase):
         srv = self.server()
         d = self.daemon(sink_toml("red", srv.url(), redact=True)
                         + sink_toml("otel", srv.url("/otel"), type="otlp-http", redact=True)
-                        + "[redact]\nbuiltin = true\n"
+                        + "[redact]\nbuiltin = true\nlocal = false\n"
                         + '[store]\nbatch_interval = "20ms"\n')
         for fx in fixtures:
             with open(os.path.join(FIXTURES, fx["file"]), "rb") as f:
@@ -740,7 +740,7 @@ class SinkTest(unittest.TestCase):
         # ferryd's log does not show them either.
         for secret in secrets:
             self.assertNotIn(secret, d.log())
-        # Local copies keep what the hooks sent.
+        # Local copies keep what the hooks sent (local = false, the opt-out).
         journal = json.dumps([r.body for r in d.journal()])
         for secret in secrets:
             self.assertIn(json.dumps(secret)[1:-1], journal)

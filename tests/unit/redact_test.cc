@@ -62,8 +62,8 @@ TEST_CASE("redact: rule names, built-in first", "[redact]") {
   options.rules.push_back({"corp-host", R"([a-z0-9-]+\.corp\.example\.com)", "[REDACTED:host]"});
   CHECK(Make(options)->rule_names() ==
         std::vector<std::string>{"aws-access-key-id", "aws-secret-key", "github-token",
-                                 "slack-token", "private-key", "jwt", "bearer", "secret-pair",
-                                 "corp-host"});
+                                 "slack-token", "private-key", "jwt", "bearer", "url-credentials",
+                                 "cli-password", "secret-pair", "secret-flag", "corp-host"});
   options.builtin = false;
   CHECK(Make(options)->rule_names() == std::vector<std::string>{"corp-host"});
   CHECK(Make(RedactOptions{false, {}})->rule_names().empty());
