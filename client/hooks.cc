@@ -32,11 +32,17 @@ constexpr const char* kHooksHelp =
     "                  [--dry-run] [--scope user|project]\n"
     "\n"
     "install    merges ferry's hook entries into the tool's config file: a diff of the change\n"
-    "           is printed, the old file is kept as <file>.ferry-bak-<UTC time>, and a second\n"
-    "           install changes nothing. The installed command runs `ferry emit --source <tool>\n"
-    "           --stdin`; without a ferry binary it still reads stdin and exits 0.\n"
+    "           is printed, the old file is kept as <file>.ferry-bak-<UTC time> (only the\n"
+    "           newest such backup of each file is kept), and a second install changes\n"
+    "           nothing. The installed command runs `ferry emit --source <tool> --stdin`;\n"
+    "           without a ferry binary it still reads stdin and exits 0.\n"
+    "           The ferry it runs is the `ferry` found on PATH, as found (a symlink that an\n"
+    "           upgrade repoints keeps working, and Codex's trust, a hash of the command, stays\n"
+    "           valid); else the installed " FERRY_INSTALL_BINDIR
+    "/ferry; else this binary.\n"
     "uninstall  removes exactly the entries install added (the file's bytes come back when\n"
-    "           nothing else changed in it).\n"
+    "           nothing else changed in it). In Codex's config.toml, what Codex wrote inside\n"
+    "           ferry's block (MCP servers, features, hook trust) stays.\n"
     "--dry-run  print the diff only; write nothing\n"
     "--scope    user (default; in your home directory) or project (in the current directory)\n"
     "\n"
@@ -58,9 +64,10 @@ struct Tool {
   std::vector<std::string> events;
 };
 
-// Events ferry subscribes to: the ones every current release has, not the high-volume ones
-// (Gemini BeforeModel/AfterModel fire per streamed chunk; Cursor beforeReadFile and the Tab
-// hooks carry whole files on every keystroke's worth of work). hook-hosts.md has the why.
+// Events ferry subscribes to, per host: the session, prompt, tool, compaction and stop events
+// (docs/hooks.md "Events" lists, per host and version, what is subscribed and why the rest is
+// left out: high volume, a blocking contract, or a duplicate of an event already taken).
+// A host that does not know an event ignores its entry.
 const std::vector<Tool>& Tools() {
   static const std::vector<Tool> kTools = {
       {"claude-code",
@@ -77,15 +84,17 @@ const std::vector<Tool>& Tools() {
        "CODEX_HOME",
        ".codex",
        "config.toml",
-       {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop"}},
+       {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PreCompact",
+        "SubagentStop", "Stop", "Interrupt", "SessionEnd"}},
       {"cursor",
        Format::kJson,
        JsonStyle::kCursor,
        nullptr,
        ".cursor",
        "hooks.json",
-       {"beforeSubmitPrompt", "beforeShellExecution", "afterShellExecution", "beforeMCPExecution",
-        "afterMCPExecution", "afterFileEdit", "afterAgentResponse", "stop"}},
+       {"sessionStart", "beforeSubmitPrompt", "beforeShellExecution", "afterShellExecution",
+        "beforeMCPExecution", "afterMCPExecution", "afterFileEdit", "afterAgentResponse", "stop",
+        "sessionEnd"}},
       {"gemini",
        Format::kJson,
        JsonStyle::kGemini,
@@ -93,7 +102,7 @@ const std::vector<Tool>& Tools() {
        ".gemini",
        "settings.json",
        {"SessionStart", "BeforeAgent", "AfterAgent", "BeforeTool", "AfterTool", "Notification",
-        "SessionEnd"}},
+        "PreCompress", "SessionEnd"}},
   };
   return kTools;
 }
@@ -234,10 +243,48 @@ void PreferBackup(const Tool& tool, const std::string& path, bool empty, Plan* p
   if (empty) plan->remove_file = true;
 }
 
+// A path that can go between double quotes in the hook's `sh -c '…'` script unescaped.
+bool ShellSafe(const std::string& path) {
+  return !path.empty() && path.front() == '/' &&
+         path.find_first_of("\"$`\\'\n") == std::string::npos;
+}
+
+bool Executable(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+struct FerryBin {
+  std::string path;
+  std::string why;
+};
+
+// The ferry the hooks run: the one on PATH as found (not resolved: a symlink that a package
+// upgrade repoints keeps working, and the command string, which Codex's trust hashes, stays
+// the same), else the installed one, else this binary (a build tree: said so on install).
+FerryBin ChooseFerry() {
+  const char* env = std::getenv("PATH");
+  const std::string path_var = env ? env : "";
+  for (size_t pos = 0; pos <= path_var.size();) {
+    size_t colon = path_var.find(':', pos);
+    if (colon == std::string::npos) colon = path_var.size();
+    const std::string dir = path_var.substr(pos, colon - pos);
+    pos = colon + 1;
+    if (dir.empty() || dir.front() != '/') continue;
+    const std::string cand = dir + (dir.ends_with('/') ? "" : "/") + "ferry";
+    if (!Executable(cand)) continue;
+    if (ShellSafe(cand)) return {cand, "the ferry found on PATH"};
+    break;  // the first one on PATH is what a shell would run; do not skip to another
+  }
+  const std::string installed = std::string(FERRY_INSTALL_BINDIR) + "/ferry";
+  if (Executable(installed) && ShellSafe(installed)) return {installed, "the installed ferry"};
+  return {SelfExePath(), "this ferry: no ferry on PATH or in " FERRY_INSTALL_BINDIR};
+}
+
 Plan MakePlan(const Tool& tool, const std::string& path, const std::string& old_text, bool exists,
-              bool install) {
+              bool install, const std::string& bin) {
   Plan plan;
-  const std::string command = hooks::HookCommand(SelfExePath(), tool.name);
+  const std::string command = hooks::HookCommand(bin, tool.name);
   if (tool.format == Format::kToml) {
     auto edit = hooks::EditToml(old_text, tool.events, command, install);
     if (!edit.ok) {
@@ -334,7 +381,8 @@ int RunHooks(int argc, char** argv) {
     Print(path + ": no such file; nothing to uninstall\n");
     return 0;
   }
-  const Plan plan = MakePlan(*tool, path, old_text, exists, install);
+  const FerryBin bin = ChooseFerry();
+  const Plan plan = MakePlan(*tool, path, old_text, exists, install, bin.path);
   if (!plan.ok) {
     Complain("hooks: " + path + ":" + plan.error + " (file left untouched)");
     return 1;
@@ -376,8 +424,14 @@ int RunHooks(int argc, char** argv) {
   std::string done = install ? "installed ferry's " + std::string(tool->name) + " hooks in " + path
                      : plan.remove_file ? "removed " + path + " (ferry had created it)"
                                         : "removed ferry's hooks from " + path;
-  if (!backup.empty()) done += " (backup: " + backup + ")";
+  if (!backup.empty()) {
+    done += " (backup: " + backup + ")";
+    // One backup per file: the newest. Older ones (ferry's, same file) go once this one is safe.
+    for (const auto& old : Backups(path))
+      if (old != backup) ::unlink(old.c_str());
+  }
   Print(done + "\n");
+  if (install) Print("the hooks run " + bin.path + " (" + bin.why + ")\n");
   if (install && tool->format == Format::kToml)
     Print("codex asks you to trust new hooks: open /hooks in codex once.\n");
   return 0;

@@ -155,9 +155,9 @@ void AddFerry(rapidjson::Document* doc, JsonStyle style, const std::vector<std::
     if (style != JsonStyle::kCursor) handler.AddMember("type", "command", alloc);
     if (style == JsonStyle::kGemini) handler.AddMember("name", "ferry", alloc);
     handler.AddMember("command", Value(command.c_str(), alloc), alloc);
-    // A safety net only (ferry emit answers within its own 50 ms budget). Claude counts
-    // seconds, Gemini milliseconds; Cursor has no such field.
-    if (style == JsonStyle::kClaude) handler.AddMember("timeout", 10, alloc);
+    // A safety net only (ferry emit answers within its own 50 ms budget). Claude and Cursor
+    // count seconds, Gemini milliseconds.
+    if (style != JsonStyle::kGemini) handler.AddMember("timeout", 10, alloc);
     if (style == JsonStyle::kGemini) handler.AddMember("timeout", 10000, alloc);
     if (style == JsonStyle::kCursor) {
       hooks[ev.c_str()].PushBack(handler, alloc);
