@@ -52,26 +52,14 @@ constexpr const char* kHooksHelp =
     "  cursor       ~/.cursor/hooks.json                            .cursor/hooks.json\n"
     "  gemini       ~/.gemini/settings.json                         .gemini/settings.json\n";
 
-enum class Format { kJson, kToml };
+using Tool = HookTool;
 
-struct Tool {
-  const char* name;
-  Format format;
-  JsonStyle style;
-  const char* home_env;  // overrides the user-scope directory when set
-  const char* dir;       // ".claude", relative to $HOME (user) or the cwd (project)
-  const char* file;
-  std::vector<std::string> events;
-};
+}  // namespace
 
-// Events ferry subscribes to, per host: the session, prompt, tool, compaction and stop events
-// (docs/hooks.md "Events" lists, per host and version, what is subscribed and why the rest is
-// left out: high volume, a blocking contract, or a duplicate of an event already taken).
-// A host that does not know an event ignores its entry.
-const std::vector<Tool>& Tools() {
-  static const std::vector<Tool> kTools = {
+const std::vector<HookTool>& HookTools() {
+  static const std::vector<HookTool> kTools = {
       {"claude-code",
-       Format::kJson,
+       false,
        JsonStyle::kClaude,
        "CLAUDE_CONFIG_DIR",
        ".claude",
@@ -79,7 +67,7 @@ const std::vector<Tool>& Tools() {
        {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure",
         "Notification", "Stop", "SubagentStop", "PreCompact", "SessionEnd"}},
       {"codex",
-       Format::kToml,
+       true,
        JsonStyle::kClaude,
        "CODEX_HOME",
        ".codex",
@@ -87,7 +75,7 @@ const std::vector<Tool>& Tools() {
        {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PreCompact",
         "SubagentStop", "Stop", "Interrupt", "SessionEnd"}},
       {"cursor",
-       Format::kJson,
+       false,
        JsonStyle::kCursor,
        nullptr,
        ".cursor",
@@ -96,7 +84,7 @@ const std::vector<Tool>& Tools() {
         "beforeMCPExecution", "afterMCPExecution", "afterFileEdit", "afterAgentResponse", "stop",
         "sessionEnd"}},
       {"gemini",
-       Format::kJson,
+       false,
        JsonStyle::kGemini,
        nullptr,
        ".gemini",
@@ -106,6 +94,8 @@ const std::vector<Tool>& Tools() {
   };
   return kTools;
 }
+
+namespace {
 
 bool ReadFile(const std::string& path, std::string* out, bool* exists, std::string* error) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -230,7 +220,7 @@ void PreferBackup(const Tool& tool, const std::string& path, bool empty, Plan* p
     std::string text, ignored;
     bool exists = false;
     if (!ReadFile(b, &text, &exists, &ignored) || !exists) continue;
-    if (tool.format == Format::kToml) {
+    if (tool.toml) {
       if (text.find(hooks::kTomlBegin) != std::string::npos) continue;
       if (text == plan->text || text + "\n" == plan->text) plan->text = text;
     } else {
@@ -285,7 +275,7 @@ Plan MakePlan(const Tool& tool, const std::string& path, const std::string& old_
               bool install, const std::string& bin) {
   Plan plan;
   const std::string command = hooks::HookCommand(bin, tool.name);
-  if (tool.format == Format::kToml) {
+  if (tool.toml) {
     auto edit = hooks::EditToml(old_text, tool.events, command, install);
     if (!edit.ok) {
       plan.error = edit.error;
@@ -310,7 +300,11 @@ Plan MakePlan(const Tool& tool, const std::string& path, const std::string& old_
   return plan;
 }
 
-std::string ConfigPath(const Tool& tool, bool project, std::string* error) {
+void Print(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
+
+}  // namespace
+
+std::string HookConfigPath(const HookTool& tool, bool project, std::string* error) {
   if (project) {
     char cwd[4096];
     if (!::getcwd(cwd, sizeof cwd)) {
@@ -331,10 +325,6 @@ std::string ConfigPath(const Tool& tool, bool project, std::string* error) {
   return std::string(home) + "/" + tool.dir + "/" + tool.file;
 }
 
-void Print(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
-
-}  // namespace
-
 int RunHooks(int argc, char** argv) {
   HooksArgs a;
   std::string error;
@@ -351,7 +341,7 @@ int RunHooks(int argc, char** argv) {
   const std::string &action = a.action, &tool_name = a.tool, &scope = a.scope;
   const bool dry_run = a.dry_run;
   const Tool* tool = nullptr;
-  for (const auto& t : Tools())
+  for (const auto& t : HookTools())
     if (tool_name == t.name) tool = &t;
   if (!tool) {
     Complain("hooks: which tool? claude-code, codex, cursor or gemini, not \"" + tool_name + "\"");
@@ -359,7 +349,7 @@ int RunHooks(int argc, char** argv) {
   }
   const bool install = action == "install";
 
-  std::string path = ConfigPath(*tool, scope == "project", &error);
+  std::string path = HookConfigPath(*tool, scope == "project", &error);
   if (path.empty()) {
     Complain("hooks: " + error);
     return 1;
@@ -432,7 +422,7 @@ int RunHooks(int argc, char** argv) {
   }
   Print(done + "\n");
   if (install) Print("the hooks run " + bin.path + " (" + bin.why + ")\n");
-  if (install && tool->format == Format::kToml)
+  if (install && tool->toml)
     Print("codex asks you to trust new hooks: open /hooks in codex once.\n");
   return 0;
 }

@@ -232,6 +232,32 @@ JsonEdit EditJson(std::string_view input, JsonStyle style, const std::vector<std
   return out;
 }
 
+bool ListFerryJson(std::string_view text, JsonStyle style, std::vector<FerryEntry>* out,
+                   std::string* error) {
+  rapidjson::Document doc;
+  if (!Parse(text, &doc, error)) return false;
+  auto hooks = doc.FindMember("hooks");
+  if (hooks == doc.MemberEnd() || !hooks->value.IsObject()) return true;
+  auto add = [&](const char* ev, const Value& h) {
+    if (!IsFerryHandler(h)) return;
+    out->push_back({ev, h["command"].GetString(), h.HasMember("timeout")});
+  };
+  for (auto ev = hooks->value.MemberBegin(); ev != hooks->value.MemberEnd(); ++ev) {
+    if (!ev->value.IsArray()) continue;
+    for (const auto& g : ev->value.GetArray()) {
+      if (style == JsonStyle::kCursor) {
+        add(ev->name.GetString(), g);
+        continue;
+      }
+      if (!g.IsObject()) continue;
+      auto inner = g.FindMember("hooks");
+      if (inner == g.MemberEnd() || !inner->value.IsArray()) continue;
+      for (const auto& h : inner->value.GetArray()) add(ev->name.GetString(), h);
+    }
+  }
+  return true;
+}
+
 bool JsonEqual(std::string_view a, std::string_view b) {
   rapidjson::Document da, db;
   std::string ignored;

@@ -284,9 +284,52 @@ std::string RenderBody(const std::vector<Segment>& segs, const std::vector<std::
   return body;
 }
 
+// The text of a one-line TOML string ("basic" with \\ and \" escapes, or 'literal'); "" for
+// anything else.
+std::string Unquote(std::string_view v) {
+  if (v.size() < 2) return {};
+  if (v.front() == '\'') {
+    const size_t close = v.find('\'', 1);
+    return close == std::string_view::npos ? std::string() : std::string(v.substr(1, close - 1));
+  }
+  if (v.front() != '"') return {};
+  std::string out;
+  for (size_t i = 1; i < v.size(); ++i) {
+    if (v[i] == '"') return out;
+    if (v[i] == '\\' && i + 1 < v.size()) ++i;
+    out += v[i];
+  }
+  return {};
+}
+
 bool Blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
 
 }  // namespace
+
+bool ListFerryToml(std::string_view text, std::vector<FerryEntry>* out, std::string* error) {
+  toml::Scan scan;
+  if (!toml::Check(text, &scan, error)) return false;
+  const Lines lines(text);
+  for (size_t i = 0; i < scan.headers.size(); ++i) {
+    const toml::Header& h = scan.headers[i];
+    const std::string ev = ArrayHeaderEvent(lines.Bare(h.line), ".hooks");
+    if (ev.empty()) continue;
+    FerryEntry entry{ev, {}, false};
+    for (const auto& k : scan.keys) {
+      if (k.table != h.name || k.line < h.line ||
+          (i + 1 < scan.headers.size() && k.line > scan.headers[i + 1].line))
+        continue;
+      if (k.name == "timeout") entry.has_timeout = true;
+      if (k.name != "command" || k.last_line != k.line) continue;
+      std::string_view v = lines.Bare(k.line);
+      v.remove_prefix(v.find('=') + 1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      entry.command = Unquote(v);
+    }
+    if (IsFerryCommand(entry.command)) out->push_back(std::move(entry));
+  }
+  return true;
+}
 
 TomlEdit EditToml(std::string_view input, const std::vector<std::string>& events,
                   const std::string& command, bool install) {
