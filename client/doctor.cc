@@ -16,7 +16,6 @@
 #include "client/args.h"
 #include "client/common.h"
 #include "client/conn.h"
-#include "client/self_exe.h"
 #include "client/spool.h"
 #include "proto/event.h"
 #include "proto/messages.h"
@@ -106,6 +105,13 @@ bool Ask(const std::string& socket, proto::FrameType req, const std::string& bod
 
 void CheckDaemon(const std::string& socket, const rapidjson::Document* st, const std::string& err,
                  std::vector<Check>* out) {
+  if (!st && err.find("timed out") != std::string::npos) {
+    out->push_back({Check::kFail, "daemon",
+                    "ferryd takes connections on " + socket +
+                        " but does not answer (stopped, hung or overloaded): " + err,
+                    "systemctl --user restart ferryd (or kill the stuck ferryd and start it)"});
+    return;
+  }
   if (!st) {
     out->push_back(
         {Check::kFail, "daemon", "ferryd does not answer on " + socket + ": " + err, kStartFerryd});
@@ -190,65 +196,6 @@ void CheckState(const std::string& dir, std::vector<Check>* out) {
     return;
   }
   out->push_back({Check::kOk, "state", dir + " is yours alone (" + Octal(st.st_mode) + ")", ""});
-}
-
-bool Executable(const std::string& p) { return ::access(p.c_str(), X_OK) == 0; }
-
-// The ferryd to ask: next to this ferry, else on PATH, else the installed one.
-std::string FindFerryd() {
-  const std::string self = SelfExePath();
-  if (self.front() == '/' && Executable(Dir(self) + "/ferryd")) return Dir(self) + "/ferryd";
-  const char* env = std::getenv("PATH");
-  std::string path = env ? env : "";
-  for (size_t pos = 0; pos <= path.size();) {
-    size_t colon = path.find(':', pos);
-    if (colon == std::string::npos) colon = path.size();
-    const std::string dir = path.substr(pos, colon - pos);
-    pos = colon + 1;
-    if (!dir.empty() && dir.front() == '/' && Executable(dir + "/ferryd")) return dir + "/ferryd";
-  }
-  const std::string installed = std::string(FERRY_INSTALL_BINDIR) + "/ferryd";
-  return Executable(installed) ? installed : std::string();
-}
-
-std::string FirstLine(std::string s) {
-  s = s.substr(0, s.find('\n'));
-  if (s.starts_with("ferryd: ")) s.erase(0, 8);
-  return s;
-}
-
-void CheckConfig(const GlobalOptions& g, std::vector<Check>* out) {
-  const char* env = std::getenv("FERRY_CONFIG");
-  const std::string path = !g.config.empty() ? g.config
-                           : env && *env     ? env
-                                             : proto::DefaultConfigPath();
-  const std::string ferryd = FindFerryd();
-  if (ferryd.empty()) {
-    out->push_back({Check::kWarn, "config",
-                    "not checked: no ferryd next to ferry, on PATH or in " FERRY_INSTALL_BINDIR,
-                    "put ferryd on PATH (cmake --install), then ferry doctor again"});
-    return;
-  }
-  std::vector<std::string> argv = {ferryd, "--check-config"};
-  if (!g.config.empty()) argv.insert(argv.end(), {"--config", g.config});
-  const ProgramRun r = RunProgram(argv, {}, "", 10000);
-  const std::string again = ferryd + " --check-config --config " + path;
-  if (!r.started || r.timed_out || r.exit_code < 0) {
-    out->push_back(
-        {Check::kWarn, "config",
-         "not checked: " + ferryd + " --check-config " + (r.timed_out ? "hung" : "did not run"),
-         again});
-  } else if (r.exit_code != 0) {
-    out->push_back({Check::kFail, "config", FirstLine(r.err), "edit " + path + ", then " + again});
-  } else if (!r.err.empty()) {
-    out->push_back({Check::kWarn, "config", FirstLine(r.err), "edit " + path + ", then " + again});
-  } else {
-    struct stat st {};
-    out->push_back({Check::kOk, "config",
-                    ::stat(path.c_str(), &st) == 0 ? path + " is valid"
-                                                   : "no " + path + ": the defaults apply",
-                    ""});
-  }
 }
 
 void CheckSpool(const std::string& state_dir, bool up, std::vector<Check>* out) {
@@ -489,7 +436,7 @@ int RunDoctor(int argc, char** argv) {
   CheckDaemon(socket, up ? &status : nullptr, error, &checks);
   CheckSocket(socket, up, &checks);
   CheckState(state_dir, &checks);
-  CheckConfig(a.global, &checks);
+  DoctorConfig(a.global, &checks);
   CheckSpool(state_dir, up, &checks);
   if (up) {
     CheckSinks(status, &checks);

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "client/args.h"
+
 namespace ferry::client {
 
 // argv holds the arguments after "doctor". Exit: 0 every check ok, 1 a problem found (a warn
@@ -37,6 +39,10 @@ struct ProgramRun {
 ProgramRun RunProgram(const std::vector<std::string>& argv,
                       const std::vector<std::pair<std::string, std::string>>& env,
                       std::string_view input, int timeout_ms);
+
+// The config check: runs `ferryd --check-config` (the ferryd next to this ferry, else on
+// PATH, else the installed one) on the config ferryd would read (client/doctor_run.cc).
+void DoctorConfig(const GlobalOptions& global, std::vector<DoctorCheck>* out);
 
 // The hook checks (client/hooks_doctor.cc): for each host, ferry's entries in the user and
 // project config files (installed once, every event, timeouts), Cursor running Claude Code's

@@ -1,17 +1,22 @@
 // RunProgram (doctor.h): fork/exec with pipes, a deadline and SIGKILL past it. `ferry doctor`
-// runs `ferryd --check-config` and the installed hook commands through it.
+// runs `ferryd --check-config` (DoctorConfig, here too) and the installed hook commands
+// through it.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "client/doctor.h"
+#include "client/self_exe.h"
+#include "proto/paths.h"
 
 extern char** environ;
 
@@ -35,6 +40,7 @@ std::vector<std::string> Environment(const std::vector<std::pair<std::string, st
 
 }  // namespace
 
+// Over 80 lines: one poll loop feeds stdin and drains stdout/stderr under one deadline.
 ProgramRun RunProgram(const std::vector<std::string>& argv,
                       const std::vector<std::pair<std::string, std::string>>& env,
                       std::string_view input, int timeout_ms) {
@@ -119,6 +125,75 @@ ProgramRun RunProgram(const std::vector<std::string>& argv,
   r.ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+namespace {
+
+std::string Dir(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+bool Executable(const std::string& p) { return ::access(p.c_str(), X_OK) == 0; }
+
+// The ferryd to ask: next to this ferry, else on PATH, else the installed one.
+std::string FindFerryd() {
+  const std::string self = SelfExePath();
+  if (self.front() == '/' && Executable(Dir(self) + "/ferryd")) return Dir(self) + "/ferryd";
+  const char* env = std::getenv("PATH");
+  std::string path = env ? env : "";
+  for (size_t pos = 0; pos <= path.size();) {
+    size_t colon = path.find(':', pos);
+    if (colon == std::string::npos) colon = path.size();
+    const std::string dir = path.substr(pos, colon - pos);
+    pos = colon + 1;
+    if (!dir.empty() && dir.front() == '/' && Executable(dir + "/ferryd")) return dir + "/ferryd";
+  }
+  const std::string installed = std::string(FERRY_INSTALL_BINDIR) + "/ferryd";
+  return Executable(installed) ? installed : std::string();
+}
+
+std::string FirstLine(std::string s) {
+  s = s.substr(0, s.find('\n'));
+  if (s.starts_with("ferryd: ")) s.erase(0, 8);
+  return s;
+}
+
+}  // namespace
+
+void DoctorConfig(const GlobalOptions& g, std::vector<DoctorCheck>* out) {
+  using Check = DoctorCheck;
+  const char* env = std::getenv("FERRY_CONFIG");
+  const std::string path = !g.config.empty() ? g.config
+                           : env && *env     ? env
+                                             : proto::DefaultConfigPath();
+  const std::string ferryd = FindFerryd();
+  if (ferryd.empty()) {
+    out->push_back({Check::kWarn, "config",
+                    "not checked: no ferryd next to ferry, on PATH or in " FERRY_INSTALL_BINDIR,
+                    "put ferryd on PATH (cmake --install), then ferry doctor again"});
+    return;
+  }
+  std::vector<std::string> argv = {ferryd, "--check-config"};
+  if (!g.config.empty()) argv.insert(argv.end(), {"--config", g.config});
+  const ProgramRun r = RunProgram(argv, {}, "", 10000);
+  const std::string again = ferryd + " --check-config --config " + path;
+  if (!r.started || r.timed_out || r.exit_code < 0) {
+    out->push_back(
+        {Check::kWarn, "config",
+         "not checked: " + ferryd + " --check-config " + (r.timed_out ? "hung" : "did not run"),
+         again});
+  } else if (r.exit_code != 0) {
+    out->push_back({Check::kFail, "config", FirstLine(r.err), "edit " + path + ", then " + again});
+  } else if (!r.err.empty()) {
+    out->push_back({Check::kWarn, "config", FirstLine(r.err), "edit " + path + ", then " + again});
+  } else {
+    struct stat st {};
+    out->push_back({Check::kOk, "config",
+                    ::stat(path.c_str(), &st) == 0 ? path + " is valid"
+                                                   : "no " + path + ": the defaults apply",
+                    ""});
+  }
 }
 
 }  // namespace ferry::client

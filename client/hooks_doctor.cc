@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -108,9 +109,10 @@ void RunInstalled(const HookTool& tool, const std::string& command, std::vector<
   if (!r.started) {
     out->push_back({Check::kFail, name, "could not start /bin/sh", "check that /bin/sh exists"});
   } else if (r.timed_out) {
-    out->push_back({Check::kFail, name,
-                    std::string("still running after 10 s: ") + tool.name + " kills it and the event is lost",
-                    fix});
+    out->push_back(
+        {Check::kFail, name,
+         std::string("still running after 10 s: ") + tool.name + " kills it and the event is lost",
+         fix});
   } else if (r.stdin_broken) {
     out->push_back({Check::kFail, name,
                     "exited before reading all of stdin: " + std::string(tool.name) +
@@ -123,6 +125,7 @@ void RunInstalled(const HookTool& tool, const std::string& command, std::vector<
                     fix});
   } else if (!r.out.empty() || !r.err.empty()) {
     std::string what = r.out.empty() ? r.err : r.out;
+    while (!what.empty() && std::isspace(static_cast<unsigned char>(what.back()))) what.pop_back();
     if (what.size() > 60) what = what.substr(0, 57) + "...";
     for (char& c : what)
       if (static_cast<unsigned char>(c) < 0x20) c = ' ';
