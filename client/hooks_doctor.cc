@@ -51,6 +51,8 @@ struct Found {
   std::string path;
   bool exists = false;
   std::vector<hooks::FerryEntry> entries;
+  std::vector<std::string> trusted;  // Codex: [hooks.state."<key>"] keys with a trusted_hash
+  bool bad = false;                  // unreadable or malformed: already reported
 };
 
 // ferry's entries in `path`; a file that does not parse is reported and counts as none.
@@ -64,11 +66,12 @@ Found Read(const HookTool& tool, const std::string& path, std::vector<Check>* ou
     return f;
   }
   if (!f.exists) return f;
-  const bool ok = tool.toml ? hooks::ListFerryToml(text, &f.entries, &error)
+  const bool ok = tool.toml ? hooks::ListFerryToml(text, &f.entries, &error, &f.trusted)
                             : hooks::ListFerryJson(text, tool.style, &f.entries, &error);
   if (!ok) {
+    f.bad = true;
     out->push_back({Check::kFail, std::string("hooks ") + tool.name,
-                    path + ":" + error + ": " + tool.name + " may not load it either",
+                    path + ":" + error + "; " + tool.name + " may not load it either",
                     "edit " + path + " (ferry hooks install " + tool.name +
                         " refuses to change it until it parses)"});
   }
@@ -151,6 +154,42 @@ void RunInstalled(const HookTool& tool, const std::string& command, std::vector<
   }
 }
 
+// "SessionStart" -> "session_start", as Codex names events in its trust keys.
+std::string Snake(const std::string& ev) {
+  std::string out;
+  for (char c : ev) {
+    if (std::isupper(static_cast<unsigned char>(c)) && !out.empty()) out += '_';
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+// Codex runs a hook only once the user trusted it in /hooks, recorded as
+// [hooks.state."<file>:<event>:<group>:<handler>"] trusted_hash. Without that entry ferry's
+// hook never runs and Codex says nothing. (The hash itself is Codex's to check.)
+void CheckCodexTrust(const Found& f, std::vector<Check>* out) {
+  std::string real = f.path;
+  if (char* r = ::realpath(f.path.c_str(), nullptr)) {
+    real = r;
+    std::free(r);
+  }
+  size_t untrusted = 0;
+  for (const auto& e : f.entries) {
+    const std::string key =
+        ":" + Snake(e.event) + ":" + std::to_string(e.group) + ":" + std::to_string(e.handler);
+    bool found = false;
+    for (const auto& t : f.trusted) found |= t == f.path + key || t == real + key;
+    untrusted += !found;
+  }
+  if (untrusted == 0) return;
+  out->push_back({Check::kWarn, "hooks codex",
+                  std::to_string(untrusted) + " of ferry's " + std::to_string(f.entries.size()) +
+                      " hooks in " + f.path +
+                      " are not trusted: Codex runs a hook only after you trust it, and says "
+                      "nothing otherwise",
+                  "open /hooks in codex and trust ferry's hooks"});
+}
+
 // One host: ferry's entries found once, in one scope, for every event, with timeouts.
 void CheckTool(const HookTool& tool, std::vector<Check>* out) {
   const std::string name = std::string("hooks ") + tool.name;
@@ -167,6 +206,7 @@ void CheckTool(const HookTool& tool, std::vector<Check>* out) {
                     std::string("ferry hooks uninstall ") + tool.name + " --scope project"});
     return;
   }
+  if (user.bad || project.bad) return;
   const Found& f = user.entries.empty() && !project.entries.empty() ? project : user;
   const std::string install =
       std::string("ferry hooks install ") + tool.name + (&f == &project ? " --scope project" : "");
@@ -205,6 +245,7 @@ void CheckTool(const HookTool& tool, std::vector<Check>* out) {
                         " without a timeout: a stuck hook holds " + tool.name +
                         " up to its default (600 s for Claude Code and Codex)",
                     install});
+  if (tool.toml) CheckCodexTrust(f, out);
   if (out->size() == before)
     out->push_back({Check::kOk, name,
                     "installed once in " + f.path + " (" + std::to_string(per_event.size()) +

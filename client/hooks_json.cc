@@ -234,8 +234,18 @@ JsonEdit EditJson(std::string_view input, JsonStyle style, const std::vector<std
 
 bool ListFerryJson(std::string_view text, JsonStyle style, std::vector<FerryEntry>* out,
                    std::string* error) {
+  // Only read: comments and trailing commas (which Gemini CLI accepts) are fine here.
   rapidjson::Document doc;
-  if (!Parse(text, &doc, error)) return false;
+  if (Blank(text)) return true;
+  doc.Parse<kParseFlags | rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(
+      text.data(), text.size());
+  if (doc.HasParseError()) {
+    std::string what = rapidjson::GetParseError_En(doc.GetParseError());
+    if (what.ends_with('.')) what.pop_back();
+    *error = LineCol(text, doc.GetErrorOffset()) + ": not valid JSON: " + what;
+    return false;
+  }
+  if (!doc.IsObject()) return true;
   auto hooks = doc.FindMember("hooks");
   if (hooks == doc.MemberEnd() || !hooks->value.IsObject()) return true;
   auto add = [&](const char* ev, const Value& h) {

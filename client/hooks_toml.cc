@@ -7,6 +7,7 @@
 // handler's command ends with " ferry-hook") and keeps every other line between the markers
 // byte for byte, where it was. A ferry table that holds something ferry did not write is
 // refused rather than edited.
+#include <cstdint>
 #include <map>
 #include <set>
 
@@ -306,26 +307,42 @@ bool Blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::s
 
 }  // namespace
 
-bool ListFerryToml(std::string_view text, std::vector<FerryEntry>* out, std::string* error) {
+bool ListFerryToml(std::string_view text, std::vector<FerryEntry>* out, std::string* error,
+                   std::vector<std::string>* trusted) {
   toml::Scan scan;
   if (!toml::Check(text, &scan, error)) return false;
   const Lines lines(text);
+  std::map<std::string, int> groups, handlers;  // per event: seen so far
   for (size_t i = 0; i < scan.headers.size(); ++i) {
     const toml::Header& h = scan.headers[i];
-    const std::string ev = ArrayHeaderEvent(lines.Bare(h.line), ".hooks");
-    if (ev.empty()) continue;
-    FerryEntry entry{ev, {}, false};
-    for (const auto& k : scan.keys) {
-      if (k.table != h.name || k.line < h.line ||
-          (i + 1 < scan.headers.size() && k.line > scan.headers[i + 1].line))
-        continue;
+    const size_t next = i + 1 < scan.headers.size() ? scan.headers[i + 1].line : SIZE_MAX;
+    auto keys_here = [&](auto fn) {
+      for (const auto& k : scan.keys)
+        if (k.table == h.name && k.line > h.line && k.line < next) fn(k);
+    };
+    if (!h.array && h.name.starts_with("hooks.state.") && trusted) {
+      keys_here([&](const toml::Key& k) {
+        if (k.name == "trusted_hash") trusted->push_back(h.name.substr(12));
+      });
+    }
+    if (!h.array || !h.name.starts_with("hooks.")) continue;
+    const std::string rest = h.name.substr(6);
+    if (IsIdent(rest)) {
+      ++groups[rest];
+      handlers[rest] = 0;
+      continue;
+    }
+    if (!rest.ends_with(".hooks") || !IsIdent(rest.substr(0, rest.size() - 6))) continue;
+    const std::string ev = rest.substr(0, rest.size() - 6);
+    FerryEntry entry{ev, {}, false, groups[ev] - 1, handlers[ev]++};
+    keys_here([&](const toml::Key& k) {
       if (k.name == "timeout") entry.has_timeout = true;
-      if (k.name != "command" || k.last_line != k.line) continue;
+      if (k.name != "command" || k.last_line != k.line) return;
       std::string_view v = lines.Bare(k.line);
       v.remove_prefix(v.find('=') + 1);
       while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
       entry.command = Unquote(v);
-    }
+    });
     if (IsFerryCommand(entry.command)) out->push_back(std::move(entry));
   }
   return true;

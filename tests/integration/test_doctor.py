@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
+import tomllib
 import unittest
 
 import ferry_harness as fh
@@ -26,6 +27,26 @@ class DoctorTest(unittest.TestCase):
         with open(os.path.join(self.home, ".bashrc"), "w") as f:
             f.write('eval "$(ferry init bash)"\n')
         self.claude = os.path.join(self.home, ".claude", "settings.json")
+        self.codex = os.path.join(self.home, ".codex", "config.toml")
+        self.trust_codex_hooks()
+
+    def trust_codex_hooks(self):
+        """What Codex's /hooks writes when the user trusts ferry's hooks: one
+        [hooks.state."<file>:<event>:<group>:<handler>"] table each, before the trailing
+        comment (ferry's end marker), as toml_edit places new tables."""
+        with open(self.codex, "rb") as f:
+            text = f.read()
+        doc = tomllib.loads(text.decode())
+        trust = b""
+        for ev, groups in doc["hooks"].items():
+            snake = re.sub(r"(?<!^)([A-Z])", r"_\1", ev).lower()
+            for gi, g in enumerate(groups):
+                for hi, h in enumerate(g["hooks"]):
+                    if h["command"].endswith(" ferry-hook"):
+                        trust += (b'\n[hooks.state."%s:%s:%d:%d"]\ntrusted_hash = "sha256:%02d"\n'
+                                  % (self.codex.encode(), snake.encode(), gi, hi, len(trust) % 97))
+        with open(self.codex, "wb") as f:
+            f.write(text.replace(b"# <<< ferry hooks <<<\n", trust + b"# <<< ferry hooks <<<\n"))
 
     def tearDown(self):
         if self.d.proc is not None and self.d.proc.poll() is None:
@@ -91,6 +112,18 @@ class DoctorTest(unittest.TestCase):
         self.assertIn({"name": "spool", "status": "ok", "message": "empty", "fix": ""},
                       doc["checks"])
 
+    def test_codex_hooks_not_trusted(self):
+        # A reinstall that changes nothing keeps Codex's trust entries (they are not ferry's).
+        self.assertEqual(self.run_ferry(["hooks", "install", "codex"]).returncode, 0)
+        self.assertEqual(self.doctor().returncode, 0)
+        os.unlink(self.codex)
+        self.assertEqual(self.run_ferry(["hooks", "install", "codex"]).returncode, 0)
+        r = self.doctor()
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertLine(r, "warn  hooks codex: 9 of ferry's 9 hooks in %s are not trusted: Codex "
+                           "runs a hook only after you trust it, and says nothing otherwise"
+                        % self.codex, "open /hooks in codex and trust ferry's hooks")
+
     def test_cursor_and_claude_both_installed(self):
         os.makedirs(os.path.join(self.home, ".cursor"))
         self.assertEqual(self.run_ferry(["hooks", "install", "cursor"]).returncode, 0)
@@ -114,6 +147,21 @@ class DoctorTest(unittest.TestCase):
                     change(h)
         with open(self.claude, "w") as f:
             json.dump(doc, f, indent=2)
+
+    def test_malformed_host_config(self):
+        path = os.path.join(self.home, ".gemini", "settings.json")
+        os.makedirs(os.path.dirname(path))
+        with open(path, "w") as f:
+            f.write('{\n  "a": 1,\n  // comments are fine for Gemini\n  "hooks": {\n')
+        r = self.doctor()
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertLine(r, "FAIL  hooks gemini: %s:5:1: not valid JSON: Missing a name for object "
+                           "member; gemini may not load it either" % path,
+                        "edit %s (ferry hooks install gemini refuses to change it until it "
+                        "parses)" % path)
+        self.assertEqual([l for l in self.lines(r) if "hooks gemini" in l], [self.lines(r)[
+            self.lines(r).index("FAIL  hooks gemini: %s:5:1: not valid JSON: Missing a name for "
+                                "object member; gemini may not load it either" % path)]])
 
     def test_missing_timeout(self):
         self.edit_claude(lambda h: h.pop("timeout"))
