@@ -268,7 +268,9 @@ FerryBin ChooseFerry() {
   }
   const std::string installed = std::string(FERRY_INSTALL_BINDIR) + "/ferry";
   if (Executable(installed) && ShellSafe(installed)) return {installed, "the installed ferry"};
-  return {SelfExePath(), "this ferry: no ferry on PATH or in " FERRY_INSTALL_BINDIR};
+  return {SelfExePath(), "this binary, as there is no ferry on PATH or in " FERRY_INSTALL_BINDIR
+                         "; install ferry and run this again, or the hooks stop recording when "
+                         "this binary moves"};
 }
 
 Plan MakePlan(const Tool& tool, const std::string& path, const std::string& old_text, bool exists,
