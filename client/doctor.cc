@@ -325,6 +325,31 @@ void CheckLatency(const std::string& socket, unsigned long long timeout_ms,
   }
 }
 
+// Cursor runs Claude Code's hooks too: its events then arrive labelled claude-code, which
+// the payload gives away (Cursor's cursor_version and conversation_id).
+void CheckMislabelled(const std::string& socket, unsigned long long timeout_ms,
+                      std::vector<Check>* out) {
+  const std::string sql =
+      "SELECT count(*) FROM events WHERE source = 'claude-code' AND received > " +
+      std::to_string(NowNs() - 86400LL * 1000000000) +
+      " AND json_valid(payload) AND (json_extract(payload, '$.cursor_version') IS NOT NULL OR "
+      "json_extract(payload, '$.conversation_id') IS NOT NULL)";
+  rapidjson::Document doc;
+  std::string error;
+  if (!Ask(socket, proto::FrameType::kQueryReq, proto::MakeQueryRequestBody({sql, 1}),
+           proto::FrameType::kQueryResult, timeout_ms, &doc, &error) ||
+      !Get(doc, "rows").IsArray() || doc["rows"].Empty() || !doc["rows"][0].IsArray() ||
+      !doc["rows"][0][0].IsUint64() || doc["rows"][0][0].GetUint64() == 0)
+    return;
+  out->push_back({Check::kWarn, "hooks cursor",
+                  std::to_string(doc["rows"][0][0].GetUint64()) +
+                      " event(s) labelled claude-code in the last 24 h came from Cursor "
+                      "(cursor_version or conversation_id in the payload): Cursor runs Claude "
+                      "Code's hooks",
+                  "ferry hooks install cursor, and turn off \"Third-party hooks\" in Cursor's "
+                  "settings (Hooks)"});
+}
+
 // The snippet for the user's shell in its rc file, or shell events recorded today.
 void CheckShell(const std::string& socket, bool up, unsigned long long timeout_ms,
                 std::vector<Check>* out) {
@@ -445,6 +470,7 @@ int RunDoctor(int argc, char** argv) {
   }
   DoctorHooks(&checks);
   CheckShell(socket, up, a.timeout_ms, &checks);
+  if (up) CheckMislabelled(socket, a.timeout_ms, &checks);
   if (up) CheckLatency(socket, a.timeout_ms, &checks);
   int code = 0;
   for (const auto& c : checks)

@@ -270,22 +270,38 @@ class DoctorTest(unittest.TestCase):
             "      fix: systemctl --user restart ferryd (or kill the stuck ferryd and start it)"])
 
     def test_latency_from_recorded_events(self):
-        payload = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures",
-                               "hooks", "claude-code", "PreToolUse.json")
-        with open(payload, "rb") as f:
-            data = f.read()
         for _ in range(2):
-            r = subprocess.run([fh.FERRY, "emit", "--source", "claude-code", "--stdin"],
-                               env=self.env(), input=data, capture_output=True,
-                               timeout=fh.HANG_GUARD_S)
-            self.assertEqual(r.returncode, 0)
-        deadline = time.monotonic() + fh.HANG_GUARD_S
-        while self.d.status()["store"]["cursor"] < 2:  # the store applies them in a batch
-            self.assertLess(time.monotonic(), deadline, "the store never had both events")
-            time.sleep(0.02)
+            self.emit_fixture("claude-code", "claude-code/PreToolUse.json")
+        self.wait_stored(2)
         r = self.doctor()
         self.assertRegex(r.stdout, r"\n(ok  |warn)  latency claude-code: PreToolUse 2x avg "
                                    r"\d+\.\d ms max \d+\.\d ms\n")
+
+    def emit_fixture(self, source, fixture):
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures",
+                            "hooks", fixture)
+        with open(path, "rb") as f:
+            r = subprocess.run([fh.FERRY, "emit", "--source", source, "--stdin"], env=self.env(),
+                               input=f.read(), capture_output=True, timeout=fh.HANG_GUARD_S)
+        self.assertEqual(r.returncode, 0)
+
+    def wait_stored(self, n):
+        deadline = time.monotonic() + fh.HANG_GUARD_S
+        while self.d.status()["store"]["cursor"] < n:  # the store applies events in batches
+            self.assertLess(time.monotonic(), deadline, "the store never had %d events" % n)
+            time.sleep(0.02)
+
+    def test_cursor_events_recorded_as_claude_code(self):
+        # What Cursor's "third-party hooks" produce: a Cursor payload through Claude's hook.
+        self.emit_fixture("claude-code", "cursor/beforeShellExecution.json")
+        self.wait_stored(1)
+        r = self.doctor()
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertLine(r, "warn  hooks cursor: 1 event(s) labelled claude-code in the last 24 h "
+                           "came from Cursor (cursor_version or conversation_id in the payload): "
+                           "Cursor runs Claude Code's hooks",
+                        'ferry hooks install cursor, and turn off "Third-party hooks" in '
+                        "Cursor's settings (Hooks)")
 
     def test_usage(self):
         r = self.run_ferry(["doctor", "--frob"])
