@@ -445,4 +445,26 @@ Parsed ParseDeadletterArgs(int argc, char** argv, DeadletterArgs* a, std::string
   return error->empty() ? Parsed::kRun : Parsed::kError;
 }
 
+Parsed ParseDoctorArgs(int argc, char** argv, DoctorArgs* a, std::string* error) {
+  for (int i = 0; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (TakeGlobalOption(argc, argv, &i, &a->global, error)) {
+      if (!error->empty()) return Parsed::kError;
+    } else if (arg == "--json") {
+      a->json = true;
+    } else if (arg == "--help" || arg == "-h") {
+      return Parsed::kHelp;
+    } else if (arg == "--timeout-ms" && i + 1 < argc) {
+      if (!ParseUint(argv[++i], &a->timeout_ms) || a->timeout_ms == 0) {
+        *error = "--timeout-ms needs a positive integer";
+        return Parsed::kError;
+      }
+    } else {
+      *error = "doctor: unknown argument \"" + std::string(arg) + "\"";
+      return Parsed::kError;
+    }
+  }
+  return Parsed::kRun;
+}
+
 }  // namespace ferry::client

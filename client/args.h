@@ -128,6 +128,14 @@ struct DeadletterArgs {
 // "help" as the first word (before an op) is --help too.
 Parsed ParseDeadletterArgs(int argc, char** argv, DeadletterArgs* a, std::string* error);
 
+// doctor: --json, --timeout-ms N (> 0; each wait on ferryd), and the global options.
+struct DoctorArgs {
+  GlobalOptions global;
+  bool json = false;
+  unsigned long long timeout_ms = 2000;
+};
+Parsed ParseDoctorArgs(int argc, char** argv, DoctorArgs* a, std::string* error);
+
 // The exit code of a parse error for every command but emit.
 inline constexpr int kUsageExitCode = 2;
 

@@ -32,11 +32,17 @@ constexpr const char* kHooksHelp =
     "                  [--dry-run] [--scope user|project]\n"
     "\n"
     "install    merges ferry's hook entries into the tool's config file: a diff of the change\n"
-    "           is printed, the old file is kept as <file>.ferry-bak-<UTC time>, and a second\n"
-    "           install changes nothing. The installed command runs `ferry emit --source <tool>\n"
-    "           --stdin`; without a ferry binary it still reads stdin and exits 0.\n"
+    "           is printed, the old file is kept as <file>.ferry-bak-<UTC time> (only the\n"
+    "           newest such backup of each file is kept), and a second install changes\n"
+    "           nothing. The installed command runs `ferry emit --source <tool> --stdin`;\n"
+    "           without a ferry binary it still reads stdin and exits 0.\n"
+    "           The ferry it runs is the `ferry` found on PATH, as found (a symlink that an\n"
+    "           upgrade repoints keeps working, and Codex's trust, a hash of the command, stays\n"
+    "           valid); else the installed " FERRY_INSTALL_BINDIR
+    "/ferry; else this binary.\n"
     "uninstall  removes exactly the entries install added (the file's bytes come back when\n"
-    "           nothing else changed in it).\n"
+    "           nothing else changed in it). In Codex's config.toml, what Codex wrote inside\n"
+    "           ferry's block (MCP servers, features, hook trust) stays.\n"
     "--dry-run  print the diff only; write nothing\n"
     "--scope    user (default; in your home directory) or project (in the current directory)\n"
     "\n"
@@ -46,25 +52,14 @@ constexpr const char* kHooksHelp =
     "  cursor       ~/.cursor/hooks.json                            .cursor/hooks.json\n"
     "  gemini       ~/.gemini/settings.json                         .gemini/settings.json\n";
 
-enum class Format { kJson, kToml };
+using Tool = HookTool;
 
-struct Tool {
-  const char* name;
-  Format format;
-  JsonStyle style;
-  const char* home_env;  // overrides the user-scope directory when set
-  const char* dir;       // ".claude", relative to $HOME (user) or the cwd (project)
-  const char* file;
-  std::vector<std::string> events;
-};
+}  // namespace
 
-// Events ferry subscribes to: the ones every current release has, not the high-volume ones
-// (Gemini BeforeModel/AfterModel fire per streamed chunk; Cursor beforeReadFile and the Tab
-// hooks carry whole files on every keystroke's worth of work). hook-hosts.md has the why.
-const std::vector<Tool>& Tools() {
-  static const std::vector<Tool> kTools = {
+const std::vector<HookTool>& HookTools() {
+  static const std::vector<HookTool> kTools = {
       {"claude-code",
-       Format::kJson,
+       false,
        JsonStyle::kClaude,
        "CLAUDE_CONFIG_DIR",
        ".claude",
@@ -72,31 +67,35 @@ const std::vector<Tool>& Tools() {
        {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure",
         "Notification", "Stop", "SubagentStop", "PreCompact", "SessionEnd"}},
       {"codex",
-       Format::kToml,
+       true,
        JsonStyle::kClaude,
        "CODEX_HOME",
        ".codex",
        "config.toml",
-       {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop"}},
+       {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PreCompact",
+        "SubagentStop", "Stop", "Interrupt", "SessionEnd"}},
       {"cursor",
-       Format::kJson,
+       false,
        JsonStyle::kCursor,
        nullptr,
        ".cursor",
        "hooks.json",
-       {"beforeSubmitPrompt", "beforeShellExecution", "afterShellExecution", "beforeMCPExecution",
-        "afterMCPExecution", "afterFileEdit", "afterAgentResponse", "stop"}},
+       {"sessionStart", "beforeSubmitPrompt", "beforeShellExecution", "afterShellExecution",
+        "beforeMCPExecution", "afterMCPExecution", "afterFileEdit", "afterAgentResponse", "stop",
+        "sessionEnd"}},
       {"gemini",
-       Format::kJson,
+       false,
        JsonStyle::kGemini,
        nullptr,
        ".gemini",
        "settings.json",
        {"SessionStart", "BeforeAgent", "AfterAgent", "BeforeTool", "AfterTool", "Notification",
-        "SessionEnd"}},
+        "PreCompress", "SessionEnd"}},
   };
   return kTools;
 }
+
+namespace {
 
 bool ReadFile(const std::string& path, std::string* out, bool* exists, std::string* error) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -221,7 +220,7 @@ void PreferBackup(const Tool& tool, const std::string& path, bool empty, Plan* p
     std::string text, ignored;
     bool exists = false;
     if (!ReadFile(b, &text, &exists, &ignored) || !exists) continue;
-    if (tool.format == Format::kToml) {
+    if (tool.toml) {
       if (text.find(hooks::kTomlBegin) != std::string::npos) continue;
       if (text == plan->text || text + "\n" == plan->text) plan->text = text;
     } else {
@@ -234,11 +233,51 @@ void PreferBackup(const Tool& tool, const std::string& path, bool empty, Plan* p
   if (empty) plan->remove_file = true;
 }
 
+// A path that can go between double quotes in the hook's `sh -c '…'` script unescaped.
+bool ShellSafe(const std::string& path) {
+  return !path.empty() && path.front() == '/' &&
+         path.find_first_of("\"$`\\'\n") == std::string::npos;
+}
+
+bool Executable(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+struct FerryBin {
+  std::string path;
+  std::string why;
+};
+
+// The ferry the hooks run: the one on PATH as found (not resolved: a symlink that a package
+// upgrade repoints keeps working, and the command string, which Codex's trust hashes, stays
+// the same), else the installed one, else this binary (a build tree: said so on install).
+FerryBin ChooseFerry() {
+  const char* env = std::getenv("PATH");
+  const std::string path_var = env ? env : "";
+  for (size_t pos = 0; pos <= path_var.size();) {
+    size_t colon = path_var.find(':', pos);
+    if (colon == std::string::npos) colon = path_var.size();
+    const std::string dir = path_var.substr(pos, colon - pos);
+    pos = colon + 1;
+    if (dir.empty() || dir.front() != '/') continue;
+    const std::string cand = dir + (dir.ends_with('/') ? "" : "/") + "ferry";
+    if (!Executable(cand)) continue;
+    if (ShellSafe(cand)) return {cand, "the ferry found on PATH"};
+    break;  // the first one on PATH is what a shell would run; do not skip to another
+  }
+  const std::string installed = std::string(FERRY_INSTALL_BINDIR) + "/ferry";
+  if (Executable(installed) && ShellSafe(installed)) return {installed, "the installed ferry"};
+  return {SelfExePath(), "this binary, as there is no ferry on PATH or in " FERRY_INSTALL_BINDIR
+                         "; install ferry and run this again, or the hooks stop recording when "
+                         "this binary moves"};
+}
+
 Plan MakePlan(const Tool& tool, const std::string& path, const std::string& old_text, bool exists,
-              bool install) {
+              bool install, const std::string& bin) {
   Plan plan;
-  const std::string command = hooks::HookCommand(SelfExePath(), tool.name);
-  if (tool.format == Format::kToml) {
+  const std::string command = hooks::HookCommand(bin, tool.name);
+  if (tool.toml) {
     auto edit = hooks::EditToml(old_text, tool.events, command, install);
     if (!edit.ok) {
       plan.error = edit.error;
@@ -263,7 +302,11 @@ Plan MakePlan(const Tool& tool, const std::string& path, const std::string& old_
   return plan;
 }
 
-std::string ConfigPath(const Tool& tool, bool project, std::string* error) {
+void Print(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
+
+}  // namespace
+
+std::string HookConfigPath(const HookTool& tool, bool project, std::string* error) {
   if (project) {
     char cwd[4096];
     if (!::getcwd(cwd, sizeof cwd)) {
@@ -284,10 +327,6 @@ std::string ConfigPath(const Tool& tool, bool project, std::string* error) {
   return std::string(home) + "/" + tool.dir + "/" + tool.file;
 }
 
-void Print(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
-
-}  // namespace
-
 int RunHooks(int argc, char** argv) {
   HooksArgs a;
   std::string error;
@@ -304,7 +343,7 @@ int RunHooks(int argc, char** argv) {
   const std::string &action = a.action, &tool_name = a.tool, &scope = a.scope;
   const bool dry_run = a.dry_run;
   const Tool* tool = nullptr;
-  for (const auto& t : Tools())
+  for (const auto& t : HookTools())
     if (tool_name == t.name) tool = &t;
   if (!tool) {
     Complain("hooks: which tool? claude-code, codex, cursor or gemini, not \"" + tool_name + "\"");
@@ -312,7 +351,7 @@ int RunHooks(int argc, char** argv) {
   }
   const bool install = action == "install";
 
-  std::string path = ConfigPath(*tool, scope == "project", &error);
+  std::string path = HookConfigPath(*tool, scope == "project", &error);
   if (path.empty()) {
     Complain("hooks: " + error);
     return 1;
@@ -334,7 +373,8 @@ int RunHooks(int argc, char** argv) {
     Print(path + ": no such file; nothing to uninstall\n");
     return 0;
   }
-  const Plan plan = MakePlan(*tool, path, old_text, exists, install);
+  const FerryBin bin = ChooseFerry();
+  const Plan plan = MakePlan(*tool, path, old_text, exists, install, bin.path);
   if (!plan.ok) {
     Complain("hooks: " + path + ":" + plan.error + " (file left untouched)");
     return 1;
@@ -376,9 +416,15 @@ int RunHooks(int argc, char** argv) {
   std::string done = install ? "installed ferry's " + std::string(tool->name) + " hooks in " + path
                      : plan.remove_file ? "removed " + path + " (ferry had created it)"
                                         : "removed ferry's hooks from " + path;
-  if (!backup.empty()) done += " (backup: " + backup + ")";
+  if (!backup.empty()) {
+    done += " (backup: " + backup + ")";
+    // One backup per file: the newest. Older ones (ferry's, same file) go once this one is safe.
+    for (const auto& old : Backups(path))
+      if (old != backup) ::unlink(old.c_str());
+  }
   Print(done + "\n");
-  if (install && tool->format == Format::kToml)
+  if (install) Print("the hooks run " + bin.path + " (" + bin.why + ")\n");
+  if (install && tool->toml)
     Print("codex asks you to trust new hooks: open /hooks in codex once.\n");
   return 0;
 }

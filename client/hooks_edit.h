@@ -56,6 +56,28 @@ struct TomlEdit {
 TomlEdit EditToml(std::string_view input, const std::vector<std::string>& events,
                   const std::string& command, bool install);
 
+// One ferry handler found in a config file (for `ferry doctor`).
+struct FerryEntry {
+  std::string event;
+  std::string command;
+  bool has_timeout = false;
+  // Codex only: the index of its [[hooks.<Event>]] group and of the handler in it, the way
+  // Codex keys its trust ("<file>:<event_snake_case>:<group>:<handler>").
+  int group = -1, handler = -1;
+};
+
+// ferry's handlers in a JSON config of `style`, in file order; false with *error
+// ("line:col: what") when it does not parse.
+bool ListFerryJson(std::string_view text, JsonStyle style, std::vector<FerryEntry>* out,
+                   std::string* error);
+
+// ferry's handlers in Codex's config.toml: every [[hooks.<Event>.hooks]] table whose command
+// (a one-line string) ends with the marker, inside ferry's block or not.
+// With `trusted`, also the keys of the [hooks.state."<key>"] tables that hold a
+// trusted_hash (Codex's record of the hooks the user trusted in /hooks).
+bool ListFerryToml(std::string_view text, std::vector<FerryEntry>* out, std::string* error,
+                   std::vector<std::string>* trusted = nullptr);
+
 // A unified diff of two texts (3 lines of context), "" when equal.
 std::string UnifiedDiff(std::string_view before, std::string_view after, const std::string& name_a,
                         const std::string& name_b);

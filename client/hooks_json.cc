@@ -155,9 +155,9 @@ void AddFerry(rapidjson::Document* doc, JsonStyle style, const std::vector<std::
     if (style != JsonStyle::kCursor) handler.AddMember("type", "command", alloc);
     if (style == JsonStyle::kGemini) handler.AddMember("name", "ferry", alloc);
     handler.AddMember("command", Value(command.c_str(), alloc), alloc);
-    // A safety net only (ferry emit answers within its own 50 ms budget). Claude counts
-    // seconds, Gemini milliseconds; Cursor has no such field.
-    if (style == JsonStyle::kClaude) handler.AddMember("timeout", 10, alloc);
+    // A safety net only (ferry emit answers within its own 50 ms budget). Claude and Cursor
+    // count seconds, Gemini milliseconds.
+    if (style != JsonStyle::kGemini) handler.AddMember("timeout", 10, alloc);
     if (style == JsonStyle::kGemini) handler.AddMember("timeout", 10000, alloc);
     if (style == JsonStyle::kCursor) {
       hooks[ev.c_str()].PushBack(handler, alloc);
@@ -230,6 +230,42 @@ JsonEdit EditJson(std::string_view input, JsonStyle style, const std::vector<std
   out.empty = IsSkeleton(after, style);
   out.text = out.changed ? Serialize(after, DetectIndent(input)) : std::string(input);
   return out;
+}
+
+bool ListFerryJson(std::string_view text, JsonStyle style, std::vector<FerryEntry>* out,
+                   std::string* error) {
+  // Only read: comments and trailing commas (which Gemini CLI accepts) are fine here.
+  rapidjson::Document doc;
+  if (Blank(text)) return true;
+  doc.Parse<kParseFlags | rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(
+      text.data(), text.size());
+  if (doc.HasParseError()) {
+    std::string what = rapidjson::GetParseError_En(doc.GetParseError());
+    if (what.ends_with('.')) what.pop_back();
+    *error = LineCol(text, doc.GetErrorOffset()) + ": not valid JSON: " + what;
+    return false;
+  }
+  if (!doc.IsObject()) return true;
+  auto hooks = doc.FindMember("hooks");
+  if (hooks == doc.MemberEnd() || !hooks->value.IsObject()) return true;
+  auto add = [&](const char* ev, const Value& h) {
+    if (!IsFerryHandler(h)) return;
+    out->push_back({ev, h["command"].GetString(), h.HasMember("timeout")});
+  };
+  for (auto ev = hooks->value.MemberBegin(); ev != hooks->value.MemberEnd(); ++ev) {
+    if (!ev->value.IsArray()) continue;
+    for (const auto& g : ev->value.GetArray()) {
+      if (style == JsonStyle::kCursor) {
+        add(ev->name.GetString(), g);
+        continue;
+      }
+      if (!g.IsObject()) continue;
+      auto inner = g.FindMember("hooks");
+      if (inner == g.MemberEnd() || !inner->value.IsArray()) continue;
+      for (const auto& h : inner->value.GetArray()) add(ev->name.GetString(), h);
+    }
+  }
+  return true;
 }
 
 bool JsonEqual(std::string_view a, std::string_view b) {

@@ -5,6 +5,7 @@
 
 #include "client/common.h"
 #include "client/completions.h"
+#include "client/doctor.h"
 #include "client/emit.h"
 #include "client/hooks.h"
 #include "client/init.h"
@@ -33,6 +34,7 @@ constexpr const char* kHelp =
     "  flush    send what the upstream sinks have not yet sent, now (--wait to wait for it)\n"
     "  deadletter  list, replay or purge the events a sink's server rejected\n"
     "  completions  print the bash, zsh or fish completion script (ferry completions --help)\n"
+    "  doctor   check ferryd, permissions, config, hooks, shell, spool and sinks; print fixes\n"
     "\n"
     "options for every command:\n"
     "  --socket PATH     ferryd's socket (env FERRY_SOCKET; default\n"
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
   if (cmd == "flush") return ferry::client::RunFlush(argc - 2, argv + 2);
   if (cmd == "deadletter") return ferry::client::RunDeadletter(argc - 2, argv + 2);
   if (cmd == "completions") return ferry::client::RunCompletions(argc - 2, argv + 2);
+  if (cmd == "doctor") return ferry::client::RunDoctor(argc - 2, argv + 2);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kHelp, stdout);
     return 0;

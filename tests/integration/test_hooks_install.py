@@ -26,14 +26,15 @@ TOOLS = {
                      "PostToolUseFailure", "Notification", "Stop", "SubagentStop", "PreCompact",
                      "SessionEnd"]),
     "codex": (".codex/config.toml", "codex-config.toml",
-              ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop"]),
+              ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PreCompact",
+               "SubagentStop", "Stop", "Interrupt", "SessionEnd"]),
     "cursor": (".cursor/hooks.json", "cursor-hooks.json",
-               ["beforeSubmitPrompt", "beforeShellExecution", "afterShellExecution",
-                "beforeMCPExecution", "afterMCPExecution", "afterFileEdit", "afterAgentResponse",
-                "stop"]),
+               ["sessionStart", "beforeSubmitPrompt", "beforeShellExecution",
+                "afterShellExecution", "beforeMCPExecution", "afterMCPExecution", "afterFileEdit",
+                "afterAgentResponse", "stop", "sessionEnd"]),
     "gemini": (".gemini/settings.json", "gemini-settings.json",
                ["SessionStart", "BeforeAgent", "AfterAgent", "BeforeTool", "AfterTool",
-                "Notification", "SessionEnd"]),
+                "Notification", "PreCompress", "SessionEnd"]),
 }
 
 
@@ -50,6 +51,8 @@ def ferry_handlers(tool, doc):
     """{event: [handler]} of the handlers whose command carries ferry's marker."""
     out = {}
     for ev, groups in doc.get("hooks", {}).items():
+        if ev == "state":  # Codex's hook trust, [hooks.state."<key>"]
+            continue
         for g in groups:
             handlers = [g] if tool == "cursor" else g.get("hooks", [])
             for h in handlers:
@@ -68,10 +71,12 @@ class HooksInstallTest(unittest.TestCase):
         shutil.rmtree(self.root, ignore_errors=True)
 
     def env(self, **extra):
+        # No ferry on PATH unless a test puts one there: the hooks then run the binary tested.
+        extra.setdefault("PATH", "/usr/bin:/bin")
         return fh.clean_env(HOME=self.home, **extra)
 
-    def hooks(self, *args, ferry=None, cwd=None):
-        return subprocess.run([ferry or fh.FERRY, "hooks"] + list(args), env=self.env(),
+    def hooks(self, *args, ferry=None, cwd=None, env=None):
+        return subprocess.run([ferry or fh.FERRY, "hooks"] + list(args), env=env or self.env(),
                               capture_output=True, text=True, timeout=fh.HANG_GUARD_S, cwd=cwd)
 
     def place(self, tool, fixture=None):
@@ -127,6 +132,8 @@ class HooksInstallTest(unittest.TestCase):
         r = self.hooks("uninstall", tool)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(read(path), original, "uninstall restores the original bytes")
+        (backup,) = self.backups(path)
+        self.assertEqual(read(backup), installed, "one backup per file: the newest")
         r = self.hooks("uninstall", tool)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("nothing changed", r.stdout)
@@ -150,6 +157,9 @@ class HooksInstallTest(unittest.TestCase):
                         "the user's text, comments and layout are untouched")
         self.assertTrue(installed.endswith(b"# <<< ferry hooks <<<\n"))
         self.assertEqual(after["hooks"]["PreToolUse"][0]["hooks"][0]["command"], "~/bin/guard.sh")
+        for ev, entries in ferry_handlers("codex", after).items():
+            self.assertEqual(entries[0][1]["timeout"], 10, ev)
+            self.assertEqual(set(entries[0][0]), {"hooks"}, "no matcher: every tool")
 
     def test_codex_without_final_newline(self):
         path = self.place("codex", "codex-no-newline.toml")
@@ -165,6 +175,8 @@ class HooksInstallTest(unittest.TestCase):
         after, installed = self.check_round_trip("cursor")
         self.assertEqual(after["version"], 1)
         self.assertEqual(after["hooks"]["beforeShellExecution"][0], {"command": "./hooks/audit.sh"})
+        for ev, entries in ferry_handlers("cursor", after).items():
+            self.assertEqual(entries[0][1]["timeout"], 10, ev)
         self.assertIn(b"\n\t\"version\"", installed, "tab indent kept")
 
     def test_gemini(self):
@@ -289,7 +301,172 @@ class HooksInstallTest(unittest.TestCase):
             self.assertEqual(len(entries), 1, ev)
             self.assertIn('f="%s"' % other, entries[0][1]["command"])
         self.assertEqual(self.hooks("uninstall", "claude-code").returncode, 0)
-        self.assertEqual(read(path), original)
+        # Only the newest backup is kept (the file as the first install left it), so the
+        # original's bytes are gone; its values come back.
+        self.assertEqual(json.loads(read(path)), json.loads(original))
+
+    # -- Codex: what Codex writes into config.toml after ferry's install ----------------------
+
+    # What Codex's own writers (toml_edit) produce, byte for byte: `codex mcp add mytools --
+    # /usr/bin/true` (config/src/mcp_edit.rs), `codex mcp add` with args, `codex features
+    # enable` and the trust `/hooks` stores (config/src/hook_edit.rs), plus a user's comment.
+    CODEX_WRITES = (
+        b'\n[mcp_servers.mytools]\ncommand = "/usr/bin/true"\n'
+        b'\n[mcp_servers.search]\ncommand = "npx"\nargs = ["-y", "search-mcp"]\n'
+        b'\n# trusted in /hooks on 2026-12-01\n'
+        b'[hooks.state."/home/u/.codex/config.toml:stop:1:0"]\n'
+        b'trusted_hash = "sha256:9f2c1e0b7a"\n'
+        b'\n[features]\nweb_search = true\n')
+
+    def place_codex_writes(self, path, where):
+        text = read(path)
+        end = b"# <<< ferry hooks <<<\n"
+        if where == "inside":  # what toml_edit does: before the file's trailing comment
+            text = text.replace(end, self.CODEX_WRITES + end)
+        elif where == "before":
+            begin = text.index(b"\n# >>> ferry hooks >>>")
+            text = text[:begin] + self.CODEX_WRITES + text[begin:]
+        else:
+            text = text + self.CODEX_WRITES
+        with open(path, "wb") as f:
+            f.write(text)
+        return text
+
+    def test_codex_keeps_what_codex_wrote_inside_before_and_after_the_block(self):
+        for where in ("inside", "before", "after"):
+            with self.subTest(where=where):
+                path = self.place("codex", "codex-no-newline.toml")
+                original = read(path)
+                self.assertEqual(self.hooks("install", "codex").returncode, 0)
+                edited = self.place_codex_writes(path, where)
+                doc = tomllib.loads(edited.decode())
+                self.assertEqual(doc["mcp_servers"]["mytools"], {"command": "/usr/bin/true"})
+
+                r = self.hooks("install", "codex", "--dry-run")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("already installed; nothing changed", r.stdout)
+                r = self.hooks("install", "codex")
+                self.assertEqual((r.returncode, read(path)), (0, edited), r.stdout)
+
+                r = self.hooks("uninstall", "codex", "--dry-run")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                removed = [l for l in r.stdout.splitlines() if l.startswith("-") and
+                           not l.startswith("---")]
+                self.assertTrue(removed)
+                for line in removed:  # only ferry's tables, its markers and blank lines go
+                    self.assertRegex(line, r'^-(\[\[hooks\.\w+(\.hooks)?\]\]|type = "command"|'
+                                           r'command = "sh -c .* ferry-hook"|timeout = 10|'
+                                           r'# >>> ferry hooks >>>.*|# <<< ferry hooks <<<|)$')
+                r = self.hooks("uninstall", "codex")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                after = read(path)
+                self.assertIn(self.CODEX_WRITES.strip(b"\n"), after, "kept byte for byte")
+                doc = tomllib.loads(after.decode())
+                self.assertEqual(ferry_handlers("codex", doc), {})
+                self.assertEqual(doc["hooks"]["state"],
+                                 {"/home/u/.codex/config.toml:stop:1:0":
+                                  {"trusted_hash": "sha256:9f2c1e0b7a"}})
+                self.assertEqual(doc["mcp_servers"]["search"]["args"], ["-y", "search-mcp"])
+                self.assertEqual(doc["features"], {"web_search": True})
+                self.assertTrue(after.startswith(original.rstrip(b"\n")))
+                os.unlink(path)
+
+    def test_codex_mcp_add_after_install_is_not_deleted_by_dry_run(self):
+        # The issue's repro: install, `codex mcp add mytools -- /usr/bin/true`, dry-run.
+        path = self.place("codex")
+        self.assertEqual(self.hooks("install", "codex").returncode, 0)
+        text = read(path).replace(b"# <<< ferry hooks <<<\n", b'\n[mcp_servers.mytools]\n'
+                                  b'command = "/usr/bin/true"\n# <<< ferry hooks <<<\n')
+        with open(path, "wb") as f:
+            f.write(text)
+        r = self.hooks("install", "codex", "--dry-run")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("-[mcp_servers.mytools]", r.stdout)
+        self.assertNotIn('-command = "/usr/bin/true"', r.stdout)
+        self.assertEqual(r.stdout, path + ": ferry's codex hooks are already installed; "
+                                          "nothing changed\n")
+
+    def test_codex_upgrade_adds_events_in_place_and_keeps_trust(self):
+        # A block written by an older ferry (5 events, no timeout), then trusted in /hooks.
+        path = self.place("codex")
+        old_cmd = self.installed_command("codex")
+        cmd_line = 'command = "%s"\n' % old_cmd.replace("\\", "\\\\").replace('"', '\\"')
+        old_block = b"".join(
+            ("[[hooks.%s]]\n[[hooks.%s.hooks]]\ntype = \"command\"\n" % (ev, ev)).encode() +
+            cmd_line.encode() + b"\n"
+            for ev in ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop"])
+        trust = (b'\n[hooks.state."%s:stop:0:0"]\ntrusted_hash = "sha256:aa"\n' % path.encode())
+        text = (read(os.path.join(CONFIGS, "codex-config.toml")) +
+                b"\n# >>> ferry hooks >>> (added by an older ferry)\n" + old_block.rstrip(b"\n") +
+                b"\n" + trust + b"# <<< ferry hooks <<<\n")
+        with open(path, "wb") as f:
+            f.write(text)
+        r = self.hooks("install", "codex")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        after = read(path)
+        self.assertIn(trust + b"# <<< ferry hooks <<<\n", after, "trust kept, where it was")
+        self.assertIn(b"# >>> ferry hooks >>> (added by an older ferry)\n", after)
+        doc = tomllib.loads(after.decode())
+        mine = ferry_handlers("codex", doc)
+        self.assertEqual(sorted(mine), sorted(TOOLS["codex"][2]))
+        self.assertEqual(doc["hooks"]["state"][path + ":stop:0:0"], {"trusted_hash": "sha256:aa"})
+        self.assertLess(after.index(b"[[hooks.Stop]]"), after.index(b"[[hooks.SessionEnd]]"))
+        self.assertLess(after.index(b"[[hooks.SessionEnd]]"), after.index(b"[hooks.state."))
+
+    def test_codex_refuses_when_a_ferry_table_holds_foreign_lines(self):
+        cases = [(b"timeout = 10\n", b"timeout = 10\nstatusMessage = \"mine\"\n",
+                  "statusMessage"),
+                 (b"[[hooks.Stop]]\n", b"[[hooks.Stop]]\nmatcher = \"x\"\n", "a key in its"),
+                 (b"# <<< ferry hooks <<<\n",
+                  b'[[hooks.SessionEnd.hooks]]\ntype = "command"\ncommand = "mine.sh"\n'
+                  b"# <<< ferry hooks <<<\n", "belongs to its group")]
+        for old, new, what in cases:
+            with self.subTest(what=what):
+                path = self.place("codex")
+                self.assertEqual(self.hooks("install", "codex").returncode, 0)
+                text = read(path)
+                cut = text.rindex(old)
+                text = text[:cut] + new + text[cut + len(old):]
+                with open(path, "wb") as f:
+                    f.write(text)
+                for action in ("install", "uninstall"):
+                    r = self.hooks(action, "codex")
+                    self.assertEqual(r.returncode, 1, r.stdout)
+                    self.assertIn(what, r.stderr)
+                    self.assertIn("ferry did not write and will not delete or move", r.stderr)
+                    self.assertIn("left untouched", r.stderr)
+                    self.assertEqual(read(path), text)
+                os.unlink(path)
+
+    # -- backups and the ferry the hooks run ------------------------------------------------
+
+    def test_one_backup_per_file_the_newest(self):
+        path = self.place("gemini")
+        states = [read(path)]
+        other = os.path.join(self.root, "opt", "ferry")
+        os.makedirs(os.path.dirname(other))
+        shutil.copy2(fh.FERRY, other)
+        for args, ferry in ((["install", "gemini"], None), (["install", "gemini"], other),
+                            (["uninstall", "gemini"], None)):
+            r = self.hooks(*args, ferry=ferry)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            (backup,) = self.backups(path)
+            self.assertEqual(read(backup), states[-1], args)
+            self.assertIn("(backup: %s)" % backup, r.stdout)
+            states.append(read(path))
+
+    def test_hooks_run_the_ferry_found_on_path_not_the_resolved_binary(self):
+        bindir = os.path.join(self.root, "bin")
+        os.makedirs(bindir)
+        link = os.path.join(bindir, "ferry")
+        os.symlink(os.path.abspath(fh.FERRY), link)
+        env = self.env(PATH=bindir + ":/usr/bin:/bin")
+        r = self.hooks("install", "claude-code", env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("the hooks run %s (the ferry found on PATH)\n" % link, r.stdout)
+        doc = json.loads(read(os.path.join(self.home, ".claude", "settings.json")))
+        for ev, entries in ferry_handlers("claude-code", doc).items():
+            self.assertIn('f="%s"' % link, entries[0][1]["command"], ev)
 
     def test_usage_errors(self):
         for args in (["install"], ["install", "vim"], ["frob", "codex"],

@@ -546,5 +546,25 @@ TEST_CASE("client args: deadletter op, flags and refusals", "[client_args]") {
         "--config needs a value");
 }
 
+TEST_CASE("client args: doctor", "[client_args]") {
+  Argv argv{"--json", "--timeout-ms", "7", "--state-dir", "/st"};
+  DoctorArgs a;
+  std::string error;
+  REQUIRE(ParseDoctorArgs(argv.argc(), argv.argv(), &a, &error) == Parsed::kRun);
+  CHECK(a.json);
+  CHECK(a.timeout_ms == 7);
+  CHECK(a.global.state_dir == "/st");
+  DoctorArgs d;
+  Argv none{};
+  REQUIRE(ParseDoctorArgs(none.argc(), none.argv(), &d, &error) == Parsed::kRun);
+  CHECK(d.timeout_ms == 2000);
+  CHECK_FALSE(d.json);
+  Argv help{"-h"};
+  CHECK(ParseDoctorArgs(help.argc(), help.argv(), &d, &error) == Parsed::kHelp);
+  CHECK(Refusal<DoctorArgs>(ParseDoctorArgs, {"--timeout-ms", "0"}) ==
+        "--timeout-ms needs a positive integer");
+  CHECK(Refusal<DoctorArgs>(ParseDoctorArgs, {"--fix"}) == "doctor: unknown argument \"--fix\"");
+}
+
 }  // namespace
 }  // namespace ferry::client
