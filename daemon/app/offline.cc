@@ -1,5 +1,6 @@
 #include "daemon/app/offline.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
@@ -12,7 +13,9 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -52,6 +55,57 @@ std::string SqliteUri(const std::string& path, const char* params) {
     }
   }
   return uri + "?" + params;
+}
+
+// SQLite's unix VFS makes its system calls through a table that can be replaced
+// (sqlite3_vfs::xSetSystemCall). In this process none of them may create, change, truncate,
+// chmod, chown or delete a file: open never creates (O_CREAT and O_TRUNC are dropped), the
+// writing calls fail with EROFS, and fchown/fchmod, which SQLite calls as root to give a -wal
+// or -shm the db's owner (changing its ctime), do nothing. A read that would need to write
+// fails instead of touching the state directory.
+int OpenNoCreate(const char* path, int flags, int mode) {
+  return ::open(path, flags & ~(O_CREAT | O_TRUNC), mode);
+}
+int NoChown(int, uid_t, gid_t) { return 0; }
+int NoChmod(int, mode_t) { return 0; }
+int NoUnlink(const char*) {
+  errno = EROFS;
+  return -1;
+}
+int NoTruncate(int, off_t) {
+  errno = EROFS;
+  return -1;
+}
+ssize_t NoWrite(int, const void*, size_t) {
+  errno = EROFS;
+  return -1;
+}
+ssize_t NoPwrite(int, const void*, size_t, off_t) {
+  errno = EROFS;
+  return -1;
+}
+
+bool MakeSqliteReadOnly() {
+  sqlite3_vfs* vfs = sqlite3_vfs_find(nullptr);
+  if (!vfs || vfs->iVersion < 3 || !vfs->xSetSystemCall) return false;
+  const std::pair<const char*, sqlite3_syscall_ptr> calls[] = {
+      {"open", reinterpret_cast<sqlite3_syscall_ptr>(&OpenNoCreate)},
+      {"fchown", reinterpret_cast<sqlite3_syscall_ptr>(&NoChown)},
+      {"fchmod", reinterpret_cast<sqlite3_syscall_ptr>(&NoChmod)},
+      {"unlink", reinterpret_cast<sqlite3_syscall_ptr>(&NoUnlink)},
+      {"ftruncate", reinterpret_cast<sqlite3_syscall_ptr>(&NoTruncate)},
+      {"write", reinterpret_cast<sqlite3_syscall_ptr>(&NoWrite)},
+      {"pwrite", reinterpret_cast<sqlite3_syscall_ptr>(&NoPwrite)},
+      {"pwrite64", reinterpret_cast<sqlite3_syscall_ptr>(&NoPwrite)},
+  };
+  bool ok = true;
+  for (const auto& [name, fn] : calls) {
+    const int rc = vfs->xSetSystemCall(vfs, name, fn);
+    // "open", "fchown", ... are in every unix VFS; pwrite/pwrite64 depend on the build.
+    if (rc != SQLITE_OK && rc != SQLITE_NOTFOUND) ok = false;
+    if (rc == SQLITE_NOTFOUND && std::string_view(name).substr(0, 6) != "pwrite") ok = false;
+  }
+  return ok;
 }
 
 bool SameFile(const struct stat& a, const struct stat& b) {
@@ -309,8 +363,9 @@ int ServeOffline(const OfflineOptions& options) {
     return 2;
   }
   spdlog::set_level(spdlog::level::off);  // its stderr is the client's
-  // StoreQuery opens the "file:" URI OfflineStore builds (before sqlite3_initialize).
-  const bool uri_ok = sqlite3_config(SQLITE_CONFIG_URI, 1) == SQLITE_OK;
+  // StoreQuery opens the "file:" URI OfflineStore builds (set before sqlite3_initialize,
+  // which sqlite3_vfs_find runs).
+  const bool uri_ok = sqlite3_config(SQLITE_CONFIG_URI, 1) == SQLITE_OK && MakeSqliteReadOnly();
   const Config cfg = LoadOfflineConfig(options);
   OfflineStore store(cfg);
   const int fd = options.fd;
@@ -339,7 +394,10 @@ int ServeOffline(const OfflineOptions& options) {
       }
       case proto::FrameType::kQueryReq:
         reply = uri_ok ? store.Answer(body)
-                       : ErrorFrame(proto::Errc::kInternal, "SQLite refused URI file names", false);
+                       : ErrorFrame(proto::Errc::kInternal,
+                                    "cannot set SQLite up to read without writing (URI file names, "
+                                    "system calls)",
+                                    false);
         break;
       case proto::FrameType::kTailReq: {
         proto::TailRequest req;
