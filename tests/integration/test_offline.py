@@ -167,7 +167,10 @@ class Recorded:
     ]
 
     def env(self, **extra):
-        return self.d.env(FERRY_FERRYD=h.FERRYD, **extra)
+        """The environment of a ferry aimed at this state directory (extra: None removes)."""
+        env = self.d.env(FERRY_FERRYD=h.FERRYD)
+        env.update(extra)
+        return {k: v for k, v in env.items() if v is not None}
 
     def close(self):
         self.d.close()
