@@ -190,6 +190,14 @@ class OfflineStore {
                              : "cannot read " + db_path_ + ": " + std::strerror(errno);
       return false;
     }
+    if (Exists(db_path_ + "-journal")) {
+      // ferryd keeps ferry.db in WAL mode; a rollback journal means a write was cut short,
+      // and only a writer may roll it back.
+      *why = db_path_ +
+             "-journal is there (an interrupted write); start ferryd once, then read "
+             "again";
+      return false;
+    }
     const bool wal = Exists(db_path_ + "-wal"), shm = Exists(db_path_ + "-shm");
     if (!wal) {
       // ferryd stopped cleanly (its last connection folded the log in and removed it): the

@@ -339,6 +339,22 @@ class OfflineServer(unittest.TestCase):
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
+    def test_a_rollback_journal_is_refused(self):
+        root = h.make_tempdir()
+        try:
+            state = os.path.join(root, "state")
+            shutil.copytree(self.state, state, symlinks=True)
+            with open(os.path.join(state, "ferry.db-journal"), "wb") as f:
+                f.write(b"\0" * 512)
+            c = OfflineConnection(state, self.rec.d.config_path)
+            t, reply = c.request(h.QUERY_REQ, {"v": 1, "sql": "SELECT 1"})
+            self.assertEqual((t, reply["code"], reply["message"]), (h.ERROR, "query_failed", (
+                "%s/ferry.db-journal is there (an interrupted write); start ferryd once, then "
+                "read again" % state)))
+            self.assertEqual(c.finish()[0], 0)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
     def test_no_state_dir(self):
         missing = os.path.join(self.rec.d.root, "no-such-state")
         c = OfflineConnection(missing, self.rec.d.config_path)
