@@ -55,7 +55,8 @@ Reach ConnectOrOffline(Connection* conn, const GlobalOptions& global, const std:
 // read-only and never created); its state from /proc/<pid>/stat:
 //   "ferryd (pid 1234) is not answering on SOCKET: stopped (try: kill -CONT 1234)"
 //   "ferryd (pid 1234) is not answering on SOCKET: busy (running, but no answer in time)"
-// and without a holder or a readable pid: "ferryd is not answering on SOCKET".
+// and without a holder, or with no pid in the file or one that names no process:
+// "ferryd is not answering on SOCKET".
 // Read commands print it and exit 3.
 std::string DescribeUnanswered(const GlobalOptions& global, const std::string& socket);
 

@@ -50,10 +50,11 @@ char ProcessState(long pid) {
 
 std::string DescribeUnansweredIn(const std::string& state_dir, const std::string& socket) {
   const long pid = StateLockHolder(state_dir);
-  if (pid <= 0) return "ferryd is not answering on " + socket;
+  // No pid, or one that names no process (the holder did not write its own): the socket only.
+  const char state = ProcessState(pid);
+  if (pid <= 0 || state == 0) return "ferryd is not answering on " + socket;
   const std::string head =
       "ferryd (pid " + std::to_string(pid) + ") is not answering on " + socket + ": ";
-  const char state = ProcessState(pid);
   if (state == 'T') return head + "stopped (try: kill -CONT " + std::to_string(pid) + ")";
   if (state == 't') return head + "stopped by a debugger (tracing stop)";
   return head + "busy (running, but no answer in time)";

@@ -110,6 +110,19 @@ TEST_CASE("a held lock without a pid in it names the socket only", "[offline]") 
   CHECK(DescribeUnansweredIn(dir.path(), "/s") == "ferryd is not answering on /s");
 }
 
+TEST_CASE("a held lock naming a process that is gone names the socket only", "[offline]") {
+  test::TempDir dir;
+  pid_t gone = -1;
+  {
+    Sleeper child;
+    gone = child.pid();
+  }  // killed and reaped
+  HeldLock lock(dir.path(), std::to_string(gone) + "\n");
+  CHECK(StateLockHolder(dir.path()) == gone);
+  CHECK(ProcessState(gone) == 0);
+  CHECK(DescribeUnansweredIn(dir.path(), "/s") == "ferryd is not answering on /s");
+}
+
 TEST_CASE("ProcessState reads /proc: this process runs, a missing one has none", "[offline]") {
   CHECK(ProcessState(::getpid()) == 'R');
   CHECK(ProcessState(0) == 0);
