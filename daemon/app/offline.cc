@@ -344,6 +344,25 @@ bool ReadFrame(int fd, size_t max_frame, std::string* buf, proto::Frame* frame,
   }
 }
 
+// ferryd refuses a state directory that another user owns or can write to (PrepareStateDir),
+// since they could have swapped its files; so does this reader, without tightening anything.
+// Empty when it is fine (or missing: each request then says what is missing).
+std::string UntrustedStateDir(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return {};
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+  if (st.st_uid != ::geteuid()) {
+    return "the state directory " + dir + " belongs to uid " + std::to_string(st.st_uid) +
+           ", not to you; ferryd refuses it too";
+  }
+  if ((st.st_mode & 022) != 0) {
+    return "the state directory " + dir + " is writable by others (mode " + mode +
+           "); ferryd refuses it too: chmod 700 " + dir;
+  }
+  return {};
+}
+
 Config LoadOfflineConfig(const OfflineOptions& o) {
   ConfigSource source;
   source.required = !o.config_path.empty() || proto::ConfigPathFromEnv();
@@ -376,6 +395,7 @@ int ServeOffline(const OfflineOptions& options) {
   const bool uri_ok = sqlite3_config(SQLITE_CONFIG_URI, 1) == SQLITE_OK && MakeSqliteReadOnly();
   const Config cfg = LoadOfflineConfig(options);
   OfflineStore store(cfg);
+  const std::string untrusted = UntrustedStateDir(cfg.state_dir);
   const int fd = options.fd;
   std::string buf;
   for (;;) {
@@ -390,6 +410,14 @@ int ServeOffline(const OfflineOptions& options) {
     const std::string body(frame.body);
     buf.erase(0, frame.size);
     proto::Error perr;
+    const bool reads = frame.type == proto::FrameType::kQueryReq ||
+                       frame.type == proto::FrameType::kTailReq ||
+                       frame.type == proto::FrameType::kDeadletterReq;
+    if (reads && !untrusted.empty()) {
+      SendAll(fd, ErrorFrame(proto::Errc::kInternal, untrusted, true));
+      ::close(fd);
+      return 0;
+    }
     switch (frame.type) {
       case proto::FrameType::kHello: {
         rapidjson::Document doc;

@@ -16,9 +16,11 @@
 //  - HELLO: HELLO with "offline":true.
 //  - anything else (events, STATUS_REQ, FLUSH_REQ, replay, purge, tail -f): ERROR
 //    unexpected_type (not fatal) "ferryd is not running; ... start it with ...".
-// It takes no lock (a ferryd starting meanwhile starts), never writes, ends when the client
-// closes its end (or after kIdleTimeout without a request), and logs nothing: its stderr is
-// the client's.
+// A state directory another user owns or can write to is refused (fatal ERROR), as ferryd
+// refuses it, but not tightened; so is a ferry.db-journal (an interrupted write). It takes no
+// lock (a ferryd starting meanwhile starts) and never writes (the SQLite system calls that
+// could are replaced in this process). It ends when the client closes its end, after a tail,
+// or after kOfflineIdleTimeout without a request, and logs nothing: its stderr is the client's.
 //
 // Thread: main, alone (a tail runs on TailServer's worker thread while main waits for it).
 #pragma once

@@ -360,6 +360,28 @@ class OfflineServer(unittest.TestCase):
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
+    def test_a_state_dir_others_can_write_is_refused(self):
+        root = h.make_tempdir()
+        try:
+            state = os.path.join(root, "state")
+            shutil.copytree(self.state, state, symlinks=True)
+            os.chmod(state, 0o777)
+            before = snapshot(state)
+            for ftype, body in [(h.QUERY_REQ, {"v": 1, "sql": "SELECT 1"}),
+                                (h.TAIL_REQ, {"v": 1}),
+                                (h.DEADLETTER_REQ, {"v": 1, "op": "list"})]:
+                c = OfflineConnection(state, self.rec.d.config_path)
+                t, reply = c.request(ftype, body)
+                self.assertEqual((t, reply), (h.ERROR, {
+                    "code": "internal", "fatal": True,
+                    "message": "the state directory %s is writable by others (mode 0777); ferryd "
+                               "refuses it too: chmod 700 %s" % (state, state)}))
+                c.expect_closed()
+                self.assertEqual(c.finish()[0], 0)
+            self.assertEqual(snapshot(state), before)  # not tightened either
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
     def test_no_state_dir(self):
         missing = os.path.join(self.rec.d.root, "no-such-state")
         c = OfflineConnection(missing, self.rec.d.config_path)
