@@ -111,8 +111,9 @@ bool StartOffline(Connection* conn, const std::string& ferryd, const std::string
     int ok = ::dup2(sv[1], kChildFd) == kChildFd ? 0 : -1;  // dup2 clears FD_CLOEXEC
     if (ok == 0 && sv[1] == kChildFd) ok = ::fcntl(kChildFd, F_SETFD, 0);
     const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (ok == 0 && null_fd >= 0) ok = ::dup2(null_fd, 0) == 0 ? 0 : -1;
-    if (ok == 0) ok = ::dup2(2, 1) == 1 ? 0 : -1;  // never on our stdout, which is data
+    if (ok == 0 && null_fd > 0) ok = ::dup2(null_fd, 0) == 0 ? 0 : -1;
+    if (ok == 0 && null_fd == 0) ok = ::fcntl(0, F_SETFD, 0);  // stdin was closed
+    if (ok == 0) ok = ::dup2(2, 1) == 1 ? 0 : -1;              // never on our stdout, which is data
     if (ok == 0) ::execv(ferryd.c_str(), argv.data());
     const int err = errno;
     [[maybe_unused]] ssize_t n = ::write(report[1], &err, sizeof err);
