@@ -2,17 +2,42 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 namespace ferry::client {
 
 Connection::~Connection() {
   if (fd_ >= 0) ::close(fd_);
+  if (child_pid_ <= 0) return;
+  // The child serves this connection only: the close above ends it. A child still busy (a
+  // query running to its time limit) is read-only, so killing it loses nothing.
+  const auto give_up = Clock::now() + kReapWait;
+  for (;;) {
+    const pid_t r = ::waitpid(child_pid_, nullptr, WNOHANG);
+    if (r == child_pid_ || (r < 0 && errno != EINTR)) return;
+    if (Clock::now() >= give_up) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ::kill(child_pid_, SIGKILL);
+  while (::waitpid(child_pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+void Connection::Adopt(int fd, int child_pid) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  child_pid_ = child_pid;
+  buf_.clear();
+  const int flags = ::fcntl(fd_, F_GETFL);
+  if (flags >= 0) ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
 }
 
 bool Connection::WaitFor(short events, Clock::time_point deadline, std::string* error) {
@@ -36,13 +61,18 @@ bool Connection::WaitFor(short events, Clock::time_point deadline, std::string* 
 }
 
 bool Connection::Connect(const std::string& path, Clock::time_point deadline, std::string* error) {
+  if (fd_ >= 0) ::close(fd_);  // a second attempt on the same Connection
+  fd_ = -1;
+  buf_.clear();
   struct sockaddr_un addr {};
   if (path.size() >= sizeof addr.sun_path) {
     *error = "socket path too long: " + path;
+    connect_errno_ = ENAMETOOLONG;
     return false;
   }
   fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd_ < 0) {
+    connect_errno_ = errno;
     *error = std::string("socket: ") + std::strerror(errno);
     return false;
   }
@@ -53,12 +83,14 @@ bool Connection::Connect(const std::string& path, Clock::time_point deadline, st
     if (errno == EINTR) continue;
     if (errno == EAGAIN) {  // listen backlog full: retry until the deadline
       if (Clock::now() >= deadline) {
+        connect_errno_ = EAGAIN;
         *error = "connect " + path + ": the daemon's listen queue is full";
         return false;
       }
       ::usleep(200);
       continue;
     }
+    connect_errno_ = errno;
     *error = "connect " + path + ": " + std::strerror(errno);
     return false;
   }

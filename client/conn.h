@@ -19,8 +19,16 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   // Connects to `path` before `deadline`. On failure returns false with *error set
-  // ("connect /run/user/1000/ferry/ferry.sock: No such file or directory").
+  // ("connect /run/user/1000/ferry/ferry.sock: No such file or directory") and
+  // connect_errno() saying why (ENOENT, ECONNREFUSED, EAGAIN for a full listen queue, ...).
   bool Connect(const std::string& path, Clock::time_point deadline, std::string* error);
+  int connect_errno() const { return connect_errno_; }
+  // Takes over `fd`, a connected stream socket (made non-blocking here), in place of any
+  // socket this connection had. With `child_pid` > 0 the connection also owns that process
+  // (the read-only ferryd of client/offline.h, serving the other end): the destructor closes
+  // `fd`, which ends it, and reaps it (waiting at most kReapWait, then SIGKILL).
+  void Adopt(int fd, int child_pid = -1);
+  static constexpr std::chrono::milliseconds kReapWait{2000};
   // Sends one whole frame.
   bool Send(const std::string& frame, Clock::time_point deadline, std::string* error);
   // Receives one frame (type and body) before `deadline`.
@@ -30,6 +38,8 @@ class Connection {
  private:
   bool WaitFor(short events, Clock::time_point deadline, std::string* error);
   int fd_ = -1;
+  int connect_errno_ = 0;
+  int child_pid_ = -1;
   std::string buf_;
 };
 

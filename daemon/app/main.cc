@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "daemon/app/daemon.h"
+#include "daemon/app/offline.h"
 #include "daemon/base/fault_injection.h"
 #include "daemon/base/logging.h"
 #include "daemon/config/check_print.h"
@@ -104,6 +105,10 @@ int main(int argc, char** argv) {
   app.add_flag("--strict", strict, "with --check-config: exit 1 when there is a warning")
       ->needs(check_option);
   app.add_flag("--version", version, "print the version and exit");
+  bool serve_offline = false;  // internal: ferry starts it so (daemon/app/offline.h)
+  int offline_fd = -1;
+  app.add_flag("--serve-offline", serve_offline)->group("");
+  app.add_option("--offline-fd", offline_fd)->group("");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -120,6 +125,8 @@ int main(int argc, char** argv) {
     std::cout << "ferryd " << FERRY_VERSION << "\n";
     return 0;
   }
+
+  if (serve_offline) return ferry::ServeOffline({offline_fd, state_dir, config_path});
 
   ferry::ConfigSource source;
   source.required = !config_path.empty() || ferry::proto::ConfigPathFromEnv();
