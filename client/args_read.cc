@@ -192,8 +192,7 @@ Parsed ParseTailArgs(int argc, char** argv, TailArgs* a, std::string* error) {
       } else if (error->empty()) {
         *error = "-o needs short, json or cat, not \"" + v + "\"";
       }
-    } else if (arg == "--color" || TakeValue(argc, argv, &i, "--color", &v, error)) {
-      if (arg == "--color") v = "always";  // bare --color, like ls and grep
+    } else if (TakeValue(argc, argv, &i, "--color", &v, error)) {
       if (v == "auto") {
         a->color = ColorMode::kAuto;
       } else if (v == "always") {
@@ -203,8 +202,6 @@ Parsed ParseTailArgs(int argc, char** argv, TailArgs* a, std::string* error) {
       } else if (error->empty()) {
         *error = "--color needs auto, always or never, not \"" + v + "\"";
       }
-    } else if (arg == "--no-color") {
-      a->color = ColorMode::kNever;
     } else {
       *error = "tail: unknown argument \"" + std::string(arg) + "\" (ferry tail --help)";
     }

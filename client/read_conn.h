@@ -1,7 +1,7 @@
 // How the read commands (tail, query, sessions, deadletter list) reach ferryd and wait for
 // its answer, with one rule for every failure (docs/operations.md "Reading"):
 //   - ferryd down: ConnectOrOffline (client/offline.h) starts a read-only ferryd when allowed;
-//     when that fails too, "ferry: ferryd is not running (<why>)", exit 3;
+//     when that fails too, "ferry: ferryd is not running (no answer on SOCKET: <why>)", exit 3;
 //   - ferryd accepted but does not answer before the deadline (e.g. stopped with SIGSTOP):
 //     "ferry: " + DescribeUnanswered(...), exit 3;
 //   - the connection breaks or the reply is unreadable: "ferry: <what>: <why>", exit 1.
