@@ -68,8 +68,8 @@ struct TimeArg {
   enum class Kind { kNone, kAgo, kAbsolute, kClock, kDay };
   Kind kind = Kind::kNone;
   long long ago_ns = 0;  // kAgo: "1h", "90s", "2d" or "now" (0); a leading "-" is allowed
-  int year = 0, month = 0,
-      day = 0;  // kAbsolute: "2026-12-04", "2026-12-04T10:00[:30]" (or a space)
+  // kAbsolute: "2026-12-04", "2026-12-04T10:00", "2026-12-04 10:00:30" (T or a space).
+  int year = 0, month = 0, day = 0;
   int hour = 0, minute = 0, second = 0;  // kAbsolute and kClock ("10:00", "10:00:30": today)
   int day_offset = 0;                    // kDay: "today" 0, "yesterday" -1 (at 00:00)
   bool zulu = false;                     // a trailing "Z": UTC whatever --utc says

@@ -3,9 +3,10 @@
 // resume at the seq after the last one it printed, so no seq is printed twice or skipped.
 //
 // ferryd filters on source and kind (docs/protocol.md "Tail"); the other filters (--session,
-// --cwd, --exit, --since, --until) are applied here. With one of them and without --from,
-// tail reads the whole journal without following, keeps the last N matches and prints them;
-// with -f it then follows from where that read ended.
+// --cwd, --exit, --since, --until) are applied here. ferryd's "last N" counts records before
+// any filter, so with a filter and without --from, tail reads the whole journal without
+// following, keeps the last N matches and prints them; with -f it then follows from where
+// that read ended.
 #include "client/tail.h"
 
 #include <unistd.h>
@@ -340,9 +341,10 @@ int RunTail(int argc, char** argv) {
     }
   };
   uint64_t next = req.from;  // 0 until something is seen: "last N"
-  if (printer.FiltersHere() && req.from == 0) {
-    // ferryd's "last N" counts events before these filters: read everything, keep the last N
-    // that match (all of them with --since and no -n).
+  if ((printer.FiltersHere() || !a.source.empty() || !a.kind.empty()) && req.from == 0) {
+    // ferryd's "last N" counts records before any filter: read everything (ferryd still
+    // applies --source and --kind), keep the last N that match (every one with --since and
+    // no -n).
     const bool keep_all = printer.SinceGiven() && !a.last_given;
     std::deque<std::string> kept;
     const OnEvent keep = [&](const rapidjson::Document& item, std::string_view payload) {

@@ -26,13 +26,14 @@ std::string Compact(const rapidjson::Value& v) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-// The first line of a text, with "(+N lines)" when more follow.
+// The first line of a text, with "(+1 line)" or "(+N lines)" when more follow.
 std::string FirstLine(const std::string& s) {
   const size_t nl = s.find('\n');
   if (nl == std::string::npos) return OneLine(s);
   size_t more = 0;
   for (size_t i = nl; i < s.size(); ++i) more += s[i] == '\n' && i + 1 < s.size();
-  return OneLine(s.substr(0, nl)) + " (+" + std::to_string(more) + " lines)";
+  return OneLine(s.substr(0, nl)) + " (+" + std::to_string(more) +
+         (more == 1 ? " line)" : " lines)");
 }
 
 // What a tool was called with, in a few words: its command, path, pattern, ... or its JSON.
