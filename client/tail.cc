@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -243,15 +244,11 @@ std::string RequestFrame(const proto::TailRequest& req) {
   return proto::EncodeFrame(proto::FrameType::kTailReq, proto::MakeTailRequestBody(req));
 }
 
-// One replay without -f (ferryd, or a read-only one when it is down), each answer within
-// `a.timeout_ms`. Returns the exit status.
-int Replay(const TailArgs& a, const std::string& socket, const proto::TailRequest& req,
-           const OnEvent& on_event, uint64_t* next) {
+// One replay without follow on `conn` (connected), each answer within `a.timeout_ms`.
+// Returns the exit status.
+int Replay(const TailArgs& a, const std::string& socket, Connection& conn,
+           const proto::TailRequest& req, const OnEvent& on_event, uint64_t* next) {
   const auto wait = std::chrono::milliseconds(a.timeout_ms);
-  Connection conn;
-  if (!ConnectForRead(&conn, a.global, socket, Clock::now() + wait, /*allow_offline=*/true)) {
-    return kNotRunningExitCode;
-  }
   if (const int rc =
           SendForRead(conn, RequestFrame(req), Clock::now() + wait, a.global, socket, "tail")) {
     return rc;
@@ -272,6 +269,26 @@ int Replay(const TailArgs& a, const std::string& socket, const proto::TailReques
   }
   Complain("tail: " + error);
   return 1;
+}
+
+// -f with a filter of the client's: waits for the running ferryd (never a read-only one)
+// like Follow does, and returns the connection.
+std::unique_ptr<Connection> WaitForDaemon(const TailArgs& a, const std::string& socket) {
+  auto backoff = std::chrono::milliseconds(100);
+  bool said = false;
+  for (;;) {
+    std::string error;
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    auto conn = std::make_unique<Connection>();
+    if (ConnectOrOffline(conn.get(), a.global, socket, deadline, false, &error) == Reach::kDaemon) {
+      if (said) Complain("reconnected to ferryd");
+      return conn;
+    }
+    if (!said) Complain("lost ferryd (" + error + "); reconnecting");
+    said = true;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
 }
 
 // -f: follows for ever from `req` (from *next once something was seen), reconnecting.
@@ -361,14 +378,28 @@ int RunTail(int argc, char** argv) {
     replay.follow = false;
     replay.from = 1;
     next = 1;
-    const int rc = Replay(a, socket, replay, keep, &next);
+    int rc = kNotRunningExitCode;
+    Connection conn;
+    if (a.follow) {
+      rc = Replay(a, socket, *WaitForDaemon(a, socket), replay, keep, &next);
+    } else if (ConnectForRead(&conn, a.global, socket,
+                              Clock::now() + std::chrono::milliseconds(a.timeout_ms),
+                              /*allow_offline=*/true)) {
+      rc = Replay(a, socket, conn, replay, keep, &next);
+    }
     for (const std::string& line : kept) Print(line);
     std::fflush(stdout);
     if (rc != 0 || !a.follow) return rc;
     return Follow(a, socket, req, print, next);
   }
   if (a.follow) return Follow(a, socket, req, print, next);
-  return Replay(a, socket, req, print, &next);
+  Connection conn;
+  if (!ConnectForRead(&conn, a.global, socket,
+                      Clock::now() + std::chrono::milliseconds(a.timeout_ms),
+                      /*allow_offline=*/true)) {
+    return kNotRunningExitCode;
+  }
+  return Replay(a, socket, conn, req, print, &next);
 }
 
 }  // namespace ferry::client

@@ -269,6 +269,33 @@ class ReadingTest(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, open(out).read())
             time.sleep(0.05)
 
+    def test_follow_with_a_client_filter_waits_for_ferryd(self):
+        d = h.Daemon()  # not started yet
+        self.addCleanup(d.close)
+        out = os.path.join(d.root, "wait.out")
+        err = os.path.join(d.root, "wait.err")
+        with open(out, "wb") as o, open(err, "wb") as e:
+            p = subprocess.Popen([h.FERRY, "tail", "-f", "--session", "4b1e", "-o", "cat"],
+                                 env=d.env(), stdout=o, stderr=e)
+        self.addCleanup(p.wait, h.HANG_GUARD_S)
+        self.addCleanup(p.terminate)
+        deadline = time.monotonic() + h.HANG_GUARD_S
+        while "reconnecting" not in open(err).read():
+            self.assertLess(time.monotonic(), deadline)
+            self.assertIsNone(p.poll(), open(err).read())
+            time.sleep(0.05)
+        d.start()
+        with d.client() as c:
+            for e in EVENTS[:3]:
+                c.ack(h.make_event(**e))
+        want = ['{"command":"make test","exit_status":2,"pipestatus":[2],"duration_ns":1234000000,'
+                '"cwd":"/home/u/src/ferry"}', '{"command":"ls -la\\nsecond line","exit_status":0,'
+                '"duration_ns":41000}']
+        while open(out).read().splitlines() != want:
+            self.assertLess(time.monotonic(), deadline, open(out).read())
+            time.sleep(0.05)
+        self.assertIsNone(p.poll())
+
     # -- query and sessions -----------------------------------------------------------------
 
     def test_query_json_nests_the_payload(self):
