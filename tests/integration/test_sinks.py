@@ -515,7 +515,7 @@ class SinkTest(unittest.TestCase):
         self.assertEqual(tailed["received"], rec.received_ns)
         r = h.run_ferry(["deadletter", "list", "--json"], d.env())
         self.assertEqual(r.returncode, 0, r.stderr)
-        [entry] = json.loads(r.stdout)
+        [entry] = [json.loads(line) for line in r.stdout.splitlines()]  # one object per line
         self.assertEqual((entry["sink"], entry["seq"], entry["id"], entry["status"]),
                          ("ex", bad_seq, evs[2]["id"], 400))
         self.assertEqual(sorted(entry["event"]), sorted(tailed))
