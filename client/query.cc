@@ -184,7 +184,9 @@ int Fetch(const std::string& sql, const QueryArgs& o, rapidjson::Document* doc) 
 }
 
 // Says on stderr when the result was cut, unless it was cut at the --limit the user gave.
-void WarnIfCut(const rapidjson::Document& doc, unsigned long long user_limit, const char* more) {
+// `requested`: the limit sent (0: none); `user_limit`: the one the user gave (0: none).
+void WarnIfCut(const rapidjson::Document& doc, unsigned long long requested,
+               unsigned long long user_limit, const char* more) {
   if (!doc.HasMember("truncated") || !doc["truncated"].IsBool() || !doc["truncated"].GetBool())
     return;
   const uint64_t rows = doc["rows"].Size();
@@ -195,6 +197,9 @@ void WarnIfCut(const rapidjson::Document& doc, unsigned long long user_limit, co
     Complain("result cut at " + std::to_string(rows) +
              " rows: the rest would pass the 3 MiB answer size; select fewer or smaller columns "
              "(e.g. substr(payload, 1, 1000))");
+  } else if (requested > cap) {
+    Complain("result cut at " + std::to_string(rows) + " rows: store.query_max_rows is " +
+             std::to_string(cap) + (user_limit > 0 ? " (--limit cannot ask for more)" : ""));
   } else {
     Complain("result cut at " + std::to_string(rows) + " rows (row cap " + std::to_string(cap) +
              "); " + more);
@@ -210,7 +215,8 @@ int Run(const std::string& sql, const QueryArgs& o) {
     PrintTable(doc["columns"], doc["rows"]);
   }
   std::fflush(stdout);
-  WarnIfCut(doc, o.limit, "narrow the query or pass --limit (at most store.query_max_rows)");
+  WarnIfCut(doc, o.limit, o.limit,
+            "narrow the query or pass --limit (at most store.query_max_rows)");
   return 0;
 }
 
@@ -344,7 +350,7 @@ int RunSessions(int argc, char** argv) {
     Complain("showing the " + std::to_string(o.limit) +
              " most recent sessions; --limit N shows more");
   } else {
-    WarnIfCut(doc, o.limit, "pass --limit or --since");
+    WarnIfCut(doc, o.limit, user_limit, "--limit N shows more");
   }
   return 0;
 }

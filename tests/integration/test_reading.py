@@ -313,6 +313,33 @@ class ReadingTest(unittest.TestCase):
         r = self.ferry("query", "--limit", "2", "SELECT seq FROM events ORDER BY seq")
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "seq\n---\n1\n2\n", ""))
 
+    def test_query_cut_messages(self):
+        with h.daemon(config="[store]\nquery_max_rows = 3\n") as d:
+            with d.client() as c:
+                for i in range(5):
+                    c.ack(h.make_event(source="s%d" % i, session="x%d" % i, payload={"i": i}))
+            d.wait_for(lambda s: s["store"]["rows"] >= 5, "the store")
+            sql = "SELECT seq FROM events ORDER BY seq"
+            r = h.run_ferry(["query", "--json", sql], d.env())
+            self.assertEqual((r.returncode, r.stdout.splitlines(), r.stderr),
+                             (0, ['{"seq":1}', '{"seq":2}', '{"seq":3}'],
+                              "ferry: result cut at 3 rows (row cap 3); narrow the query or pass "
+                              "--limit (at most store.query_max_rows)\n"))
+            r = h.run_ferry(["query", "--json", "--limit", "2", sql], d.env())
+            self.assertEqual((r.stdout.splitlines(), r.stderr), (['{"seq":1}', '{"seq":2}'], ""))
+            r = h.run_ferry(["query", "--json", "--limit", "3", sql], d.env())
+            self.assertEqual((len(r.stdout.splitlines()), r.stderr), (3, ""))
+            r = h.run_ferry(["query", "--json", "--limit", "10", sql], d.env())
+            self.assertEqual((len(r.stdout.splitlines()), r.stderr),
+                             (3, "ferry: result cut at 3 rows: store.query_max_rows is 3 (--limit "
+                                 "cannot ask for more)\n"))
+            r = h.run_ferry(["sessions", "--limit", "2", "--json"], d.env())
+            self.assertEqual(([json.loads(l)["session"] for l in r.stdout.splitlines()],
+                              r.stderr), (["x4", "x3"], ""))
+            r = h.run_ferry(["sessions", "--json"], d.env())
+            self.assertEqual(len(r.stdout.splitlines()), 3)
+            self.assertEqual(r.stderr, "ferry: result cut at 3 rows: store.query_max_rows is 3\n")
+
     def test_sessions_local_times_zone_and_durations(self):
         r = self.ferry("sessions", "--source", "zsh")
         self.assertEqual((r.returncode, r.stderr), (0, ""))
