@@ -72,6 +72,26 @@ constexpr const char* kTailHelp =
     "Exit status: 0 done, 1 ferryd refused, 2 bad usage, 3 ferryd not running (-f waits for\n"
     "it) or not answering.\n";
 
+// An absolute path without ".", ".." (taken lexically), repeated or trailing slashes.
+std::string Normalize(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string::npos) end = path.size();
+    const std::string part = path.substr(pos, end - pos);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    pos = end + 1;
+  }
+  std::string out;
+  for (const std::string& part : parts) out += "/" + part;
+  return out.empty() ? "/" : out;
+}
+
 using OnEvent = std::function<void(const rapidjson::Document& item, std::string_view payload)>;
 
 // What the options select and how an event is printed.
@@ -86,12 +106,14 @@ class Printer {
     if (a.until.kind != TimeArg::Kind::kNone) until_ = ResolveTime(a.until, a.utc, now);
     cwd_ = a.cwd;
     if (!cwd_.empty() && cwd_[0] != '/') {
-      const char* pwd = std::getenv("PWD");
-      char buf[4096];
-      std::string base = pwd && pwd[0] == '/' ? pwd : ::getcwd(buf, sizeof buf) ? buf : "/";
-      cwd_ = cwd_ == "." ? base : base + "/" + cwd_;
+      // $PWD when it names this directory (the path the shell shows, symlinks kept, as the
+      // shell snippets record it), else the kernel's.
+      char* here = ::get_current_dir_name();
+      const std::string base = here ? here : "/";
+      std::free(here);
+      cwd_ = base + "/" + cwd_;
     }
-    while (cwd_.size() > 1 && cwd_.back() == '/') cwd_.pop_back();
+    if (!cwd_.empty()) cwd_ = Normalize(cwd_);
   }
 
   // A filter that ferryd does not apply.

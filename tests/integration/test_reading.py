@@ -191,6 +191,10 @@ class ReadingTest(unittest.TestCase):
         r = subprocess.run([h.FERRY, "tail", "--cwd", "."], env=self.env(PWD="/tmp"), cwd="/tmp",
                            capture_output=True, text=True, timeout=h.HANG_GUARD_S)
         self.assertEqual(r.stdout.splitlines(), LINES[4:5])
+        r = subprocess.run([h.FERRY, "tail", "--cwd", "../tmp/"], env=self.env(PWD="/tmp"),
+                           cwd="/tmp", capture_output=True, text=True, timeout=h.HANG_GUARD_S)
+        self.assertEqual(r.stdout.splitlines(), LINES[4:5])
+        self.assertEqual(self.tail("--cwd", "/home/u/./src//ferry/docs/../"), LINES[0:2])
 
     def test_exit_filter(self):
         self.assertEqual(self.tail("--exit", "nonzero"), [LINES[0], LINES[4]])
