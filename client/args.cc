@@ -185,118 +185,10 @@ Parsed ParseStatusArgs(int argc, char** argv, StatusArgs* a, std::string* error)
       a->ack_lost = true;
     } else if (arg == "--help" || arg == "-h") {
       return Parsed::kHelp;
-    } else if (arg == "--timeout-ms" && i + 1 < argc) {
-      if (!ParseUint(argv[++i], &a->timeout_ms) || a->timeout_ms == 0) {
-        *error = "--timeout-ms needs a positive integer";
-        return Parsed::kError;
-      }
+    } else if (TakeTimeout(argc, argv, &i, &a->timeout_ms, error)) {
+      if (!error->empty()) return Parsed::kError;
     } else {
       *error = "status: unknown argument \"" + std::string(arg) + "\"";
-      return Parsed::kError;
-    }
-  }
-  return Parsed::kRun;
-}
-
-Parsed ParseTailArgs(int argc, char** argv, TailArgs* a, std::string* error) {
-  for (int i = 0; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    unsigned long long n = 0;
-    if (TakeGlobalOption(argc, argv, &i, &a->global, error)) {
-      if (!error->empty()) return Parsed::kError;
-    } else if (arg == "-f" || arg == "--follow") {
-      a->follow = true;
-    } else if (arg == "--json") {
-      a->json = true;
-    } else if (arg == "--help" || arg == "-h") {
-      return Parsed::kHelp;
-    } else if ((arg == "--from" || arg == "--last" || arg == "-n") && i + 1 < argc) {
-      if (!ParseUint(argv[++i], &n) || (arg == "--from" && n == 0)) {
-        *error = std::string(arg) + " needs a " + (arg == "--from" ? "positive " : "") + "integer";
-        return Parsed::kError;
-      }
-      (arg == "--from" ? a->from : a->last) = n;
-    } else if ((arg == "--source" || arg == "--kind") && i + 1 < argc) {
-      std::string& field = arg == "--source" ? a->source : a->kind;
-      field = argv[++i];
-      if (field.empty()) {
-        *error = std::string(arg) + " needs a value";
-        return Parsed::kError;
-      }
-    } else {
-      *error = "tail: unknown argument \"" + std::string(arg) + "\" (ferry tail --help)";
-      return Parsed::kError;
-    }
-  }
-  return Parsed::kRun;
-}
-
-namespace {
-
-// The options query and sessions share; false when argv[*i] is none of them.
-bool TakeQueryCommon(int argc, char** argv, int* i, QueryArgs* o, std::string* error) {
-  const std::string_view arg = argv[*i];
-  if (TakeGlobalOption(argc, argv, i, &o->global, error)) return true;
-  if (arg == "--json") {
-    o->json = true;
-  } else if (arg == "--limit" && *i + 1 < argc) {
-    if (!ParseUint(argv[++*i], &o->limit) || o->limit == 0)
-      *error = "--limit needs a positive integer";
-  } else if (arg == "--timeout-ms" && *i + 1 < argc) {
-    if (!ParseUint(argv[++*i], &o->timeout_ms) || o->timeout_ms == 0)
-      *error = "--timeout-ms needs a positive integer";
-  } else {
-    return false;
-  }
-  return true;
-}
-
-}  // namespace
-
-Parsed ParseQueryArgs(int argc, char** argv, QueryArgs* a, std::string* error) {
-  for (int i = 0; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") return Parsed::kHelp;
-    if (TakeQueryCommon(argc, argv, &i, a, error)) {
-      if (!error->empty()) return Parsed::kError;
-      continue;
-    }
-    if (!arg.empty() && arg[0] == '-' && !a->sql.empty()) {
-      *error = "query: unknown argument \"" + std::string(arg) + "\"";
-    } else if (!arg.empty() && arg[0] == '-' && arg.size() > 1 && arg[1] == '-') {
-      *error = "query: unknown option \"" + std::string(arg) + "\"";
-    } else if (a->sql.empty()) {
-      a->sql = arg;
-    } else {
-      *error = "query: one SQL argument expected (quote the statement); got also \"" +
-               std::string(arg) + "\"";
-    }
-    if (!error->empty()) return Parsed::kError;
-  }
-  if (a->sql.empty()) {
-    *error = "query: give a SQL statement (ferry query --help)";
-    return Parsed::kError;
-  }
-  return Parsed::kRun;
-}
-
-Parsed ParseSessionsArgs(int argc, char** argv, QueryArgs* a, std::string* error) {
-  for (int i = 0; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") return Parsed::kHelp;
-    if (TakeQueryCommon(argc, argv, &i, a, error)) {
-      if (!error->empty()) return Parsed::kError;
-      continue;
-    }
-    if (arg == "--source" && i + 1 < argc) {
-      a->source = argv[++i];
-    } else if (arg == "--since" && i + 1 < argc) {
-      if (!ParseDurationNs(argv[++i], &a->since_ns)) {
-        *error = "--since needs a duration such as 90s, 30m, 12h or 7d";
-        return Parsed::kError;
-      }
-    } else {
-      *error = "sessions: unknown argument \"" + std::string(arg) + "\"";
       return Parsed::kError;
     }
   }
@@ -397,54 +289,6 @@ bool ParseDurationMs(std::string_view text, unsigned long long* ms) {
   return true;
 }
 
-namespace {
-constexpr const char* kBadSinkName = "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)";
-}  // namespace
-
-Parsed ParseFlushArgs(int argc, char** argv, FlushArgs* a, std::string* error) {
-  for (int i = 0; i < argc && error->empty(); ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") return Parsed::kHelp;
-    if (TakeGlobalOption(argc, argv, &i, &a->global, error)) continue;
-    if (arg == "--wait") {
-      a->wait = true;
-    } else if (arg == "--sink" && i + 1 < argc) {
-      a->sink = argv[++i];
-      if (!proto::ValidSinkName(a->sink)) *error = kBadSinkName;
-    } else if (arg == "--timeout" && i + 1 < argc) {
-      if (!ParseDurationMs(argv[++i], &a->timeout_ms)) {
-        *error = "--timeout needs a duration such as 500ms, 30s, 5m or 1h";
-      }
-    } else {
-      *error = "unknown argument \"" + std::string(arg) + "\" (ferry flush --help)";
-    }
-  }
-  if (error->empty() && a->timeout_ms > 0 && !a->wait) *error = "--timeout needs --wait";
-  return error->empty() ? Parsed::kRun : Parsed::kError;
-}
-
-Parsed ParseDeadletterArgs(int argc, char** argv, DeadletterArgs* a, std::string* error) {
-  for (int i = 0; i < argc && error->empty(); ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h" || (a->op.empty() && arg == "help")) return Parsed::kHelp;
-    if (TakeGlobalOption(argc, argv, &i, &a->global, error)) continue;
-    if (arg == "--sink" && i + 1 < argc) {
-      a->sink = argv[++i];
-      if (!proto::ValidSinkName(a->sink)) *error = kBadSinkName;
-    } else if (arg == "--json") {
-      a->json = true;
-    } else if (a->op.empty() && (arg == "list" || arg == "replay" || arg == "purge")) {
-      a->op = arg;
-    } else {
-      *error = "unknown argument \"" + std::string(arg) + "\" (ferry deadletter --help)";
-    }
-  }
-  if (error->empty() && a->op.empty())
-    *error = "say list, replay or purge (ferry deadletter --help)";
-  if (error->empty() && a->json && a->op != "list") *error = "--json goes with list only";
-  return error->empty() ? Parsed::kRun : Parsed::kError;
-}
-
 Parsed ParseDoctorArgs(int argc, char** argv, DoctorArgs* a, std::string* error) {
   for (int i = 0; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -454,11 +298,8 @@ Parsed ParseDoctorArgs(int argc, char** argv, DoctorArgs* a, std::string* error)
       a->json = true;
     } else if (arg == "--help" || arg == "-h") {
       return Parsed::kHelp;
-    } else if (arg == "--timeout-ms" && i + 1 < argc) {
-      if (!ParseUint(argv[++i], &a->timeout_ms) || a->timeout_ms == 0) {
-        *error = "--timeout-ms needs a positive integer";
-        return Parsed::kError;
-      }
+    } else if (TakeTimeout(argc, argv, &i, &a->timeout_ms, error)) {
+      if (!error->empty()) return Parsed::kError;
     } else {
       *error = "doctor: unknown argument \"" + std::string(arg) + "\"";
       return Parsed::kError;

@@ -58,28 +58,64 @@ bool EmitNamesStdin(int argc, char** argv);
 struct StatusArgs {
   GlobalOptions global;
   bool json = false, ack_lost = false;
-  unsigned long long timeout_ms = 2000;  // > 0
+  unsigned long long timeout_ms = 2000;  // --timeout DURATION (or the hidden --timeout-ms N)
 };
 Parsed ParseStatusArgs(int argc, char** argv, StatusArgs* a, std::string* error);
 
+// When, for `tail --since/--until`: parsed here without reading the clock or the time zone;
+// client/tail.cc resolves it (local time, or UTC with --utc or a trailing Z).
+struct TimeArg {
+  enum class Kind { kNone, kAgo, kAbsolute, kClock, kDay };
+  Kind kind = Kind::kNone;
+  long long ago_ns = 0;  // kAgo: "1h", "90s", "2d" or "now" (0); a leading "-" is allowed
+  // kAbsolute: "2026-12-04", "2026-12-04T10:00", "2026-12-04 10:00:30" (T or a space).
+  int year = 0, month = 0, day = 0;
+  int hour = 0, minute = 0, second = 0;  // kAbsolute and kClock ("10:00", "10:00:30": today)
+  int day_offset = 0;                    // kDay: "today" 0, "yesterday" -1 (at 00:00)
+  bool zulu = false;                     // a trailing "Z": UTC whatever --utc says
+};
+// Parses the forms above; false for anything else (or a field out of range).
+bool ParseTimeArg(std::string_view text, TimeArg* out);
+
+// --timeout DURATION (500ms, 30s, 5m, 1h; ParseDurationMs) or its hidden alias --timeout-ms N,
+// spaced or after "=". True when argv[*i] is one of them (then *error may be set).
+bool TakeTimeout(int argc, char** argv, int* i, unsigned long long* ms, std::string* error);
+
+// Read commands wait this long for ferryd's answer by default; a ferryd that accepted the
+// connection but has not answered by then is "not answering" (exit 3).
+inline constexpr unsigned long long kReadTimeoutMs = 10000;
+
+enum class TailOutput { kShort, kJson, kCat };
+enum class ColorMode { kAuto, kAlways, kNever };
+
 struct TailArgs {
   GlobalOptions global;
-  bool follow = false, json = false;
-  unsigned long long from = 0;   // --from N (> 0); 0: not given
-  unsigned long long last = 10;  // --last N / -n N (the protocol's default)
-  std::string source, kind;
+  bool follow = false;
+  TailOutput output = TailOutput::kShort;  // -o short|json|cat; --json is -o json
+  ColorMode color = ColorMode::kAuto;      // --color auto|always|never
+  bool utc = false;                        // --utc: print (and read --since/--until as) UTC
+  unsigned long long from = 0;             // --from N (> 0); 0: not given
+  unsigned long long last = 10;            // -n N, --lines N, --last N (the protocol's default)
+  bool last_given = false;                 // -n was given (else --since means every event since)
+  bool all = false;                        // -n all
+  std::string source, kind;                // applied by ferryd
+  std::string session, cwd;                // applied here: session id or its start; cwd or below it
+  enum class Exit { kAny, kCode, kNonzero } exit = Exit::kAny;  // --exit N|nonzero
+  long long exit_code = 0;
+  TimeArg since, until;
+  unsigned long long timeout_ms = kReadTimeoutMs;  // wait for each answer (not with -f)
 };
 Parsed ParseTailArgs(int argc, char** argv, TailArgs* a, std::string* error);
 
-// query and sessions share --json, --limit N (> 0) and --timeout-ms N (> 0).
+// query and sessions share --json, --limit N (> 0) and --timeout DURATION.
 struct QueryArgs {
   GlobalOptions global;
   bool json = false;
-  unsigned long long limit = 0;  // 0: not given
-  unsigned long long timeout_ms = 30000;
-  std::string sql;          // query: the one SQL argument
-  std::string source;       // sessions --source
-  long long since_ns = -1;  // sessions --since; -1: not given
+  unsigned long long limit = 0;           // 0: not given
+  unsigned long long timeout_ms = 30000;  // query 30 s, sessions kReadTimeoutMs
+  std::string sql;                        // query: the one SQL argument
+  std::string source;                     // sessions --source
+  long long since_ns = -1;                // sessions --since; -1: not given
 };
 Parsed ParseQueryArgs(int argc, char** argv, QueryArgs* a, std::string* error);
 Parsed ParseSessionsArgs(int argc, char** argv, QueryArgs* a, std::string* error);
@@ -115,7 +151,9 @@ struct FlushArgs {
   GlobalOptions global;
   std::string sink;  // --sink NAME (a valid sink name); empty: every sink
   bool wait = false;
-  unsigned long long timeout_ms = 0;  // --timeout (needs --wait); 0: no limit
+  // --timeout: with --wait, how long ferryd waits for the sinks (0: no limit); without it,
+  // how long to wait for ferryd's answer (0: kReadTimeoutMs).
+  unsigned long long timeout_ms = 0;
 };
 Parsed ParseFlushArgs(int argc, char** argv, FlushArgs* a, std::string* error);
 
@@ -124,6 +162,7 @@ struct DeadletterArgs {
   std::string op;     // list, replay or purge
   std::string sink;   // --sink NAME (a valid sink name); empty: every sink
   bool json = false;  // list only
+  unsigned long long timeout_ms = kReadTimeoutMs;  // --timeout: wait for ferryd's answer
 };
 // "help" as the first word (before an op) is --help too.
 Parsed ParseDeadletterArgs(int argc, char** argv, DeadletterArgs* a, std::string* error);

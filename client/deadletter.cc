@@ -37,15 +37,18 @@ constexpr const char* kDeadletterHelp =
     "Events an upstream sink's server rejected for good (a 4xx answer to that event alone;\n"
     "docs/sinks.md \"Responses\") are kept in <state_dir>/deadletter/<sink>.ndjson.\n"
     "  list    print them: sink, seq, id, HTTP status, time and the start of the response,\n"
-    "          then a count per sink; --json prints them as a JSON array. Asks ferryd when\n"
-    "          it runs (its configured sinks); reads the files itself when it does not.\n"
+    "          then a count per sink; --json prints one JSON object per line instead (the\n"
+    "          dead-letter lines as stored; no counts). Asks ferryd when it runs (its\n"
+    "          configured sinks); when it does not, a read-only ferryd or the files.\n"
     "          A torn last line is skipped (and said so).\n"
     "  replay  ask ferryd to send them again (rejected ones land in a fresh file)\n"
     "  purge   delete them: through ferryd, or, when ferryd is not running, by removing\n"
     "          <state_dir>/deadletter/<sink>.ndjson itself\n"
-    "  --sink NAME   only this sink (default: every sink)\n"
+    "  --sink NAME         only this sink (default: every sink)\n"
+    "  --json              list: one JSON object per dead letter, one per line\n"
+    "  --timeout DURATION  how long to wait for ferryd's answer (default 10s; 500ms, 30s)\n"
     "Exit status: 0 ok, 1 failed or no such sink, 2 bad usage, 3 ferryd is not running\n"
-    "(replay).\n";
+    "(replay) or not answering.\n";
 
 // --- deadletter files --------------------------------------------------------------------
 
@@ -188,14 +191,15 @@ int ViewFromFiles(const GlobalOptions& global, const std::string& sink, LetterVi
 }
 
 // Asks ferryd (op "list"): its sink thread reads the files. kNotRunning when it does not run.
-Exchange ViewFromDaemon(const GlobalOptions& global, const std::string& sink, LetterView* view,
-                        int* rc) {
+Exchange ViewFromDaemon(const GlobalOptions& global, const std::string& sink,
+                        unsigned long long timeout_ms, LetterView* view, int* rc) {
   proto::FrameType type;
   std::string body, not_running;
   const auto r = RoundTrip(global, "deadletter",
                            proto::EncodeFrame(proto::FrameType::kDeadletterReq,
                                               proto::MakeDeadletterRequestBody({"list", sink})),
-                           Clock::now() + kReplyTimeout, &type, &body, &not_running);
+                           Clock::now() + std::chrono::milliseconds(timeout_ms),
+                           /*allow_offline=*/true, &type, &body, &not_running);
   if (r != Exchange::kOk) return r;
   if (type == proto::FrameType::kError) {
     PrintErrorReply("deadletter", body);
@@ -232,16 +236,10 @@ Exchange ViewFromDaemon(const GlobalOptions& global, const std::string& sink, Le
 
 int PrintLetters(const LetterView& view, const std::string& sink, bool json) {
   if (json) {
-    std::string out = "[";
-    bool first = true;
     for (const auto& [name, lines] : view.letters) {
-      for (const std::string& line : lines) {
-        out += (first ? "\n" : ",\n") + line;
-        first = false;
-      }
+      for (const std::string& line : lines) std::printf("%s\n", line.c_str());
     }
-    out += first ? "]\n" : "\n]\n";
-    std::fputs(out.c_str(), stdout);
+    std::fflush(stdout);
     for (const auto& [name, n] : view.replaying) {
       Fail("deadletter",
            name + ": replay in progress (" + std::to_string(n) + " event(s) being sent again)");
@@ -294,16 +292,20 @@ int PrintLetters(const LetterView& view, const std::string& sink, bool json) {
 }
 
 // Through ferryd when it runs (it owns the files); from the files when it does not.
-int ListDeadletters(const GlobalOptions& global, const std::string& sink, bool json) {
+int ListDeadletters(const DeadletterArgs& args) {
+  const GlobalOptions& global = args.global;
+  const std::string& sink = args.sink;
   LetterView view;
   int rc = 0;
-  const Exchange r = ViewFromDaemon(global, sink, &view, &rc);
+  const Exchange r = ViewFromDaemon(global, sink, args.timeout_ms, &view, &rc);
   if (r == Exchange::kNotRunning) {
     rc = ViewFromFiles(global, sink, &view);
+  } else if (r == Exchange::kNotAnswering) {
+    return 3;
   } else if (r != Exchange::kOk) {
     return 1;
   }
-  const int printed = PrintLetters(view, sink, json);
+  const int printed = PrintLetters(view, sink, args.json);
   return rc != 0 ? rc : printed;
 }
 
@@ -359,18 +361,21 @@ int PurgeLocally(const GlobalOptions& global, const std::string& sink,
   return rc;
 }
 
-int AskDaemon(const GlobalOptions& global, const proto::DeadletterRequest& request) {
+int AskDaemon(const GlobalOptions& global, const proto::DeadletterRequest& request,
+              unsigned long long timeout_ms) {
   proto::FrameType type;
   std::string body, not_running;
   const auto r = RoundTrip(global, "deadletter",
                            proto::EncodeFrame(proto::FrameType::kDeadletterReq,
                                               proto::MakeDeadletterRequestBody(request)),
-                           Clock::now() + kReplyTimeout, &type, &body, &not_running);
+                           Clock::now() + std::chrono::milliseconds(timeout_ms),
+                           /*allow_offline=*/false, &type, &body, &not_running);
   if (r == Exchange::kNotRunning) {
     if (request.op == "purge") return PurgeLocally(global, request.sink, not_running);
     Fail("deadletter", not_running + "; a replay needs it");
     return 3;
   }
+  if (r == Exchange::kNotAnswering) return 3;
   if (r != Exchange::kOk) return 1;
   if (type == proto::FrameType::kError) {
     PrintErrorReply("deadletter", body);
@@ -420,8 +425,8 @@ int RunDeadletter(int argc, char** argv) {
     Fail("deadletter", error);
     return kUsageExitCode;
   }
-  if (args.op == "list") return ListDeadletters(args.global, args.sink, args.json);
-  return AskDaemon(args.global, proto::DeadletterRequest{args.op, args.sink});
+  if (args.op == "list") return ListDeadletters(args);
+  return AskDaemon(args.global, proto::DeadletterRequest{args.op, args.sink}, args.timeout_ms);
 }
 
 }  // namespace ferry::client

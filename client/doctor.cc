@@ -27,7 +27,7 @@ namespace {
 using Check = DoctorCheck;
 
 constexpr const char* kDoctorHelp =
-    "usage: ferry doctor [--json] [--timeout-ms N]\n"
+    "usage: ferry doctor [--json] [--timeout DURATION]\n"
     "\n"
     "Checks what commonly goes wrong and prints one line per check (ok, warn or FAIL), with\n"
     "the command that fixes each problem:\n"
@@ -47,7 +47,7 @@ constexpr const char* kDoctorHelp =
     "  latency    per host and event: the time from `ferry emit` to ferryd, last 24 h\n"
     "\n"
     "  --json          one JSON object: {\"checks\":[{name,status,message,fix}],\"exit\":N}\n"
-    "  --timeout-ms N  how long to wait for each ferryd answer (default 2000)\n"
+    "  --timeout DURATION  how long to wait for each ferryd answer (default 2s)\n"
     "\n"
     "Exit status: 0 every check ok, 1 a problem found (warn or FAIL), 2 usage,\n"
     "3 ferryd not reachable (the checks that need no ferryd still run).\n";

@@ -26,10 +26,14 @@ constexpr const char* kFlushHelp =
     "  --sink NAME         only this sink (default: every configured sink)\n"
     "  --wait              return once every chosen sink has delivered everything the\n"
     "                      journal held when asked, or as soon as one is paused or fails\n"
-    "  --timeout DURATION  with --wait, give up after this long (500ms, 30s, 5m, 1h;\n"
-    "                      default: no limit)\n"
+    "  --timeout DURATION  with --wait: give up waiting for the sinks after this long\n"
+    "                      (default: no limit); without --wait: how long to wait for\n"
+    "                      ferryd's answer (default 10s). 500ms, 30s, 5m, 1h\n"
+    "A ferryd that does not answer in time (with --wait: 5s after --timeout) is reported as\n"
+    "not answering.\n"
     "Exit status: 0 done, 1 a chosen sink reports an error (or there is no such sink),\n"
-    "2 timed out, 3 ferryd is not running.\n";
+    "2 timed out waiting for the sinks (or bad usage), 3 ferryd is not running or not\n"
+    "answering.\n";
 
 // A --wait reply comes when ferryd's own timeout fires; the socket waits this much longer.
 constexpr auto kWaitMargin = std::chrono::seconds(5);
@@ -108,20 +112,22 @@ int RunFlush(int argc, char** argv) {
   request.timeout_ms = timeout_ms;
   // With --wait the reply comes when ferryd's own timeout fires (or when done): the socket
   // waits for that plus a margin, and without --timeout as long as poll() allows.
-  const auto wait = !request.wait    ? std::chrono::milliseconds(kReplyTimeout)
+  const auto wait = !request.wait
+                        ? std::chrono::milliseconds(timeout_ms > 0 ? timeout_ms : kReadTimeoutMs)
                     : timeout_ms > 0 ? std::chrono::milliseconds(timeout_ms) + kWaitMargin
                                      : std::chrono::milliseconds(kMaxWaitMs);
+  if (!request.wait) request.timeout_ms = 0;  // not ferryd's: the wait for its answer
   proto::FrameType type;
   std::string body, not_running;
   const auto r = RoundTrip(
       global, "flush",
       proto::EncodeFrame(proto::FrameType::kFlushReq, proto::MakeFlushRequestBody(request)),
-      Clock::now() + wait, &type, &body, &not_running);
+      Clock::now() + wait, /*allow_offline=*/false, &type, &body, &not_running);
   if (r == Exchange::kNotRunning) {
     Fail("flush", not_running);
     return 3;
   }
-  if (r == Exchange::kTimedOut) return request.wait ? 2 : 1;
+  if (r == Exchange::kNotAnswering) return 3;
   if (r != Exchange::kOk) return 1;
   if (type == proto::FrameType::kError) {
     PrintErrorReply("flush", body);

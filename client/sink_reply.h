@@ -16,7 +16,6 @@
 namespace ferry::client::sink_cli {
 
 inline constexpr auto kConnectTimeout = std::chrono::seconds(5);
-inline constexpr auto kReplyTimeout = std::chrono::seconds(30);
 inline constexpr size_t kExcerptChars = 80;
 
 // Prints "ferry <command>: <message>" to stderr (after flushing stdout).
@@ -38,13 +37,15 @@ std::string Excerpt(std::string s, size_t max = kExcerptChars);
 // ferryd words for people) or "ferry <command>: <code>: <message>".
 void PrintErrorReply(std::string_view command, const std::string& body);
 
-enum class Exchange { kOk, kNotRunning, kFailed, kTimedOut };
+enum class Exchange { kOk, kNotRunning, kNotAnswering, kFailed };
 
-// Connects, sends one request and receives one reply before `reply_deadline`. kNotRunning:
-// no connection (*not_running says why, not yet printed); kFailed / kTimedOut: the error is
-// printed as "ferry <command>: ..." already.
+// Connects (ConnectOrOffline: to a read-only ferryd when ferryd is down and `allow_offline`),
+// sends one request and receives one reply before `reply_deadline`. kNotRunning: no
+// connection (*not_running says why, not yet printed). kNotAnswering: ferryd accepted but did
+// not answer in time; "ferry <command>: " + DescribeUnanswered(...) is printed (exit 3).
+// kFailed: the error is printed as "ferry <command>: ..." already.
 Exchange RoundTrip(const GlobalOptions& global, std::string_view command, const std::string& frame,
-                   Clock::time_point reply_deadline, proto::FrameType* type, std::string* body,
-                   std::string* not_running);
+                   Clock::time_point reply_deadline, bool allow_offline, proto::FrameType* type,
+                   std::string* body, std::string* not_running);
 
 }  // namespace ferry::client::sink_cli

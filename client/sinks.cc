@@ -1,12 +1,14 @@
 // The helpers flush.cc and deadletter.cc share (client/sink_reply.h).
 #include "client/sink_reply.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <string_view>
 
 #include "client/common.h"
 #include "client/conn.h"
+#include "client/offline.h"
 #include "proto/event.h"
 #include "proto/messages.h"
 
@@ -72,26 +74,34 @@ void PrintErrorReply(std::string_view command, const std::string& body) {
   }
 }
 
-// Connects, sends one request and receives one reply before `reply_deadline`.
 Exchange RoundTrip(const GlobalOptions& global, std::string_view command, const std::string& frame,
-                   Clock::time_point reply_deadline, proto::FrameType* type, std::string* body,
-                   std::string* not_running) {
+                   Clock::time_point reply_deadline, bool allow_offline, proto::FrameType* type,
+                   std::string* body, std::string* not_running) {
   const std::string socket = ResolveSocket(global);
   Connection conn;
   std::string error;
-  if (!conn.Connect(socket, Clock::now() + kConnectTimeout, &error)) {
-    *not_running = "ferryd is not running (no answer on " + socket + ": " + error + ")";
-    return Exchange::kNotRunning;
+  const auto connect_deadline = std::min(reply_deadline, Clock::now() + kConnectTimeout);
+  switch (ConnectOrOffline(&conn, global, socket, connect_deadline, allow_offline, &error)) {
+    case Reach::kDaemon:
+    case Reach::kOffline:
+      break;
+    case Reach::kNotAnswering:
+      Fail(command, error.empty() ? DescribeUnanswered(global, socket) : error);
+      return Exchange::kNotAnswering;
+    case Reach::kFailed:
+      *not_running = "ferryd is not running (no answer on " + socket + ": " + error + ")";
+      return Exchange::kNotRunning;
   }
-  if (!conn.Send(frame, Clock::now() + kConnectTimeout, &error)) {
-    Fail(command, error);
-    return Exchange::kFailed;
+  if (conn.Send(frame, reply_deadline, &error) &&
+      conn.Receive(reply_deadline, type, body, &error)) {
+    return Exchange::kOk;
   }
-  if (!conn.Receive(reply_deadline, type, body, &error)) {
-    Fail(command, error);
-    return error.find("timed out") != std::string::npos ? Exchange::kTimedOut : Exchange::kFailed;
+  if (error.find("timed out") != std::string::npos) {
+    Fail(command, DescribeUnanswered(global, socket));
+    return Exchange::kNotAnswering;
   }
-  return Exchange::kOk;
+  Fail(command, error);
+  return Exchange::kFailed;
 }
 
 }  // namespace ferry::client::sink_cli

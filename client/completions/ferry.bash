@@ -88,7 +88,7 @@ _ferry() {
       [[ $given == *" list "* || $given == *" replay "* || $given == *" purge "* ]] ||
         words="list replay purge"
       ;;
-    doctor) opts="--json $global" ;;
+    doctor) opts="--json --timeout $global" ;;
     *) return 0 ;;
   esac
   if [[ $cur == -* ]]; then

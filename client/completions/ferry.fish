@@ -100,3 +100,4 @@ complete -c ferry -n "__fish_seen_subcommand_from deadletter" -l json -d 'print 
 
 # doctor
 complete -c ferry -n "__fish_seen_subcommand_from doctor" -l json -d 'print the checks as JSON'
+complete -c ferry -n "__fish_seen_subcommand_from doctor" -l timeout -x -d 'wait for each ferryd answer (2s)'

@@ -65,11 +65,13 @@ class FidelityTest(unittest.TestCase):
         return r.stdout.splitlines()
 
     def query_payloads(self, n):
-        """{kind: payload column text}, once the store holds n rows."""
+        """{kind: payload column bytes}, once the store holds n rows."""
         self.d.wait_for(lambda s: s["store"]["rows"] >= n, "the store")
-        r = h.run_ferry(["query", "--json", "SELECT kind, payload FROM events"], self.d.env())
+        r = subprocess.run([h.FERRY, "query", "--json", "SELECT kind, payload FROM events"],
+                           env=self.d.env(), capture_output=True, timeout=h.HANG_GUARD_S)
         self.assertEqual(r.returncode, 0, r.stderr)
-        return {row["kind"]: row["payload"] for row in map(json.loads, r.stdout.splitlines())}
+        # The payload column comes nested, as its stored bytes: the last member of each line.
+        return {json.loads(line)["kind"]: self.raw_payload(line) for line in r.stdout.splitlines()}
 
     @staticmethod
     def raw_payload(line):
@@ -88,7 +90,7 @@ class FidelityTest(unittest.TestCase):
                 event = json.loads(lines[kind])
                 for where, got in (("tail", self.raw_payload(lines[kind])),
                                    ("journal", self.raw_payload(journal[kind])),
-                                   ("query", stored[kind].encode())):
+                                   ("query", stored[kind])):
                     if as_json:
                         self.assertEqual(got, payload, where)
                     else:

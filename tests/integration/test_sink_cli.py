@@ -169,7 +169,7 @@ class UsageTest(unittest.TestCase):
         self.assertIn("  deadletter ", r.stdout)
 
     def test_bad_usage_exits_2(self):
-        for args in (["flush", "--timeout", "soon", "--wait"], ["flush", "--timeout", "5s"],
+        for args in (["flush", "--timeout", "soon", "--wait"], ["flush", "--timeout", "0s"],
                      ["flush", "--sink", "../x"], ["flush", "--bogus"], ["deadletter"],
                      ["deadletter", "frobnicate"], ["deadletter", "purge", "--json"],
                      ["deadletter", "list", "--sink", "a/b"]):
@@ -240,11 +240,13 @@ class DeadletterFilesTest(unittest.TestCase):
     def test_list_json_and_sink_filter(self):
         r = self.ferry("deadletter", "list", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(json.loads(r.stdout), self.backup + self.central)
+        # One object per line, like every --json output (issue 12).
+        self.assertEqual([json.loads(l) for l in r.stdout.splitlines()],
+                         self.backup + self.central)
         self.assertIn("torn", r.stderr)
         self.assertIn("ferry deadletter: backup: replay in progress (2 event(s)", r.stderr)
         r = self.ferry("deadletter", "list", "--json", "--sink", "central")
-        self.assertEqual(json.loads(r.stdout), self.central)
+        self.assertEqual([json.loads(l) for l in r.stdout.splitlines()], self.central)
         r = self.ferry("deadletter", "list", "--sink", "backup")
         self.assertEqual(r.stdout.splitlines()[-1], "backup: 1 dead letter(s); replay in "
                                                     "progress (2 event(s) being sent again)")
@@ -257,13 +259,13 @@ class DeadletterFilesTest(unittest.TestCase):
         r = self.ferry("deadletter", "list")
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "no dead letters\n", ""))
         r = self.ferry("deadletter", "list", "--json")
-        self.assertEqual((r.returncode, json.loads(r.stdout)), (0, []))
+        self.assertEqual((r.returncode, r.stdout), (0, ""))
 
     def test_list_reports_a_bad_line_in_the_middle(self):
         with open(os.path.join(self.dl, "backup.ndjson"), "ab") as f:
             f.write(b"garbage\n" + json.dumps(entry("backup", 56)).encode() + b"\n")
         r = self.ferry("deadletter", "list", "--sink", "backup", "--json")
-        self.assertEqual([e["seq"] for e in json.loads(r.stdout)], [55, 56])
+        self.assertEqual([json.loads(l)["seq"] for l in r.stdout.splitlines()], [55, 56])
         self.assertIn("%s/backup.ndjson:2: not a JSON object" % self.dl, r.stderr)
 
     def test_purge_without_ferryd_removes_only_the_dead_letter_files(self):

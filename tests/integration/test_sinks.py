@@ -440,7 +440,8 @@ class SinkTest(unittest.TestCase):
         env = dict(d.env(), FERRY_STATE_DIR=os.path.join(d.root, "elsewhere"))
         r = h.run_ferry(["deadletter", "list", "--json"], env)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual([(l["seq"], l["id"]) for l in json.loads(r.stdout)], [(bad_seq, bad_id)])
+        self.assertEqual([(l["seq"], l["id"]) for l in map(json.loads, r.stdout.splitlines())],
+                         [(bad_seq, bad_id)])
         self.assertEqual(open(os.path.join(d.state_dir, "deadletter", "dl.ndjson")).read(), before)
         self.assertEqual(self.sink_status(d, "dl")["deadlettered"], 1)
         r = h.run_ferry(["deadletter", "list", "--sink", "nope"], d.env())
@@ -515,7 +516,7 @@ class SinkTest(unittest.TestCase):
         self.assertEqual(tailed["received"], rec.received_ns)
         r = h.run_ferry(["deadletter", "list", "--json"], d.env())
         self.assertEqual(r.returncode, 0, r.stderr)
-        [entry] = json.loads(r.stdout)
+        [entry] = [json.loads(line) for line in r.stdout.splitlines()]  # one object per line
         self.assertEqual((entry["sink"], entry["seq"], entry["id"], entry["status"]),
                          ("ex", bad_seq, evs[2]["id"], 400))
         self.assertEqual(sorted(entry["event"]), sorted(tailed))

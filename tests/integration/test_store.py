@@ -259,7 +259,8 @@ class QueryTest(unittest.TestCase):
         rows = [json.loads(l) for l in r.stdout.splitlines()]
         self.assertEqual(rows[0]["cmd"], "ls 0")
         self.assertEqual(rows[0]["kind"], "command")
-        self.assertEqual(json.loads(rows[1]["payload"]), {"command": "ls 1", "exit_status": 1})
+        # The payload column is nested JSON, not an escaped string (issue 12).
+        self.assertEqual(rows[1]["payload"], {"command": "ls 1", "exit_status": 1})
 
     def test_table_output_is_aligned(self):
         r = self.query("SELECT seq, kind FROM events ORDER BY seq LIMIT 3")

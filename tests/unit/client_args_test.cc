@@ -260,9 +260,20 @@ TEST_CASE("client args: status", "[client_args]") {
         "--timeout-ms needs a positive integer");
   CHECK(Refusal<StatusArgs>(ParseStatusArgs, {"--timeout-ms", "x"}) ==
         "--timeout-ms needs a positive integer");
-  // Without its value --timeout-ms is not recognised at all.
-  CHECK(Refusal<StatusArgs>(ParseStatusArgs, {"--timeout-ms"}) ==
-        "status: unknown argument \"--timeout-ms\"");
+  CHECK(Refusal<StatusArgs>(ParseStatusArgs, {"--timeout-ms"}) == "--timeout-ms needs a value");
+  CHECK(Refusal<StatusArgs>(ParseStatusArgs, {"--timeout"}) == "--timeout needs a value");
+  CHECK(Refusal<StatusArgs>(ParseStatusArgs, {"--timeout", "5"}) ==
+        "--timeout needs a duration such as 500ms, 30s, 5m or 1h");
+  // --timeout DURATION is the one spelling; --timeout-ms N stays as a hidden alias.
+  for (const auto& [args, ms] :
+       {std::pair<Argv, unsigned long long>{Argv{"--timeout", "500ms"}, 500},
+        {Argv{"--timeout=3s"}, 3000},
+        {Argv{"--timeout-ms=70"}, 70}}) {
+    Argv copy = args;
+    StatusArgs t;
+    REQUIRE(ParseStatusArgs(copy.argc(), copy.argv(), &t, &error) == Parsed::kRun);
+    CHECK(t.timeout_ms == ms);
+  }
   CHECK(Refusal<StatusArgs>(ParseStatusArgs, {"--verbose"}) ==
         "status: unknown argument \"--verbose\"");
   CHECK(Refusal<StatusArgs>(ParseStatusArgs, {"--state-dir"}) == "--state-dir needs a value");
@@ -272,40 +283,110 @@ TEST_CASE("client args: status", "[client_args]") {
 }
 
 TEST_CASE("client args: tail", "[client_args]") {
-  Argv argv{"-f",   "--json", "--from",  "42",       "--source",
-            "bash", "--kind", "command", "--config", "/c"};
+  Argv argv{"-f",        "--json",  "--from",   "42",    "--source",       "bash",
+            "--kind",    "command", "--config", "/c",    "--session=3f2c", "--cwd",
+            "src",       "--exit",  "nonzero",  "--utc", "--color",        "never",
+            "--timeout", "2s"};
   TailArgs a;
   std::string error;
   REQUIRE(ParseTailArgs(argv.argc(), argv.argv(), &a, &error) == Parsed::kRun);
   CHECK(a.follow);
-  CHECK(a.json);
+  CHECK(a.output == TailOutput::kJson);
   CHECK(a.from == 42);
   CHECK(a.last == 10);
+  CHECK_FALSE(a.last_given);
   CHECK(a.source == "bash");
   CHECK(a.kind == "command");
+  CHECK(a.session == "3f2c");
+  CHECK(a.cwd == "src");
+  CHECK(a.exit == TailArgs::Exit::kNonzero);
+  CHECK(a.utc);
+  CHECK(a.color == ColorMode::kNever);
+  CHECK(a.timeout_ms == 2000);
   CHECK(a.global.config == "/c");
-  for (const char* flag : {"--last", "-n"}) {
-    Argv n{flag, "0"};
+  for (Argv n : {Argv{"--last", "0"}, Argv{"-n", "0"}, Argv{"--lines", "0"}, Argv{"-n0"},
+                 Argv{"--lines=0"}}) {
     TailArgs b;
     REQUIRE(ParseTailArgs(n.argc(), n.argv(), &b, &error) == Parsed::kRun);
     CHECK(b.last == 0);
+    CHECK(b.last_given);
+    CHECK_FALSE(b.all);
   }
-  Argv follow{"--follow"};
+  Argv all{"-n", "all", "--exit", "2", "-o", "cat", "--color=always"};
+  TailArgs e;
+  REQUIRE(ParseTailArgs(all.argc(), all.argv(), &e, &error) == Parsed::kRun);
+  CHECK(e.all);
+  CHECK(e.exit == TailArgs::Exit::kCode);
+  CHECK(e.exit_code == 2);
+  CHECK(e.output == TailOutput::kCat);
+  CHECK(e.color == ColorMode::kAlways);
+  CHECK(e.timeout_ms == kReadTimeoutMs);
+  Argv follow{"--follow", "--output=short"};
   TailArgs c;
   REQUIRE(ParseTailArgs(follow.argc(), follow.argv(), &c, &error) == Parsed::kRun);
   CHECK(c.follow);
+  CHECK(c.output == TailOutput::kShort);
+  CHECK(c.color == ColorMode::kAuto);
   Argv help{"--help"};
   CHECK(ParseTailArgs(help.argc(), help.argv(), &c, &error) == Parsed::kHelp);
 
-  CHECK(Refusal<TailArgs>(ParseTailArgs, {"--from", "0"}) == "--from needs a positive integer");
-  CHECK(Refusal<TailArgs>(ParseTailArgs, {"--last", "-1"}) == "--last needs a integer");
-  CHECK(Refusal<TailArgs>(ParseTailArgs, {"-n", "x"}) == "-n needs a integer");
+  CHECK(Refusal<TailArgs>(ParseTailArgs, {"--from", "0"}) ==
+        "--from needs a seq, a positive integer, not \"0\"");
+  CHECK(Refusal<TailArgs>(ParseTailArgs, {"--last", "-1"}) ==
+        "-n needs a number of events or \"all\", not \"-1\"");
+  CHECK(Refusal<TailArgs>(ParseTailArgs, {"-n", "x"}) ==
+        "-n needs a number of events or \"all\", not \"x\"");
   CHECK(Refusal<TailArgs>(ParseTailArgs, {"--source", ""}) == "--source needs a value");
   CHECK(Refusal<TailArgs>(ParseTailArgs, {"--kind", ""}) == "--kind needs a value");
-  CHECK(Refusal<TailArgs>(ParseTailArgs, {"--kind"}) ==
-        "tail: unknown argument \"--kind\" (ferry tail --help)");
+  CHECK(Refusal<TailArgs>(ParseTailArgs, {"--kind"}) == "--kind needs a value");
+  CHECK(Refusal<TailArgs>(ParseTailArgs, {"--session="}) == "--session needs a value");
+  CHECK(Refusal<TailArgs>(ParseTailArgs, {"--exit", "256"}) ==
+        "--exit needs an exit status (0-255) or \"nonzero\", not \"256\"");
+  CHECK(Refusal<TailArgs>(ParseTailArgs, {"-o", "verbose"}) ==
+        "-o needs short, json or cat, not \"verbose\"");
+  CHECK(Refusal<TailArgs>(ParseTailArgs, {"--color", "sometimes"}) ==
+        "--color needs auto, always or never, not \"sometimes\"");
+  CHECK(Refusal<TailArgs>(ParseTailArgs, {"--since", "lunch"}) ==
+        "--since needs a time: 1h, 30m or 2d ago; 2026-12-04T10:00; 10:00 (today); today; "
+        "yesterday; not \"lunch\"");
+  CHECK(Refusal<TailArgs>(ParseTailArgs, {"--until", "2026-13-01"}).starts_with("--until needs"));
+  CHECK(Refusal<TailArgs>(ParseTailArgs, {"--timeout", "soon"}) ==
+        "--timeout needs a duration such as 500ms, 30s, 5m or 1h");
   CHECK(Refusal<TailArgs>(ParseTailArgs, {"--nope"}) ==
         "tail: unknown argument \"--nope\" (ferry tail --help)");
+}
+
+TEST_CASE("client args: tail --since and --until times", "[client_args]") {
+  TimeArg t;
+  REQUIRE(ParseTimeArg("1h", &t));
+  CHECK(t.kind == TimeArg::Kind::kAgo);
+  CHECK(t.ago_ns == 3600LL * 1'000'000'000LL);
+  REQUIRE(ParseTimeArg("-90s", &t));
+  CHECK(t.ago_ns == 90LL * 1'000'000'000LL);
+  REQUIRE(ParseTimeArg("now", &t));
+  CHECK((t.kind == TimeArg::Kind::kAgo && t.ago_ns == 0));
+  REQUIRE(ParseTimeArg("2026-12-04T10:00", &t));
+  CHECK(t.kind == TimeArg::Kind::kAbsolute);
+  CHECK((t.year == 2026 && t.month == 12 && t.day == 4 && t.hour == 10 && t.minute == 0 &&
+         t.second == 0 && !t.zulu));
+  REQUIRE(ParseTimeArg("2026-12-04 10:00:30Z", &t));
+  CHECK((t.second == 30 && t.zulu));
+  REQUIRE(ParseTimeArg("2026-12-04", &t));
+  CHECK((t.kind == TimeArg::Kind::kAbsolute && t.hour == 0));
+  REQUIRE(ParseTimeArg("10:00", &t));
+  CHECK((t.kind == TimeArg::Kind::kClock && t.hour == 10 && t.minute == 0));
+  REQUIRE(ParseTimeArg("23:59:59", &t));
+  CHECK(t.second == 59);
+  REQUIRE(ParseTimeArg("yesterday", &t));
+  CHECK((t.kind == TimeArg::Kind::kDay && t.day_offset == -1));
+  REQUIRE(ParseTimeArg("today", &t));
+  CHECK((t.kind == TimeArg::Kind::kDay && t.day_offset == 0));
+  for (const char* bad :
+       {"", "1", "1x", "24:00", "10:60", "10", "2026-12-04T", "2026-00-01", "2026-12-32",
+        "2026-12-04T10", "2026-12-04X10:00", "10:00:00:00", "tomorrow", "1969-12-31"}) {
+    TimeArg u;
+    CHECK_FALSE(ParseTimeArg(bad, &u));
+  }
 }
 
 TEST_CASE("client args: query", "[client_args]") {
@@ -332,6 +413,13 @@ TEST_CASE("client args: query", "[client_args]") {
         "--limit needs a positive integer");
   CHECK(Refusal<QueryArgs>(ParseQueryArgs, {"--timeout-ms", "0", "SELECT 1"}) ==
         "--timeout-ms needs a positive integer");
+  CHECK(Refusal<QueryArgs>(ParseQueryArgs, {"--timeout", "0s", "SELECT 1"}) ==
+        "--timeout needs a duration such as 500ms, 30s, 5m or 1h");
+  Argv timeout{"--timeout", "2m", "--limit=7", "SELECT 3"};
+  QueryArgs t;
+  REQUIRE(ParseQueryArgs(timeout.argc(), timeout.argv(), &t, &error) == Parsed::kRun);
+  CHECK(t.timeout_ms == 120000);
+  CHECK(t.limit == 7);
   CHECK(Refusal<QueryArgs>(ParseQueryArgs, {"--wat", "SELECT 1"}) ==
         "query: unknown option \"--wat\"");
   CHECK(Refusal<QueryArgs>(ParseQueryArgs, {"SELECT 1", "-x"}) == "query: unknown argument \"-x\"");
@@ -352,12 +440,12 @@ TEST_CASE("client args: sessions", "[client_args]") {
   Argv none{};
   REQUIRE(ParseSessionsArgs(none.argc(), none.argv(), &d, &error) == Parsed::kRun);
   CHECK(d.since_ns == -1);
+  CHECK(d.timeout_ms == kReadTimeoutMs);
   Argv help{"-h"};
   CHECK(ParseSessionsArgs(help.argc(), help.argv(), &d, &error) == Parsed::kHelp);
   CHECK(Refusal<QueryArgs>(ParseSessionsArgs, {"--since", "yesterday"}) ==
         "--since needs a duration such as 90s, 30m, 12h or 7d");
-  CHECK(Refusal<QueryArgs>(ParseSessionsArgs, {"--since"}) ==
-        "sessions: unknown argument \"--since\"");
+  CHECK(Refusal<QueryArgs>(ParseSessionsArgs, {"--since"}) == "--since needs a value");
   CHECK(Refusal<QueryArgs>(ParseSessionsArgs, {"SELECT 1"}) ==
         "sessions: unknown argument \"SELECT 1\"");
 }
@@ -480,11 +568,13 @@ TEST_CASE("client args: flush flags, values and refusals", "[client_args]") {
   for (const char* t : {"0s", "10", "1d", "s", "-1s", "1.5s", "169h", ""}) {
     CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--wait", "--timeout", t}) == bad_timeout);
   }
-  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--timeout", "5s"}) == "--timeout needs --wait");
-  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--timeout"}) ==
-        "unknown argument \"--timeout\" (ferry flush --help)");
-  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--sink"}) ==
-        "unknown argument \"--sink\" (ferry flush --help)");
+  // Without --wait, --timeout is how long to wait for ferryd's answer.
+  Argv no_wait{"--timeout", "5s"};
+  FlushArgs e;
+  REQUIRE(ParseFlushArgs(no_wait.argc(), no_wait.argv(), &e, &error) == Parsed::kRun);
+  CHECK((e.timeout_ms == 5000 && !e.wait));
+  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--timeout"}) == "--timeout needs a value");
+  CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--sink"}) == "--sink needs a value");
   CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--sink", "a/b"}) ==
         "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)");
   CHECK(Refusal<FlushArgs>(ParseFlushArgs, {"--sink", ""}) ==
@@ -536,8 +626,11 @@ TEST_CASE("client args: deadletter op, flags and refusals", "[client_args]") {
         "--json goes with list only");
   CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"purge", "--json"}) ==
         "--json goes with list only");
-  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"list", "--sink"}) ==
-        "unknown argument \"--sink\" (ferry deadletter --help)");
+  CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"list", "--sink"}) == "--sink needs a value");
+  Argv timeout{"list", "--timeout", "750ms"};
+  DeadletterArgs t;
+  REQUIRE(ParseDeadletterArgs(timeout.argc(), timeout.argv(), &t, &error) == Parsed::kRun);
+  CHECK(t.timeout_ms == 750);
   CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"list", "--sink", "a b"}) ==
         "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)");
   CHECK(Refusal<DeadletterArgs>(ParseDeadletterArgs, {"list", "--all"}) ==
@@ -563,6 +656,15 @@ TEST_CASE("client args: doctor", "[client_args]") {
   CHECK(ParseDoctorArgs(help.argc(), help.argv(), &d, &error) == Parsed::kHelp);
   CHECK(Refusal<DoctorArgs>(ParseDoctorArgs, {"--timeout-ms", "0"}) ==
         "--timeout-ms needs a positive integer");
+  CHECK(Refusal<DoctorArgs>(ParseDoctorArgs, {"--timeout", "soon"}) ==
+        "--timeout needs a duration such as 500ms, 30s, 5m or 1h");
+  {
+    Argv spelled{"--timeout", "3s"};
+    DoctorArgs d;
+    std::string err;
+    REQUIRE(ParseDoctorArgs(spelled.argc(), spelled.argv(), &d, &err) == Parsed::kRun);
+    CHECK(d.timeout_ms == 3000);
+  }
   CHECK(Refusal<DoctorArgs>(ParseDoctorArgs, {"--fix"}) == "doctor: unknown argument \"--fix\"");
 }
 
