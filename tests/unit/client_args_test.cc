@@ -660,10 +660,10 @@ TEST_CASE("client args: doctor", "[client_args]") {
         "--timeout needs a duration such as 500ms, 30s, 5m or 1h");
   {
     Argv spelled{"--timeout", "3s"};
-    DoctorArgs d;
+    DoctorArgs spelled_args;
     std::string err;
-    REQUIRE(ParseDoctorArgs(spelled.argc(), spelled.argv(), &d, &err) == Parsed::kRun);
-    CHECK(d.timeout_ms == 3000);
+    REQUIRE(ParseDoctorArgs(spelled.argc(), spelled.argv(), &spelled_args, &err) == Parsed::kRun);
+    CHECK(spelled_args.timeout_ms == 3000);
   }
   CHECK(Refusal<DoctorArgs>(ParseDoctorArgs, {"--fix"}) == "doctor: unknown argument \"--fix\"");
 }
