@@ -154,7 +154,7 @@ Reach ConnectOrOffline(Connection* conn, const GlobalOptions& global, const std:
     return Reach::kNotAnswering;
   }
   if (err != ENOENT && err != ECONNREFUSED) {
-    *error = connect_error;
+    *error = "ferryd is not running (no answer on " + socket + ": " + connect_error + ")";
     return Reach::kFailed;
   }
   const std::string state_dir = ResolveStateDir(global);
@@ -169,12 +169,12 @@ Reach ConnectOrOffline(Connection* conn, const GlobalOptions& global, const std:
     if (conn->Connect(socket, deadline, &connect_error)) return Reach::kDaemon;
     err = conn->connect_errno();
     if (err != ENOENT && err != ECONNREFUSED) {
-      *error = connect_error;
+      *error = "ferryd is not running (no answer on " + socket + ": " + connect_error + ")";
       return Reach::kFailed;
     }
   }
   if (!allow_offline) {
-    *error = "ferryd is not running (no answer on " + socket + ": " + std::strerror(err) + ")";
+    *error = "ferryd is not running (no answer on " + socket + ": " + connect_error + ")";
     return Reach::kFailed;
   }
   struct stat st {};

@@ -45,7 +45,8 @@ enum class Reach {
 //    /dev/null, stdout on our stderr, and dies with us (PR_SET_PDEATHSIG). kOffline; *conn
 //    owns the child and reaps it (Connection::Adopt). A ferryd that cannot be executed:
 //    kFailed "cannot run PATH: <errno text>".
-//  - any other connect error: kFailed with Connect's message.
+//  - any other connect error: kFailed "ferryd is not running (no answer on SOCKET: <Connect's
+//    message>)". Every *error is a whole sentence, printed as it is.
 Reach ConnectOrOffline(Connection* conn, const GlobalOptions& global, const std::string& socket,
                        Clock::time_point deadline, bool allow_offline, std::string* error);
 

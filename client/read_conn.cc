@@ -31,7 +31,7 @@ bool ConnectForRead(Connection* conn, const GlobalOptions& global, const std::st
     case Reach::kFailed:
       break;
   }
-  Complain("ferryd is not running (no answer on " + socket + ": " + error + ")");
+  Complain(error);  // a whole sentence (client/offline.h)
   return false;
 }
 

@@ -89,7 +89,7 @@ Exchange RoundTrip(const GlobalOptions& global, std::string_view command, const 
       Fail(command, error.empty() ? DescribeUnanswered(global, socket) : error);
       return Exchange::kNotAnswering;
     case Reach::kFailed:
-      *not_running = "ferryd is not running (no answer on " + socket + ": " + error + ")";
+      *not_running = error;  // a whole sentence (client/offline.h)
       return Exchange::kNotRunning;
   }
   if (conn.Send(frame, reply_deadline, &error) &&

@@ -16,14 +16,15 @@ namespace ferry::client {
 namespace {
 
 constexpr const char* kStatusHelp =
-    "usage: ferry status [--json] [--ack-lost] [--timeout-ms N]\n"
+    "usage: ferry status [--json] [--ack-lost] [--timeout DURATION]\n"
     "\n"
     "Shows what ferryd is doing, its upstream sinks included. Exit status: 0 healthy,\n"
     "1 degraded (journal failing, events lost, a sink paused, failing for longer than its\n"
     "degraded_after or holding dead letters, a config error), 3 ferryd not running or not\n"
     "answering within the timeout (stopped with SIGSTOP, say).\n"
     "  --json       print the status as one JSON object (docs/protocol.md \"Status object\")\n"
-    "  --timeout-ms N  how long to wait for ferryd's answer (default 2000)\n"
+    "  --timeout DURATION  how long to wait for ferryd's answer (default 2s; --timeout-ms N\n"
+    "                  is the same in milliseconds)\n"
     "  --ack-lost   acknowledge the events lost so far to the journal byte cap, so that\n"
     "               status is healthy again (the count stays in lost_events)\n";
 
@@ -258,11 +259,7 @@ int RunStatus(int argc, char** argv) {
       w.EndObject();
       std::printf("%s\n", sb.GetString());
     } else {
-      if (unanswered) {
-        std::printf("%s\n", error.c_str());
-      } else {
-        std::printf("ferryd is not running (no answer on %s: %s)\n", socket.c_str(), error.c_str());
-      }
+      std::printf("%s\n", error.c_str());  // whole sentences (client/offline.h)
       std::printf("  spool    %llu file(s), %llu event(s) waiting to be imported\n",
                   static_cast<unsigned long long>(spool.files),
                   static_cast<unsigned long long>(spool.events));

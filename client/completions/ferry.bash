@@ -80,11 +80,11 @@ _ferry() {
     sessions) opts="--source --since --limit --json --timeout --timeout-ms $global" ;;
     tail)
       opts="-f --follow --from --last -n --lines --since --until --source --kind --session --cwd
-        --exit --utc -o --output --color --json $global"
+        --exit --utc -o --output --color --json --timeout $global"
       ;;
     flush) opts="--sink --wait --timeout $global" ;;
     deadletter)
-      opts="--sink --json $global"
+      opts="--sink --json --timeout $global"
       [[ $given == *" list "* || $given == *" replay "* || $given == *" purge "* ]] ||
         words="list replay purge"
       ;;

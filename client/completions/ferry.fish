@@ -87,6 +87,7 @@ complete -c ferry -n "__fish_seen_subcommand_from tail" -l utc -d 'print times i
 complete -c ferry -n "__fish_seen_subcommand_from tail" -s o -l output -x -a 'short json cat' -d 'output format'
 complete -c ferry -n "__fish_seen_subcommand_from tail" -l color -x -a 'auto always never' -d 'colour the output'
 complete -c ferry -n "__fish_seen_subcommand_from tail" -l json -d 'one JSON object per line'
+complete -c ferry -n "__fish_seen_subcommand_from tail" -l timeout -x -d 'wait for each answer (10s)'
 
 # flush
 complete -c ferry -n "__fish_seen_subcommand_from flush" -l sink -x -d 'only this sink'
@@ -97,6 +98,7 @@ complete -c ferry -n "__fish_seen_subcommand_from flush" -l timeout -x -d 'with 
 complete -c ferry -n "__fish_seen_subcommand_from deadletter; and not __fish_seen_subcommand_from list replay purge" -a 'list replay purge'
 complete -c ferry -n "__fish_seen_subcommand_from deadletter" -l sink -x -d 'only this sink'
 complete -c ferry -n "__fish_seen_subcommand_from deadletter" -l json -d 'print as JSON (list)'
+complete -c ferry -n "__fish_seen_subcommand_from deadletter" -l timeout -x -d 'wait for the answer (10s)'
 
 # doctor
 complete -c ferry -n "__fish_seen_subcommand_from doctor" -l json -d 'print the checks as JSON'

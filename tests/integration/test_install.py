@@ -45,10 +45,12 @@ def files_under(root):
 
 
 def help_commands():
-    """The commands `ferry --help` lists (indented words under "commands:")."""
+    """The commands `ferry --help` lists: words indented by two spaces under "commands:" (a
+    description's continuation line is indented further)."""
     r = subprocess.run([h.FERRY, "--help"], capture_output=True, text=True, timeout=h.HANG_GUARD_S)
     block = r.stdout.split("commands:\n", 1)[1].split("\n\n", 1)[0]
-    return [line.split()[0] for line in block.splitlines() if line.startswith("  ")]
+    return [line.split()[0] for line in block.splitlines()
+            if line.startswith("  ") and not line.startswith("   ")]
 
 
 def help_options(text):

@@ -131,7 +131,8 @@ class StatusTest(unittest.TestCase):
         self.assertEqual(r.returncode, 3)
         self.assertEqual(json.loads(r.stdout), {
             "running": False, "answering": False, "socket": self.d.socket,
-            "error": "connect %s: No such file or directory" % self.d.socket,
+            "error": "ferryd is not running (no answer on %s: connect %s: No such file or "
+                     "directory)" % (self.d.socket, self.d.socket),
             "spool": {"pending_files": 0, "pending_events": 0}})
 
     def test_not_answering(self):
