@@ -50,7 +50,15 @@ StateDirLock::StateDirLock(const std::string& dir) {
   const std::string path = dir + "/ferryd.lock";
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+  // `ferry` probes the lock with a shared flock held for microseconds (client/offline.h,
+  // StateLockHolder): a start that meets such a probe retries for a while instead of taking it
+  // for a second ferryd. A real holder keeps the lock for the whole wait.
+  int rc = ::flock(fd_, LOCK_EX | LOCK_NB);
+  for (int tries = 0; rc != 0 && errno == EWOULDBLOCK && tries < 100; ++tries) {
+    ::usleep(5000);  // 100 x 5 ms: half a second, once, at start
+    rc = ::flock(fd_, LOCK_EX | LOCK_NB);
+  }
+  if (rc != 0) {
     const int err = errno;
     char buf[32] = {};
     const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);

@@ -244,7 +244,9 @@ class CrashLoopTest(unittest.TestCase):
             r = h.run_ferry(["flush", "--wait", "--timeout", "60s"], d.env())
             if r.returncode == 0:
                 break
-            self.assertLess(time.monotonic(), deadline, "flush: %s %s (%s)" % (r.stdout, r.stderr, note))
+            if d.proc.poll() is not None or time.monotonic() >= deadline:
+                self.fail("flush: %s %s (%s); ferryd exit status %r; its log ends:\n%s"
+                          % (r.stdout, r.stderr, note, d.proc.poll(), d.last_log()[-4000:]))
         st = d.wait_for(lambda st: st["store"]["cursor"] == st["journal"]["last_seq"],
                         "the store to catch up")
         last = st["journal"]["last_seq"]

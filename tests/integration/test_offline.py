@@ -9,6 +9,7 @@ server on its own. OfflineCommands runs the real `ferry query`, `sessions`, `tai
 `deadletter list`, which reach it through client/offline.h's ConnectOrOffline.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -506,6 +507,25 @@ class OfflineCommands(unittest.TestCase):
         self.assertEqual((r.returncode, r.stdout), (3, ""))
         self.assertIn("ferryd is not running, and FERRY_FERRYD=/nonexistent/ferryd is not an "
                       "executable file", r.stderr)
+
+
+class LockProbeDuringStart(unittest.TestCase):
+    """`ferry` tests ferryd.lock with a shared flock it holds for microseconds; a ferryd that
+    starts at that moment must wait it out, not refuse to start as if a second ferryd ran."""
+
+    def test_a_probe_held_at_start_does_not_stop_ferryd(self):
+        d = h.Daemon()
+        try:
+            os.makedirs(d.state_dir, mode=0o700)
+            with open(os.path.join(d.state_dir, "ferryd.lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                d.spawn()
+                time.sleep(0.1)  # ferryd meets the shared lock at its start (it waits 0.5 s)
+                fcntl.flock(lock, fcntl.LOCK_UN)
+            d.wait_ready()
+            self.assertIsNone(d.proc.poll())
+        finally:
+            d.close()
 
 
 if __name__ == "__main__":
