@@ -131,6 +131,32 @@ bool IsFerryFile(const std::string& text) {
   return second.find(kFileMarker) != std::string::npos;
 }
 
+// Cline's "Documents" on Linux is what `xdg-user-dir DOCUMENTS` prints (cline/cline
+// src/core/storage/disk.ts getDocumentsPath): XDG_DOCUMENTS_DIR from
+// ${XDG_CONFIG_HOME:-~/.config}/user-dirs.dirs, "$HOME/..." expanded; else ~/Documents.
+std::string DocumentsDir(const std::string& home) {
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  const std::string conf =
+      (xdg && *xdg == '/' ? std::string(xdg) : home + "/.config") + "/user-dirs.dirs";
+  std::string text, ignored;
+  bool exists = false;
+  if (ReadFile(conf, &text, &exists, &ignored) && exists) {
+    const std::string key = "XDG_DOCUMENTS_DIR=";
+    for (size_t pos = 0; pos < text.size();) {
+      size_t end = text.find('\n', pos);
+      if (end == std::string::npos) end = text.size();
+      std::string line = text.substr(pos, end - pos);
+      pos = end + 1;
+      if (!line.starts_with(key)) continue;
+      std::string v = line.substr(key.size());
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      if (v.starts_with("$HOME")) v = home + v.substr(5);
+      if (!v.empty() && v.front() == '/') return v;
+    }
+  }
+  return home + "/Documents";
+}
+
 // The folder ferry's files go in; "" with *error when it cannot be known.
 std::string HookDir(const std::string& tool, bool project, std::string* error) {
   std::string base;
@@ -151,8 +177,8 @@ std::string HookDir(const std::string& tool, bool project, std::string* error) {
     *error = "HOME is not set; use --scope project or set HOME";
     return {};
   }
-  return std::string(home) +
-         (tool == "cline" ? "/Documents/Cline/Hooks" : "/.config/opencode/plugins");
+  if (tool == "cline") return DocumentsDir(home) + "/Cline/Hooks";
+  return std::string(home) + "/.config/opencode/plugins";
 }
 
 std::vector<FileSpec> Specs(const std::string& tool, const std::string& dir,

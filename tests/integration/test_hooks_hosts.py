@@ -201,6 +201,18 @@ class HooksHostsTest(unittest.TestCase):
         r = self.ok("uninstall", "cline")
         self.assertEqual(r.stdout, hooks + ": no ferry hooks in it; nothing changed\n")
 
+    def test_cline_follows_the_xdg_documents_dir(self):
+        # What `xdg-user-dir DOCUMENTS` prints, which Cline uses on Linux.
+        write(os.path.join(self.home, ".config", "user-dirs.dirs"),
+              b'# written by xdg-user-dirs-update\nXDG_DESKTOP_DIR="$HOME/Schreibtisch"\n'
+              b'XDG_DOCUMENTS_DIR="$HOME/Dokumente"\n')
+        self.ok("install", "cline")
+        hooks = os.path.join(self.home, "Dokumente", "Cline", "Hooks")
+        self.assertEqual(sorted(os.listdir(hooks)), sorted(CLINE_EVENTS))
+        self.assertFalse(os.path.exists(os.path.join(self.home, "Documents")))
+        self.ok("uninstall", "cline")
+        self.assertEqual(os.listdir(hooks), [])
+
     def test_opencode_plugin_follows_xdg_and_refuses_a_foreign_file(self):
         xdg = os.path.join(self.root, "xdg")
         env = self.env(XDG_CONFIG_HOME=xdg)
