@@ -54,6 +54,7 @@ constexpr const char* kHooksHelp =
     "  copilot      ~/.copilot/hooks/ferry.json                     .github/hooks/ferry.json\n"
     "  windsurf     ~/.codeium/windsurf/hooks.json                  .windsurf/hooks.json\n"
     "  cline        ~/Documents/Cline/Hooks/<Event>                 .clinerules/hooks/<Event>\n"
+    "               (Documents: XDG_DOCUMENTS_DIR of ~/.config/user-dirs.dirs when set)\n"
     "  opencode     ~/.config/opencode/plugins/ferry.js             .opencode/plugins/ferry.js\n"
     "               (or $XDG_CONFIG_HOME/opencode/plugins/ferry.js)\n"
     "cline and opencode hooks are files ferry writes whole, each marked \"ferry-hook\": install\n"
