@@ -1,5 +1,6 @@
 // `ferry hooks install|uninstall <tool>`: merges ferry's hook entries into an AI agent's
-// config file, or takes them out again (docs/hooks.md). Also the table of hosts, events and
+// config file, or takes them out again (docs/hooks.md); for Cline and OpenCode, writes or
+// removes hook files of ferry's own (hooks_files.cc). Also the table of hosts, events and
 // config paths that `ferry doctor` checks against.
 #pragma once
 

@@ -201,6 +201,27 @@ class HooksHostsTest(unittest.TestCase):
         r = self.ok("uninstall", "cline")
         self.assertEqual(r.stdout, hooks + ": no ferry hooks in it; nothing changed\n")
 
+    def test_reinstall_from_another_path_rewrites_ferrys_files(self):
+        self.ok("install", "cline")
+        self.ok("install", "opencode")
+        other = os.path.join(self.root, "other")
+        os.makedirs(other)
+        os.symlink(os.path.abspath(fh.FERRY), os.path.join(other, "ferry"))
+        env = self.env(PATH=other + ":/usr/bin:/bin")
+        r = self.ok("install", "cline", env=env)
+        hooks = os.path.join(self.home, "Documents", "Cline", "Hooks")
+        self.assertIn('-f="%s"' % self.ferry, r.stdout)
+        self.assertIn('+f="%s"' % os.path.join(other, "ferry"), r.stdout)
+        for ev in CLINE_EVENTS:
+            self.assertEqual(read(os.path.join(hooks, ev), "r"),
+                             cline_script(os.path.join(other, "ferry"), ev))
+        self.ok("install", "opencode", env=env)
+        plugin = os.path.join(self.home, ".config", "opencode", "plugins", "ferry.js")
+        self.assertIn('const FERRY = "%s";' % os.path.join(other, "ferry"), read(plugin, "r"))
+        self.ok("uninstall", "cline", env=env)
+        self.ok("uninstall", "opencode", env=env)
+        self.assertEqual(self.tree(), {})
+
     def test_cline_follows_the_xdg_documents_dir(self):
         # What `xdg-user-dir DOCUMENTS` prints, which Cline uses on Linux.
         write(os.path.join(self.home, ".config", "user-dirs.dirs"),
