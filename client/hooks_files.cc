@@ -56,7 +56,7 @@ std::string OpenCodePlugin(const std::string& bin) {
              "// ferry-hook: written by `ferry hooks install opencode`; `ferry hooks uninstall "
              "opencode` removes it.\n"
              "// Each event is piped as JSON to `ferry emit --source opencode --stdin` in a child\n"
-             "// process that is never awaited (killed after 2 s); nothing here throws.\n"
+             "// process that is never awaited (killed after 10 s); nothing here throws.\n"
              "import { spawn } from \"node:child_process\";\n"
              "\n"
              "const FERRY = ") +
@@ -69,7 +69,7 @@ std::string OpenCodePlugin(const std::string& bin) {
          "  try {\n"
          "    const child = spawn(bin, [\"emit\", \"--source\", \"opencode\", \"--stdin\"],\n"
          "      { stdio: [\"pipe\", \"ignore\", \"ignore\"] });\n"
-         "    const timer = setTimeout(() => { try { child.kill(); } catch {} }, 2000);\n"
+         "    const timer = setTimeout(() => { try { child.kill(); } catch {} }, 10000);\n"
          "    if (timer.unref) timer.unref();\n"
          "    child.on(\"error\", () => { clearTimeout(timer); if (fallback) send(fallback, "
          "body, null); });\n"
