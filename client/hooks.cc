@@ -28,8 +28,8 @@ namespace {
 using hooks::JsonStyle;
 
 constexpr const char* kHooksHelp =
-    "usage: ferry hooks install|uninstall claude-code|codex|cursor|gemini\n"
-    "                  [--dry-run] [--scope user|project]\n"
+    "usage: ferry hooks install|uninstall TOOL [--dry-run] [--scope user|project]\n"
+    "       TOOL: claude-code, codex, cursor, gemini, copilot, cline, windsurf, opencode\n"
     "\n"
     "install    merges ferry's hook entries into the tool's config file: a diff of the change\n"
     "           is printed, the old file is kept as <file>.ferry-bak-<UTC time> (only the\n"
@@ -50,7 +50,15 @@ constexpr const char* kHooksHelp =
     "  claude-code  ~/.claude/settings.json (or $CLAUDE_CONFIG_DIR)  .claude/settings.json\n"
     "  codex        ~/.codex/config.toml (or $CODEX_HOME)            .codex/config.toml\n"
     "  cursor       ~/.cursor/hooks.json                            .cursor/hooks.json\n"
-    "  gemini       ~/.gemini/settings.json                         .gemini/settings.json\n";
+    "  gemini       ~/.gemini/settings.json                         .gemini/settings.json\n"
+    "  copilot      ~/.copilot/hooks/ferry.json                     .github/hooks/ferry.json\n"
+    "  windsurf     ~/.codeium/windsurf/hooks.json                  .windsurf/hooks.json\n"
+    "  cline        ~/Documents/Cline/Hooks/<Event>                 .clinerules/hooks/<Event>\n"
+    "               (Documents: XDG_DOCUMENTS_DIR of ~/.config/user-dirs.dirs when set)\n"
+    "  opencode     ~/.config/opencode/plugins/ferry.js             .opencode/plugins/ferry.js\n"
+    "               (or $XDG_CONFIG_HOME/opencode/plugins/ferry.js)\n"
+    "cline and opencode hooks are files ferry writes whole, each marked \"ferry-hook\": install\n"
+    "refuses to replace a file without that mark, uninstall removes only marked files.\n";
 
 using Tool = HookTool;
 
@@ -95,7 +103,37 @@ const std::vector<HookTool>& HookTools() {
   return kTools;
 }
 
-namespace {
+const std::vector<HookTool>& MoreHookTools() {
+  // docs.github.com/en/copilot/reference/copilot-cli-reference/cli-hooks-reference: every
+  // *.json in the folder is loaded, so ferry keeps its entries in a file of its own. The
+  // PascalCase names select the payload with hook_event_name and session_id.
+  // docs.windsurf.com/windsurf/cascade/hooks: user ~/.codeium/windsurf/hooks.json,
+  // workspace .windsurf/hooks.json.
+  static const std::vector<HookTool> kTools = {
+      {"copilot",
+       false,
+       JsonStyle::kCopilot,
+       nullptr,
+       ".copilot/hooks",
+       "ferry.json",
+       {"SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure",
+        "PreCompact", "SubagentStop", "Stop", "ErrorOccurred", "SessionEnd"},
+       ".github/hooks"},
+      {"windsurf",
+       false,
+       JsonStyle::kWindsurf,
+       nullptr,
+       ".codeium/windsurf",
+       "hooks.json",
+       {"pre_user_prompt", "pre_run_command", "post_run_command", "post_write_code",
+        "pre_mcp_tool_use", "post_mcp_tool_use", "post_cascade_response"},
+       ".windsurf"},
+  };
+  return kTools;
+}
+
+// Shared with hooks_files.cc (declared in hooks.h).
+namespace hooks_io {
 
 bool ReadFile(const std::string& path, std::string* out, bool* exists, std::string* error) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -244,11 +282,6 @@ bool Executable(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
 }
 
-struct FerryBin {
-  std::string path;
-  std::string why;
-};
-
 // The ferry the hooks run: the one on PATH as found (not resolved: a symlink that a package
 // upgrade repoints keeps working, and the command string, which Codex's trust hashes, stays
 // the same), else the installed one, else this binary (a build tree: said so on install).
@@ -304,7 +337,9 @@ Plan MakePlan(const Tool& tool, const std::string& path, const std::string& old_
 
 void Print(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
 
-}  // namespace
+}  // namespace hooks_io
+
+using namespace hooks_io;
 
 std::string HookConfigPath(const HookTool& tool, bool project, std::string* error) {
   if (project) {
@@ -313,7 +348,8 @@ std::string HookConfigPath(const HookTool& tool, bool project, std::string* erro
       *error = std::string("getcwd: ") + std::strerror(errno);
       return {};
     }
-    return std::string(cwd) + "/" + tool.dir + "/" + tool.file;
+    return std::string(cwd) + "/" + (tool.project_dir ? tool.project_dir : tool.dir) + "/" +
+           tool.file;
   }
   if (tool.home_env) {
     const char* dir = std::getenv(tool.home_env);
@@ -342,14 +378,21 @@ int RunHooks(int argc, char** argv) {
   }
   const std::string &action = a.action, &tool_name = a.tool, &scope = a.scope;
   const bool dry_run = a.dry_run;
+  const bool install = action == "install";
+  if (IsHookFilesTool(tool_name))
+    return RunHookFiles(tool_name, install, scope == "project", dry_run);
   const Tool* tool = nullptr;
   for (const auto& t : HookTools())
     if (tool_name == t.name) tool = &t;
+  for (const auto& t : MoreHookTools())
+    if (tool_name == t.name) tool = &t;
   if (!tool) {
-    Complain("hooks: which tool? claude-code, codex, cursor or gemini, not \"" + tool_name + "\"");
+    Complain(
+        "hooks: which tool? claude-code, codex, cursor, gemini, copilot, cline, windsurf "
+        "or opencode, not \"" +
+        tool_name + "\"");
     return 2;
   }
-  const bool install = action == "install";
 
   std::string path = HookConfigPath(*tool, scope == "project", &error);
   if (path.empty()) {

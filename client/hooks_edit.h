@@ -9,8 +9,18 @@
 namespace ferry::client::hooks {
 
 // Shape of a JSON hook config: event -> [ {matcher?, hooks: [handler]} ] (Claude Code,
-// Gemini CLI) or event -> [ handler ] (Cursor, which also wants "version": 1).
-enum class JsonStyle { kClaude, kGemini, kCursor };
+// Gemini CLI) or event -> [ handler ] (Cursor, which also wants "version": 1; GitHub Copilot
+// CLI, "version": 1 and the command under "bash"; Windsurf, no version).
+enum class JsonStyle { kClaude, kGemini, kCursor, kCopilot, kWindsurf };
+
+// Styles whose event lists hold handlers directly (no groups).
+inline bool FlatStyle(JsonStyle s) {
+  return s == JsonStyle::kCursor || s == JsonStyle::kCopilot || s == JsonStyle::kWindsurf;
+}
+
+// Windsurf's payload names its event in agent_action_name, which `ferry emit` does not read:
+// its commands name the event with --kind (inserted before --stdin).
+std::string CommandWithKind(const std::string& command, std::string_view event);
 
 // Every command ferry installs ends with this word: it is $0 of the `sh -c` script, so it
 // shows in error messages, and it is how uninstall finds exactly ferry's entries.

@@ -61,11 +61,19 @@ bool Parse(std::string_view text, rapidjson::Document* doc, std::string* error) 
   return false;
 }
 
+// The handler's command: "command", or Copilot's "bash".
+const Value* HandlerCommand(const Value& v) {
+  if (!v.IsObject()) return nullptr;
+  for (const char* key : {"command", "bash"}) {
+    auto it = v.FindMember(key);
+    if (it != v.MemberEnd() && it->value.IsString()) return &it->value;
+  }
+  return nullptr;
+}
+
 bool IsFerryHandler(const Value& v) {
-  if (!v.IsObject()) return false;
-  auto it = v.FindMember("command");
-  return it != v.MemberEnd() && it->value.IsString() &&
-         IsFerryCommand(std::string_view(it->value.GetString(), it->value.GetStringLength()));
+  const Value* c = HandlerCommand(v);
+  return c && IsFerryCommand(std::string_view(c->GetString(), c->GetStringLength()));
 }
 
 int RemoveFerry(rapidjson::Document* doc, JsonStyle style) {
@@ -80,7 +88,7 @@ int RemoveFerry(rapidjson::Document* doc, JsonStyle style) {
     Value& groups = ev->value;
     const int before = removed;
     for (auto g = groups.Begin(); g != groups.End();) {
-      if (style == JsonStyle::kCursor) {
+      if (FlatStyle(style)) {
         if (IsFerryHandler(*g)) {
           g = groups.Erase(g);
           ++removed;
@@ -142,7 +150,7 @@ bool CheckShape(const rapidjson::Document& doc, const std::vector<std::string>& 
 void AddFerry(rapidjson::Document* doc, JsonStyle style, const std::vector<std::string>& events,
               const std::string& command) {
   auto& alloc = doc->GetAllocator();
-  if (style == JsonStyle::kCursor && !doc->HasMember("version")) {
+  if ((style == JsonStyle::kCursor || style == JsonStyle::kCopilot) && !doc->HasMember("version")) {
     doc->AddMember("version", 1, alloc);
   }
   if (!doc->HasMember("hooks")) doc->AddMember("hooks", Value(rapidjson::kObjectType), alloc);
@@ -152,6 +160,21 @@ void AddFerry(rapidjson::Document* doc, JsonStyle style, const std::vector<std::
       hooks.AddMember(Value(ev.c_str(), alloc), Value(rapidjson::kArrayType), alloc);
     }
     Value handler(rapidjson::kObjectType);
+    if (style == JsonStyle::kCopilot) {
+      // "bash" is what Copilot runs on Linux and macOS; no "powershell": ferry's command is sh.
+      handler.AddMember("type", "command", alloc);
+      handler.AddMember("bash", Value(command.c_str(), alloc), alloc);
+      handler.AddMember("timeoutSec", 10, alloc);
+      hooks[ev.c_str()].PushBack(handler, alloc);
+      continue;
+    }
+    if (style == JsonStyle::kWindsurf) {
+      const std::string with_kind = CommandWithKind(command, ev);
+      handler.AddMember("command", Value(with_kind.c_str(), alloc), alloc);
+      handler.AddMember("show_output", false, alloc);
+      hooks[ev.c_str()].PushBack(handler, alloc);
+      continue;
+    }
     if (style != JsonStyle::kCursor) handler.AddMember("type", "command", alloc);
     if (style == JsonStyle::kGemini) handler.AddMember("name", "ferry", alloc);
     handler.AddMember("command", Value(command.c_str(), alloc), alloc);
@@ -195,7 +218,8 @@ std::string Serialize(const rapidjson::Document& doc, std::pair<char, unsigned> 
 
 bool IsSkeleton(const rapidjson::Document& doc, JsonStyle style) {
   if (doc.ObjectEmpty()) return true;
-  if (style != JsonStyle::kCursor || doc.MemberCount() != 1) return false;
+  if ((style != JsonStyle::kCursor && style != JsonStyle::kCopilot) || doc.MemberCount() != 1)
+    return false;
   auto v = doc.FindMember("version");
   return v != doc.MemberEnd() && v->value.IsInt() && v->value.GetInt() == 1;
 }
@@ -211,6 +235,13 @@ std::string HookCommand(const std::string& bin, std::string_view source) {
          "\"; [ -x \"$f\" ] || f=$(command -v ferry 2>/dev/null) || f=; [ -n \"$f\" ] && exec "
          "\"$f\" emit --source " +
          std::string(source) + " --stdin; cat >/dev/null; exit 0'" + std::string(kMarker);
+}
+
+std::string CommandWithKind(const std::string& command, std::string_view event) {
+  const std::string at = " --stdin;";
+  const size_t pos = command.find(at);
+  if (pos == std::string::npos) return command;
+  return command.substr(0, pos) + " --kind " + std::string(event) + command.substr(pos);
 }
 
 JsonEdit EditJson(std::string_view input, JsonStyle style, const std::vector<std::string>& events,
@@ -250,12 +281,13 @@ bool ListFerryJson(std::string_view text, JsonStyle style, std::vector<FerryEntr
   if (hooks == doc.MemberEnd() || !hooks->value.IsObject()) return true;
   auto add = [&](const char* ev, const Value& h) {
     if (!IsFerryHandler(h)) return;
-    out->push_back({ev, h["command"].GetString(), h.HasMember("timeout")});
+    out->push_back(
+        {ev, HandlerCommand(h)->GetString(), h.HasMember("timeout") || h.HasMember("timeoutSec")});
   };
   for (auto ev = hooks->value.MemberBegin(); ev != hooks->value.MemberEnd(); ++ev) {
     if (!ev->value.IsArray()) continue;
     for (const auto& g : ev->value.GetArray()) {
-      if (style == JsonStyle::kCursor) {
+      if (FlatStyle(style)) {
         add(ev->name.GetString(), g);
         continue;
       }

@@ -40,7 +40,7 @@ _ferry() {
       return 0
       ;;
     --source)
-      COMPREPLY=($(compgen -W "claude-code codex cursor gemini bash zsh fish" -- "$cur"))
+      COMPREPLY=($(compgen -W "claude-code codex cursor gemini copilot cline windsurf opencode bash zsh fish" -- "$cur"))
       return 0
       ;;
     --kind | --session | --data | --argv-json | --timeout-ms | --max-event-bytes | --limit | \
@@ -68,8 +68,9 @@ _ferry() {
       if [[ $given != *" install "* && $given != *" uninstall "* ]]; then
         words="install uninstall"
       elif [[ $given != *" claude-code "* && $given != *" codex "* && $given != *" cursor "* &&
-        $given != *" gemini "* ]]; then
-        words="claude-code codex cursor gemini"
+        $given != *" gemini "* && $given != *" copilot "* && $given != *" cline "* &&
+        $given != *" windsurf "* && $given != *" opencode "* ]]; then
+        words="claude-code codex cursor gemini copilot cline windsurf opencode"
       fi
       ;;
     service)

@@ -4,7 +4,7 @@
 
 set -l commands emit status init hooks service query sessions tail flush deadletter doctor completions
 set -l global_commands emit status query sessions tail flush deadletter doctor
-set -l sources claude-code codex cursor gemini bash zsh fish
+set -l sources claude-code codex cursor gemini copilot cline windsurf opencode bash zsh fish
 
 complete -c ferry -f
 
@@ -54,7 +54,7 @@ complete -c ferry -n "__fish_seen_subcommand_from init completions; and not __fi
 
 # hooks
 complete -c ferry -n "__fish_seen_subcommand_from hooks; and not __fish_seen_subcommand_from install uninstall" -a 'install uninstall'
-complete -c ferry -n "__fish_seen_subcommand_from hooks; and __fish_seen_subcommand_from install uninstall; and not __fish_seen_subcommand_from claude-code codex cursor gemini" -a 'claude-code codex cursor gemini' -d tool
+complete -c ferry -n "__fish_seen_subcommand_from hooks; and __fish_seen_subcommand_from install uninstall; and not __fish_seen_subcommand_from claude-code codex cursor gemini copilot cline windsurf opencode" -a 'claude-code codex cursor gemini copilot cline windsurf opencode' -d tool
 complete -c ferry -n "__fish_seen_subcommand_from hooks" -l dry-run -d 'print the diff only; write nothing'
 complete -c ferry -n "__fish_seen_subcommand_from hooks" -l scope -x -a 'user project' -d 'user (home) or project (current directory)'
 

@@ -62,7 +62,9 @@ class CompletionTest:
     def test_values(self):
         for words, expected in (
                 (("ferry", "hooks", ""), ["install", "uninstall"]),
-                (("ferry", "hooks", "install", ""), ["claude-code", "codex", "cursor", "gemini"]),
+                (("ferry", "hooks", "install", ""), ["claude-code", "cline", "codex", "copilot",
+                                                     "cursor", "gemini", "opencode",
+                                                     "windsurf"]),
                 (("ferry", "hooks", "--scope", ""), ["project", "user"]),
                 (("ferry", "service", ""), ["install", "uninstall"]),
                 (("ferry", "deadletter", ""), ["list", "purge", "replay"]),
@@ -126,13 +128,15 @@ class ZshTest(CompletionTest, unittest.TestCase):
             "zpty -w z \"PS1='P>'; fpath=($1 \\$fpath); autoload -U compinit; "
             "compinit -u -d $1/.zcompdump3; zstyle ':completion:*' list-prompt ''\"\n"
             "zpty -w -n z 'ferry hooks install '$'\\t'\n"
-            "zpty -r z out '*gemini*'\n"
+            "zpty -r z out '*windsurf*'\n"
             "print -r -- \"${out##*ferry hooks install}\"\n"
             "zpty -d z\n")
         r = run(["zsh", "-f", "-c", script, "zsh", self.root], env=self.env)
         self.assertEqual(r.returncode, 0, r.stderr)
         listed = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", r.stdout).split()
-        self.assertEqual(listed[-4:], ["claude-code", "codex", "cursor", "gemini"], r.stdout)
+        # zsh lays the list out in columns (row by row on screen): compare as a sorted list.
+        self.assertEqual(sorted(listed[-8:]), ["claude-code", "cline", "codex", "copilot", "cursor",
+                                      "gemini", "opencode", "windsurf"], r.stdout)
 
     def offered(self, *words):
         """zsh completes only at an interactive prompt (one check above does that); for every
