@@ -32,11 +32,12 @@ constexpr const char* kEmitHelp =
     "Sends one event to ferryd and exits 0 within the timeout, whatever happens. When ferryd\n"
     "does not ack it (down, slow, or refusing it for any reason), the event goes to the spool\n"
     "(<state_dir>/spool), which ferryd imports when it can.\n"
-    "  --source S       who sends it: claude-code, codex, cursor, gemini, bash, zsh, fish, ...\n"
+    "  --source S       who sends it: claude-code, codex, cursor, gemini, copilot, cline,\n"
+    "                   windsurf, opencode, bash, zsh, fish, ...\n"
     "  --kind K         the event name: PreToolUse, command, ... (with --stdin or --argv-json,\n"
     "                   default: the payload's hook_event_name or type, else \"unknown\")\n"
-    "  --session ID     session id (default: the payload's session_id, conversation_id or\n"
-    "                   thread-id, else none)\n"
+    "  --session ID     session id (default: the payload's session_id, conversation_id,\n"
+    "                   thread-id, taskId (Cline) or trajectory_id (Windsurf), else none)\n"
     "  --cwd DIR        working directory (default: the payload's cwd, else the current one)\n"
     "  --data JSON      the payload, a JSON value\n"
     "  --stdin          read the payload from stdin (to EOF; skipped when stdin is a terminal)\n"
@@ -110,13 +111,15 @@ std::string StringField(const rapidjson::Value& obj, const char* name) {
 
 // Reads the fields every supported host puts at the top level (reference/hook-hosts.md):
 // the event name (hook_event_name; Codex notify: type), the session (Claude, Codex hooks and
-// Gemini: session_id; Cursor: conversation_id; Codex notify: thread-id) and the cwd (Cursor:
+// Gemini, Copilot: session_id; Cursor: conversation_id; Codex notify: thread-id; Cline: taskId;
+// Windsurf: trajectory_id) and the cwd (Cursor:
 // workspace_roots[0] when an event has no cwd). Everything stays in the payload as well.
 void TakeHostFields(const rapidjson::Value& obj, Payload* p) {
   for (const char* k : {"hook_event_name", "type"}) {
     if (p->kind.empty()) p->kind = StringField(obj, k);
   }
-  for (const char* k : {"session_id", "conversation_id", "thread-id", "thread_id"}) {
+  for (const char* k :
+       {"session_id", "conversation_id", "thread-id", "thread_id", "taskId", "trajectory_id"}) {
     if (p->session.empty()) p->session = StringField(obj, k);
   }
   p->cwd = StringField(obj, "cwd");

@@ -313,8 +313,10 @@ class HooksHostsTest(unittest.TestCase):
         self.assertEqual((rows["copilot"]["kind"], rows["copilot"]["session"]),
                          ("PreToolUse", "6c1d9e52-8f7a-4b21-9d1e-3a0f5e7c2b10"))
         self.assertEqual(rows["copilot"]["cwd"], "/home/dana/src/ferry")
-        self.assertEqual(rows["windsurf"]["kind"], "pre_run_command")
-        self.assertEqual(rows["cline"]["kind"], "PreToolUse")
+        self.assertEqual((rows["windsurf"]["kind"], rows["windsurf"]["session"]),
+                         ("pre_run_command", "b0a5f3c2-6d1e-4c8b-9a77-2e41f0d8c913"))
+        self.assertEqual((rows["cline"]["kind"], rows["cline"]["session"]),
+                         ("PreToolUse", "1764847201337"))
         for tool in rows:
             self.assertEqual(rows[tool]["payload"],
                              json.loads(read(os.path.join(PAYLOADS, self.FIXTURES[tool]))))
