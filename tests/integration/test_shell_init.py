@@ -269,14 +269,16 @@ PROMPT_COMMAND=__bp_precmd
             pass
         s.close()
         self.shells.remove(s)
-        evs = wait_events(self.d, shell, lambda evs: any(e["kind"] == "session_end" for e in evs),
-                          "the session_end event")
-        # fish also records the `exit` line itself (its fish_postexec runs for it).
+        # fish also records the `exit` line itself (its fish_postexec runs for it). That event
+        # is sent in the background and session_end in the foreground: either may land first.
         commands = ["true"] + ([exit_line] if shell == "fish" else [])
-        self.assertEqual([(e["kind"], e["session"], e["payload"].get("command")) for e in evs],
-                         [("command", session, c) for c in commands]
-                         + [("session_end", session, None)])
-        end = evs[-1]["payload"]
+        evs = wait_events(self.d, shell, lambda evs: len(evs) >= len(commands) + 1,
+                          "the session_end event")
+        self.assertEqual(sorted((e["kind"], e["session"], e["payload"].get("command") or "")
+                                for e in evs),
+                         sorted([("command", session, c) for c in commands]
+                                + [("session_end", session, "")]))
+        end = [e for e in evs if e["kind"] == "session_end"][0]["payload"]
         self.assertEqual((end["shell"], end["session"], end["pid"]), (shell, session, s.pid))
         self.assertEqual(self.wait_session_closed(shell, session), "end")
         return end
@@ -402,7 +404,7 @@ PROMPT_COMMAND=__bp_precmd
                                timeout=fh.HANG_GUARD_S, stdin=subprocess.DEVNULL)
             self.assertEqual((r.stdout, r.stderr), ("ok\n", ""), shell)
             ran.append(shell)
-        r = self.d.emit("--source", "marker", "--kind", "end", "--strict")
+        r = self.d.emit("--source", "marker", "--kind", "end", "--strict", "--timeout-ms", "10000")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual([e.body["source"] for e in self.d.journal()], ["marker"], ran)
 
