@@ -17,7 +17,7 @@ PER_WORKER = 150 if os.environ.get("FERRY_SANITIZE") else 500
 
 
 class ParallelEmitTest(unittest.TestCase):
-    """8 workers x 500 real `ferry emit` processes, then a restart."""
+    """8 workers x 500 (150 under a sanitizer) real `ferry emit` processes, then a restart."""
 
     def setUp(self):
         self.d = h.Daemon()
