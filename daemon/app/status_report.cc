@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "daemon/app/parts.h"
+#include "daemon/base/file_util.h"
 #include "daemon/journal/reader.h"
 #include "daemon/sink/encode.h"
 
@@ -39,6 +40,13 @@ std::string StatusReport::Json() const {
   WriteIngest(w);
   if (p.importer) WriteSpool(w);
   if (p.store) WriteStore(w);
+  w.Key("sources");  // per source: docs/protocol.md "Status object"
+  if (p.store) {
+    p.store->source_stats().Write(w, NowNs());
+  } else {
+    w.StartArray();
+    w.EndArray();
+  }
   w.Key("sinks");
   w.StartArray();
   for (const auto& sink : p.sinks->sinks()) sink->WriteStatus(w, p.journal->written_seq());
