@@ -252,6 +252,10 @@ void StatusReport::WriteIngest(proto::JsonWriter& w) const {
   w.Uint64(c.rejected_total);
   w.Key("duplicates_total");
   w.Uint64(c.duplicates_total);
+  w.Key("twins_total");  // docs/hooks.md "Which host sent it"
+  w.Uint64(c.twins_total);
+  w.Key("relabelled_total");
+  w.Uint64(c.relabelled_total);
   w.EndObject();
 }
 

@@ -26,7 +26,7 @@ def hms(ns):
     return datetime.datetime.fromtimestamp(ns // 10**9, datetime.timezone.utc).strftime("%H:%M:%S")
 
 
-class SourcesTest(unittest.TestCase):
+class Base(unittest.TestCase):
     def setUp(self):
         # UTC for ferryd and the client, so "today" and the printed times are known here.
         self.d = h.Daemon(env={"TZ": "UTC"})
@@ -56,6 +56,8 @@ class SourcesTest(unittest.TestCase):
     def last_ts(self, source):
         return self.query("SELECT max(ts) AS t FROM events WHERE source = '%s'" % source)
 
+
+class SourcesTest(Base):
     def emit_mix(self):
         for name in ("SessionStart", "PreToolUse", "PostToolUseFailure"):
             self.emit("--source", "claude-code", "--stdin",
@@ -115,6 +117,71 @@ class SourcesTest(unittest.TestCase):
         self.assertEqual(got[1]["open_sessions"], 0)
         self.d.restart()
         self.assertEqual(self.stored()["sources"], got)
+
+
+class CursorRelabelTest(Base):
+    """A Cursor payload labelled claude-code (Cursor runs Claude Code's hooks) is stored as
+    cursor, once when it also comes through Cursor's own hooks.json."""
+
+    def rows(self):
+        return self.query("SELECT seq, source, kind, session, cwd FROM events ORDER BY seq")
+
+    def journal_sources(self):
+        return [(r.body["source"], r.body.get("source_claimed")) for r in self.d.journal()]
+
+    def test_cursor_payload_twice_is_stored_once_as_cursor(self):
+        shell = fixture("cursor/beforeShellExecution.json")
+        self.emit("--source", "claude-code", "--stdin", data=shell)  # via ~/.claude/settings.json
+        self.emit("--source", "cursor", "--stdin", data=shell)       # via ~/.cursor/hooks.json
+        self.emit("--source", "claude-code", "--stdin", data=fixture("claude-code/PreToolUse.json"))
+        st = self.stored()
+        conv = "c1f0e2d3-4b5a-4978-8a6b-5c4d3e2f1a0b"
+        self.assertEqual(self.rows(), [
+            {"seq": 1, "source": "cursor", "kind": "beforeShellExecution", "session": conv,
+             "cwd": "/home/dana/src/ferry"},
+            {"seq": 2, "source": "claude-code", "kind": "PreToolUse",
+             "session": "3f2c9a1e-7b4d-4c1a-9e8f-2d6b5a0c7e41", "cwd": "/home/dana/src/ferry"},
+        ])
+        self.assertEqual(self.journal_sources(), [("cursor", "claude-code"), ("claude-code", None)])
+        self.assertEqual((st["ingest"]["twins_total"], st["ingest"]["relabelled_total"],
+                          st["ingest"]["duplicates_total"]), (1, 1, 1))
+        # The stored payload is the bytes sent.
+        got = self.query("SELECT payload FROM events WHERE seq = 1")[0]["payload"]
+        self.assertEqual(got, json.loads(shell))
+        # Native first, then the relabelled twin: the same.
+        stop = fixture("cursor/stop.json")
+        self.emit("--source", "cursor", "--stdin", data=stop)
+        self.emit("--source", "claude-code", "--stdin", data=stop)
+        self.stored()
+        self.assertEqual([(r["seq"], r["source"], r["kind"]) for r in self.rows()][2:],
+                         [(3, "cursor", "stop")])
+        self.assertEqual(self.journal_sources()[2:], [("cursor", None)])
+
+    def test_distinct_calls_are_never_merged(self):
+        base = json.loads(fixture("cursor/beforeShellExecution.json"))
+        one = json.dumps(dict(base, tool_use_id="toolu_A"))
+        two = json.dumps(dict(base, tool_use_id="toolu_B"))
+        # Two calls that differ only in their ids, each delivered both ways: two rows.
+        self.emit("--source", "claude-code", "--stdin", data=one.encode())
+        self.emit("--source", "claude-code", "--stdin", data=two.encode())
+        self.emit("--source", "cursor", "--stdin", data=two.encode())
+        self.emit("--source", "cursor", "--stdin", data=one.encode())
+        # The same payload twice the same way (two identical calls): both kept.
+        same = fixture("cursor/afterFileEdit.json")
+        self.emit("--source", "cursor", "--stdin", data=same)
+        self.emit("--source", "cursor", "--stdin", data=same)
+        self.emit("--source", "claude-code", "--stdin", data=same)
+        self.emit("--source", "claude-code", "--stdin", data=same)
+        self.stored()
+        rows = self.query("SELECT seq, source, kind, json_extract(payload, '$.tool_use_id') AS t "
+                          "FROM events ORDER BY seq")
+        self.assertEqual(rows, [
+            {"seq": 1, "source": "cursor", "kind": "beforeShellExecution", "t": "toolu_A"},
+            {"seq": 2, "source": "cursor", "kind": "beforeShellExecution", "t": "toolu_B"},
+            {"seq": 3, "source": "cursor", "kind": "afterFileEdit", "t": None},
+            {"seq": 4, "source": "cursor", "kind": "afterFileEdit", "t": None},
+        ])
+        self.assertEqual(self.d.status()["ingest"]["twins_total"], 4)
 
 
 if __name__ == "__main__":
