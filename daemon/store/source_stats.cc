@@ -66,6 +66,26 @@ std::string FailureMessage(std::string_view payload_json) {
   return {};
 }
 
+void SourceBatch::Begin(int64_t now_ns) {
+  deltas.clear();
+  day = LocalDayStart(now_ns);
+  next_day = NextDayStart(day);
+}
+
+void SourceBatch::Add(std::string_view source, int64_t ts, std::string_view kind,
+                      std::string_view session, bool failure, std::string_view payload_json) {
+  auto it = deltas.find(source);
+  if (it == deltas.end()) it = deltas.emplace(std::string(source), SourceDelta{}).first;
+  SourceDelta& d = it->second;
+  d.last_ts = std::max(d.last_ts, ts);
+  if (ts < day || ts >= next_day) return;
+  d.today++;
+  if (failure && (!d.error || ts >= d.error->ts)) {
+    d.error = SourceError{ts, std::string(kind), std::string(session),
+                          payload_json.empty() ? "" : FailureMessage(payload_json)};
+  }
+}
+
 void SourceStats::Seed(SQLite::Database& db, int64_t now_ns) {
   const int64_t day = LocalDayStart(now_ns), next = NextDayStart(day);
   std::map<std::string, Stat, std::less<>> stats;
@@ -109,8 +129,7 @@ void SourceStats::Seed(SQLite::Database& db, int64_t now_ns) {
   stats_ = std::move(stats);
 }
 
-void SourceStats::Apply(const std::map<std::string, SourceDelta, std::less<>>& deltas,
-                        int64_t day_start) {
+void SourceStats::Apply(const SourceDeltas& deltas, int64_t day_start) {
   MutexLock lock(mu_);
   for (const auto& [source, d] : deltas) {
     auto it = stats_.find(source);

@@ -44,6 +44,19 @@ struct SourceDelta {
   std::optional<SourceError> error;
 };
 
+using SourceDeltas = std::map<std::string, SourceDelta, std::less<>>;
+
+// One batch's figures per source (store thread).
+struct SourceBatch {
+  SourceDeltas deltas;
+  int64_t day = 0, next_day = 0;  // the local day the batch counts "today" in
+  // Empties the batch and takes the local day of `now_ns`.
+  void Begin(int64_t now_ns);
+  // A stored event; `failure`: the rollup counts it as one (its payload then gives the message).
+  void Add(std::string_view source, int64_t ts, std::string_view kind, std::string_view session,
+           bool failure, std::string_view payload_json);
+};
+
 // The error text of a failure event's payload: Claude Code's `error` (first line), else
 // "exit N: command" from a shell's exit_status and command. At most 200 bytes.
 std::string FailureMessage(std::string_view payload_json);
@@ -53,7 +66,7 @@ class SourceStats {
   // Replaces the figures with those of `db` as of `now_ns`. Throws SQLite::Exception.
   void Seed(SQLite::Database& db, int64_t now_ns);
   // Adds a committed batch, computed for the local day starting at `day_start`.
-  void Apply(const std::map<std::string, SourceDelta, std::less<>>& deltas, int64_t day_start);
+  void Apply(const SourceDeltas& deltas, int64_t day_start);
   // The `sources` array, as of `now_ns` (a count of an earlier day shows 0).
   void Write(proto::JsonWriter& w, int64_t now_ns) const;
 

@@ -109,9 +109,7 @@ struct StoreWriter::Prepared {
   std::string compact;  // a payload without its whitespace, when the record had some
   std::string key;      // sessions' lookup key
   std::unordered_map<std::string, SessionDelta> sessions;
-  // The batch's share per source (status `sources`), for the local day [day, next_day).
-  std::map<std::string, store::SourceDelta, std::less<>> source_deltas;
-  int64_t day = 0, next_day = 0;
+  store::SourceBatch sources;  // the batch's share per source (status `sources`)
 };
 
 struct StoreWriter::Batch {
@@ -246,21 +244,6 @@ void StoreWriter::Fill(Batch* batch, uint64_t limit) {
   batch->end_cursor = reader_->next_seq() - 1;
 }
 
-// A stored event's share of its source's status figures (status `sources`).
-void StoreWriter::AddToSource(const store::ScannedEnvelope& e) {
-  auto it = prepared_->source_deltas.find(e.source);
-  if (it == prepared_->source_deltas.end())
-    it = prepared_->source_deltas.emplace(std::string(e.source), store::SourceDelta{}).first;
-  store::SourceDelta& d = it->second;
-  d.last_ts = std::max(d.last_ts, e.ts);
-  if (e.ts < prepared_->day || e.ts >= prepared_->next_day) return;
-  d.today++;
-  if ((IsFailureKind(e.kind) || e.payload_failure) && (!d.error || e.ts >= d.error->ts)) {
-    d.error = store::SourceError{e.ts, std::string(e.kind), std::string(e.session),
-                                 e.has_payload ? store::FailureMessage(e.payload) : ""};
-  }
-}
-
 // One event's row and its session's share; false: the id was already stored.
 bool StoreWriter::InsertOne(const JournalRecord& rec, const store::ScannedEnvelope& e) {
   RawStatement& ins = prepared_->insert;
@@ -287,7 +270,8 @@ bool StoreWriter::InsertOne(const JournalRecord& rec, const store::ScannedEnvelo
   const bool fresh = ins.Changes() > 0;
   ins.Reset();
   if (!fresh) return false;  // the same event id came twice (spool replay)
-  AddToSource(e);
+  prepared_->sources.Add(e.source, e.ts, e.kind, e.session,
+                         IsFailureKind(e.kind) || e.payload_failure, e.payload);
   if (e.session.empty()) return true;
   std::string& key = prepared_->key;
   key.assign(std::to_string(e.source.size())).append(":").append(e.source).append(e.session);
@@ -315,9 +299,7 @@ Status StoreWriter::Commit(Batch* batch) {
   try {
     if (!prepared_) prepared_ = std::make_unique<Prepared>(db_->getHandle());
     prepared_->sessions.clear();
-    prepared_->source_deltas.clear();
-    prepared_->day = store::LocalDayStart(NowNs());
-    prepared_->next_day = store::LocalDayStart(prepared_->day + 25 * 3600 * 1000000000LL);
+    prepared_->sources.Begin(NowNs());
     SQLite::Transaction txn(*db_);
     store::ScannedEnvelope e;
     for (const JournalRecord& rec : batch->records) {
@@ -336,7 +318,7 @@ Status StoreWriter::Commit(Batch* batch) {
     for (auto& [key, delta] : prepared_->sessions) {
       int64_t opened = 0;
       MergeSession(prepared_->get_session, prepared_->put_session, delta, &opened);
-      if (opened != 0) prepared_->source_deltas[delta.source].opened += opened;
+      if (opened != 0) prepared_->sources.deltas[delta.source].opened += opened;
     }
     prepared_->sessions.clear();
     RawStatement& cursor = prepared_->cursor;
@@ -351,8 +333,7 @@ Status StoreWriter::Commit(Batch* batch) {
                            " failed: " + e.what());
   }
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
-  source_stats_.Apply(prepared_->source_deltas, prepared_->day);
-  prepared_->source_deltas.clear();
+  source_stats_.Apply(prepared_->sources.deltas, prepared_->sources.day);
   counters_.cursor.store(batch->end_cursor);
   if (slot_) slot_->cursor.store(batch->end_cursor);
   counters_.rows.fetch_add(inserted);
@@ -397,9 +378,10 @@ Status StoreWriter::CloseIdleSessions() {
                             "UPDATE sessions SET ended = last_ts, end_reason = 'idle' "
                             "WHERE ended IS NULL AND last_ts < ? RETURNING source");
     close.bind(1, cutoff);
-    std::map<std::string, store::SourceDelta, std::less<>> closed;
-    while (close.executeStep()) closed[close.getColumn(0).getString()].opened--;
-    if (!closed.empty()) source_stats_.Apply(closed, store::LocalDayStart(NowNs()));
+    store::SourceBatch closed;
+    closed.Begin(NowNs());
+    while (close.executeStep()) closed.deltas[close.getColumn(0).getString()].opened--;
+    if (!closed.deltas.empty()) source_stats_.Apply(closed.deltas, closed.day);
   } catch (const std::exception& e) {
     return Status::IOError(std::string("closing idle sessions failed: ") + e.what());
   }

@@ -114,7 +114,6 @@ class StoreWriter {
   void Fill(Batch* batch, uint64_t limit);
   Status Commit(Batch* batch);
   bool InsertOne(const JournalRecord& rec, const store::ScannedEnvelope& e);
-  void AddToSource(const store::ScannedEnvelope& e);
   // After a catch-up, once idle: frees the page cache, batch buffers and malloc's free pages.
   void TrimMemory(Batch* batch);
   Status CloseIdleSessions();
