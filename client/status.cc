@@ -208,7 +208,6 @@ void PrintHuman(const rapidjson::Document& st) {
       U(Get(st, "ingest", "connections")), U(Get(st, "ingest", "rejected_total")));
   std::printf("  spool    %llu file(s), %llu event(s) waiting to be imported\n",
               U(Get(st, "spool", "pending_files")), U(Get(st, "spool", "pending_events")));
-  PrintSources(Get(st, "sources"));
   const auto& client = Get(st, "client_errors");
   if (U(Get(client, "count")) > 0) {
     std::printf("  client problems: %llu (last: %s at %s); see %s\n", U(Get(client, "count")),
@@ -241,6 +240,7 @@ void PrintHuman(const rapidjson::Document& st) {
                   U(Get(c, "cursor")), U(Get(c, "lost")));
     }
   }
+  PrintSources(Get(st, "sources"));
   PrintSinks(Get(st, "sinks"));
 }
 
