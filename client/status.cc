@@ -1,6 +1,9 @@
 #include "client/status.h"
 
+#include <time.h>
+
 #include <cstdio>
+#include <ctime>
 #include <string>
 #include <string_view>
 
@@ -84,6 +87,46 @@ std::string Excerpt(std::string s, size_t max = 80) {
 }
 
 std::string TimeOrNever(const rapidjson::Value& v) { return v.IsString() ? S(v) : "never"; }
+
+// A time from the status (ns since the epoch) in local time: "HH:MM:SS" today, else the date
+// too.
+std::string LocalTime(const rapidjson::Value& ns) {
+  if (!ns.IsInt64()) return "never";
+  const time_t secs = static_cast<time_t>(ns.GetInt64() / 1000000000);
+  const time_t now = ::time(nullptr);
+  struct tm tm {
+  }, today{};
+  ::localtime_r(&secs, &tm);
+  ::localtime_r(&now, &today);
+  char buf[64];
+  std::strftime(
+      buf, sizeof buf,
+      tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S",
+      &tm);
+  return buf;
+}
+
+// The `sources` array of the status: one line per agent or shell.
+void PrintSources(const rapidjson::Value& sources) {
+  if (!sources.IsArray()) return;  // a ferryd from before per-source status
+  for (const auto& s : sources.GetArray()) {
+    const auto& today = Get(s, "events_today");
+    const auto& open = Get(s, "open_sessions");
+    std::printf("  source   %s: %lld event(s) today, last %s, %lld open session(s)",
+                Excerpt(S(Get(s, "source"))).c_str(),
+                static_cast<long long>(today.IsInt64() ? today.GetInt64() : 0),
+                LocalTime(Get(s, "last_ts")).c_str(),
+                static_cast<long long>(open.IsInt64() ? open.GetInt64() : 0));
+    const auto& error = Get(s, "last_error");
+    if (error.IsObject()) {
+      std::string what = S(Get(error, "kind"));
+      if (!S(Get(error, "message")).empty()) what += ": " + S(Get(error, "message"));
+      std::printf("; last error %s %s", LocalTime(Get(error, "ts")).c_str(),
+                  Excerpt(what, 100).c_str());
+    }
+    std::printf("\n");
+  }
+}
 
 // The `sinks` array of the status (docs/sinks.md "Status"): a block per sink.
 void PrintSinks(const rapidjson::Value& sinks) {
@@ -197,6 +240,7 @@ void PrintHuman(const rapidjson::Document& st) {
                   U(Get(c, "cursor")), U(Get(c, "lost")));
     }
   }
+  PrintSources(Get(st, "sources"));
   PrintSinks(Get(st, "sinks"));
 }
 

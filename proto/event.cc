@@ -221,8 +221,8 @@ bool CheckString(const rapidjson::Value& v, std::string_view where, std::string_
 
 // The envelope's fields in canonical (journal) order; the first kRequiredFields are required.
 constexpr std::string_view kEnvelopeFields[] = {
-    "id",   "ts",  "source",    "kind",      "session",          "cwd",
-    "host", "pid", "truncated", "orig_size", "payload_encoding", "payload"};
+    "id",        "ts",        "source",           "kind",           "session", "cwd", "host", "pid",
+    "truncated", "orig_size", "payload_encoding", "source_claimed", "payload"};
 constexpr size_t kRequiredFields = 4;
 
 bool IsIdChar(char c) {
@@ -352,7 +352,7 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
         return Fail(error, Errc::kWrongType,
                     Field(where, name) + " must be a non-negative integer (ns since the epoch)");
       }
-    } else if (name == "source" || name == "kind") {
+    } else if (name == "source" || name == "kind" || name == "source_claimed") {
       if (!CheckString(v, where, name, kMaxNameLength, true, error)) return false;
     } else if (name == "session" || name == "cwd" || name == "host") {
       if (!CheckString(v, where, name, kMaxStringLength, false, error)) return false;
@@ -387,11 +387,22 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
 }
 
 void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer, std::string_view payload_json,
-                   bool payload_as_text) {
+                   bool payload_as_text, std::string_view relabel) {
   payload_as_text = payload_as_text && !payload_json.empty();
   writer.StartObject();
   for (std::string_view key : kEnvelopeFields) {
     auto it = event.FindMember(rapidjson::StringRef(key.data(), key.size()));
+    if (!relabel.empty() && (key == "source" || key == "source_claimed")) {
+      // The source worked out from the payload; the client's label kept beside it.
+      const rapidjson::Value& claimed = event["source"];
+      writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+      if (key == "source") {
+        writer.String(relabel.data(), static_cast<rapidjson::SizeType>(relabel.size()));
+      } else {
+        writer.String(claimed.GetString(), claimed.GetStringLength());
+      }
+      continue;
+    }
     if (payload_as_text && key == "payload_encoding") {
       writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
       writer.String("text");

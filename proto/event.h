@@ -59,8 +59,8 @@ bool ParseEnvelopes(std::string_view text, int envelope_depth, rapidjson::Docume
 std::string CompactJson(std::string_view json);
 
 // Checks one envelope object: required id, ts, source, kind; optional session, cwd, host,
-// pid, payload, truncated, orig_size, payload_encoding ("text"); nothing else. `where`
-// prefixes the field name in messages ("event" or "events[3]").
+// pid, payload, truncated, orig_size, payload_encoding ("text"), source_claimed; nothing else.
+// `where` prefixes the field name in messages ("event" or "events[3]").
 bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Error* error);
 
 // Writes a validated envelope in canonical field order. This is the journal record body.
@@ -68,9 +68,13 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
 // written instead of event["payload"], compacted (CompactJson) so its numbers and strings stay
 // byte for byte as sent (a document would turn 123456789012345678901234567890 into
 // 1.2345678901234568e29). `payload_as_text`: write `payload_json` as a JSON string holding
-// those bytes and flag it payload_encoding "text" (a payload nested too deep).
+// those bytes and flag it payload_encoding "text" (a payload nested too deep). `relabel`, when
+// not empty, is written as `source` and the event's own source as `source_claimed` (ferryd's
+// source-from-payload rule, docs/hooks.md "Which host sent it"); the event must then have no
+// source_claimed of its own.
 void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer,
-                   std::string_view payload_json = {}, bool payload_as_text = false);
+                   std::string_view payload_json = {}, bool payload_as_text = false,
+                   std::string_view relabel = {});
 
 // What the client fills in to build an EVENT frame body.
 struct EnvelopeFields {

@@ -184,8 +184,8 @@ bool EventRequest::payload_too_deep(size_t i) const {
   return i < spans_.size() && spans_[i].too_deep;
 }
 
-void EventRequest::WriteEnvelope(size_t i, JsonWriter& writer) const {
-  proto::WriteEnvelope(at(i), writer, payload_json(i), payload_too_deep(i));
+void EventRequest::WriteEnvelope(size_t i, JsonWriter& writer, std::string_view relabel) const {
+  proto::WriteEnvelope(at(i), writer, payload_json(i), payload_too_deep(i), relabel);
 }
 
 std::string MakeAckBody(const Ack& ack) {

@@ -27,7 +27,8 @@ class EventRequest {
   // Event i's payload nests deeper than kMaxPayloadDepth: it is kept as text.
   bool payload_too_deep(size_t i) const;
   // Writes event i as the journal holds it (proto::WriteEnvelope with its payload as received).
-  void WriteEnvelope(size_t i, JsonWriter& writer) const;
+  // `relabel`: see proto::WriteEnvelope.
+  void WriteEnvelope(size_t i, JsonWriter& writer, std::string_view relabel = {}) const;
 
   // Parses and validates `body` of a frame of `type` (kEvent or kEventBatch). The payloads
   // refer to `body`, which must outlive their use.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "daemon/app/parts.h"
+#include "daemon/base/file_util.h"
 #include "daemon/journal/reader.h"
 #include "daemon/sink/encode.h"
 
@@ -39,6 +40,13 @@ std::string StatusReport::Json() const {
   WriteIngest(w);
   if (p.importer) WriteSpool(w);
   if (p.store) WriteStore(w);
+  w.Key("sources");  // per source: docs/protocol.md "Status object"
+  if (p.store) {
+    p.store->source_stats().Write(w, NowNs());
+  } else {
+    w.StartArray();
+    w.EndArray();
+  }
   w.Key("sinks");
   w.StartArray();
   for (const auto& sink : p.sinks->sinks()) sink->WriteStatus(w, p.journal->written_seq());
@@ -244,6 +252,10 @@ void StatusReport::WriteIngest(proto::JsonWriter& w) const {
   w.Uint64(c.rejected_total);
   w.Key("duplicates_total");
   w.Uint64(c.duplicates_total);
+  w.Key("twins_total");  // docs/hooks.md "Which host sent it"
+  w.Uint64(c.twins_total);
+  w.Key("relabelled_total");
+  w.Uint64(c.relabelled_total);
   w.EndObject();
 }
 

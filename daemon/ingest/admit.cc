@@ -24,6 +24,11 @@ struct RequestSource {
     const rapidjson::Value& id = request.at(i)["id"];
     return {id.GetString(), id.GetStringLength()};
   }
+  void Twin(size_t i, TwinProbe* probe) const {
+    MakeTwinProbe(request.at(i),
+                  request.payload_too_deep(i) ? std::string_view() : request.payload_json(i),
+                  probe);
+  }
   std::string_view Body(size_t i) const {
     buffer.Clear();
     proto::JsonWriter writer(buffer);
@@ -38,6 +43,7 @@ struct CanonicalSource {
   const std::vector<CanonicalEvent>& events;
   std::string_view Id(size_t i) const { return events[i].id; }
   std::string_view Body(size_t i) const { return events[i].body; }
+  void Twin(size_t i, TwinProbe* probe) const { *probe = events[i].twin; }
 };
 
 }  // namespace
@@ -48,6 +54,8 @@ AdmitResult EventAdmitter::Run(const Source& source, size_t count, bool all_or_n
                                int64_t received_ns) {
   AdmitResult result;
   ids_.clear();
+  twins_.clear();
+  const bool dedupe = window_ && window_->capacity() > 0;
   // Duplicates inside one EVENT_BATCH (with a window); a spool chunk needs none: each id
   // enters the window right after its append.
   std::unordered_set<std::string_view> batch_ids;
@@ -59,6 +67,12 @@ AdmitResult EventAdmitter::Run(const Source& source, size_t count, bool all_or_n
       result.duplicates++;  // stored already (a late ack, then spooled)
       continue;
     }
+    source.Twin(i, &probe_);
+    if (dedupe && window_->twins().Take(probe_)) {
+      result.duplicates++;  // the same Cursor hook call, delivered the other way
+      result.twins++;
+      continue;
+    }
     uint64_t seq = 0;
     Status s = journal_.Append(received_ns, source.Body(i), &seq);
     if (!s.ok()) {
@@ -66,6 +80,7 @@ AdmitResult EventAdmitter::Run(const Source& source, size_t count, bool all_or_n
       if (all_or_nothing) {  // the journal took the batch's records back
         journal_.EndBatch();
         ids_.clear();
+        twins_.clear();
       }
       return result;
     }
@@ -76,6 +91,14 @@ AdmitResult EventAdmitter::Run(const Source& source, size_t count, bool all_or_n
         window_->Insert(id);
       }
     }
+    if (probe_.relabelled) result.relabelled++;
+    if (dedupe && !probe_.key.empty()) {
+      if (all_or_nothing) {
+        twins_.push_back(std::move(probe_));
+      } else {
+        window_->twins().Insert(probe_);
+      }
+    }
     if (result.appended++ == 0) result.first_seq = seq;
     result.last_seq = seq;
   }
@@ -83,6 +106,8 @@ AdmitResult EventAdmitter::Run(const Source& source, size_t count, bool all_or_n
     journal_.EndBatch();
     for (const std::string_view id : ids_) window_->Insert(id);
     ids_.clear();
+    for (const TwinProbe& probe : twins_) window_->twins().Insert(probe);
+    twins_.clear();
   }
   return result;
 }

@@ -100,6 +100,7 @@ bool DedupeWindow::Contains(std::string_view id) const {
 }
 
 void DedupeWindow::Clear() {
+  twins_.Clear();
   if (capacity_ == 0) return;
   table_.assign(16, 0);
   table_.shrink_to_fit();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "daemon/base/status.h"
+#include "daemon/ingest/twin_window.h"
 
 namespace ferry {
 
@@ -25,8 +26,11 @@ class DedupeWindow {
   // Exact: true only for an id inserted earlier and not yet evicted. A 32-hex-digit id (what
   // ferry makes) matches case-insensitively; any other id byte for byte.
   bool Contains(std::string_view id) const;
-  // Forgets every id (before a Load() after the journal refused events it had inserted).
+  // Forgets every id (before a Load() after the journal refused events it had inserted), and
+  // every remembered Cursor hook call (twins()).
   void Clear();
+  // The Cursor hook calls stored recently (twin_window.h): the other half of the dedupe.
+  TwinWindow& twins() { return twins_; }
   // Remembers `id`, forgetting the oldest id when full.
   void Insert(std::string_view id);
 
@@ -68,6 +72,7 @@ class DedupeWindow {
   size_t head_ = 0;
   size_t count_ = 0;
   std::unordered_map<uint32_t, std::string> overflow_;  // ring index -> id, non-packed ids
+  TwinWindow twins_;
 };
 
 // The id of a canonical envelope (journal record body), which starts {"id":"...".

@@ -6,6 +6,7 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include "daemon/ingest/source_classify.h"
 #include "daemon/redact/redact.h"
 
 namespace ferry {
@@ -121,9 +122,10 @@ std::string ReplayRedacted(std::string_view raw, const rapidjson::Value& redacte
 void WriteCanonicalEvent(const proto::EventRequest& request, size_t i, const Redactor* redactor,
                          proto::JsonWriter& writer) {
   const rapidjson::Value& event = request.at(i);
+  const std::string_view relabel = RelabelSource(event);  // source from the payload
   // Nothing a rule could match (most events): as received, without a copy.
   if (!redactor || (!request.payload_too_deep(i) && !redactor->MayChange(event))) {
-    request.WriteEnvelope(i, writer);
+    request.WriteEnvelope(i, writer, relabel);
     return;
   }
   rapidjson::Document copy;
@@ -131,28 +133,28 @@ void WriteCanonicalEvent(const proto::EventRequest& request, size_t i, const Red
   redactor->RedactJson(&copy, copy.GetAllocator());
   const std::string_view raw = request.payload_json(i);
   if (raw.empty()) {
-    proto::WriteEnvelope(copy, writer);
+    proto::WriteEnvelope(copy, writer, {}, false, relabel);
     return;
   }
   if (request.payload_too_deep(i)) {  // kept as text: redact the text
     std::string text(raw);
     redactor->RedactString(&text);
-    proto::WriteEnvelope(copy, writer, text, /*payload_as_text=*/true);
+    proto::WriteEnvelope(copy, writer, text, /*payload_as_text=*/true, relabel);
     return;
   }
   auto before = event.FindMember("payload");
   auto after = copy.FindMember("payload");
   if (before != event.MemberEnd() && after != copy.MemberEnd() && before->value == after->value) {
-    proto::WriteEnvelope(copy, writer, raw);  // nothing redacted in it: as received
+    proto::WriteEnvelope(copy, writer, raw, false, relabel);  // nothing redacted: as received
     return;
   }
   // Redacted: its strings from the redacted copy, its numbers still as received.
   const std::string replayed =
       after != copy.MemberEnd() ? ReplayRedacted(raw, after->value) : std::string();
   if (!replayed.empty()) {
-    proto::WriteEnvelope(copy, writer, replayed);
+    proto::WriteEnvelope(copy, writer, replayed, false, relabel);
   } else {
-    proto::WriteEnvelope(copy, writer);
+    proto::WriteEnvelope(copy, writer, {}, false, relabel);
   }
 }
 

@@ -312,6 +312,7 @@ void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
   }
   const AdmitResult admitted = host_.AdmitEvents(request, NowNs());
   host_.counters().duplicates_total += admitted.duplicates;
+  host_.counters().twins_total += admitted.twins;
   if (!admitted.status.ok()) {
     QueueError({proto::Errc::kJournalFailed,
                 "journal refuses appends: " + admitted.status.ToString() +
@@ -320,6 +321,7 @@ void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
     return;
   }
   host_.counters().events_total += admitted.appended;
+  host_.counters().relabelled_total += admitted.relabelled;
   const bool durable = request.durable();
   Reply reply{proto::FrameType::kAck, {}, {}, nullptr};
   reply.ack = {admitted.first_seq, admitted.last_seq, host_.acks().WaitsForSync(durable)};

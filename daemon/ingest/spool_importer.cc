@@ -345,7 +345,11 @@ bool SpoolImporter::TakeLines(FileImport& f, const std::string& text, size_t* po
     proto::JsonWriter writer(f.body);
     WriteCanonicalEvent(f.request, 0, f.redactor.get(), writer);
     f.chunk.events.push_back(CanonicalEvent{std::string(id.GetString(), id.GetStringLength()),
-                                            std::string(f.body.GetString(), f.body.GetSize())});
+                                            std::string(f.body.GetString(), f.body.GetSize()),
+                                            {}});
+    MakeTwinProbe(f.request.at(0),
+                  f.request.payload_too_deep(0) ? std::string_view() : f.request.payload_json(0),
+                  &f.chunk.events.back().twin);
     f.chunk_bytes += f.body.GetSize();
     if (f.chunk.events.size() >= kMaxChunkEvents || f.chunk_bytes >= kMaxChunkBytes) {
       Chunk next;

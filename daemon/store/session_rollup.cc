@@ -50,13 +50,15 @@ bool IsFailurePayload(const rapidjson::Value* payload) {
   return false;
 }
 
-void MergeSession(RawStatement& get, RawStatement& put, SessionDelta& d) {
+void MergeSession(RawStatement& get, RawStatement& put, SessionDelta& d, int64_t* opened) {
   get.Reset();
   get.Text(1, d.source);
   get.Text(2, d.session);
   int64_t ended = INT64_MIN;
   std::string reason;
+  bool was_open = false;
   if (get.Step()) {
+    was_open = get.ColumnNull(5);
     d.first_ts = std::min(d.first_ts, get.ColumnInt64(0));
     const int64_t old_last = get.ColumnInt64(1);
     d.events += get.ColumnInt64(2);
@@ -75,6 +77,7 @@ void MergeSession(RawStatement& get, RawStatement& put, SessionDelta& d) {
     ended = std::max(ended == INT64_MIN ? d.end_ts : ended, d.end_ts);
     reason = "end";
   }
+  if (opened) *opened = (ended == INT64_MIN ? 1 : 0) - (was_open ? 1 : 0);
   const std::string kinds = KindsJson(d.kinds);
   put.Reset();
   put.Text(1, d.source);

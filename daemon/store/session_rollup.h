@@ -40,7 +40,9 @@ struct SessionDelta {
 
 // Reads the session's row with `get` (SELECT first_ts, last_ts, events, kinds, failures,
 // ended, end_reason WHERE source = ? AND session = ?), merges `d` into it and writes it with
-// `put` (INSERT OR REPLACE of the nine columns). Throws SQLite::Exception.
-void MergeSession(RawStatement& get, RawStatement& put, SessionDelta& d);
+// `put` (INSERT OR REPLACE of the nine columns). Throws SQLite::Exception. `opened`, when
+// given, gets +1 when the session was not open before (new, or ended) and is now, -1 when it
+// was open and has ended, else 0.
+void MergeSession(RawStatement& get, RawStatement& put, SessionDelta& d, int64_t* opened = nullptr);
 
 }  // namespace ferry::store

@@ -109,6 +109,7 @@ struct StoreWriter::Prepared {
   std::string compact;  // a payload without its whitespace, when the record had some
   std::string key;      // sessions' lookup key
   std::unordered_map<std::string, SessionDelta> sessions;
+  store::SourceBatch sources;  // the batch's share per source (status `sources`)
 };
 
 struct StoreWriter::Batch {
@@ -158,6 +159,7 @@ Status StoreWriter::Open(uint64_t journal_written) {
       spdlog::info("rebuilding {} from the journal: {} event(s) to apply", options_.db_path,
                    journal_written - cursor);
     }
+    source_stats_.Seed(*db_, NowNs());
     UpdateDbBytes();
   } catch (const std::exception& e) {
     prepared_.reset();
@@ -268,6 +270,8 @@ bool StoreWriter::InsertOne(const JournalRecord& rec, const store::ScannedEnvelo
   const bool fresh = ins.Changes() > 0;
   ins.Reset();
   if (!fresh) return false;  // the same event id came twice (spool replay)
+  prepared_->sources.Add(e.source, e.ts, e.kind, e.session,
+                         IsFailureKind(e.kind) || e.payload_failure, e.payload);
   if (e.session.empty()) return true;
   std::string& key = prepared_->key;
   key.assign(std::to_string(e.source.size())).append(":").append(e.source).append(e.session);
@@ -295,6 +299,7 @@ Status StoreWriter::Commit(Batch* batch) {
   try {
     if (!prepared_) prepared_ = std::make_unique<Prepared>(db_->getHandle());
     prepared_->sessions.clear();
+    prepared_->sources.Begin(NowNs());
     SQLite::Transaction txn(*db_);
     store::ScannedEnvelope e;
     for (const JournalRecord& rec : batch->records) {
@@ -310,8 +315,11 @@ Status StoreWriter::Commit(Batch* batch) {
         ++duplicates;  // keep the first
       }
     }
-    for (auto& [key, delta] : prepared_->sessions)
-      MergeSession(prepared_->get_session, prepared_->put_session, delta);
+    for (auto& [key, delta] : prepared_->sessions) {
+      int64_t opened = 0;
+      MergeSession(prepared_->get_session, prepared_->put_session, delta, &opened);
+      if (opened != 0) prepared_->sources.deltas[delta.source].opened += opened;
+    }
     prepared_->sessions.clear();
     RawStatement& cursor = prepared_->cursor;
     cursor.Reset();
@@ -325,6 +333,7 @@ Status StoreWriter::Commit(Batch* batch) {
                            " failed: " + e.what());
   }
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+  source_stats_.Apply(prepared_->sources.deltas, prepared_->sources.day);
   counters_.cursor.store(batch->end_cursor);
   if (slot_) slot_->cursor.store(batch->end_cursor);
   counters_.rows.fetch_add(inserted);
@@ -367,9 +376,12 @@ Status StoreWriter::CloseIdleSessions() {
   try {
     SQLite::Statement close(*db_,
                             "UPDATE sessions SET ended = last_ts, end_reason = 'idle' "
-                            "WHERE ended IS NULL AND last_ts < ?");
+                            "WHERE ended IS NULL AND last_ts < ? RETURNING source");
     close.bind(1, cutoff);
-    close.exec();
+    store::SourceBatch closed;
+    closed.Begin(NowNs());
+    while (close.executeStep()) closed.deltas[close.getColumn(0).getString()].opened--;
+    if (!closed.deltas.empty()) source_stats_.Apply(closed.deltas, closed.day);
   } catch (const std::exception& e) {
     return Status::IOError(std::string("closing idle sessions failed: ") + e.what());
   }

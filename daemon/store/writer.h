@@ -24,6 +24,7 @@
 #include "daemon/base/status.h"
 #include "daemon/base/thread_annotations.h"
 #include "daemon/journal/progress.h"
+#include "daemon/store/source_stats.h"
 
 namespace SQLite {
 class Database;
@@ -95,6 +96,8 @@ class StoreWriter {
   void Join();
 
   const StoreCounters& counters() const { return counters_; }
+  // Per-source figures for status (`sources`): seeded by Open(), added to after each commit.
+  const store::SourceStats& source_stats() const { return source_stats_; }
   // The last commit failure, empty once a commit succeeds again; else the journal read error
   // being retried (journal_health), empty once a read succeeds.
   std::string error() const;
@@ -126,6 +129,7 @@ class StoreWriter {
   std::unique_ptr<Prepared> prepared_;  // after db_: its statements are finalized first
   std::unique_ptr<class JournalReader> reader_;
   StoreCounters counters_;
+  store::SourceStats source_stats_;
   std::thread thread_;
   uint64_t last_rebuild_log_ = 0;
   std::chrono::steady_clock::time_point next_maintenance_{};
