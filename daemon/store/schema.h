@@ -5,6 +5,8 @@
 //   sessions(source, session, first_ts, last_ts, events, kinds, failures, ended, end_reason)
 //                                         aggregates, PRIMARY KEY(source, session)
 //   meta(key PRIMARY KEY, value)          schema_version, cursor (last seq applied)
+//   tool_spans (VIEW, schema 2)            one row per tool call (pre/post events paired) and
+//                                         per shell command; computed from events on each read
 //
 // Threads: whichever thread owns the connection passed in.
 #pragma once
@@ -17,7 +19,7 @@
 
 namespace ferry::store {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Opens `path` for writing. A file that SQLite calls corrupt (SQLITE_CORRUPT, SQLITE_NOTADB),
 // fails `PRAGMA quick_check` or has a newer schema is renamed to <path>.corrupt-<UTC timestamp>
