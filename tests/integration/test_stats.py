@@ -187,6 +187,151 @@ class StatsTest(unittest.TestCase):
                  "failed", exit_status=2),
         ])
 
+    # -- ferry stats ------------------------------------------------------------------------
+
+    def stats(self, *args):
+        r = self.ferry("stats", "--json", *args)
+        self.assertEqual((r.returncode, r.stderr), (0, ""), args)
+        return json.loads(r.stdout)
+
+    def test_stats_json(self):
+        def group(key, name, sessions, prompts, events, calls=0, failed=0, unfinished=0,
+                  rate=None, p50=None, p95=None, tools=(), exits=None):
+            return {key: name, "sessions": sessions, "prompts": prompts, "events": events,
+                    "tool_calls": calls, "failed": failed, "unfinished": unfinished,
+                    "failure_rate": rate, "p50_ms": p50, "p95_ms": p95,
+                    "tools": [{"tool": t, "calls": n, "failed": f, "unfinished": u}
+                              for t, n, f, u in tools],
+                    "shell_exit": exits or {}}
+
+        claude_tools = [("Bash", 3, 1, 1), ("Grep", 1, 0, 0), ("Task", 1, 0, 0)]
+        claude_host = group("source", "claude-code", 1, 2, 13, 5, 1, 1, 0.25, 500.0, 3000.0,
+                            claude_tools)
+        self.assertEqual(self.stats(), {
+            "since_s": None, "source": None,
+            "hosts": [
+                group("source", "bash", 1, 0, 2, exits={"1": 1, "2": 1}),
+                claude_host,
+                group("source", "cursor", 1, 0, 2, 1, 0, 0, 0.0, 412.0, 412.0,
+                      [("Shell", 1, 0, 0)]),
+                group("source", "gemini", 1, 1, 3, 1, 0, 0, 0.0, 645.0, 645.0,
+                      [("run_shell_command", 1, 0, 0)]),
+                group("source", "zsh", 1, 0, 1, exits={"0": 1}),
+            ],
+            "projects": [
+                # finished calls 250ms 412 500 645 3000 3000: p50 the 3rd, p95 the 6th.
+                group("cwd", CWD, 5, 3, 20, 7, 1, 1, 1 / 6, 500.0, 3000.0,
+                      [("Bash", 3, 1, 1), ("Grep", 1, 0, 0), ("Shell", 1, 0, 0),
+                       ("Task", 1, 0, 0), ("run_shell_command", 1, 0, 0)],
+                      exits={"0": 1, "2": 1}),
+                group("cwd", CWD + "/daemon", 1, 0, 1, exits={"1": 1}),
+            ],
+            "slowest": [
+                {"source": s, "session": sess, "cwd": cwd, "tool": tool, "input": inp,
+                 "outcome": outcome, "duration_ms": ms}
+                for s, sess, cwd, tool, inp, outcome, ms in [
+                    ("claude-code", CLAUDE, CWD, "Bash", "cmake --build build -j16 && ctest "
+                     "--test-dir build --output-on-failure -R journal", "ok", 3000.0),
+                    ("claude-code", CLAUDE, CWD, "Task", "Find append call sites", "ok", 3000.0),
+                    ("bash", BASH, CWD, "shell", "make test", "failed", 1500.0),
+                    ("gemini", GEMINI, CWD, "run_shell_command", "rg -n 'TODO' daemon/", "ok",
+                     645.0),
+                    ("zsh", ZSH, CWD, "shell",
+                     "ctest --test-dir build -R journal --output-on-failure", "ok", 612.004),
+                    ("claude-code", CLAUDE, CWD, "Bash", BASH_INPUT["command"], "failed", 500.0),
+                    ("cursor", CURSOR, CWD, "Shell", "git log --oneline -n 20 -- daemon/journal",
+                     "ok", 412.0),
+                    ("claude-code", CLAUDE, CWD, "Grep", "Journal::append", "ok", 250.0),
+                    ("bash", BASH, CWD + "/daemon", "shell",
+                     "grep -c ERROR /var/log/ferry/ferryd.log | sort -n | tail -1", "failed",
+                     8.803),
+                ]],
+        })
+        # --source keeps one host; --since keeps what is that recent.
+        only = self.stats("--source", "claude-code")
+        self.assertEqual(only["hosts"], [claude_host])
+        self.assertEqual(only["source"], "claude-code")
+        self.assertEqual(self.stats("--since", "1h")["hosts"], self.stats()["hosts"])
+        self.assertEqual(self.stats("--since", "1m"),
+                         {"since_s": 60, "source": None, "hosts": [], "projects": [],
+                          "slowest": []})
+
+    def test_stats_table(self):
+        r = self.ferry("stats", "--source", "claude-code")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(r.stdout.split("\n\n")[0].splitlines(), [
+            "By host",
+            "  host         sessions  prompts  events  tool calls  failed  unfinished  "
+            "failure rate  p50    p95",
+            "  claude-code  1         2        13      5           1       1           "
+            "25.0%         500ms  3.0s",
+        ])
+        self.assertIn("Tool calls by tool\n  host         tool  calls  failed  unfinished\n"
+                      "  claude-code  Bash  3      1       1\n", r.stdout)
+        r = self.ferry("stats", "--since", "1m")
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (0, "no events recorded in that time\n", ""))
+
+    # -- ferry export -----------------------------------------------------------------------
+
+    def expected_lines(self, received, only=lambda e: True):
+        """Each event as export prints it: the envelope, then the payload's bytes as sent."""
+        lines = []
+        for n, (source, kind, session, ts, payload) in enumerate(EVENTS):
+            if not only(EVENTS[n]):
+                continue
+            head = json.dumps({"seq": n + 1, "id": "%032x" % (n + 1), "ts": ts,
+                               "received": received[n + 1], "source": source, "kind": kind,
+                               "session": session, "cwd": cwd_of(source, payload)},
+                              separators=(",", ":"))
+            lines.append(head[:-1] + ',"payload":' + payload.decode() + "}")
+        return lines
+
+    def export(self, *args, env=None):
+        r = h.run_ferry(["export"] + list(args), env or self.d.env())
+        self.assertEqual((r.returncode, r.stderr), (0, ""), args)
+        return r.stdout.splitlines()
+
+    def test_export_lines_are_the_events_as_sent(self):
+        lines = self.export("--format", "jsonl")
+        received = {json.loads(line)["seq"]: json.loads(line)["received"] for line in lines}
+        self.assertEqual(lines, self.expected_lines(received))
+        self.assertEqual(self.export("--session", CLAUDE[:8]),
+                         self.expected_lines(received, lambda e: e[2] == CLAUDE))
+        self.assertEqual(self.export("--source", "zsh"),
+                         self.expected_lines(received, lambda e: e[0] == "zsh"))
+        self.assertEqual(self.export("--since", "1h"), lines)
+        self.assertEqual(self.export("--since", "1m"), [])
+        r = self.ferry("export", "--format", "csv")
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (2, "", 'ferry: --format: unknown format "csv" (jsonl is the one there '
+                                 'is)\n'))
+
+
+class ExportPagingTest(unittest.TestCase):
+    def test_pages_long_payloads_and_offline(self):
+        # query_max_rows 3: the export takes 8 pages for 21 events + the long payload, which
+        # (327,791 bytes) comes in two pieces; then the same with ferryd stopped.
+        longline = fixture("claude-code/PostToolUse-longline.json")
+        events = EVENTS + [("claude-code", "PostToolUse", CLAUDE, T0 + 50 * S, longline)]
+        with h.daemon(config="[store]\nquery_max_rows = 3\n") as d:
+            with d.client() as c:
+                for n, e in enumerate(events):
+                    ftype, body = c.request(h.EVENT, envelope(n, *e))
+                    self.assertEqual(ftype, h.ACK, body)
+            d.wait_for(lambda s: s["store"]["rows"] >= len(events), "the store")
+            r = h.run_ferry(["export"], d.env())
+            self.assertEqual((r.returncode, r.stderr), (0, ""))
+            lines = r.stdout.splitlines()
+            self.assertEqual(len(lines), len(events))
+            for n, (line, e) in enumerate(zip(lines, events)):
+                self.assertTrue(line.endswith(',"payload":' + e[4].decode() + "}"), n)
+                self.assertEqual(json.loads(line)["seq"], n + 1)
+            d.stop()
+            offline = h.run_ferry(["export"], d.env(FERRY_FERRYD=h.FERRYD))
+            self.assertEqual((offline.returncode, offline.stdout, offline.stderr),
+                             (0, r.stdout, ""))
+
 
 if __name__ == "__main__":
     unittest.main()
