@@ -63,19 +63,18 @@ WITH tool_events AS (
                  'afterMCPExecution', 'preToolUse', 'postToolUse', 'postToolUseFailure')
 ),
 keyed AS (
-  SELECT seq, post, tool, use_id,
-    coalesce(source, '') || char(31) || coalesce(session, '') || char(31) ||
+  SELECT seq, source, session, post, tool, use_id,
     coalesce('id:' || use_id, 'in:' || coalesce(tool, '') || char(31) || input_key) AS pair_key
   FROM tool_events
 ),
 paired AS (
-  SELECT seq, post, tool, use_id,
+  SELECT seq, source, session, post, tool, use_id,
     lag(post) OVER w AS prev_post, lead(post) OVER w AS next_post, lead(seq) OVER w AS next_seq
   FROM keyed
-  WINDOW w AS (PARTITION BY pair_key ORDER BY seq)
+  WINDOW w AS (PARTITION BY source, session, pair_key ORDER BY seq)
 ),
 spans AS (
-  SELECT f.source, f.session, f.cwd, p.tool, p.use_id, f.payload AS first_payload,
+  SELECT p.source, p.session, f.cwd, p.tool, p.use_id, f.payload AS first_payload,
     CASE WHEN NOT p.post THEN p.seq END AS start_seq, CASE WHEN NOT p.post THEN f.ts END AS start,
     e.seq AS end_seq, e.ts AS "end", e.kind AS end_kind, e.payload AS end_payload
   FROM paired p
