@@ -32,7 +32,11 @@ int ReadQuery::Run(const std::string& sql, unsigned long long limit, rapidjson::
   proto::Error perr;
   if (type == proto::FrameType::kError) {
     proto::ParseErrorBody(body, &perr);
-    Complain(std::string(proto::ErrcName(perr.code)) + ": " + perr.message);
+    std::string message = std::string(proto::ErrcName(perr.code)) + ": " + perr.message;
+    if (perr.message.find("no such table: tool_spans") != std::string::npos) {
+      message += " (ferry.db was made by an older ferryd; start ferryd once to upgrade it)";
+    }
+    Complain(message);
     return 1;
   }
   if (type != proto::FrameType::kQueryResult || !proto::ParseJson(body, doc, &perr) ||
