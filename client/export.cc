@@ -60,8 +60,9 @@ std::string Where(const ExportArgs& o) {
   std::string w;
   if (!o.source.empty()) w += " AND source = " + SqlString(o.source);
   if (!o.session.empty()) {
-    w += " AND substr(session, 1, " + std::to_string(o.session.size()) +
-         ") = " + SqlString(o.session);
+    // Bytes, not characters: the prefix's length is its size in bytes.
+    w += " AND substr(CAST(session AS BLOB), 1, " + std::to_string(o.session.size()) + ") = CAST(" +
+         SqlString(o.session) + " AS BLOB)";
   }
   if (o.since_ns >= 0) w += " AND ts >= " + std::to_string(NowNs() - o.since_ns);
   return w;
