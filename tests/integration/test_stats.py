@@ -333,5 +333,25 @@ class ExportPagingTest(unittest.TestCase):
                              (0, r.stdout, ""))
 
 
+class OfflineSortTest(unittest.TestCase):
+    def test_a_sort_bigger_than_the_cache_works_offline(self):
+        # 12 payloads of 320 KB: sorting them outgrows SQLite's 2 MB cache, which spills to a
+        # temp file; the read-only ferryd may create none, so it sorts in memory.
+        longline = fixture("claude-code/PostToolUse-longline.json")
+        with h.daemon() as d:
+            with d.client() as c:
+                for n in range(12):
+                    ftype, body = c.request(h.EVENT, envelope(
+                        n, "claude-code", "PostToolUse", CLAUDE, T0 + n * S,
+                        longline.replace(b'"PostToolUse"', b'"PostToolUse%02d"' % n)))
+                    self.assertEqual(ftype, h.ACK, body)
+            d.wait_for(lambda s: s["store"]["rows"] >= 12, "the store")
+            d.stop()
+            r = h.run_ferry(["query", "SELECT seq FROM events ORDER BY payload DESC"],
+                            d.env(FERRY_FERRYD=h.FERRYD))
+            self.assertEqual((r.returncode, r.stderr), (0, ""))
+            self.assertEqual(r.stdout.split(), ["seq", "---"] + [str(n) for n in range(12, 0, -1)])
+
+
 if __name__ == "__main__":
     unittest.main()
