@@ -45,8 +45,14 @@ constexpr const char* kMigrations[] = {
     "  end_reason TEXT,"
     "  PRIMARY KEY(source, session));"
     "CREATE INDEX sessions_last_ts ON sessions(last_ts);",
-    // 2: tool_spans, each tool call's pre and post events as one row (docs/queries.md "Tool
-    // spans" says how they are paired and what each column means; bench figures there).
+};
+
+// Views hold no data, so they are not migrations: Migrate drops and re-creates each one on
+// every open (ferry.db stays at its schema version, and an older ferryd can still open it).
+// tool_spans: each tool call's pre and post events as one row (docs/queries.md "Tool spans"
+// says how they are paired and what each column means; bench/spans_bench.py measures it).
+constexpr const char* kViews =
+    "DROP VIEW IF EXISTS tool_spans;"
     R"sql(CREATE VIEW tool_spans AS
 WITH tool_events AS (
   SELECT seq, source, session,
@@ -133,8 +139,7 @@ FROM (SELECT seq, ts, source, session, cwd, json_extract(payload, '$.command') A
         json_extract(payload, '$.exit_status') AS status,
         json_extract(payload, '$.duration_ns') AS duration,
         ts - coalesce(json_extract(payload, '$.duration_ns'), 0) AS start
-      FROM events WHERE kind = 'command' AND json_type(payload, '$.command') = 'text');)sql",
-};
+      FROM events WHERE kind = 'command' AND json_type(payload, '$.command') = 'text');)sql";
 
 bool Exists(const std::string& path) {
   struct stat st {};
@@ -215,6 +220,9 @@ void Migrate(SQLite::Database& db) {
     set.exec();
     txn.commit();
   }
+  SQLite::Transaction txn(db);
+  db.exec(kViews);
+  txn.commit();
 }
 
 bool ReadCursorReadOnly(const std::string& path, uint64_t* cursor, std::string* error) {

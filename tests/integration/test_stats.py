@@ -7,6 +7,7 @@ the bytes that were sent."""
 
 import json
 import os
+import sqlite3
 import time
 import unittest
 
@@ -351,6 +352,30 @@ class OfflineSortTest(unittest.TestCase):
                             d.env(FERRY_FERRYD=h.FERRYD))
             self.assertEqual((r.returncode, r.stderr), (0, ""))
             self.assertEqual(r.stdout.split(), ["seq", "---"] + [str(n) for n in range(12, 0, -1)])
+
+
+class ViewUpgradeTest(unittest.TestCase):
+    def test_a_db_without_the_view_gets_it_when_ferryd_opens_it(self):
+        # As left by a ferryd from before tool_spans: the hint offline, the view after a start.
+        with h.daemon() as d:
+            with d.client() as c:
+                c.ack(h.make_event("zsh", "command", session=ZSH, cwd=CWD, ts=T0,
+                                   payload={"command": "true", "exit_status": 0}))
+            d.wait_for(lambda s: s["store"]["rows"] >= 1, "the store")
+            d.stop()
+            db = sqlite3.connect(os.path.join(d.state_dir, "ferry.db"))
+            db.execute("DROP VIEW tool_spans")
+            db.commit()
+            db.close()
+            r = h.run_ferry(["stats"], d.env(FERRY_FERRYD=h.FERRYD))
+            self.assertEqual((r.returncode, r.stdout), (1, ""))
+            self.assertEqual(r.stderr, "ferry: query_failed: SQL error: no such table: tool_spans "
+                             "(ferry.db was made by an older ferryd; start ferryd once to upgrade "
+                             "it)\n")
+            d.start()
+            r = h.run_ferry(["stats", "--json"], d.env())
+            self.assertEqual((r.returncode, r.stderr), (0, ""))
+            self.assertEqual(json.loads(r.stdout)["hosts"][0]["shell_exit"], {"0": 1})
 
 
 if __name__ == "__main__":
