@@ -310,7 +310,7 @@ class StatsTest(unittest.TestCase):
 
 
 class ExportPagingTest(unittest.TestCase):
-    def test_pages_long_payloads_and_offline(self):
+    def test_pages_long_payloads_and_offline(self):  # stats offline too
         # query_max_rows 3: the export takes 8 pages for 21 events + the long payload, which
         # (327,791 bytes) comes in two pieces; then the same with ferryd stopped.
         longline = fixture("claude-code/PostToolUse-longline.json")
@@ -328,10 +328,15 @@ class ExportPagingTest(unittest.TestCase):
             for n, (line, e) in enumerate(zip(lines, events)):
                 self.assertTrue(line.endswith(',"payload":' + e[4].decode() + "}"), n)
                 self.assertEqual(json.loads(line)["seq"], n + 1)
+            online_stats = h.run_ferry(["stats", "--json"], d.env())
+            self.assertEqual((online_stats.returncode, online_stats.stderr), (0, ""))
             d.stop()
             offline = h.run_ferry(["export"], d.env(FERRY_FERRYD=h.FERRYD))
             self.assertEqual((offline.returncode, offline.stdout, offline.stderr),
                              (0, r.stdout, ""))
+            offline = h.run_ferry(["stats", "--json"], d.env(FERRY_FERRYD=h.FERRYD))
+            self.assertEqual((offline.returncode, offline.stdout, offline.stderr),
+                             (0, online_stats.stdout, ""))
 
 
 class OfflineSortTest(unittest.TestCase):
