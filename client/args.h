@@ -120,6 +120,27 @@ struct QueryArgs {
 Parsed ParseQueryArgs(int argc, char** argv, QueryArgs* a, std::string* error);
 Parsed ParseSessionsArgs(int argc, char** argv, QueryArgs* a, std::string* error);
 
+// stats: --json, --source S, --since DURATION, --timeout DURATION (default 30 s).
+struct StatsArgs {
+  GlobalOptions global;
+  bool json = false;
+  std::string source;
+  long long since_ns = -1;  // -1: not given
+  unsigned long long timeout_ms = 30000;
+};
+Parsed ParseStatsArgs(int argc, char** argv, StatsArgs* a, std::string* error);
+
+// export: --format jsonl (the only format, and the default), --since DURATION, --session ID
+// (the id or its start), --source S, --timeout DURATION (each page's wait; default 30 s).
+struct ExportArgs {
+  GlobalOptions global;
+  std::string format = "jsonl";
+  std::string source, session;
+  long long since_ns = -1;  // -1: not given
+  unsigned long long timeout_ms = 30000;
+};
+Parsed ParseExportArgs(int argc, char** argv, ExportArgs* a, std::string* error);
+
 struct InitArgs {
   std::string shell;  // bash, zsh or fish
 };

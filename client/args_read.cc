@@ -280,6 +280,51 @@ Parsed ParseSessionsArgs(int argc, char** argv, QueryArgs* a, std::string* error
   return Parsed::kRun;
 }
 
+Parsed ParseStatsArgs(int argc, char** argv, StatsArgs* a, std::string* error) {
+  for (int i = 0; i < argc && error->empty(); ++i) {
+    const std::string_view arg = argv[i];
+    std::string v;
+    if (arg == "--help" || arg == "-h") return Parsed::kHelp;
+    if (TakeGlobalOption(argc, argv, &i, &a->global, error)) continue;
+    if (TakeTimeout(argc, argv, &i, &a->timeout_ms, error)) continue;
+    if (arg == "--json") {
+      a->json = true;
+    } else if (TakeValue(argc, argv, &i, "--source", &a->source, error)) {
+      if (error->empty() && a->source.empty()) *error = "--source needs a value";
+    } else if (TakeValue(argc, argv, &i, "--since", &v, error)) {
+      if (error->empty() && !ParseDurationNs(v, &a->since_ns))
+        *error = "--since needs a duration such as 90s, 30m, 12h or 7d";
+    } else {
+      *error = "stats: unknown argument \"" + std::string(arg) + "\" (ferry stats --help)";
+    }
+  }
+  return error->empty() ? Parsed::kRun : Parsed::kError;
+}
+
+Parsed ParseExportArgs(int argc, char** argv, ExportArgs* a, std::string* error) {
+  for (int i = 0; i < argc && error->empty(); ++i) {
+    const std::string_view arg = argv[i];
+    std::string v;
+    if (arg == "--help" || arg == "-h") return Parsed::kHelp;
+    if (TakeGlobalOption(argc, argv, &i, &a->global, error)) continue;
+    if (TakeTimeout(argc, argv, &i, &a->timeout_ms, error)) continue;
+    if (TakeValue(argc, argv, &i, "--format", &a->format, error)) {
+      if (error->empty() && a->format != "jsonl")
+        *error = "--format: unknown format \"" + a->format + "\" (jsonl is the one there is)";
+    } else if (TakeValue(argc, argv, &i, "--source", &a->source, error)) {
+      if (error->empty() && a->source.empty()) *error = "--source needs a value";
+    } else if (TakeValue(argc, argv, &i, "--session", &a->session, error)) {
+      if (error->empty() && a->session.empty()) *error = "--session needs a value";
+    } else if (TakeValue(argc, argv, &i, "--since", &v, error)) {
+      if (error->empty() && !ParseDurationNs(v, &a->since_ns))
+        *error = "--since needs a duration such as 90s, 30m, 12h or 7d";
+    } else {
+      *error = "export: unknown argument \"" + std::string(arg) + "\" (ferry export --help)";
+    }
+  }
+  return error->empty() ? Parsed::kRun : Parsed::kError;
+}
+
 Parsed ParseFlushArgs(int argc, char** argv, FlushArgs* a, std::string* error) {
   for (int i = 0; i < argc && error->empty(); ++i) {
     const std::string_view arg = argv[i];

@@ -10,11 +10,13 @@
 #include "client/completions.h"
 #include "client/doctor.h"
 #include "client/emit.h"
+#include "client/export.h"
 #include "client/hooks.h"
 #include "client/init.h"
 #include "client/query.h"
 #include "client/service.h"
 #include "client/sinks.h"
+#include "client/stats.h"
 #include "client/status.h"
 #include "client/tail.h"
 
@@ -37,12 +39,16 @@ constexpr const char* kHelp =
     "               --since 1h, --session, --cwd, --exit filter them)\n"
     "  sessions     recent sessions: when they started, how long they lasted, events, failures\n"
     "  query        run read-only SQL on the event store (ferry query --help)\n"
+    "  stats        per host and project: sessions, prompts, tool calls, failures, p50/p95\n"
+    "               durations, the slowest calls, shell exit statuses (--json for machines)\n"
+    "  export       print every stored event as JSON lines (--since, --session, --source)\n"
     "  flush        send what the upstream sinks have not yet sent, now (--wait to wait for it)\n"
     "  deadletter   list, replay or purge the events a sink's server rejected\n"
     "  doctor       check what usually goes wrong (daemon, hooks, shell, sinks) and how to fix it\n"
     "  completions  print shell completions: ferry completions bash|zsh|fish\n"
     "\n"
-    "tail, sessions, query and deadletter list work when ferryd is down (read-only).\n"
+    "tail, sessions, query, stats, export and deadletter list work when ferryd is down\n"
+    "(read-only).\n"
     "Commands that wait for ferryd take --timeout DURATION (500ms, 30s, 5m; defaults in\n"
     "each command's --help); a ferryd that accepts but does not answer in time exits 3.\n"
     "\n"
@@ -58,9 +64,9 @@ constexpr const char* kHelp =
     "answering.\n";
 
 // Every command, for "did you mean" (kept in step with main()'s dispatch).
-constexpr std::string_view kCommands[] = {"emit",    "status",     "init",     "hooks",
-                                          "service", "tail",       "sessions", "query",
-                                          "flush",   "deadletter", "doctor",   "completions"};
+constexpr std::string_view kCommands[] = {"emit",   "status",      "init",  "hooks", "service",
+                                          "tail",   "sessions",    "query", "flush", "deadletter",
+                                          "doctor", "completions", "stats", "export"};
 
 // Levenshtein distance (insert, delete, substitute; a swap of neighbours counts 1).
 size_t EditDistance(std::string_view a, std::string_view b) {
@@ -126,6 +132,8 @@ int main(int argc, char** argv) {
   if (cmd == "query") return ferry::client::RunQuery(argc - 2, argv + 2);
   if (cmd == "sessions") return ferry::client::RunSessions(argc - 2, argv + 2);
   if (cmd == "tail") return ferry::client::RunTail(argc - 2, argv + 2);
+  if (cmd == "stats") return ferry::client::RunStats(argc - 2, argv + 2);
+  if (cmd == "export") return ferry::client::RunExport(argc - 2, argv + 2);
   if (cmd == "flush") return ferry::client::RunFlush(argc - 2, argv + 2);
   if (cmd == "deadletter") return ferry::client::RunDeadletter(argc - 2, argv + 2);
   if (cmd == "completions") return ferry::client::RunCompletions(argc - 2, argv + 2);

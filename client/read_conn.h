@@ -1,5 +1,5 @@
-// How the read commands (tail, query, sessions, deadletter list) reach ferryd and wait for
-// its answer, with one rule for every failure (docs/operations.md "Reading"):
+// How the read commands (tail, query, sessions, stats, export, deadletter list) reach ferryd
+// and wait for its answer, with one rule for every failure (docs/operations.md "Reading"):
 //   - ferryd down: ConnectOrOffline (client/offline.h) starts a read-only ferryd when allowed;
 //     when that fails too, "ferry: ferryd is not running (no answer on SOCKET: <why>)", exit 3;
 //   - ferryd accepted but does not answer before the deadline (e.g. stopped with SIGSTOP):

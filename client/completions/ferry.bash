@@ -6,7 +6,7 @@ _ferry() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=""
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="emit status init hooks service query sessions tail flush deadletter doctor
-    completions"
+    completions stats export"
   local global="--socket --state-dir --config --help --version"
   COMPREPLY=()
   if ((COMP_CWORD == 1)); then
@@ -33,6 +33,10 @@ _ferry() {
       ;;
     -o | --output)
       COMPREPLY=($(compgen -W "short json cat" -- "$cur"))
+      return 0
+      ;;
+    --format)
+      COMPREPLY=($(compgen -W "jsonl" -- "$cur"))
       return 0
       ;;
     --color)
@@ -79,6 +83,8 @@ _ferry() {
       ;;
     query) opts="--json --limit --timeout --timeout-ms $global" ;;
     sessions) opts="--source --since --limit --json --timeout --timeout-ms $global" ;;
+    stats) opts="--since --source --json --timeout $global" ;;
+    export) opts="--format --since --session --source --timeout $global" ;;
     tail)
       opts="-f --follow --from --last -n --lines --since --until --source --kind --session --cwd
         --exit --utc -o --output --color --json --timeout $global"

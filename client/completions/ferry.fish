@@ -2,8 +2,8 @@
 # as share/fish/vendor_completions.d/ferry.fish (fish loads it on demand). Without that:
 # ferry completions fish > ~/.config/fish/completions/ferry.fish
 
-set -l commands emit status init hooks service query sessions tail flush deadletter doctor completions
-set -l global_commands emit status query sessions tail flush deadletter doctor
+set -l commands emit status init hooks service query sessions tail flush deadletter doctor completions stats export
+set -l global_commands emit status query sessions tail flush deadletter doctor stats export
 set -l sources claude-code codex cursor gemini copilot cline windsurf opencode bash zsh fish
 
 complete -c ferry -f
@@ -21,6 +21,8 @@ complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a flush -d 'se
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a deadletter -d 'list, replay or purge rejected events'
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'check the setup and say how to fix it'
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a completions -d 'print a shell completion script'
+complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a stats -d 'sessions, tool calls, failures, durations per host and project'
+complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a export -d 'print every stored event as JSON lines'
 
 # Every command.
 complete -c ferry -l help -d 'explain the command'
@@ -103,3 +105,11 @@ complete -c ferry -n "__fish_seen_subcommand_from deadletter" -l timeout -x -d '
 # doctor
 complete -c ferry -n "__fish_seen_subcommand_from doctor" -l json -d 'print the checks as JSON'
 complete -c ferry -n "__fish_seen_subcommand_from doctor" -l timeout -x -d 'wait for each ferryd answer (2s)'
+
+# stats, export
+complete -c ferry -n "__fish_seen_subcommand_from stats export" -l since -x -d 'only the last DURATION (90s, 30m, 12h, 7d)'
+complete -c ferry -n "__fish_seen_subcommand_from stats export" -l source -x -a "$sources" -d 'only this source'
+complete -c ferry -n "__fish_seen_subcommand_from stats export" -l timeout -x -d 'time limit (500ms, 30s, 5m)'
+complete -c ferry -n "__fish_seen_subcommand_from stats" -l json -d 'one JSON object'
+complete -c ferry -n "__fish_seen_subcommand_from export" -l format -x -a jsonl -d 'output format'
+complete -c ferry -n "__fish_seen_subcommand_from export" -l session -x -d 'only this session (id or its start)'

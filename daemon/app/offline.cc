@@ -155,8 +155,9 @@ class OfflineStore {
     if (!query_) {  // planned once: the checks below compare with the state seen then
       std::string uri, why;
       if (!Plan(&uri, &why)) return Error(why);
-      query_ = std::make_unique<StoreQuery>(
-          uri, QueryLimits{cfg_.query_timeout, cfg_.query_max_rows, 3u << 20});
+      QueryLimits limits{cfg_.query_timeout, cfg_.query_max_rows, 3u << 20};
+      limits.temp_in_memory = true;  // it may create no temp file (MakeSqliteReadOnly)
+      query_ = std::make_unique<StoreQuery>(uri, limits);
       NoteLag(uri);
     }
     std::string frame;

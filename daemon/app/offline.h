@@ -8,6 +8,8 @@
 //    "ferry.db changed while it was read"), or `mode=ro&readonly_shm=1` when the -wal and -shm
 //    are there (ferryd was killed; SQLite reads the log without writing the index). A -wal
 //    without its -shm is refused with a message (it cannot be read without creating a file).
+//    Sorts and materialized subqueries that outgrow SQLite's cache stay in memory
+//    (QueryLimits::temp_in_memory): a temp file would be a file created.
 //    When the journal holds records newer than ferry.db's cursor, one note on stderr says how
 //    many (the client's stderr: the note reaches the user).
 //  - TAIL_REQ without follow: TailServer itself, over a JournalProgress set to the journal's

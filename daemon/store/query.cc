@@ -178,6 +178,8 @@ void StoreQuery::RunOne(const std::string& request_body, const Done& done) {
     }
     sqlite3_busy_timeout(db, 2000);
     sqlite3_exec(db, "PRAGMA query_only = 1", nullptr, nullptr, nullptr);
+    if (limits_.temp_in_memory)
+      sqlite3_exec(db, "PRAGMA temp_store = MEMORY", nullptr, nullptr, nullptr);
     sqlite3_set_authorizer(db, Authorize, nullptr);
     sqlite3_limit(db, SQLITE_LIMIT_LENGTH, limits_.max_value_bytes);
     MutexLock lock(mu_);

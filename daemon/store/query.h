@@ -34,6 +34,10 @@ struct QueryLimits {
   // value (randomblob(1e9), a huge group_concat) fails at once with "string or blob too big"
   // instead of growing ferryd by its size. Per connection: the store writer is not affected.
   int max_value_bytes = 16 << 20;
+  // Sorts, window functions and materialized subqueries that outgrow SQLite's cache spill to
+  // temp files; the offline ferryd may create no file at all, so it keeps them in memory
+  // (PRAGMA temp_store = MEMORY) instead of failing with "unable to open database file".
+  bool temp_in_memory = false;
 };
 
 class StoreQuery {

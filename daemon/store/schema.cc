@@ -47,6 +47,100 @@ constexpr const char* kMigrations[] = {
     "CREATE INDEX sessions_last_ts ON sessions(last_ts);",
 };
 
+// Views hold no data, so they are not migrations: Migrate drops and re-creates each one on
+// every open (ferry.db stays at its schema version, and an older ferryd can still open it).
+// tool_spans: each tool call's pre and post events as one row (docs/queries.md "Tool spans"
+// says how they are paired and what each column means; bench/spans_bench.py measures it).
+constexpr const char* kViews =
+    "DROP VIEW IF EXISTS tool_spans;"
+    R"sql(CREATE VIEW tool_spans AS
+WITH tool_events AS (
+  SELECT seq, source, session,
+    kind IN ('PostToolUse', 'PostToolUseFailure', 'AfterTool', 'afterShellExecution',
+             'afterMCPExecution', 'postToolUse', 'postToolUseFailure') AS post,
+    coalesce(json_extract(payload, '$.tool_name'),
+             CASE WHEN kind LIKE '%ShellExecution' THEN 'Shell' END) AS tool,
+    json_extract(payload, '$.tool_use_id') AS use_id,
+    CASE WHEN json_type(payload, '$.tool_use_id') IS NULL THEN
+      coalesce(json_extract(payload, '$.tool_input'), json_extract(payload, '$.command'), '') END AS input_key
+  FROM events
+  WHERE kind IN ('PreToolUse', 'PostToolUse', 'PostToolUseFailure', 'BeforeTool', 'AfterTool',
+                 'beforeShellExecution', 'afterShellExecution', 'beforeMCPExecution',
+                 'afterMCPExecution', 'preToolUse', 'postToolUse', 'postToolUseFailure')
+),
+keyed AS (
+  SELECT seq, source, session, post, tool, use_id,
+    coalesce('id:' || use_id, 'in:' || coalesce(tool, '') || char(31) || input_key) AS pair_key
+  FROM tool_events
+),
+paired AS (
+  SELECT seq, source, session, post, tool, use_id,
+    lag(post) OVER w AS prev_post, lead(post) OVER w AS next_post, lead(seq) OVER w AS next_seq
+  FROM keyed
+  WINDOW w AS (PARTITION BY source, session, pair_key ORDER BY seq)
+),
+spans AS (
+  SELECT p.source, p.session, f.cwd, p.tool, p.use_id, f.payload AS first_payload,
+    CASE WHEN NOT p.post THEN p.seq END AS start_seq, CASE WHEN NOT p.post THEN f.ts END AS start,
+    e.seq AS end_seq, e.ts AS "end", e.kind AS end_kind, e.payload AS end_payload
+  FROM paired p
+  JOIN events f ON f.seq = p.seq
+  LEFT JOIN events e
+    ON e.seq = CASE WHEN p.post THEN p.seq WHEN p.next_post THEN p.next_seq END
+  WHERE NOT p.post OR p.prev_post IS NULL OR p.prev_post
+),
+judged AS (
+  SELECT *,
+    CASE WHEN end_seq IS NULL THEN 'unfinished'
+         WHEN end_kind LIKE '%Failure' THEN
+           CASE WHEN json_extract(end_payload, '$.is_interrupt') THEN 'interrupted' ELSE 'failed' END
+         WHEN json_extract(end_payload, '$.tool_response.interrupted') THEN 'interrupted'
+         WHEN json_type(end_payload, '$.tool_response.error') NOT IN ('null', 'false') THEN 'failed'
+         ELSE 'ok' END AS outcome
+  FROM spans
+),
+agents AS (
+  SELECT *,
+    coalesce(json_extract(first_payload, '$.agent_id'), json_extract(end_payload, '$.agent_id')) AS agent_id,
+    coalesce(json_extract(first_payload, '$.agent_type'), json_extract(end_payload, '$.agent_type')) AS agent_type
+  FROM judged
+)
+SELECT source, session, cwd, agent_id, agent_type,
+  CASE WHEN agent_id IS NOT NULL THEN (
+    SELECT json_extract(t.payload, '$.tool_use_id') FROM events t
+    WHERE t.source = a.source AND t.session = a.session AND t.seq < coalesce(a.start_seq, a.end_seq)
+      AND t.kind = 'PreToolUse' AND json_extract(t.payload, '$.tool_name') IN ('Task', 'Agent')
+      AND json_extract(t.payload, '$.agent_id') IS NULL
+      AND (a.agent_type IS NULL OR json_extract(t.payload, '$.tool_input.subagent_type') = a.agent_type)
+    ORDER BY t.seq DESC LIMIT 1) END AS parent_tool_use_id,
+  tool,
+  substr(coalesce(json_extract(first_payload, '$.tool_input.command'),
+                  json_extract(first_payload, '$.tool_input.file_path'),
+                  json_extract(first_payload, '$.tool_input.pattern'),
+                  json_extract(first_payload, '$.tool_input.url'),
+                  json_extract(first_payload, '$.tool_input.query'),
+                  json_extract(first_payload, '$.tool_input.description'),
+                  json_extract(first_payload, '$.tool_input'),
+                  json_extract(first_payload, '$.command')), 1, 200) AS input,
+  use_id AS tool_use_id, start_seq, end_seq, start, "end", "end" - start AS duration_ns,
+  outcome, CASE outcome WHEN 'ok' THEN 1 WHEN 'unfinished' THEN NULL ELSE 0 END AS success,
+  NULL AS exit_status,
+  length(CAST(coalesce(json_extract(end_payload, '$.tool_response'),
+                       json_extract(end_payload, '$.error'),
+                       json_extract(end_payload, '$.output'),
+                       json_extract(end_payload, '$.result_json')) AS BLOB)) AS output_bytes
+FROM agents a
+UNION ALL
+SELECT source, session, cwd, NULL, NULL, NULL, 'shell', substr(command, 1, 200), NULL, seq, seq,
+  start, ts, duration,
+  CASE WHEN status IS NULL THEN 'unknown' WHEN status = 0 THEN 'ok' ELSE 'failed' END,
+  status = 0, status, NULL
+FROM (SELECT seq, ts, source, session, cwd, json_extract(payload, '$.command') AS command,
+        json_extract(payload, '$.exit_status') AS status,
+        json_extract(payload, '$.duration_ns') AS duration,
+        ts - coalesce(json_extract(payload, '$.duration_ns'), 0) AS start
+      FROM events WHERE kind = 'command' AND json_type(payload, '$.command') = 'text');)sql";
+
 bool Exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
@@ -126,6 +220,9 @@ void Migrate(SQLite::Database& db) {
     set.exec();
     txn.commit();
   }
+  SQLite::Transaction txn(db);
+  db.exec(kViews);
+  txn.commit();
 }
 
 bool ReadCursorReadOnly(const std::string& path, uint64_t* cursor, std::string* error) {

@@ -5,6 +5,9 @@
 //   sessions(source, session, first_ts, last_ts, events, kinds, failures, ended, end_reason)
 //                                         aggregates, PRIMARY KEY(source, session)
 //   meta(key PRIMARY KEY, value)          schema_version, cursor (last seq applied)
+//   tool_spans (VIEW)                     one row per tool call (pre/post events paired) and
+//                                         per shell command; computed from events on each read;
+//                                         re-created by Migrate on every open (not versioned)
 //
 // Threads: whichever thread owns the connection passed in.
 #pragma once
@@ -28,7 +31,8 @@ inline constexpr int kSchemaVersion = 1;
 std::unique_ptr<SQLite::Database> OpenForWriting(const std::string& path, bool* created,
                                                  std::string* moved_aside, std::string* reason);
 
-// Brings `db` up to kSchemaVersion, one transaction per migration. Throws on failure.
+// Brings `db` up to kSchemaVersion, one transaction per migration, then re-creates the views.
+// Throws on failure.
 void Migrate(SQLite::Database& db);
 
 uint64_t ReadCursor(SQLite::Database& db);

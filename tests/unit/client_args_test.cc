@@ -450,6 +450,39 @@ TEST_CASE("client args: sessions", "[client_args]") {
         "sessions: unknown argument \"SELECT 1\"");
 }
 
+TEST_CASE("client args: stats and export", "[client_args]") {
+  Argv argv{"--since", "7d", "--source", "zsh", "--json", "--timeout", "2m", "--socket", "/s"};
+  StatsArgs s;
+  std::string error;
+  REQUIRE(ParseStatsArgs(argv.argc(), argv.argv(), &s, &error) == Parsed::kRun);
+  CHECK(s.since_ns == 7LL * 86400 * 1'000'000'000LL);
+  CHECK(s.source == "zsh");
+  CHECK(s.json);
+  CHECK(s.timeout_ms == 120000);
+  CHECK(s.global.socket == "/s");
+  StatsArgs sd;
+  Argv none{};
+  REQUIRE(ParseStatsArgs(none.argc(), none.argv(), &sd, &error) == Parsed::kRun);
+  CHECK((sd.since_ns == -1 && !sd.json && sd.timeout_ms == 30000));
+  CHECK(Refusal<StatsArgs>(ParseStatsArgs, {"--since", "soon"}) ==
+        "--since needs a duration such as 90s, 30m, 12h or 7d");
+  CHECK(Refusal<StatsArgs>(ParseStatsArgs, {"--limit", "3"}) ==
+        "stats: unknown argument \"--limit\" (ferry stats --help)");
+
+  Argv ex{"--format=jsonl", "--session", "3f2c", "--since", "30m", "--source", "codex"};
+  ExportArgs e;
+  REQUIRE(ParseExportArgs(ex.argc(), ex.argv(), &e, &error) == Parsed::kRun);
+  CHECK((e.format == "jsonl" && e.session == "3f2c" && e.source == "codex"));
+  CHECK(e.since_ns == 30LL * 60 * 1'000'000'000LL);
+  Argv help{"-h"};
+  CHECK(ParseExportArgs(help.argc(), help.argv(), &e, &error) == Parsed::kHelp);
+  CHECK(Refusal<ExportArgs>(ParseExportArgs, {"--format", "csv"}) ==
+        "--format: unknown format \"csv\" (jsonl is the one there is)");
+  CHECK(Refusal<ExportArgs>(ParseExportArgs, {"--session", ""}) == "--session needs a value");
+  CHECK(Refusal<ExportArgs>(ParseExportArgs, {"all"}) ==
+        "export: unknown argument \"all\" (ferry export --help)");
+}
+
 TEST_CASE("client args: init", "[client_args]") {
   for (const char* shell : {"bash", "zsh", "fish"}) {
     Argv argv{shell};
