@@ -227,7 +227,7 @@ TEST_CASE("tail server: ephemeral events keep their place among the records",
   CHECK(h.server().ephemeral().dropped_no_tail.load() == 0);
 }
 
-TEST_CASE("tail server: no follow tail, no feed; a full feed drops and counts",
+TEST_CASE("tail server: ephemeral events without a follow tail or past a full feed are counted",
           "[ingest][tail][ephemeral]") {
   TailHarness h;
   CHECK(h.Offer(Event(1)) == 0);
