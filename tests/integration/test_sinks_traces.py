@@ -5,7 +5,8 @@ Asserts the exact spans posted to <url>/v1/traces (ids recomputed here with hash
 times from the journal, status, every attribute in order); a call whose pre and post events
 go out in two batches; a ferryd SIGKILL between pre and post (the span still arrives, once,
 with its final values); a failure post (ERROR); a session end (an unfinished span); a 500
-retried with the same body; the config keys' checks.
+retried with the same body, and resent with the same body and key after a SIGKILL mid-POST;
+secrets redacted out of the spans and the pending calls; the config keys' checks.
 
 Waits poll a condition; timeouts are hang guards.
 """
@@ -18,7 +19,7 @@ import subprocess
 import unittest
 
 import ferry_harness as h
-from test_hooks import FIXTURES
+from test_hooks import FIXTURES, load_manifest
 from test_sinks import sink_toml
 from upstream_server import UpstreamServer
 
@@ -125,9 +126,9 @@ class TracesSinkTest(unittest.TestCase):
         self.addCleanup(srv.close)
         return srv
 
-    def daemon(self, srv, **opts):
-        cfg = sink_toml("tr", srv.url("/otel"), type="otlp-http", signal="traces", gzip=False,
-                        **opts)
+    def daemon(self, srv, extra="", **opts):
+        cfg = extra + sink_toml("tr", srv.url("/otel"), type="otlp-http", signal="traces",
+                                gzip=False, **opts)
         d = h.Daemon(config=cfg)
         self.addCleanup(d.close)
         d.start()
@@ -256,6 +257,60 @@ class TracesSinkTest(unittest.TestCase):
             tool_use_id=other["tool_use_id"], start_seq=running))
         self.assertEqual(self.cursor_file(d), {"cursor": end})
         self.assertIn("2 tool call(s) waiting for their end event", d.log())
+
+    def test_secrets_stay_local_in_spans_and_the_pending_calls(self):
+        [fx] = [f for f in load_manifest() if f["file"] == "claude-code/PreToolUse-secrets.json"]
+        secrets = fx["expect"]["secrets"]
+        srv = self.server()
+        d = self.daemon(srv, extra="[redact]\nlocal = false\n\n")
+        with open(os.path.join(FIXTURES, fx["file"]), "rb") as f:
+            raw = f.read()
+        pre = json.loads(raw)
+        first = self.emit(d, "claude-code", raw)
+        self.flush(d)
+        with open(os.path.join(d.state_dir, "cursors", "tr")) as f:
+            cursor_text = f.read()
+        [pending] = json.loads(cursor_text)["pending_spans"]
+        self.assertEqual(pending["seq"], first)
+        self.assertIn("[REDACTED:", pending["input"])
+        post = dict(pre, hook_event_name="PostToolUse", tool_response={"stdout": "done"})
+        self.emit(d, "claude-code", post)
+        self.flush(d)
+        [span] = self.wait_spans(srv, 1)
+        attrs = {a["key"]: a["value"] for a in span["attributes"]}
+        self.assertEqual(attrs["ferry.input"], {"stringValue": pending["input"]})
+        body = srv.requests[0].raw_body.decode()
+        journal = json.dumps([r.body for r in d.journal()])
+        for secret in secrets:
+            self.assertIn(secret, journal)  # local = false: the journal keeps what was sent
+            for text in (cursor_text, body):
+                self.assertNotIn(secret, text)
+                self.assertNotIn(json.dumps(secret)[1:-1], text)
+
+    def test_sigkill_mid_post_resends_the_same_spans(self):
+        srv = self.server()
+        srv.stall_until_released(1)
+        d = self.daemon(srv, timeout="60s")
+        pre, post = fixture("codex/PreToolUse.json"), fixture("codex/PostToolUse.json")
+        first = self.emit(d, "codex", pre)
+        self.emit(d, "codex", post)
+        h.run_ferry(["flush"], d.env())
+        srv.wait_stalled(1, GUARD)
+        [held] = srv.requests
+        d.kill()
+        srv.release_stalled()
+        srv.wait_for(lambda _: held.note != "pending", "the held request to end", GUARD)
+        self.assertIsNone(held.status)
+        # Whether the pre went in the held batch or alone before it (then it waits in the
+        # cursor file), the restarted sink sends the same span, same ids, under the same key.
+        d.start()
+        h.run_ferry(["flush"], d.env())
+        [span] = self.wait_spans(srv, 1)
+        [again] = [r for r in srv.requests if r.accepted]
+        self.assertEqual((again.json, again.key), (held.json, held.key))
+        self.assertEqual(span["spanId"], span_id("codex", pre["session_id"],
+                                                 "call:" + pre["tool_use_id"]))
+        self.assertEqual(span["attributes"][-2], i("ferry.start_seq", first))
 
     def test_retry_sends_the_same_spans(self):
         srv = self.server()
