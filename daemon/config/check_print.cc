@@ -22,7 +22,7 @@ int PrintSink(const SinkConfig& sink, const ConfigPrintHooks& hooks, std::ostrea
       << (!sink.token_file.empty()  ? "from file " + sink.token_file
           : !sink.token_env.empty() ? "from $" + sink.token_env
                                     : std::string("none"))
-      << "\n";
+      << (sink.auth == "basic" ? " (auth basic)" : "") << "\n";
   if (!sink.tls_verify) {
     err << "ferryd: warning: sink " << sink.name
         << ": tls_verify = false: the server's certificate is not checked, so anyone on "

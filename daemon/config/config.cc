@@ -249,6 +249,7 @@ bool ParseSink(const toml::table& table, size_t index, Context& outer, SinkConfi
       {"sink.ca_file", String(&sink->ca_file)},
       {"sink.headers", headers},
       {"sink.signal", String(&sink->signal, {"logs", "traces"})},
+      {"sink.auth", String(&sink->auth, {"bearer", "basic"})},
       {"sink.span_timeout",
        Duration(&sink->span_timeout, std::chrono::seconds(1), std::chrono::hours(24 * 7))},
   };
@@ -266,6 +267,11 @@ bool ParseSink(const toml::table& table, size_t index, Context& outer, SinkConfi
     return ctx.Fail(
         KeyRegion(table, "signal"),
         "signal: only an otlp-http sink has one; remove it or set type = \"otlp-http\"");
+  }
+  if (sink->auth == "basic" && sink->token_file.empty() && sink->token_env.empty()) {
+    return ctx.Fail(KeyRegion(table, "auth"),
+                    "auth: \"basic\" sends token_file or token_env (user:password) as Basic "
+                    "credentials; set one of them");
   }
   if (table.contains("span_timeout") && sink->signal != "traces") {
     return ctx.Fail(KeyRegion(table, "span_timeout"),

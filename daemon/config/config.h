@@ -43,6 +43,9 @@ struct SinkConfig {
   std::vector<std::pair<std::string, std::string>> headers;
   // otlp-http: "logs" (log records, /v1/logs) or "traces" (tool spans, /v1/traces).
   std::string signal = "logs";
+  // How the token is sent: "bearer" (Authorization: Bearer <token>) or "basic" (the token is
+  // user:password, sent as Authorization: Basic base64(user:password); Langfuse's keys).
+  std::string auth = "bearer";
   // traces: a tool call whose end event has not come this long after its start is sent as
   // unfinished (docs/sinks.md "Traces").
   std::chrono::milliseconds span_timeout{60 * 60 * 1000};

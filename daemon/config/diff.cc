@@ -41,7 +41,8 @@ bool SinkConfig::SameSettings(const SinkConfig& o) const {
          connect_timeout == o.connect_timeout && backoff_max == o.backoff_max &&
          batch_timeout == o.batch_timeout && degraded_after == o.degraded_after &&
          redact == o.redact && headers == o.headers && tls_verify == o.tls_verify &&
-         ca_file == o.ca_file && signal == o.signal && span_timeout == o.span_timeout;
+         ca_file == o.ca_file && signal == o.signal && span_timeout == o.span_timeout &&
+         auth == o.auth;
 }
 
 ConfigChanges DiffConfig(const Config& running, const Config& next) {

@@ -99,7 +99,8 @@ Sink::Outcome Sink::Send(const SinkBatch& batch, size_t lo, size_t hi,
   req.headers.emplace_back("X-Ferry-First-Seq", std::to_string(first));
   req.headers.emplace_back("X-Ferry-Last-Seq", std::to_string(last));
   req.headers.emplace_back("X-Ferry-Count", std::to_string(part.size()));
-  if (!token_.empty()) req.headers.emplace_back("Authorization", "Bearer " + token_);
+  if (!token_.empty())
+    req.headers.emplace_back("Authorization", AuthorizationValue(config_, token_));
   for (const auto& h : config_.headers) req.headers.push_back(h);
 
   SetState(State::kSending);
@@ -326,6 +327,7 @@ void Sink::Purge(const PurgeDone& done) {
 
 std::string Sink::RedactResponse(std::string body) const {
   RedactLiteral(&body, token_);
+  if (config_.auth == "basic" && !token_.empty()) RedactLiteral(&body, Base64(token_));
   if (const Redactor* builtin = BuiltinRedactor()) builtin->RedactString(&body);
   if (redactor_) redactor_->RedactString(&body);
   return body;

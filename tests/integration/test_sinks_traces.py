@@ -328,6 +328,42 @@ class TracesSinkTest(unittest.TestCase):
         self.assertEqual(len({r.key for r in srv.requests}), 1)
         self.assertEqual(span["name"], "Bash")
 
+    def test_langfuse_shape_basic_auth_and_its_echo_redacted(self):
+        srv = self.server()
+        d = h.Daemon(config=None)
+        self.addCleanup(d.close)
+        token = os.path.join(d.root, "langfuse.keys")
+        with open(os.open(token, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write("pk-lf-1:sk-lf-2\n")
+        with open(os.path.join(d.root, "config.toml"), "w") as f:
+            f.write(sink_toml("lf", srv.url("/api/public/otel"), type="otlp-http",
+                              signal="traces", auth="basic", token_file=token,
+                              headers={"x-langfuse-ingestion-version": "4"}))
+        d.config_path = os.path.join(d.root, "config.toml")
+        d.start()
+        pre, post = fixture("codex/PreToolUse.json"), fixture("codex/PostToolUse.json")
+        self.emit(d, "codex", pre)
+        self.emit(d, "codex", post)
+        srv.wait_for(lambda _: any(r.accepted for r in srv.requests), "a span", GUARD)
+        [r] = srv.requests
+        self.assertEqual(r.path, "/api/public/otel/v1/traces")
+        self.assertEqual(r.headers.get("authorization"), "Basic cGstbGYtMTpzay1sZi0y")
+        self.assertEqual(r.headers.get("x-langfuse-ingestion-version"), "4")
+        self.assertEqual(r.headers.get("content-encoding"), "gzip")
+        self.assertEqual([sp["name"] for sp in r.json["resourceSpans"][0]["scopeSpans"][0]["spans"]],
+                         ["Bash"])
+        # A 401 whose body echoes the credentials: neither form reaches status.
+        srv.unauthorized(401, echo_auth=True)
+        self.emit(d, "codex", fixture("shell/bash-command.json"), "--kind", "command")
+        st = d.wait_for(lambda st: any(x["name"] == "lf" and x["state"] == "paused"
+                                       for x in st.get("sinks", [])), "the sink to pause")
+        [lf] = [x for x in st["sinks"] if x["name"] == "lf"]
+        self.assertEqual(lf["last_error"]["status"], 401)
+        self.assertIn("[REDACTED:token]", lf["last_error"]["body"])
+        text = json.dumps(st)
+        for secret in ("cGstbGYtMTpzay1sZi0y", "sk-lf-2", "pk-lf-1:sk-lf-2"):
+            self.assertNotIn(secret, text)
+
     def test_config_keys(self):
         def check(text):
             root = h.make_tempdir()
@@ -352,6 +388,9 @@ class TracesSinkTest(unittest.TestCase):
         r = check(sink_toml("tr", "http://127.0.0.1/", type="otlp-http", span_timeout="1h"))
         self.assertEqual(r.returncode, 2)
         self.assertIn('span_timeout: only a sink with signal = "traces"', r.stderr)
+        r = check(sink_toml("tr", "http://127.0.0.1/", type="otlp-http", auth="basic",
+                            token_env="LF_KEYS"))
+        self.assertIn("token from $LF_KEYS (auth basic)\n", r.stdout)
         r = check(sink_toml("tr", "http://127.0.0.1/", type="otlp-http", signal="metrics"))
         self.assertEqual(r.returncode, 2)
         self.assertIn("signal", r.stderr)

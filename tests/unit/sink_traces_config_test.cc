@@ -3,10 +3,12 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <string>
 
 #include "daemon/config/config.h"
 #include "daemon/sink/cursor_file.h"
+#include "daemon/sink/token.h"
 #include "tests/unit/config_test_util.h"
 #include "tests/unit/test_util.h"
 
@@ -89,6 +91,37 @@ TEST_CASE("cursor file: pending_spans round trip and journal reset", "[sink_conf
   // The journal was reset: the calls' start events went with it.
   REQUIRE(sink::LoadCursor(path, 1, 3, &back, &found, &reset).ok());
   CHECK((reset && back.cursor == 0 && back.pending_spans.empty()));
+}
+
+}  // namespace ferry
+
+namespace ferry {
+
+TEST_CASE("sink auth: basic credentials are user:password in base64", "[sink_config]") {
+  CHECK(Base64("") == "");
+  CHECK(Base64("a") == "YQ==");
+  CHECK(Base64("ab") == "YWI=");
+  CHECK(Base64("pk-lf-1:sk-lf-2") == "cGstbGYtMTpzay1sZi0y");
+  SinkConfig c;
+  CHECK(AuthorizationValue(c, "") == "");
+  CHECK(AuthorizationValue(c, "abc") == "Bearer abc");
+  c.auth = "basic";
+  CHECK(AuthorizationValue(c, "pk-lf-1:sk-lf-2") == "Basic cGstbGYtMTpzay1sZi0y");
+  c.token_env = "FERRY_TEST_BASIC_TOKEN";
+  ::setenv("FERRY_TEST_BASIC_TOKEN", "no-colon", 1);
+  std::string token;
+  CHECK(ReadSinkToken(c, &token) ==
+        "auth = \"basic\" needs the token_env to hold user:password (for Langfuse: public "
+        "key:secret key)");
+  CHECK(token.empty());
+  ::setenv("FERRY_TEST_BASIC_TOKEN", "pk:sk\n", 1);
+  CHECK(ReadSinkToken(c, &token).empty());
+  CHECK(token == "pk:sk");
+  ::unsetenv("FERRY_TEST_BASIC_TOKEN");
+  CHECK(test::LoadError("[[sink]]\nname = \"a\"\ntype = \"otlp-http\"\nurl = \"http://x\"\n"
+                        "auth = \"basic\"\n") ==
+        "F:5:1: [[sink]] #1 \"a\": auth: \"basic\" sends token_file or token_env "
+        "(user:password) as Basic credentials; set one of them");
 }
 
 }  // namespace ferry
