@@ -97,7 +97,8 @@ TEST_CASE("a pre and post tool event become one span", "[sink_spans]") {
   CHECK((s.start_ns == 1000 && s.end_ns == 5000));
   CHECK((s.start_seq == 1 && s.end_seq == 2));
   CHECK(s.outcome == "ok");
-  CHECK(s.output_bytes == static_cast<int64_t>(std::string(R"({"stdout":"ok","interrupted":false})").size()));
+  CHECK(s.output_bytes ==
+        static_cast<int64_t>(std::string(R"({"stdout":"ok","interrupted":false})").size()));
 }
 
 TEST_CASE("a call split over two batches survives the cursor file's JSON", "[sink_spans]") {
@@ -267,7 +268,8 @@ TEST_CASE("EncodeOtlpTraces writes the documented span", "[sink_spans]") {
   s.outcome = "unfinished";
   s.parent_span_id.clear();
   const std::string unfinished = EncodeOtlpTraces(meta, std::span<const ToolSpan>(&s, 1));
-  CHECK(unfinished.find(R"({"key":"ferry.unfinished","value":{"boolValue":true}}],"status":{"code":0}})") !=
+  CHECK(unfinished.find(
+            R"({"key":"ferry.unfinished","value":{"boolValue":true}}],"status":{"code":0}})") !=
         std::string::npos);
   CHECK(unfinished.find("parentSpanId") == std::string::npos);
 }
