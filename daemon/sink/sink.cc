@@ -80,6 +80,7 @@ Status Sink::Open(uint64_t oldest_seq, uint64_t written_seq) {
     }
     spdlog::info("sink {}: {} tool call(s) waiting for their end event", config_.name,
                  pending_calls_.size());
+    pending_calls_count_.store(pending_calls_.size());
   }
   inflight_first_ = st.inflight_first;
   inflight_last_ = st.inflight_last;
@@ -269,6 +270,7 @@ void Sink::Run() {
       std::vector<PendingCall> pending;
       PlanBatch(batch, false, &spans, &pending);
       pending_calls_ = std::move(pending);
+      pending_calls_count_.store(pending_calls_.size());
     }
     Advance(batch.end_cursor);
     pending_received_ns_.store(0);

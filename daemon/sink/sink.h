@@ -252,7 +252,8 @@ class Sink {
   std::atomic<uint64_t> replay_pending_{0};
   std::atomic<uint64_t> redacted_{0};
   std::atomic<uint64_t> skipped_{0};
-  std::atomic<int64_t> pending_received_ns_{0};  // oldest undelivered event, 0 when none
+  std::atomic<uint64_t> pending_calls_count_{0};  // pending_calls_.size()
+  std::atomic<int64_t> pending_received_ns_{0};   // oldest undelivered event, 0 when none
   mutable Mutex info_mu_;
   int64_t last_success_ns_ FERRY_GUARDED_BY(info_mu_) = 0;  // wall clock
   struct LastError {

@@ -212,7 +212,8 @@ class TracesSinkTest(unittest.TestCase):
         self.assertEqual((pending["seq"], pending["tool_use_id"], pending["tool"]),
                          (first, fail["tool_use_id"], "Bash"))
         st = [s_ for s_ in d.status()["sinks"] if s_["name"] == "tr"][0]
-        self.assertEqual((st["cursor"], st["requests"], st["delivered_events"]), (first, 0, 1))
+        self.assertEqual((st["cursor"], st["requests"], st["delivered_events"], st["signal"],
+                          st["pending_spans"]), (first, 0, 1, "traces", 1))
         second = self.emit(d, "claude-code", fail)
         self.flush(d)
         [span] = self.wait_spans(srv, 1)
@@ -223,6 +224,8 @@ class TracesSinkTest(unittest.TestCase):
         self.assertEqual(span, want)
         self.assertEqual(span["status"]["code"], 2)
         self.assertEqual(self.cursor_file(d), {"cursor": second})
+        st = [s_ for s_ in d.status()["sinks"] if s_["name"] == "tr"][0]
+        self.assertEqual((st["pending_spans"], st["requests"]), (0, 1))
 
     def test_sigkill_between_pre_and_post_still_sends_the_span_once(self):
         srv = self.server()
@@ -236,7 +239,8 @@ class TracesSinkTest(unittest.TestCase):
         self.flush(d)
         self.assertEqual(len(self.cursor_file(d)["pending_spans"]), 2)
         d.kill()
-        d.start()
+        st = d.start().wait_ready()
+        self.assertEqual([x["pending_spans"] for x in st["sinks"]], [2])
         second = self.emit(d, "claude-code", post)
         self.flush(d)
         [span] = self.wait_spans(srv, 1)
