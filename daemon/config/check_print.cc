@@ -7,8 +7,11 @@ namespace {
 int PrintSink(const SinkConfig& sink, const ConfigPrintHooks& hooks, std::ostream& out,
               std::ostream& err) {
   int warnings = 0;
-  out << "sink " << sink.name << ": " << sink.type << " -> "
-      << hooks.url_for_display(sink.EndpointUrl()) << "; max_events " << sink.max_events
+  out << "sink " << sink.name << ": " << sink.type
+      << (sink.signal == "traces"
+              ? " traces (span_timeout " + std::to_string(sink.span_timeout.count()) + "ms)"
+              : std::string())
+      << " -> " << hooks.url_for_display(sink.EndpointUrl()) << "; max_events " << sink.max_events
       << ", max_bytes " << sink.max_bytes << ", gzip "
       << (sink.gzip ? "level " + std::to_string(sink.gzip_level) : std::string("off"))
       << ", timeout " << sink.timeout.count() << "ms, backoff_max " << sink.backoff_max.count()
@@ -19,7 +22,7 @@ int PrintSink(const SinkConfig& sink, const ConfigPrintHooks& hooks, std::ostrea
       << (!sink.token_file.empty()  ? "from file " + sink.token_file
           : !sink.token_env.empty() ? "from $" + sink.token_env
                                     : std::string("none"))
-      << "\n";
+      << (sink.auth == "basic" ? " (auth basic)" : "") << "\n";
   if (!sink.tls_verify) {
     err << "ferryd: warning: sink " << sink.name
         << ": tls_verify = false: the server's certificate is not checked, so anyone on "

@@ -249,6 +249,10 @@ bool ParseSink(const toml::table& table, size_t index, Context& outer, SinkConfi
       {"sink.tls_verify", Bool(&sink->tls_verify)},
       {"sink.ca_file", String(&sink->ca_file)},
       {"sink.headers", headers},
+      {"sink.signal", String(&sink->signal, {"logs", "traces"})},
+      {"sink.auth", String(&sink->auth, {"bearer", "basic"})},
+      {"sink.span_timeout",
+       Duration(&sink->span_timeout, std::chrono::seconds(1), std::chrono::hours(24 * 7))},
   };
   if (!Walk(table, "sink.", setters, ctx)) return false;
   sink->gzip_level = static_cast<int>(gzip_level);
@@ -260,6 +264,21 @@ bool ParseSink(const toml::table& table, size_t index, Context& outer, SinkConfi
   }
   if (sink->type.empty()) return ctx.Fail(where, "needs a type: \"http-json\" or \"otlp-http\"");
   if (sink->url.empty()) return ctx.Fail(where, "needs a url: http://... or https://...");
+  if (table.contains("signal") && sink->type != "otlp-http") {
+    return ctx.Fail(
+        KeyRegion(table, "signal"),
+        "signal: only an otlp-http sink has one; remove it or set type = \"otlp-http\"");
+  }
+  if (sink->auth == "basic" && sink->token_file.empty() && sink->token_env.empty()) {
+    return ctx.Fail(KeyRegion(table, "auth"),
+                    "auth: \"basic\" sends token_file or token_env (user:password) as Basic "
+                    "credentials; set one of them");
+  }
+  if (table.contains("span_timeout") && sink->signal != "traces") {
+    return ctx.Fail(KeyRegion(table, "span_timeout"),
+                    "span_timeout: only a sink with signal = \"traces\" pairs tool calls into "
+                    "spans; remove it or set signal = \"traces\"");
+  }
   if (const std::string problem = UrlProblem(sink->url); !problem.empty()) {
     return ctx.Fail(KeyRegion(table, "url"),
                     "url: " + problem + " in \"" + UrlForDisplay(sink->url) + "\"");
