@@ -72,13 +72,13 @@ constexpr const char* kDefaultIgnore =
     "*PASSWORD=*:*PASSWD=*:*TOKEN=*:*SECRET*:*API_KEY*:export *KEY=*:*AWS_SECRET*";
 
 constexpr const char* kBash =
-    R"SH(# ferry shell integration for bash (eval "$(ferry init bash)"); docs/hooks.md
+    R"SH(# ferry shell integration for bash (eval "$(ferry init bash)"); docs/shell.md
 if [[ $- == *i* && -z ${__ferry_loaded-} ]]; then
 __ferry_loaded=1
 __ferry_bin=@FERRY@
 __ferry_default_ignore=@IGNORE@
 __ferry_nil= __ferry_t= __ferry_cwd=$PWD __ferry_h= __ferry_hprev=$HISTCMD __ferry_cmd= __ferry_bp=
-__ferry_bang=${!-} __ferry_userbg=
+__ferry_bang=${!-} __ferry_relay= __ferry_fd= __ferry_fifo=
 __ferry_session="$$-${EPOCHREALTIME//[!0-9]/}"
 [[ $__ferry_session == *- ]] && __ferry_session+=$SECONDS$RANDOM
 __ferry_tty=$(tty 2>/dev/null) || __ferry_tty=
@@ -100,71 +100,54 @@ __ferry_json() {  # $1 -> a JSON string literal in REPLY
   REPLY="\"$s\""
 }
 
-__ferry_ignored() {  # is command $1 one not to record?
-  [[ $1 == [[:space:]]* ]] && return 0
-  local p IFS=:
-  local -a pats
-  read -r -a pats <<<"${FERRY_IGNORE-$__ferry_default_ignore}"
-  for p in "${pats[@]}"; do
-    [[ -n $p && $1 == $p ]] && return 0
-  done
-  return 1
-}
+# The payload members that never change, escaped once.
+__ferry_json "$__ferry_session"; __ferry_members="\"shell\":\"bash\",\"session\":$REPLY"
+__ferry_json "$BASH_VERSION"; __ferry_members+=",\"shell_version\":$REPLY,\"pid\":$$"
+__ferry_h=${SHLVL//[!0-9]/}; __ferry_json "$__ferry_tty"
+__ferry_members+=",\"shlvl\":${__ferry_h:-0},\"tty\":$REPLY,\"user\":\"${USER//[!A-Za-z0-9._-]/}\""
+__ferry_h=
 
-__ferry_async() {  # does command line $1 end with a lone & (run in the background)?
-  local c=${1%"${1##*[![:space:]]}"}
-  [[ $c == *[!\&\|\>\\]\& ]]
-}
-
-__ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end time, $4 $! moved
-  trap '' HUP
-  local cmd
-  if [[ -n $__ferry_bp ]]; then
-    cmd=$__ferry_cmd
-  else
-    local HISTTIMEFORMAT= h
-    h=$(builtin history 1)
-    [[ $h =~ ^\ *([0-9]+)\*?\ \ (.*)$ ]] || return
-    cmd=${BASH_REMATCH[2]} __ferry_hid=${BASH_REMATCH[1]}
-  fi
-  [[ -n $cmd ]] || return
-  __ferry_ignored "$cmd" && return
-  local dur jcmd jcwd jver jsess jtty ps=$2
-  dur=$(( ($3 - __ferry_t) * 1000 ))
-  (( dur < 0 )) && dur=0
-  __ferry_json "$cmd"; jcmd=$REPLY
-  __ferry_json "$__ferry_cwd"; jcwd=$REPLY
-  __ferry_json "$BASH_VERSION"; jver=$REPLY
-  __ferry_json "$__ferry_session"; jsess=$REPLY
-  __ferry_json "$__ferry_tty"; jtty=$REPLY
-  [[ -n $ps && -z ${ps//[0-9 ]/} ]] || ps=$1
-  local st="\"exit_status\":$1,\"pipestatus\":[${ps// /,}]"
-  [[ -n $4 ]] && __ferry_async "$cmd" && st='"background":true'
-  local bin=$__ferry_bin
+__ferry_relay_start() {  # (re)starts this shell's relay; its FIFO becomes fd $__ferry_fd
+  local bin=$__ferry_bin out fd
   [[ -x $bin ]] || bin=ferry
-  "$bin" emit --source bash --kind command --session "$__ferry_session" --cwd "$__ferry_cwd" --stdin \
-    <<<"{\"shell\":\"bash\",\"shell_version\":$jver,\"session\":$jsess,\"command\":$jcmd,$st,\"started_at_ns\":${__ferry_t}000,\"duration_ns\":$dur,\"cwd\":$jcwd,\"pid\":$$,\"shlvl\":${SHLVL//[!0-9]/},\"tty\":$jtty,\"hist_id\":${__ferry_hid:-0},\"user\":\"${USER//[!A-Za-z0-9._-]/}\"}"
+  out=$("$bin" relay --source bash --session "$__ferry_session" --shell-pid $$ \
+    ${__ferry_fifo:+--fifo "$__ferry_fifo"} </dev/null 2>/dev/null) || return 1
+  [[ $out =~ ^([0-9]+)\ (/.+)$ ]] || return 1
+  { exec {fd}<>"${BASH_REMATCH[2]}"; } 2>/dev/null || return 1
+  [[ -n $__ferry_fd ]] && exec {__ferry_fd}>&-
+  __ferry_relay=${BASH_REMATCH[1]} __ferry_fifo=${BASH_REMATCH[2]} __ferry_fd=$fd
+}
+
+__ferry_fields() {  # the command's record (client/relay.h): $1 status, $2 pipestatus, $3 end, $4 $! moved
+  local HISTTIMEFORMAT=
+  printf 'kind=command\0cwd=%s\0json=%s\0status=%s\0pipestatus=%s\0start_ns=%s000\0end_ns=%s000\0bg=%s\0ignore=%s\0' \
+    "$__ferry_cwd" "$__ferry_members" "$1" "$2" "$__ferry_t" "$3" "$4" "${FERRY_IGNORE-$__ferry_default_ignore}"
+  if [[ -n $__ferry_bp ]]; then
+    printf 'command=%s\0\0' "$__ferry_cmd"
+  else
+    printf 'history='; builtin history 1; printf '\0\0'
+  fi
 }
 
 __ferry_precmd() {
   local __ferry_st=$? __ferry_ps="${PIPESTATUS[*]}" __ferry_bg=
   [[ -n $__ferry_bp ]] && __ferry_ps="${BP_PIPESTATUS[*]}"
-  # $! moved: the line started a background job (ours do not count: __ferry_bang follows them).
-  [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_userbg=1 __ferry_bang=${!-}
+  # $! moved: the line started a background job.
+  [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_bang=${!-}
   # HISTCMD grew since the last prompt iff the line was saved to history; when it was not
   # (a leading space under ignorespace, a repeat under ignoredups, history off), bash
   # cannot tell us the text without a fork here, so nothing is recorded.
   if [[ -n $__ferry_t ]] && { [[ -n $__ferry_bp ]] || (( __ferry_h > __ferry_hprev )); }; then
     local __ferry_end=${EPOCHREALTIME//[!0-9]/}
-    if [[ -n $__ferry_userbg ]]; then
-      # The user has started a background job: ( ... & ), detached, no job-control notice,
-      # and $! keeps naming the user's own job (the prompt waits for the subshell).
-      (__ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" "$__ferry_bg" </dev/null >/dev/null 2>&1 &)
+    set -- "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" "$__ferry_bg"
+    if { [[ -n $__ferry_fd ]] && kill -0 "$__ferry_relay" 2>/dev/null; } || __ferry_relay_start; then
+      __ferry_fields "$@" >&"$__ferry_fd"  # builtins only: no fork
     else
-      # The user has started no job, so there is no $! to keep: one fork, not waited for.
-      __ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" "" </dev/null >/dev/null 2>&1 &
-      disown $! 2>/dev/null
-      __ferry_bang=$!
+      # No relay could be started: a detached one-shot relay for this command.
+      local bin=$__ferry_bin
+      [[ -x $bin ]] || bin=ferry
+      (__ferry_fields "$@" | "$bin" relay --stdin --source bash --session "$__ferry_session" \
+        --shell-pid $$ >/dev/null 2>&1 &)
     fi
     __ferry_t= __ferry_h= __ferry_cmd=
   fi
@@ -174,13 +157,15 @@ __ferry_precmd() {
 
 __ferry_preexec() { __ferry_cmd=$1; }
 
-__ferry_exit() {  # the EXIT trap: the session's end, sent before the shell goes
-  local st=$? bin=$__ferry_bin jsess jver
+__ferry_exit() {  # the EXIT trap: the session's end, handed over before the shell goes
+  local st=$? bin=$__ferry_bin
   [[ -x $bin ]] || bin=ferry
-  __ferry_json "$__ferry_session"; jsess=$REPLY
-  __ferry_json "$BASH_VERSION"; jver=$REPLY
-  "$bin" emit --source bash --kind session_end --session "$__ferry_session" --cwd "$PWD" --stdin \
-    <<<"{\"shell\":\"bash\",\"shell_version\":$jver,\"session\":$jsess,\"pid\":$$,\"shell_status\":$st}" >/dev/null 2>&1
+  if [[ -n $__ferry_fd ]] && kill -0 "$__ferry_relay" 2>/dev/null; then
+    printf 'kind=session_end\0cwd=%s\0json=%s,"shell_status":%s\0\0' "$PWD" "$__ferry_members" "$st" >&"$__ferry_fd"
+  else
+    printf 'kind=session_end\0cwd=%s\0json=%s,"shell_status":%s\0\0' "$PWD" "$__ferry_members" "$st" |
+      "$bin" relay --stdin --source bash --session "$__ferry_session" --shell-pid $$ >/dev/null 2>&1
+  fi
   return $st
 }
 
@@ -189,6 +174,7 @@ __ferry_exit_prev=$(trap -p EXIT)
 __ferry_grab_trap() { __ferry_exit_prev=${2-}; }
 [[ -n $__ferry_exit_prev ]] && eval "__ferry_grab_trap ${__ferry_exit_prev#trap }"
 trap '__ferry_exit; eval "$__ferry_exit_prev"' EXIT
+__ferry_relay_start
 
 # PS0 records the start (microseconds) and history number without forking: an arithmetic
 # assignment (the only kind that outlives prompt expansion) inside an empty substring.
@@ -210,15 +196,16 @@ fi
 )SH";
 
 constexpr const char* kZsh =
-    R"SH(# ferry shell integration for zsh (eval "$(ferry init zsh)"); docs/hooks.md
+    R"SH(# ferry shell integration for zsh (eval "$(ferry init zsh)"); docs/shell.md
 if [[ -o interactive ]] && (( ! ${+__ferry_loaded} )); then
 typeset -g __ferry_loaded=1
 zmodload zsh/datetime 2>/dev/null
+zmodload zsh/system 2>/dev/null
 typeset -g __ferry_bin=@FERRY@
 typeset -g __ferry_default_ignore=@IGNORE@
 typeset -g __ferry_t= __ferry_cwd= __ferry_h= __ferry_cmd= __ferry_st=0
 typeset -ga __ferry_ps
-typeset -g __ferry_bang=${!-} __ferry_userbg=
+typeset -g __ferry_bang=${!-} __ferry_relay= __ferry_fd= __ferry_fifo=
 typeset -g __ferry_session="$$-$(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} ))"
 
 __ferry_json() {  # $1 -> a JSON string literal in REPLY
@@ -239,43 +226,35 @@ __ferry_json() {  # $1 -> a JSON string literal in REPLY
   REPLY="\"$s\""
 }
 
-__ferry_ignored() {  # is command $1 one not to record?
-  emulate -L zsh
-  [[ $1 == [[:space:]]* ]] && return 0
-  local p
-  for p in "${(@s.:.)${FERRY_IGNORE-$__ferry_default_ignore}}"; do
-    [[ -n $p && $1 == ${~p} ]] && return 0
-  done
-  return 1
-}
+# The payload members that never change, escaped once.
+typeset -g __ferry_members
+__ferry_json "$__ferry_session"; __ferry_members="\"shell\":\"zsh\",\"session\":$REPLY"
+__ferry_json "$ZSH_VERSION"; __ferry_members+=",\"shell_version\":$REPLY,\"pid\":$$"
+__ferry_h=${SHLVL//[^0-9]/}; __ferry_json "${TTY-}"
+__ferry_members+=",\"shlvl\":${__ferry_h:-0},\"tty\":$REPLY,\"user\":\"${USER//[^A-Za-z0-9._-]/}\""
+__ferry_h=
 
-__ferry_async() {  # does command line $1 end with a lone &, &! or &| (a background job)?
-  emulate -L zsh -o extended_glob
-  local c=${1%%[[:space:]]#}
-  [[ $c == *[^\&\|\>\\]\& || $c == *\&[\!\|] ]]
-}
-
-__ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end time (ns), $4 $! moved
+__ferry_relay_start() {  # (re)starts this shell's relay; its FIFO becomes fd $__ferry_fd
   emulate -L zsh
-  trap '' HUP
-  local cmd=$__ferry_cmd
-  [[ -n $cmd ]] || return
-  __ferry_ignored "$cmd" && return
-  local dur jcmd jcwd jver jsess jtty ps=$2
-  (( dur = $3 - __ferry_t ))
-  (( dur < 0 )) && dur=0
-  __ferry_json "$cmd"; jcmd=$REPLY
-  __ferry_json "$__ferry_cwd"; jcwd=$REPLY
-  __ferry_json "$ZSH_VERSION"; jver=$REPLY
-  __ferry_json "$__ferry_session"; jsess=$REPLY
-  __ferry_json "${TTY-}"; jtty=$REPLY
-  [[ -n $ps && -z ${ps//[0-9 ]/} ]] || ps=$1
-  local st="\"exit_status\":$1,\"pipestatus\":[${ps// /,}]"
-  [[ -n $4 ]] && __ferry_async "$cmd" && st='"background":true'
-  local bin=$__ferry_bin
+  local bin=$__ferry_bin out fd
   [[ -x $bin ]] || bin=ferry
-  "$bin" emit --source zsh --kind command --session "$__ferry_session" --cwd "$__ferry_cwd" --stdin \
-    <<<"{\"shell\":\"zsh\",\"shell_version\":$jver,\"session\":$jsess,\"command\":$jcmd,$st,\"started_at_ns\":$__ferry_t,\"duration_ns\":$dur,\"cwd\":$jcwd,\"pid\":$$,\"shlvl\":${SHLVL//[^0-9]/},\"tty\":$jtty,\"hist_id\":${__ferry_h:-0},\"user\":\"${USER//[^A-Za-z0-9._-]/}\"}"
+  out=$("$bin" relay --source zsh --session "$__ferry_session" --shell-pid $$ \
+    ${__ferry_fifo:+--fifo} ${__ferry_fifo:+"$__ferry_fifo"} </dev/null 2>/dev/null) || return 1
+  local rpid=${out%% *} fifo=${out#* }
+  [[ $rpid == <-> && $fifo == /* ]] || return 1
+  if (( ${+builtins[sysopen]} )); then
+    sysopen -rw -o cloexec -u fd -- "$fifo" 2>/dev/null || return 1
+  else
+    { exec {fd}<>"$fifo"; } 2>/dev/null || return 1
+  fi
+  [[ -n $__ferry_fd ]] && exec {__ferry_fd}>&-
+  __ferry_relay=$rpid __ferry_fifo=$fifo __ferry_fd=$fd
+}
+
+__ferry_fields() {  # the command's record (client/relay.h): $1 status, $2 pipestatus, $3 end (ns), $4 $! moved
+  printf 'kind=command\0cwd=%s\0json=%s\0command=%s\0status=%s\0pipestatus=%s\0start_ns=%s\0end_ns=%s\0bg=%s\0hist_id=%s\0ignore=%s\0\0' \
+    "$__ferry_cwd" "$__ferry_members" "$__ferry_cmd" "$1" "$2" "$__ferry_t" "$3" "$4" "${__ferry_h:-0}" \
+    "${FERRY_IGNORE-$__ferry_default_ignore}"
 }
 
 __ferry_preexec() {
@@ -286,33 +265,38 @@ __ferry_preexec() {
 __ferry_precmd() {
   __ferry_ps=(${pipestatus[@]}) __ferry_st=$?
   if [[ -n $__ferry_t ]]; then
-    # The end time is taken here, before the fork, so the fork is not in the duration.
     local __ferry_end=$(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} )) __ferry_bg=
-    # $! moved: the line started a background job (ours do not count: __ferry_bang follows them).
-    [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_userbg=1 __ferry_bang=${!-}
-    if [[ -n $__ferry_userbg ]]; then
-      # In a subshell, so the user's $! still names their own last background job.
-      (__ferry_send $__ferry_st "${__ferry_ps[*]}" $__ferry_end "$__ferry_bg" </dev/null >/dev/null 2>&1 &!)
+    # $! moved: the line started a background job.
+    [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_bang=${!-}
+    if { [[ -n $__ferry_fd ]] && kill -0 $__ferry_relay 2>/dev/null } || __ferry_relay_start; then
+      __ferry_fields $__ferry_st "${__ferry_ps[*]}" $__ferry_end "$__ferry_bg" >&$__ferry_fd  # builtins only
     else
-      # The user has started no job, so there is no $! to keep: one fork, not waited for.
-      __ferry_send $__ferry_st "${__ferry_ps[*]}" $__ferry_end "" </dev/null >/dev/null 2>&1 &!
-      __ferry_bang=$!
+      # No relay could be started: a detached one-shot relay for this command.
+      local bin=$__ferry_bin
+      [[ -x $bin ]] || bin=ferry
+      (__ferry_fields $__ferry_st "${__ferry_ps[*]}" $__ferry_end "$__ferry_bg" |
+        "$bin" relay --stdin --source zsh --session "$__ferry_session" --shell-pid $$ >/dev/null 2>&1 &!)
     fi
     __ferry_t= __ferry_cwd= __ferry_h= __ferry_cmd=
   fi
   return $__ferry_st
 }
 
-__ferry_exit() {  # zshexit: the session's end, sent before the shell goes
+__ferry_exit() {  # zshexit: the session's end, handed over before the shell goes
   emulate -L zsh
-  local bin=$__ferry_bin jsess jver
+  # zshexit also runs when a subshell exits: that is not the session's end.
+  [[ -z ${sysparams[pid]-} || ${sysparams[pid]} == $$ ]] || return 0
+  local bin=$__ferry_bin
   [[ -x $bin ]] || bin=ferry
-  __ferry_json "$__ferry_session"; jsess=$REPLY
-  __ferry_json "$ZSH_VERSION"; jver=$REPLY
-  "$bin" emit --source zsh --kind session_end --session "$__ferry_session" --cwd "$PWD" --stdin \
-    <<<"{\"shell\":\"zsh\",\"shell_version\":$jver,\"session\":$jsess,\"pid\":$$}" >/dev/null 2>&1
+  if [[ -n $__ferry_fd ]] && kill -0 $__ferry_relay 2>/dev/null; then
+    printf 'kind=session_end\0cwd=%s\0json=%s\0\0' "$PWD" "$__ferry_members" >&$__ferry_fd
+  else
+    printf 'kind=session_end\0cwd=%s\0json=%s\0\0' "$PWD" "$__ferry_members" |
+      "$bin" relay --stdin --source zsh --session "$__ferry_session" --shell-pid $$ >/dev/null 2>&1
+  fi
 }
 
+__ferry_relay_start
 autoload -Uz add-zsh-hook
 add-zsh-hook preexec __ferry_preexec
 add-zsh-hook precmd __ferry_precmd
