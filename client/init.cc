@@ -305,15 +305,16 @@ fi
 )SH";
 
 constexpr const char* kFish =
-    R"SH(# ferry shell integration for fish (ferry init fish | source); docs/hooks.md
+    R"SH(# ferry shell integration for fish (ferry init fish | source); docs/shell.md
 if status is-interactive; and not set -q __ferry_loaded
 set -g __ferry_loaded 1
 set -g __ferry_bin @FERRY@
 set -g __ferry_default_ignore @IGNORE@
 set -g __ferry_session $fish_pid-(date +%s%N 2>/dev/null)
 set -g __ferry_cwd $PWD
-set -g __ferry_tty (tty 2>/dev/null)
 set -g __ferry_bang "$last_pid"
+set -g __ferry_relay
+set -g __ferry_fifo
 
 function __ferry_json -d 'ferry: print argv[1] as a JSON string literal'
     # Most strings need no escaping: one regex test instead of the replace pipeline.
@@ -332,6 +333,39 @@ function __ferry_json -d 'ferry: print argv[1] as a JSON string literal'
     printf '"%s"\n' $s
 end
 
+# The payload members that never change, escaped once.
+set -g __ferry_members "\"shell\":\"fish\",\"shell_version\":"(__ferry_json $version)",\"session\":"(__ferry_json $__ferry_session)",\"pid\":$fish_pid,\"shlvl\":"(string replace -ra '[^0-9]' '' -- $SHLVL)",\"tty\":"(__ferry_json (tty 2>/dev/null))",\"user\":"(__ferry_json "$USER")
+
+function __ferry_relay_up -d 'ferry: is the relay reading its FIFO? (builtins only)'
+    test -n "$__ferry_relay"; and test -d /proc/$__ferry_relay; and test -p "$__ferry_fifo"
+end
+
+function __ferry_relay_start -d 'ferry: (re)start this shell\'s relay'
+    set -l bin $__ferry_bin
+    test -x "$bin"; or set bin ferry
+    set -l fifo
+    test -n "$__ferry_fifo"; and set fifo --fifo $__ferry_fifo
+    set -l out (command $bin relay --source fish --session $__ferry_session --shell-pid $fish_pid $fifo </dev/null 2>/dev/null)
+    or return 1
+    set -l w (string split -m1 ' ' -- "$out")
+    string match -qr '^[0-9]+$' -- "$w[1]"; and string match -q '/*' -- "$w[2]"; or return 1
+    set -g __ferry_relay $w[1]
+    set -g __ferry_fifo $w[2]
+end
+
+function __ferry_send -d 'ferry: hand one record (client/relay.h) to the relay'
+    if __ferry_relay_up; or __ferry_relay_start
+        # A builtin writing to the FIFO the relay holds open: no fork.
+        printf '%s\0' $argv '' >>$__ferry_fifo
+    else
+        set -l bin $__ferry_bin
+        test -x "$bin"; or set bin ferry
+        command -q $bin; or return
+        printf '%s\0' $argv '' | command $bin relay --stdin --source fish --session $__ferry_session --shell-pid $fish_pid >/dev/null 2>/dev/null &
+        disown 2>/dev/null
+    end
+end
+
 function __ferry_preexec --on-event fish_preexec
     set -g __ferry_cwd $PWD
 end
@@ -343,33 +377,19 @@ function __ferry_postexec --on-event fish_postexec
     # ($status is still the previous command's).
     set -l bg
     test "$last_pid" != "$__ferry_bang"; and set bg 1
-    set -g __ferry_bang "$last_pid"
-    set -l cmd $argv[1]
-    test -n "$cmd"; or return
-    string match -qr -- '^\s' $cmd; and return
+    test -n "$argv[1]"; or return
+    test "$dur" -gt 0 2>/dev/null; and set dur "$dur"000000; or set dur 0
     set -l pats $__ferry_default_ignore
     set -q FERRY_IGNORE; and set pats $FERRY_IGNORE
-    for p in (string split -- : $pats)
-        test -n "$p"; and string match -q -- $p $cmd; and return
-    end
-    test "$dur" -gt 0 2>/dev/null; and set dur "$dur"000000; or set dur 0
-    set -l bin $__ferry_bin
-    test -x "$bin"; or set bin ferry
-    command -q $bin; or return
-    set -l stj "\"exit_status\":$st[1],\"pipestatus\":["(string join , $st[2..-1])"]"
-    test -n "$bg"; and string match -qr -- '[^&|>\\\\]&\s*$' $cmd; and set stj '"background":true'
-    set -l data "{\"shell\":\"fish\",\"shell_version\":"(__ferry_json $version)",\"session\":"(__ferry_json $__ferry_session)",\"command\":"(__ferry_json $cmd)",$stj,\"duration_ns\":$dur,\"cwd\":"(__ferry_json $__ferry_cwd)",\"pid\":$fish_pid,\"shlvl\":"(string replace -ra '[^0-9]' '' -- $SHLVL)",\"tty\":"(__ferry_json "$__ferry_tty")",\"user\":"(__ferry_json "$USER")"}"
-    printf '%s\n' $data | command $bin emit --source fish --kind command --session $__ferry_session --cwd $__ferry_cwd --stdin >/dev/null 2>/dev/null &
-    disown 2>/dev/null
+    __ferry_send kind=command cwd=$__ferry_cwd json=$__ferry_members command=$argv[1] status=$st[1] "pipestatus=$st[2..-1]" duration_ns=$dur bg=$bg ignore=(string join : -- $pats)
     set -g __ferry_bang "$last_pid"
 end
 
-function __ferry_exit --on-event fish_exit -d 'ferry: the session\'s end, sent before the shell goes'
-    set -l bin $__ferry_bin
-    test -x "$bin"; or set bin ferry
-    command -q $bin; or return
-    printf '%s\n' "{\"shell\":\"fish\",\"shell_version\":"(__ferry_json $version)",\"session\":"(__ferry_json $__ferry_session)",\"pid\":$fish_pid}" | command $bin emit --source fish --kind session_end --session $__ferry_session --cwd $PWD --stdin >/dev/null 2>/dev/null
+function __ferry_exit --on-event fish_exit -d 'ferry: the session\'s end, handed over before the shell goes'
+    __ferry_send kind=session_end cwd=$PWD json=$__ferry_members
 end
+
+__ferry_relay_start
 end
 )SH";
 

@@ -122,7 +122,7 @@ bool BuildRelayEvent(std::string_view source, std::string_view record, RelayEven
                      std::string* why) {
   std::string_view kind, cwd, json, command, history, ignore, status, pipestatus, bg;
   std::string_view start, end, duration, hist_id;
-  bool has_command = false, has_history = false, has_ignore = false;
+  bool has_command = false, has_history = false;
   while (!record.empty()) {
     const size_t nul = record.find('\0');
     const std::string_view field = record.substr(0, nul);
@@ -141,7 +141,7 @@ bool BuildRelayEvent(std::string_view source, std::string_view record, RelayEven
     else if (name == "history")
       history = value, has_history = true;
     else if (name == "ignore")
-      ignore = value, has_ignore = true;
+      ignore = value;
     else if (name == "status")
       status = Integer(value);
     else if (name == "pipestatus")
@@ -180,7 +180,7 @@ bool BuildRelayEvent(std::string_view source, std::string_view record, RelayEven
       if (hist_id.empty()) hist_id = id;
       has_command = true;
     }
-    if (!has_command || (has_ignore ? Ignored(command, ignore) : command.empty())) return false;
+    if (!has_command || Ignored(command, ignore)) return false;
     member("command", JsonStr(command));
     if (!bg.empty() && EndsAsync(command, source == "zsh")) {
       member("background", "true");

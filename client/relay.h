@@ -27,8 +27,9 @@
 //                    pid, ...), put first in the payload as given
 //   command=TEXT     the command line; or history=LINE: bash's `history 1` output, from
 //                    which the text and hist_id are taken
-//   ignore=PATS      colon-separated globs (fnmatch, no flags): a command matching one, or
-//                    starting with white space, or empty, is not sent
+//   ignore=PATS      colon-separated globs (fnmatch, no flags): a command matching one is
+//                    not sent (nor, with or without this field, one that is empty or
+//                    starts with white space)
 //   status=N pipestatus="N N" bg=1 (the line moved $!: ending in a lone &, and for zsh
 //                    &! or &|, it is recorded as "background": true, without either status)
 //   start_ns=N end_ns=N (or duration_ns=N) hist_id=N
