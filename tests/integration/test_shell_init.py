@@ -573,9 +573,14 @@ PROMPT_COMMAND=__bp_precmd
                 continue
             s, _ = self.start_shell(shell)
             relay = self.relay_of(s)
-            s.run("nohup sleep 300 >/dev/null 2>&1 &")
+            # Disowned (and under nohup): the shell's exit does not take it along.
+            s.run("nohup sleep 300 >/dev/null 2>&1 " + ("&!" if shell == "zsh" else "& disown"))
             job = int(re.findall(r"job=(\d+)", s.run("echo job=$last_pid" if shell == "fish"
                                                     else "echo job=$!"))[-1])
+            deadline = time.monotonic() + fh.HANG_GUARD_S
+            while open("/proc/%d/comm" % job).read() != "sleep\n":  # nohup has run
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
             fifo = os.path.realpath(os.path.join(os.path.dirname(self.d.socket),
                                                  relay_fifos(self.d)[0]))
             held = {os.path.realpath("/proc/%d/fd/%s" % (job, fd))
