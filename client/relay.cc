@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -54,6 +55,9 @@ constexpr const char* kRelayHelp =
     "  --stdin          send the records read from stdin, then exit (no relay is started)\n"
     "  --timeout-ms N   each event's budget for connect, send and ack (default: emit's)\n"
     "Records: fields \"name=value\" ended by NUL, a record by an empty field (client/relay.h).\n";
+
+// How long the relay waits after the shell wrote before it reads and sends (Serve).
+constexpr long kSettleNs = 10'000'000;
 
 volatile sig_atomic_t g_stop = 0;
 void OnStop(int) { g_stop = 1; }
@@ -305,7 +309,15 @@ void Serve(const RelayArgs& a, int fifo) {
     struct pollfd fds[2] = {{fifo, POLLIN, 0}, {pidfd, POLLIN, 0}};
     const int n = ::poll(fds, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? -1 : 1000);
     if (n < 0 && errno != EINTR) break;
-    if (n > 0 && (fds[0].revents & POLLIN)) ReadAvailable(fifo, &relay);
+    if (n > 0 && (fds[0].revents & POLLIN)) {
+      // The shell wrote a record and is drawing its prompt now: let it have the CPU first.
+      // (A signal cuts the pause short; the next poll sees the FIFO still readable.)
+      struct timespec pause {
+        0, kSettleNs
+      };
+      ::nanosleep(&pause, nullptr);
+      ReadAvailable(fifo, &relay);
+    }
     relay.SendRecords();
     gone = (pidfd >= 0 && n > 0 && (fds[1].revents & POLLIN)) || ShellGone(pid);
   }
