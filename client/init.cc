@@ -1,32 +1,33 @@
 // `ferry init <shell>`: the snippet records each interactive command once, from the prompt
-// hook, and hands it to `ferry emit` in a detached background job so the prompt never waits.
+// hook, and hands it to this shell's `ferry relay` (client/relay.h) so the prompt never forks.
 //
 // Decisions someone might otherwise "fix":
 // - Nothing forks before a command runs. bash takes the start time and history number in PS0
 //   (expanded after a line is read, before it runs) by arithmetic assignment, the only kind
 //   of assignment that outlives prompt expansion; the cwd is the one the previous prompt saw.
-//   zsh and fish use their preexec hooks. The prompt hook forks once, for the background job,
-//   and only when a command ran (an empty Enter records nothing).
-// - The background job builds the JSON (escaping in the shell itself) and sends it on stdin
-//   (`--stdin`), not in argv: a pasted heredoc can pass Linux's 128 KiB per-argument limit,
-//   and a command that is not valid UTF-8 still lands (as a string payload) instead of being
-//   refused as --data.
-// - bash reads the command text from `history 1` inside the background job. When HISTCMD did
-//   not grow between the last prompt and PS0, the line was not saved (leading space under
-//   ignorespace, a repeat under ignoredups, history off): `history 1` would name the previous
-//   command, so nothing is recorded.
+//   zsh and fish use their preexec hooks.
+// - Nothing forks after it either. The snippet starts one relay when it loads (one fork per
+//   shell) and keeps its FIFO open read-write (fish, which cannot keep an fd, opens it per
+//   record after checking the relay is alive). The prompt hook writes one record of raw
+//   fields with builtins; the relay escapes them and builds the JSON, so the hook does no
+//   per-command escaping. Only when the relay is gone does a prompt fork: to start another
+//   on the same FIFO, or, if that fails, a one-shot `ferry relay --stdin` for this command.
+// - bash hands over `history 1` itself (printed into the FIFO: a command substitution would
+//   fork). When HISTCMD did not grow between the last prompt and PS0, the line was not saved
+//   (leading space under ignorespace, a repeat under ignoredups, history off): `history 1`
+//   would name the previous command, so nothing is recorded.
 // - The guard variable is not exported, so a nested interactive shell loads its own copy
-//   with its own session.
+//   with its own session and relay.
 // - A line that started a background job ($! / $last_pid moved) and ends in a lone & (zsh:
 //   also &! and &|) has no status at the prompt: bash and zsh report 0 and a stale
-//   pipestatus, fish the previous command's. It is recorded as "background": true without
-//   exit_status and pipestatus. `sleep 1 & wait` moved $! but ran in the foreground.
-// - End times are taken in the prompt hook before the fork ($EPOCHREALTIME, zsh/datetime's
-//   $epochtime, fish's $CMD_DURATION), so the fork is never part of a duration.
-// - The session_end event (EXIT trap, zshexit, fish_exit) is sent in the foreground: the
-//   shell is going away, and `ferry emit` then either has the ack or has spooled the event.
-//   bash chains an EXIT trap set before the snippet (ours, then theirs, with the same $?);
-//   one set after the snippet replaces ours.
+//   pipestatus, fish the previous command's. The relay records it as "background": true
+//   without exit_status and pipestatus. `sleep 1 & wait` moved $! but ran in the foreground.
+// - End times are taken in the prompt hook ($EPOCHREALTIME, zsh/datetime's $epochtime,
+//   fish's $CMD_DURATION).
+// - The session_end record (EXIT trap, zshexit, fish_exit) goes through the relay too, which
+//   sends it when the shell process is gone. bash chains an EXIT trap set before the snippet
+//   (ours, then theirs, with the same $?); one set after the snippet replaces ours. zsh runs
+//   zshexit in subshells as well: those are skipped ($sysparams[pid] != $$).
 #include "client/init.h"
 
 #include <unistd.h>
@@ -57,6 +58,10 @@ constexpr const char* kInitHelp =
     "an event of kind session_end closes the session (bash: an EXIT trap, which runs before\n"
     "an EXIT trap set earlier; zsh: zshexit; fish: fish_exit).\n"
     "\n"
+    "The prompt does not fork: the snippet starts one `ferry relay` per shell and the prompt\n"
+    "hook writes each command to its FIFO with shell builtins; the relay sends it to ferryd\n"
+    "(or to the spool) like `ferry emit`, and exits with the shell (docs/hooks.md).\n"
+    "\n"
     "Secrets: ferryd redacts tokens, passwords, Authorization headers, passwords in URLs and\n"
     "the like before it stores an event ([redact] local = true, the default; see\n"
     "docs/security.md). With `local = false` under [redact] in ferry's config.toml, commands\n"
@@ -72,7 +77,7 @@ constexpr const char* kDefaultIgnore =
     "*PASSWORD=*:*PASSWD=*:*TOKEN=*:*SECRET*:*API_KEY*:export *KEY=*:*AWS_SECRET*";
 
 constexpr const char* kBash =
-    R"SH(# ferry shell integration for bash (eval "$(ferry init bash)"); docs/shell.md
+    R"SH(# ferry shell integration for bash (eval "$(ferry init bash)"); docs/hooks.md
 if [[ $- == *i* && -z ${__ferry_loaded-} ]]; then
 __ferry_loaded=1
 __ferry_bin=@FERRY@
@@ -196,7 +201,7 @@ fi
 )SH";
 
 constexpr const char* kZsh =
-    R"SH(# ferry shell integration for zsh (eval "$(ferry init zsh)"); docs/shell.md
+    R"SH(# ferry shell integration for zsh (eval "$(ferry init zsh)"); docs/hooks.md
 if [[ -o interactive ]] && (( ! ${+__ferry_loaded} )); then
 typeset -g __ferry_loaded=1
 zmodload zsh/datetime 2>/dev/null
@@ -251,7 +256,7 @@ __ferry_relay_start() {  # (re)starts this shell's relay; its FIFO becomes fd $_
   __ferry_relay=$rpid __ferry_fifo=$fifo __ferry_fd=$fd
 }
 
-__ferry_fields() {  # the command's record (client/relay.h): $1 status, $2 pipestatus, $3 end (ns), $4 $! moved
+__ferry_fields() {  # the record __ferry_precmd writes inline: $1 status, $2 pipestatus, $3 end (ns), $4 $! moved
   printf 'kind=command\0cwd=%s\0json=%s\0command=%s\0status=%s\0pipestatus=%s\0start_ns=%s\0end_ns=%s\0bg=%s\0hist_id=%s\0ignore=%s\0\0' \
     "$__ferry_cwd" "$__ferry_members" "$__ferry_cmd" "$1" "$2" "$__ferry_t" "$3" "$4" "${__ferry_h:-0}" \
     "${FERRY_IGNORE-$__ferry_default_ignore}"
@@ -269,7 +274,10 @@ __ferry_precmd() {
     # $! moved: the line started a background job.
     [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_bang=${!-}
     if { [[ -n $__ferry_fd ]] && kill -0 $__ferry_relay 2>/dev/null } || __ferry_relay_start; then
-      __ferry_fields $__ferry_st "${__ferry_ps[*]}" $__ferry_end "$__ferry_bg" >&$__ferry_fd  # builtins only
+      # Builtins only, inline: in zsh a function call costs more than this printf.
+      printf 'kind=command\0cwd=%s\0json=%s\0command=%s\0status=%s\0pipestatus=%s\0start_ns=%s\0end_ns=%s\0bg=%s\0hist_id=%s\0ignore=%s\0\0' \
+        "$__ferry_cwd" "$__ferry_members" "$__ferry_cmd" $__ferry_st "${__ferry_ps[*]}" "$__ferry_t" \
+        $__ferry_end "$__ferry_bg" "${__ferry_h:-0}" "${FERRY_IGNORE-$__ferry_default_ignore}" >&$__ferry_fd
     else
       # No relay could be started: a detached one-shot relay for this command.
       local bin=$__ferry_bin
@@ -305,7 +313,7 @@ fi
 )SH";
 
 constexpr const char* kFish =
-    R"SH(# ferry shell integration for fish (ferry init fish | source); docs/shell.md
+    R"SH(# ferry shell integration for fish (ferry init fish | source); docs/hooks.md
 if status is-interactive; and not set -q __ferry_loaded
 set -g __ferry_loaded 1
 set -g __ferry_bin @FERRY@
@@ -336,10 +344,6 @@ end
 # The payload members that never change, escaped once.
 set -g __ferry_members "\"shell\":\"fish\",\"shell_version\":"(__ferry_json $version)",\"session\":"(__ferry_json $__ferry_session)",\"pid\":$fish_pid,\"shlvl\":"(string replace -ra '[^0-9]' '' -- $SHLVL)",\"tty\":"(__ferry_json (tty 2>/dev/null))",\"user\":"(__ferry_json "$USER")
 
-function __ferry_relay_up -d 'ferry: is the relay reading its FIFO? (builtins only)'
-    test -n "$__ferry_relay"; and test -d /proc/$__ferry_relay; and test -p "$__ferry_fifo"
-end
-
 function __ferry_relay_start -d 'ferry: (re)start this shell\'s relay'
     set -l bin $__ferry_bin
     test -x "$bin"; or set bin ferry
@@ -354,7 +358,8 @@ function __ferry_relay_start -d 'ferry: (re)start this shell\'s relay'
 end
 
 function __ferry_send -d 'ferry: hand one record (client/relay.h) to the relay'
-    if __ferry_relay_up; or __ferry_relay_start
+    # Is the relay reading its FIFO? (builtins only: one test)
+    if test -n "$__ferry_relay" -a -d /proc/$__ferry_relay -a -p "$__ferry_fifo"; or __ferry_relay_start
         # A builtin writing to the FIFO the relay holds open: no fork.
         printf '%s\0' $argv '' >>$__ferry_fifo
     else
@@ -377,12 +382,17 @@ function __ferry_postexec --on-event fish_postexec
     # ($status is still the previous command's).
     set -l bg
     test "$last_pid" != "$__ferry_bang"; and set bg 1
+    set -g __ferry_bang "$last_pid"
     test -n "$argv[1]"; or return
-    test "$dur" -gt 0 2>/dev/null; and set dur "$dur"000000; or set dur 0
     set -l pats $__ferry_default_ignore
     set -q FERRY_IGNORE; and set pats $FERRY_IGNORE
-    __ferry_send kind=command cwd=$__ferry_cwd json=$__ferry_members command=$argv[1] status=$st[1] "pipestatus=$st[2..-1]" duration_ns=$dur bg=$bg ignore=(string join : -- $pats)
-    set -g __ferry_bang "$last_pid"
+    set -l rec kind=command cwd=$__ferry_cwd json=$__ferry_members command=$argv[1] status=$st[1] "pipestatus=$st[2..-1]" "duration_ms=$dur" "bg=$bg" "ignore="(string join : -- $pats) ''
+    # Inline, builtins only (a fish function call costs more than the write).
+    if test -n "$__ferry_relay" -a -d /proc/$__ferry_relay -a -p "$__ferry_fifo"
+        printf '%s\0' $rec >>$__ferry_fifo
+    else
+        __ferry_send $rec[1..-2]
+    end
 end
 
 function __ferry_exit --on-event fish_exit -d 'ferry: the session\'s end, handed over before the shell goes'

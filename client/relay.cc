@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -125,7 +126,7 @@ bool SplitHistory(std::string_view line, std::string_view* text, std::string_vie
 bool BuildRelayEvent(std::string_view source, std::string_view record, RelayEvent* out,
                      std::string* why) {
   std::string_view kind, cwd, json, command, history, ignore, status, pipestatus, bg;
-  std::string_view start, end, duration, hist_id;
+  std::string_view start, end, duration, duration_ms, hist_id;
   bool has_command = false, has_history = false;
   while (!record.empty()) {
     const size_t nul = record.find('\0');
@@ -158,6 +159,8 @@ bool BuildRelayEvent(std::string_view source, std::string_view record, RelayEven
       end = Integer(value);
     else if (name == "duration_ns")
       duration = Integer(value);
+    else if (name == "duration_ms")
+      duration_ms = Integer(value).empty() ? "0" : Integer(value);
     else if (name == "hist_id")
       hist_id = Integer(value);
   }
@@ -203,6 +206,9 @@ bool BuildRelayEvent(std::string_view source, std::string_view record, RelayEven
     if (!start.empty()) member("started_at_ns", start);
     if (!duration.empty()) {
       member("duration_ns", duration);
+    } else if (!duration_ms.empty()) {
+      const long long ms = std::stoll(std::string(duration_ms));
+      member("duration_ns", std::to_string(ms > 0 ? ms * 1000000 : 0));
     } else if (!start.empty() && !end.empty()) {
       const long long d = std::stoll(std::string(end)) - std::stoll(std::string(start));
       member("duration_ns", std::to_string(d < 0 ? 0 : d));
@@ -372,6 +378,10 @@ void Detach(int* fifo) {
   sa.sa_handler = OnStop;  // no SA_RESTART: poll() returns, the loop sees g_stop
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // SCHED_BATCH: the same CPU share as any process, but waking up (the shell's write) does
+  // not preempt the shell, which is drawing its prompt at that moment.
+  struct sched_param param {};
+  ::sched_setscheduler(0, SCHED_BATCH, &param);
 }
 
 }  // namespace

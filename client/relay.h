@@ -1,6 +1,6 @@
 // `ferry relay`: one long-lived process per interactive shell, so that the prompt hook of
 // `ferry init` runs builtins only (a printf to a FIFO) instead of forking a `ferry emit` for
-// every command (docs/shell.md "The relay").
+// every command (docs/hooks.md "The relay").
 //
 // Contract:
 // - `ferry relay --source S --session ID --shell-pid PID [--fifo PATH]` makes (or reuses)
@@ -32,7 +32,7 @@
 //                    starts with white space)
 //   status=N pipestatus="N N" bg=1 (the line moved $!: ending in a lone &, and for zsh
 //                    &! or &|, it is recorded as "background": true, without either status)
-//   start_ns=N end_ns=N (or duration_ns=N) hist_id=N
+//   start_ns=N end_ns=N (or duration_ns=N, or duration_ms=N: fish) hist_id=N
 // A kind=command record becomes {MEMBERS,"command":…,"exit_status":…,"pipestatus":[…],
 // "started_at_ns":…,"duration_ns":…,"cwd":…,"hist_id":…} (members without a field are
 // left out); any other kind becomes {MEMBERS}.
