@@ -124,14 +124,12 @@ __ferry_relay_start() {  # (re)starts this shell's relay; its FIFO becomes fd $_
 }
 
 __ferry_fields() {  # the command's record (client/relay.h): $1 status, $2 pipestatus, $3 end, $4 $! moved
-  local HISTTIMEFORMAT=
-  printf 'kind=command\0cwd=%s\0json=%s\0status=%s\0pipestatus=%s\0start_ns=%s000\0end_ns=%s000\0bg=%s\0ignore=%s\0' \
-    "$__ferry_cwd" "$__ferry_members" "$1" "$2" "$__ferry_t" "$3" "$4" "${FERRY_IGNORE-$__ferry_default_ignore}"
-  if [[ -n $__ferry_bp ]]; then
-    printf 'command=%s\0\0' "$__ferry_cmd"
-  else
-    printf 'history='; builtin history 1; printf '\0\0'
-  fi
+  local HISTTIMEFORMAT= text=history=
+  [[ -n $__ferry_bp ]] && text="command=$__ferry_cmd"
+  printf 'kind=command\0cwd=%s\0json=%s\0status=%s\0pipestatus=%s\0start_ns=%s000\0end_ns=%s000\0bg=%s\0ignore=%s\0%s' \
+    "$__ferry_cwd" "$__ferry_members" "$1" "$2" "$__ferry_t" "$3" "$4" "${FERRY_IGNORE-$__ferry_default_ignore}" "$text"
+  [[ -n $__ferry_bp ]] || builtin history 1
+  printf '\0\0'  # three writes in all: the relay reads up to the record's end
 }
 
 __ferry_precmd() {

@@ -11,6 +11,10 @@
 //   hands over its `history 1` output without a command substitution (a fork).
 // - Each event gets emit's own connect, timeout (emit's default unless --timeout-ms), ack
 //   check and spool: a relay adds no second way for an event to get lost.
+// - The relay yields to the prompt: SCHED_BATCH (a wakeup does not preempt the shell) and a
+//   10 ms pause after the shell writes, before reading and sending (kSettleNs). Without
+//   them the relay's work landed on the prompt's time on a loaded machine (docs/benchmarks.md
+//   "Run L-prompt").
 #include "client/relay.h"
 
 #include <fcntl.h>
@@ -23,7 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -78,6 +85,14 @@ std::string_view Integer(std::string_view v) {
   for (size_t i = digits; i < v.size(); ++i)
     if (v[i] < '0' || v[i] > '9') return {};
   return v;
+}
+
+// `v` (already an Integer) as a number, clamped to what a duration in ns can hold.
+long long ToNumber(std::string_view v, long long max) {
+  long long n = 0;
+  const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec == std::errc::result_out_of_range) return v.starts_with('-') ? 0 : max;
+  return ec == std::errc() ? std::min(n, max) : 0;
 }
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v'; }
@@ -207,10 +222,10 @@ bool BuildRelayEvent(std::string_view source, std::string_view record, RelayEven
     if (!duration.empty()) {
       member("duration_ns", duration);
     } else if (!duration_ms.empty()) {
-      const long long ms = std::stoll(std::string(duration_ms));
+      const long long ms = ToNumber(duration_ms, INT64_MAX / 1000000);
       member("duration_ns", std::to_string(ms > 0 ? ms * 1000000 : 0));
     } else if (!start.empty() && !end.empty()) {
-      const long long d = std::stoll(std::string(end)) - std::stoll(std::string(start));
+      const long long d = ToNumber(end, INT64_MAX / 2) - ToNumber(start, INT64_MAX / 2);
       member("duration_ns", std::to_string(d < 0 ? 0 : d));
     }
     member("cwd", JsonStr(cwd));

@@ -521,6 +521,53 @@ PROMPT_COMMAND=__bp_precmd
         new = self.relay_of(s)
         self.assertNotEqual(new, old)
         self.assertEqual(len(relay_fifos(self.d)), 1, relay_fifos(self.d))
+        # No zombie left behind: the shell has reaped every child it started.
+        with open("/proc/%d/task/%d/children" % (s.pid, s.pid)) as f:
+            children = f.read().split()
+        states = []
+        for c in children:
+            try:
+                with open("/proc/%s/stat" % c) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass
+        self.assertNotIn("Z", states)
+
+    def check_relay_cannot_start(self, shell):
+        # The relay is gone and another cannot start (its FIFO became a regular file): each
+        # command goes through a one-shot `ferry relay --stdin`, recorded once, silently.
+        s, _ = self.start_shell(shell)
+        s.run("echo one")
+        self.wait_last(shell, "echo one")
+        old = self.relay_of(s)
+        [name] = relay_fifos(self.d)
+        path = os.path.join(os.path.dirname(self.d.socket), name)
+        os.kill(old, signal.SIGKILL)
+        wait_gone(old, "the killed relay")
+        os.unlink(path)
+        with open(path, "w"):
+            pass
+        out = s.run("echo two")
+        self.assertNotIn("ferry", out.replace("echo two", ""))
+        self.assertNotIn("FIFO", out)
+        s.run("echo three")
+        self.wait_last(shell, "echo three")
+        s.run("echo final-sentinel")
+        self.wait_last(shell, "echo final-sentinel")
+        self.assertEqual(sorted(r[0] for r in self.rows(shell)),
+                         ["echo final-sentinel", "echo one", "echo three", "echo two"])
+        self.assertEqual(relay_pids(s.pid), [])
+        with open(path) as f:
+            self.assertEqual(f.read(), "", "nothing was written to the impostor")
+
+    def test_relay_cannot_start_bash(self):
+        self.check_relay_cannot_start("bash")
+
+    def test_relay_cannot_start_zsh(self):
+        self.check_relay_cannot_start("zsh")
+
+    def test_relay_cannot_start_fish(self):
+        self.check_relay_cannot_start("fish")
 
     def test_relay_killed_mid_session_bash(self):
         self.check_relay_killed("bash")
