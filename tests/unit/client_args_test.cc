@@ -702,8 +702,8 @@ TEST_CASE("client args: doctor", "[client_args]") {
 }
 
 TEST_CASE("client args: relay", "[client_args]") {
-  Argv argv{"--source", "bash", "--session", "42-1", "--shell-pid", "42", "--fifo", "/r/f.fifo",
-            "--timeout-ms", "300", "--socket", "/s"};
+  Argv argv{"--source", "bash",      "--session",    "42-1", "--shell-pid", "42",
+            "--fifo",   "/r/f.fifo", "--timeout-ms", "300",  "--socket",    "/s"};
   RelayArgs a;
   std::string error;
   REQUIRE(ParseRelayArgs(argv.argc(), argv.argv(), &a, &error) == Parsed::kRun);
