@@ -48,6 +48,7 @@ int PrintCheckedConfig(const Config& config, const std::string& source_path,
       << "journal.fsync_interval = " << config.fsync_interval.count() << "ms\n"
       << "journal.segment_size = " << config.segment_bytes << "\n"
       << "journal.max_bytes = " << config.max_bytes << "\n"
+      << "journal.max_age = " << config.journal_max_age.count() << "ms\n"
       << "ingest.max_frame = " << config.max_frame_bytes << "\n"
       << "ingest.max_connections = " << config.max_connections << "\n"
       << "ingest.idle_timeout = " << config.idle_timeout.count() << "ms\n"

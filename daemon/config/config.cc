@@ -117,7 +117,8 @@ Setter Duration(std::chrono::milliseconds* out, std::chrono::milliseconds min,
     if (!n.is_string() || !ParseDuration(*n.value<std::string>(), &d)) {
       return ctx.Fail(
           n.source(),
-          "\"" + key + "\" must be a duration string such as \"200ms\", \"1s\" or \"5m\"");
+          "\"" + key +
+              "\" must be a duration string such as \"200ms\", \"1s\", \"5m\", \"12h\" or \"7d\"");
     }
     if (d < min || d > max) {
       return ctx.Fail(n.source(), "\"" + key + "\" is out of range [" +
@@ -329,17 +330,23 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
   }
   if (i == 0) return false;
   const std::string unit = text.substr(i);
-  uint64_t ms;
+  uint64_t mult;
   if (unit == "ms")
-    ms = n;
+    mult = 1;
   else if (unit == "s")
-    ms = n * 1000;
+    mult = 1000;
   else if (unit == "m")
-    ms = n * 60000;
+    mult = 60000;
   else if (unit == "h")
-    ms = n * 3600000;
+    mult = 3600000;
+  else if (unit == "d")
+    mult = 86400000;
+  else if (unit == "w")
+    mult = 7 * 86400000ull;
   else
     return false;
+  if (n > static_cast<uint64_t>(INT64_MAX) / mult) return false;
+  const uint64_t ms = n * mult;
   *out = std::chrono::milliseconds(static_cast<int64_t>(ms));
   return true;
 }

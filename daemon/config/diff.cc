@@ -53,6 +53,7 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
   Compare("log_level", running.log_level, next.log_level, &ch.live, str);
   Compare("journal.fsync", running.fsync, next.fsync, &ch.live, pol);
   Compare("journal.fsync_interval", running.fsync_interval, next.fsync_interval, &ch.live, dur);
+  Compare("journal.max_age", running.journal_max_age, next.journal_max_age, &ch.live, dur);
   Compare("ingest.max_frame", running.max_frame_bytes, next.max_frame_bytes, &ch.live, num);
   Compare("ingest.max_connections", running.max_connections, next.max_connections, &ch.live, num);
   Compare("ingest.idle_timeout", running.idle_timeout, next.idle_timeout, &ch.live, dur);
