@@ -314,4 +314,49 @@ Parsed ParseDoctorArgs(int argc, char** argv, DoctorArgs* a, std::string* error)
   return Parsed::kRun;
 }
 
+Parsed ParseRelayArgs(int argc, char** argv, RelayArgs* a, std::string* error) {
+  for (int i = 0; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (TakeGlobalOption(argc, argv, &i, &a->global, error)) {
+      if (!error->empty()) return Parsed::kError;
+      continue;
+    }
+    if (arg == "--help" || arg == "-h") return Parsed::kHelp;
+    if (arg == "--stdin") {
+      a->use_stdin = true;
+      continue;
+    }
+    std::string* text = arg == "--source"    ? &a->source
+                        : arg == "--session" ? &a->session
+                        : arg == "--fifo"    ? &a->fifo
+                                             : nullptr;
+    unsigned long long* number = arg == "--shell-pid"    ? &a->shell_pid
+                                 : arg == "--timeout-ms" ? &a->timeout_ms
+                                                         : nullptr;
+    if (!text && !number) {
+      *error = "relay: unknown argument \"" + std::string(arg) + "\" (ferry relay --help)";
+      return Parsed::kError;
+    }
+    if (i + 1 >= argc) {
+      *error = "relay: " + std::string(arg) + " needs a value";
+      return Parsed::kError;
+    }
+    const std::string_view value = argv[++i];
+    if (text) {
+      *text = value;
+    } else if (!ParseUint(value, number) || *number == 0 ||
+               (number == &a->timeout_ms && *number > 3600000) ||
+               (number == &a->shell_pid && *number > 4194304)) {
+      *error = "relay: " + std::string(arg) + " needs a positive number, not \"" +
+               std::string(value) + "\"";
+      return Parsed::kError;
+    }
+  }
+  if (a->source.empty() || a->session.empty() || (!a->use_stdin && a->shell_pid == 0)) {
+    *error = "relay: --source, --session and (without --stdin) --shell-pid are required";
+    return Parsed::kError;
+  }
+  return Parsed::kRun;
+}
+
 }  // namespace ferry::client

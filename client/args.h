@@ -197,6 +197,18 @@ struct DoctorArgs {
 };
 Parsed ParseDoctorArgs(int argc, char** argv, DoctorArgs* a, std::string* error);
 
+// relay (client/relay.h): --source S and --session ID (both required), --shell-pid N (> 0;
+// required unless --stdin), --fifo PATH, --stdin, --timeout-ms N (each event's budget, as
+// emit's; 0: emit's default) and the global options, which it passes on to each event.
+struct RelayArgs {
+  GlobalOptions global;
+  std::string source, session, fifo;
+  unsigned long long shell_pid = 0;
+  bool use_stdin = false;
+  unsigned long long timeout_ms = 0;
+};
+Parsed ParseRelayArgs(int argc, char** argv, RelayArgs* a, std::string* error);
+
 // The exit code of a parse error for every command but emit.
 inline constexpr int kUsageExitCode = 2;
 

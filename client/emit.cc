@@ -213,7 +213,11 @@ int EmitProblem(int argc, char** argv, const std::string& what) {
 int RunEmit(int argc, char** argv) {
   const auto start = Clock::now();
   std::string stdin_text = EmitNamesStdin(argc, argv) ? DrainStdin() : std::string();
+  return EmitEvent(argc, argv, std::move(stdin_text), ::getppid(), start);
+}
 
+int EmitEvent(int argc, char** argv, std::string stdin_text, int host_pid,
+              Clock::time_point start) {
   EmitArgs a;
   std::string error;
   switch (ParseEmitArgs(argc, argv, &a, &error)) {
@@ -267,7 +271,7 @@ int RunEmit(int argc, char** argv) {
   f.session = a.session;
   f.cwd = a.cwd;
   f.host = uts.nodename;
-  f.pid = ::getppid();  // the hook's host: the shell or agent that ran us
+  f.pid = host_pid;  // the hook's host: the shell or agent that ran us
   f.payload_json = payload.json();
   f.truncated = payload.truncated;
   f.orig_size = payload.orig_size;

@@ -1,32 +1,33 @@
 // `ferry init <shell>`: the snippet records each interactive command once, from the prompt
-// hook, and hands it to `ferry emit` in a detached background job so the prompt never waits.
+// hook, and hands it to this shell's `ferry relay` (client/relay.h) so the prompt never forks.
 //
 // Decisions someone might otherwise "fix":
 // - Nothing forks before a command runs. bash takes the start time and history number in PS0
 //   (expanded after a line is read, before it runs) by arithmetic assignment, the only kind
 //   of assignment that outlives prompt expansion; the cwd is the one the previous prompt saw.
-//   zsh and fish use their preexec hooks. The prompt hook forks once, for the background job,
-//   and only when a command ran (an empty Enter records nothing).
-// - The background job builds the JSON (escaping in the shell itself) and sends it on stdin
-//   (`--stdin`), not in argv: a pasted heredoc can pass Linux's 128 KiB per-argument limit,
-//   and a command that is not valid UTF-8 still lands (as a string payload) instead of being
-//   refused as --data.
-// - bash reads the command text from `history 1` inside the background job. When HISTCMD did
-//   not grow between the last prompt and PS0, the line was not saved (leading space under
-//   ignorespace, a repeat under ignoredups, history off): `history 1` would name the previous
-//   command, so nothing is recorded.
+//   zsh and fish use their preexec hooks.
+// - Nothing forks after it either. The snippet starts one relay when it loads (one fork per
+//   shell) and keeps its FIFO open read-write (fish, which cannot keep an fd, opens it per
+//   record after checking the relay is alive). The prompt hook writes one record of raw
+//   fields with builtins; the relay escapes them and builds the JSON, so the hook does no
+//   per-command escaping. Only when the relay is gone does a prompt fork: to start another
+//   on the same FIFO, or, if that fails, a one-shot `ferry relay --stdin` for this command.
+// - bash hands over `history 1` itself (printed into the FIFO: a command substitution would
+//   fork). When HISTCMD did not grow between the last prompt and PS0, the line was not saved
+//   (leading space under ignorespace, a repeat under ignoredups, history off): `history 1`
+//   would name the previous command, so nothing is recorded.
 // - The guard variable is not exported, so a nested interactive shell loads its own copy
-//   with its own session.
+//   with its own session and relay.
 // - A line that started a background job ($! / $last_pid moved) and ends in a lone & (zsh:
 //   also &! and &|) has no status at the prompt: bash and zsh report 0 and a stale
-//   pipestatus, fish the previous command's. It is recorded as "background": true without
-//   exit_status and pipestatus. `sleep 1 & wait` moved $! but ran in the foreground.
-// - End times are taken in the prompt hook before the fork ($EPOCHREALTIME, zsh/datetime's
-//   $epochtime, fish's $CMD_DURATION), so the fork is never part of a duration.
-// - The session_end event (EXIT trap, zshexit, fish_exit) is sent in the foreground: the
-//   shell is going away, and `ferry emit` then either has the ack or has spooled the event.
-//   bash chains an EXIT trap set before the snippet (ours, then theirs, with the same $?);
-//   one set after the snippet replaces ours.
+//   pipestatus, fish the previous command's. The relay records it as "background": true
+//   without exit_status and pipestatus. `sleep 1 & wait` moved $! but ran in the foreground.
+// - End times are taken in the prompt hook ($EPOCHREALTIME, zsh/datetime's $epochtime,
+//   fish's $CMD_DURATION).
+// - The session_end record (EXIT trap, zshexit, fish_exit) goes through the relay too, which
+//   sends it when the shell process is gone. bash chains an EXIT trap set before the snippet
+//   (ours, then theirs, with the same $?); one set after the snippet replaces ours. zsh runs
+//   zshexit in subshells as well: those are skipped ($sysparams[pid] != $$).
 #include "client/init.h"
 
 #include <unistd.h>
@@ -57,6 +58,10 @@ constexpr const char* kInitHelp =
     "an event of kind session_end closes the session (bash: an EXIT trap, which runs before\n"
     "an EXIT trap set earlier; zsh: zshexit; fish: fish_exit).\n"
     "\n"
+    "The prompt does not fork: the snippet starts one `ferry relay` per shell and the prompt\n"
+    "hook writes each command to its FIFO with shell builtins; the relay sends it to ferryd\n"
+    "(or to the spool) like `ferry emit`, and exits with the shell (docs/hooks.md).\n"
+    "\n"
     "Secrets: ferryd redacts tokens, passwords, Authorization headers, passwords in URLs and\n"
     "the like before it stores an event ([redact] local = true, the default; see\n"
     "docs/security.md). With `local = false` under [redact] in ferry's config.toml, commands\n"
@@ -78,7 +83,7 @@ __ferry_loaded=1
 __ferry_bin=@FERRY@
 __ferry_default_ignore=@IGNORE@
 __ferry_nil= __ferry_t= __ferry_cwd=$PWD __ferry_h= __ferry_hprev=$HISTCMD __ferry_cmd= __ferry_bp=
-__ferry_bang=${!-} __ferry_userbg=
+__ferry_bang=${!-} __ferry_relay= __ferry_fd= __ferry_fifo=
 __ferry_session="$$-${EPOCHREALTIME//[!0-9]/}"
 [[ $__ferry_session == *- ]] && __ferry_session+=$SECONDS$RANDOM
 __ferry_tty=$(tty 2>/dev/null) || __ferry_tty=
@@ -100,71 +105,52 @@ __ferry_json() {  # $1 -> a JSON string literal in REPLY
   REPLY="\"$s\""
 }
 
-__ferry_ignored() {  # is command $1 one not to record?
-  [[ $1 == [[:space:]]* ]] && return 0
-  local p IFS=:
-  local -a pats
-  read -r -a pats <<<"${FERRY_IGNORE-$__ferry_default_ignore}"
-  for p in "${pats[@]}"; do
-    [[ -n $p && $1 == $p ]] && return 0
-  done
-  return 1
-}
+# The payload members that never change, escaped once.
+__ferry_json "$__ferry_session"; __ferry_members="\"shell\":\"bash\",\"session\":$REPLY"
+__ferry_json "$BASH_VERSION"; __ferry_members+=",\"shell_version\":$REPLY,\"pid\":$$"
+__ferry_h=${SHLVL//[!0-9]/}; __ferry_json "$__ferry_tty"
+__ferry_members+=",\"shlvl\":${__ferry_h:-0},\"tty\":$REPLY,\"user\":\"${USER//[!A-Za-z0-9._-]/}\""
+__ferry_h=
 
-__ferry_async() {  # does command line $1 end with a lone & (run in the background)?
-  local c=${1%"${1##*[![:space:]]}"}
-  [[ $c == *[!\&\|\>\\]\& ]]
-}
-
-__ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end time, $4 $! moved
-  trap '' HUP
-  local cmd
-  if [[ -n $__ferry_bp ]]; then
-    cmd=$__ferry_cmd
-  else
-    local HISTTIMEFORMAT= h
-    h=$(builtin history 1)
-    [[ $h =~ ^\ *([0-9]+)\*?\ \ (.*)$ ]] || return
-    cmd=${BASH_REMATCH[2]} __ferry_hid=${BASH_REMATCH[1]}
-  fi
-  [[ -n $cmd ]] || return
-  __ferry_ignored "$cmd" && return
-  local dur jcmd jcwd jver jsess jtty ps=$2
-  dur=$(( ($3 - __ferry_t) * 1000 ))
-  (( dur < 0 )) && dur=0
-  __ferry_json "$cmd"; jcmd=$REPLY
-  __ferry_json "$__ferry_cwd"; jcwd=$REPLY
-  __ferry_json "$BASH_VERSION"; jver=$REPLY
-  __ferry_json "$__ferry_session"; jsess=$REPLY
-  __ferry_json "$__ferry_tty"; jtty=$REPLY
-  [[ -n $ps && -z ${ps//[0-9 ]/} ]] || ps=$1
-  local st="\"exit_status\":$1,\"pipestatus\":[${ps// /,}]"
-  [[ -n $4 ]] && __ferry_async "$cmd" && st='"background":true'
-  local bin=$__ferry_bin
+__ferry_relay_start() {  # (re)starts this shell's relay; its FIFO becomes fd $__ferry_fd
+  local bin=$__ferry_bin out fd
   [[ -x $bin ]] || bin=ferry
-  "$bin" emit --source bash --kind command --session "$__ferry_session" --cwd "$__ferry_cwd" --stdin \
-    <<<"{\"shell\":\"bash\",\"shell_version\":$jver,\"session\":$jsess,\"command\":$jcmd,$st,\"started_at_ns\":${__ferry_t}000,\"duration_ns\":$dur,\"cwd\":$jcwd,\"pid\":$$,\"shlvl\":${SHLVL//[!0-9]/},\"tty\":$jtty,\"hist_id\":${__ferry_hid:-0},\"user\":\"${USER//[!A-Za-z0-9._-]/}\"}"
+  out=$("$bin" relay --source bash --session "$__ferry_session" --shell-pid $$ \
+    ${__ferry_fifo:+--fifo "$__ferry_fifo"} </dev/null 2>/dev/null) || return 1
+  [[ $out =~ ^([0-9]+)\ (/.+)$ ]] || return 1
+  { exec {fd}<>"${BASH_REMATCH[2]}"; } 2>/dev/null || return 1
+  [[ -n $__ferry_fd ]] && exec {__ferry_fd}>&-
+  __ferry_relay=${BASH_REMATCH[1]} __ferry_fifo=${BASH_REMATCH[2]} __ferry_fd=$fd
+}
+
+__ferry_fields() {  # the command's record (client/relay.h): $1 status, $2 pipestatus, $3 end, $4 $! moved
+  local HISTTIMEFORMAT= text=history=
+  [[ -n $__ferry_bp ]] && text="command=$__ferry_cmd"
+  printf 'kind=command\0cwd=%s\0json=%s\0status=%s\0pipestatus=%s\0start_ns=%s000\0end_ns=%s000\0bg=%s\0ignore=%s\0%s' \
+    "$__ferry_cwd" "$__ferry_members" "$1" "$2" "$__ferry_t" "$3" "$4" "${FERRY_IGNORE-$__ferry_default_ignore}" "$text"
+  [[ -n $__ferry_bp ]] || builtin history 1
+  printf '\0\0'  # three writes in all: the relay reads up to the record's end
 }
 
 __ferry_precmd() {
   local __ferry_st=$? __ferry_ps="${PIPESTATUS[*]}" __ferry_bg=
   [[ -n $__ferry_bp ]] && __ferry_ps="${BP_PIPESTATUS[*]}"
-  # $! moved: the line started a background job (ours do not count: __ferry_bang follows them).
-  [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_userbg=1 __ferry_bang=${!-}
+  # $! moved: the line started a background job.
+  [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_bang=${!-}
   # HISTCMD grew since the last prompt iff the line was saved to history; when it was not
   # (a leading space under ignorespace, a repeat under ignoredups, history off), bash
   # cannot tell us the text without a fork here, so nothing is recorded.
   if [[ -n $__ferry_t ]] && { [[ -n $__ferry_bp ]] || (( __ferry_h > __ferry_hprev )); }; then
     local __ferry_end=${EPOCHREALTIME//[!0-9]/}
-    if [[ -n $__ferry_userbg ]]; then
-      # The user has started a background job: ( ... & ), detached, no job-control notice,
-      # and $! keeps naming the user's own job (the prompt waits for the subshell).
-      (__ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" "$__ferry_bg" </dev/null >/dev/null 2>&1 &)
+    set -- "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" "$__ferry_bg"
+    if { [[ -n $__ferry_fd ]] && kill -0 "$__ferry_relay" 2>/dev/null; } || __ferry_relay_start; then
+      __ferry_fields "$@" >&"$__ferry_fd"  # builtins only: no fork
     else
-      # The user has started no job, so there is no $! to keep: one fork, not waited for.
-      __ferry_send "$__ferry_st" "$__ferry_ps" "${__ferry_end:-$((SECONDS * 1000000))}" "" </dev/null >/dev/null 2>&1 &
-      disown $! 2>/dev/null
-      __ferry_bang=$!
+      # No relay could be started: a detached one-shot relay for this command.
+      local bin=$__ferry_bin
+      [[ -x $bin ]] || bin=ferry
+      (__ferry_fields "$@" | "$bin" relay --stdin --source bash --session "$__ferry_session" \
+        --shell-pid $$ >/dev/null 2>&1 &)
     fi
     __ferry_t= __ferry_h= __ferry_cmd=
   fi
@@ -174,13 +160,15 @@ __ferry_precmd() {
 
 __ferry_preexec() { __ferry_cmd=$1; }
 
-__ferry_exit() {  # the EXIT trap: the session's end, sent before the shell goes
-  local st=$? bin=$__ferry_bin jsess jver
+__ferry_exit() {  # the EXIT trap: the session's end, handed over before the shell goes
+  local st=$? bin=$__ferry_bin
   [[ -x $bin ]] || bin=ferry
-  __ferry_json "$__ferry_session"; jsess=$REPLY
-  __ferry_json "$BASH_VERSION"; jver=$REPLY
-  "$bin" emit --source bash --kind session_end --session "$__ferry_session" --cwd "$PWD" --stdin \
-    <<<"{\"shell\":\"bash\",\"shell_version\":$jver,\"session\":$jsess,\"pid\":$$,\"shell_status\":$st}" >/dev/null 2>&1
+  if [[ -n $__ferry_fd ]] && kill -0 "$__ferry_relay" 2>/dev/null; then
+    printf 'kind=session_end\0cwd=%s\0json=%s,"shell_status":%s\0\0' "$PWD" "$__ferry_members" "$st" >&"$__ferry_fd"
+  else
+    printf 'kind=session_end\0cwd=%s\0json=%s,"shell_status":%s\0\0' "$PWD" "$__ferry_members" "$st" |
+      "$bin" relay --stdin --source bash --session "$__ferry_session" --shell-pid $$ >/dev/null 2>&1
+  fi
   return $st
 }
 
@@ -189,6 +177,7 @@ __ferry_exit_prev=$(trap -p EXIT)
 __ferry_grab_trap() { __ferry_exit_prev=${2-}; }
 [[ -n $__ferry_exit_prev ]] && eval "__ferry_grab_trap ${__ferry_exit_prev#trap }"
 trap '__ferry_exit; eval "$__ferry_exit_prev"' EXIT
+__ferry_relay_start
 
 # PS0 records the start (microseconds) and history number without forking: an arithmetic
 # assignment (the only kind that outlives prompt expansion) inside an empty substring.
@@ -214,11 +203,12 @@ constexpr const char* kZsh =
 if [[ -o interactive ]] && (( ! ${+__ferry_loaded} )); then
 typeset -g __ferry_loaded=1
 zmodload zsh/datetime 2>/dev/null
+zmodload zsh/system 2>/dev/null
 typeset -g __ferry_bin=@FERRY@
 typeset -g __ferry_default_ignore=@IGNORE@
 typeset -g __ferry_t= __ferry_cwd= __ferry_h= __ferry_cmd= __ferry_st=0
 typeset -ga __ferry_ps
-typeset -g __ferry_bang=${!-} __ferry_userbg=
+typeset -g __ferry_bang=${!-} __ferry_relay= __ferry_fd= __ferry_fifo=
 typeset -g __ferry_session="$$-$(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} ))"
 
 __ferry_json() {  # $1 -> a JSON string literal in REPLY
@@ -239,43 +229,35 @@ __ferry_json() {  # $1 -> a JSON string literal in REPLY
   REPLY="\"$s\""
 }
 
-__ferry_ignored() {  # is command $1 one not to record?
-  emulate -L zsh
-  [[ $1 == [[:space:]]* ]] && return 0
-  local p
-  for p in "${(@s.:.)${FERRY_IGNORE-$__ferry_default_ignore}}"; do
-    [[ -n $p && $1 == ${~p} ]] && return 0
-  done
-  return 1
-}
+# The payload members that never change, escaped once.
+typeset -g __ferry_members
+__ferry_json "$__ferry_session"; __ferry_members="\"shell\":\"zsh\",\"session\":$REPLY"
+__ferry_json "$ZSH_VERSION"; __ferry_members+=",\"shell_version\":$REPLY,\"pid\":$$"
+__ferry_h=${SHLVL//[^0-9]/}; __ferry_json "${TTY-}"
+__ferry_members+=",\"shlvl\":${__ferry_h:-0},\"tty\":$REPLY,\"user\":\"${USER//[^A-Za-z0-9._-]/}\""
+__ferry_h=
 
-__ferry_async() {  # does command line $1 end with a lone &, &! or &| (a background job)?
-  emulate -L zsh -o extended_glob
-  local c=${1%%[[:space:]]#}
-  [[ $c == *[^\&\|\>\\]\& || $c == *\&[\!\|] ]]
-}
-
-__ferry_send() {  # runs in the background job: $1 status, $2 pipestatus, $3 end time (ns), $4 $! moved
+__ferry_relay_start() {  # (re)starts this shell's relay; its FIFO becomes fd $__ferry_fd
   emulate -L zsh
-  trap '' HUP
-  local cmd=$__ferry_cmd
-  [[ -n $cmd ]] || return
-  __ferry_ignored "$cmd" && return
-  local dur jcmd jcwd jver jsess jtty ps=$2
-  (( dur = $3 - __ferry_t ))
-  (( dur < 0 )) && dur=0
-  __ferry_json "$cmd"; jcmd=$REPLY
-  __ferry_json "$__ferry_cwd"; jcwd=$REPLY
-  __ferry_json "$ZSH_VERSION"; jver=$REPLY
-  __ferry_json "$__ferry_session"; jsess=$REPLY
-  __ferry_json "${TTY-}"; jtty=$REPLY
-  [[ -n $ps && -z ${ps//[0-9 ]/} ]] || ps=$1
-  local st="\"exit_status\":$1,\"pipestatus\":[${ps// /,}]"
-  [[ -n $4 ]] && __ferry_async "$cmd" && st='"background":true'
-  local bin=$__ferry_bin
+  local bin=$__ferry_bin out fd
   [[ -x $bin ]] || bin=ferry
-  "$bin" emit --source zsh --kind command --session "$__ferry_session" --cwd "$__ferry_cwd" --stdin \
-    <<<"{\"shell\":\"zsh\",\"shell_version\":$jver,\"session\":$jsess,\"command\":$jcmd,$st,\"started_at_ns\":$__ferry_t,\"duration_ns\":$dur,\"cwd\":$jcwd,\"pid\":$$,\"shlvl\":${SHLVL//[^0-9]/},\"tty\":$jtty,\"hist_id\":${__ferry_h:-0},\"user\":\"${USER//[^A-Za-z0-9._-]/}\"}"
+  out=$("$bin" relay --source zsh --session "$__ferry_session" --shell-pid $$ \
+    ${__ferry_fifo:+--fifo} ${__ferry_fifo:+"$__ferry_fifo"} </dev/null 2>/dev/null) || return 1
+  local rpid=${out%% *} fifo=${out#* }
+  [[ $rpid == <-> && $fifo == /* ]] || return 1
+  if (( ${+builtins[sysopen]} )); then
+    sysopen -rw -o cloexec -u fd -- "$fifo" 2>/dev/null || return 1
+  else
+    { exec {fd}<>"$fifo"; } 2>/dev/null || return 1
+  fi
+  [[ -n $__ferry_fd ]] && exec {__ferry_fd}>&-
+  __ferry_relay=$rpid __ferry_fifo=$fifo __ferry_fd=$fd
+}
+
+__ferry_fields() {  # the record __ferry_precmd writes inline: $1 status, $2 pipestatus, $3 end (ns), $4 $! moved
+  printf 'kind=command\0cwd=%s\0json=%s\0command=%s\0status=%s\0pipestatus=%s\0start_ns=%s\0end_ns=%s\0bg=%s\0hist_id=%s\0ignore=%s\0\0' \
+    "$__ferry_cwd" "$__ferry_members" "$__ferry_cmd" "$1" "$2" "$__ferry_t" "$3" "$4" "${__ferry_h:-0}" \
+    "${FERRY_IGNORE-$__ferry_default_ignore}"
 }
 
 __ferry_preexec() {
@@ -286,33 +268,41 @@ __ferry_preexec() {
 __ferry_precmd() {
   __ferry_ps=(${pipestatus[@]}) __ferry_st=$?
   if [[ -n $__ferry_t ]]; then
-    # The end time is taken here, before the fork, so the fork is not in the duration.
     local __ferry_end=$(( ${epochtime[1]:-0} * 1000000000 + ${epochtime[2]:-0} )) __ferry_bg=
-    # $! moved: the line started a background job (ours do not count: __ferry_bang follows them).
-    [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_userbg=1 __ferry_bang=${!-}
-    if [[ -n $__ferry_userbg ]]; then
-      # In a subshell, so the user's $! still names their own last background job.
-      (__ferry_send $__ferry_st "${__ferry_ps[*]}" $__ferry_end "$__ferry_bg" </dev/null >/dev/null 2>&1 &!)
+    # $! moved: the line started a background job.
+    [[ ${!-} == "$__ferry_bang" ]] || __ferry_bg=1 __ferry_bang=${!-}
+    if { [[ -n $__ferry_fd ]] && kill -0 $__ferry_relay 2>/dev/null } || __ferry_relay_start; then
+      # Builtins only, inline: in zsh a function call costs more than this printf.
+      printf 'kind=command\0cwd=%s\0json=%s\0command=%s\0status=%s\0pipestatus=%s\0start_ns=%s\0end_ns=%s\0bg=%s\0hist_id=%s\0ignore=%s\0\0' \
+        "$__ferry_cwd" "$__ferry_members" "$__ferry_cmd" $__ferry_st "${__ferry_ps[*]}" "$__ferry_t" \
+        $__ferry_end "$__ferry_bg" "${__ferry_h:-0}" "${FERRY_IGNORE-$__ferry_default_ignore}" >&$__ferry_fd
     else
-      # The user has started no job, so there is no $! to keep: one fork, not waited for.
-      __ferry_send $__ferry_st "${__ferry_ps[*]}" $__ferry_end "" </dev/null >/dev/null 2>&1 &!
-      __ferry_bang=$!
+      # No relay could be started: a detached one-shot relay for this command.
+      local bin=$__ferry_bin
+      [[ -x $bin ]] || bin=ferry
+      (__ferry_fields $__ferry_st "${__ferry_ps[*]}" $__ferry_end "$__ferry_bg" |
+        "$bin" relay --stdin --source zsh --session "$__ferry_session" --shell-pid $$ >/dev/null 2>&1 &!)
     fi
     __ferry_t= __ferry_cwd= __ferry_h= __ferry_cmd=
   fi
   return $__ferry_st
 }
 
-__ferry_exit() {  # zshexit: the session's end, sent before the shell goes
+__ferry_exit() {  # zshexit: the session's end, handed over before the shell goes
   emulate -L zsh
-  local bin=$__ferry_bin jsess jver
+  # zshexit also runs when a subshell exits: that is not the session's end.
+  [[ -z ${sysparams[pid]-} || ${sysparams[pid]} == $$ ]] || return 0
+  local bin=$__ferry_bin
   [[ -x $bin ]] || bin=ferry
-  __ferry_json "$__ferry_session"; jsess=$REPLY
-  __ferry_json "$ZSH_VERSION"; jver=$REPLY
-  "$bin" emit --source zsh --kind session_end --session "$__ferry_session" --cwd "$PWD" --stdin \
-    <<<"{\"shell\":\"zsh\",\"shell_version\":$jver,\"session\":$jsess,\"pid\":$$}" >/dev/null 2>&1
+  if [[ -n $__ferry_fd ]] && kill -0 $__ferry_relay 2>/dev/null; then
+    printf 'kind=session_end\0cwd=%s\0json=%s\0\0' "$PWD" "$__ferry_members" >&$__ferry_fd
+  else
+    printf 'kind=session_end\0cwd=%s\0json=%s\0\0' "$PWD" "$__ferry_members" |
+      "$bin" relay --stdin --source zsh --session "$__ferry_session" --shell-pid $$ >/dev/null 2>&1
+  fi
 }
 
+__ferry_relay_start
 autoload -Uz add-zsh-hook
 add-zsh-hook preexec __ferry_preexec
 add-zsh-hook precmd __ferry_precmd
@@ -328,8 +318,9 @@ set -g __ferry_bin @FERRY@
 set -g __ferry_default_ignore @IGNORE@
 set -g __ferry_session $fish_pid-(date +%s%N 2>/dev/null)
 set -g __ferry_cwd $PWD
-set -g __ferry_tty (tty 2>/dev/null)
 set -g __ferry_bang "$last_pid"
+set -g __ferry_relay
+set -g __ferry_fifo
 
 function __ferry_json -d 'ferry: print argv[1] as a JSON string literal'
     # Most strings need no escaping: one regex test instead of the replace pipeline.
@@ -348,6 +339,36 @@ function __ferry_json -d 'ferry: print argv[1] as a JSON string literal'
     printf '"%s"\n' $s
 end
 
+# The payload members that never change, escaped once.
+set -g __ferry_members "\"shell\":\"fish\",\"shell_version\":"(__ferry_json $version)",\"session\":"(__ferry_json $__ferry_session)",\"pid\":$fish_pid,\"shlvl\":"(string replace -ra '[^0-9]' '' -- $SHLVL)",\"tty\":"(__ferry_json (tty 2>/dev/null))",\"user\":"(__ferry_json "$USER")
+
+function __ferry_relay_start -d 'ferry: (re)start this shell\'s relay'
+    set -l bin $__ferry_bin
+    test -x "$bin"; or set bin ferry
+    set -l fifo
+    test -n "$__ferry_fifo"; and set fifo --fifo $__ferry_fifo
+    set -l out (command $bin relay --source fish --session $__ferry_session --shell-pid $fish_pid $fifo </dev/null 2>/dev/null)
+    or return 1
+    set -l w (string split -m1 ' ' -- "$out")
+    string match -qr '^[0-9]+$' -- "$w[1]"; and string match -q '/*' -- "$w[2]"; or return 1
+    set -g __ferry_relay $w[1]
+    set -g __ferry_fifo $w[2]
+end
+
+function __ferry_send -d 'ferry: hand one record (client/relay.h) to the relay'
+    # Is the relay reading its FIFO? (builtins only: one test)
+    if test -n "$__ferry_relay" -a -d /proc/$__ferry_relay -a -p "$__ferry_fifo"; or __ferry_relay_start
+        # A builtin writing to the FIFO the relay holds open: no fork.
+        printf '%s\0' $argv '' >>$__ferry_fifo
+    else
+        set -l bin $__ferry_bin
+        test -x "$bin"; or set bin ferry
+        command -q $bin; or return
+        printf '%s\0' $argv '' | command $bin relay --stdin --source fish --session $__ferry_session --shell-pid $fish_pid >/dev/null 2>/dev/null &
+        disown 2>/dev/null
+    end
+end
+
 function __ferry_preexec --on-event fish_preexec
     set -g __ferry_cwd $PWD
 end
@@ -360,32 +381,23 @@ function __ferry_postexec --on-event fish_postexec
     set -l bg
     test "$last_pid" != "$__ferry_bang"; and set bg 1
     set -g __ferry_bang "$last_pid"
-    set -l cmd $argv[1]
-    test -n "$cmd"; or return
-    string match -qr -- '^\s' $cmd; and return
+    test -n "$argv[1]"; or return
     set -l pats $__ferry_default_ignore
     set -q FERRY_IGNORE; and set pats $FERRY_IGNORE
-    for p in (string split -- : $pats)
-        test -n "$p"; and string match -q -- $p $cmd; and return
+    set -l rec kind=command cwd=$__ferry_cwd json=$__ferry_members command=$argv[1] status=$st[1] "pipestatus=$st[2..-1]" "duration_ms=$dur" "bg=$bg" "ignore="(string join : -- $pats) ''
+    # Inline, builtins only (a fish function call costs more than the write).
+    if test -n "$__ferry_relay" -a -d /proc/$__ferry_relay -a -p "$__ferry_fifo"
+        printf '%s\0' $rec >>$__ferry_fifo
+    else
+        __ferry_send $rec[1..-2]
     end
-    test "$dur" -gt 0 2>/dev/null; and set dur "$dur"000000; or set dur 0
-    set -l bin $__ferry_bin
-    test -x "$bin"; or set bin ferry
-    command -q $bin; or return
-    set -l stj "\"exit_status\":$st[1],\"pipestatus\":["(string join , $st[2..-1])"]"
-    test -n "$bg"; and string match -qr -- '[^&|>\\\\]&\s*$' $cmd; and set stj '"background":true'
-    set -l data "{\"shell\":\"fish\",\"shell_version\":"(__ferry_json $version)",\"session\":"(__ferry_json $__ferry_session)",\"command\":"(__ferry_json $cmd)",$stj,\"duration_ns\":$dur,\"cwd\":"(__ferry_json $__ferry_cwd)",\"pid\":$fish_pid,\"shlvl\":"(string replace -ra '[^0-9]' '' -- $SHLVL)",\"tty\":"(__ferry_json "$__ferry_tty")",\"user\":"(__ferry_json "$USER")"}"
-    printf '%s\n' $data | command $bin emit --source fish --kind command --session $__ferry_session --cwd $__ferry_cwd --stdin >/dev/null 2>/dev/null &
-    disown 2>/dev/null
-    set -g __ferry_bang "$last_pid"
 end
 
-function __ferry_exit --on-event fish_exit -d 'ferry: the session\'s end, sent before the shell goes'
-    set -l bin $__ferry_bin
-    test -x "$bin"; or set bin ferry
-    command -q $bin; or return
-    printf '%s\n' "{\"shell\":\"fish\",\"shell_version\":"(__ferry_json $version)",\"session\":"(__ferry_json $__ferry_session)",\"pid\":$fish_pid}" | command $bin emit --source fish --kind session_end --session $__ferry_session --cwd $PWD --stdin >/dev/null 2>/dev/null
+function __ferry_exit --on-event fish_exit -d 'ferry: the session\'s end, handed over before the shell goes'
+    __ferry_send kind=session_end cwd=$PWD json=$__ferry_members
 end
+
+__ferry_relay_start
 end
 )SH";
 

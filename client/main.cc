@@ -14,6 +14,7 @@
 #include "client/hooks.h"
 #include "client/init.h"
 #include "client/query.h"
+#include "client/relay.h"
 #include "client/service.h"
 #include "client/sinks.h"
 #include "client/stats.h"
@@ -46,6 +47,7 @@ constexpr const char* kHelp =
     "  deadletter   list, replay or purge the events a sink's server rejected\n"
     "  doctor       check what usually goes wrong (daemon, hooks, shell, sinks) and how to fix it\n"
     "  completions  print shell completions: ferry completions bash|zsh|fish\n"
+    "  relay        the per-shell process `ferry init` starts, so a prompt never forks\n"
     "\n"
     "tail, sessions, query, stats, export and deadletter list work when ferryd is down\n"
     "(read-only).\n"
@@ -64,9 +66,12 @@ constexpr const char* kHelp =
     "answering.\n";
 
 // Every command, for "did you mean" (kept in step with main()'s dispatch).
+// clang-format off
 constexpr std::string_view kCommands[] = {"emit",   "status",      "init",  "hooks", "service",
                                           "tail",   "sessions",    "query", "flush", "deadletter",
-                                          "doctor", "completions", "stats", "export"};
+                                          "doctor", "completions", "stats", "export",
+                                          "relay"};
+// clang-format on
 
 // Levenshtein distance (insert, delete, substitute; a swap of neighbours counts 1).
 size_t EditDistance(std::string_view a, std::string_view b) {
@@ -138,6 +143,7 @@ int main(int argc, char** argv) {
   if (cmd == "deadletter") return ferry::client::RunDeadletter(argc - 2, argv + 2);
   if (cmd == "completions") return ferry::client::RunCompletions(argc - 2, argv + 2);
   if (cmd == "doctor") return ferry::client::RunDoctor(argc - 2, argv + 2);
+  if (cmd == "relay") return ferry::client::RunRelay(argc - 2, argv + 2);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kHelp, stdout);
     return 0;

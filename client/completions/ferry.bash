@@ -6,7 +6,7 @@ _ferry() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=""
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="emit status init hooks service query sessions tail flush deadletter doctor
-    completions stats export"
+    completions stats export relay"
   local global="--socket --state-dir --config --help --version"
   COMPREPLY=()
   if ((COMP_CWORD == 1)); then
@@ -22,6 +22,12 @@ _ferry() {
       COMPREPLY=($(compgen -f -- "$cur"))
       return 0
       ;;
+    --fifo)
+      compopt -o filenames 2>/dev/null
+      COMPREPLY=($(compgen -f -- "$cur"))
+      return 0
+      ;;
+    --shell-pid) return 0 ;;
     --state-dir | --cwd)
       compopt -o filenames 2>/dev/null
       COMPREPLY=($(compgen -d -- "$cur"))
@@ -96,6 +102,7 @@ _ferry() {
         words="list replay purge"
       ;;
     doctor) opts="--json --timeout $global" ;;
+    relay) opts="--source --session --shell-pid --fifo --stdin --timeout-ms $global" ;;
     *) return 0 ;;
   esac
   if [[ $cur == -* ]]; then

@@ -2,8 +2,8 @@
 # as share/fish/vendor_completions.d/ferry.fish (fish loads it on demand). Without that:
 # ferry completions fish > ~/.config/fish/completions/ferry.fish
 
-set -l commands emit status init hooks service query sessions tail flush deadletter doctor completions stats export
-set -l global_commands emit status query sessions tail flush deadletter doctor stats export
+set -l commands emit status init hooks service query sessions tail flush deadletter doctor completions stats export relay
+set -l global_commands emit status query sessions tail flush deadletter doctor stats export relay
 set -l sources claude-code codex cursor gemini copilot cline windsurf opencode bash zsh fish
 
 complete -c ferry -f
@@ -23,6 +23,7 @@ complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'c
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a completions -d 'print a shell completion script'
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a stats -d 'sessions, tool calls, failures, durations per host and project'
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a export -d 'print every stored event as JSON lines'
+complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a relay -d 'the per-shell relay ferry init starts'
 
 # Every command.
 complete -c ferry -l help -d 'explain the command'
@@ -114,3 +115,11 @@ complete -c ferry -n "__fish_seen_subcommand_from stats export" -l timeout -x -d
 complete -c ferry -n "__fish_seen_subcommand_from stats" -l json -d 'one JSON object'
 complete -c ferry -n "__fish_seen_subcommand_from export" -l format -x -a jsonl -d 'output format'
 complete -c ferry -n "__fish_seen_subcommand_from export" -l session -x -d 'only this session (id or its start)'
+
+# relay (started by the `ferry init` snippets)
+complete -c ferry -n "__fish_seen_subcommand_from relay" -l source -x -a 'bash zsh fish' -d 'the shell'
+complete -c ferry -n "__fish_seen_subcommand_from relay" -l session -x -d 'the shell session id'
+complete -c ferry -n "__fish_seen_subcommand_from relay" -l shell-pid -x -d 'the shell process it serves'
+complete -c ferry -n "__fish_seen_subcommand_from relay" -l fifo -r -F -d 'the FIFO to read'
+complete -c ferry -n "__fish_seen_subcommand_from relay" -l stdin -d 'send the records on stdin, then exit'
+complete -c ferry -n "__fish_seen_subcommand_from relay" -l timeout-ms -x -d 'each event budget for connect, send and ack'

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 import unittest
@@ -49,6 +50,38 @@ def recorded_exactly(d, shell, sh, expected):
                   if e["payload"]["command"] != "echo final-sentinel")
 
 
+def relay_pids(shell_pid):
+    """The live `ferry relay` processes serving shell_pid (not the one-shot --stdin ones)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if (b"relay" in argv and b"--stdin" not in argv and b"--shell-pid" in argv
+                and argv[argv.index(b"--shell-pid") + 1] == str(shell_pid).encode()):
+            pids.append(int(name))
+    return pids
+
+
+def wait_gone(pid, what):
+    """Waits until process `pid` no longer exists (not even as a zombie)."""
+    deadline = time.monotonic() + fh.HANG_GUARD_S
+    while os.path.exists("/proc/%d" % pid):
+        if time.monotonic() > deadline:
+            with open("/proc/%d/stat" % pid) as f:
+                raise AssertionError("%s (pid %d) is still there: %s" % (what, pid, f.read()))
+        time.sleep(0.02)
+
+
+def relay_fifos(d):
+    run = os.path.dirname(d.socket)
+    return sorted(n for n in os.listdir(run) if n.startswith("relay-")) if os.path.isdir(run) else []
+
+
 class ShellInitTest(unittest.TestCase):
     def setUp(self):
         self.d = fh.Daemon()
@@ -60,17 +93,18 @@ class ShellInitTest(unittest.TestCase):
             s.close()
         self.d.close()
 
-    def init_text(self, shell):
-        r = fh.run_ferry(["init", shell], self.d.env())
+    def init_text(self, shell, ferry=None):
+        r = subprocess.run([ferry or fh.FERRY, "init", shell], env=self.d.env(),
+                           capture_output=True, text=True, timeout=fh.HANG_GUARD_S)
         self.assertEqual(r.returncode, 0, r.stderr)
         return r.stdout
 
-    def start_shell(self, shell, extra_rc="", env_extra=None, twice=True):
+    def start_shell(self, shell, extra_rc="", env_extra=None, twice=True, ferry=None):
         if not shutil.which(shell):
             self.skipTest("%s is not installed (scripts/setup installs it)" % shell)
         work = os.path.join(self.d.root, "work-" + shell)
         os.makedirs(os.path.join(work, "sub"), exist_ok=True)
-        text = self.init_text(shell)
+        text = self.init_text(shell, ferry)
         env = self.d.env(**(env_extra or {}))
         s = shell_pty.Shell(shell, self.d.root, env, work, text + "\n" + text if twice else text,
                             extra_rc=extra_rc)
@@ -407,6 +441,249 @@ PROMPT_COMMAND=__bp_precmd
         r = self.d.emit("--source", "marker", "--kind", "end", "--strict", "--timeout-ms", "10000")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual([e.body["source"] for e in self.d.journal()], ["marker"], ran)
+
+    # -- the relay (client/relay.h): one per shell, so the prompt never forks -------------
+
+    def relay_of(self, s):
+        """The one relay serving shell `s` (waits for it: it starts with the shell)."""
+        deadline = time.monotonic() + fh.HANG_GUARD_S
+        while True:
+            pids = relay_pids(s.pid)
+            if len(pids) == 1:
+                return pids[0]
+            if time.monotonic() > deadline:
+                raise AssertionError("relays of %s %d: %r" % (s.shell, s.pid, pids))
+            time.sleep(0.02)
+
+    def rows(self, shell):
+        """(command, exit_status, pipestatus, cwd) of each command event, in seq order."""
+        return [(e["payload"]["command"], e["payload"].get("exit_status"),
+                 e["payload"].get("pipestatus"), e["cwd"])
+                for e in shell_events(self.d, shell) if e["kind"] == "command"]
+
+    def wait_last(self, shell, command):
+        return wait_events(self.d, shell, lambda evs: any(e["payload"].get("command") == command
+                                                          for e in evs), repr(command))
+
+    def check_relay_rows(self, shell):
+        # A copy of ferry, removed once the shell has started: the prompts run no ferry at all
+        # (the relay, already running, sends every event), yet every command is recorded.
+        bindir = os.path.join(self.d.root, "bin")
+        os.makedirs(bindir, exist_ok=True)
+        ferry = os.path.join(bindir, "ferry")
+        shutil.copy2(fh.FERRY, ferry)
+        s, work = self.start_shell(shell, ferry=ferry)
+        relay = self.relay_of(s)
+        os.unlink(ferry)
+        cmds = ["true", "false", "true | false", "cd sub", "echo relay-done"]
+        for c in cmds:
+            s.run(c)
+        self.wait_last(shell, "echo relay-done")
+        s.run("echo final-sentinel")
+        self.wait_last(shell, "echo final-sentinel")
+        sub = os.path.join(work, "sub")
+        # One relay sends in typing order: seq order is the order of the commands.
+        self.assertEqual(self.rows(shell), [
+            ("true", 0, [0], work), ("false", 1, [1], work), ("true | false", 1, [0, 1], work),
+            ("cd sub", 0, [0], work), ("echo relay-done", 0, [0], sub),
+            ("echo final-sentinel", 0, [0], sub)])
+        evs = shell_events(self.d, shell)
+        self.assertEqual({(e["source"], e["session"], e["pid"], e["payload"]["pid"]) for e in evs},
+                         {(shell, evs[0]["session"], s.pid, s.pid)})
+        self.assertEqual(relay_pids(s.pid), [relay], "the same relay throughout")
+
+    def test_relay_records_exact_rows_bash(self):
+        self.check_relay_rows("bash")
+
+    def test_relay_records_exact_rows_zsh(self):
+        self.check_relay_rows("zsh")
+
+    def test_relay_records_exact_rows_fish(self):
+        self.check_relay_rows("fish")
+
+    def check_relay_killed(self, shell):
+        s, _ = self.start_shell(shell)
+        s.run("echo one")
+        self.wait_last(shell, "echo one")
+        old = self.relay_of(s)
+        os.kill(old, signal.SIGKILL)
+        wait_gone(old, "the killed relay")
+        # The next prompt sees the relay gone and starts another on the same FIFO; no error
+        # reaches the terminal.
+        out = s.run("echo two")
+        self.assertNotIn("ferry", out.replace("echo two", ""))
+        s.run("echo three")
+        self.wait_last(shell, "echo three")
+        s.run("echo final-sentinel")
+        self.wait_last(shell, "echo final-sentinel")
+        self.assertEqual([r[0] for r in self.rows(shell)],
+                         ["echo one", "echo two", "echo three", "echo final-sentinel"])
+        new = self.relay_of(s)
+        self.assertNotEqual(new, old)
+        self.assertEqual(len(relay_fifos(self.d)), 1, relay_fifos(self.d))
+        # No zombie left behind: the shell has reaped every child it started.
+        with open("/proc/%d/task/%d/children" % (s.pid, s.pid)) as f:
+            children = f.read().split()
+        states = []
+        for c in children:
+            try:
+                with open("/proc/%s/stat" % c) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass
+        self.assertNotIn("Z", states)
+
+    def check_relay_cannot_start(self, shell):
+        # The relay is gone and another cannot start (its FIFO became a regular file): each
+        # command goes through a one-shot `ferry relay --stdin`, recorded once, silently.
+        s, _ = self.start_shell(shell)
+        s.run("echo one")
+        self.wait_last(shell, "echo one")
+        old = self.relay_of(s)
+        [name] = relay_fifos(self.d)
+        path = os.path.join(os.path.dirname(self.d.socket), name)
+        os.kill(old, signal.SIGKILL)
+        wait_gone(old, "the killed relay")
+        os.unlink(path)
+        with open(path, "w"):
+            pass
+        out = s.run("echo two")
+        self.assertNotIn("ferry", out.replace("echo two", ""))
+        self.assertNotIn("FIFO", out)
+        s.run("echo three")
+        self.wait_last(shell, "echo three")
+        s.run("echo final-sentinel")
+        self.wait_last(shell, "echo final-sentinel")
+        self.assertEqual(sorted(r[0] for r in self.rows(shell)),
+                         ["echo final-sentinel", "echo one", "echo three", "echo two"])
+        self.assertEqual(relay_pids(s.pid), [])
+        with open(path) as f:
+            self.assertEqual(f.read(), "", "nothing was written to the impostor")
+
+    def test_relay_cannot_start_bash(self):
+        self.check_relay_cannot_start("bash")
+
+    def test_relay_cannot_start_zsh(self):
+        self.check_relay_cannot_start("zsh")
+
+    def test_relay_cannot_start_fish(self):
+        self.check_relay_cannot_start("fish")
+
+    def test_relay_killed_mid_session_bash(self):
+        self.check_relay_killed("bash")
+
+    def test_relay_killed_mid_session_zsh(self):
+        self.check_relay_killed("zsh")
+
+    def test_relay_killed_mid_session_fish(self):
+        self.check_relay_killed("fish")
+
+    def check_relay_spools(self, shell):
+        s, _ = self.start_shell(shell)
+        s.run("echo before")
+        self.wait_last(shell, "echo before")
+        self.assertEqual(self.d.stop(), 0)
+        s.run("echo while-down-1")
+        s.run("echo while-down-2")
+        spool = os.path.join(self.d.state_dir, "spool")
+        deadline = time.monotonic() + fh.HANG_GUARD_S
+        while True:
+            files = sorted(os.listdir(spool)) if os.path.isdir(spool) else []
+            if len(files) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        self.assertEqual(len(files), 2, files)
+        self.d.start()
+        s.run("echo after")
+        self.wait_last(shell, "echo after")
+        wait_events(self.d, shell, lambda evs: len(evs) >= 4, "the spooled events")
+        s.run("echo final-sentinel")
+        self.wait_last(shell, "echo final-sentinel")
+        self.assertEqual(sorted(r[0] for r in self.rows(shell)),
+                         ["echo after", "echo before", "echo final-sentinel",
+                          "echo while-down-1", "echo while-down-2"])
+
+    def test_relay_spools_while_ferryd_is_down_bash(self):
+        self.check_relay_spools("bash")
+
+    def test_relay_spools_while_ferryd_is_down_zsh(self):
+        self.check_relay_spools("zsh")
+
+    def test_relay_spools_while_ferryd_is_down_fish(self):
+        self.check_relay_spools("fish")
+
+    def test_relay_ends_with_the_shell(self):
+        # `exit`: the shell's own session_end, then the relay is gone and its FIFO removed,
+        # although a background job still holds the shell's end of the FIFO.
+        for shell in SHELLS:
+            if not shutil.which(shell):
+                continue
+            s, _ = self.start_shell(shell)
+            relay = self.relay_of(s)
+            # Disowned (and under nohup): the shell's exit does not take it along.
+            s.run("nohup sleep 300 >/dev/null 2>&1 " + ("&!" if shell == "zsh" else "& disown"))
+            job = int(re.findall(r"job=(\d+)", s.run("echo job=$last_pid" if shell == "fish"
+                                                    else "echo job=$!"))[-1])
+            deadline = time.monotonic() + fh.HANG_GUARD_S
+            while open("/proc/%d/comm" % job).read() != "sleep\n":  # nohup has run
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
+            fifo = os.path.realpath(os.path.join(os.path.dirname(self.d.socket),
+                                                 relay_fifos(self.d)[0]))
+            held = {os.path.realpath("/proc/%d/fd/%s" % (job, fd))
+                    for fd in os.listdir("/proc/%d/fd" % job)}
+            # bash cannot mark the fd close-on-exec: its jobs inherit it (zsh's sysopen can).
+            self.assertEqual(fifo in held, shell == "bash", shell)
+            try:
+                s.close()
+                self.shells.remove(s)
+                wait_events(self.d, shell, lambda evs: any(e["kind"] == "session_end"
+                                                         for e in evs), "session_end")
+                wait_gone(relay, "%s's relay after exit" % shell)
+                ends = [e["payload"] for e in shell_events(self.d, shell)
+                        if e["kind"] == "session_end"]
+                self.assertEqual(len(ends), 1, ends)
+                self.assertNotIn("ended_by", ends[0])
+                self.assertEqual(relay_fifos(self.d), [], shell)
+                self.assertTrue(os.path.exists("/proc/%d" % job), "the job outlived the shell")
+            finally:
+                try:
+                    os.kill(job, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def test_relay_ends_a_killed_shells_session(self):
+        # A shell killed outright runs no exit hook: its relay sends the session_end.
+        for shell in SHELLS:
+            if not shutil.which(shell):
+                continue
+            s, _ = self.start_shell(shell)
+            relay = self.relay_of(s)
+            s.run("echo last")
+            self.wait_last(shell, "echo last")
+            os.kill(s.pid, signal.SIGKILL)
+            os.waitpid(s.pid, 0)
+            os.close(s.fd)
+            self.shells.remove(s)
+            evs = wait_events(self.d, shell, lambda evs: any(e["kind"] == "session_end"
+                                                           for e in evs), "session_end")
+            end = [e for e in evs if e["kind"] == "session_end"]
+            self.assertEqual([(e["session"], e["pid"], e["payload"]) for e in end],
+                             [(evs[0]["session"], s.pid,
+                               {"shell": shell, "session": evs[0]["session"], "pid": s.pid,
+                                "ended_by": "relay"})])
+            wait_gone(relay, "%s's relay" % shell)
+            self.assertEqual(relay_fifos(self.d), [], shell)
+
+    def test_zsh_subshell_exit_is_not_the_sessions_end(self):
+        s, _ = self.start_shell("zsh")
+        s.run("(exit 3)")
+        s.run("echo still-here")
+        self.wait_last("zsh", "echo still-here")
+        s.run("echo final-sentinel")
+        self.wait_last("zsh", "echo final-sentinel")
+        self.assertEqual([e["kind"] for e in shell_events(self.d, "zsh")], ["command"] * 3)
+        self.assertEqual(len(relay_pids(s.pid)), 1)
 
     def test_init_usage(self):
         r = fh.run_ferry(["init", "tcsh"], self.d.env())

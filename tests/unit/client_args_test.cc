@@ -714,5 +714,31 @@ TEST_CASE("client args: emit --ephemeral, not with --durable", "[client_args][ep
         "written to disk)");
 }
 
+TEST_CASE("client args: relay", "[client_args]") {
+  Argv argv{"--source", "bash",      "--session",    "42-1", "--shell-pid", "42",
+            "--fifo",   "/r/f.fifo", "--timeout-ms", "300",  "--socket",    "/s"};
+  RelayArgs a;
+  std::string error;
+  REQUIRE(ParseRelayArgs(argv.argc(), argv.argv(), &a, &error) == Parsed::kRun);
+  CHECK((a.source == "bash" && a.session == "42-1" && a.shell_pid == 42));
+  CHECK((a.fifo == "/r/f.fifo" && a.timeout_ms == 300 && a.global.socket == "/s"));
+  CHECK_FALSE(a.use_stdin);
+  Argv once{"--stdin", "--source", "zsh", "--session", "s"};
+  RelayArgs b;
+  REQUIRE(ParseRelayArgs(once.argc(), once.argv(), &b, &error) == Parsed::kRun);
+  CHECK((b.use_stdin && b.shell_pid == 0 && b.timeout_ms == 0));
+  Argv help{"--help"};
+  CHECK(ParseRelayArgs(help.argc(), help.argv(), &b, &error) == Parsed::kHelp);
+  CHECK(Refusal<RelayArgs>(ParseRelayArgs, {"--source", "bash", "--session", "s"}) ==
+        "relay: --source, --session and (without --stdin) --shell-pid are required");
+  CHECK(Refusal<RelayArgs>(ParseRelayArgs, {"--shell-pid", "0"}) ==
+        "relay: --shell-pid needs a positive number, not \"0\"");
+  CHECK(Refusal<RelayArgs>(ParseRelayArgs, {"--timeout-ms", "3600001"}) ==
+        "relay: --timeout-ms needs a positive number, not \"3600001\"");
+  CHECK(Refusal<RelayArgs>(ParseRelayArgs, {"--fifo"}) == "relay: --fifo needs a value");
+  CHECK(Refusal<RelayArgs>(ParseRelayArgs, {"--data", "{}"}) ==
+        "relay: unknown argument \"--data\" (ferry relay --help)");
+}
+
 }  // namespace
 }  // namespace ferry::client
