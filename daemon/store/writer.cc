@@ -135,6 +135,10 @@ Status StoreWriter::Open(uint64_t journal_written) {
       spdlog::error("{} is damaged ({}); moved it aside to {} and rebuilding it from the journal",
                     options_.db_path, reason, moved);
     }
+    if (store::SetSearch(*db_, options_.search)) {
+      spdlog::info(options_.search ? "store: search index re-created from the stored events"
+                                   : "store: search index dropped ([store] search = false)");
+    }
     uint64_t cursor = store::ReadCursor(*db_);
     if (cursor > journal_written) {
       // The db has applied seqs the journal no longer holds (a cut tail, a lost segment, a

@@ -47,6 +47,7 @@ struct StoreOptions {
   uint64_t retain_rows = 0;                 // 0: no row cap
   uint64_t retain_batch = 1000;             // rows deleted per retention transaction
   uint64_t rebuild_log_every = 100000;      // log rebuild progress every N events
+  bool search = true;  // [store] search: keep the full-text index (store::SetSearch)
 };
 
 // Figures for `ferry status`. Written by the store thread, read by anyone.
