@@ -14,6 +14,7 @@
 #include "client/hooks.h"
 #include "client/init.h"
 #include "client/query.h"
+#include "client/search.h"
 #include "client/service.h"
 #include "client/sinks.h"
 #include "client/stats.h"
@@ -42,13 +43,15 @@ constexpr const char* kHelp =
     "  stats        per host and project: sessions, prompts, tool calls, failures, p50/p95\n"
     "               durations, the slowest calls, shell exit statuses (--json for machines)\n"
     "  export       print every stored event as JSON lines (--since, --session, --source)\n"
+    "  search       full-text search of prompts, tool calls, tool output and shell commands,\n"
+    "               best match first, with how to resume the session (ferry search docker)\n"
     "  flush        send what the upstream sinks have not yet sent, now (--wait to wait for it)\n"
     "  deadletter   list, replay or purge the events a sink's server rejected\n"
     "  doctor       check what usually goes wrong (daemon, hooks, shell, sinks) and how to fix it\n"
     "  completions  print shell completions: ferry completions bash|zsh|fish\n"
     "\n"
-    "tail, sessions, query, stats, export and deadletter list work when ferryd is down\n"
-    "(read-only).\n"
+    "tail, sessions, query, stats, export, search and deadletter list work when ferryd is\n"
+    "down (read-only).\n"
     "Commands that wait for ferryd take --timeout DURATION (500ms, 30s, 5m; defaults in\n"
     "each command's --help); a ferryd that accepts but does not answer in time exits 3.\n"
     "\n"
@@ -64,9 +67,9 @@ constexpr const char* kHelp =
     "answering.\n";
 
 // Every command, for "did you mean" (kept in step with main()'s dispatch).
-constexpr std::string_view kCommands[] = {"emit",   "status",      "init",  "hooks", "service",
-                                          "tail",   "sessions",    "query", "flush", "deadletter",
-                                          "doctor", "completions", "stats", "export"};
+constexpr std::string_view kCommands[] = {"emit",   "status",      "init",  "hooks",  "service",
+                                          "tail",   "sessions",    "query", "flush",  "deadletter",
+                                          "doctor", "completions", "stats", "export", "search"};
 
 // Levenshtein distance (insert, delete, substitute; a swap of neighbours counts 1).
 size_t EditDistance(std::string_view a, std::string_view b) {
@@ -134,6 +137,7 @@ int main(int argc, char** argv) {
   if (cmd == "tail") return ferry::client::RunTail(argc - 2, argv + 2);
   if (cmd == "stats") return ferry::client::RunStats(argc - 2, argv + 2);
   if (cmd == "export") return ferry::client::RunExport(argc - 2, argv + 2);
+  if (cmd == "search") return ferry::client::RunSearch(argc - 2, argv + 2);
   if (cmd == "flush") return ferry::client::RunFlush(argc - 2, argv + 2);
   if (cmd == "deadletter") return ferry::client::RunDeadletter(argc - 2, argv + 2);
   if (cmd == "completions") return ferry::client::RunCompletions(argc - 2, argv + 2);
