@@ -5,7 +5,7 @@
    their output, shell commands; about 1 KiB each on average) go into a ferryd whose store is
    off ([store] enabled = false), so the journal holds them and ferry.db does not exist.
 2. Store cost, with and without the index, same run: ferryd is started on that journal with
-   the store on, [store] search = true (A) or false (B), alternating A B A B (--rounds). It
+   the store on, [store] search = false (B) or true (A), alternating B A B A (--rounds). It
    rebuilds ferry.db from the journal while nothing else happens, so ferryd's CPU from start
    until the store's cursor reaches the last seq, over EVENTS, is the store's CPU per event.
    ferry.db is deleted before each round.
@@ -165,11 +165,11 @@ def main():
     events = per * args.producers
     runs = []
     for _ in range(args.rounds):
-        for search in (True, False):
+        for search in (False, True):
             d, r = rebuild(h, root, search, events)
             runs.append(r)
             if search and _ == args.rounds - 1:
-                break  # keep the last A running for the latency part
+                break  # keep the last run (with the index) going for the latency part
             d.stop()
             d.proc = None
     out["runs"] = runs

@@ -10,117 +10,91 @@
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
+#include <rapidjson/document.h>
 #include <sqlite3.h>
+
+#include "daemon/store/search_text.h"
 
 namespace ferry::store {
 namespace {
 
-// The text `ferry search` finds, per event (docs/queries.md "Search" lists it per host): the
-// FTS5 table `search` is an external-content index over this view, so the text itself is never
-// stored twice; a hit's snippet re-reads its event. rid is the event's seq. Rows are the events
-// whose kind gives text; text is cut to its first 8192 characters.
-// The view is part of migration 2, not re-created on open like tool_spans: FTS5 deletes an
-// event's entries by re-reading its text here, so changing the rules is a new migration that
-// re-creates the view and runs 'rebuild' in the same transaction.
-// No table-valued function (json_each, json_tree) may appear here: FTS5 reads this view from
-// inside its own virtual table, where SQLite refuses them ("SQL logic error").
-// Other tables can add their rows to the index later (transcript_messages: origin
-// 'transcripts', kind 'assistant'); their rids must not collide with event seqs (docs/queries.md).
-constexpr const char* kSearchSchema = R"sql(CREATE VIEW search_docs AS
-SELECT seq AS rid, 'events' AS origin, doc_kind AS kind, substr(CASE doc_kind
-  WHEN 'prompt' THEN json_extract(payload, '$.prompt')
-  WHEN 'tool' THEN
-    coalesce(json_extract(payload, '$.tool_name') || ': ', json_extract(payload, '$.toolName') || ': ',
-             CASE kind WHEN 'beforeShellExecution' THEN 'Shell: ' WHEN 'afterFileEdit' THEN 'Edit: ' END, '')
-    || coalesce(json_extract(payload, '$.tool_input.command'), json_extract(payload, '$.tool_input.file_path'),
-                json_extract(payload, '$.tool_input.pattern'), json_extract(payload, '$.tool_input.url'),
-                json_extract(payload, '$.tool_input.query'), json_extract(payload, '$.tool_input.prompt'),
-                json_extract(payload, '$.tool_input'), json_extract(payload, '$.toolArgs'),
-                json_extract(payload, '$.command'), json_extract(payload, '$.file_path'), '')
-    || coalesce(char(10) || json_extract(payload, '$.tool_input.description'), '')
-  WHEN 'output' THEN CASE json_type(payload, '$.tool_response')
-    WHEN 'text' THEN json_extract(payload, '$.tool_response')
-    WHEN 'object' THEN CASE
-      WHEN json_type(payload, '$.tool_response.stdout') = 'text' THEN
-        json_extract(payload, '$.tool_response.stdout')
-        || coalesce(char(10) || nullif(json_extract(payload, '$.tool_response.stderr'), ''), '')
-      ELSE coalesce(json_extract(payload, '$.tool_response.llmContent'),
-                    json_extract(payload, '$.tool_response.file.content'),
-                    json_extract(payload, '$.tool_response.output'),
-                    json_extract(payload, '$.tool_response.result'),
-                    json_extract(payload, '$.tool_response')) END
-    WHEN 'array' THEN json_extract(payload, '$.tool_response')
-    ELSE coalesce(json_extract(payload, '$.error'), json_extract(payload, '$.output'),
-                  json_extract(payload, '$.toolResult.textResultForLlm'), json_extract(payload, '$.result_json'))
-    END
-  WHEN 'shell' THEN json_extract(payload, '$.command') END, 1, 8192) AS text
-FROM (SELECT seq, kind, payload, CASE
-    WHEN kind IN ('UserPromptSubmit', 'BeforeAgent', 'beforeSubmitPrompt', 'userPromptSubmitted') THEN 'prompt'
-    WHEN kind IN ('PreToolUse', 'BeforeTool', 'beforeShellExecution', 'beforeMCPExecution', 'preToolUse',
-                  'afterFileEdit') THEN 'tool'
-    WHEN kind IN ('PostToolUse', 'PostToolUseFailure', 'AfterTool', 'afterShellExecution', 'afterMCPExecution',
-                  'postToolUse', 'postToolUseFailure') THEN 'output'
-    WHEN kind = 'command' THEN 'shell' END AS doc_kind
-  FROM events)
-WHERE doc_kind IS NOT NULL;
--- unicode61 folds case and diacritics (café matches cafe); origin and kind are read from the
--- view, not indexed (UNINDEXED): only text is searched.
-CREATE VIRTUAL TABLE search USING fts5(origin UNINDEXED, kind UNINDEXED, text,
-  content = 'search_docs', content_rowid = 'rid', tokenize = 'unicode61 remove_diacritics 2');)sql";
+// The full-text index behind `ferry search` (docs/queries.md "Search"). One row per event that
+// gives text (rowid = the event's seq, origin 'events', kind and text from search_text.h),
+// written by the store writer in the transaction that writes the event's row; the trigger
+// deletes it with the row (retention). FTS5 keeps its own copy of the text (at most 8 KiB per
+// event) for snippet(): an external-content table over a view of events would re-derive the
+// text in SQL, which costs several times the writer's whole work per event (docs/benchmarks.md
+// "Run L"). Other tables may add rows later (transcript_messages: origin 'transcripts', kind
+// 'assistant', with rowids that cannot be a seq: docs/queries.md).
+constexpr const char* kSearchSchema =
+    "CREATE VIRTUAL TABLE search USING fts5(origin UNINDEXED, kind UNINDEXED, text,"
+    " tokenize = 'unicode61 remove_diacritics 2');"
+    "CREATE TRIGGER events_search_delete AFTER DELETE ON events BEGIN"
+    " DELETE FROM search WHERE rowid = old.seq; END;";
 
-// Indexes every row already stored (an upgraded ferry.db is searchable at once).
-constexpr const char* kSearchBackfill =
-    "INSERT INTO search(search) VALUES('rebuild');"
-    "INSERT OR REPLACE INTO meta(key, value) VALUES('search', 'on');";
-
-// The triggers that keep `search` in step with events, in the transaction of the statement
-// that inserts or deletes the row. [store] search = false drops them (SetSearch).
-constexpr const char* kSearchTriggers =
-    "CREATE TRIGGER IF NOT EXISTS events_search_insert AFTER INSERT ON events BEGIN"
-    " INSERT INTO search(rowid, origin, kind, text)"
-    " SELECT rid, origin, kind, text FROM search_docs WHERE rid = new.seq; END;"
-    "CREATE TRIGGER IF NOT EXISTS events_search_delete BEFORE DELETE ON events BEGIN"
-    " INSERT INTO search(search, rowid, origin, kind, text)"
-    " SELECT 'delete', rid, origin, kind, text FROM search_docs WHERE rid = old.seq; END;";
+// Indexes every event already stored (an upgraded ferry.db is searchable at once), and notes
+// that the index is on.
+void IndexStoredEvents(SQLite::Database& db) {
+  SQLite::Statement rows(db, "SELECT seq, kind, payload FROM events ORDER BY seq");
+  SQLite::Statement put(db,
+                        "INSERT INTO search(rowid, origin, kind, text) VALUES(?, 'events', ?, ?)");
+  rapidjson::Document doc;
+  std::string text;
+  while (rows.executeStep()) {
+    const std::string kind = rows.getColumn(1).getString();
+    const char* what = SearchKindOf(kind);
+    if (!what || rows.getColumn(2).isNull()) continue;
+    const SQLite::Column payload = rows.getColumn(2);
+    doc.Parse(static_cast<const char*>(payload.getBlob()), static_cast<size_t>(payload.size()));
+    if (doc.HasParseError() || !SearchText(kind, doc, &text)) continue;
+    put.bind(1, rows.getColumn(0).getInt64());
+    put.bind(2, what);
+    put.bindNoCopy(3, text);
+    put.exec();
+    put.reset();
+  }
+  db.exec("INSERT OR REPLACE INTO meta(key, value) VALUES('search', 'on')");
+}
 
 // Migration n takes the schema from version n-1 to n. Never edit a released migration: add
 // the next one.
+// A migration's SQL, then (when set) what it does in C++, in the same transaction.
 struct Migration {
-  const char* steps[3];
+  const char* sql;
+  void (*then)(SQLite::Database& db);
 };
 constexpr Migration kMigrations[] = {
     // 1: the first schema.
-    {{"CREATE TABLE events ("
-      "  seq INTEGER PRIMARY KEY,"
-      "  id TEXT NOT NULL UNIQUE,"
-      "  ts INTEGER,"
-      "  received INTEGER,"
-      "  source TEXT,"
-      "  kind TEXT,"
-      "  session TEXT,"
-      "  cwd TEXT,"
-      "  host TEXT,"
-      "  pid INTEGER,"
-      "  payload TEXT);"
-      "CREATE INDEX events_session ON events(source, session);"
-      "CREATE INDEX events_ts ON events(ts);"
-      "CREATE TABLE sessions ("
-      "  source TEXT NOT NULL,"
-      "  session TEXT NOT NULL,"
-      "  first_ts INTEGER,"
-      "  last_ts INTEGER,"
-      "  events INTEGER NOT NULL,"
-      "  kinds TEXT NOT NULL,"
-      "  failures INTEGER NOT NULL,"
-      "  ended INTEGER,"
-      "  end_reason TEXT,"
-      "  PRIMARY KEY(source, session));"
-      "CREATE INDEX sessions_last_ts ON sessions(last_ts);"}},
+    {"CREATE TABLE events ("
+     "  seq INTEGER PRIMARY KEY,"
+     "  id TEXT NOT NULL UNIQUE,"
+     "  ts INTEGER,"
+     "  received INTEGER,"
+     "  source TEXT,"
+     "  kind TEXT,"
+     "  session TEXT,"
+     "  cwd TEXT,"
+     "  host TEXT,"
+     "  pid INTEGER,"
+     "  payload TEXT);"
+     "CREATE INDEX events_session ON events(source, session);"
+     "CREATE INDEX events_ts ON events(ts);"
+     "CREATE TABLE sessions ("
+     "  source TEXT NOT NULL,"
+     "  session TEXT NOT NULL,"
+     "  first_ts INTEGER,"
+     "  last_ts INTEGER,"
+     "  events INTEGER NOT NULL,"
+     "  kinds TEXT NOT NULL,"
+     "  failures INTEGER NOT NULL,"
+     "  ended INTEGER,"
+     "  end_reason TEXT,"
+     "  PRIMARY KEY(source, session));"
+     "CREATE INDEX sessions_last_ts ON sessions(last_ts);",
+     nullptr},
     // 2: the full-text index over prompts, tool calls, tool output and shell commands
-    // (`ferry search`; docs/queries.md "Search"). search_docs says what text each event gives;
-    // the triggers keep the index in the same transaction as the rows (the writer's insert,
-    // retention's delete); 'rebuild' indexes the rows already stored.
-    {{kSearchSchema, kSearchTriggers, kSearchBackfill}},
+    // (`ferry search`), with every stored event indexed.
+    {kSearchSchema, IndexStoredEvents},
 };
 
 // Views hold no data, so they are not migrations: Migrate drops and re-creates each one on
@@ -289,9 +263,8 @@ void Migrate(SQLite::Database& db) {
   static_assert(kCount == kSchemaVersion);
   for (int n = version + 1; n <= kCount; ++n) {
     SQLite::Transaction txn(db);
-    for (const char* step : kMigrations[n - 1].steps) {
-      if (step) db.exec(step);
-    }
+    db.exec(kMigrations[n - 1].sql);
+    if (kMigrations[n - 1].then) kMigrations[n - 1].then(db);
     SQLite::Statement set(db,
                           "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)");
     set.bind(1, n);
@@ -312,13 +285,13 @@ bool SetSearch(SQLite::Database& db, bool enabled) {
   if ((state != "off") == enabled) return false;
   SQLite::Transaction txn(db);
   if (enabled) {
-    db.exec(kSearchTriggers);
-    db.exec(kSearchBackfill);
+    IndexStoredEvents(db);
   } else {
+    // Emptied at once, and the pages go back to the free list (DELETE would remove row by row).
     db.exec(
-        "DROP TRIGGER IF EXISTS events_search_insert;"
-        "DROP TRIGGER IF EXISTS events_search_delete;"
-        "INSERT INTO search(search) VALUES('delete-all');"
+        "DROP TABLE search;"
+        "CREATE VIRTUAL TABLE search USING fts5(origin UNINDEXED, kind UNINDEXED, text,"
+        " tokenize = 'unicode61 remove_diacritics 2');"
         "INSERT OR REPLACE INTO meta(key, value) VALUES('search', 'off');");
   }
   txn.commit();

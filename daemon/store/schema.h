@@ -6,10 +6,10 @@
 //                                         aggregates, PRIMARY KEY(source, session)
 //   meta(key PRIMARY KEY, value)          schema_version, cursor (last seq applied), search
 //                                         ('on', or 'off' while [store] search = false)
-//   search_docs (VIEW)                   the text each event gives `ferry search` (rid = seq)
-//   search (FTS5, external content over search_docs)
-//                                         the full-text index; kept by triggers on events in the
-//                                         transaction that writes the rows (migration 2)
+//   search (FTS5: origin, kind, text)     the full-text index behind `ferry search`, one row
+//                                         per event that gives text (rowid = seq; search_text.h);
+//                                         written by the store writer with the event's row,
+//                                         deleted with it by a trigger (migration 2)
 //   tool_spans (VIEW)                     one row per tool call (pre/post events paired) and
 //                                         per shell command; computed from events on each read;
 //                                         re-created by Migrate on every open (not versioned)
@@ -44,9 +44,9 @@ void Migrate(SQLite::Database& db);
 
 uint64_t ReadCursor(SQLite::Database& db);
 
-// [store] search: false drops the index's triggers and empties the index (meta search 'off');
-// true, on a db where it was off, re-creates the triggers and indexes every stored row, in one
-// transaction. Returns true when it changed something. Throws on failure.
+// [store] search: false empties the index (meta search 'off'; the writer then adds nothing);
+// true, on a db where it was off, indexes every stored row, in one transaction. Returns true when
+// it changed something. Throws on failure.
 bool SetSearch(SQLite::Database& db, bool enabled);
 
 // Reads the cursor of the db at `path` without writing anything (0 if there is no file or no

@@ -20,6 +20,7 @@
 #include "daemon/store/raw_statement.h"
 #include "daemon/store/record_scan.h"
 #include "daemon/store/schema.h"
+#include "daemon/store/search_text.h"
 #include "daemon/store/session_rollup.h"
 #include "proto/event.h"
 
@@ -100,8 +101,11 @@ struct StoreWriter::Prepared {
         put_session(db,
                     "INSERT OR REPLACE INTO sessions(source, session, first_ts, last_ts, "
                     "events, kinds, failures, ended, end_reason) VALUES(?,?,?,?,?,?,?,?,?)"),
-        cursor(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('cursor', ?)") {}
-  RawStatement insert, get_session, put_session, cursor;
+        cursor(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('cursor', ?)"),
+        search(db, "INSERT INTO search(rowid, origin, kind, text) VALUES(?, 'events', ?, ?)") {}
+  RawStatement insert, get_session, put_session, cursor, search;
+  rapidjson::Document search_doc;  // the payload of an event that gives search text
+  std::string search_text;
   // Scratch reused across batches (the store thread's only allocations per event are the
   // session map's new keys).
   rapidjson::Document doc;
@@ -274,6 +278,7 @@ bool StoreWriter::InsertOne(const JournalRecord& rec, const store::ScannedEnvelo
   const bool fresh = ins.Changes() > 0;
   ins.Reset();
   if (!fresh) return false;  // the same event id came twice (spool replay)
+  if (options_.search && e.has_payload) IndexText(rec.seq, e);
   prepared_->sources.Add(e.source, e.ts, e.kind, e.session,
                          IsFailureKind(e.kind) || e.payload_failure, e.payload);
   if (e.session.empty()) return true;
@@ -354,6 +359,23 @@ Status StoreWriter::Commit(Batch* batch) {
   MaybeLogRebuild(batch->end_cursor);
   batch->records.clear();
   return Status::Ok();
+}
+
+// The event's search text (search_text.h) into the index, in the batch's transaction. Only
+// events of the kinds that give text have their payload parsed.
+void StoreWriter::IndexText(uint64_t seq, const store::ScannedEnvelope& e) {
+  const char* what = store::SearchKindOf(e.kind);
+  if (!what) return;
+  rapidjson::Document& doc = prepared_->search_doc;
+  doc.Parse(e.payload.data(), e.payload.size());
+  if (doc.HasParseError() || !store::SearchText(e.kind, doc, &prepared_->search_text)) return;
+  RawStatement& put = prepared_->search;
+  put.Reset();
+  put.Int64(1, static_cast<int64_t>(seq));
+  put.Text(2, what);
+  put.Text(3, prepared_->search_text);
+  put.Step();
+  put.Reset();
 }
 
 void StoreWriter::MaybeLogRebuild(uint64_t committed) {
@@ -520,6 +542,8 @@ void StoreWriter::TrimMemory(Batch* batch) {
   std::vector<JournalRecord>().swap(batch->records);
   if (prepared_) {
     std::string().swap(prepared_->compact);
+    std::string().swap(prepared_->search_text);
+    rapidjson::Document().Swap(prepared_->search_doc);
     prepared_->doc.SetNull();
     rapidjson::Document().Swap(prepared_->doc);
     std::unordered_map<std::string, SessionDelta>().swap(prepared_->sessions);

@@ -2,6 +2,7 @@
 // journal: reads records with its own JournalReader from its cursor up to
 // JournalProgress::written(), and writes them in batches (by count, and at most one commit
 // per batch_interval unless a batch fills), one transaction per batch holding the event rows,
+// their search text (the FTS5 index `search`, unless [store] search = false; search_text.h),
 // the session aggregates and the new cursor (meta.cursor), so every journal record lands
 // exactly once across crashes. Each record is read once (store::ScanRecord, record_scan.h;
 // the full parser only for what it leaves), with statements prepared once per connection; the
@@ -115,6 +116,7 @@ class StoreWriter {
   void Fill(Batch* batch, uint64_t limit);
   Status Commit(Batch* batch);
   bool InsertOne(const JournalRecord& rec, const store::ScannedEnvelope& e);
+  void IndexText(uint64_t seq, const store::ScannedEnvelope& e);
   // After a catch-up, once idle: frees the page cache, batch buffers and malloc's free pages.
   void TrimMemory(Batch* batch);
   Status CloseIdleSessions();
