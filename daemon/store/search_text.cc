@@ -43,7 +43,8 @@ const rapidjson::Value* FirstString(const rapidjson::Value& obj,
 
 void Append(std::string* text, const rapidjson::Value& s) {
   if (text->size() >= kMaxSearchText) return;
-  text->append(s.GetString(), std::min<size_t>(s.GetStringLength(), kMaxSearchText));
+  // One byte over the cap at most, so that Cap sees where the cut falls.
+  text->append(s.GetString(), std::min<size_t>(s.GetStringLength(), kMaxSearchText + 1));
 }
 
 // Every string value under `v`, in document order, one per line (until the cap).
