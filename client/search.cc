@@ -57,22 +57,31 @@ enum Col : rapidjson::SizeType {
   kNCols
 };
 
-// The best `limit` hits are picked from the index and events alone (bm25 needs no text); only
-// they are read back for their snippet (which re-reads the event's text).
+// The best `limit` hits are picked from the index alone (bm25 needs no text), then read back
+// with their snippet (which reads the stored text) and their event. Every match is ranked, so
+// a word found in most events costs the most (docs/benchmarks.md "Run L"). Filters need each
+// match's event row; --since also bounds the seqs (events_ts index), so the index skips older
+// matches.
 std::string SearchSql(const SearchArgs& o, int64_t since_ns) {
   const std::string match = SqlString(o.query);
   std::string where;
   if (!o.source.empty()) where += " AND e.source = " + SqlString(o.source);
-  if (since_ns > 0) where += " AND e.ts >= " + std::to_string(since_ns);
+  if (since_ns > 0) {
+    const std::string since = std::to_string(since_ns);
+    where += " AND e.ts >= " + since +
+             " AND search.rowid >= (SELECT coalesce(min(seq), 1 << 62) FROM events WHERE ts >= " +
+             since + ")";
+  }
   if (!o.session.empty()) {
     // Bytes, not characters: the prefix's length is its size in bytes.
     where += " AND substr(CAST(e.session AS BLOB), 1, " + std::to_string(o.session.size()) +
              ") = CAST(" + SqlString(o.session) + " AS BLOB)";
   }
-  return "WITH top AS MATERIALIZED (SELECT search.rowid AS rid, search.rank AS r FROM search "
-         "JOIN events e ON e.seq = search.rowid WHERE search MATCH " +
-         match + where + " ORDER BY search.rank, search.rowid DESC LIMIT " +
-         std::to_string(o.limit) +
+  const std::string from =
+      where.empty() ? " FROM search" : " FROM search JOIN events e ON e.seq = search.rowid";
+  return "WITH top AS MATERIALIZED (SELECT search.rowid AS rid, search.rank AS r" + from +
+         " WHERE search MATCH " + match + where +
+         " ORDER BY search.rank, search.rowid DESC LIMIT " + std::to_string(o.limit) +
          ") SELECT e.seq, e.ts, e.source, e.session, e.cwd, e.kind, search.kind, "
          "snippet(search, 2, char(2), char(3), '…', " +
          std::to_string(kSnippetTokens) +
