@@ -34,6 +34,8 @@ BUILD = os.path.join(ROOT, "build", "release")
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, HERE)
 
+# 64 MiB segments (the default) open quickly; the cap keeps every event of the run.
+JOURNAL = "[journal]\nmax_bytes = \"8GiB\"\n"
 QUERIES = ["docker compose", "journal", "segfault", '"permission denied"', "kubectl AND logs",
            "cmake OR ninja", "timeout*", "retry NOT backoff"]
 
@@ -118,9 +120,16 @@ def rebuild(h, root, search, events):
     for s in ("", "-wal", "-shm"):
         if os.path.exists(db + s):
             os.unlink(db + s)
-    d = h.Daemon(config="[journal]\nsegment_size = \"1GiB\"\n[store]\nsearch = %s\n"
-                 % ("true" if search else "false"), root=root)
-    d.start()
+    d = h.Daemon(config=JOURNAL + "[store]\nsearch = %s\n" % ("true" if search else "false"),
+                 root=root)
+    d.spawn()
+    deadline = time.monotonic() + 600  # opening ferry.db may take a while on a loaded machine
+    while time.monotonic() < deadline:
+        try:
+            d.status()
+            break
+        except Exception:  # noqa: BLE001  (not answering yet)
+            time.sleep(0.5)
     pid = d.proc.pid
     t0 = time.monotonic()
     while d.status()["store"]["cursor"] < events:
@@ -151,7 +160,7 @@ def main():
     frames = [make_frames(h, per, k, k) for k in range(args.producers)]
     out["journal_bytes_per_event"] = round(
         sum(len(f) for fs in frames for f in fs) / (per * args.producers))
-    d = h.Daemon(config="[journal]\nsegment_size = \"1GiB\"\n[store]\nenabled = false\n", root=root)
+    d = h.Daemon(config=JOURNAL + "[store]\nenabled = false\n", root=root)
     d.start()
     errors = []
     threads = [threading.Thread(target=producer, args=(d, f, errors)) for f in frames]

@@ -11,6 +11,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 #include <rapidjson/document.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include "daemon/store/search_text.h"
@@ -36,22 +37,12 @@ constexpr const char* kSearchSchema =
 // that the index is on.
 void IndexStoredEvents(SQLite::Database& db) {
   SQLite::Statement rows(db, "SELECT seq, kind, payload FROM events ORDER BY seq");
-  SQLite::Statement put(db,
-                        "INSERT INTO search(rowid, origin, kind, text) VALUES(?, 'events', ?, ?)");
-  rapidjson::Document doc;
-  std::string text;
+  SearchIndexer index(db.getHandle());
   while (rows.executeStep()) {
-    const std::string kind = rows.getColumn(1).getString();
-    const char* what = SearchKindOf(kind);
-    if (!what || rows.getColumn(2).isNull()) continue;
     const SQLite::Column payload = rows.getColumn(2);
-    doc.Parse(static_cast<const char*>(payload.getBlob()), static_cast<size_t>(payload.size()));
-    if (doc.HasParseError() || !SearchText(kind, doc, &text)) continue;
-    put.bind(1, rows.getColumn(0).getInt64());
-    put.bind(2, what);
-    put.bindNoCopy(3, text);
-    put.exec();
-    put.reset();
+    index.Add(rows.getColumn(0).getInt64(), rows.getColumn(1).getText(""),
+              std::string_view(static_cast<const char*>(payload.getBlob()),
+                               static_cast<size_t>(payload.size())));
   }
   db.exec("INSERT OR REPLACE INTO meta(key, value) VALUES('search', 'on')");
 }
@@ -295,6 +286,8 @@ bool SetSearch(SQLite::Database& db, bool enabled) {
         "INSERT OR REPLACE INTO meta(key, value) VALUES('search', 'off');");
   }
   txn.commit();
+  spdlog::info(enabled ? "store: search index re-created from the stored events"
+                       : "store: search index dropped ([store] search = false)");
   return true;
 }
 

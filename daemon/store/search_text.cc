@@ -129,6 +129,28 @@ void Cap(std::string* text) {
 
 }  // namespace
 
+SearchIndexer::SearchIndexer(sqlite3* db, bool enabled)
+    : put_(db, "INSERT INTO search(rowid, origin, kind, text) VALUES(?, 'events', ?, ?)"),
+      enabled_(enabled) {}
+
+void SearchIndexer::Add(int64_t seq, std::string_view event_kind, std::string_view payload) {
+  const char* what = SearchKindOf(event_kind);
+  if (!enabled_ || !what || payload.empty()) return;
+  doc_.Parse(payload.data(), payload.size());
+  if (doc_.HasParseError() || !SearchText(event_kind, doc_, &text_)) return;
+  put_.Reset();
+  put_.Int64(1, seq);
+  put_.Text(2, what);
+  put_.Text(3, text_);
+  put_.Step();
+  put_.Reset();
+}
+
+void SearchIndexer::Trim() {
+  std::string().swap(text_);
+  rapidjson::Document().Swap(doc_);
+}
+
 const char* SearchKindOf(std::string_view kind) {
   if (In(kind, kPromptKinds)) return "prompt";
   if (In(kind, kToolKinds)) return "tool";

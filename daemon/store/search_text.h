@@ -15,7 +15,11 @@
 //   shell   the command of a shell event (kind "command", from ferry init)
 // Text is cut to its first kMaxSearchText bytes (at a character boundary).
 //
-// Threads: pure functions; any thread.
+// SearchIndexer writes that text into the FTS5 table `search` (schema.h): the store writer
+// for each new event, and the schema-2 migration and SetSearch(true) for the stored ones.
+//
+// Threads: the functions are pure; a SearchIndexer belongs to the thread that owns its
+// connection.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +27,8 @@
 #include <string_view>
 
 #include <rapidjson/document.h>
+
+#include "daemon/store/raw_statement.h"
 
 namespace ferry::store {
 
@@ -35,5 +41,22 @@ const char* SearchKindOf(std::string_view event_kind);
 // Fills *text with the text of an event of `event_kind` (SearchKindOf not null) whose payload
 // is `payload`; false when there is none (no such field, a payload that is not an object).
 bool SearchText(std::string_view event_kind, const rapidjson::Value& payload, std::string* text);
+
+class SearchIndexer {
+ public:
+  // `enabled` false ([store] search = false): Add does nothing.
+  SearchIndexer(sqlite3* db, bool enabled = true);
+  // Indexes event `seq` of `event_kind` whose payload is the JSON text `payload`, when it
+  // gives text (only then is the payload parsed). Throws SQLite::Exception on failure.
+  void Add(int64_t seq, std::string_view event_kind, std::string_view payload);
+  // Hands back the scratch buffers' memory.
+  void Trim();
+
+ private:
+  RawStatement put_;
+  bool enabled_;
+  rapidjson::Document doc_;
+  std::string text_;
+};
 
 }  // namespace ferry::store

@@ -116,7 +116,6 @@ class StoreWriter {
   void Fill(Batch* batch, uint64_t limit);
   Status Commit(Batch* batch);
   bool InsertOne(const JournalRecord& rec, const store::ScannedEnvelope& e);
-  void IndexText(uint64_t seq, const store::ScannedEnvelope& e);
   // After a catch-up, once idle: frees the page cache, batch buffers and malloc's free pages.
   void TrimMemory(Batch* batch);
   Status CloseIdleSessions();
