@@ -142,6 +142,21 @@ struct ExportArgs {
 };
 Parsed ParseExportArgs(int argc, char** argv, ExportArgs* a, std::string* error);
 
+// search: QUERY (several words are joined with spaces), --source S, --since DURATION|TIME
+// (as tail's), --session PREFIX, --limit N (> 0, default 20), --json, --color
+// auto|always|never, --timeout DURATION (default 30 s).
+struct SearchArgs {
+  GlobalOptions global;
+  std::string query;
+  std::string source, session;
+  TimeArg since;
+  unsigned long long limit = 20;
+  bool json = false;
+  ColorMode color = ColorMode::kAuto;
+  unsigned long long timeout_ms = 30000;
+};
+Parsed ParseSearchArgs(int argc, char** argv, SearchArgs* a, std::string* error);
+
 struct InitArgs {
   std::string shell;  // bash, zsh or fish
 };

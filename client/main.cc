@@ -15,6 +15,7 @@
 #include "client/init.h"
 #include "client/query.h"
 #include "client/relay.h"
+#include "client/search.h"
 #include "client/service.h"
 #include "client/sinks.h"
 #include "client/stats.h"
@@ -43,14 +44,16 @@ constexpr const char* kHelp =
     "  stats        per host and project: sessions, prompts, tool calls, failures, p50/p95\n"
     "               durations, the slowest calls, shell exit statuses (--json for machines)\n"
     "  export       print every stored event as JSON lines (--since, --session, --source)\n"
+    "  search       full-text search of prompts, tool calls, tool output and shell commands,\n"
+    "               best match first, with how to resume the session (ferry search docker)\n"
     "  flush        send what the upstream sinks have not yet sent, now (--wait to wait for it)\n"
     "  deadletter   list, replay or purge the events a sink's server rejected\n"
     "  doctor       check what usually goes wrong (daemon, hooks, shell, sinks) and how to fix it\n"
     "  completions  print shell completions: ferry completions bash|zsh|fish\n"
     "  relay        the per-shell process `ferry init` starts, so a prompt never forks\n"
     "\n"
-    "tail, sessions, query, stats, export and deadletter list work when ferryd is down\n"
-    "(read-only).\n"
+    "tail, sessions, query, stats, export, search and deadletter list work when ferryd is\n"
+    "down (read-only).\n"
     "Commands that wait for ferryd take --timeout DURATION (500ms, 30s, 5m; defaults in\n"
     "each command's --help); a ferryd that accepts but does not answer in time exits 3.\n"
     "\n"
@@ -67,9 +70,9 @@ constexpr const char* kHelp =
 
 // Every command, for "did you mean" (kept in step with main()'s dispatch).
 // clang-format off
-constexpr std::string_view kCommands[] = {"emit",   "status",      "init",  "hooks", "service",
-                                          "tail",   "sessions",    "query", "flush", "deadletter",
-                                          "doctor", "completions", "stats", "export",
+constexpr std::string_view kCommands[] = {"emit",   "status",      "init",  "hooks",  "service",
+                                          "tail",   "sessions",    "query", "flush",  "deadletter",
+                                          "doctor", "completions", "stats", "export", "search",
                                           "relay"};
 // clang-format on
 
@@ -139,6 +142,7 @@ int main(int argc, char** argv) {
   if (cmd == "tail") return ferry::client::RunTail(argc - 2, argv + 2);
   if (cmd == "stats") return ferry::client::RunStats(argc - 2, argv + 2);
   if (cmd == "export") return ferry::client::RunExport(argc - 2, argv + 2);
+  if (cmd == "search") return ferry::client::RunSearch(argc - 2, argv + 2);
   if (cmd == "flush") return ferry::client::RunFlush(argc - 2, argv + 2);
   if (cmd == "deadletter") return ferry::client::RunDeadletter(argc - 2, argv + 2);
   if (cmd == "completions") return ferry::client::RunCompletions(argc - 2, argv + 2);

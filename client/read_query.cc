@@ -12,7 +12,8 @@ namespace ferry::client {
 ReadQuery::ReadQuery(const GlobalOptions& global, unsigned long long timeout_ms, std::string what)
     : global_(global), timeout_ms_(timeout_ms), what_(std::move(what)) {}
 
-int ReadQuery::Run(const std::string& sql, unsigned long long limit, rapidjson::Document* doc) {
+int ReadQuery::Run(const std::string& sql, unsigned long long limit, rapidjson::Document* doc,
+                   std::string* error_message) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms_);
   if (!connected_) {
     socket_ = ResolveSocket(global_);
@@ -32,6 +33,10 @@ int ReadQuery::Run(const std::string& sql, unsigned long long limit, rapidjson::
   proto::Error perr;
   if (type == proto::FrameType::kError) {
     proto::ParseErrorBody(body, &perr);
+    if (error_message) {
+      *error_message = perr.message;
+      return 1;
+    }
     std::string message = std::string(proto::ErrcName(perr.code)) + ": " + perr.message;
     if (perr.message.find("no such table: tool_spans") != std::string::npos) {
       message += " (ferry.db was made by an older ferryd; start ferryd once to upgrade it)";

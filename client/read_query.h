@@ -22,7 +22,10 @@ class ReadQuery {
   // *doc, an object whose "columns" and "rows" are arrays. Connects on the first call.
   // Returns 0, or the exit status after printing why (the ERROR's code and message as
   // "ferry: query_failed: ...").
-  int Run(const std::string& sql, unsigned long long limit, rapidjson::Document* doc);
+  // With `error_message` set, ferryd's ERROR answer is not printed: its message goes there
+  // (`ferry search` explains a bad query itself) and Run returns 1.
+  int Run(const std::string& sql, unsigned long long limit, rapidjson::Document* doc,
+          std::string* error_message = nullptr);
 
  private:
   GlobalOptions global_;

@@ -2,8 +2,8 @@
 # as share/fish/vendor_completions.d/ferry.fish (fish loads it on demand). Without that:
 # ferry completions fish > ~/.config/fish/completions/ferry.fish
 
-set -l commands emit status init hooks service query sessions tail flush deadletter doctor completions stats export relay
-set -l global_commands emit status query sessions tail flush deadletter doctor stats export relay
+set -l commands emit status init hooks service query sessions tail flush deadletter doctor completions stats export relay search
+set -l global_commands emit status query sessions tail flush deadletter doctor stats export relay search
 set -l sources claude-code codex cursor gemini copilot cline windsurf opencode bash zsh fish
 
 complete -c ferry -f
@@ -107,6 +107,16 @@ complete -c ferry -n "__fish_seen_subcommand_from deadletter" -l timeout -x -d '
 # doctor
 complete -c ferry -n "__fish_seen_subcommand_from doctor" -l json -d 'print the checks as JSON'
 complete -c ferry -n "__fish_seen_subcommand_from doctor" -l timeout -x -d 'wait for each ferryd answer (2s)'
+
+# search
+complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a search -d 'full-text search of prompts, tool calls, output and shell commands'
+complete -c ferry -n "__fish_seen_subcommand_from search" -l source -x -a "$sources" -d 'only hits from this source'
+complete -c ferry -n "__fish_seen_subcommand_from search" -l since -x -d 'only events since WHEN (1h, 2026-12-04T10:00, today)'
+complete -c ferry -n "__fish_seen_subcommand_from search" -l session -x -d 'only the session whose id starts with PREFIX'
+complete -c ferry -n "__fish_seen_subcommand_from search" -l limit -x -d 'at most N hits'
+complete -c ferry -n "__fish_seen_subcommand_from search" -l json -d 'one JSON object per hit'
+complete -c ferry -n "__fish_seen_subcommand_from search" -l color -x -a "auto always never" -d 'highlight with colour'
+complete -c ferry -n "__fish_seen_subcommand_from search" -l timeout -x -d 'time limit (500ms, 30s, 5m)'
 
 # stats, export
 complete -c ferry -n "__fish_seen_subcommand_from stats export" -l since -x -d 'only the last DURATION (90s, 30m, 12h, 7d)'

@@ -97,6 +97,7 @@ void Daemon::Impl::OpenStore() {
   sopts.session_idle_timeout = cfg.session_idle_timeout;
   sopts.retain_age = cfg.store_retain_age;
   sopts.retain_rows = cfg.store_retain_rows;
+  sopts.search = cfg.store_search;
   parts.store =
       std::make_unique<StoreWriter>(sopts, parts.progress, parts.consumers.Register("store", 0));
   Status s = parts.store->Open(parts.journal->written_seq());

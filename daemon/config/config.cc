@@ -463,6 +463,7 @@ bool ApplyConfig(toml::table root, const std::string& path, Config* config, std:
       {"store.query_timeout",
        Duration(&config->query_timeout, std::chrono::milliseconds(10), std::chrono::hours(1))},
       {"store.query_max_rows", Count(&config->query_max_rows, 1, 10000000)},
+      {"store.search", Bool(&config->store_search)},
       {"redact.builtin", Bool(&config->redact.builtin)},
       {"redact.local", Bool(&config->redact.local)},
   };

@@ -96,6 +96,7 @@ struct Config {
   uint64_t store_retain_rows = 0;                 // 0: no cap
   std::chrono::milliseconds query_timeout{5000};
   uint64_t query_max_rows = 10000;
+  bool store_search = true;  // the full-text index behind `ferry search` (docs/queries.md)
 
   // [[sink]]
   std::vector<SinkConfig> sinks;

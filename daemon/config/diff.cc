@@ -67,6 +67,10 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
   Compare("state_dir", running.state_dir, next.state_dir, &ch.restart, str);
   Compare("journal.segment_size", running.segment_bytes, next.segment_bytes, &ch.restart, num);
   Compare("journal.max_bytes", running.max_bytes, next.max_bytes, &ch.restart, num);
+  // The store opens ferry.db once; SetSearch runs then.
+  Compare(
+      "store.search", running.store_search, next.store_search, &ch.restart,
+      +[](const bool& v) { return std::string(v ? "true" : "false"); });
   for (const SinkConfig& n : next.sinks) {
     auto it = std::find_if(running.sinks.begin(), running.sinks.end(),
                            [&](const SinkConfig& r) { return r.name == n.name; });

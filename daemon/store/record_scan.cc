@@ -4,6 +4,9 @@
 #include <charconv>
 #include <system_error>
 
+#include "daemon/store/session_rollup.h"
+#include "proto/event.h"
+
 namespace ferry::store {
 namespace {
 
@@ -210,6 +213,49 @@ bool ScanRecord(std::string_view body, ScannedEnvelope* out) {
   }
   SkipWs(p, end);
   return p == end && !out->id.empty();
+}
+
+namespace {
+
+std::string_view StrAt(const rapidjson::Value& obj, const char* key) {
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || !it->value.IsString()) return {};
+  return {it->value.GetString(), it->value.GetStringLength()};
+}
+
+}  // namespace
+
+bool ParseRecordSlow(std::string_view body, rapidjson::Document* doc,
+                     std::vector<proto::PayloadSpan>* spans, ScannedEnvelope* out) {
+  *out = ScannedEnvelope{};
+  proto::Error perr;
+  // The payload column gets the payload's bytes from the record, not a re-serialised
+  // document: numbers keep every digit (docs/protocol.md "Event envelope").
+  if (!proto::ParseEnvelopes(body, 1, doc, spans, &perr) || !doc->IsObject() ||
+      spans->size() != 1 || StrAt(*doc, "id").empty()) {
+    return false;
+  }
+  out->id = StrAt(*doc, "id");
+  out->source = StrAt(*doc, "source");
+  out->kind = StrAt(*doc, "kind");
+  out->session = StrAt(*doc, "session");
+  out->cwd = StrAt(*doc, "cwd");
+  out->host = StrAt(*doc, "host");
+  auto ts_it = doc->FindMember("ts");
+  out->has_ts = ts_it != doc->MemberEnd() && ts_it->value.IsInt64();
+  out->ts = out->has_ts ? ts_it->value.GetInt64() : 0;
+  auto pid_it = doc->FindMember("pid");
+  out->has_pid = pid_it != doc->MemberEnd() && pid_it->value.IsInt64();
+  out->pid = out->has_pid ? pid_it->value.GetInt64() : 0;
+  auto payload_it = doc->FindMember("payload");
+  const rapidjson::Value* payload = payload_it != doc->MemberEnd() ? &payload_it->value : nullptr;
+  out->has_payload = payload && (*spans)[0].present();
+  if (out->has_payload) {
+    out->payload = body.substr((*spans)[0].begin, (*spans)[0].end - (*spans)[0].begin);
+    out->payload_compact = false;
+  }
+  out->payload_failure = IsFailurePayload(payload);
+  return true;
 }
 
 }  // namespace ferry::store

@@ -16,6 +16,9 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
+
+#include "proto/event.h"
 
 namespace ferry::store {
 
@@ -32,5 +35,10 @@ struct ScannedEnvelope {
 
 // Fills *out from `body`; false: use the full parser instead (see the contract above).
 bool ScanRecord(std::string_view body, ScannedEnvelope* out);
+
+// The full parser, for the records ScanRecord leaves to it (moved here from writer.cc). The
+// views point into *doc or into `body`. false: the record is not an event.
+bool ParseRecordSlow(std::string_view body, rapidjson::Document* doc,
+                     std::vector<proto::PayloadSpan>* spans, ScannedEnvelope* out);
 
 }  // namespace ferry::store

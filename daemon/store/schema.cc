@@ -10,41 +10,82 @@
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
+#include <rapidjson/document.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
+
+#include "daemon/store/search_text.h"
 
 namespace ferry::store {
 namespace {
 
+// The full-text index behind `ferry search` (docs/queries.md "Search"). One row per event that
+// gives text (rowid = the event's seq, origin 'events', kind and text from search_text.h),
+// written by the store writer in the transaction that writes the event's row; the trigger
+// deletes it with the row (retention). FTS5 keeps its own copy of the text (at most 8 KiB per
+// event) for snippet(): an external-content table over a view of events would re-derive the
+// text in SQL, which costs several times the writer's whole work per event (docs/benchmarks.md
+// "Run L"). Other tables may add rows later (transcript_messages: origin 'transcripts', kind
+// 'assistant', with rowids that cannot be a seq: docs/queries.md).
+constexpr const char* kSearchSchema =
+    "CREATE VIRTUAL TABLE search USING fts5(origin UNINDEXED, kind UNINDEXED, text,"
+    " tokenize = 'unicode61 remove_diacritics 2');"
+    "CREATE TRIGGER events_search_delete AFTER DELETE ON events BEGIN"
+    " DELETE FROM search WHERE rowid = old.seq; END;";
+
+// Indexes every event already stored (an upgraded ferry.db is searchable at once), and notes
+// that the index is on.
+void IndexStoredEvents(SQLite::Database& db) {
+  SQLite::Statement rows(db, "SELECT seq, kind, payload FROM events ORDER BY seq");
+  SearchIndexer index(db.getHandle());
+  while (rows.executeStep()) {
+    const SQLite::Column payload = rows.getColumn(2);
+    index.Add(rows.getColumn(0).getInt64(), rows.getColumn(1).getText(""),
+              std::string_view(static_cast<const char*>(payload.getBlob()),
+                               static_cast<size_t>(payload.size())));
+  }
+  db.exec("INSERT OR REPLACE INTO meta(key, value) VALUES('search', 'on')");
+}
+
 // Migration n takes the schema from version n-1 to n. Never edit a released migration: add
 // the next one.
-constexpr const char* kMigrations[] = {
+// A migration's SQL, then (when set) what it does in C++, in the same transaction.
+struct Migration {
+  const char* sql;
+  void (*then)(SQLite::Database& db);
+};
+constexpr Migration kMigrations[] = {
     // 1: the first schema.
-    "CREATE TABLE events ("
-    "  seq INTEGER PRIMARY KEY,"
-    "  id TEXT NOT NULL UNIQUE,"
-    "  ts INTEGER,"
-    "  received INTEGER,"
-    "  source TEXT,"
-    "  kind TEXT,"
-    "  session TEXT,"
-    "  cwd TEXT,"
-    "  host TEXT,"
-    "  pid INTEGER,"
-    "  payload TEXT);"
-    "CREATE INDEX events_session ON events(source, session);"
-    "CREATE INDEX events_ts ON events(ts);"
-    "CREATE TABLE sessions ("
-    "  source TEXT NOT NULL,"
-    "  session TEXT NOT NULL,"
-    "  first_ts INTEGER,"
-    "  last_ts INTEGER,"
-    "  events INTEGER NOT NULL,"
-    "  kinds TEXT NOT NULL,"
-    "  failures INTEGER NOT NULL,"
-    "  ended INTEGER,"
-    "  end_reason TEXT,"
-    "  PRIMARY KEY(source, session));"
-    "CREATE INDEX sessions_last_ts ON sessions(last_ts);",
+    {"CREATE TABLE events ("
+     "  seq INTEGER PRIMARY KEY,"
+     "  id TEXT NOT NULL UNIQUE,"
+     "  ts INTEGER,"
+     "  received INTEGER,"
+     "  source TEXT,"
+     "  kind TEXT,"
+     "  session TEXT,"
+     "  cwd TEXT,"
+     "  host TEXT,"
+     "  pid INTEGER,"
+     "  payload TEXT);"
+     "CREATE INDEX events_session ON events(source, session);"
+     "CREATE INDEX events_ts ON events(ts);"
+     "CREATE TABLE sessions ("
+     "  source TEXT NOT NULL,"
+     "  session TEXT NOT NULL,"
+     "  first_ts INTEGER,"
+     "  last_ts INTEGER,"
+     "  events INTEGER NOT NULL,"
+     "  kinds TEXT NOT NULL,"
+     "  failures INTEGER NOT NULL,"
+     "  ended INTEGER,"
+     "  end_reason TEXT,"
+     "  PRIMARY KEY(source, session));"
+     "CREATE INDEX sessions_last_ts ON sessions(last_ts);",
+     nullptr},
+    // 2: the full-text index over prompts, tool calls, tool output and shell commands
+    // (`ferry search`), with every stored event indexed.
+    {kSearchSchema, IndexStoredEvents},
 };
 
 // Views hold no data, so they are not migrations: Migrate drops and re-creates each one on
@@ -213,7 +254,8 @@ void Migrate(SQLite::Database& db) {
   static_assert(kCount == kSchemaVersion);
   for (int n = version + 1; n <= kCount; ++n) {
     SQLite::Transaction txn(db);
-    db.exec(kMigrations[n - 1]);
+    db.exec(kMigrations[n - 1].sql);
+    if (kMigrations[n - 1].then) kMigrations[n - 1].then(db);
     SQLite::Statement set(db,
                           "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)");
     set.bind(1, n);
@@ -223,6 +265,30 @@ void Migrate(SQLite::Database& db) {
   SQLite::Transaction txn(db);
   db.exec(kViews);
   txn.commit();
+}
+
+bool SetSearch(SQLite::Database& db, bool enabled) {
+  std::string state = "on";
+  {
+    SQLite::Statement q(db, "SELECT value FROM meta WHERE key = 'search'");
+    if (q.executeStep()) state = q.getColumn(0).getString();
+  }
+  if ((state != "off") == enabled) return false;
+  SQLite::Transaction txn(db);
+  if (enabled) {
+    IndexStoredEvents(db);
+  } else {
+    // Emptied at once, and the pages go back to the free list (DELETE would remove row by row).
+    db.exec(
+        "DROP TABLE search;"
+        "CREATE VIRTUAL TABLE search USING fts5(origin UNINDEXED, kind UNINDEXED, text,"
+        " tokenize = 'unicode61 remove_diacritics 2');"
+        "INSERT OR REPLACE INTO meta(key, value) VALUES('search', 'off');");
+  }
+  txn.commit();
+  spdlog::info(enabled ? "store: search index re-created from the stored events"
+                       : "store: search index dropped ([store] search = false)");
+  return true;
 }
 
 bool ReadCursorReadOnly(const std::string& path, uint64_t* cursor, std::string* error) {

@@ -4,7 +4,12 @@
 //          host, pid, payload)            one row per journal record; payload is JSON text
 //   sessions(source, session, first_ts, last_ts, events, kinds, failures, ended, end_reason)
 //                                         aggregates, PRIMARY KEY(source, session)
-//   meta(key PRIMARY KEY, value)          schema_version, cursor (last seq applied)
+//   meta(key PRIMARY KEY, value)          schema_version, cursor (last seq applied), search
+//                                         ('on', or 'off' while [store] search = false)
+//   search (FTS5: origin, kind, text)     the full-text index behind `ferry search`, one row
+//                                         per event that gives text (rowid = seq; search_text.h);
+//                                         written by the store writer with the event's row,
+//                                         deleted with it by a trigger (migration 2)
 //   tool_spans (VIEW)                     one row per tool call (pre/post events paired) and
 //                                         per shell command; computed from events on each read;
 //                                         re-created by Migrate on every open (not versioned)
@@ -20,7 +25,9 @@
 
 namespace ferry::store {
 
-inline constexpr int kSchemaVersion = 1;
+// 2: the search index (docs/queries.md "Search"). A ferryd of version 1 moves a version-2
+// file aside as "newer" and rebuilds ferry.db from the journal (docs/operations.md).
+inline constexpr int kSchemaVersion = 2;
 
 // Opens `path` for writing. A file that SQLite calls corrupt (SQLITE_CORRUPT, SQLITE_NOTADB),
 // fails `PRAGMA quick_check` or has a newer schema is renamed to <path>.corrupt-<UTC timestamp>
@@ -36,6 +43,11 @@ std::unique_ptr<SQLite::Database> OpenForWriting(const std::string& path, bool* 
 void Migrate(SQLite::Database& db);
 
 uint64_t ReadCursor(SQLite::Database& db);
+
+// [store] search: false empties the index (meta search 'off'; the writer then adds nothing);
+// true, on a db where it was off, indexes every stored row, in one transaction. Returns true when
+// it changed something. Throws on failure.
+bool SetSearch(SQLite::Database& db, bool enabled);
 
 // Reads the cursor of the db at `path` without writing anything (0 if there is no file or no
 // cursor yet). False with *error when the file exists but cannot be read.

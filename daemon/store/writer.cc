@@ -20,6 +20,7 @@
 #include "daemon/store/raw_statement.h"
 #include "daemon/store/record_scan.h"
 #include "daemon/store/schema.h"
+#include "daemon/store/search_text.h"
 #include "daemon/store/session_rollup.h"
 #include "proto/event.h"
 
@@ -38,59 +39,17 @@ uint64_t FileBytes(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
-std::string_view Str(const rapidjson::Value& obj, const char* key) {
-  auto it = obj.FindMember(key);
-  if (it == obj.MemberEnd() || !it->value.IsString()) return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
-}
-
 using store::IsEndKind;
 using store::IsFailureKind;
-using store::IsFailurePayload;
 using store::MergeSession;
 using store::RawStatement;
 using store::SessionDelta;
-
-// The full parser, for the records ScanRecord leaves to it. The views point into *doc or
-// into `body`. false: the record is not an event.
-bool ParseSlow(std::string_view body, rapidjson::Document* doc,
-               std::vector<proto::PayloadSpan>* spans, store::ScannedEnvelope* out) {
-  *out = store::ScannedEnvelope{};
-  proto::Error perr;
-  // The payload column gets the payload's bytes from the record, not a re-serialised
-  // document: numbers keep every digit (docs/protocol.md "Event envelope").
-  if (!proto::ParseEnvelopes(body, 1, doc, spans, &perr) || !doc->IsObject() ||
-      spans->size() != 1 || Str(*doc, "id").empty()) {
-    return false;
-  }
-  out->id = Str(*doc, "id");
-  out->source = Str(*doc, "source");
-  out->kind = Str(*doc, "kind");
-  out->session = Str(*doc, "session");
-  out->cwd = Str(*doc, "cwd");
-  out->host = Str(*doc, "host");
-  auto ts_it = doc->FindMember("ts");
-  out->has_ts = ts_it != doc->MemberEnd() && ts_it->value.IsInt64();
-  out->ts = out->has_ts ? ts_it->value.GetInt64() : 0;
-  auto pid_it = doc->FindMember("pid");
-  out->has_pid = pid_it != doc->MemberEnd() && pid_it->value.IsInt64();
-  out->pid = out->has_pid ? pid_it->value.GetInt64() : 0;
-  auto payload_it = doc->FindMember("payload");
-  const rapidjson::Value* payload = payload_it != doc->MemberEnd() ? &payload_it->value : nullptr;
-  out->has_payload = payload && (*spans)[0].present();
-  if (out->has_payload) {
-    out->payload = body.substr((*spans)[0].begin, (*spans)[0].end - (*spans)[0].begin);
-    out->payload_compact = false;
-  }
-  out->payload_failure = IsFailurePayload(payload);
-  return true;
-}
 
 }  // namespace
 
 // The statements the store thread runs for every batch, prepared once per connection.
 struct StoreWriter::Prepared {
-  explicit Prepared(sqlite3* db)
+  Prepared(sqlite3* db, bool search_on)
       : insert(db,
                "INSERT INTO events(seq, id, ts, received, source, kind, session, cwd, host, pid, "
                "payload) VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING"),
@@ -100,8 +59,10 @@ struct StoreWriter::Prepared {
         put_session(db,
                     "INSERT OR REPLACE INTO sessions(source, session, first_ts, last_ts, "
                     "events, kinds, failures, ended, end_reason) VALUES(?,?,?,?,?,?,?,?,?)"),
-        cursor(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('cursor', ?)") {}
+        cursor(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('cursor', ?)"),
+        search(db, search_on) {}
   RawStatement insert, get_session, put_session, cursor;
+  store::SearchIndexer search;  // the event's row in the full-text index
   // Scratch reused across batches (the store thread's only allocations per event are the
   // session map's new keys).
   rapidjson::Document doc;
@@ -135,6 +96,7 @@ Status StoreWriter::Open(uint64_t journal_written) {
       spdlog::error("{} is damaged ({}); moved it aside to {} and rebuilding it from the journal",
                     options_.db_path, reason, moved);
     }
+    store::SetSearch(*db_, options_.search);
     uint64_t cursor = store::ReadCursor(*db_);
     if (cursor > journal_written) {
       // The db has applied seqs the journal no longer holds (a cut tail, a lost segment, a
@@ -270,6 +232,7 @@ bool StoreWriter::InsertOne(const JournalRecord& rec, const store::ScannedEnvelo
   const bool fresh = ins.Changes() > 0;
   ins.Reset();
   if (!fresh) return false;  // the same event id came twice (spool replay)
+  prepared_->search.Add(static_cast<int64_t>(rec.seq), e.kind, e.payload);
   prepared_->sources.Add(e.source, e.ts, e.kind, e.session,
                          IsFailureKind(e.kind) || e.payload_failure, e.payload);
   if (e.session.empty()) return true;
@@ -297,7 +260,7 @@ Status StoreWriter::Commit(Batch* batch) {
   const auto t0 = Clock::now();
   uint64_t inserted = 0, duplicates = 0, malformed = 0;
   try {
-    if (!prepared_) prepared_ = std::make_unique<Prepared>(db_->getHandle());
+    if (!prepared_) prepared_ = std::make_unique<Prepared>(db_->getHandle(), options_.search);
     prepared_->sessions.clear();
     prepared_->sources.Begin(NowNs());
     SQLite::Transaction txn(*db_);
@@ -305,7 +268,7 @@ Status StoreWriter::Commit(Batch* batch) {
     for (const JournalRecord& rec : batch->records) {
       // One pass over the record's bytes; the full parser only for what the scan leaves.
       if (!store::ScanRecord(rec.body, &e) &&
-          !ParseSlow(rec.body, &prepared_->doc, &prepared_->spans, &e)) {
+          !store::ParseRecordSlow(rec.body, &prepared_->doc, &prepared_->spans, &e)) {
         ++malformed;
         continue;
       }
@@ -516,6 +479,7 @@ void StoreWriter::TrimMemory(Batch* batch) {
   std::vector<JournalRecord>().swap(batch->records);
   if (prepared_) {
     std::string().swap(prepared_->compact);
+    prepared_->search.Trim();
     prepared_->doc.SetNull();
     rapidjson::Document().Swap(prepared_->doc);
     std::unordered_map<std::string, SessionDelta>().swap(prepared_->sessions);

@@ -2,6 +2,7 @@
 // journal: reads records with its own JournalReader from its cursor up to
 // JournalProgress::written(), and writes them in batches (by count, and at most one commit
 // per batch_interval unless a batch fills), one transaction per batch holding the event rows,
+// their search text (the FTS5 index `search`, unless [store] search = false; search_text.h),
 // the session aggregates and the new cursor (meta.cursor), so every journal record lands
 // exactly once across crashes. Each record is read once (store::ScanRecord, record_scan.h;
 // the full parser only for what it leaves), with statements prepared once per connection; the
@@ -47,6 +48,7 @@ struct StoreOptions {
   uint64_t retain_rows = 0;                 // 0: no row cap
   uint64_t retain_batch = 1000;             // rows deleted per retention transaction
   uint64_t rebuild_log_every = 100000;      // log rebuild progress every N events
+  bool search = true;  // [store] search: keep the full-text index (store::SetSearch)
 };
 
 // Figures for `ferry status`. Written by the store thread, read by anyone.

@@ -742,3 +742,45 @@ TEST_CASE("client args: relay", "[client_args]") {
 
 }  // namespace
 }  // namespace ferry::client
+
+namespace ferry::client {
+
+TEST_CASE("client args: search", "[client_args]") {
+  Argv argv{"docker", "--source",  "codex",  "compose", "--since", "2h",        "--session",
+            "3f2c",   "--limit=5", "--json", "--color", "never",   "--timeout", "1m"};
+  SearchArgs s;
+  std::string error;
+  REQUIRE(ParseSearchArgs(argv.argc(), argv.argv(), &s, &error) == Parsed::kRun);
+  CHECK(s.query == "docker compose");
+  CHECK((s.source == "codex" && s.session == "3f2c" && s.limit == 5 && s.json));
+  CHECK((s.since.kind == TimeArg::Kind::kAgo && s.since.ago_ns == 2LL * 3600 * 1'000'000'000LL));
+  CHECK((s.color == ColorMode::kNever && s.timeout_ms == 60000));
+  SearchArgs d;
+  Argv one{"\"docker-compose\""};
+  REQUIRE(ParseSearchArgs(one.argc(), one.argv(), &d, &error) == Parsed::kRun);
+  CHECK((d.query == "\"docker-compose\"" && d.limit == 20 && !d.json));
+  CHECK((d.since.kind == TimeArg::Kind::kNone && d.color == ColorMode::kAuto));
+  SearchArgs dash;
+  Argv after{"--json", "--", "-x", "--json"};
+  REQUIRE(ParseSearchArgs(after.argc(), after.argv(), &dash, &error) == Parsed::kRun);
+  CHECK((dash.query == "-x --json" && dash.json));
+  Argv help{"docker", "--help"};
+  CHECK(ParseSearchArgs(help.argc(), help.argv(), &d, &error) == Parsed::kHelp);
+  CHECK(Refusal<SearchArgs>(ParseSearchArgs, {}) ==
+        "search needs a query, e.g. ferry search docker compose (ferry search --help)");
+  CHECK(Refusal<SearchArgs>(ParseSearchArgs, {"--json"}) ==
+        "search needs a query, e.g. ferry search docker compose (ferry search --help)");
+  CHECK(Refusal<SearchArgs>(ParseSearchArgs, {"x", "--limit", "0"}) ==
+        "--limit needs a positive integer, not \"0\"");
+  CHECK(Refusal<SearchArgs>(ParseSearchArgs, {"x", "--since", "soon"}) ==
+        "--since needs a time: 1h, 30m or 2d ago; 2026-12-04T10:00; 10:00 (today); today; "
+        "yesterday; not \"soon\"");
+  CHECK(Refusal<SearchArgs>(ParseSearchArgs, {"x", "--color", "red"}) ==
+        "--color needs auto, always or never, not \"red\"");
+  CHECK(Refusal<SearchArgs>(ParseSearchArgs, {"x", "--source"}) == "--source needs a value");
+  CHECK(Refusal<SearchArgs>(ParseSearchArgs, {"x", "-n", "3"}) ==
+        "search: unknown option \"-n\" (ferry search --help; a query that starts with - goes "
+        "after --)");
+}
+
+}  // namespace ferry::client
