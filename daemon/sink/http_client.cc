@@ -17,11 +17,13 @@ namespace ferry {
 namespace {
 
 // libcurl's functions, looked up in the library LoadCurl() opened. Filled once, then read-only.
-#define FERRY_CURL_FUNCTIONS(X)                                                                    \
-  X(global_init)                                                                                   \
-  X(easy_init) X(easy_cleanup) X(easy_getinfo) X(easy_setopt) X(easy_strerror) X(multi_add_handle) \
-      X(multi_cleanup) X(multi_info_read) X(multi_init) X(multi_perform) X(multi_poll)             \
-          X(multi_remove_handle) X(multi_strerror) X(slist_append) X(slist_free_all)
+// clang-format off
+#define FERRY_CURL_FUNCTIONS(X)                                                        \
+  X(global_init) X(easy_init) X(easy_cleanup) X(easy_getinfo) X(easy_setopt)          \
+  X(easy_strerror) X(multi_add_handle) X(multi_cleanup) X(multi_info_read)            \
+  X(multi_init) X(multi_perform) X(multi_poll) X(multi_remove_handle)                 \
+  X(multi_strerror) X(slist_append) X(slist_free_all)
+// clang-format on
 
 struct CurlApi {
 #define FERRY_CURL_MEMBER(name) decltype(&::curl_##name) name = nullptr;
