@@ -138,6 +138,8 @@ Parsed ParseEmitArgs(int argc, char** argv, EmitArgs* a, std::string* error) {
       a->use_stdin = true;
     } else if (arg == "--durable") {
       a->durable = true;
+    } else if (arg == "--ephemeral") {
+      a->ephemeral = true;
     } else if (arg == "--strict") {
       a->strict = true;
     } else if (arg == "--print-ack") {
@@ -159,6 +161,10 @@ Parsed ParseEmitArgs(int argc, char** argv, EmitArgs* a, std::string* error) {
     *error = "emit: --kind is required";
   else if (a->has_data + a->use_stdin + a->has_argv_json > 1)
     *error = "emit: use only one of --data, --stdin and --argv-json";
+  else if (a->durable && a->ephemeral)
+    *error =
+        "emit: --durable and --ephemeral exclude each other (an ephemeral event is never "
+        "written to disk)";
   return error->empty() ? Parsed::kRun : Parsed::kError;
 }
 

@@ -45,6 +45,7 @@ struct EmitArgs {
   std::string_view data, argv_json;  // views into argv, which outlives the command: no copy
   bool has_data = false, use_stdin = false, has_argv_json = false;
   bool durable = false, strict = false, print_ack = false;
+  bool ephemeral = false;  // --ephemeral: for live tails only, never journaled nor spooled
   unsigned long long timeout_ms = 50;                          // [1, 3600000]
   unsigned long long max_event_bytes = kDefaultMaxEventBytes;  // >= 1024
 };

@@ -26,7 +26,7 @@ namespace {
 
 constexpr const char* kEmitHelp =
     "usage: ferry emit --source S [--kind K] [--session ID] [--cwd DIR]\n"
-    "                  [--data JSON | --stdin | --argv-json JSON] [--durable]\n"
+    "                  [--data JSON | --stdin | --argv-json JSON] [--durable | --ephemeral]\n"
     "                  [--timeout-ms N] [--max-event-bytes N] [--strict] [--print-ack]\n"
     "\n"
     "Sends one event to ferryd and exits 0 within the timeout, whatever happens. When ferryd\n"
@@ -46,13 +46,17 @@ constexpr const char* kEmitHelp =
     "                   (payload_encoding \"text\"); JSON is kept as sent, number for number\n"
     "  --argv-json [JSON] the payload as an argument; Codex `notify` appends it last\n"
     "  --durable        wait until the event is on disk (fdatasync), not just in the journal\n"
+    "  --ephemeral      for live tails only (`ferry tail -f`), e.g. high-rate progress: not\n"
+    "                   journaled, stored or sent to sinks, and never spooled; when ferryd\n"
+    "                   does not take it, it is dropped (exit 0; with --strict, exit 1)\n"
     "  --timeout-ms N   total budget for connect, send and ack (default 50)\n"
     "  --max-event-bytes N  larger payloads are cut and flagged truncated (default 4128768)\n"
     "  --strict         print the problem on stderr and exit 1 when the flags are wrong or\n"
     "                   the event was not acked (default: print nothing and exit 0; a refused\n"
     "                   or dropped event is noted in <state_dir>/client-errors.log, which\n"
     "                   `ferry status` counts as \"client problems\")\n"
-    "  --print-ack      print the assigned seq on stdout\n";
+    "  --print-ack      print the assigned seq on stdout (--ephemeral: \"ephemeral tails=N\",\n"
+    "                   the number of live tails it was queued to)\n";
 
 int64_t NowNs() {
   struct timespec ts {};
@@ -268,7 +272,7 @@ int RunEmit(int argc, char** argv) {
   f.truncated = payload.truncated;
   f.orig_size = payload.orig_size;
   if (payload.text) f.payload_encoding = "text";
-  std::string event_body = proto::BuildEventBody(f, a.durable);
+  std::string event_body = proto::BuildEventBody(f, a.durable, a.ephemeral);
   const std::string frame = proto::EncodeFrame(proto::FrameType::kEvent, event_body);
 
   // Every way this can end without an ACK (no socket, refused, timed out, a short write, a
@@ -311,6 +315,13 @@ int RunEmit(int argc, char** argv) {
     why = "event not delivered: unexpected reply from ferryd (frame type " +
           std::to_string(static_cast<int>(type)) + ")";
   }
+  if (!why.empty() && a.ephemeral) {
+    // For live tails only: never spooled (it has no history to catch up on), and not logged
+    // (a progress stream while ferryd is down would flood the problem log; no tail can miss
+    // it then). docs/protocol.md "Ephemeral events".
+    if (a.strict) Complain(why + "; ephemeral, so not spooled");
+    return a.strict ? 1 : 0;
+  }
   if (!why.empty()) {
     // Silent unless --strict: a hook's stderr may be shown to the user or the model.
     // `ferry status` shows what waits in the spool; a refusal, or an event that could not be
@@ -329,7 +340,8 @@ int RunEmit(int argc, char** argv) {
     return a.strict ? 1 : 0;
   }
   if (a.print_ack) {
-    const std::string line = std::to_string(ack.last_seq) + "\n";
+    const std::string line = a.ephemeral ? "ephemeral tails=" + std::to_string(ack.tails) + "\n"
+                                         : std::to_string(ack.last_seq) + "\n";
     [[maybe_unused]] ssize_t n = ::write(1, line.data(), line.size());
   }
   return 0;

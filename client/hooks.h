@@ -38,6 +38,16 @@ const std::vector<HookTool>& MoreHookTools();
 int RunHookFiles(const std::string& tool, bool install, bool project, bool dry_run);
 bool IsHookFilesTool(const std::string& tool);
 
+// What `ferry doctor` sees of cline's or opencode's hook files in one scope: the folder, the
+// files install would write that are missing, those ferry wrote that differ from what this
+// ferry would write now, and the files present with ferry's marker.
+struct HookFilesState {
+  std::string dir;  // "" with `error` set when it cannot be known
+  std::string error;
+  std::vector<std::string> present, missing, stale, foreign;
+};
+HookFilesState InspectHookFiles(const std::string& tool, bool project);
+
 // The tool's config file in the user scope ($HOME or its *_HOME variable) or the project
 // scope (the current directory); "" with *error set when it cannot be known.
 std::string HookConfigPath(const HookTool& tool, bool project, std::string* error);

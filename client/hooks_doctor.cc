@@ -211,7 +211,12 @@ void CheckTool(const HookTool& tool, std::vector<Check>* out) {
   const std::string install =
       std::string("ferry hooks install ") + tool.name + (&f == &project ? " --scope project" : "");
   if (f.entries.empty()) {
-    const std::string where = user_path.empty() ? "" : Dir(user_path);
+    // The host's own folder (~/.copilot for ~/.copilot/hooks/ferry.json): it exists once the
+    // host ran, before any hook folder does.
+    std::string where = user_path.empty() ? "" : Dir(user_path);
+    const std::string rel = tool.dir;
+    if (rel.find('/') != std::string::npos && where.ends_with("/" + rel))
+      where = where.substr(0, where.size() - rel.size() + rel.find('/'));
     out->push_back({Check::kOk, name,
                     !where.empty() && IsDir(where)
                         ? "not installed (`" + install + "` records " + tool.name + ")"
@@ -249,7 +254,9 @@ void CheckTool(const HookTool& tool, std::vector<Check>* out) {
   if (out->size() == before)
     out->push_back({Check::kOk, name,
                     "installed once in " + f.path + " (" + std::to_string(per_event.size()) +
-                        " events, timeouts set)",
+                        (tool.style == hooks::JsonStyle::kWindsurf && !tool.toml
+                             ? " events; windsurf has no hook timeout)"
+                             : " events, timeouts set)"),
                     ""});
   RunInstalled(tool, f.entries.front().command, out);
 }
@@ -287,10 +294,74 @@ void CheckCursorRunsClaude(std::vector<Check>* out) {
                   "Claude Code: ferry hooks uninstall claude-code"});
 }
 
+// cline and opencode: hosts whose hooks are files ferry owns whole (hooks_files.cc). ferry's
+// files in the user scope, else the project scope; cline's scripts are run once like the
+// other hosts' commands (opencode's plugin needs OpenCode's JS runtime, so it is not run).
+void CheckHookFiles(const std::string& tool, std::vector<Check>* out) {
+  const std::string name = "hooks " + tool;
+  HookFilesState st = InspectHookFiles(tool, false);
+  const bool user = !st.present.empty();
+  if (!user) {
+    HookFilesState project = InspectHookFiles(tool, true);
+    if (!project.present.empty()) st = std::move(project);
+  }
+  if (st.dir.empty()) {
+    out->push_back({Check::kWarn, name, "not checked: " + st.error, ""});
+    return;
+  }
+  const std::string install = "ferry hooks install " + tool + (user ? "" : " --scope project");
+  if (st.present.empty()) {
+    out->push_back({Check::kOk, name,
+                    IsDir(Dir(st.dir))
+                        ? "not installed (`ferry hooks install " + tool + "` records " + tool + ")"
+                        : tool + " is not set up here (no " + Dir(st.dir) + ")",
+                    ""});
+    return;
+  }
+  auto names = [](const std::vector<std::string>& paths) {
+    std::string s;
+    for (const auto& p : paths) s += (s.empty() ? "" : ", ") + p.substr(p.rfind('/') + 1);
+    return s;
+  };
+  const size_t before = out->size();
+  if (!st.missing.empty())
+    out->push_back({Check::kWarn, name,
+                    "no ferry hook for " + names(st.missing) + " in " + st.dir +
+                        " (installed by an older ferry, or removed)",
+                    install});
+  if (!st.foreign.empty())
+    out->push_back({Check::kWarn, name,
+                    names(st.foreign) + " in " + st.dir +
+                        " is not ferry's: those events are not recorded unless it calls "
+                        "`ferry emit --source " +
+                        tool + " --stdin`",
+                    ""});
+  if (!st.stale.empty())
+    out->push_back({Check::kWarn, name,
+                    names(st.stale) + " in " + st.dir +
+                        " differs from what this ferry writes (an older ferry, another ferry "
+                        "binary, or edited)",
+                    install});
+  if (out->size() == before)
+    out->push_back({Check::kOk, name,
+                    "installed in " + st.dir + " (" + std::to_string(st.present.size()) +
+                        (tool == "cline" ? " event scripts)" : " plugin)"),
+                    ""});
+  if (tool == "cline") {
+    const HookTool cline{"cline", false, hooks::JsonStyle::kClaude, nullptr, "", "", {}};
+    std::string quoted = "'";
+    for (char c : st.present.front())
+      quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    RunInstalled(cline, quoted + "'", out);
+  }
+}
+
 }  // namespace
 
 void DoctorHooks(std::vector<DoctorCheck>* out) {
   for (const auto& tool : HookTools()) CheckTool(tool, out);
+  for (const auto& tool : MoreHookTools()) CheckTool(tool, out);
+  for (const char* tool : {"cline", "opencode"}) CheckHookFiles(tool, out);
   CheckCursorRunsClaude(out);
 }
 

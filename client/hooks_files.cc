@@ -196,6 +196,25 @@ std::vector<FileSpec> Specs(const std::string& tool, const std::string& dir,
 
 bool IsHookFilesTool(const std::string& tool) { return tool == "cline" || tool == "opencode"; }
 
+HookFilesState InspectHookFiles(const std::string& tool, bool project) {
+  HookFilesState st;
+  st.dir = HookDir(tool, project, &st.error);
+  if (st.dir.empty()) return st;
+  for (const auto& spec : Specs(tool, st.dir, ChooseFerry().path)) {
+    std::string text, error;
+    bool exists = false;
+    if (!ReadFile(spec.path, &text, &exists, &error) || !exists) {
+      st.missing.push_back(spec.path);
+    } else if (!IsFerryFile(text)) {
+      st.foreign.push_back(spec.path);
+    } else {
+      st.present.push_back(spec.path);
+      if (text != spec.text) st.stale.push_back(spec.path);
+    }
+  }
+  return st;
+}
+
 // Plans every file first, refuses before writing anything when a file is not ferry's, then
 // prints the diffs and (unless dry_run) writes or removes.
 int RunHookFiles(const std::string& tool, bool install, bool project, bool dry_run) {

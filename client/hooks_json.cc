@@ -282,7 +282,8 @@ bool ListFerryJson(std::string_view text, JsonStyle style, std::vector<FerryEntr
   auto add = [&](const char* ev, const Value& h) {
     if (!IsFerryHandler(h)) return;
     out->push_back(
-        {ev, HandlerCommand(h)->GetString(), h.HasMember("timeout") || h.HasMember("timeoutSec")});
+        {ev, HandlerCommand(h)->GetString(),
+         h.HasMember("timeout") || h.HasMember("timeoutSec") || style == JsonStyle::kWindsurf});
   };
   for (auto ev = hooks->value.MemberBegin(); ev != hooks->value.MemberEnd(); ++ev) {
     if (!ev->value.IsArray()) continue;

@@ -262,9 +262,14 @@ size_t Width(const std::string& s) {
   return n;
 }
 
+// Whether a table was printed: tables are separated by one blank line, none after the last.
+bool g_table_printed = false;
+
 // An aligned table under a title; the header row first.
 void PrintTable(const char* title, const Table& t) {
   if (t.size() < 2) return;
+  if (g_table_printed) std::printf("\n");
+  g_table_printed = true;
   std::vector<size_t> width;
   for (const auto& line : t) {
     width.resize(std::max(width.size(), line.size()), 0);
@@ -279,7 +284,6 @@ void PrintTable(const char* title, const Table& t) {
     }
     std::printf("  %s\n", out.c_str());
   }
-  std::printf("\n");
 }
 
 std::string Percent(double rate) {

@@ -159,14 +159,21 @@ class Printer {
     rapidjson::StringBuffer sb;
     proto::JsonWriter w(sb);
     w.StartObject();
-    w.Key("seq");
-    w.Uint64(item["seq"].GetUint64());
+    if (item.HasMember("seq") && item["seq"].IsUint64()) {
+      w.Key("seq");
+      w.Uint64(item["seq"].GetUint64());
+    } else {  // ephemeral: no seq; "after" is the journal's last seq when it arrived
+      w.Key("ephemeral");
+      w.Bool(true);
+      w.Key("after");
+      w.Uint64(item.HasMember("after") && item["after"].IsUint64() ? item["after"].GetUint64() : 0);
+    }
     w.Key("received");
     w.Int64(item.HasMember("received") && item["received"].IsInt64() ? item["received"].GetInt64()
                                                                      : 0);
     for (auto it = ev.MemberBegin(); it != ev.MemberEnd(); ++it) {
       const std::string_view name(it->name.GetString(), it->name.GetStringLength());
-      if (name == "seq" || name == "received") continue;
+      if (name == "seq" || name == "received" || name == "ephemeral" || name == "after") continue;
       w.Key(it->name.GetString(), it->name.GetStringLength());
       if (name == "payload" && !payload_json.empty()) {
         const std::string compact = proto::CompactJson(payload_json);
@@ -252,6 +259,13 @@ StreamEnd Stream(Connection& conn, std::chrono::milliseconds wait, const OnEvent
         payload_json = std::string_view(body).substr(spans[0].begin, spans[0].end - spans[0].begin);
       on_event(item, payload_json);
       *next = seq + 1;
+    } else if (item.HasMember("ephemeral") && item["ephemeral"].IsTrue() &&
+               item.HasMember("event") && item["event"].IsObject()) {
+      // Live only (ferry emit --ephemeral): printed in its place, never resumed from.
+      std::string_view payload_json;
+      if (spans.size() == 1 && spans[0].present())
+        payload_json = std::string_view(body).substr(spans[0].begin, spans[0].end - spans[0].begin);
+      on_event(item, payload_json);
     } else if (item.HasMember("end")) {
       if (item.HasMember("next") && item["next"].IsUint64())
         *next = std::max(*next, item["next"].GetUint64());

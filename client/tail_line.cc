@@ -111,7 +111,9 @@ std::string ShellCommand(const rapidjson::Value& p) {
 
 EventView ViewOf(const rapidjson::Value& item) {
   EventView v;
-  v.seq = item["seq"].GetUint64();
+  const rapidjson::Value& seq = Get(item, "seq");
+  v.seq = seq.IsUint64() ? seq.GetUint64() : 0;
+  v.ephemeral = Get(item, "ephemeral").IsTrue();
   const rapidjson::Value& ev = item["event"];
   const rapidjson::Value& ts = Get(ev, "ts");
   const rapidjson::Value& received = Get(item, "received");
@@ -162,7 +164,7 @@ std::string ShortLine(const EventView& v, const std::string& summary, const Line
     if (w < width) s.append(width - w, ' ');
     return s;
   };
-  std::string seq = std::to_string(v.seq);
+  std::string seq = v.ephemeral ? std::string("~") : std::to_string(v.seq);
   if (seq.size() < 7) seq.insert(0, 7 - seq.size(), ' ');
   const char* summary_color = nullptr;
   if (v.has_exit) summary_color = v.exit == 0 ? sgr::kGreen : sgr::kRed;

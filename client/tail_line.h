@@ -12,15 +12,18 @@ namespace ferry::client {
 
 // The parts of one event the short line and the filters use.
 struct EventView {
-  uint64_t seq = 0;
+  uint64_t seq = 0;        // 0 for an ephemeral event (it has none)
+  bool ephemeral = false;  // a live-only event: the seq column shows "~"
+
   int64_t when_ns = 0;  // the envelope's ts (the client's clock), else `received`
   std::string source, kind, session, cwd;  // cwd: the envelope's, else the payload's
   bool has_exit = false;                   // a shell command: the payload's exit_status
   long long exit = 0;
 };
 
-// `item` is a TAIL_ITEM event body ({"seq","received","event":{...}}), already checked to
-// hold a uint64 seq and an object event.
+// `item` is a TAIL_ITEM event body ({"seq","received","event":{...}}, or for an ephemeral
+// event {"ephemeral":true,"after","received","event":{...}}), already checked to hold a uint64
+// seq or "ephemeral":true, and an object event.
 EventView ViewOf(const rapidjson::Value& item);
 
 // The last column: for a shell command "exit 2    1.2s  make test"; for an agent's tool
@@ -34,6 +37,7 @@ struct LineStyle {
   size_t width = 0;  // 0: no limit
 };
 
+// An ephemeral event shows "~" where the seq goes.
 // "2026-12-04 10:00:01.234      42 zsh         command          01JD2QA0  <summary>": fixed
 // columns (a longer source or kind is cut with "…", a session id shows its first 8
 // characters), then the summary, the whole cut to style.width with "…".

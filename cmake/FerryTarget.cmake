@@ -1,7 +1,7 @@
 # ferry_target(<target>): warnings (errors with FERRY_WERROR) and sanitizers on our own
 # targets only.
 # Third-party headers come in as SYSTEM includes so their warnings never fail our build.
-# With FERRY_BUILD_FUZZERS (the clang "fuzz" preset) our code is also instrumented for
+# With FERRY_BUILD_FUZZERS (the clang "asan-ubsan" preset) our code is also instrumented for
 # libFuzzer's coverage feedback (-fsanitize=fuzzer-no-link); tests/fuzz links the fuzzer main.
 function(ferry_target target)
   target_compile_options(${target} PRIVATE
@@ -21,13 +21,13 @@ function(ferry_target target)
     # rapidjson 1.1's member iterators declare == and != in a way C++20 calls ambiguous.
     # -Wunused-private-field: a clang-only check gcc builds do not make; reported, not fatal.
     # -Wthread-safety: the lock rules written with daemon/base/thread_annotations.h are
-    # checked here (CI builds the fuzz preset with clang, so a violation fails CI).
+    # checked here (CI builds the asan-ubsan preset with clang, so a violation fails CI).
     target_compile_options(${target} PRIVATE -Wno-ambiguous-reversed-operator
                                              -Wno-error=unused-private-field
                                              -Wthread-safety -Wthread-safety-beta)
   endif()
   if(FERRY_BUILD_FUZZERS)
-    # The fuzz preset's compiler launcher hands this file to ccache (CCACHE_EXTRAFILES): ccache
+    # The asan-ubsan preset's compiler launcher hands this file to ccache (CCACHE_EXTRAFILES): ccache
     # does not hash an ignorelist's content, and would reuse objects built with an older list.
     target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link
       -fsanitize-ignorelist=${PROJECT_SOURCE_DIR}/tests/fuzz/sanitizer_ignorelist.txt)

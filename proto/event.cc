@@ -422,7 +422,7 @@ void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer, std::strin
   writer.EndObject();
 }
 
-std::string BuildEventBody(const EnvelopeFields& f, bool durable) {
+std::string BuildEventBody(const EnvelopeFields& f, bool durable, bool ephemeral) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
   auto str = [&](const char* key, std::string_view v, size_t max_len) {
@@ -435,6 +435,10 @@ std::string BuildEventBody(const EnvelopeFields& f, bool durable) {
   w.Uint(1);
   if (durable) {
     w.Key("durable");
+    w.Bool(true);
+  }
+  if (ephemeral) {
+    w.Key("ephemeral");
     w.Bool(true);
   }
   w.Key("event");

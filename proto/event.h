@@ -93,10 +93,11 @@ struct EnvelopeFields {
   std::string_view payload_encoding;
 };
 
-// The body of an EVENT frame: {"v":1,"durable":..,"event":{...}}. String fields are made
-// valid UTF-8 (each invalid byte becomes U+FFFD) and cut to their limits at a character
-// boundary, so bytes from the OS (a non-UTF-8 cwd) never get the event refused.
-std::string BuildEventBody(const EnvelopeFields& fields, bool durable);
+// The body of an EVENT frame: {"v":1,"durable":..,"ephemeral":..,"event":{...}} (each flag
+// only when true). String fields are made valid UTF-8 (each invalid byte becomes U+FFFD) and
+// cut to their limits at a character boundary, so bytes from the OS (a non-UTF-8 cwd) never
+// get the event refused.
+std::string BuildEventBody(const EnvelopeFields& fields, bool durable, bool ephemeral = false);
 
 // Returns `s` as valid UTF-8 of at most `max_len` bytes: each byte that does not start a
 // valid sequence becomes U+FFFD, and the end is cut at a character boundary.

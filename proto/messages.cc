@@ -111,6 +111,7 @@ bool EventRequest::Parse(FrameType type, std::string_view body, size_t max_batch
   single_ = nullptr;
   array_ = nullptr;
   durable_ = false;
+  ephemeral_ = false;
   // The document's pool allocator only grows: without this, a connection that streams
   // events through one EventRequest would keep every body it ever parsed.
   doc_.SetNull();
@@ -121,13 +122,14 @@ bool EventRequest::Parse(FrameType type, std::string_view body, size_t max_batch
     return false;
   if (!doc_.IsObject()) return Fail(error, Errc::kNotObject, "frame body must be a JSON object");
   if (!CheckVersion(doc_, error)) return false;
-  bool seen_v = false, seen_durable = false;
+  bool seen_v = false, seen_durable = false, seen_ephemeral = false;
   for (auto it = doc_.MemberBegin(); it != doc_.MemberEnd(); ++it) {
     const std::string_view name(it->name.GetString(), it->name.GetStringLength());
     // Repeated fields are refused rather than resolved: first-wins and last-wins readers
     // would see different requests.
     const bool repeated = (name == "v" && std::exchange(seen_v, true)) ||
                           (name == "durable" && std::exchange(seen_durable, true)) ||
+                          (name == "ephemeral" && std::exchange(seen_ephemeral, true)) ||
                           (name == "event" && single_) || (name == "events" && array_);
     if (repeated) {
       return Fail(error, Errc::kBadValue, "\"" + std::string(name) + "\" appears more than once");
@@ -136,6 +138,9 @@ bool EventRequest::Parse(FrameType type, std::string_view body, size_t max_batch
     if (name == "durable") {
       if (!it->value.IsBool()) return Fail(error, Errc::kWrongType, "durable must be a boolean");
       durable_ = it->value.GetBool();
+    } else if (name == "ephemeral") {
+      if (!it->value.IsBool()) return Fail(error, Errc::kWrongType, "ephemeral must be a boolean");
+      ephemeral_ = it->value.GetBool();
     } else if (name == "event" && type == FrameType::kEvent) {
       single_ = &it->value;
     } else if (name == "events" && type == FrameType::kEventBatch) {
@@ -144,6 +149,11 @@ bool EventRequest::Parse(FrameType type, std::string_view body, size_t max_batch
       return Fail(error, Errc::kUnknownField,
                   "\"" + std::string(name) + "\" is not a field of " + FrameTypeName(type));
     }
+  }
+  if (durable_ && ephemeral_) {
+    return Fail(error, Errc::kBadValue,
+                "an event cannot be both durable and ephemeral (an ephemeral event is never "
+                "written to the journal)");
   }
   if (type == FrameType::kEvent) {
     if (!single_) return Fail(error, Errc::kMissingField, "EVENT needs an \"event\" object");
@@ -200,7 +210,12 @@ std::string MakeAckBody(const Ack& ack) {
   append_number(out, ack.first_seq);
   out += ",\"last_seq\":";
   append_number(out, ack.last_seq);
-  out += ack.durable ? ",\"durable\":true}" : ",\"durable\":false}";
+  out += ack.durable ? ",\"durable\":true" : ",\"durable\":false";
+  if (ack.ephemeral) {
+    out += ",\"ephemeral\":true,\"tails\":";
+    append_number(out, ack.tails);
+  }
+  out += '}';
   return out;
 }
 
@@ -218,6 +233,13 @@ bool ParseAckBody(std::string_view body, Ack* ack, Error* error) {
   ack->last_seq = last->value.GetUint64();
   auto durable = doc.FindMember("durable");
   ack->durable = durable != doc.MemberEnd() && durable->value.IsBool() && durable->value.GetBool();
+  auto ephemeral = doc.FindMember("ephemeral");
+  ack->ephemeral =
+      ephemeral != doc.MemberEnd() && ephemeral->value.IsBool() && ephemeral->value.GetBool();
+  auto tails = doc.FindMember("tails");
+  ack->tails = ack->ephemeral && tails != doc.MemberEnd() && tails->value.IsUint64()
+                   ? tails->value.GetUint64()
+                   : 0;
   return true;
 }
 

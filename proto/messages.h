@@ -20,6 +20,9 @@ class EventRequest {
     return single_ ? *single_ : (*array_)[static_cast<rapidjson::SizeType>(i)];
   }
   bool durable() const { return durable_; }
+  // "ephemeral":true: for live tails only, never journaled (docs/protocol.md "Ephemeral
+  // events"). Refused (bad_value) together with "durable":true.
+  bool ephemeral() const { return ephemeral_; }
   // The payload of event i as received (its bytes in the parsed body, whitespace and all), or
   // empty when it has none; valid while that body is. Write it with WriteEnvelope (which
   // compacts it), never from at(i)["payload"]: a document does not keep every digit of a number.
@@ -44,15 +47,21 @@ class EventRequest {
   const rapidjson::Value* single_ = nullptr;
   const rapidjson::Value* array_ = nullptr;
   bool durable_ = false;
+  bool ephemeral_ = false;
 };
 
 // Parses a request body that carries only the version (STATUS_REQ, HELLO, ...).
 bool ParseVersionedRequest(std::string_view body, rapidjson::Document* doc, Error* error);
 
+// ACK: {"first_seq":N,"last_seq":M,"durable":bool}. For an ephemeral event (no seq, never
+// durable): {"first_seq":0,"last_seq":0,"durable":false,"ephemeral":true,"tails":T}, T the
+// live tails it was queued to; it means "accepted for live delivery", nothing more.
 struct Ack {
   uint64_t first_seq = 0;
   uint64_t last_seq = 0;
   bool durable = false;
+  bool ephemeral = false;
+  uint64_t tails = 0;  // ephemeral only
 };
 
 std::string MakeAckBody(const Ack& ack);

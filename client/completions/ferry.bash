@@ -58,7 +58,7 @@ _ferry() {
   local opts="" words=""
   case $cmd in
     emit)
-      opts="--source --kind --session --cwd --data --stdin --argv-json --durable --timeout-ms
+      opts="--source --kind --session --cwd --data --stdin --argv-json --durable --ephemeral --timeout-ms
         --max-event-bytes --strict --print-ack $global"
       ;;
     status) opts="--json --ack-lost --timeout --timeout-ms $global" ;;

@@ -40,6 +40,7 @@ complete -c ferry -n "__fish_seen_subcommand_from emit" -l data -x -d 'the paylo
 complete -c ferry -n "__fish_seen_subcommand_from emit" -l stdin -d 'read the payload from stdin'
 complete -c ferry -n "__fish_seen_subcommand_from emit" -l argv-json -x -d 'the payload as an argument (Codex notify)'
 complete -c ferry -n "__fish_seen_subcommand_from emit" -l durable -d 'wait until the event is on disk'
+complete -c ferry -n "__fish_seen_subcommand_from emit" -l ephemeral -d 'for live tails only: not journaled, never spooled'
 complete -c ferry -n "__fish_seen_subcommand_from emit" -l timeout-ms -x -d 'budget for connect, send and ack'
 complete -c ferry -n "__fish_seen_subcommand_from emit" -l max-event-bytes -x -d 'cut larger payloads'
 complete -c ferry -n "__fish_seen_subcommand_from emit" -l strict -d 'exit 1 when the event was not acked'

@@ -137,8 +137,13 @@ void Daemon::Impl::StartJournalThreads() {
   }
   p.publisher = std::make_unique<JournalPublisher>(
       *p.journal, *p.committer, p.progress, *p.retention, cfg.fsync, [&p] { p.sinks->WakeAll(); });
-  on_written = p.publisher->WrittenListener();
   p.tails = std::make_unique<TailServer>(p.journal->dir(), p.progress);
+  // After each flush: the publisher, then the follow tails waiting for the journal to pass an
+  // ephemeral event's position.
+  on_written = [listener = p.publisher->WrittenListener(), &p](uint64_t seq) {
+    listener(seq);
+    p.tails->OnWritten();
+  };
 }
 
 // The ingest server on the socket systemd passed, or bound here; then the sync thread.
@@ -176,6 +181,9 @@ void Daemon::Impl::SetRequestHandlers() {
   });
   server.SetTailHandler([this](int fd, const proto::TailRequest& req, std::string* error) {
     return parts.tails->Start(fd, req, error);
+  });
+  server.SetEphemeralHandler([this](std::string_view body, uint64_t after, int64_t received) {
+    return parts.tails->Offer(body, after, received);
   });
   server.SetQueryHandler([this](std::string body, SinkSet::Reply reply) {
     OnQuery(std::move(body), std::move(reply));

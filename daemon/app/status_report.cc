@@ -55,6 +55,18 @@ std::string StatusReport::Json() const {
   p.retention->WriteConsumers(w);
   w.Key("tails");
   w.Uint64(p.tails->active());
+  w.Key("ephemeral");  // docs/protocol.md "Ephemeral events"
+  w.StartObject();
+  const TailServer::EphemeralCounters& eph = p.tails->ephemeral();
+  w.Key("received");
+  w.Uint64(eph.received.load());
+  w.Key("delivered");
+  w.Uint64(eph.delivered.load());
+  w.Key("dropped_no_tail");
+  w.Uint64(eph.dropped_no_tail.load());
+  w.Key("dropped_slow_tail");
+  w.Uint64(eph.dropped_slow_tail.load());
+  w.EndObject();
   w.Key("lost_events");
   w.Uint64(p.retention->lost_events());
   w.Key("unacked_lost_events");

@@ -7,8 +7,11 @@ namespace {
 int PrintSink(const SinkConfig& sink, const ConfigPrintHooks& hooks, std::ostream& out,
               std::ostream& err) {
   int warnings = 0;
-  out << "sink " << sink.name << ": " << sink.type << " -> "
-      << hooks.url_for_display(sink.EndpointUrl()) << "; max_events " << sink.max_events
+  out << "sink " << sink.name << ": " << sink.type
+      << (sink.signal == "traces"
+              ? " traces (span_timeout " + std::to_string(sink.span_timeout.count()) + "ms)"
+              : std::string())
+      << " -> " << hooks.url_for_display(sink.EndpointUrl()) << "; max_events " << sink.max_events
       << ", max_bytes " << sink.max_bytes << ", gzip "
       << (sink.gzip ? "level " + std::to_string(sink.gzip_level) : std::string("off"))
       << ", timeout " << sink.timeout.count() << "ms, backoff_max " << sink.backoff_max.count()
@@ -19,7 +22,7 @@ int PrintSink(const SinkConfig& sink, const ConfigPrintHooks& hooks, std::ostrea
       << (!sink.token_file.empty()  ? "from file " + sink.token_file
           : !sink.token_env.empty() ? "from $" + sink.token_env
                                     : std::string("none"))
-      << "\n";
+      << (sink.auth == "basic" ? " (auth basic)" : "") << "\n";
   if (!sink.tls_verify) {
     err << "ferryd: warning: sink " << sink.name
         << ": tls_verify = false: the server's certificate is not checked, so anyone on "
@@ -48,6 +51,7 @@ int PrintCheckedConfig(const Config& config, const std::string& source_path,
       << "journal.fsync_interval = " << config.fsync_interval.count() << "ms\n"
       << "journal.segment_size = " << config.segment_bytes << "\n"
       << "journal.max_bytes = " << config.max_bytes << "\n"
+      << "journal.max_age = " << config.journal_max_age.count() << "ms\n"
       << "ingest.max_frame = " << config.max_frame_bytes << "\n"
       << "ingest.max_connections = " << config.max_connections << "\n"
       << "ingest.idle_timeout = " << config.idle_timeout.count() << "ms\n"

@@ -117,7 +117,8 @@ Setter Duration(std::chrono::milliseconds* out, std::chrono::milliseconds min,
     if (!n.is_string() || !ParseDuration(*n.value<std::string>(), &d)) {
       return ctx.Fail(
           n.source(),
-          "\"" + key + "\" must be a duration string such as \"200ms\", \"1s\" or \"5m\"");
+          "\"" + key +
+              "\" must be a duration string such as \"200ms\", \"1s\", \"5m\", \"12h\" or \"7d\"");
     }
     if (d < min || d > max) {
       return ctx.Fail(n.source(), "\"" + key + "\" is out of range [" +
@@ -248,6 +249,10 @@ bool ParseSink(const toml::table& table, size_t index, Context& outer, SinkConfi
       {"sink.tls_verify", Bool(&sink->tls_verify)},
       {"sink.ca_file", String(&sink->ca_file)},
       {"sink.headers", headers},
+      {"sink.signal", String(&sink->signal, {"logs", "traces"})},
+      {"sink.auth", String(&sink->auth, {"bearer", "basic"})},
+      {"sink.span_timeout",
+       Duration(&sink->span_timeout, std::chrono::seconds(1), std::chrono::hours(24 * 7))},
   };
   if (!Walk(table, "sink.", setters, ctx)) return false;
   sink->gzip_level = static_cast<int>(gzip_level);
@@ -259,6 +264,21 @@ bool ParseSink(const toml::table& table, size_t index, Context& outer, SinkConfi
   }
   if (sink->type.empty()) return ctx.Fail(where, "needs a type: \"http-json\" or \"otlp-http\"");
   if (sink->url.empty()) return ctx.Fail(where, "needs a url: http://... or https://...");
+  if (table.contains("signal") && sink->type != "otlp-http") {
+    return ctx.Fail(
+        KeyRegion(table, "signal"),
+        "signal: only an otlp-http sink has one; remove it or set type = \"otlp-http\"");
+  }
+  if (sink->auth == "basic" && sink->token_file.empty() && sink->token_env.empty()) {
+    return ctx.Fail(KeyRegion(table, "auth"),
+                    "auth: \"basic\" sends token_file or token_env (user:password) as Basic "
+                    "credentials; set one of them");
+  }
+  if (table.contains("span_timeout") && sink->signal != "traces") {
+    return ctx.Fail(KeyRegion(table, "span_timeout"),
+                    "span_timeout: only a sink with signal = \"traces\" pairs tool calls into "
+                    "spans; remove it or set signal = \"traces\"");
+  }
   if (const std::string problem = UrlProblem(sink->url); !problem.empty()) {
     return ctx.Fail(KeyRegion(table, "url"),
                     "url: " + problem + " in \"" + UrlForDisplay(sink->url) + "\"");
@@ -329,17 +349,23 @@ bool ParseDuration(const std::string& text, std::chrono::milliseconds* out) {
   }
   if (i == 0) return false;
   const std::string unit = text.substr(i);
-  uint64_t ms;
+  uint64_t mult;
   if (unit == "ms")
-    ms = n;
+    mult = 1;
   else if (unit == "s")
-    ms = n * 1000;
+    mult = 1000;
   else if (unit == "m")
-    ms = n * 60000;
+    mult = 60000;
   else if (unit == "h")
-    ms = n * 3600000;
+    mult = 3600000;
+  else if (unit == "d")
+    mult = 86400000;
+  else if (unit == "w")
+    mult = 7 * 86400000ull;
   else
     return false;
+  if (n > static_cast<uint64_t>(INT64_MAX) / mult) return false;
+  const uint64_t ms = n * mult;
   *out = std::chrono::milliseconds(static_cast<int64_t>(ms));
   return true;
 }

@@ -19,7 +19,7 @@ namespace ferry {
 struct SinkConfig {
   std::string name;
   std::string type;  // "http-json" | "otlp-http"
-  std::string url;   // as written; otlp-http gets /v1/logs appended when missing (EndpointUrl)
+  std::string url;   // as written; otlp-http gets /v1/logs (/v1/traces) appended when missing
   std::string token_file;
   std::string token_env;
   uint64_t max_events = 1000;
@@ -41,6 +41,14 @@ struct SinkConfig {
   bool tls_verify = true;
   std::string ca_file;  // PEM bundle to verify against instead of the system's
   std::vector<std::pair<std::string, std::string>> headers;
+  // otlp-http: "logs" (log records, /v1/logs) or "traces" (tool spans, /v1/traces).
+  std::string signal = "logs";
+  // How the token is sent: "bearer" (Authorization: Bearer <token>) or "basic" (the token is
+  // user:password, sent as Authorization: Basic base64(user:password); Langfuse's keys).
+  std::string auth = "bearer";
+  // traces: a tool call whose end event has not come this long after its start is sent as
+  // unfinished (docs/sinks.md "Traces").
+  std::chrono::milliseconds span_timeout{60 * 60 * 1000};
   int line = 0;  // where the table starts in the file, for messages
 
   // The URL requests go to.

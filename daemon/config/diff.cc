@@ -25,7 +25,7 @@ std::string SinkConfig::EndpointUrl() const {
   const size_t q = url.find_first_of("?#");
   std::string base = url.substr(0, q);
   const std::string rest = q == std::string::npos ? "" : url.substr(q);
-  const std::string suffix = "/v1/logs";
+  const std::string suffix = signal == "traces" ? "/v1/traces" : "/v1/logs";
   if (base.size() >= suffix.size() &&
       base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0) {
     return url;
@@ -41,7 +41,8 @@ bool SinkConfig::SameSettings(const SinkConfig& o) const {
          connect_timeout == o.connect_timeout && backoff_max == o.backoff_max &&
          batch_timeout == o.batch_timeout && degraded_after == o.degraded_after &&
          redact == o.redact && headers == o.headers && tls_verify == o.tls_verify &&
-         ca_file == o.ca_file;
+         ca_file == o.ca_file && signal == o.signal && span_timeout == o.span_timeout &&
+         auth == o.auth;
 }
 
 ConfigChanges DiffConfig(const Config& running, const Config& next) {
@@ -53,6 +54,7 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
   Compare("log_level", running.log_level, next.log_level, &ch.live, str);
   Compare("journal.fsync", running.fsync, next.fsync, &ch.live, pol);
   Compare("journal.fsync_interval", running.fsync_interval, next.fsync_interval, &ch.live, dur);
+  Compare("journal.max_age", running.journal_max_age, next.journal_max_age, &ch.live, dur);
   Compare("ingest.max_frame", running.max_frame_bytes, next.max_frame_bytes, &ch.live, num);
   Compare("ingest.max_connections", running.max_connections, next.max_connections, &ch.live, num);
   Compare("ingest.idle_timeout", running.idle_timeout, next.idle_timeout, &ch.live, dur);

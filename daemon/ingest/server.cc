@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/ingest/event_canon.h"
 #include "daemon/ingest/session.h"
 #include "proto/messages.h"
 
@@ -284,6 +285,19 @@ AdmitResult IngestServer::AdmitEvents(const proto::EventRequest& request, int64_
     result.first_seq = result.last_seq = journal_.last_seq();  // all duplicates: ack what is stored
   }
   return result;
+}
+
+uint64_t IngestServer::OfferEphemeral(const proto::EventRequest& request, int64_t received_ns) {
+  uint64_t tails = 0;
+  for (size_t i = 0; i < request.size(); ++i) {
+    ephemeral_body_.Clear();
+    proto::JsonWriter writer(ephemeral_body_);
+    WriteCanonicalEvent(request, i, local_redactor_.get(), writer);  // redacted as if journaled
+    const std::string_view body(ephemeral_body_.GetString(), ephemeral_body_.GetSize());
+    if (ephemeral_handler_) tails = ephemeral_handler_(body, journal_.last_seq(), received_ns);
+  }
+  if (ephemeral_body_.GetSize() > (256u << 10)) ephemeral_body_ = rapidjson::StringBuffer();
+  return tails;
 }
 
 std::string IngestServer::StatusReply(const rapidjson::Value& request) {

@@ -130,6 +130,11 @@ class IngestServer final : public SessionHost {
   using TailHandler = ferry::TailHandler;
   void SetTailHandler(TailHandler handler) { tail_handler_ = std::move(handler); }
 
+  // Ephemeral events go to this handler (the daemon's TailServer::Offer); without one they
+  // are acked and go nowhere.
+  using EphemeralHandler = ferry::EphemeralHandler;
+  void SetEphemeralHandler(EphemeralHandler handler) { ephemeral_handler_ = std::move(handler); }
+
   // The committer's sync thread reports through net::post: the journal is durable up to
   // `seq` / an fdatasync failed (the journal is failed until it recovers).
   void OnDurable(uint64_t seq);
@@ -148,6 +153,7 @@ class IngestServer final : public SessionHost {
   bool shutting_down() const override { return shutting_down_; }
   proto::EventRequest& event_request() override { return request_; }
   AdmitResult AdmitEvents(const proto::EventRequest& request, int64_t received_ns) override;
+  uint64_t OfferEphemeral(const proto::EventRequest& request, int64_t received_ns) override;
   const AckGate& acks() const override { return acks_; }
   void ScheduleFlush(const std::shared_ptr<IngestSession>& session, bool durable) override;
   std::string StatusReply(const rapidjson::Value& request) override;
@@ -184,6 +190,8 @@ class IngestServer final : public SessionHost {
   DeadletterHandler deadletter_handler_;
   std::function<void(const rapidjson::Value&)> status_hook_;
   TailHandler tail_handler_;
+  EphemeralHandler ephemeral_handler_;
+  rapidjson::StringBuffer ephemeral_body_;  // OfferEphemeral's canonical body, reused
   UnixAcceptor acceptor_;
   std::string socket_path_;  // set when we bound the socket (and so remove it)
   bool adopted_ = false;

@@ -322,6 +322,14 @@ void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
     QueueError({proto::Errc::kShuttingDown, "ferryd is stopping; event not accepted"}, false);
     return;
   }
+  if (request.ephemeral()) {
+    // For live tails only: no journal, no flush; the ACK waits only for earlier replies.
+    proto::Ack ack;
+    ack.ephemeral = true;
+    ack.tails = host_.OfferEphemeral(request, NowNs());
+    QueueFrame(proto::FrameType::kAck, proto::MakeAckBody(ack));
+    return;
+  }
   const AdmitResult admitted = host_.AdmitEvents(request, NowNs());
   host_.counters().duplicates_total += admitted.duplicates;
   host_.counters().twins_total += admitted.twins;
@@ -408,7 +416,7 @@ bool IngestSession::Pump() {
   const AckGate& gate = host_.acks();
   while (!replies_.empty()) {
     Reply& r = replies_.front();
-    if (r.type == proto::FrameType::kAck) {
+    if (r.type == proto::FrameType::kAck && r.frame.empty()) {  // else an ephemeral's, encoded
       uint64_t given_back = 0;
       if (!gate.TryAnswer(r.ack, &out_, &given_back)) break;  // not written or synced yet
       host_.counters().events_total -= given_back;            // not stored after all

@@ -11,7 +11,9 @@
 // Whether an owed ACK is ready is decided by the host's AckGate (ack_gate.h) alone; the
 // session keeps replies in request order and sends each one once the gate (or, for a reply
 // computed elsewhere, its filler) says so. Events enter the journal through the host's admit
-// path (admit.h); the session never touches the journal.
+// path (admit.h); the session never touches the journal. An ephemeral EVENT (for live tails
+// only) goes to the host's OfferEphemeral instead, and its ACK is queued ready, behind any
+// reply owed before it.
 //
 // Memory: an idle connection holds a small read buffer (kSmallReadBuffer); it grows only to
 // the size a frame header announces, and is given back after a large frame. Parsing uses the

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "daemon/ingest/admit.h"
 #include "proto/messages.h"
@@ -55,6 +56,10 @@ using DeadletterHandler = std::function<void(proto::DeadletterRequest request,
 // request; returns false with *error to refuse it (the fd is then closed).
 using TailHandler =
     std::function<bool(int fd, const proto::TailRequest& request, std::string* error)>;
+// Hands one ephemeral event (canonical envelope, locally redacted) to the live tails, with the
+// journal's last appended seq; returns how many tails took it (TailServer::Offer).
+using EphemeralHandler =
+    std::function<size_t(std::string_view body, uint64_t after, int64_t received_ns)>;
 
 class SessionHost {
  public:
@@ -72,6 +77,14 @@ class SessionHost {
   // The admit path (admit.h): dedupe, local redaction, canonical JSON, journal append. When
   // every event was a duplicate, first_seq = last_seq = the journal's last seq.
   virtual AdmitResult AdmitEvents(const proto::EventRequest& request, int64_t received_ns) = 0;
+  // An EVENT / EVENT_BATCH with "ephemeral":true: each event, canonical and locally redacted
+  // but never deduped or journaled, goes to the live tails. Returns how many tails took the
+  // last of them (0 without a handler).
+  virtual uint64_t OfferEphemeral(const proto::EventRequest& request, int64_t received_ns) {
+    (void)request;
+    (void)received_ns;
+    return 0;
+  }
   // Decides when an owed ACK is ready (ack_gate.h).
   virtual const AckGate& acks() const = 0;
   // Asks for a journal flush at the end of this loop pass; `session` is pumped after it (and

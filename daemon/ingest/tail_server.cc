@@ -72,6 +72,16 @@ void AppendItem(std::string& out, const JournalRecord& rec) {
   proto::AppendFrame(out, proto::FrameType::kTailItem, body);
 }
 
+// An ephemeral event: {"v":1,"ephemeral":true,"after":N,"received":ns,"event":{envelope}}.
+void AppendEphemeral(std::string& out, uint64_t after, int64_t received_ns,
+                     const std::string& envelope) {
+  std::string body = "{\"v\":1,\"ephemeral\":true,\"after\":" + std::to_string(after) +
+                     ",\"received\":" + std::to_string(received_ns) + ",\"event\":";
+  body += envelope;
+  body += '}';
+  proto::AppendFrame(out, proto::FrameType::kTailItem, body);
+}
+
 // A note item: {"v":1,"<what>":{<key>:<seq>[,"to":<to>],"reason":"..."}}.
 void AppendNote(std::string& out, const char* what, const char* key, uint64_t seq,
                 const uint64_t* to, const std::string& why) {
@@ -137,6 +147,7 @@ bool TailServer::Start(int fd, const proto::TailRequest& request, std::string* e
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   Worker& w = workers_.emplace_back();
+  if (request.follow) w.feed = std::make_unique<Feed>();
   active_.fetch_add(1);
   w.thread = std::thread([this, fd, request, &w] { Run(fd, request, &w); });
   return true;
@@ -151,6 +162,72 @@ void TailServer::ReapDone() {
       ++it;
     }
   }
+}
+
+size_t TailServer::Offer(std::string_view body, uint64_t after, int64_t received_ns) {
+  counters_.received.fetch_add(1);
+  std::shared_ptr<const std::string> shared;
+  size_t queued = 0, open = 0;
+  for (Worker& w : workers_) {
+    if (!w.feed || w.done.load()) continue;
+    ++open;
+    Feed& feed = *w.feed;
+    MutexLock lock(feed.mu);
+    if (feed.items.size() >= kFeedItems || feed.bytes + body.size() > kFeedBytes) {
+      counters_.dropped_slow_tail.fetch_add(1);  // the worker is behind: never wait for it
+      continue;
+    }
+    if (!shared) shared = std::make_shared<const std::string>(body);
+    feed.items.push_back({after, received_ns, shared});
+    feed.bytes += body.size();
+    if (feed.waiting.load()) feed.cv.NotifyAll();
+    ++queued;
+  }
+  if (open == 0) counters_.dropped_no_tail.fetch_add(1);
+  return queued;
+}
+
+void TailServer::OnWritten() {
+  for (Worker& w : workers_) {
+    if (!w.feed || !w.feed->waiting.load()) continue;
+    MutexLock lock(w.feed->mu);
+    w.feed->cv.NotifyAll();
+  }
+}
+
+void TailServer::DrainDue(Feed& feed, uint64_t before, const proto::TailRequest& req,
+                          std::string& out) {
+  std::deque<EphemeralItem> due;
+  {
+    MutexLock lock(feed.mu);
+    while (!feed.items.empty() && feed.items.front().after < before) {
+      feed.bytes -= feed.items.front().body->size();
+      due.push_back(std::move(feed.items.front()));
+      feed.items.pop_front();
+    }
+  }
+  for (const EphemeralItem& item : due) {
+    if (!Matches(req, *item.body)) continue;
+    AppendEphemeral(out, item.after, item.received_ns, *item.body);
+    counters_.delivered.fetch_add(1);
+  }
+}
+
+void TailServer::WaitForMore(Feed* feed, uint64_t limit, uint64_t next_seq) {
+  if (!feed) {
+    progress_.WaitBeyond(limit, kPollStep);
+    return;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kPollStep;
+  MutexLock lock(feed->mu);
+  // Set before the checks: OnWritten (after publishing the written seq) and Offer (under mu)
+  // notify once they see it, so no wake-up falls between a check and the wait.
+  feed->waiting.store(true);
+  while (progress_.written() <= limit && !progress_.stopped() && !stop_.load() &&
+         (feed->items.empty() || feed->items.front().after >= next_seq)) {
+    if (feed->cv.WaitUntil(lock, deadline) == std::cv_status::timeout) break;
+  }
+  feed->waiting.store(false);
 }
 
 void TailServer::Stop() {
@@ -199,6 +276,7 @@ void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
       }
       pending_reason.clear();
       expect = rec.seq + 1;
+      if (self->feed) DrainDue(*self->feed, rec.seq, req, out);  // arrived before this record
       if (Matches(req, rec.body)) AppendItem(out, rec);
       if (out.size() >= kFlushBytes) {
         ok = SendAll(fd, out, stop_);
@@ -259,12 +337,14 @@ void TailServer::Run(int fd, proto::TailRequest req, Worker* self) {
       out.clear();
       break;
     }
+    // Ephemeral events that arrived after every record read so far.
+    if (self->feed) DrainDue(*self->feed, reader.next_seq(), req, out);
     if (!out.empty()) {
       ok = SendAll(fd, out, stop_);
       out.clear();
     }
     if (!ok || progress_.stopped()) break;
-    progress_.WaitBeyond(limit, kPollStep);
+    WaitForMore(self->feed.get(), limit, reader.next_seq());
     if (PeerGone(fd)) break;
   }
   journal_health::Forget(who);

@@ -1,6 +1,8 @@
 #include "daemon/sink/cursor_file.h"
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "daemon/base/file_util.h"
 
@@ -9,7 +11,7 @@ namespace ferry::sink {
 Status LoadCursor(const std::string& path, uint64_t oldest_seq, uint64_t written_seq,
                   CursorState* state, bool* found, bool* reset) {
   const uint64_t start = oldest_seq > 0 ? oldest_seq - 1 : 0;
-  *state = CursorState{start, 0, 0};
+  *state = CursorState{start, 0, 0, {}};
   *reset = false;
   std::string text;
   *found = ReadWholeFile(path, &text);
@@ -31,9 +33,15 @@ Status LoadCursor(const std::string& path, uint64_t oldest_seq, uint64_t written
       state->inflight_first = state->inflight_last = 0;
     }
   }
+  if (auto it = d.FindMember("pending_spans"); it != d.MemberEnd() && it->value.IsArray()) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    it->value.Accept(w);
+    state->pending_spans.assign(sb.GetString(), sb.GetSize());
+  }
   if (state->cursor > written_seq) {
     *reset = true;
-    *state = CursorState{start, 0, 0};
+    *state = CursorState{start, 0, 0, {}};
   }
   return Status::Ok();
 }
@@ -44,6 +52,7 @@ Status SaveCursor(const std::string& path, const CursorState& state, bool durabl
     text += ",\"inflight_first\":" + std::to_string(state.inflight_first) +
             ",\"inflight_last\":" + std::to_string(state.inflight_last);
   }
+  if (!state.pending_spans.empty()) text += ",\"pending_spans\":" + state.pending_spans;
   text += "}\n";
   return WriteFileAtomically(path, text, durable);
 }

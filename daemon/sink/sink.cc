@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include <rapidjson/document.h>
 #include <spdlog/spdlog.h>
 
 #include "daemon/base/file_util.h"
@@ -25,8 +26,11 @@ Sink::Sink(SinkConfig config, SinkDeps deps, std::shared_ptr<const Redactor> red
       cursor_path_(proto::SinkCursorPath(deps_.state_dir, config_.name)),
       deadletters_(deps_.state_dir, config_.name),
       meta_(deps_.meta),
-      redactor_(std::move(redactor)) {
+      redactor_(std::move(redactor)),
+      traces_(config_.type == "otlp-http" && config_.signal == "traces") {
   meta_.sink = config_.name;
+  span_options_.span_timeout_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(config_.span_timeout).count();
 }
 
 Sink::~Sink() {
@@ -65,6 +69,18 @@ Status Sink::Open(uint64_t oldest_seq, uint64_t written_seq) {
                  st.inflight_last ? " (resending seqs " + std::to_string(st.inflight_first) + "-" +
                                         std::to_string(st.inflight_last) + " first)"
                                   : "");
+  }
+  if (traces_ && !st.pending_spans.empty()) {
+    rapidjson::Document d;
+    d.Parse(st.pending_spans.data(), st.pending_spans.size());
+    if (d.HasParseError() || !PendingCallsFromJson(d, &pending_calls_)) {
+      return Status::Corruption(cursor_path_ +
+                                ": pending_spans is not a list of pending tool calls; move the "
+                                "file aside to resend from the journal's oldest event");
+    }
+    spdlog::info("sink {}: {} tool call(s) waiting for their end event", config_.name,
+                 pending_calls_.size());
+    pending_calls_count_.store(pending_calls_.size());
   }
   inflight_first_ = st.inflight_first;
   inflight_last_ = st.inflight_last;
@@ -204,7 +220,11 @@ void Sink::LoadToken() { token_error_ = ReadSinkToken(config_, &token_); }
 void Sink::SaveCursorOrLog(uint64_t cursor, uint64_t inflight_first, uint64_t inflight_last,
                            bool durable) {
   const Status s = sink::SaveCursor(
-      cursor_path_, sink::CursorState{cursor, inflight_first, inflight_last}, durable);
+      cursor_path_,
+      sink::CursorState{
+          cursor, inflight_first, inflight_last,
+          pending_calls_.empty() ? std::string() : PendingCallsToJson(pending_calls_)},
+      durable);
   if (s.ok()) return;
   if (durable) {
     spdlog::error("sink {}: cannot save the cursor: {}", config_.name, s.ToString());
@@ -245,6 +265,13 @@ void Sink::Run() {
     // exactly these seqs, so the resent request carries the same Idempotency-Key.
     SaveCursorOrLog(cursor_.load(), cursor_.load() + 1, batch.end_cursor, false);
     if (!Deliver(batch, {})) break;
+    if (traces_) {  // the calls still pending are saved with the cursor that passes them
+      std::vector<ToolSpan> spans;
+      std::vector<PendingCall> pending;
+      PlanBatch(batch, false, &spans, &pending);
+      pending_calls_ = std::move(pending);
+      pending_calls_count_.store(pending_calls_.size());
+    }
     Advance(batch.end_cursor);
     pending_received_ns_.store(0);
   }

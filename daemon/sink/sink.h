@@ -35,6 +35,7 @@
 #include "daemon/redact/redact.h"
 #include "daemon/sink/deadletter.h"
 #include "daemon/sink/encode.h"
+#include "daemon/sink/spans.h"
 #include "daemon/sink/token.h"
 #include "daemon/sink/transport.h"
 #include "proto/event.h"
@@ -167,6 +168,10 @@ class Sink {
   // Sends `batch` until every event in it is delivered or dead-lettered. False: stopping.
   bool Deliver(SinkBatch& batch, const std::string& key_suffix);
   Outcome Send(const SinkBatch& batch, size_t lo, size_t hi, const std::string& key_suffix);
+  // signal = "traces": the spans `batch` finishes (a replay: with no calls pending before it,
+  // and every call left pending finished as unfinished), and the calls pending after it.
+  void PlanBatch(const SinkBatch& batch, bool replay, std::vector<ToolSpan>* spans,
+                 std::vector<PendingCall>* pending_after) const;
   // Appends one dead letter (fdatasync). False, with the error in status, when it could not
   // be written: the caller must not move past the event.
   bool DeadLetter(const SinkBatch& batch, size_t i, long status, const std::string& response);
@@ -219,6 +224,11 @@ class Sink {
   std::string token_error_;
   uint64_t inflight_first_ = 0, inflight_last_ = 0;  // from the cursor file at Open
   uint32_t attempt_ = 0;                             // consecutive retryable failures
+  // signal = "traces": the tool calls whose start event is at or before the cursor and whose
+  // end has not come (saved in the cursor file with the cursor), and how they are planned.
+  const bool traces_;
+  SpanOptions span_options_;
+  std::vector<PendingCall> pending_calls_;
   std::mt19937_64 rng_{std::random_device{}()};
   std::thread thread_;
 
@@ -242,7 +252,8 @@ class Sink {
   std::atomic<uint64_t> replay_pending_{0};
   std::atomic<uint64_t> redacted_{0};
   std::atomic<uint64_t> skipped_{0};
-  std::atomic<int64_t> pending_received_ns_{0};  // oldest undelivered event, 0 when none
+  std::atomic<uint64_t> pending_calls_count_{0};  // pending_calls_.size()
+  std::atomic<int64_t> pending_received_ns_{0};   // oldest undelivered event, 0 when none
   mutable Mutex info_mu_;
   int64_t last_success_ns_ FERRY_GUARDED_BY(info_mu_) = 0;  // wall clock
   struct LastError {

@@ -45,7 +45,14 @@ int64_t WallNs() {
 struct Sink::Outcome {
   Verdict verdict = Verdict::kRetry;
   HttpResponse response;
+  bool sent = true;  // false: the part had nothing to send (traces: no span finished in it)
 };
+
+void Sink::PlanBatch(const SinkBatch& batch, bool replay, std::vector<ToolSpan>* spans,
+                     std::vector<PendingCall>* pending_after) const {
+  if (!replay) *pending_after = pending_calls_;
+  PlanSpans(span_options_, batch.events(), replay, pending_after, spans);
+}
 
 Sink::Outcome Sink::Send(const SinkBatch& batch, size_t lo, size_t hi,
                          const std::string& key_suffix) {
@@ -53,8 +60,29 @@ Sink::Outcome Sink::Send(const SinkBatch& batch, size_t lo, size_t hi,
   const uint64_t first = part.front().seq, last = part.back().seq;
   HttpRequest req;
   req.url = endpoint_;
-  std::string body =
-      config_.type == "otlp-http" ? EncodeOtlpJson(meta_, part) : EncodeHttpJson(meta_, part);
+  std::string body;
+  if (traces_) {
+    // The spans the events lo..hi finish. Planned over the whole batch each time (a split
+    // part needs the calls its earlier events started), from the calls pending before it; a
+    // replay (the only caller with a key suffix) plans its dead letters on their own.
+    std::vector<ToolSpan> spans, part_spans;
+    std::vector<PendingCall> pending;
+    PlanBatch(batch, !key_suffix.empty(), &spans, &pending);
+    for (ToolSpan& s : spans) {
+      if (s.event >= lo && s.event < hi) part_spans.push_back(std::move(s));
+    }
+    if (part_spans.empty()) {
+      Outcome none;
+      none.verdict = Verdict::kDone;
+      none.sent = false;
+      return none;
+    }
+    body = EncodeOtlpTraces(meta_, part_spans);
+  } else if (config_.type == "otlp-http") {
+    body = EncodeOtlpJson(meta_, part);
+  } else {
+    body = EncodeHttpJson(meta_, part);
+  }
   if (config_.gzip && Gzip(body, &req.body, config_.gzip_level)) {
     req.content_encoding = "gzip";
   } else {
@@ -71,7 +99,8 @@ Sink::Outcome Sink::Send(const SinkBatch& batch, size_t lo, size_t hi,
   req.headers.emplace_back("X-Ferry-First-Seq", std::to_string(first));
   req.headers.emplace_back("X-Ferry-Last-Seq", std::to_string(last));
   req.headers.emplace_back("X-Ferry-Count", std::to_string(part.size()));
-  if (!token_.empty()) req.headers.emplace_back("Authorization", "Bearer " + token_);
+  if (!token_.empty())
+    req.headers.emplace_back("Authorization", AuthorizationValue(config_, token_));
   for (const auto& h : config_.headers) req.headers.push_back(h);
 
   SetState(State::kSending);
@@ -123,6 +152,7 @@ bool Sink::Deliver(SinkBatch& batch, const std::string& key_suffix) {
     if (o.verdict == Verdict::kDone) {
       todo.Done();
       delivered_events_.fetch_add(hi - lo);
+      if (!o.sent) continue;  // traces: no span finished in these events; nothing was sent
       delivered_batches_.fetch_add(1);
       consecutive_failures_.store(0);
       failing_since_ns_.store(0);
@@ -297,6 +327,7 @@ void Sink::Purge(const PurgeDone& done) {
 
 std::string Sink::RedactResponse(std::string body) const {
   RedactLiteral(&body, token_);
+  if (config_.auth == "basic" && !token_.empty()) RedactLiteral(&body, Base64(token_));
   if (const Redactor* builtin = BuiltinRedactor()) builtin->RedactString(&body);
   if (redactor_) redactor_->RedactString(&body);
   return body;

@@ -174,6 +174,11 @@ void Sink::WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const {
   WriteCounter(w, "replay_pending", replay_pending_);
   WriteCounter(w, "redacted", redacted_);
   WriteCounter(w, "skipped", skipped_);
+  if (traces_) {  // only on a traces sink: the other sinks' objects keep their keys
+    w.Key("signal");
+    w.String("traces");
+    WriteCounter(w, "pending_spans", pending_calls_count_);
+  }
   w.EndObject();
 }
 

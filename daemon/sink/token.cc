@@ -2,8 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -67,8 +69,36 @@ std::string ReadSinkToken(const SinkConfig& config, std::string* token) {
   } else if (tok.find_first_of("\r\n") != std::string::npos) {
     tok.clear();
     error = "the token contains a line break";
+  } else if (config.auth == "basic" && tok.find(':') == std::string::npos) {
+    tok.clear();
+    error = std::string("auth = \"basic\" needs the ") +
+            (config.token_env.empty() ? "token_file" : "token_env") +
+            " to hold user:password (for Langfuse: public key:secret key)";
   }
   return error;
+}
+
+std::string Base64(std::string_view in) {
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < in.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, in.size() - i);
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16;
+    if (n > 1) v |= static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
+    if (n > 2) v |= static_cast<unsigned char>(in[i + 2]);
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(n > 1 ? kAlphabet[(v >> 6) & 63] : '=');
+    out.push_back(n > 2 ? kAlphabet[v & 63] : '=');
+  }
+  return out;
+}
+
+std::string AuthorizationValue(const SinkConfig& config, const std::string& token) {
+  if (token.empty()) return {};
+  return config.auth == "basic" ? "Basic " + Base64(token) : "Bearer " + token;
 }
 
 }  // namespace ferry

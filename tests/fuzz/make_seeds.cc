@@ -1,7 +1,7 @@
 // Writes the seed corpora of tests/fuzz/corpus/<target>/ from the shared hook payloads
 // (tests/fixtures/hooks), the config examples and ferry's own encoders: frames from
 // EncodeFrame and the Make*Body functions, event bodies from BuildEventBody, spool lines as
-// the client writes them, segment files written by Journal. Built in the fuzz preset only
+// the client writes them, segment files written by Journal. Built in the asan-ubsan preset only
 // (target fuzz_make_seeds, not part of `fuzzers`):
 //   build/fuzz/tests/fuzz/fuzz_make_seeds <repo> <out-dir>
 // Deterministic: fixed ids and times, so a re-run rewrites the same files.

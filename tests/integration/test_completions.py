@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import unittest
 
 import ferry_harness as h
@@ -203,9 +204,13 @@ class CommandLineTest(unittest.TestCase):
     def test_version_on_every_command(self):
         version = ferry_out("--version")
         self.assertRegex(version, r"^ferry \d+\.\d+\.\d+\n$")
+        # emit logs its problem to <state>/client-errors.log: a private state dir, never the
+        # user's.
+        state = tempfile.mkdtemp(prefix="ferry-completions-")
+        self.addCleanup(shutil.rmtree, state, True)
         for cmd in help_commands():
             with self.subTest(command=cmd):
-                r = h.run_ferry([cmd, "--version"], h.clean_env())
+                r = h.run_ferry([cmd, "--version"], h.clean_env(FERRY_STATE_DIR=state))
                 # emit is the hook path: it prints nothing, whatever its arguments (a --data
                 # value may well be "--version"); every other command prints the version.
                 want = "" if cmd == "emit" else version

@@ -15,6 +15,7 @@ journal.fsync = interval
 journal.fsync_interval = 1000ms
 journal.segment_size = 67108864
 journal.max_bytes = 1073741824
+journal.max_age = 0ms
 ingest.max_frame = 4194304
 ingest.max_connections = 1024
 ingest.idle_timeout = 60000ms
@@ -98,6 +99,7 @@ fsync = "always"
 fsync_interval = "250ms"
 segment_size = "1MiB"
 max_bytes = "2GiB"
+max_age = "7d"
 
 [ingest]
 max_frame = 65536
@@ -127,6 +129,7 @@ journal.fsync = always
 journal.fsync_interval = 250ms
 journal.segment_size = 1048576
 journal.max_bytes = 2147483648
+journal.max_age = 604800000ms
 ingest.max_frame = 65536
 ingest.max_connections = 16
 ingest.idle_timeout = 120000ms
@@ -202,7 +205,7 @@ sink central: otlp-http -> https://logs.example.com:4318/v1/logs; max_events 100
     def test_bad_duration(self):
         self.check_error('[ingest]\nidle_timeout = 5\n',
                          '2:16: "ingest.idle_timeout" must be a duration string such as "200ms", '
-                         '"1s" or "5m"')
+                         '"1s", "5m", "12h" or "7d"')
 
     def test_out_of_range(self):
         self.check_error('[journal]\nsegment_size = 10\n',

@@ -303,6 +303,50 @@ class DoctorTest(unittest.TestCase):
         self.assertNotIn("warn  hooks cursor", r.stdout)
         self.assertIn("ok    latency cursor: beforeShellExecution 1x", r.stdout)
 
+    def test_newer_hosts(self):
+        r = self.doctor()
+        self.assertLine(r, "ok    hooks copilot: copilot is not set up here (no %s/.copilot)"
+                        % self.home)
+        self.assertLine(r, "ok    hooks cline: cline is not set up here (no %s/Documents/Cline)"
+                        % self.home)
+        for d in (".copilot", ".codeium/windsurf", "Documents/Cline", "xdg-config/opencode"):
+            os.makedirs(os.path.join(self.home, d), exist_ok=True)
+        r = self.doctor()
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertLine(r, "ok    hooks windsurf: not installed (`ferry hooks install windsurf` "
+                           "records windsurf)")
+        self.assertLine(r, "ok    hooks opencode: not installed (`ferry hooks install opencode` "
+                           "records opencode)")
+        for tool in ("copilot", "windsurf", "cline", "opencode"):
+            r = self.run_ferry(["hooks", "install", tool])
+            self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.doctor()
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertLine(r, "ok    hooks copilot: installed once in %s/.copilot/hooks/ferry.json "
+                           "(10 events, timeouts set)" % self.home)
+        self.assertLine(r, "ok    hooks windsurf: installed once in %s/.codeium/windsurf/hooks.json "
+                           "(7 events; windsurf has no hook timeout)" % self.home)
+        cline_dir = os.path.join(self.home, "Documents", "Cline", "Hooks")
+        plugins = os.path.join(self.home, "xdg-config", "opencode", "plugins")
+        self.assertLine(r, "ok    hooks cline: installed in %s (8 event scripts)" % cline_dir)
+        self.assertLine(r, "ok    hooks opencode: installed in %s (1 plugin)" % plugins)
+        for tool in ("copilot", "windsurf", "cline"):
+            self.assertTrue(any(re.fullmatch(r"ok    hook run %s: drains stdin, prints nothing, "
+                                             r"exits 0 in \d+ ms" % tool, l)
+                                for l in self.lines(r)), r.stdout)
+        self.assertEqual(self.d.journal(), [])
+
+        os.unlink(os.path.join(cline_dir, "PreCompact"))
+        with open(os.path.join(plugins, "ferry.js"), "a") as f:
+            f.write("// edited\n")
+        r = self.doctor()
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertLine(r, "warn  hooks cline: no ferry hook for PreCompact in %s (installed by "
+                           "an older ferry, or removed)" % cline_dir, "ferry hooks install cline")
+        self.assertLine(r, "warn  hooks opencode: ferry.js in %s differs from what this ferry "
+                           "writes (an older ferry, another ferry binary, or edited)" % plugins,
+                        "ferry hooks install opencode")
+
     def test_usage(self):
         r = self.run_ferry(["doctor", "--frob"])
         self.assertEqual((r.returncode, r.stdout), (2, ""))

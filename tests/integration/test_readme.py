@@ -35,7 +35,8 @@ def mask(text):
         line = re.sub(r"up \S+", "up DUR", line)
         line = re.sub(r"\d+(\.\d+)? (B|KiB|MiB)", "SIZE", line)
         line = re.sub(r"\(\d+\.\d+/s now\)", "(RATE now)", line)
-        line = re.sub(r"(socket|state)\s+/\S+", r"\1 PATH", line)
+        line = re.sub(r"(?<!\S)/\S+", "PATH", line)
+        line = re.sub(r"\b\d\d:\d\d:\d\d\b", "HMS", line)
         line = re.sub(r"last batch \d+", "last batch N", line)
         line = re.sub(r"[ -]{2,}", lambda m: "  " if m.group(0).strip() == "" else "--", line)
         out.append(line.rstrip())
@@ -77,6 +78,7 @@ class ReadmeTourTest(unittest.TestCase):
                 printed.append(r.stdout)
             if "--print-ack" in line:
                 self.assertEqual(r.stdout, "3\n")
+        self.maxDiff = None
         self.assertEqual(len(printed), len(outputs), printed)
         for got, want in zip(printed, outputs):
             self.assertEqual(mask(got), mask(want))

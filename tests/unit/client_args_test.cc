@@ -701,5 +701,18 @@ TEST_CASE("client args: doctor", "[client_args]") {
   CHECK(Refusal<DoctorArgs>(ParseDoctorArgs, {"--fix"}) == "doctor: unknown argument \"--fix\"");
 }
 
+TEST_CASE("client args: emit --ephemeral, not with --durable", "[client_args][ephemeral]") {
+  EmitArgs a;
+  std::string error;
+  Argv argv{"--source", "s", "--kind", "k", "--ephemeral"};
+  REQUIRE(ParseEmitArgs(argv.argc(), argv.argv(), &a, &error) == Parsed::kRun);
+  CHECK(a.ephemeral);
+  CHECK_FALSE(a.durable);
+  CHECK(Refusal<EmitArgs>(ParseEmitArgs,
+                          {"--source", "s", "--kind", "k", "--ephemeral", "--durable"}) ==
+        "emit: --durable and --ephemeral exclude each other (an ephemeral event is never "
+        "written to disk)");
+}
+
 }  // namespace
 }  // namespace ferry::client

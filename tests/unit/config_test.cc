@@ -178,8 +178,8 @@ TEST_CASE("config: values of the wrong type", "[config]") {
         "F:2:13: \"ingest.max_frame\" must be a size: an integer of bytes or a string like "
         "\"64MiB\"");
   CHECK(LoadError("[journal]\nfsync_interval = 1000\n") ==
-        "F:2:18: \"journal.fsync_interval\" must be a duration string such as \"200ms\", \"1s\" "
-        "or \"5m\"");
+        "F:2:18: \"journal.fsync_interval\" must be a duration string such as \"200ms\", \"1s\", "
+        "\"5m\", \"12h\" or \"7d\"");
   CHECK(LoadError("[journal.fsync]\nx = 1\n") == "F:1:1: \"journal.fsync\" must be a string");
 }
 
@@ -216,11 +216,11 @@ TEST_CASE("config: sizes out of range or malformed", "[config]") {
 
 TEST_CASE("config: bad durations", "[config]") {
   CHECK(LoadError("[journal]\nfsync_interval = \"1 sec\"\n") ==
-        "F:2:18: \"journal.fsync_interval\" must be a duration string such as \"200ms\", \"1s\" "
-        "or \"5m\"");
+        "F:2:18: \"journal.fsync_interval\" must be a duration string such as \"200ms\", \"1s\", "
+        "\"5m\", \"12h\" or \"7d\"");
   CHECK(LoadError("[ingest]\nidle_timeout = \"\"\n") ==
-        "F:2:16: \"ingest.idle_timeout\" must be a duration string such as \"200ms\", \"1s\" or "
-        "\"5m\"");
+        "F:2:16: \"ingest.idle_timeout\" must be a duration string such as \"200ms\", \"1s\", "
+        "\"5m\", \"12h\" or \"7d\"");
   CHECK(LoadError("[journal]\nfsync_interval = \"0ms\"\n") ==
         "F:2:18: \"journal.fsync_interval\" is out of range [1ms, 3600000ms]");
   CHECK(LoadError("[journal]\nfsync_interval = \"2h\"\n") ==
@@ -328,6 +328,9 @@ TEST_CASE("ParseDuration", "[config]") {
       {"5m", 300000},
       {"1h", 3600000},
       {"24h", 86400000},
+      {"7d", 604800000},
+      {"2w", 1209600000},
+      {"1000000d", 86400000000000},
       {"1099511627776ms", 1099511627776},
   }));
   CAPTURE(c.text);
@@ -338,8 +341,8 @@ TEST_CASE("ParseDuration", "[config]") {
 
 TEST_CASE("ParseDuration refuses", "[config]") {
   const std::string text =
-      GENERATE(as<std::string>{}, "", "1", "ms", "-1s", "1.5s", "1 s", "1sec", "1S", "1d", "1us",
-               " 1s", "1099511627777ms", "99999999999999999999h");
+      GENERATE(as<std::string>{}, "", "1", "ms", "-1s", "1.5s", "1 s", "1sec", "1S", "1D", "1us",
+               "1y", " 1s", "1099511627777ms", "99999999999999999999h");
   CAPTURE(text);
   milliseconds d{-7};
   CHECK_FALSE(ParseDuration(text, &d));
@@ -355,6 +358,7 @@ TEST_CASE("config: DiffConfig sorts changes into live and needs-a-restart", "[co
   b.log_level = "debug";
   b.fsync = FsyncPolicy::kAlways;
   b.fsync_interval = std::chrono::milliseconds(250);
+  b.journal_max_age = std::chrono::hours(24);
   b.max_frame_bytes = 1024;
   b.max_connections = 7;
   b.idle_timeout = std::chrono::milliseconds(500);
@@ -367,8 +371,8 @@ TEST_CASE("config: DiffConfig sorts changes into live and needs-a-restart", "[co
   CHECK(ch.live == std::vector<std::string>{
                        "log_level: \"info\" -> \"debug\"", "journal.fsync: interval -> always",
                        "journal.fsync_interval: 1000ms -> 250ms",
-                       "ingest.max_frame: 4194304 -> 1024", "ingest.max_connections: 1024 -> 7",
-                       "ingest.idle_timeout: 60000ms -> 500ms",
+                       "journal.max_age: 0ms -> 86400000ms", "ingest.max_frame: 4194304 -> 1024",
+                       "ingest.max_connections: 1024 -> 7", "ingest.idle_timeout: 60000ms -> 500ms",
                        "ingest.max_batch_events: 10000 -> 2"});
   CHECK(ch.restart == std::vector<std::string>{"socket: \"/run/a.sock\" -> \"/run/b.sock\"",
                                                "state_dir: \"/state\" -> \"/other\"",

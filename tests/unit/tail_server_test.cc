@@ -2,6 +2,7 @@
 // what is written, then gets each record published later (live) in seq order; seqs that are
 // not in the journal come as one "skipped" item; a replay without follow ends with "end".
 // A read error makes the stream wait (one "waiting" note) and retry, skipping nothing.
+// Ephemeral events come in their journal position, only to follow tails, bounded per tail.
 // Every read waits for the frame it checks (hang guard 10 s).
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "daemon/base/fault_injection.h"
 #include "daemon/base/file_seam.h"
@@ -50,6 +52,22 @@ class TailHarness {
     progress_.PublishWritten(journal_->written_seq());
     return seq;
   }
+
+  // Appends without writing (the io thread's state between an append and the pass's flush).
+  uint64_t AppendOnly(const std::string& body) {
+    uint64_t seq = 0;
+    REQUIRE(journal_->Append(1, body, &seq).ok());
+    return seq;
+  }
+  // The flush that ends the io loop pass, then the written listener's OnWritten.
+  void FlushAndPublish() {
+    REQUIRE(journal_->Flush().ok());
+    progress_.PublishWritten(journal_->written_seq());
+    tails_->OnWritten();
+  }
+  // An ephemeral event offered as the io thread does: after = the last appended seq.
+  size_t Offer(const std::string& body) { return tails_->Offer(body, journal_->last_seq(), 7); }
+  TailServer& server() { return *tails_; }
 
   void Tail(const proto::TailRequest& request) {
     int sv[2];
@@ -167,4 +185,68 @@ TEST_CASE("tail server: a read error sends one waiting note, then the stream goe
 }
 
 }  // namespace
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string EphemeralItem(uint64_t after, int n) {
+  return R"({"v":1,"ephemeral":true,"after":)" + std::to_string(after) +
+         R"(,"received":7,"event":)" + Event(n) + "}";
+}
+
+}  // namespace
+
+TEST_CASE("tail server: ephemeral events keep their place among the records",
+          "[ingest][tail][ephemeral]") {
+  TailHarness h;
+  h.Write(Event(1));
+  proto::TailRequest request;
+  request.from = 1;
+  request.follow = true;
+  h.Tail(request);
+  CHECK(h.Next() == Item(1, 1));
+  CHECK(h.Offer(Event(100)) == 1);  // after seq 1: sent at once
+  CHECK(h.Next() == EphemeralItem(1, 100));
+  // Seq 2 is appended but not yet written when the next ephemeral arrives: the tail must send
+  // seq 2 first, then it, then seq 3.
+  REQUIRE(h.AppendOnly(Event(2)) == 2);
+  CHECK(h.Offer(Event(101)) == 1);
+  REQUIRE(h.AppendOnly(Event(3)) == 3);
+  h.FlushAndPublish();
+  CHECK(h.Next() == Item(2, 2));
+  CHECK(h.Next() == EphemeralItem(2, 101));
+  CHECK(h.Next() == Item(3, 3));
+  CHECK(h.server().ephemeral().received.load() == 2);
+  // Delivered is counted as the worker hands the item over: wait for the second.
+  for (int i = 0; i < 1000 && h.server().ephemeral().delivered.load() < 2; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(h.server().ephemeral().delivered.load() == 2);
+  CHECK(h.server().ephemeral().dropped_no_tail.load() == 0);
+}
+
+TEST_CASE("tail server: ephemeral events without a follow tail or past a full feed are counted",
+          "[ingest][tail][ephemeral]") {
+  TailHarness h;
+  CHECK(h.Offer(Event(1)) == 0);
+  CHECK(h.server().ephemeral().dropped_no_tail.load() == 1);
+  h.Write(Event(1));
+  proto::TailRequest request;
+  request.from = 1;
+  request.follow = true;
+  h.Tail(request);
+  CHECK(h.Next() == Item(1, 1));
+  // Seq 2 appended and never written: every offer waits in the feed, which takes kFeedItems.
+  REQUIRE(h.AppendOnly(Event(2)) == 2);
+  for (size_t i = 0; i < TailServer::kFeedItems; ++i) REQUIRE(h.Offer(Event(10)) == 1);
+  CHECK(h.Offer(Event(11)) == 0);
+  CHECK(h.server().ephemeral().dropped_slow_tail.load() == 1);
+  CHECK(h.server().ephemeral().received.load() == TailServer::kFeedItems + 2);
+  h.FlushAndPublish();
+  CHECK(h.Next() == Item(2, 2));
+  for (size_t i = 0; i < TailServer::kFeedItems; ++i) REQUIRE(h.Next() == EphemeralItem(2, 10));
+}
+
 }  // namespace ferry
