@@ -13,7 +13,7 @@
 // one left exactly one spool file.
 //
 //   emit_payload_bench --vs-floor DIR [-n N] [--round R] [--warmup W] [--ferryd PATH]
-//                      [--ferry PATH] [--before PATH]
+//                      [--ferry PATH] [--before PATH] [--ferryd-before PATH]
 //
 // The hook sizes against the floor of docs/benchmarks-emit.md: DIR holds the shared floor's
 // nop_static, hookclient and ackserver (make -f floor/Makefile B=DIR). One run interleaves
@@ -23,7 +23,10 @@
 // FERRY_CONFIG) with a Claude Code payload of 200 B, 2 KB and 20 KB, each via --data and via
 // --stdin. Reports medians and each program's ratio to hookclient's median. --before PATH
 // adds the same ferry calls made with another build (the one before a change), interleaved in
-// the same run.
+// the same run. --ferryd-before PATH starts a second ferryd from PATH (its own state dir) and
+// adds the emit calls again against it (rows "ferryd-before: ..."), so a change in ferryd is
+// measured against the build before it in the same run; with --before too, those rows use the
+// --before client. It also prints each ferryd's CPU time per acked event (from /proc).
 #include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -36,6 +39,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,8 +57,9 @@ struct Options {
   std::string ferry = ExeDir() + "/../client/ferry";
   std::string floor = ExeDir() + "/floor_client";
   std::string noop = ExeDir() + "/noop";
-  std::string vs_floor;  // the shared floor's build folder: run the matrix instead
-  std::string before;    // --vs-floor: also time this ferry (an older build), same run
+  std::string vs_floor;       // the shared floor's build folder: run the matrix instead
+  std::string before;         // --vs-floor: also time this ferry (an older build), same run
+  std::string ferryd_before;  // --vs-floor: also time the emits against this ferryd, same run
 };
 
 struct Program {
@@ -66,7 +71,14 @@ struct Program {
   size_t failures = 0;
 };
 
+// FERRY_CONFIG per program name (--ferryd-before's rows); the others get g_default_config.
+std::map<std::string, std::string> g_program_config;
+std::string g_default_config;
+
 double RunOnce(const Program& p, double* cpu_ms) {
+  const auto own = g_program_config.find(p.name);
+  const std::string& config = own == g_program_config.end() ? g_default_config : own->second;
+  if (!config.empty()) ::setenv("FERRY_CONFIG", config.c_str(), 1);
   std::vector<char*> argv;
   std::vector<std::string> args = p.args;
   for (auto& a : args) argv.push_back(a.data());
@@ -200,6 +212,18 @@ int MatrixMain(const Options& o) {
   const std::string state = dir.path() + "/emit-state";
   WriteFile(client_config, "socket = \"" + daemon.socket() + "\"\nstate_dir = \"" + state + "\"\n");
   ::setenv("FERRY_CONFIG", client_config.c_str(), 1);
+  g_default_config = client_config;
+  Daemon before_daemon;
+  const std::string before_config = dir.path() + "/before/client.toml";
+  if (!o.ferryd_before.empty()) {
+    ::mkdir((dir.path() + "/before").c_str(), 0700);
+    if (!before_daemon.Start(o.ferryd_before, dir.path() + "/before", "interval", &error)) {
+      std::fprintf(stderr, "emit_payload_bench: %s\n", error.c_str());
+      return 1;
+    }
+    WriteFile(before_config,
+              "socket = \"" + before_daemon.socket() + "\"\nstate_dir = \"" + state + "\"\n");
+  }
   ::unsetenv("FERRY_SOCKET");
   ::unsetenv("FERRY_STATE_DIR");
 
@@ -236,8 +260,8 @@ int MatrixMain(const Options& o) {
                         {},
                         0});
   }
+  const size_t count = programs.size();
   if (!o.before.empty()) {
-    const size_t count = programs.size();
     for (size_t i = 2; i < count; ++i) {
       Program p = programs[i];
       p.name = "before: " + p.name;
@@ -245,13 +269,43 @@ int MatrixMain(const Options& o) {
       programs.push_back(p);
     }
   }
+  if (!o.ferryd_before.empty()) {
+    for (size_t i = 3; i < count; ++i) {  // the emits; "--socket" names the socket itself
+      Program p = programs[i];
+      p.name = "ferryd-before: " + p.name;
+      if (!o.before.empty()) p.args[0] = o.before;
+      for (size_t a = 0; a + 1 < p.args.size(); ++a) {
+        if (p.args[a] == "--socket") p.args[a + 1] = before_daemon.socket();
+      }
+      g_program_config[p.name] = before_config;
+      programs.push_back(p);
+    }
+  }
+  const double cpu_start = (ProcCpuSeconds(daemon.pid()) * 1000.0);
+  const double before_cpu_start =
+      o.ferryd_before.empty() ? 0 : (ProcCpuSeconds(before_daemon.pid()) * 1000.0);
   const MachineInfo m = GetMachineInfo();
   const std::string load_start = LoadAverage();
   std::vector<Program*> ptrs;
   for (auto& p : programs) ptrs.push_back(&p);
   Measure(ptrs, o, [] {});
+  size_t events_now = 0, events_before = 0;  // emits answered by each ferryd (warmup included)
+  for (size_t i = 3; i < programs.size(); ++i) {
+    const size_t calls = (o.warmup + o.n);
+    if (g_program_config.count(programs[i].name) != 0) {
+      events_before += calls;
+    } else if (programs[i].name.rfind("emit", 0) == 0 ||
+               programs[i].name.rfind("before: emit", 0) == 0) {
+      events_now += calls;
+    }
+  }
+  const double cpu_now = (ProcCpuSeconds(daemon.pid()) * 1000.0) - cpu_start;
+  const double cpu_before = o.ferryd_before.empty()
+                                ? 0
+                                : (ProcCpuSeconds(before_daemon.pid()) * 1000.0) - before_cpu_start;
   const size_t spooled = CountAndRemove(state + "/spool");
   daemon.Stop();
+  if (!o.ferryd_before.empty()) before_daemon.Stop();
   ::kill(ack_pid, SIGTERM);
   ::waitpid(ack_pid, nullptr, 0);
 
@@ -273,6 +327,15 @@ int MatrixMain(const Options& o) {
     ok = ok && p.failures == 0;
   }
   PrintTable(rows);
+  std::printf(
+      "\nferryd CPU (user + system, whole process incl. the store thread) per emit: %.1f us"
+      " over %zu events",
+      events_now ? cpu_now * 1000.0 / static_cast<double>(events_now) : 0.0, events_now);
+  if (!o.ferryd_before.empty()) {
+    std::printf("; ferryd-before: %.1f us over %zu events",
+                events_before ? cpu_before * 1000.0 / static_cast<double>(events_before) : 0.0,
+                events_before);
+  }
   std::printf("\nspooled (missed the ack): %zu; target: every ferry emit p50 <= 1.10x floor\n",
               spooled);
   return ok ? 0 : 1;
@@ -306,6 +369,8 @@ int Main(int argc, char** argv) {
       o.vs_floor = v;
     } else if (a == "--before") {
       o.before = v;
+    } else if (a == "--ferryd-before") {
+      o.ferryd_before = v;
     } else {
       std::fprintf(stderr, "emit_payload_bench: unknown argument %s\n", argv[i - 1]);
       return 2;

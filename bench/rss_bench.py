@@ -97,6 +97,9 @@ def main():
     os.environ["FERRYD"] = os.path.abspath(args.ferryd)
     os.environ.setdefault("FERRY", os.path.join(BUILD, "client", "ferry"))
     import ferry_harness as h  # noqa: E402  (reads FERRYD at import)
+    # store_bench imported the harness already (before FERRYD was set above): without this,
+    # --ferryd was ignored and every run measured build/release's ferryd.
+    h.FERRYD = os.environ["FERRYD"]
 
     out = {"ferryd": args.ferryd, "events": args.events, "conns": args.conns}
     per = args.events // args.producers

@@ -170,7 +170,10 @@ void Daemon::Impl::Listen() {
 
 void Daemon::Impl::SetRequestHandlers() {
   IngestServer& server = *parts.server;
-  server.SetWrittenListener(on_written);
+  // The store and other consumers are woken once the flush's acks are out (see
+  // IngestServer::SetWrittenListener); the spool importer's flushes wake them at once.
+  server.SetWrittenListener(parts.publisher->WrittenListenerWakingLater(),
+                            [this] { parts.publisher->WakeConsumers(); });
   server.SetStatusRequestHook([this](const rapidjson::Value& req) { OnStatusRequest(req); });
   server.SetFlushHandler(
       [this](proto::FlushRequest req, SinkSet::Reply reply) { OnFlush(req, std::move(reply)); });

@@ -19,7 +19,6 @@
 #include "daemon/config/check_print.h"
 #include "daemon/config/config.h"
 #include "daemon/sink/encode.h"
-#include "daemon/sink/http_client.h"
 #include "daemon/sink/sink.h"
 #include "proto/paths.h"
 
@@ -173,7 +172,6 @@ int main(int argc, char** argv) {
     spdlog::warn("test fault injection armed: {}", faults);
   }
   try {
-    ferry::CurlGlobalInit();  // before any thread: libcurl's global state is not thread-safe
     ferry::Daemon daemon(std::move(config), std::move(source), std::move(config_error));
     return daemon.Run();
   } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/sink/encode.h"
+#include "daemon/sink/http_client.h"
 #include "proto/event.h"
 
 namespace ferry {
@@ -53,6 +54,12 @@ SinkSet::~SinkSet() = default;
 
 void SinkSet::Start(const SinkConfig& config, std::shared_ptr<const Redactor> redactor,
                     uint64_t oldest_seq, uint64_t written_seq) {
+  // libcurl is loaded with the first sink that needs it (http_client.h). A failure is
+  // logged here; the sink still starts and keeps its events, its status shows the reason.
+  std::string curl_error;
+  if (!deps_.make_transport && !LoadCurl(&curl_error)) {
+    spdlog::error("sink {}: {}", config.name, curl_error);
+  }
   auto sink = std::make_unique<Sink>(config, deps_, std::move(redactor));
   Status s = sink->Open(oldest_seq, written_seq);
   if (!s.ok()) {

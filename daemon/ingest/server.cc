@@ -219,10 +219,10 @@ void IngestServer::OnAccept(const boost::system::error_code& ec, UnixSocket sock
   proto::Error refusal;
   if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
     refusal = {proto::Errc::kPeerRejected, "cannot read the peer's credentials"};
-  } else if (cred.uid != ::getuid()) {
-    refusal = {proto::Errc::kPeerRejected,
-               "peer uid " + std::to_string(cred.uid) + " is not the daemon's uid " +
-                   std::to_string(::getuid()) + "; ferryd serves one user"};
+  } else if (cred.uid != uid_) {
+    refusal = {proto::Errc::kPeerRejected, "peer uid " + std::to_string(cred.uid) +
+                                               " is not the daemon's uid " + std::to_string(uid_) +
+                                               "; ferryd serves one user"};
   } else if (sessions_.size() >= limits_.max_connections) {
     refusal = {proto::Errc::kTooManyConnections,
                "ferryd already has " + std::to_string(sessions_.size()) +
@@ -276,6 +276,7 @@ void IngestServer::FlushJournal() {
     if (written_listener_) written_listener_(journal_.written_seq());
   }
   PumpWaiting();
+  if (after_acks_) after_acks_();
 }
 
 AdmitResult IngestServer::AdmitEvents(const proto::EventRequest& request, int64_t received_ns) {
@@ -358,6 +359,7 @@ void IngestServer::BeginShutdown(std::chrono::milliseconds grace, std::function<
   if (s.ok()) {
     committer_.Written(journal_.active_segment(), journal_.written_seq(), true);
     if (written_listener_) written_listener_(journal_.written_seq());
+    if (after_acks_) after_acks_();
   }
   std::vector<std::shared_ptr<IngestSession>> live;
   for (auto& [ptr, weak] : sessions_) {

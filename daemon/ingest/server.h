@@ -10,6 +10,8 @@
 // (OnDurable, OnSyncFailed).
 #pragma once
 
+#include <unistd.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -75,9 +77,14 @@ class IngestServer final : public SessionHost {
   void BeginShutdown(std::chrono::milliseconds grace, std::function<void()> done);
 
   // Called on the io thread after each successful journal flush with the written seq
-  // (consumers learn of new records through it: JournalProgress::PublishWritten).
-  void SetWrittenListener(std::function<void(uint64_t)> listener) {
+  // (consumers learn of new records through it: JournalProgress::PublishWritten), before the
+  // flush's acks are sent. `after_acks` (may be empty) runs once those acks are sent: the
+  // listener may leave the consumer threads' wake-up to it, so that on 2 cores a woken store
+  // thread does not preempt the io thread between the journal write and the ack.
+  void SetWrittenListener(std::function<void(uint64_t)> listener,
+                          std::function<void()> after_acks = {}) {
     written_listener_ = std::move(listener);
+    after_acks_ = std::move(after_acks);
   }
   // New limits for what happens next: accepts, reads, idle timers armed from now on.
   // max_connections is clamped (see IngestLimits).
@@ -171,6 +178,9 @@ class IngestServer final : public SessionHost {
   JournalCommitter& committer_;
   StatusProvider status_;
   std::function<void(uint64_t)> written_listener_;
+  std::function<void()> after_acks_;
+  const uid_t uid_ =
+      ::getuid();  // peers must have it (SO_PEERCRED); one getuid, not one per accept
   EventAdmitter admitter_;
   AckGate acks_;
   proto::EventRequest request_;  // event_request(): one parse buffer for every session

@@ -1,8 +1,10 @@
 #include "daemon/ingest/session.h"
 #include "daemon/base/file_util.h"
 
+#include <sys/socket.h>
 #include <time.h>
 
+#include <cerrno>
 #include <cstring>
 #include <unordered_set>
 #include <utility>
@@ -30,11 +32,13 @@ constexpr size_t kKeepWriteBuffer = 4u << 10;
 IngestSession::IngestSession(UnixSocket socket, SessionHost& host)
     : socket_(std::move(socket)), host_(host), idle_timer_(socket_.get_executor()) {}
 
+// The socket is left in blocking mode (no ioctl per connection): reads and writes pass
+// MSG_DONTWAIT. The first read is tried at once: a hook's client sends its frame right after
+// connect, so it is usually there already (no epoll round for it).
 void IngestSession::Start() {
-  boost::system::error_code ignored;
-  socket_.non_blocking(true, ignored);  // OnReadable's read_some never blocks
   ArmIdleTimer();
-  DoRead();
+  reading_ = true;
+  OnReadable({});
 }
 
 // Activity (a read, a reply owed): the connection is not idle before now + idle_timeout.
@@ -140,14 +144,22 @@ void IngestSession::OnReadable(const boost::system::error_code& ec) {
     }
     rbuf_.resize(target);
   }
-  boost::system::error_code rec;
-  const size_t n = socket_.read_some(net::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_), rec);
-  if (rec == net::error::would_block || rec == net::error::try_again) {
-    reading_ = false;  // readable was spurious: wait again
+  ssize_t got;
+  do {
+    got = ::recv(socket_.native_handle(), rbuf_.data() + rlen_, rbuf_.size() - rlen_, MSG_DONTWAIT);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    reading_ = false;  // nothing there yet (or readable was spurious): wait
     DoRead();
     return;
   }
-  OnRead(rec, n);
+  boost::system::error_code rec;
+  if (got < 0) {
+    rec.assign(errno, boost::system::system_category());
+  } else if (got == 0) {
+    rec = net::error::eof;
+  }
+  OnRead(rec, got < 0 ? 0 : static_cast<size_t>(got));
 }
 
 void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
@@ -424,8 +436,26 @@ bool IngestSession::Pump() {
   return !replies_.empty();
 }
 
+// Tries the whole write at once (acks are small: it nearly always fits the socket buffer), so
+// the reply leaves within the loop pass that made it ready, with no completion handler and no
+// epoll round; what does not fit goes out through async_write.
 void IngestSession::DoWrite() {
   if (writing_active_ || out_.empty() || closed_) return;
+  ssize_t sent;
+  do {
+    sent = ::send(socket_.native_handle(), out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    Close();  // the client went away; its acks are moot, its events are in the journal
+    return;
+  }
+  if (sent == static_cast<ssize_t>(out_.size())) {
+    out_.clear();
+    if (out_.capacity() > kKeepWriteBuffer) std::string().swap(out_);
+    MaybeResumeReading();  // reading may have paused on kMaxOutBytes / kMaxOwedReplies
+    return;
+  }
+  if (sent > 0) out_.erase(0, static_cast<size_t>(sent));
   writing_.swap(out_);
   out_.clear();
   writing_active_ = true;
@@ -447,7 +477,7 @@ void IngestSession::OnWrite(const boost::system::error_code& ec, size_t) {
   }
   if (!out_.empty()) {
     DoWrite();
-    return;
+    if (writing_active_ || closed_) return;  // else it was all sent at once
   }
   if (replies_.empty() && read_closed_) {
     Close();

@@ -4,16 +4,20 @@
 
 namespace ferry {
 
-void JournalProgress::PublishWritten(uint64_t seq) {
-  if (seq <= written_.load(std::memory_order_relaxed)) return;
+bool JournalProgress::PublishWrittenQuietly(uint64_t seq) {
+  if (seq <= written_.load(std::memory_order_relaxed)) return false;
   written_.store(seq);
   // Both sides use seq_cst: either the waiter's increment is seen here, or the waiter's
-  // predicate check (after its increment) sees the new value. Locking before notify closes
-  // the window between a waiter's predicate check and its wait.
-  if (waiters_.load() > 0) {
-    MutexLock lock(mu_);
-    cv_.NotifyAll();
-  }
+  // predicate check (after its increment) sees the new value.
+  return waiters_.load() > 0;
+}
+
+void JournalProgress::WakeWaiters() {
+  // Taking and dropping mu_ closes the window between a waiter's predicate check and its
+  // wait (it holds mu_ across both). The notify comes after the unlock: a woken waiter then
+  // does not block at once on the mutex this thread still holds (a futex wait and wake more).
+  { MutexLock lock(mu_); }
+  cv_.NotifyAll();
 }
 
 uint64_t JournalProgress::WaitBeyond(uint64_t after, std::chrono::milliseconds timeout) {

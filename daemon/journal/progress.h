@@ -27,8 +27,17 @@ class JournalProgress {
   JournalProgress(const JournalProgress&) = delete;
   JournalProgress& operator=(const JournalProgress&) = delete;
 
-  // io thread: everything up to `seq` is in the journal file.
-  void PublishWritten(uint64_t seq);
+  // io thread: everything up to `seq` is in the journal file. Wakes the waiters.
+  void PublishWritten(uint64_t seq) {
+    if (PublishWrittenQuietly(seq)) WakeWaiters();
+  }
+  // io thread: publishes `seq` like PublishWritten but leaves the waiters asleep; returns
+  // true when one may be waiting for it, and the caller must then call WakeWaiters() soon
+  // (the ingest server does so once the flush's acks are sent, so a consumer woken by the
+  // flush does not take the CPU from the acks: see IngestServer::SetWrittenListener). A
+  // waiter that checks after this call sees `seq` without being woken.
+  bool PublishWrittenQuietly(uint64_t seq);
+  void WakeWaiters();
   uint64_t written() const { return written_.load(); }
 
   // What upstream sinks may send: the durable seq, or the written seq under fsync "never"

@@ -32,8 +32,12 @@ void JournalPublisher::Ship(uint64_t seq) {
   if (on_shippable_) on_shippable_();
 }
 
-void JournalPublisher::OnWritten(uint64_t seq) {
-  progress_.PublishWritten(seq);
+void JournalPublisher::OnWritten(uint64_t seq, bool wake) {
+  if (wake) {
+    progress_.PublishWritten(seq);
+  } else if (progress_.PublishWrittenQuietly(seq)) {
+    wake_owed_ = true;
+  }
   if (ShippableAfterWrite(policy_)) Ship(seq);
   // After every flush that rolled or went over the cap, so the journal is back under its cap
   // before the acks of that flush go out.
@@ -53,6 +57,16 @@ Status JournalPublisher::FlushAndPublish(bool sync_now) {
 
 std::function<void(uint64_t)> JournalPublisher::WrittenListener() {
   return [this](uint64_t seq) { OnWritten(seq); };
+}
+
+std::function<void(uint64_t)> JournalPublisher::WrittenListenerWakingLater() {
+  return [this](uint64_t seq) { OnWritten(seq, /*wake=*/false); };
+}
+
+void JournalPublisher::WakeConsumers() {
+  if (!wake_owed_) return;
+  wake_owed_ = false;
+  progress_.WakeWaiters();
 }
 
 void JournalPublisher::OnDurable(uint64_t seq) { Ship(seq); }

@@ -51,8 +51,8 @@ class JournalPublisher {
 
   // After a successful Journal::Flush() up to `seq`: publishes it as written, as shippable
   // under fsync "never", and runs retention when a roll made it due or the journal is over
-  // its byte cap.
-  void OnWritten(uint64_t seq);
+  // its byte cap. `wake`: wake the waiting consumers now (else at WakeConsumers()).
+  void OnWritten(uint64_t seq, bool wake = true);
   // Journal::Flush(), then on success JournalCommitter::Written() (`sync_now`: a durable ack
   // is owed) and OnWritten(): the whole "after a flush" sequence in one call, for flushers
   // that want it (the ingest server and the spool importer still make the three calls
@@ -61,6 +61,12 @@ class JournalPublisher {
 
   // OnWritten bound to this object: the one function handed to every flusher.
   std::function<void(uint64_t)> WrittenListener();
+  // OnWritten, but the consumers blocked in JournalProgress::WaitBeyond are woken only by the
+  // next WakeConsumers(): for a flusher that sends acks first (the ingest server). Everything
+  // else (published seq, shippable seq, retention) happens at once, as in OnWritten.
+  std::function<void(uint64_t)> WrittenListenerWakingLater();
+  // Wakes the consumers a WrittenListenerWakingLater() call left asleep, if any.
+  void WakeConsumers();
 
   // The sync thread reported "durable up to `seq`" (posted to the io thread).
   void OnDurable(uint64_t seq);
@@ -92,6 +98,7 @@ class JournalPublisher {
   FsyncPolicy policy_;
   std::function<void()> on_shippable_;
   bool retention_due_ = false;  // a segment rolled since the last run
+  bool wake_owed_ = false;      // WrittenListenerWakingLater published; WakeConsumers owed
 };
 
 }  // namespace ferry

@@ -1,6 +1,9 @@
 #include "daemon/sink/http_client.h"
 
+// The declarations only: libcurl is loaded at run time (LoadCurl), not linked.
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <locale.h>
 #include <time.h>
 
@@ -12,6 +15,56 @@
 
 namespace ferry {
 namespace {
+
+// libcurl's functions, looked up in the library LoadCurl() opened. Filled once, then read-only.
+// clang-format off
+#define FERRY_CURL_FUNCTIONS(X)                                                        \
+  X(global_init) X(easy_init) X(easy_cleanup) X(easy_getinfo) X(easy_setopt)          \
+  X(easy_strerror) X(multi_add_handle) X(multi_cleanup) X(multi_info_read)            \
+  X(multi_init) X(multi_perform) X(multi_poll) X(multi_remove_handle)                 \
+  X(multi_strerror) X(slist_append) X(slist_free_all)
+// clang-format on
+
+struct CurlApi {
+#define FERRY_CURL_MEMBER(name) decltype(&::curl_##name) name = nullptr;
+  FERRY_CURL_FUNCTIONS(FERRY_CURL_MEMBER)
+#undef FERRY_CURL_MEMBER
+};
+
+CurlApi g_curl;
+std::string g_curl_error;  // why LoadCurl failed; empty once it succeeded
+std::once_flag g_curl_once;
+
+// Only after LoadCurl() returned true (HttpClient holds no handles otherwise).
+const CurlApi& Curl() { return g_curl; }
+
+void LoadCurlOnce() {
+  void* lib = ::dlopen(kCurlLibrary, RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    const char* why = ::dlerror();
+    g_curl_error = std::string("cannot load ") + kCurlLibrary + " (" + (why ? why : "unknown") +
+                   "); http sinks need libcurl 4 (Debian/Ubuntu: libcurl4, Fedora: libcurl)";
+    return;
+  }
+  CurlApi api;
+  std::string missing;
+#define FERRY_CURL_LOOKUP(name)                                                 \
+  api.name = reinterpret_cast<decltype(api.name)>(::dlsym(lib, "curl_" #name)); \
+  if (api.name == nullptr) missing += std::string(missing.empty() ? "" : ", ") + "curl_" #name;
+  FERRY_CURL_FUNCTIONS(FERRY_CURL_LOOKUP)
+#undef FERRY_CURL_LOOKUP
+  if (!missing.empty()) {
+    g_curl_error = std::string(kCurlLibrary) + " lacks " + missing +
+                   " (ferryd needs libcurl 7.66 or later); http sinks cannot send";
+    return;  // the library stays loaded: unloading what may hold state is not worth it
+  }
+  if (const CURLcode rc = api.global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK) {
+    g_curl_error = std::string("curl_global_init failed (curl ") +
+                   std::to_string(static_cast<int>(rc)) + "); http sinks cannot send";
+    return;
+  }
+  g_curl = api;
+}
 
 constexpr size_t kBodyExcerptMax = 1024;
 // How long the transfer loop waits on its sockets before it looks at the abort flag again.
@@ -93,7 +146,7 @@ std::string HeaderLine(std::string_view name, std::string_view value) {
 }
 
 struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const { Curl().slist_free_all(l); }
 };
 
 locale_t CLocale() {
@@ -103,21 +156,25 @@ locale_t CLocale() {
 
 }  // namespace
 
-void CurlGlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+bool LoadCurl(std::string* error) {
+  std::call_once(g_curl_once, LoadCurlOnce);
+  if (!g_curl_error.empty()) {
+    if (error != nullptr) *error = g_curl_error;
+    return false;
+  }
+  return true;
 }
 
 HttpClient::HttpClient(std::string user_agent, const std::atomic<bool>* abort)
     : user_agent_(std::move(user_agent)), abort_(abort) {
-  CurlGlobalInit();  // a no-op after main()'s call; keeps tests and tools safe
-  curl_ = curl_easy_init();
-  multi_ = curl_multi_init();
+  if (!LoadCurl(&load_error_)) return;
+  curl_ = Curl().easy_init();
+  multi_ = Curl().multi_init();
 }
 
 HttpClient::~HttpClient() {
-  if (curl_ != nullptr) curl_easy_cleanup(static_cast<CURL*>(curl_));
-  if (multi_ != nullptr) curl_multi_cleanup(static_cast<CURLM*>(multi_));
+  if (curl_ != nullptr) Curl().easy_cleanup(static_cast<CURL*>(curl_));
+  if (multi_ != nullptr) Curl().multi_cleanup(static_cast<CURLM*>(multi_));
 }
 
 HttpResponse HttpClient::Post(const HttpRequest& request) {
@@ -130,6 +187,10 @@ HttpResponse HttpClient::Post(const HttpRequest& request) {
   };
   CURL* curl = static_cast<CURL*>(curl_);
   CURLM* multi = static_cast<CURLM*>(multi_);
+  if (!load_error_.empty()) {
+    response.transport_error = load_error_;
+    return finish();
+  }
   if (curl == nullptr || multi == nullptr) {
     response.transport_error = "curl_easy_init or curl_multi_init failed";
     return finish();
@@ -142,7 +203,7 @@ HttpResponse HttpClient::Post(const HttpRequest& request) {
 
   std::unique_ptr<curl_slist, SlistDeleter> headers;
   auto add_header = [&](const std::string& line) {
-    curl_slist* l = curl_slist_append(headers.get(), line.c_str());
+    curl_slist* l = Curl().slist_append(headers.get(), line.c_str());
     if (l != nullptr) {
       headers.release();
       headers.reset(l);
@@ -162,31 +223,32 @@ HttpResponse HttpClient::Post(const HttpRequest& request) {
 
   // Every option is set on every request, so nothing of the last one carries over; the multi
   // handle keeps the connection cache, so a connection the server keeps alive is reused.
-  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, user_agent_.c_str());
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(curl, CURLOPT_POST, 1L);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::max<int64_t>(request.connect_timeout.count(), 1)));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(std::max<int64_t>(request.timeout.count(), 1)));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
-  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
-  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &transfer);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, request.tls_verify ? 1L : 0L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, request.tls_verify ? 2L : 0L);
-  curl_easy_setopt(curl, CURLOPT_CAINFO,
-                   request.ca_file.empty() ? nullptr : request.ca_file.c_str());
+  Curl().easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  Curl().easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  Curl().easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  Curl().easy_setopt(curl, CURLOPT_USERAGENT, user_agent_.c_str());
+  Curl().easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  Curl().easy_setopt(curl, CURLOPT_POST, 1L);
+  Curl().easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
+  Curl().easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+  Curl().easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+  Curl().easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(std::max<int64_t>(request.connect_timeout.count(), 1)));
+  Curl().easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                     static_cast<long>(std::max<int64_t>(request.timeout.count(), 1)));
+  Curl().easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+  Curl().easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
+  Curl().easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+  Curl().easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
+  Curl().easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  Curl().easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  Curl().easy_setopt(curl, CURLOPT_XFERINFODATA, &transfer);
+  Curl().easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  Curl().easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, request.tls_verify ? 1L : 0L);
+  Curl().easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, request.tls_verify ? 2L : 0L);
+  Curl().easy_setopt(curl, CURLOPT_CAINFO,
+                     request.ca_file.empty() ? nullptr : request.ca_file.c_str());
   // TLS verification (CURLOPT_SSL_VERIFYPEER/VERIFYHOST) is libcurl's default, on, unless the
   // sink opted out explicitly (shown in status and --check-config). The handle is reused, so
   // every option is set on every request. Proxies
@@ -198,27 +260,27 @@ HttpResponse HttpClient::Post(const HttpRequest& request) {
   CURLcode rc = CURLE_OK;
   std::string multi_error;
   bool aborted_by_flag = false;
-  if (const CURLMcode mc = curl_multi_add_handle(multi, curl); mc != CURLM_OK) {
-    multi_error = curl_multi_strerror(mc);
+  if (const CURLMcode mc = Curl().multi_add_handle(multi, curl); mc != CURLM_OK) {
+    multi_error = Curl().multi_strerror(mc);
   } else {
     while (true) {
       int running = 0;
-      CURLMcode mc2 = curl_multi_perform(multi, &running);
+      CURLMcode mc2 = Curl().multi_perform(multi, &running);
       if (mc2 == CURLM_OK && running == 0) break;
       if (mc2 == CURLM_OK && AbortRaised(abort_)) {
         aborted_by_flag = true;
         break;
       }
-      if (mc2 == CURLM_OK) mc2 = curl_multi_poll(multi, nullptr, 0, kAbortPollMs, nullptr);
+      if (mc2 == CURLM_OK) mc2 = Curl().multi_poll(multi, nullptr, 0, kAbortPollMs, nullptr);
       if (mc2 != CURLM_OK) {
-        multi_error = curl_multi_strerror(mc2);
+        multi_error = Curl().multi_strerror(mc2);
         break;
       }
     }
     if (!aborted_by_flag && multi_error.empty()) {
       bool found = false;
       int left = 0;
-      while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+      while (CURLMsg* msg = Curl().multi_info_read(multi, &left)) {
         if (msg->msg == CURLMSG_DONE && msg->easy_handle == curl) {
           rc = msg->data.result;
           found = true;
@@ -226,13 +288,13 @@ HttpResponse HttpClient::Post(const HttpRequest& request) {
       }
       if (!found) multi_error = "the transfer ended without a result";
     }
-    curl_multi_remove_handle(multi, curl);
+    Curl().multi_remove_handle(multi, curl);
   }
 
   // The handle must not point at this frame's buffers after it returns.
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, nullptr);
+  Curl().easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
+  Curl().easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+  Curl().easy_setopt(curl, CURLOPT_POSTFIELDS, nullptr);
 
   if (aborted_by_flag) {
     response.aborted = true;
@@ -241,7 +303,7 @@ HttpResponse HttpClient::Post(const HttpRequest& request) {
     response.transport_error = "libcurl: " + multi_error;
   } else if (rc == CURLE_OK) {
     long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    Curl().easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     response.status = status;
     if (transfer.has_retry_after) {
       response.retry_after =
@@ -253,7 +315,7 @@ HttpResponse HttpClient::Post(const HttpRequest& request) {
     response.status = 0;
     response.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
     response.aborted = rc == CURLE_ABORTED_BY_CALLBACK;
-    response.transport_error = std::string(curl_easy_strerror(rc)) + " (curl " +
+    response.transport_error = std::string(Curl().easy_strerror(rc)) + " (curl " +
                                std::to_string(static_cast<int>(rc)) + ")";
     if (error_buffer[0] != '\0') {
       response.transport_error += ": ";

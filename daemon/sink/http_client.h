@@ -1,7 +1,13 @@
 // HttpClient: the Transport over libcurl: one libcurl easy handle, reused for keep-alive; owned by
 // one sink thread. TLS verification is on unless a request turns it off (tls_verify = false),
 // proxies come from the environment (http_proxy, https_proxy, no_proxy, as libcurl reads them),
-// User-Agent is ferry/<version>. CurlGlobalInit() must run once in main() before any thread starts.
+// User-Agent is ferry/<version>.
+//
+// libcurl is not linked: LoadCurl() opens kCurlLibrary with dlopen() the first time an
+// HttpClient is made (or the sink set starts its first sink), so a ferryd without http sinks
+// never maps libcurl and its TLS, Kerberos and LDAP libraries (~10 MiB of RSS). If it cannot
+// be loaded, every Post() fails with that reason as its transport_error (the sink keeps its
+// events and retries, and its status shows the reason).
 #pragma once
 
 #include <atomic>
@@ -16,7 +22,12 @@
 
 namespace ferry {
 
-void CurlGlobalInit();
+inline constexpr const char* kCurlLibrary = "libcurl.so.4";
+
+// Loads libcurl and runs curl_global_init, once per process (thread-safe; libcurl >= 7.84
+// initialises thread-safely, and nothing else in ferryd uses it). Returns false with *error
+// (may be null) saying why it cannot be used; the answer does not change afterwards.
+bool LoadCurl(std::string* error);
 
 class HttpClient final : public Transport {
  public:
@@ -35,6 +46,7 @@ class HttpClient final : public Transport {
                            // the connection cache that keeps connections alive between Posts
   std::string user_agent_;
   const std::atomic<bool>* abort_;
+  std::string load_error_;  // LoadCurl's reason when libcurl is unusable: every Post fails
 };
 
 // Parses a Retry-After value: delta-seconds ("120") or an IMF-fixdate / RFC 850 / asctime

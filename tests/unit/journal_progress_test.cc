@@ -41,6 +41,24 @@ TEST_CASE("JournalProgress wakes a waiter when written moves past its seq", "[pr
   CHECK(p.written() == 7);
 }
 
+TEST_CASE("JournalProgress::PublishWrittenQuietly wakes only at WakeWaiters", "[progress]") {
+  JournalProgress p;
+  CHECK_FALSE(p.PublishWrittenQuietly(2));  // nobody waits: no wake owed
+  CHECK(p.written() == 2);
+  auto seen =
+      std::async(std::launch::async, [&] { return p.WaitBeyond(2, std::chrono::minutes(5)); });
+  REQUIRE(WaitForWaiters(p, 1));
+  CHECK(p.PublishWrittenQuietly(7));        // a waiter waits: the caller owes it a wake
+  CHECK(p.written() == 7);                  // published at once
+  CHECK_FALSE(p.PublishWrittenQuietly(7));  // not beyond: nothing owed
+  p.WakeWaiters();
+  CHECK(seen.get() == 7);
+  CHECK(p.TEST_waiters() == 0);
+  // A waiter that comes after the quiet publish sees the seq without being woken.
+  CHECK(p.PublishWrittenQuietly(9) == false);
+  CHECK(p.WaitBeyond(8, std::chrono::minutes(5)) == 9);
+}
+
 TEST_CASE("JournalProgress::Stop releases every waiter", "[progress]") {
   JournalProgress p;
   auto a = std::async(std::launch::async, [&] { return p.WaitBeyond(0, std::chrono::minutes(5)); });

@@ -2,8 +2,10 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "daemon/journal/committer.h"
 #include "daemon/journal/journal.h"
@@ -66,6 +68,29 @@ TEST_CASE("publisher: written after every flush; shippable when durable", "[publ
   pub.OnDurable(1);
   CHECK(f.progress.shippable() == 1);
   CHECK(wakes == 1);
+}
+
+TEST_CASE("publisher: the deferring listener publishes at once, wakes at WakeConsumers",
+          "[publisher]") {
+  Fixture f;
+  JournalPublisher pub(*f.journal, f.committer, f.progress, *f.retention, FsyncPolicy::kInterval,
+                       nullptr);
+  pub.PublishRecovered();
+  auto seen = std::async(std::launch::async,
+                         [&] { return f.progress.WaitBeyond(0, std::chrono::minutes(5)); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (f.progress.TEST_waiters() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  REQUIRE(f.progress.TEST_waiters() == 1);
+  f.Append(10);
+  REQUIRE(f.journal->Flush().ok());
+  pub.WrittenListenerWakingLater()(f.journal->written_seq());
+  CHECK(f.progress.written() == 1);  // consumers that look now see it
+  pub.WakeConsumers();
+  CHECK(seen.get() == 1);
+  pub.WakeConsumers();  // nothing owed: a no-op
+  CHECK(f.progress.written() == 1);
 }
 
 TEST_CASE("publisher: under fsync never, what is written is shippable", "[publisher]") {
