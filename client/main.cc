@@ -19,6 +19,7 @@
 #include "client/stats.h"
 #include "client/status.h"
 #include "client/tail.h"
+#include "client/transcript.h"
 
 namespace {
 
@@ -42,13 +43,15 @@ constexpr const char* kHelp =
     "  stats        per host and project: sessions, prompts, tool calls, failures, p50/p95\n"
     "               durations, the slowest calls, shell exit statuses (--json for machines)\n"
     "  export       print every stored event as JSON lines (--since, --session, --source)\n"
+    "  transcript   print an agent session's transcript as ferryd archived it (even after\n"
+    "               the agent deleted it; --source)\n"
     "  flush        send what the upstream sinks have not yet sent, now (--wait to wait for it)\n"
     "  deadletter   list, replay or purge the events a sink's server rejected\n"
     "  doctor       check what usually goes wrong (daemon, hooks, shell, sinks) and how to fix it\n"
     "  completions  print shell completions: ferry completions bash|zsh|fish\n"
     "\n"
-    "tail, sessions, query, stats, export and deadletter list work when ferryd is down\n"
-    "(read-only).\n"
+    "tail, sessions, query, stats, export, transcript and deadletter list work when ferryd is\n"
+    "down (read-only).\n"
     "Commands that wait for ferryd take --timeout DURATION (500ms, 30s, 5m; defaults in\n"
     "each command's --help); a ferryd that accepts but does not answer in time exits 3.\n"
     "\n"
@@ -66,7 +69,8 @@ constexpr const char* kHelp =
 // Every command, for "did you mean" (kept in step with main()'s dispatch).
 constexpr std::string_view kCommands[] = {"emit",   "status",      "init",  "hooks", "service",
                                           "tail",   "sessions",    "query", "flush", "deadletter",
-                                          "doctor", "completions", "stats", "export"};
+                                          "doctor", "completions", "stats", "export",
+                                          "transcript"};
 
 // Levenshtein distance (insert, delete, substitute; a swap of neighbours counts 1).
 size_t EditDistance(std::string_view a, std::string_view b) {
@@ -134,6 +138,7 @@ int main(int argc, char** argv) {
   if (cmd == "tail") return ferry::client::RunTail(argc - 2, argv + 2);
   if (cmd == "stats") return ferry::client::RunStats(argc - 2, argv + 2);
   if (cmd == "export") return ferry::client::RunExport(argc - 2, argv + 2);
+  if (cmd == "transcript") return ferry::client::RunTranscript(argc - 2, argv + 2);
   if (cmd == "flush") return ferry::client::RunFlush(argc - 2, argv + 2);
   if (cmd == "deadletter") return ferry::client::RunDeadletter(argc - 2, argv + 2);
   if (cmd == "completions") return ferry::client::RunCompletions(argc - 2, argv + 2);

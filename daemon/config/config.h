@@ -88,6 +88,9 @@ struct Config {
   uint64_t store_retain_rows = 0;                 // 0: no cap
   std::chrono::milliseconds query_timeout{5000};
   uint64_t query_max_rows = 10000;
+  // [archive] (docs/archive.md): transcripts copied into <state>/archive/
+  bool archive_enabled = true;
+  uint64_t archive_max_bytes = 1ull << 30;
 
   // [[sink]]
   std::vector<SinkConfig> sinks;

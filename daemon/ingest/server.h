@@ -122,6 +122,10 @@ class IngestServer final : public SessionHost {
   // the request; returns false with *error to refuse it (the fd is then closed).
   using TailHandler = ferry::TailHandler;
   void SetTailHandler(TailHandler handler) { tail_handler_ = std::move(handler); }
+  // TRANSCRIPT_REQ (`ferry transcript`): like queries, answered off the io thread.
+  void SetTranscriptHandler(TranscriptHandler handler) {
+    transcript_handler_ = std::move(handler);
+  }
 
   // The committer's sync thread reports through net::post: the journal is durable up to
   // `seq` / an fdatasync failed (the journal is failed until it recovers).
@@ -148,6 +152,7 @@ class IngestServer final : public SessionHost {
   const FlushHandler& flush_handler() const override { return flush_handler_; }
   const DeadletterHandler& deadletter_handler() const override { return deadletter_handler_; }
   const TailHandler& tail_handler() const override { return tail_handler_; }
+  const TranscriptHandler& transcript_handler() const override { return transcript_handler_; }
   void LogFrameTimeout(const std::string& what) override;
   void SessionClosed(IngestSession* session) override;
 
@@ -174,6 +179,7 @@ class IngestServer final : public SessionHost {
   DeadletterHandler deadletter_handler_;
   std::function<void(const rapidjson::Value&)> status_hook_;
   TailHandler tail_handler_;
+  TranscriptHandler transcript_handler_;
   UnixAcceptor acceptor_;
   std::string socket_path_;  // set when we bound the socket (and so remove it)
   bool adopted_ = false;

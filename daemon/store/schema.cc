@@ -12,12 +12,14 @@
 #include <SQLiteCpp/Transaction.h>
 #include <sqlite3.h>
 
+#include "daemon/store/transcript_rows.h"
+
 namespace ferry::store {
 namespace {
 
 // Migration n takes the schema from version n-1 to n. Never edit a released migration: add
 // the next one.
-constexpr const char* kMigrations[] = {
+const char* const kMigrations[] = {
     // 1: the first schema.
     "CREATE TABLE events ("
     "  seq INTEGER PRIMARY KEY,"
@@ -45,6 +47,8 @@ constexpr const char* kMigrations[] = {
     "  end_reason TEXT,"
     "  PRIMARY KEY(source, session));"
     "CREATE INDEX sessions_last_ts ON sessions(last_ts);",
+    // 2: transcript_messages (issue 13 part 1; transcript_rows.cc).
+    kTranscriptMessagesMigration,
 };
 
 // Views hold no data, so they are not migrations: Migrate drops and re-creates each one on

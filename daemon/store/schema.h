@@ -4,6 +4,9 @@
 //          host, pid, payload)            one row per journal record; payload is JSON text
 //   sessions(source, session, first_ts, last_ts, events, kinds, failures, ended, end_reason)
 //                                         aggregates, PRIMARY KEY(source, session)
+//   transcript_messages(id, source, session, ts, role, text)
+//                                         user prompts and assistant text read from archived
+//                                         transcripts (daemon/archive/, transcript_rows.h)
 //   meta(key PRIMARY KEY, value)          schema_version, cursor (last seq applied)
 //   tool_spans (VIEW)                     one row per tool call (pre/post events paired) and
 //                                         per shell command; computed from events on each read;
@@ -20,7 +23,7 @@
 
 namespace ferry::store {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Opens `path` for writing. A file that SQLite calls corrupt (SQLITE_CORRUPT, SQLITE_NOTADB),
 // fails `PRAGMA quick_check` or has a newer schema is renamed to <path>.corrupt-<UTC timestamp>
