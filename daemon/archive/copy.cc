@@ -142,7 +142,10 @@ void ArchiveWorker::Copy(const std::string& source, const std::string& session,
   if (new_gen && t.gen != 0) {
     spdlog::info("archive: transcript {} {}; archiving it again as a new generation", path, why);
   }
-  if (CopyRange(fd.get(), key, si, t, new_gen, path, from, size, std::move(tail))) Evict(key);
+  if (CopyRange(fd.get(), key, si, t, new_gen, path, from, size, std::move(tail))) {
+    Evict(key);
+    counters_.copies.fetch_add(1);  // last: a reader that sees it sees the rest
+  }
 }
 
 // Appends [from, size) of `src_fd` as data frames; false after recording the failure (the
@@ -235,7 +238,6 @@ bool ArchiveWorker::CopyRange(int src_fd, const SessionKey& key, SessionInfo& si
   si.last_write_ns = NowNs();
   counters_.stored_bytes.fetch_add(added);
   counters_.copied_bytes.fetch_add(pos - from);
-  counters_.copies.fetch_add(1);
   SetError("");
   if (!messages.empty() && options_.on_messages) {
     counters_.messages.fetch_add(messages.size());

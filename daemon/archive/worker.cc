@@ -133,6 +133,7 @@ void ArchiveWorker::Run() {
     for (const std::string& path : item.trigger.paths) {
       Copy(item.trigger.source, item.trigger.session, path);
     }
+    counters_.triggers.fetch_add(1);
   }
 }
 
@@ -260,7 +261,8 @@ void ArchiveWorker::WriteStatus(proto::JsonWriter& w) const {
       {"evicted_bytes", &c.evicted_bytes},
       {"messages", &c.messages},
       {"failed", &c.failed},
-      {"pending", &c.pending}};
+      {"pending", &c.pending},
+      {"triggers", &c.triggers}};
   for (const auto& [key, value] : figures) {
     w.Key(key);
     w.Uint64(value->load());

@@ -60,6 +60,7 @@ struct ArchiveCounters {
   std::atomic<uint64_t> messages{0};  // messages handed to the store
   std::atomic<uint64_t> failed{0};    // copies that failed (disk full, read error)
   std::atomic<uint64_t> pending{0};   // triggers waiting in the mailbox
+  std::atomic<uint64_t> triggers{0};  // triggers handled (every path copied, refused or missing)
 };
 
 class ArchiveWorker {
