@@ -339,7 +339,8 @@ Parsed ParseTranscriptArgs(int argc, char** argv, TranscriptArgs* a, std::string
       *error = "transcript: one session at a time (got \"" + a->session + "\" and \"" +
                std::string(arg) + "\")";
     } else {
-      *error = "transcript: unknown argument \"" + std::string(arg) + "\" (ferry transcript --help)";
+      *error =
+          "transcript: unknown argument \"" + std::string(arg) + "\" (ferry transcript --help)";
     }
   }
   if (error->empty() && a->session.empty()) {

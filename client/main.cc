@@ -67,10 +67,9 @@ constexpr const char* kHelp =
     "answering.\n";
 
 // Every command, for "did you mean" (kept in step with main()'s dispatch).
-constexpr std::string_view kCommands[] = {"emit",   "status",      "init",  "hooks", "service",
-                                          "tail",   "sessions",    "query", "flush", "deadletter",
-                                          "doctor", "completions", "stats", "export",
-                                          "transcript"};
+constexpr std::string_view kCommands[] = {"emit",   "status",      "init",  "hooks",  "service",
+                                          "tail",   "sessions",    "query", "flush",  "deadletter",
+                                          "doctor", "completions", "stats", "export", "transcript"};
 
 // Levenshtein distance (insert, delete, substitute; a swap of neighbours counts 1).
 size_t EditDistance(std::string_view a, std::string_view b) {

@@ -204,7 +204,8 @@ void Daemon::Impl::SetRequestHandlers() {
   server.SetTranscriptHandler([this](std::string body, SinkSet::Reply reply) {
     net::io_context& io = parts.io;
     parts.archive->Read(std::move(body), [&io, reply = std::move(reply)](std::string f) mutable {
-      net::post(io, [reply = std::move(reply), f = std::move(f)]() mutable { reply(std::move(f)); });
+      net::post(io,
+                [reply = std::move(reply), f = std::move(f)]() mutable { reply(std::move(f)); });
     });
   });
 }
@@ -255,9 +256,9 @@ void Daemon::Impl::StopConsumers() {
   p.progress.Stop();
   p.sinks->StopAll();
   if (p.query) p.query->Stop();
-  if (p.store) p.store->Join();  // its last batch is committed (or, on failure, rolled back)
+  if (p.store) p.store->Join();      // its last batch is committed (or, on failure, rolled back)
   if (p.archive) p.archive->Stop();  // after the store: it copies what the store posted last
-  p.sinks->Clear();              // joins the sink threads
+  p.sinks->Clear();                  // joins the sink threads
   p.tails->Stop();
 }
 

@@ -19,13 +19,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/archive/read.h"
 #include "daemon/config/config.h"
 #include "daemon/ingest/tail_server.h"
 #include "daemon/journal/journal.h"
 #include "daemon/journal/progress.h"
 #include "daemon/journal/reader.h"
 #include "daemon/sink/deadletter.h"
-#include "daemon/archive/read.h"
 #include "daemon/store/query.h"
 #include "proto/messages.h"
 #include "proto/paths.h"

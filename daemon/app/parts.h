@@ -58,8 +58,8 @@ struct DaemonParts {
   // store, which posts to the worker and drains the inbox, so they outlive the store thread.
   TranscriptInbox transcript_inbox;
   std::unique_ptr<ArchiveWorker> archive;  // archive thread; stopped after the store
-  std::unique_ptr<StoreWriter> store;  // store thread; joined after progress.Stop()
-  std::unique_ptr<StoreQuery> query;   // query thread; stopped on SIGTERM/SIGINT
+  std::unique_ptr<StoreWriter> store;      // store thread; joined after progress.Stop()
+  std::unique_ptr<StoreQuery> query;       // query thread; stopped on SIGTERM/SIGINT
   std::unique_ptr<Retention> retention;
   std::unique_ptr<JournalPublisher> publisher;  // after the committer and retention it uses
   std::unique_ptr<TailServer> tails;

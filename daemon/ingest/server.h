@@ -123,9 +123,7 @@ class IngestServer final : public SessionHost {
   using TailHandler = ferry::TailHandler;
   void SetTailHandler(TailHandler handler) { tail_handler_ = std::move(handler); }
   // TRANSCRIPT_REQ (`ferry transcript`): like queries, answered off the io thread.
-  void SetTranscriptHandler(TranscriptHandler handler) {
-    transcript_handler_ = std::move(handler);
-  }
+  void SetTranscriptHandler(TranscriptHandler handler) { transcript_handler_ = std::move(handler); }
 
   // The committer's sync thread reports through net::post: the journal is durable up to
   // `seq` / an fdatasync failed (the journal is failed until it recovers).
