@@ -262,7 +262,7 @@ TEST_CASE("length 0xFFFFFFFF is refused", "[frame]") {
 }
 
 TEST_CASE("unknown type byte is refused", "[frame]") {
-  const int type = GENERATE(0, 16, 127, 128, 255);
+  const int type = GENERATE(0, 18, 127, 128, 255);
   std::string buf = EncodeFrame(FrameType::kEvent, "{}");
   buf[4] = static_cast<char>(type);
   Frame decoded;
