@@ -228,7 +228,11 @@ void PrintHuman(const rapidjson::Document& st) {
     if (progress.IsNumber()) std::printf("; rebuilding %.0f%%", 100.0 * progress.GetDouble());
     std::printf("\n");
   }
-  if (Get(st, "archive").IsObject() && Get(st, "archive", "enabled").IsTrue()) {
+  // The archive's line once it holds or met something (docs/archive.md "Status").
+  if (Get(st, "archive").IsObject() &&
+      U(Get(st, "archive", "sessions")) + U(Get(st, "archive", "triggers")) +
+              U(Get(st, "archive", "failed")) + U(Get(st, "archive", "evicted_sessions")) >
+          0) {
     std::printf(
         "  archive  %llu session(s), %s of %s; %s copied since start; %llu missing, "
         "%llu refused, %llu evicted",

@@ -89,6 +89,9 @@ class ArchiveTest(unittest.TestCase):
         whole = USER1 + ASSIST1 + USER2 + ASSIST2
         self.assertEqual(a["copied_bytes"], len(whole))
         self.assertEqual((a["sessions"], a["generations"], a["missing"], a["refused"]), (1, 1, 0, 0))
+        human = h.run_ferry(["status"], self.d.env()).stdout.splitlines()
+        self.assertIn("  archive  1 session(s), %d B of 1.0 GiB; %d B copied since start; 0 missing, "
+                      "0 refused, 0 evicted" % (a["stored_bytes"], len(whole)), human)
         # A Stop with nothing new copies nothing.
         self.stop("claude-code", CLAUDE, self.path("c.jsonl"))
         self.assertEqual(self.wait_triggers(4)["copies"], 3)
