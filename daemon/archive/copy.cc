@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -82,6 +83,13 @@ ArchiveWorker::Transcript& ArchiveWorker::Lookup(SessionInfo& si, const SessionK
       if (::truncate(file.c_str(), static_cast<off_t>(scan.valid_bytes)) != 0) {
         SetError("cannot cut " + file + ": " + std::strerror(errno));
         break;  // a new generation then
+      }
+      // The cut bytes leave the file (a kept-aside copy is still in the session's directory).
+      uint64_t cut = data.size() - scan.valid_bytes;
+      if (scan.damage != archive::Damage::kCorrupt) {
+        cut = std::min(cut, si.bytes);
+        si.bytes -= cut;
+        counters_.stored_bytes.fetch_sub(std::min(cut, counters_.stored_bytes.load()));
       }
     }
     t.gen = *g;
