@@ -116,7 +116,7 @@ void ArchiveWorker::Run() {
     Item item;
     {
       MutexLock lock(mu_);
-      cv_.Wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      while (!stopping_ && queue_.empty()) cv_.Wait(lock);  // (a lambda escapes -Wthread-safety)
       if (queue_.empty()) return;
       if (stopping_ && std::chrono::steady_clock::now() >= drain_until_) return;
       item = std::move(queue_.front());
