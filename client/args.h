@@ -156,6 +156,14 @@ struct SearchArgs {
   unsigned long long timeout_ms = 30000;
 };
 Parsed ParseSearchArgs(int argc, char** argv, SearchArgs* a, std::string* error);
+// transcript: SESSION (the id or its start; exactly one), --source S, --timeout DURATION
+// (each page's wait; default 30 s).
+struct TranscriptArgs {
+  GlobalOptions global;
+  std::string session, source;
+  unsigned long long timeout_ms = 30000;
+};
+Parsed ParseTranscriptArgs(int argc, char** argv, TranscriptArgs* a, std::string* error);
 
 struct InitArgs {
   std::string shell;  // bash, zsh or fish

@@ -325,6 +325,30 @@ Parsed ParseExportArgs(int argc, char** argv, ExportArgs* a, std::string* error)
   return error->empty() ? Parsed::kRun : Parsed::kError;
 }
 
+Parsed ParseTranscriptArgs(int argc, char** argv, TranscriptArgs* a, std::string* error) {
+  for (int i = 0; i < argc && error->empty(); ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") return Parsed::kHelp;
+    if (TakeGlobalOption(argc, argv, &i, &a->global, error)) continue;
+    if (TakeTimeout(argc, argv, &i, &a->timeout_ms, error)) continue;
+    if (TakeValue(argc, argv, &i, "--source", &a->source, error)) {
+      if (error->empty() && a->source.empty()) *error = "--source needs a value";
+    } else if (!arg.empty() && arg[0] != '-' && a->session.empty()) {
+      a->session = std::string(arg);
+    } else if (!arg.empty() && arg[0] != '-') {
+      *error = "transcript: one session at a time (got \"" + a->session + "\" and \"" +
+               std::string(arg) + "\")";
+    } else {
+      *error =
+          "transcript: unknown argument \"" + std::string(arg) + "\" (ferry transcript --help)";
+    }
+  }
+  if (error->empty() && a->session.empty()) {
+    *error = "transcript: which session? (ferry transcript SESSION; ferry sessions lists them)";
+  }
+  return error->empty() ? Parsed::kRun : Parsed::kError;
+}
+
 Parsed ParseFlushArgs(int argc, char** argv, FlushArgs* a, std::string* error) {
   for (int i = 0; i < argc && error->empty(); ++i) {
     const std::string_view arg = argv[i];

@@ -21,6 +21,7 @@
 #include "client/stats.h"
 #include "client/status.h"
 #include "client/tail.h"
+#include "client/transcript.h"
 
 namespace {
 
@@ -46,14 +47,16 @@ constexpr const char* kHelp =
     "  export       print every stored event as JSON lines (--since, --session, --source)\n"
     "  search       full-text search of prompts, tool calls, tool output and shell commands,\n"
     "               best match first, with how to resume the session (ferry search docker)\n"
+    "  transcript   print an agent session's transcript as ferryd archived it (even after\n"
+    "               the agent deleted it; --source)\n"
     "  flush        send what the upstream sinks have not yet sent, now (--wait to wait for it)\n"
     "  deadletter   list, replay or purge the events a sink's server rejected\n"
     "  doctor       check what usually goes wrong (daemon, hooks, shell, sinks) and how to fix it\n"
     "  completions  print shell completions: ferry completions bash|zsh|fish\n"
     "  relay        the per-shell process `ferry init` starts, so a prompt never forks\n"
     "\n"
-    "tail, sessions, query, stats, export, search and deadletter list work when ferryd is\n"
-    "down (read-only).\n"
+    "tail, sessions, query, stats, export, search, transcript and deadletter list work\n"
+    "when ferryd is down (read-only).\n"
     "Commands that wait for ferryd take --timeout DURATION (500ms, 30s, 5m; defaults in\n"
     "each command's --help); a ferryd that accepts but does not answer in time exits 3.\n"
     "\n"
@@ -73,7 +76,7 @@ constexpr const char* kHelp =
 constexpr std::string_view kCommands[] = {"emit",   "status",      "init",  "hooks",  "service",
                                           "tail",   "sessions",    "query", "flush",  "deadletter",
                                           "doctor", "completions", "stats", "export", "search",
-                                          "relay"};
+                                          "transcript", "relay"};
 // clang-format on
 
 // Levenshtein distance (insert, delete, substitute; a swap of neighbours counts 1).
@@ -143,6 +146,7 @@ int main(int argc, char** argv) {
   if (cmd == "stats") return ferry::client::RunStats(argc - 2, argv + 2);
   if (cmd == "export") return ferry::client::RunExport(argc - 2, argv + 2);
   if (cmd == "search") return ferry::client::RunSearch(argc - 2, argv + 2);
+  if (cmd == "transcript") return ferry::client::RunTranscript(argc - 2, argv + 2);
   if (cmd == "flush") return ferry::client::RunFlush(argc - 2, argv + 2);
   if (cmd == "deadletter") return ferry::client::RunDeadletter(argc - 2, argv + 2);
   if (cmd == "completions") return ferry::client::RunCompletions(argc - 2, argv + 2);

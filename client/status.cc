@@ -228,6 +228,22 @@ void PrintHuman(const rapidjson::Document& st) {
     if (progress.IsNumber()) std::printf("; rebuilding %.0f%%", 100.0 * progress.GetDouble());
     std::printf("\n");
   }
+  // The archive's line once it holds or met something (docs/archive.md "Status").
+  if (Get(st, "archive").IsObject() &&
+      U(Get(st, "archive", "sessions")) + U(Get(st, "archive", "triggers")) +
+              U(Get(st, "archive", "failed")) + U(Get(st, "archive", "evicted_sessions")) >
+          0) {
+    std::printf(
+        "  archive  %llu session(s), %s of %s; %s copied since start; %llu missing, "
+        "%llu refused, %llu evicted",
+        U(Get(st, "archive", "sessions")), Bytes(U(Get(st, "archive", "stored_bytes"))).c_str(),
+        Bytes(U(Get(st, "archive", "max_bytes"))).c_str(),
+        Bytes(U(Get(st, "archive", "copied_bytes"))).c_str(), U(Get(st, "archive", "missing")),
+        U(Get(st, "archive", "refused")), U(Get(st, "archive", "evicted_sessions")));
+    if (Get(st, "archive", "last_error").IsString())
+      std::printf("; last error: %s", S(Get(st, "archive", "last_error")).c_str());
+    std::printf("\n");
+  }
   if (U(Get(st, "journal", "deleted_segments")) > 0) {
     std::printf("  retention %llu segment(s) deleted; journal cap %s\n",
                 U(Get(st, "journal", "deleted_segments")),

@@ -56,7 +56,7 @@ const char* ErrcName(Errc code) {
   return "unknown";
 }
 
-bool IsKnownFrameType(uint8_t type) { return type >= 1 && type <= 15; }
+bool IsKnownFrameType(uint8_t type) { return type >= 1 && type <= 17; }
 
 const char* FrameTypeName(FrameType type) {
   switch (type) {
@@ -90,6 +90,10 @@ const char* FrameTypeName(FrameType type) {
       return "DEADLETTER_REQ";
     case FrameType::kDeadletterResult:
       return "DEADLETTER_RESULT";
+    case FrameType::kTranscriptReq:
+      return "TRANSCRIPT_REQ";
+    case FrameType::kTranscriptResult:
+      return "TRANSCRIPT_RESULT";
   }
   return "UNKNOWN";
 }

@@ -46,6 +46,10 @@ enum class FrameType : uint8_t {
   // daemon -> client: {"op":"...", "sinks":[{"name":S, "queued"|"purged":N}]}, or for
   // "list" {"op":"list", "sinks":[{"name", "count", "letters":[...], ...}]} (docs/sinks.md)
   kDeadletterResult = 15,
+  // client -> daemon: `ferry transcript` (proto/transcript.h, docs/protocol.md "Transcripts")
+  kTranscriptReq = 16,
+  // daemon -> client: one page of an archived transcript, or not found / ambiguous
+  kTranscriptResult = 17,
 };
 
 // True for every type this build knows; anything else is a protocol error.

@@ -6,7 +6,7 @@ _ferry() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=""
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="emit status init hooks service query sessions tail flush deadletter doctor
-    completions stats export relay search"
+    completions stats export relay search transcript"
   local global="--socket --state-dir --config --help --version"
   COMPREPLY=()
   if ((COMP_CWORD == 1)); then
@@ -92,6 +92,7 @@ _ferry() {
     stats) opts="--since --source --json --timeout $global" ;;
     export) opts="--format --since --session --source --timeout $global" ;;
     search) opts="--source --since --session --limit --json --color --timeout $global" ;;
+    transcript) opts="--source --timeout $global" ;;
     tail)
       opts="-f --follow --from --last -n --lines --since --until --source --kind --session --cwd
         --exit --utc -o --output --color --json --timeout $global"

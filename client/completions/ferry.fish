@@ -2,8 +2,8 @@
 # as share/fish/vendor_completions.d/ferry.fish (fish loads it on demand). Without that:
 # ferry completions fish > ~/.config/fish/completions/ferry.fish
 
-set -l commands emit status init hooks service query sessions tail flush deadletter doctor completions stats export relay search
-set -l global_commands emit status query sessions tail flush deadletter doctor stats export relay search
+set -l commands emit status init hooks service query sessions tail flush deadletter doctor completions stats export relay search transcript
+set -l global_commands emit status query sessions tail flush deadletter doctor stats export relay search transcript
 set -l sources claude-code codex cursor gemini copilot cline windsurf opencode bash zsh fish
 
 complete -c ferry -f
@@ -24,6 +24,7 @@ complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a completions 
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a stats -d 'sessions, tool calls, failures, durations per host and project'
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a export -d 'print every stored event as JSON lines'
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a relay -d 'the per-shell relay ferry init starts'
+complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a transcript -d 'print an agent session transcript as ferryd archived it'
 
 # Every command.
 complete -c ferry -l help -d 'explain the command'
@@ -124,6 +125,9 @@ complete -c ferry -n "__fish_seen_subcommand_from stats export" -l source -x -a 
 complete -c ferry -n "__fish_seen_subcommand_from stats export" -l timeout -x -d 'time limit (500ms, 30s, 5m)'
 complete -c ferry -n "__fish_seen_subcommand_from stats" -l json -d 'one JSON object'
 complete -c ferry -n "__fish_seen_subcommand_from export" -l format -x -a jsonl -d 'output format'
+# transcript
+complete -c ferry -n "__fish_seen_subcommand_from transcript" -l source -x -a "$sources" -d 'only the sessions of this source'
+complete -c ferry -n "__fish_seen_subcommand_from transcript" -l timeout -x -d 'time limit for each page (500ms, 30s, 5m)'
 complete -c ferry -n "__fish_seen_subcommand_from export" -l session -x -d 'only this session (id or its start)'
 
 # relay (started by the `ferry init` snippets)

@@ -58,6 +58,7 @@ struct Daemon::Impl {
 
   void OpenJournal();
   void OpenStore();
+  void OpenArchive(StoreOptions* sopts);
   void StartJournalThreads();
   void Listen();
   void SetRequestHandlers();
@@ -98,6 +99,7 @@ void Daemon::Impl::OpenStore() {
   sopts.retain_age = cfg.store_retain_age;
   sopts.retain_rows = cfg.store_retain_rows;
   sopts.search = cfg.store_search;
+  OpenArchive(&sopts);
   parts.store =
       std::make_unique<StoreWriter>(sopts, parts.progress, parts.consumers.Register("store", 0));
   Status s = parts.store->Open(parts.journal->written_seq());
@@ -110,6 +112,26 @@ void Daemon::Impl::OpenStore() {
   }
   parts.query = std::make_unique<StoreQuery>(
       sopts.db_path, QueryLimits{cfg.query_timeout, cfg.query_max_rows, 3u << 20});
+}
+
+// The transcript archive (docs/archive.md) rides on the store: the store thread posts the
+// triggers it commits, and inserts the messages the worker hands back through the inbox.
+void Daemon::Impl::OpenArchive(StoreOptions* sopts) {
+  const Config& cfg = parts.config;
+  ArchiveOptions aopts;
+  aopts.dir = cfg.state_dir + "/archive";
+  aopts.enabled = cfg.archive_enabled;
+  aopts.max_bytes = cfg.archive_max_bytes;
+  TranscriptInbox* inbox = &parts.transcript_inbox;
+  aopts.on_messages = [inbox](std::vector<TranscriptMessage> m) { inbox->Push(std::move(m)); };
+  parts.archive = std::make_unique<ArchiveWorker>(std::move(aopts));
+  if (!cfg.archive_enabled) {
+    spdlog::info("archive disabled ([archive] enabled = false): transcripts are not copied");
+    return;
+  }
+  ArchiveWorker* worker = parts.archive.get();
+  sopts->on_transcript = [worker](TranscriptTrigger t) { worker->Post(std::move(t)); };
+  sopts->transcript_inbox = inbox;
 }
 
 // The sync thread's callbacks, retention, the publisher (which installs the journal's roll
@@ -189,6 +211,15 @@ void Daemon::Impl::SetRequestHandlers() {
   server.SetQueryHandler([this](std::string body, SinkSet::Reply reply) {
     OnQuery(std::move(body), std::move(reply));
   });
+  if (!parts.archive) return;
+  // Answered on the archive thread, between copies; the reply goes back to io.
+  server.SetTranscriptHandler([this](std::string body, SinkSet::Reply reply) {
+    net::io_context& io = parts.io;
+    parts.archive->Read(std::move(body), [&io, reply = std::move(reply)](std::string f) mutable {
+      net::post(io,
+                [reply = std::move(reply), f = std::move(f)]() mutable { reply(std::move(f)); });
+    });
+  });
 }
 
 // The consumer threads, the dedupe window and the spool importer. Threads run from here on:
@@ -201,6 +232,7 @@ void Daemon::Impl::StartConsumers() {
   Status s = Redactor::Compile(cfg.redact, &p.redactor);
   if (!s.ok()) throw std::runtime_error("redact rules: " + s.ToString());
   try {
+    if (p.archive) p.archive->Start();
     if (p.store) p.store->Start();
     if (p.query) p.query->Start();
     if (cfg.redact.local) {
@@ -236,8 +268,9 @@ void Daemon::Impl::StopConsumers() {
   p.progress.Stop();
   p.sinks->StopAll();
   if (p.query) p.query->Stop();
-  if (p.store) p.store->Join();  // its last batch is committed (or, on failure, rolled back)
-  p.sinks->Clear();              // joins the sink threads
+  if (p.store) p.store->Join();      // its last batch is committed (or, on failure, rolled back)
+  if (p.archive) p.archive->Stop();  // after the store: it copies what the store posted last
+  p.sinks->Clear();                  // joins the sink threads
   p.tails->Stop();
 }
 

@@ -19,6 +19,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/archive/read.h"
 #include "daemon/config/config.h"
 #include "daemon/ingest/tail_server.h"
 #include "daemon/journal/journal.h"
@@ -413,7 +414,8 @@ int ServeOffline(const OfflineOptions& options) {
     proto::Error perr;
     const bool reads = frame.type == proto::FrameType::kQueryReq ||
                        frame.type == proto::FrameType::kTailReq ||
-                       frame.type == proto::FrameType::kDeadletterReq;
+                       frame.type == proto::FrameType::kDeadletterReq ||
+                       frame.type == proto::FrameType::kTranscriptReq;
     if (reads && !untrusted.empty()) {
       SendAll(fd, ErrorFrame(proto::Errc::kInternal, untrusted, true));
       ::close(fd);
@@ -462,6 +464,9 @@ int ServeOffline(const OfflineOptions& options) {
         }
         break;
       }
+      case proto::FrameType::kTranscriptReq:  // the archive's files, read-only (archive/read.h)
+        reply = archive::AnswerTranscriptRequest(cfg.state_dir + "/archive", body);
+        break;
       case proto::FrameType::kEvent:
       case proto::FrameType::kEventBatch:
       case proto::FrameType::kStatusReq:

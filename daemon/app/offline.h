@@ -15,6 +15,8 @@
 //  - TAIL_REQ without follow: TailServer itself, over a JournalProgress set to the journal's
 //    last record, so the frames are exactly those the running ferryd sends.
 //  - DEADLETTER_REQ op "list": each configured sink's DeadLetterFiles::List, as the sinks do.
+//  - TRANSCRIPT_REQ: archive::AnswerTranscriptRequest over <state>/archive (read-only; a torn
+//    tail is skipped, not cut).
 //  - HELLO: HELLO with "offline":true.
 //  - anything else (events, STATUS_REQ, FLUSH_REQ, replay, purge, tail -f): ERROR
 //    unexpected_type (not fatal) "ferryd is not running; ... start it with ...".

@@ -15,6 +15,7 @@
 #include "daemon/app/reload.h"
 #include "daemon/app/sink_set.h"
 #include "daemon/app/state_lock.h"
+#include "daemon/archive/worker.h"
 #include "daemon/base/asio.h"
 #include "daemon/config/config.h"
 #include "daemon/ingest/dedupe_window.h"
@@ -53,8 +54,12 @@ struct DaemonParts {
   JournalProgress progress;
   ConsumerRegistry consumers;
   std::unique_ptr<SystemdNotifier> notifier;
-  std::unique_ptr<StoreWriter> store;  // store thread; joined after progress.Stop()
-  std::unique_ptr<StoreQuery> query;   // query thread; stopped on SIGTERM/SIGINT
+  // The transcript archive (docs/archive.md): the inbox and the worker are declared before the
+  // store, which posts to the worker and drains the inbox, so they outlive the store thread.
+  TranscriptInbox transcript_inbox;
+  std::unique_ptr<ArchiveWorker> archive;  // archive thread; stopped after the store
+  std::unique_ptr<StoreWriter> store;      // store thread; joined after progress.Stop()
+  std::unique_ptr<StoreQuery> query;       // query thread; stopped on SIGTERM/SIGINT
   std::unique_ptr<Retention> retention;
   std::unique_ptr<JournalPublisher> publisher;  // after the committer and retention it uses
   std::unique_ptr<TailServer> tails;

@@ -40,6 +40,10 @@ std::string StatusReport::Json() const {
   WriteIngest(w);
   if (p.importer) WriteSpool(w);
   if (p.store) WriteStore(w);
+  if (p.archive) {
+    w.Key("archive");  // docs/protocol.md "Status object"
+    p.archive->WriteStatus(w);
+  }
   w.Key("sources");  // per source: docs/protocol.md "Status object"
   if (p.store) {
     p.store->source_stats().Write(w, NowNs());

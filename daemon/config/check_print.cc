@@ -66,6 +66,8 @@ int PrintCheckedConfig(const Config& config, const std::string& source_path,
       << "store.query_timeout = " << config.query_timeout.count() << "ms\n"
       << "store.query_max_rows = " << config.query_max_rows << "\n"
       << "store.search = " << (config.store_search ? "true" : "false") << "\n"
+      << "archive.enabled = " << (config.archive_enabled ? "true" : "false") << "\n"
+      << "archive.max_bytes = " << config.archive_max_bytes << "\n"
       << "redact.builtin = " << (config.redact.builtin ? "true" : "false") << "\n"
       << "redact.local = " << (config.redact.local ? "true" : "false") << "\n"
       << "redact.rules = " << config.redact.rules.size() << "\n";

@@ -464,6 +464,8 @@ bool ApplyConfig(toml::table root, const std::string& path, Config* config, std:
        Duration(&config->query_timeout, std::chrono::milliseconds(10), std::chrono::hours(1))},
       {"store.query_max_rows", Count(&config->query_max_rows, 1, 10000000)},
       {"store.search", Bool(&config->store_search)},
+      {"archive.enabled", Bool(&config->archive_enabled)},
+      {"archive.max_bytes", Bytes(&config->archive_max_bytes, 1ull << 20, 1ull << 50)},
       {"redact.builtin", Bool(&config->redact.builtin)},
       {"redact.local", Bool(&config->redact.local)},
   };

@@ -97,6 +97,9 @@ struct Config {
   std::chrono::milliseconds query_timeout{5000};
   uint64_t query_max_rows = 10000;
   bool store_search = true;  // the full-text index behind `ferry search` (docs/queries.md)
+  // [archive] (docs/archive.md): transcripts copied into <state>/archive/
+  bool archive_enabled = true;
+  uint64_t archive_max_bytes = 1ull << 30;
 
   // [[sink]]
   std::vector<SinkConfig> sinks;

@@ -68,9 +68,11 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
   Compare("journal.segment_size", running.segment_bytes, next.segment_bytes, &ch.restart, num);
   Compare("journal.max_bytes", running.max_bytes, next.max_bytes, &ch.restart, num);
   // The store opens ferry.db once; SetSearch runs then.
-  Compare(
-      "store.search", running.store_search, next.store_search, &ch.restart,
-      +[](const bool& v) { return std::string(v ? "true" : "false"); });
+  auto flag = +[](const bool& v) { return std::string(v ? "true" : "false"); };
+  Compare("store.search", running.store_search, next.store_search, &ch.restart, flag);
+  // The archive worker is made with its settings at start.
+  Compare("archive.enabled", running.archive_enabled, next.archive_enabled, &ch.restart, flag);
+  Compare("archive.max_bytes", running.archive_max_bytes, next.archive_max_bytes, &ch.restart, num);
   for (const SinkConfig& n : next.sinks) {
     auto it = std::find_if(running.sinks.begin(), running.sinks.end(),
                            [&](const SinkConfig& r) { return r.name == n.name; });

@@ -129,6 +129,8 @@ class IngestServer final : public SessionHost {
   // the request; returns false with *error to refuse it (the fd is then closed).
   using TailHandler = ferry::TailHandler;
   void SetTailHandler(TailHandler handler) { tail_handler_ = std::move(handler); }
+  // TRANSCRIPT_REQ (`ferry transcript`): like queries, answered off the io thread.
+  void SetTranscriptHandler(TranscriptHandler handler) { transcript_handler_ = std::move(handler); }
 
   // Ephemeral events go to this handler (the daemon's TailServer::Offer); without one they
   // are acked and go nowhere.
@@ -161,6 +163,7 @@ class IngestServer final : public SessionHost {
   const FlushHandler& flush_handler() const override { return flush_handler_; }
   const DeadletterHandler& deadletter_handler() const override { return deadletter_handler_; }
   const TailHandler& tail_handler() const override { return tail_handler_; }
+  const TranscriptHandler& transcript_handler() const override { return transcript_handler_; }
   void LogFrameTimeout(const std::string& what) override;
   void SessionClosed(IngestSession* session) override;
 
@@ -192,6 +195,7 @@ class IngestServer final : public SessionHost {
   TailHandler tail_handler_;
   EphemeralHandler ephemeral_handler_;
   rapidjson::StringBuffer ephemeral_body_;  // OfferEphemeral's canonical body, reused
+  TranscriptHandler transcript_handler_;
   UnixAcceptor acceptor_;
   std::string socket_path_;  // set when we bound the socket (and so remove it)
   bool adopted_ = false;

@@ -260,6 +260,15 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bo
       HandleSinkRequest(frame, &proto::ParseDeadletterRequestBody, host_.deadletter_handler(),
                         FrameType::kDeadletterResult);
       return true;
+    case FrameType::kTranscriptReq:
+      if (!host_.transcript_handler()) {
+        QueueError({proto::Errc::kUnexpectedType, "this ferryd keeps no transcript archive"},
+                   /*fatal=*/false);
+        return true;
+      }
+      host_.transcript_handler()(std::string(frame.body),
+                                 OweReply(proto::FrameType::kTranscriptResult));
+      return true;
     case FrameType::kTailReq:
       if (host_.tail_handler()) return HandleTail(frame);
       QueueError({proto::Errc::kUnexpectedType, std::string(proto::FrameTypeName(frame.type)) +

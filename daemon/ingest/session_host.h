@@ -47,6 +47,10 @@ struct IngestCounters {
 // encoded reply frame (QUERY_RESULT or ERROR).
 using QueryHandler =
     std::function<void(std::string body, std::function<void(std::string frame)> reply)>;
+// TRANSCRIPT_REQ (`ferry transcript`): the body goes to the archive worker; `reply` must be
+// called on the io thread with the encoded reply frame (TRANSCRIPT_RESULT or ERROR).
+using TranscriptHandler =
+    std::function<void(std::string body, std::function<void(std::string frame)> reply)>;
 // FLUSH_REQ / DEADLETTER_REQ: see IngestServer::SetFlushHandler.
 using FlushHandler =
     std::function<void(proto::FlushRequest request, std::function<void(std::string frame)> reply)>;
@@ -98,6 +102,10 @@ class SessionHost {
   virtual const FlushHandler& flush_handler() const = 0;
   virtual const DeadletterHandler& deadletter_handler() const = 0;
   virtual const TailHandler& tail_handler() const = 0;
+  virtual const TranscriptHandler& transcript_handler() const {
+    static const TranscriptHandler none;
+    return none;
+  }
 
   // A session closed a peer whose frame missed its deadline (or that stopped reading): log
   // it, rate-limited.

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "daemon/store/search_text.h"
+#include "daemon/store/transcript_rows.h"
 
 namespace ferry::store {
 namespace {
@@ -54,7 +55,7 @@ struct Migration {
   const char* sql;
   void (*then)(SQLite::Database& db);
 };
-constexpr Migration kMigrations[] = {
+const Migration kMigrations[] = {
     // 1: the first schema.
     {"CREATE TABLE events ("
      "  seq INTEGER PRIMARY KEY,"
@@ -86,6 +87,8 @@ constexpr Migration kMigrations[] = {
     // 2: the full-text index over prompts, tool calls, tool output and shell commands
     // (`ferry search`), with every stored event indexed.
     {kSearchSchema, IndexStoredEvents},
+    // 3: transcript_messages (issue 13 part 1; transcript_rows.cc).
+    {kTranscriptMessagesMigration, nullptr},
 };
 
 // Views hold no data, so they are not migrations: Migrate drops and re-creates each one on

@@ -4,6 +4,10 @@
 //          host, pid, payload)            one row per journal record; payload is JSON text
 //   sessions(source, session, first_ts, last_ts, events, kinds, failures, ended, end_reason)
 //                                         aggregates, PRIMARY KEY(source, session)
+//   transcript_messages(id, source, session, ts, role, text)
+//                                         user prompts and assistant text read from archived
+//                                         transcripts (daemon/archive/, transcript_rows.h;
+//                                         migration 3)
 //   meta(key PRIMARY KEY, value)          schema_version, cursor (last seq applied), search
 //                                         ('on', or 'off' while [store] search = false)
 //   search (FTS5: origin, kind, text)     the full-text index behind `ferry search`, one row
@@ -25,9 +29,10 @@
 
 namespace ferry::store {
 
-// 2: the search index (docs/queries.md "Search"). A ferryd of version 1 moves a version-2
-// file aside as "newer" and rebuilds ferry.db from the journal (docs/operations.md).
-inline constexpr int kSchemaVersion = 2;
+// 2: the search index (docs/queries.md "Search"); 3: transcript_messages (docs/archive.md).
+// An older ferryd moves a newer file aside as "newer" and rebuilds ferry.db from the journal
+// (docs/operations.md).
+inline constexpr int kSchemaVersion = 3;
 
 // Opens `path` for writing. A file that SQLite calls corrupt (SQLITE_CORRUPT, SQLITE_NOTADB),
 // fails `PRAGMA quick_check` or has a newer schema is renamed to <path>.corrupt-<UTC timestamp>

@@ -22,6 +22,7 @@
 #include "daemon/store/schema.h"
 #include "daemon/store/search_text.h"
 #include "daemon/store/session_rollup.h"
+#include "daemon/store/transcript_rows.h"
 #include "proto/event.h"
 
 namespace ferry {
@@ -60,9 +61,11 @@ struct StoreWriter::Prepared {
                     "INSERT OR REPLACE INTO sessions(source, session, first_ts, last_ts, "
                     "events, kinds, failures, ended, end_reason) VALUES(?,?,?,?,?,?,?,?,?)"),
         cursor(db, "INSERT OR REPLACE INTO meta(key, value) VALUES('cursor', ?)"),
-        search(db, search_on) {}
+        search(db, search_on),
+        transcripts(db) {}
   RawStatement insert, get_session, put_session, cursor;
-  store::SearchIndexer search;  // the event's row in the full-text index
+  store::SearchIndexer search;        // the event's row in the full-text index
+  store::TranscriptRows transcripts;  // the transcript archive's triggers and messages
   // Scratch reused across batches (the store thread's only allocations per event are the
   // session map's new keys).
   rapidjson::Document doc;
@@ -233,6 +236,7 @@ bool StoreWriter::InsertOne(const JournalRecord& rec, const store::ScannedEnvelo
   ins.Reset();
   if (!fresh) return false;  // the same event id came twice (spool replay)
   prepared_->search.Add(static_cast<int64_t>(rec.seq), e.kind, e.payload);
+  if (options_.on_transcript) prepared_->transcripts.Collect(e);
   prepared_->sources.Add(e.source, e.ts, e.kind, e.session,
                          IsFailureKind(e.kind) || e.payload_failure, e.payload);
   if (e.session.empty()) return true;
@@ -289,14 +293,17 @@ Status StoreWriter::Commit(Batch* batch) {
     cursor.Int64(1, static_cast<int64_t>(batch->end_cursor));
     cursor.Step();
     cursor.Reset();
+    prepared_->transcripts.InsertFrom(options_.transcript_inbox);
     txn.commit();
   } catch (const std::exception& e) {
+    if (prepared_) prepared_->transcripts.Abort(options_.transcript_inbox);
     if (prepared_) prepared_->sessions.clear();
     return Status::IOError("store commit of seqs up to " + std::to_string(batch->end_cursor) +
                            " failed: " + e.what());
   }
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
   source_stats_.Apply(prepared_->sources.deltas, prepared_->sources.day);
+  prepared_->transcripts.Post(options_.on_transcript);
   counters_.cursor.store(batch->end_cursor);
   if (slot_) slot_->cursor.store(batch->end_cursor);
   counters_.rows.fetch_add(inserted);
@@ -422,8 +429,10 @@ void StoreWriter::Run() {
     const bool due =
         !batch.records.empty() && Clock::now() - last_commit_ >= options_.batch_interval;
     const bool skipped_only = batch.records.empty() && batch.end_cursor > counters_.cursor.load();
-    if (full || due || stopping || skipped_only || (!caught_up && !batch.records.empty())) {
-      if (!batch.records.empty() || batch.end_cursor > counters_.cursor.load()) {
+    const bool messages = options_.transcript_inbox && !options_.transcript_inbox->empty();
+    if (full || due || stopping || skipped_only || messages ||
+        (!caught_up && !batch.records.empty())) {
+      if (!batch.records.empty() || batch.end_cursor > counters_.cursor.load() || messages) {
         Status s = Commit(&batch);
         if (!s.ok()) {
           if (!counters_.failed.load()) spdlog::error("{}; retrying", s.ToString());

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,6 +27,7 @@
 #include "daemon/base/thread_annotations.h"
 #include "daemon/journal/progress.h"
 #include "daemon/store/source_stats.h"
+#include "daemon/store/transcript_feed.h"
 
 namespace SQLite {
 class Database;
@@ -49,6 +51,11 @@ struct StoreOptions {
   uint64_t retain_batch = 1000;             // rows deleted per retention transaction
   uint64_t rebuild_log_every = 100000;      // log rebuild progress every N events
   bool search = true;  // [store] search: keep the full-text index (store::SetSearch)
+  // The transcript archive (transcript_rows.h): called after a commit for each trigger event
+  // the batch held (empty: none collected); the inbox's messages are inserted in each
+  // transaction (null: none).
+  std::function<void(TranscriptTrigger)> on_transcript;
+  TranscriptInbox* transcript_inbox = nullptr;
 };
 
 // Figures for `ferry status`. Written by the store thread, read by anyone.

@@ -226,7 +226,7 @@ class UpgradeAndOfflineTest(unittest.TestCase):
             ])
             q = h.run_ferry(["query", "SELECT value FROM meta WHERE key = 'schema_version'"],
                             d.env())
-            self.assertEqual(q.stdout.split()[-1], "2")
+            self.assertEqual(q.stdout.split()[-1], "3")
             # ferryd down: a read-only ferryd answers the same.
             online = h.run_ferry(["search", "ctest"], d.env(TZ="UTC"))
             self.assertEqual(online.returncode, 0)

@@ -21,13 +21,20 @@ ALLOWED = {
     "ingest": {"base", "config", "journal", "redact"},
     "sink": {"base", "config", "journal", "redact"},
     "systemd": {"base"},
-    "app": {"base", "config", "journal", "redact", "store", "ingest", "sink", "systemd"},
+    # the transcript archive: store/ only for transcript_feed.h (what it and the store writer
+    # hand each other)
+    "archive": {"base", "config", "store"},
+    "app": {"base", "config", "journal", "redact", "store", "ingest", "sink", "systemd",
+            "archive"},
 }
 
 # No .cc in daemon/ over this many lines without an entry in LONG_FILES saying why.
 MAX_CC_LINES = 530
 LONG_FILES = {
     # path relative to the repo root: the reason it is longer
+    "daemon/store/writer.cc": "the batch loop; issue 13's transcript hooks (9 lines, the rest "
+                              "in transcript_rows.cc) took it past the limit: split Run/Commit "
+                              "helpers out at the next change",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

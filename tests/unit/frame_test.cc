@@ -160,7 +160,7 @@ TEST_CASE("frame type names and known types", "[frame]") {
   CHECK(std::string(FrameTypeName(FrameType::kDeadletterResult)) == "DEADLETTER_RESULT");
   for (int t = 0; t < 256; ++t) {
     CAPTURE(t);
-    CHECK(IsKnownFrameType(static_cast<uint8_t>(t)) == (t >= 1 && t <= 15));
+    CHECK(IsKnownFrameType(static_cast<uint8_t>(t)) == (t >= 1 && t <= 17));
   }
 }
 
@@ -262,7 +262,7 @@ TEST_CASE("length 0xFFFFFFFF is refused", "[frame]") {
 }
 
 TEST_CASE("unknown type byte is refused", "[frame]") {
-  const int type = GENERATE(0, 16, 127, 128, 255);
+  const int type = GENERATE(0, 18, 127, 128, 255);
   std::string buf = EncodeFrame(FrameType::kEvent, "{}");
   buf[4] = static_cast<char>(type);
   Frame decoded;
