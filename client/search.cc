@@ -64,30 +64,37 @@ enum Col : rapidjson::SizeType {
 // matches.
 std::string SearchSql(const SearchArgs& o, int64_t since_ns) {
   const std::string match = SqlString(o.query);
+  // A hit is an event (rowid = seq) or an archived transcript's assistant message
+  // (rowid = -transcript_messages.id).
+  const std::string docs =
+      " LEFT JOIN events e ON e.seq = search.rowid"
+      " LEFT JOIN transcript_messages t ON t.id = -search.rowid";
   std::string where;
-  if (!o.source.empty()) where += " AND e.source = " + SqlString(o.source);
+  if (!o.source.empty()) where += " AND coalesce(e.source, t.source) = " + SqlString(o.source);
   if (since_ns > 0) {
     const std::string since = std::to_string(since_ns);
-    where += " AND e.ts >= " + since +
-             " AND search.rowid >= (SELECT coalesce(min(seq), 1 << 62) FROM events WHERE ts >= " +
-             since + ")";
+    where += " AND coalesce(e.ts, t.ts) >= " + since +
+             " AND (search.rowid < 0 OR search.rowid >= (SELECT coalesce(min(seq), 1 << 62) FROM "
+             "events WHERE ts >= " +
+             since + "))";
   }
   if (!o.session.empty()) {
     // Bytes, not characters: the prefix's length is its size in bytes.
-    where += " AND substr(CAST(e.session AS BLOB), 1, " + std::to_string(o.session.size()) +
-             ") = CAST(" + SqlString(o.session) + " AS BLOB)";
+    where += " AND substr(CAST(coalesce(e.session, t.session) AS BLOB), 1, " +
+             std::to_string(o.session.size()) + ") = CAST(" + SqlString(o.session) + " AS BLOB)";
   }
-  const std::string from =
-      where.empty() ? " FROM search" : " FROM search JOIN events e ON e.seq = search.rowid";
+  const std::string from = where.empty() ? " FROM search" : " FROM search" + docs;
   return "WITH top AS MATERIALIZED (SELECT search.rowid AS rid, search.rank AS r" + from +
          " WHERE search MATCH " + match + where +
          " ORDER BY search.rank, search.rowid DESC LIMIT " + std::to_string(o.limit) +
-         ") SELECT e.seq, e.ts, e.source, e.session, e.cwd, e.kind, search.kind, "
+         ") SELECT e.seq, coalesce(e.ts, t.ts), coalesce(e.source, t.source), "
+         "coalesce(e.session, t.session), coalesce(e.cwd, (SELECT cwd FROM events c WHERE "
+         "c.source = t.source AND c.session = t.session AND c.cwd IS NOT NULL LIMIT 1)), "
+         "coalesce(e.kind, 'transcript'), search.kind, "
          "snippet(search, 2, char(2), char(3), '…', " +
-         std::to_string(kSnippetTokens) +
-         "), top.r FROM top CROSS JOIN search CROSS JOIN events e ON search.rowid = top.rid AND "
-         "e.seq = top.rid WHERE search MATCH " +
-         match + " ORDER BY top.r, top.rid DESC";
+         std::to_string(kSnippetTokens) + "), top.r FROM top CROSS JOIN search" + docs +
+         " WHERE search.rowid = top.rid AND search MATCH " + match +
+         " ORDER BY top.r, top.rid DESC";
 }
 
 std::string Str(const rapidjson::Value& v) {
@@ -153,8 +160,8 @@ void PrintJson(const rapidjson::Value& row, const std::string& resume) {
   rapidjson::StringBuffer sb;
   proto::JsonWriter w(sb);
   w.StartObject();
-  w.Key("seq");
-  w.Int64(row[kSeq].GetInt64());
+  w.Key("seq");  // null for a transcript's message (kind "transcript")
+  row[kSeq].Accept(w);
   w.Key("ts");
   row[kTs].Accept(w);
   w.Key("time");
@@ -257,7 +264,8 @@ int RunSearch(int argc, char** argv) {
       Complain(why);
       return kUsageExitCode;
     }
-    if (failed.find("no such table: search") != std::string::npos) {
+    if (failed.find("no such table: search") != std::string::npos ||
+        failed.find("no such table: transcript_messages") != std::string::npos) {
       Complain(
           "search: ferry.db has no search index yet: it was made by an older ferryd; start "
           "ferryd once to upgrade it (the upgrade indexes every stored event)");
@@ -271,7 +279,7 @@ int RunSearch(int argc, char** argv) {
   const bool color = !o.json && UseColor(o.color);
   bool first = true;
   for (const auto& row : rows.GetArray()) {
-    if (!row.IsArray() || row.Size() != kNCols || !row[kSeq].IsInt64()) {
+    if (!row.IsArray() || row.Size() != kNCols || !(row[kSeq].IsInt64() || row[kSeq].IsNull())) {
       Complain("search: ferryd returned an unreadable row");
       return 1;
     }

@@ -43,6 +43,7 @@ class RawStatement {
     throw SQLite::Exception(db_, rc);
   }
   int Changes() const { return sqlite3_changes(db_); }
+  int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
   int64_t ColumnInt64(int i) const { return sqlite3_column_int64(st_, i); }
   bool ColumnNull(int i) const { return sqlite3_column_type(st_, i) == SQLITE_NULL; }
   std::string ColumnText(int i) const {

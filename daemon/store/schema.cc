@@ -280,6 +280,13 @@ bool SetSearch(SQLite::Database& db, bool enabled) {
   SQLite::Transaction txn(db);
   if (enabled) {
     IndexStoredEvents(db);
+    // The assistant messages of archived transcripts (migration 3's table).
+    SQLite::Statement rows(db, "SELECT id, role, text FROM transcript_messages ORDER BY id");
+    SearchIndexer index(db.getHandle());
+    while (rows.executeStep()) {
+      index.AddMessage(rows.getColumn(0).getInt64(), rows.getColumn(1).getText(""),
+                       rows.getColumn(2).getText(""));
+    }
   } else {
     // Emptied at once, and the pages go back to the free list (DELETE would remove row by row).
     db.exec(

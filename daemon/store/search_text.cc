@@ -131,7 +131,21 @@ void Cap(std::string* text) {
 
 SearchIndexer::SearchIndexer(sqlite3* db, bool enabled)
     : put_(db, "INSERT INTO search(rowid, origin, kind, text) VALUES(?, 'events', ?, ?)"),
+      put_message_(db,
+                   "INSERT INTO search(rowid, origin, kind, text) "
+                   "VALUES(?, 'transcripts', 'assistant', ?)"),
       enabled_(enabled) {}
+
+void SearchIndexer::AddMessage(int64_t id, std::string_view role, std::string_view text) {
+  if (!enabled_ || role != "assistant" || text.empty()) return;
+  text_.assign(text);
+  Cap(&text_);
+  put_message_.Reset();
+  put_message_.Int64(1, -id);
+  put_message_.Text(2, text_);
+  put_message_.Step();
+  put_message_.Reset();
+}
 
 void SearchIndexer::Add(int64_t seq, std::string_view event_kind, std::string_view payload) {
   const char* what = SearchKindOf(event_kind);

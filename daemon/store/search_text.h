@@ -49,11 +49,15 @@ class SearchIndexer {
   // Indexes event `seq` of `event_kind` whose payload is the JSON text `payload`, when it
   // gives text (only then is the payload parsed). Throws SQLite::Exception on failure.
   void Add(int64_t seq, std::string_view event_kind, std::string_view payload);
+  // Indexes transcript_messages row `id` when it is an assistant message (the user's prompts
+  // are indexed from their hook events already): rowid -id, origin 'transcripts', kind
+  // 'assistant', the text cut at kMaxSearchText. Throws SQLite::Exception on failure.
+  void AddMessage(int64_t id, std::string_view role, std::string_view text);
   // Hands back the scratch buffers' memory.
   void Trim();
 
  private:
-  RawStatement put_;
+  RawStatement put_, put_message_;
   bool enabled_;
   rapidjson::Document doc_;
   std::string text_;

@@ -46,7 +46,7 @@ void TranscriptRows::Collect(const ScannedEnvelope& e) {
   triggers_.push_back(std::move(t));
 }
 
-void TranscriptRows::InsertFrom(TranscriptInbox* inbox) {
+void TranscriptRows::InsertFrom(TranscriptInbox* inbox, SearchIndexer* search) {
   if (!inbox) return;
   taken_ = inbox->Take();
   for (const TranscriptMessage& m : taken_) {
@@ -57,6 +57,7 @@ void TranscriptRows::InsertFrom(TranscriptInbox* inbox) {
     insert_.Text(4, m.role);
     insert_.Text(5, m.text);
     insert_.Step();
+    if (search) search->AddMessage(insert_.LastInsertRowid(), m.role, m.text);
   }
   insert_.Reset();
 }

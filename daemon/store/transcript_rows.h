@@ -11,6 +11,7 @@
 
 #include "daemon/store/raw_statement.h"
 #include "daemon/store/record_scan.h"
+#include "daemon/store/search_text.h"
 #include "daemon/store/transcript_feed.h"
 
 namespace ferry::store {
@@ -27,7 +28,8 @@ class TranscriptRows {
   void Collect(const ScannedEnvelope& e);
   // Inside the batch's transaction: inserts what `inbox` holds (may be null). Throws
   // SQLite::Exception; then call Abort.
-  void InsertFrom(TranscriptInbox* inbox);
+  // Each assistant message also goes into the search index through `search` (may be null).
+  void InsertFrom(TranscriptInbox* inbox, SearchIndexer* search);
   // The transaction failed: the messages taken go back to the inbox, the triggers are kept
   // for the retry (the records are read again and collected again, so they are dropped).
   void Abort(TranscriptInbox* inbox);

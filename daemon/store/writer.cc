@@ -293,7 +293,7 @@ Status StoreWriter::Commit(Batch* batch) {
     cursor.Int64(1, static_cast<int64_t>(batch->end_cursor));
     cursor.Step();
     cursor.Reset();
-    prepared_->transcripts.InsertFrom(options_.transcript_inbox);
+    prepared_->transcripts.InsertFrom(options_.transcript_inbox, &prepared_->search);
     txn.commit();
   } catch (const std::exception& e) {
     if (prepared_) prepared_->transcripts.Abort(options_.transcript_inbox);

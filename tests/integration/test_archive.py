@@ -114,6 +114,22 @@ class ArchiveTest(unittest.TestCase):
             ("claude-code", CLAUDE, 1763964765000000000, "assistant", "Done."),
             ("claude-code", CLAUDE, 1763964770500000000, "assistant", "All 4 pass \u2705"),
         ])
+        # ferry search finds what the assistant wrote (the user's words are indexed from
+        # their prompt events instead), with the session and how to resume it.
+        r = h.run_ferry(["search", "pass", "--json"], self.d.env(TZ="UTC"))
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        hits = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual([(x["seq"], x["ts"], x["source"], x["session"], x["kind"], x["match"],
+                           x["snippet"]) for x in hits],
+                         [(None, 1763964770500000000, "claude-code", CLAUDE, "transcript",
+                           "assistant", "All 4 [pass] \u2705")])
+        self.assertEqual(hits[0]["resume"], "cd %s && claude --resume %s" % (hits[0]["cwd"], CLAUDE))
+        for args, rc in ((["--session", CLAUDE[:4]], 0), (["--source", "claude-code"], 0),
+                         (["--source", "codex"], 1), (["--since", "1h"], 1)):
+            r = h.run_ferry(["search", "pass", "--json"] + args, self.d.env())
+            self.assertEqual((r.returncode, len(r.stdout.splitlines())), (rc, 1 - rc), args)
+        r = h.run_ferry(["search", "spool"], self.d.env())
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
 
     def test_not_archived_and_usage(self):
         r = self.transcript("nosuch")
