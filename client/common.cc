@@ -19,7 +19,7 @@ std::string ConfigString(const GlobalOptions& opts, std::string_view key) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return {};
   std::string text;
-  char buf[8192];
+  char buf[1024];  // config files are small; a large frame costs page faults on the hook path
   ssize_t n;
   while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < (1u << 20)) {
     text.append(buf, static_cast<size_t>(n));

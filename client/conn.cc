@@ -131,10 +131,14 @@ bool Connection::Receive(Clock::time_point deadline, proto::FrameType* type, std
       *error = "bad reply from the daemon: " + perr.message;
       return false;
     }
-    char chunk[16384];
-    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    constexpr size_t kBig = 64 << 10;
+    char small[512];
+    char* chunk = big_ ? big_.get() : small;
+    const size_t cap = big_ ? kBig : sizeof small;
+    const ssize_t n = ::recv(fd_, chunk, cap, 0);
     if (n > 0) {
       buf_.append(chunk, static_cast<size_t>(n));
+      if (!big_ && static_cast<size_t>(n) == cap) big_.reset(new char[kBig]);
     } else if (n == 0) {
       *error = "the daemon closed the connection without a reply";
       return false;

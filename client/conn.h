@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "proto/frame.h"
@@ -41,6 +42,10 @@ class Connection {
   int connect_errno_ = 0;
   int child_pid_ = -1;
   std::string buf_;
+  // Replies are read into a small stack buffer first (an ACK is ~60 bytes: a larger stack
+  // frame costs page faults on the hook path, docs/benchmarks.md "Run L-lat"); once a read
+  // fills it, into this 64 KiB heap buffer (query results, pages of a transcript).
+  std::unique_ptr<char[]> big_;
 };
 
 }  // namespace ferry::client
