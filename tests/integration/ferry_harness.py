@@ -34,9 +34,16 @@ FERRY = os.environ.get("FERRY", "ferry")
 HANG_GUARD_S = 60.0
 
 def _sanitizer_of(binary):
-    """'address' or 'thread' when `binary` links a sanitizer runtime (the asan-ubsan and tsan
+    """'address' or 'thread' when `binary` is built with a sanitizer (the asan-ubsan and tsan
     presets), else None. Memory bounds are meaningless there (ASan keeps freed memory in a
-    quarantine, TSan shadows every byte), so tests skip them and print the figure instead."""
+    quarantine, TSan shadows every byte), so tests skip them and print the figure instead.
+    ctest says so in FERRY_SANITIZE; by hand, gcc links the runtime as a library (ldd) and
+    clang links it in (its __asan_init / __tsan_init symbol is in the file)."""
+    env = os.environ.get("FERRY_SANITIZE", "")
+    if "address" in env:
+        return "address"
+    if "thread" in env:
+        return "thread"
     try:
         out = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
@@ -44,6 +51,15 @@ def _sanitizer_of(binary):
     if "libasan" in out:
         return "address"
     if "libtsan" in out:
+        return "thread"
+    try:
+        with open(binary, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if b"__asan_init" in data:
+        return "address"
+    if b"__tsan_init" in data:
         return "thread"
     return None
 
