@@ -61,6 +61,12 @@ class ReadmeTourTest(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "the store did not apply seq %d" % seq)
             time.sleep(0.02)
 
+    def wait_archived(self):
+        deadline = time.monotonic() + h.HANG_GUARD_S
+        while self.d.status()["archive"]["copies"] < 1:
+            self.assertLess(time.monotonic(), deadline, "ferryd did not archive the transcript")
+            time.sleep(0.02)
+
     def test_tour_runs_and_prints_what_the_readme_shows(self):
         commands, outputs = tour()
         lines = [x for x in commands.splitlines() if x.strip()]
@@ -70,6 +76,8 @@ class ReadmeTourTest(unittest.TestCase):
         for line in lines[1:]:
             if line.startswith("$ferry status"):
                 self.wait_store(3)  # what a user sees a second later: the store caught up
+            if line.startswith("rm /tmp/ferry-tour.jsonl"):
+                self.wait_archived()  # a person types slower than ferryd copies
             # As written, except that emit may wait 10 s for its ack: on a loaded test machine
             # a spooled event would be imported later, under another seq than the README shows.
             r = self.run_line(line.replace("$ferry emit ", "$ferry emit --timeout-ms 10000 "), env)
