@@ -147,6 +147,10 @@ bool Connection::Receive(Clock::time_point deadline, proto::FrameType* type, std
         *error = "waiting for a reply: " + *error;
         return false;
       }
+    } else if (errno == ECONNRESET) {
+      // ferryd closed a connection whose request it had not read yet: it is stopping.
+      *error = "ferryd closed the connection before answering (stopping or restarting?)";
+      return false;
     } else {
       *error = std::string("recv: ") + std::strerror(errno);
       return false;
