@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
@@ -78,6 +79,9 @@ int main(int argc, char** argv) {
   // Before any SQLite call (it must precede sqlite3_initialize): no global memory statistics,
   // so sqlite3_malloc/free take no process-wide mutex (~3% of the store thread's CPU).
   sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  // The local time zone, read once before any thread: localtime_r then reads no file and
+  // writes no shared state (store/source_stats.cc LocalDayStart runs on two threads).
+  ::tzset();
   CLI::App app{"", "ferryd"};  // --help prints kHelp
   std::string config_path, socket_path, state_dir, log_level;
   bool check_config = false, version = false, quiet = false, strict = false;

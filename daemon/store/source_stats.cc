@@ -36,13 +36,18 @@ std::string Clip(std::string_view s) {
 
 }  // namespace
 
+// localtime_r only: mktime re-reads TZ on every call (glibc frees and copies its zone name
+// under a lock ThreadSanitizer cannot see), and the store and io threads both call this.
+// main() calls tzset() once before any thread starts.
 int64_t LocalDayStart(int64_t ns) {
   const time_t secs = static_cast<time_t>(ns / kNs);
-  struct tm tm {};
-  ::localtime_r(&secs, &tm);
-  tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-  tm.tm_isdst = -1;
-  return static_cast<int64_t>(::mktime(&tm)) * kNs;
+  struct tm now {};
+  ::localtime_r(&secs, &now);
+  time_t midnight = secs - (now.tm_hour * 3600 + now.tm_min * 60 + now.tm_sec);
+  struct tm then {};
+  ::localtime_r(&midnight, &then);
+  midnight += now.tm_gmtoff - then.tm_gmtoff;  // a DST change between midnight and `ns`
+  return static_cast<int64_t>(midnight) * kNs;
 }
 
 std::string FailureMessage(std::string_view payload_json) {

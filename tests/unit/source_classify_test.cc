@@ -1,5 +1,7 @@
 #include "daemon/ingest/source_classify.h"
 
+#include <cstdlib>
+#include <ctime>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -157,3 +159,27 @@ TEST_CASE("A failure's message for status", "[sources]") {
 
 }  // namespace
 }  // namespace ferry
+
+TEST_CASE("LocalDayStart is local midnight, also on the days the clock changes", "[sources]") {
+  // A POSIX rule (no zoneinfo file needed): CET, CEST from the last Sunday of March 02:00 to
+  // the last Sunday of October 03:00.
+  const char* old = std::getenv("TZ");
+  const std::string saved = old ? old : "";
+  ::setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1);
+  ::tzset();
+  constexpr int64_t kNs = 1'000'000'000;
+  // 2026-06-15 12:00 CEST -> 2026-06-15 00:00 CEST (2026-06-14T22:00Z)
+  CHECK(ferry::store::LocalDayStart(1781517600 * kNs + 123) == 1781474400 * kNs);
+  // 2026-03-29 12:00 CEST (the day of 23 hours) -> 00:00 CET (2026-03-28T23:00Z)
+  CHECK(ferry::store::LocalDayStart(1774778400 * kNs) == 1774738800 * kNs);
+  // 2026-10-25 12:00 CET (the day of 25 hours) -> 00:00 CEST (2026-10-24T22:00Z)
+  CHECK(ferry::store::LocalDayStart(1792926000 * kNs) == 1792879200 * kNs);
+  // Midnight itself.
+  CHECK(ferry::store::LocalDayStart(1781474400 * kNs) == 1781474400 * kNs);
+  if (old) {
+    ::setenv("TZ", saved.c_str(), 1);
+  } else {
+    ::unsetenv("TZ");
+  }
+  ::tzset();
+}
