@@ -42,7 +42,8 @@ std::string File(const std::vector<std::string>& chunks) {
 
 // What `ferry transcript` gets for the archive under `dir`: the bytes of every page, and the
 // damage messages.
-std::string ReadAll(const std::string& dir, std::vector<std::string>* damage, size_t page = 1 << 20) {
+std::string ReadAll(const std::string& dir, std::vector<std::string>* damage,
+                    size_t page = 1 << 20) {
   proto::TranscriptRequest req{"s-", "", 0, 0};
   std::string out;
   for (int pages = 0; pages < 1000; ++pages) {
@@ -182,7 +183,8 @@ TEST_CASE("transcript lines give user prompts and assistant text", "[archive]") 
   std::vector<TranscriptMessage> out;
   archive::ExtractMessages(
       "claude-code", "s",
-      "{\"type\":\"user\",\"message\":{\"content\":\"hi\"},\"timestamp\":\"2025-11-24T06:12:41.5Z\"}\n"
+      "{\"type\":\"user\",\"message\":{\"content\":\"hi\"},\"timestamp\":\"2025-11-24T06:12:41."
+      "5Z\"}\n"
       "{\"type\":\"user\",\"isMeta\":true,\"message\":{\"content\":\"meta\"}}\n"
       "not json\n"
       "{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
