@@ -81,6 +81,10 @@ bool ParseTimeArg(std::string_view text, TimeArg* out);
 // --timeout DURATION (500ms, 30s, 5m, 1h; ParseDurationMs) or its hidden alias --timeout-ms N,
 // spaced or after "=". True when argv[*i] is one of them (then *error may be set).
 bool TakeTimeout(int argc, char** argv, int* i, unsigned long long* ms, std::string* error);
+// "--name VALUE" or "--name=VALUE" at argv[*i]: true when argv[*i] is this flag; then *value
+// holds its value, or *error says it is missing (args_read.cc).
+bool TakeValue(int argc, char** argv, int* i, std::string_view name, std::string* value,
+               std::string* error);
 
 // Read commands wait this long for ferryd's answer by default; a ferryd that accepted the
 // connection but has not answered by then is "not answering" (exit 3).

@@ -9,26 +9,6 @@
 namespace ferry::client {
 namespace {
 
-// "--name VALUE" or "--name=VALUE" at argv[*i]: true when argv[*i] is this flag; then *value
-// holds its value, or *error says it is missing.
-bool TakeValue(int argc, char** argv, int* i, std::string_view name, std::string* value,
-               std::string* error) {
-  const std::string_view arg = argv[*i];
-  if (arg == name) {
-    if (*i + 1 >= argc) {
-      *error = std::string(name) + " needs a value";
-    } else {
-      *value = argv[++*i];
-    }
-    return true;
-  }
-  if (arg.size() > name.size() && arg.starts_with(name) && arg[name.size()] == '=') {
-    *value = std::string(arg.substr(name.size() + 1));
-    return true;
-  }
-  return false;
-}
-
 // Two to four digits at text[*pos] (exactly `digits` of them), then advances *pos.
 bool TakeDigits(std::string_view text, size_t* pos, size_t digits, int* out) {
   if (*pos + digits > text.size()) return false;
@@ -97,6 +77,24 @@ constexpr const char* kBadTime =
     " needs a time: 1h, 30m or 2d ago; 2026-12-04T10:00; 10:00 (today); today; yesterday";
 
 }  // namespace
+
+bool TakeValue(int argc, char** argv, int* i, std::string_view name, std::string* value,
+               std::string* error) {
+  const std::string_view arg = argv[*i];
+  if (arg == name) {
+    if (*i + 1 >= argc) {
+      *error = std::string(name) + " needs a value";
+    } else {
+      *value = argv[++*i];
+    }
+    return true;
+  }
+  if (arg.size() > name.size() && arg.starts_with(name) && arg[name.size()] == '=') {
+    *value = std::string(arg.substr(name.size() + 1));
+    return true;
+  }
+  return false;
+}
 
 bool TakeTimeout(int argc, char** argv, int* i, unsigned long long* ms, std::string* error) {
   std::string text;

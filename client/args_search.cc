@@ -8,26 +8,6 @@
 namespace ferry::client {
 namespace {
 
-// "--name VALUE" or "--name=VALUE" at argv[*i] (as args_read.cc's): true when argv[*i] is this
-// flag; then *value holds its value, or *error says it is missing.
-bool TakeValue(int argc, char** argv, int* i, std::string_view name, std::string* value,
-               std::string* error) {
-  const std::string_view arg = argv[*i];
-  if (arg == name) {
-    if (*i + 1 >= argc) {
-      *error = std::string(name) + " needs a value";
-    } else {
-      *value = argv[++*i];
-    }
-    return true;
-  }
-  if (arg.size() > name.size() && arg.starts_with(name) && arg[name.size()] == '=') {
-    *value = std::string(arg.substr(name.size() + 1));
-    return true;
-  }
-  return false;
-}
-
 // --color, --limit and --since; false when argv[*i] is none of them.
 bool TakeSearchValue(int argc, char** argv, int* i, SearchArgs* a, std::string* error) {
   std::string v;
