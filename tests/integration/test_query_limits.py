@@ -1,6 +1,7 @@
 """`ferry query` cannot make ferryd run past its time limit or grow by the size of one value
 (issue 10, defect 13c): randomblob(1e9) ran 5.7 s past a 3 s query_timeout with 986 MB RSS."""
 
+import os
 import time
 import unittest
 
@@ -72,6 +73,13 @@ class QueryLimitsTest(unittest.TestCase):
         self.assertLess(took, 3.0 + 2.0)
 
 
+def cpu_ticks(pid):
+    """utime + stime of `pid` in clock ticks (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 class QueryStopTest(unittest.TestCase):
     def test_stopping_ferryd_interrupts_a_running_query(self):
         import subprocess
@@ -82,7 +90,14 @@ class QueryStopTest(unittest.TestCase):
                               "SELECT x + 1 FROM c) SELECT count(*) FROM c"], env=d.env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(q.kill)
-        d.wait_for(lambda s: s["ingest"]["connections"] >= 2, "the query to run")
+        d.wait_for(lambda s: s["ingest"]["connections"] >= 2, "the query's connection")
+        # Connected is not running yet (ferryd may not have read the QUERY frame): wait until
+        # ferryd has burnt 0.3 s of CPU more, which only the endless query does.
+        cpu0 = cpu_ticks(d.proc.pid)
+        deadline = time.monotonic() + h.HANG_GUARD_S
+        while cpu_ticks(d.proc.pid) - cpu0 < 0.3 * os.sysconf("SC_CLK_TCK"):
+            self.assertLess(time.monotonic(), deadline, "the query never ran")
+            time.sleep(0.02)
         start = time.monotonic()
         self.assertEqual(d.stop(), 0)
         # Interrupted at once: not the 10 s drain, nor the 60 s limit.
