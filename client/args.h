@@ -85,6 +85,9 @@ bool TakeTimeout(int argc, char** argv, int* i, unsigned long long* ms, std::str
 // holds its value, or *error says it is missing (args_read.cc).
 bool TakeValue(int argc, char** argv, int* i, std::string_view name, std::string* value,
                std::string* error);
+// What follows "--since" or "--until" when its value is not a time (ParseTimeArg).
+inline constexpr const char* kBadTime =
+    " needs a time: 1h, 30m or 2d ago; 2026-12-04T10:00; 10:00 (today); today; yesterday";
 
 // Read commands wait this long for ferryd's answer by default; a ferryd that accepted the
 // connection but has not answered by then is "not answering" (exit 3).
@@ -92,6 +95,8 @@ inline constexpr unsigned long long kReadTimeoutMs = 10000;
 
 enum class TailOutput { kShort, kJson, kCat };
 enum class ColorMode { kAuto, kAlways, kNever };
+// --color auto|always|never at argv[*i] (tail, search): true when argv[*i] is it.
+bool TakeColor(int argc, char** argv, int* i, ColorMode* color, std::string* error);
 
 struct TailArgs {
   GlobalOptions global;

@@ -73,8 +73,6 @@ bool TakeCount(int argc, char** argv, int* i, TailArgs* a, std::string* error) {
 }
 
 constexpr const char* kBadSinkName = "--sink needs a sink name ([A-Za-z0-9_.-], 1-64 characters)";
-constexpr const char* kBadTime =
-    " needs a time: 1h, 30m or 2d ago; 2026-12-04T10:00; 10:00 (today); today; yesterday";
 
 }  // namespace
 
@@ -94,6 +92,21 @@ bool TakeValue(int argc, char** argv, int* i, std::string_view name, std::string
     return true;
   }
   return false;
+}
+
+bool TakeColor(int argc, char** argv, int* i, ColorMode* color, std::string* error) {
+  std::string v;
+  if (!TakeValue(argc, argv, i, "--color", &v, error)) return false;
+  if (v == "auto") {
+    *color = ColorMode::kAuto;
+  } else if (v == "always") {
+    *color = ColorMode::kAlways;
+  } else if (v == "never") {
+    *color = ColorMode::kNever;
+  } else if (error->empty()) {
+    *error = "--color needs auto, always or never, not \"" + v + "\"";
+  }
+  return true;
 }
 
 bool TakeTimeout(int argc, char** argv, int* i, unsigned long long* ms, std::string* error) {
@@ -190,17 +203,7 @@ Parsed ParseTailArgs(int argc, char** argv, TailArgs* a, std::string* error) {
       } else if (error->empty()) {
         *error = "-o needs short, json or cat, not \"" + v + "\"";
       }
-    } else if (TakeValue(argc, argv, &i, "--color", &v, error)) {
-      if (v == "auto") {
-        a->color = ColorMode::kAuto;
-      } else if (v == "always") {
-        a->color = ColorMode::kAlways;
-      } else if (v == "never") {
-        a->color = ColorMode::kNever;
-      } else if (error->empty()) {
-        *error = "--color needs auto, always or never, not \"" + v + "\"";
-      }
-    } else {
+    } else if (!TakeColor(argc, argv, &i, &a->color, error)) {
       *error = "tail: unknown argument \"" + std::string(arg) + "\" (ferry tail --help)";
     }
   }

@@ -15,24 +15,10 @@ bool TakeSearchValue(int argc, char** argv, int* i, SearchArgs* a, std::string* 
     if (error->empty() && (!ParseUint(v, &a->limit) || a->limit == 0))
       *error = "--limit needs a positive integer, not \"" + v + "\"";
   } else if (TakeValue(argc, argv, i, "--since", &v, error)) {
-    if (error->empty() && !ParseTimeArg(v, &a->since)) {
-      *error =
-          "--since needs a time: 1h, 30m or 2d ago; 2026-12-04T10:00; 10:00 (today); today; "
-          "yesterday; not \"" +
-          v + "\"";
-    }
-  } else if (TakeValue(argc, argv, i, "--color", &v, error)) {
-    if (v == "auto") {
-      a->color = ColorMode::kAuto;
-    } else if (v == "always") {
-      a->color = ColorMode::kAlways;
-    } else if (v == "never") {
-      a->color = ColorMode::kNever;
-    } else if (error->empty()) {
-      *error = "--color needs auto, always or never, not \"" + v + "\"";
-    }
+    if (error->empty() && !ParseTimeArg(v, &a->since))
+      *error = std::string("--since") + kBadTime + "; not \"" + v + "\"";
   } else {
-    return false;
+    return TakeColor(argc, argv, i, &a->color, error);
   }
   return true;
 }
