@@ -92,6 +92,9 @@ bool Daemon::Start(const std::string& ferryd, const std::string& dir, const std:
   {
     std::ofstream out(config);
     out << "[journal]\nfsync = \"" << fsync << "\"\n";
+    // FERRY_BENCH_DAEMON_TOML: more config for every ferryd a benchmark starts, e.g.
+    // "[store]\nenabled = false" to measure without the store thread.
+    if (const char* extra = std::getenv("FERRY_BENCH_DAEMON_TOML")) out << extra << "\n";
     if (!out) {
       *error = "cannot write " + config;
       return false;

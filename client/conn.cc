@@ -4,15 +4,31 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <thread>
 
 namespace ferry::client {
+
+namespace {
+int64_t ReadClockNs(clockid_t id) noexcept {
+  struct timespec ts {};
+  ::syscall(SYS_clock_gettime, id, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+}  // namespace
+
+Clock::time_point Clock::now() noexcept {
+  return time_point(duration(ReadClockNs(CLOCK_MONOTONIC)));
+}
+
+int64_t RealtimeNs() noexcept { return ReadClockNs(CLOCK_REALTIME); }
 
 Connection::~Connection() {
   if (fd_ >= 0) ::close(fd_);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -10,7 +11,22 @@
 
 namespace ferry::client {
 
-using Clock = std::chrono::steady_clock;
+// CLOCK_MONOTONIC read by a system call rather than through the vDSO. A hook's client reads
+// the clock a few times in its life; the vDSO's two pages cost two page faults to map (35 us
+// and more each on the VMs hooks run in), a system call about 1 us (docs/benchmarks.md
+// "Where a hook's time goes"). A std::chrono clock: deadlines, durations and sleep_until work
+// as with steady_clock.
+struct Clock {
+  using duration = std::chrono::nanoseconds;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::time_point<Clock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept;
+};
+
+// Nanoseconds since the epoch (CLOCK_REALTIME), by a system call for the same reason.
+int64_t RealtimeNs() noexcept;
 
 class Connection {
  public:

@@ -3,9 +3,9 @@
 // to stderr unless --strict; problems go to the problem log instead (client/client_errors.h).
 #include "client/emit.h"
 
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,29 +58,33 @@ constexpr const char* kEmitHelp =
     "  --print-ack      print the assigned seq on stdout (--ephemeral: \"ephemeral tails=N\",\n"
     "                   the number of live tails it was queued to)\n";
 
-int64_t NowNs() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 // Reads all of stdin. Called on every path that names --stdin, before anything can fail, so
-// the host never blocks writing to a hook that stopped reading. Reads through a stack buffer
-// and appends what came: a string grown by resize() would zero-fill (and fault in) 64 KiB and
-// then 128 KiB for a 200-byte payload, which cost more than the rest of the call
-// (docs/benchmarks-emit.md). A regular file is reserved at its size up front.
+// the host never blocks writing to a hook that stopped reading. Reads straight into the
+// string, growing it a chunk at a time (4 KiB first, doubling to 64 KiB): a string grown to
+// 64 KiB and then 128 KiB up front would zero-fill (and fault in) pages a 200-byte payload
+// never uses, and a 16 KiB stack buffer costs stack pages of its own; a page fault costs more
+// than the rest of the call on the VMs hooks run in (docs/benchmarks.md). A regular file is
+// reserved at its size up front.
 std::string DrainStdin() {
   std::string data;
   if (::isatty(0)) return data;
   struct stat st {};
+  int queued = 0;  // a pipe's bytes already written: usually the whole payload
   if (::fstat(0, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
-    data.reserve(static_cast<size_t>(st.st_size));
-  char buf[16384];
+    data.reserve(static_cast<size_t>(st.st_size) + 1);
+  else if (::ioctl(0, FIONREAD, &queued) == 0 && queued > 0)
+    data.reserve(static_cast<size_t>(queued) + 1);
+  size_t chunk = 4096;
   for (;;) {
-    const ssize_t n = ::read(0, buf, sizeof buf);
+    const size_t old = data.size();
+    // What is reserved first (the +1 reads the end of the input without growing the string).
+    const size_t room = data.capacity() > old ? data.capacity() - old : chunk;
+    data.resize(old + room);
+    const ssize_t n = ::read(0, data.data() + old, room);
+    data.resize(old + static_cast<size_t>(std::max<ssize_t>(n, 0)));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    data.append(buf, static_cast<size_t>(n));
+    chunk = std::min<size_t>(chunk * 2, 65536);
   }
   return data;
 }
@@ -167,7 +171,12 @@ Payload MakeTextPayload(std::string_view text, size_t max_bytes) {
 // kind, session and cwd from the payload's top level (--stdin, --argv-json).
 Payload MakePayload(std::string_view text, size_t max_bytes, bool host_fields) {
   Payload p;
-  rapidjson::Document doc;
+  // The parse's first allocations come from this stack buffer, not from rapidjson's 64 KiB
+  // first chunk: that chunk moves the heap's top 64 KiB on, so everything allocated after
+  // it lands in fresh pages (a page fault each; docs/benchmarks.md).
+  char pool_buffer[2048];
+  rapidjson::MemoryPoolAllocator<> pool(pool_buffer, sizeof pool_buffer, 8192);
+  rapidjson::Document doc(&pool, 256);
   proto::Error error;
   if (proto::ParsePayloadJson(text, &doc, &error)) {
     if (host_fields && doc.IsObject()) TakeHostFields(doc, &p);
@@ -258,14 +267,25 @@ int EmitEvent(int argc, char** argv, std::string stdin_text, int host_pid,
   if (a.session.empty()) a.session = payload.session;
   if (a.cwd.empty()) a.cwd = payload.cwd;
 
-  char cwd_buf[4096];
-  if (a.cwd.empty() && ::getcwd(cwd_buf, sizeof cwd_buf)) a.cwd = cwd_buf;
+  if (a.cwd.empty()) {
+    // Into the heap, not a PATH_MAX stack buffer: one stack page fewer to fault in.
+    std::string cwd(256, '\0');
+    for (;;) {
+      if (::getcwd(cwd.data(), cwd.size())) {
+        cwd.resize(std::char_traits<char>::length(cwd.c_str()));
+        a.cwd = std::move(cwd);
+        break;
+      }
+      if (errno != ERANGE || cwd.size() >= 65536) break;  // gone (ENOENT): no cwd
+      cwd.resize(cwd.size() * 4);
+    }
+  }
   struct utsname uts {};
   ::uname(&uts);
 
   proto::EnvelopeFields f;
   f.id = proto::NewEventId();
-  f.ts = NowNs();
+  f.ts = RealtimeNs();
   f.source = a.source;
   f.kind = a.kind;
   f.session = a.session;

@@ -423,7 +423,11 @@ void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer, std::strin
 }
 
 std::string BuildEventBody(const EnvelopeFields& f, bool durable, bool ephemeral) {
-  rapidjson::StringBuffer sb;
+  // Sized once for the whole envelope: grown from rapidjson's 256 bytes, a 2 KB payload
+  // would be copied through five ever larger buffers, each in fresh heap pages (a page fault
+  // each in a short-lived client).
+  rapidjson::StringBuffer sb(nullptr, f.payload_json.size() + f.cwd.size() + f.session.size() +
+                                          f.host.size() + f.source.size() + f.kind.size() + 256);
   JsonWriter w(sb);
   auto str = [&](const char* key, std::string_view v, size_t max_len) {
     const std::string clean = SanitizeUtf8(v, max_len);
