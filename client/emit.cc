@@ -297,7 +297,6 @@ int EmitEvent(int argc, char** argv, std::string stdin_text, int host_pid,
   f.orig_size = payload.orig_size;
   if (payload.text) f.payload_encoding = "text";
   std::string event_body = proto::BuildEventBody(f, a.durable, a.ephemeral);
-  const std::string frame = proto::EncodeFrame(proto::FrameType::kEvent, event_body);
 
   // Every way this can end without an ACK (no socket, refused, timed out, a short write, a
   // closed connection, any ERROR frame, a reply that is not an ACK) spools the event: the
@@ -309,7 +308,7 @@ int EmitEvent(int argc, char** argv, std::string stdin_text, int host_pid,
   bool replied = false;
   if (conn.Connect(socket, deadline, &error)) {
     std::string send_error;
-    const bool sent = conn.Send(frame, deadline, &send_error);
+    const bool sent = conn.SendFrame(proto::FrameType::kEvent, event_body, deadline, &send_error);
     // A daemon that refuses the frame (too large, say) sends an ERROR and closes while we may
     // still be sending: read its reason rather than report a broken pipe.
     replied = conn.Receive(deadline, &type, &body, &error);

@@ -422,13 +422,31 @@ void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer, std::strin
   writer.EndObject();
 }
 
+namespace {
+
+// A rapidjson output stream that writes into a std::string: the envelope is built in the
+// string BuildEventBody returns, not in a buffer copied out at the end. PutReserve and
+// PutUnsafe are found by argument-dependent lookup from rapidjson's Writer.
+struct StringOutput {
+  using Ch = char;
+  std::string* out;
+  void Put(char c) { out->push_back(c); }
+  void Flush() {}
+};
+inline void PutReserve(StringOutput& s, size_t count) { s.out->reserve(s.out->size() + count); }
+inline void PutUnsafe(StringOutput& s, char c) { s.out->push_back(c); }
+
+}  // namespace
+
 std::string BuildEventBody(const EnvelopeFields& f, bool durable, bool ephemeral) {
-  // Sized once for the whole envelope: grown from rapidjson's 256 bytes, a 2 KB payload
-  // would be copied through five ever larger buffers, each in fresh heap pages (a page fault
-  // each in a short-lived client).
-  rapidjson::StringBuffer sb(nullptr, f.payload_json.size() + f.cwd.size() + f.session.size() +
-                                          f.host.size() + f.source.size() + f.kind.size() + 256);
-  JsonWriter w(sb);
+  // Sized once for the whole envelope: grown from a small buffer, a 2 KB payload would be
+  // copied through five ever larger buffers, and a finished buffer copied once more into the
+  // result, each in fresh heap pages (a page fault each in a short-lived client).
+  std::string body;
+  body.reserve(f.payload_json.size() + f.cwd.size() + f.session.size() + f.host.size() +
+               f.source.size() + f.kind.size() + 256);
+  StringOutput sb{&body};
+  rapidjson::Writer<StringOutput> w(sb);
   auto str = [&](const char* key, std::string_view v, size_t max_len) {
     const std::string clean = SanitizeUtf8(v, max_len);
     w.Key(key);
@@ -472,7 +490,7 @@ std::string BuildEventBody(const EnvelopeFields& f, bool durable, bool ephemeral
   }
   w.EndObject();
   w.EndObject();
-  return std::string(sb.GetString(), sb.GetSize());
+  return body;
 }
 
 // Strings from the OS (a cwd, a host name) and hook input are bytes, not text; the daemon

@@ -139,11 +139,15 @@ DecodeResult DecodeFrame(std::string_view buf, size_t max_frame, Frame* frame, E
   return DecodeResult::kFrame;
 }
 
+void EncodeFrameHeader(char* out, FrameType type, size_t body_size) {
+  PutU32Le(out, static_cast<uint32_t>(body_size + 1));
+  out[kLengthSize] = static_cast<char>(type);
+}
+
 void AppendFrame(std::string& out, FrameType type, std::string_view body) {
   const size_t at = out.size();
   out.resize(at + kHeaderSize);
-  PutU32Le(out.data() + at, static_cast<uint32_t>(body.size() + 1));
-  out[at + kLengthSize] = static_cast<char>(type);
+  EncodeFrameHeader(out.data() + at, type, body.size());
   out.append(body);
 }
 

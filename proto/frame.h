@@ -73,6 +73,9 @@ DecodeResult DecodeFrame(std::string_view buf, size_t max_frame, Frame* frame, E
 
 // Appends one encoded frame to `out`.
 void AppendFrame(std::string& out, FrameType type, std::string_view body);
+// The kHeaderSize bytes that go before a frame's body (for senders that write header and
+// body from separate buffers, e.g. with writev).
+void EncodeFrameHeader(char* out, FrameType type, size_t body_size);
 std::string EncodeFrame(FrameType type, std::string_view body);
 
 void PutU32Le(char* p, uint32_t v);
