@@ -9,6 +9,7 @@
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/base/file_util.h"  // NowNs
 #include "daemon/journal/reader.h"
 #include "daemon/sink/batch.h"
 #include "daemon/sink/delivery_policy.h"
@@ -32,12 +33,6 @@ const Redactor* BuiltinRedactor() {
     return out;
   }();
   return r.get();
-}
-
-int64_t WallNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace
@@ -216,7 +211,7 @@ bool Sink::DeadLetter(const SinkBatch& batch, size_t i, long status, const std::
   const bool has_id = id_member != ev.envelope->MemberEnd() && id_member->value.IsString();
   if (has_id) id.assign(id_member->value.GetString(), id_member->value.GetStringLength());
   const std::string line = DeadLetterLine(
-      IsoTimeUtc(WallNs()), config_.name, ev.seq, has_id ? &id : nullptr, ev.received_ns, status,
+      IsoTimeUtc(NowNs()), config_.name, ev.seq, has_id ? &id : nullptr, ev.received_ns, status,
       RedactResponse(proto::SanitizeUtf8(response, 1024)), batch.raw(i));
   const Status appended = deadletters_.Append(line);
   if (!appended.ok()) {

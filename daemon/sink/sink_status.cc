@@ -1,16 +1,11 @@
 // Sink status: what the sink thread publishes and any thread reads (docs/sinks.md "Status").
 #include <spdlog/spdlog.h>
 
+#include "daemon/base/file_util.h"  // NowNs
 #include "daemon/sink/sink.h"
 
 namespace ferry {
 namespace {
-
-int64_t WallNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void WriteStr(proto::JsonWriter& w, const std::string& s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
@@ -51,7 +46,7 @@ std::string Sink::last_error_text() const {
 
 void Sink::SetError(long status, std::string message, std::string body) {
   MutexLock lock(info_mu_);
-  last_error_.time_ns = WallNs();
+  last_error_.time_ns = NowNs();
   last_error_.status = status;
   last_error_.message = std::move(message);
   last_error_.body = std::move(body);
@@ -59,15 +54,15 @@ void Sink::SetError(long status, std::string message, std::string body) {
 
 void Sink::MarkSuccess() {
   MutexLock lock(info_mu_);
-  last_success_ns_ = WallNs();
+  last_success_ns_ = NowNs();
 }
 
-void Sink::MarkFailing() { failing_since_ns_.store(WallNs()); }
+void Sink::MarkFailing() { failing_since_ns_.store(NowNs()); }
 
 std::string Sink::FailingProblem() const {
   const int64_t since = failing_since_ns_.load();
   if (since == 0 || state_.load() == State::kPaused) return {};
-  const int64_t failing_ns = WallNs() - since;
+  const int64_t failing_ns = NowNs() - since;
   if (failing_ns < std::chrono::nanoseconds(config_.degraded_after).count()) return {};
   std::string text = "sink " + config_.name + " has failed every attempt for " +
                      std::to_string(failing_ns / 1000000000) + " s (" +
@@ -115,7 +110,7 @@ void Sink::WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const {
   w.Uint64(lag);
   w.Key("lag_s");
   const int64_t pending = pending_received_ns_.load();
-  w.Double(lag > 0 && pending > 0 ? static_cast<double>(WallNs() - pending) / 1e9 : 0.0);
+  w.Double(lag > 0 && pending > 0 ? static_cast<double>(NowNs() - pending) / 1e9 : 0.0);
   w.Key("state");
   const State st = state_.load();
   w.String(StateName(st));
