@@ -147,7 +147,7 @@ void JournalCommitter::Run() {
     dirty_.clear();
     // The active segment as of this round: active_ itself may change (a roll) while mu_ is
     // released below, and a segment closed meanwhile reaches dirty_ through Closed().
-    const std::shared_ptr<SegmentFile> active = active_;
+    std::shared_ptr<SegmentFile> active = active_;
     if (active) files.push_back(active);
     const uint64_t target = written_seq_;
     sync_started_ = std::chrono::steady_clock::now();
@@ -172,7 +172,11 @@ void JournalCommitter::Run() {
       if (files[i] != active) unsynced.push_back(files[i]);
     }
     if (failed_file && failed_file != files.back()) unsynced.push_back(failed_file);
-    files.clear();  // closed segments are released (and closed) here, off the io thread
+    // Closed segments are released (and closed) here, off the io thread, and before "durable"
+    // is reported: whoever hears it may count on them being let go (a roll snapshotted
+    // while the closed segment was still the active one holds it in `active` too).
+    files.clear();
+    active.reset();
 
     // State first, callbacks after: whoever hears "durable up to N" sees syncs() and
     // durable_seq_ that already count it.
