@@ -4,8 +4,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,39 +114,33 @@ bool Connection::Connect(const std::string& path, Clock::time_point deadline, st
 }
 
 bool Connection::Send(const std::string& frame, Clock::time_point deadline, std::string* error) {
-  size_t off = 0;
-  while (off < frame.size()) {
-    const ssize_t n = ::send(fd_, frame.data() + off, frame.size() - off, MSG_NOSIGNAL);
-    if (n > 0) {
-      off += static_cast<size_t>(n);
-    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      if (!WaitFor(POLLOUT, deadline, error)) {
-        *error = "send: " + *error;
-        return false;
-      }
-    } else {
-      *error = std::string("send: ") + std::strerror(errno);
-      return false;
-    }
-  }
-  return true;
+  return SendParts(frame, {}, deadline, error);
 }
 
-bool Connection::SendFrame(proto::FrameType type, std::string_view body,
-                           Clock::time_point deadline, std::string* error) {
+bool Connection::SendFrame(proto::FrameType type, std::string_view body, Clock::time_point deadline,
+                           std::string* error) {
   char header[proto::kHeaderSize];
   proto::EncodeFrameHeader(header, type, body.size());
-  const size_t total = sizeof header + body.size();
+  return SendParts(std::string_view(header, sizeof header), body, deadline, error);
+}
+
+bool Connection::SendParts(std::string_view head, std::string_view body, Clock::time_point deadline,
+                           std::string* error) {
+  const size_t total = head.size() + body.size();
   size_t off = 0;
   while (off < total) {
     struct iovec iov[2];
-    int parts = 0;
-    if (off < sizeof header) iov[parts++] = {header + off, sizeof header - off};
-    const size_t body_off = off < sizeof header ? 0 : off - sizeof header;
-    iov[parts++] = {const_cast<char*>(body.data()) + body_off, body.size() - body_off};
+    size_t parts = 0;
+    if (off < head.size()) {
+      iov[parts++] = {const_cast<char*>(head.data()) + off, head.size() - off};
+    }
+    const size_t body_off = off < head.size() ? 0 : off - head.size();
+    if (body_off < body.size()) {
+      iov[parts++] = {const_cast<char*>(body.data()) + body_off, body.size() - body_off};
+    }
     struct msghdr msg {};
     msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<size_t>(parts);
+    msg.msg_iovlen = parts;
     const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (n > 0) {
       off += static_cast<size_t>(n);

@@ -60,6 +60,9 @@ class Connection {
 
  private:
   bool WaitFor(short events, Clock::time_point deadline, std::string* error);
+  // Writes `head` then `body` (sendmsg, two parts), retrying short writes until the deadline.
+  bool SendParts(std::string_view head, std::string_view body, Clock::time_point deadline,
+                 std::string* error);
   int fd_ = -1;
   int connect_errno_ = 0;
   int child_pid_ = -1;
