@@ -17,19 +17,11 @@
 
 namespace ferry::client {
 
-namespace {
-int64_t ReadClockNs(clockid_t id) noexcept {
-  struct timespec ts {};
-  ::syscall(SYS_clock_gettime, id, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-}  // namespace
-
 Clock::time_point Clock::now() noexcept {
-  return time_point(duration(ReadClockNs(CLOCK_MONOTONIC)));
+  struct timespec ts {};
+  ::syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+  return time_point(duration(static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec));
 }
-
-int64_t RealtimeNs() noexcept { return ReadClockNs(CLOCK_REALTIME); }
 
 Connection::~Connection() {
   if (fd_ >= 0) ::close(fd_);

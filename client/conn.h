@@ -26,8 +26,7 @@ struct Clock {
   static time_point now() noexcept;
 };
 
-// Nanoseconds since the epoch (CLOCK_REALTIME), by a system call for the same reason.
-int64_t RealtimeNs() noexcept;
+// Wall-clock time: NowNs() in client/show.h, read the same way.
 
 class Connection {
  public:

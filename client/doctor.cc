@@ -16,6 +16,7 @@
 #include "client/args.h"
 #include "client/common.h"
 #include "client/conn.h"
+#include "client/show.h"  // NowNs
 #include "client/spool.h"
 #include "proto/event.h"
 #include "proto/messages.h"
@@ -263,12 +264,6 @@ void CheckSinks(const rapidjson::Document& st, std::vector<Check>* out) {
                       ""});
     }
   }
-}
-
-int64_t NowNs() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 std::string Cell(const rapidjson::Value& v) {

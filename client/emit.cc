@@ -17,6 +17,7 @@
 #include "client/client_errors.h"
 #include "client/common.h"
 #include "client/conn.h"
+#include "client/show.h"  // NowNs
 #include "client/spool.h"
 #include "proto/event.h"
 #include "proto/messages.h"
@@ -171,12 +172,8 @@ Payload MakeTextPayload(std::string_view text, size_t max_bytes) {
 // kind, session and cwd from the payload's top level (--stdin, --argv-json).
 Payload MakePayload(std::string_view text, size_t max_bytes, bool host_fields) {
   Payload p;
-  // The parse's first allocations come from this stack buffer, not from rapidjson's 64 KiB
-  // first chunk: that chunk moves the heap's top 64 KiB on, so everything allocated after
-  // it lands in fresh pages (a page fault each; docs/benchmarks.md).
-  char pool_buffer[2048];
-  rapidjson::MemoryPoolAllocator<> pool(pool_buffer, sizeof pool_buffer, 8192);
-  rapidjson::Document doc(&pool, 256);
+  proto::StackDocument<2048, 8192> stack_doc;
+  rapidjson::Document& doc = stack_doc.doc();
   proto::Error error;
   if (proto::ParsePayloadJson(text, &doc, &error)) {
     if (host_fields && doc.IsObject()) TakeHostFields(doc, &p);
@@ -285,7 +282,7 @@ int EmitEvent(int argc, char** argv, std::string stdin_text, int host_pid,
 
   proto::EnvelopeFields f;
   f.id = proto::NewEventId();
-  f.ts = RealtimeNs();
+  f.ts = NowNs();
   f.source = a.source;
   f.kind = a.kind;
   f.session = a.session;

@@ -1,6 +1,7 @@
 #include "client/show.h"
 
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -185,8 +186,11 @@ std::string FormatDuration(int64_t ns) {
 }
 
 int64_t NowNs() {
+  // By system call, not the vDSO: `ferry emit` reads the time once, and mapping the vDSO's
+  // two pages costs two page faults (35 us and more each on a VM) against ~1 us for the call
+  // (docs/benchmarks.md "Run M").
   struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
+  ::syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
 

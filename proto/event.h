@@ -17,6 +17,24 @@ namespace ferry::proto {
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
+// A Document whose first allocations come from a buffer inside it (on the caller's stack)
+// instead of rapidjson's 64 KiB first chunk: that chunk moves the heap's top on, so what a
+// short-lived client allocates after it lands in fresh pages, a page fault each
+// (docs/benchmarks.md "Run M"). Larger input spills to chunks of `kSpill` bytes.
+template <size_t kBytes, size_t kSpill = 2 * kBytes>
+class StackDocument {
+ public:
+  StackDocument() = default;
+  StackDocument(const StackDocument&) = delete;
+  StackDocument& operator=(const StackDocument&) = delete;
+  rapidjson::Document& doc() { return doc_; }
+
+ private:
+  char buffer_[kBytes];
+  rapidjson::MemoryPoolAllocator<> pool_{buffer_, kBytes, kSpill};
+  rapidjson::Document doc_{&pool_, 256};
+};
+
 // Nesting deeper than this is refused: it keeps every recursive walk (serialisation,
 // comparison) far from the end of the stack, whatever a peer sends.
 inline constexpr int kMaxJsonDepth = 256;

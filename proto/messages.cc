@@ -220,11 +220,8 @@ std::string MakeAckBody(const Ack& ack) {
 }
 
 bool ParseAckBody(std::string_view body, Ack* ack, Error* error) {
-  // An ACK is a few dozen bytes: parsed in a stack buffer rather than rapidjson's 64 KiB
-  // first chunk, which would push the rest of a hook's client into fresh heap pages.
-  char pool_buffer[1024];
-  rapidjson::MemoryPoolAllocator<> pool(pool_buffer, sizeof pool_buffer, 4096);
-  rapidjson::Document doc(&pool, 256);
+  StackDocument<1024> stack_doc;  // an ACK is a few dozen bytes
+  rapidjson::Document& doc = stack_doc.doc();
   if (!ParseJson(body, &doc, error)) return false;
   if (!doc.IsObject()) return Fail(error, Errc::kNotObject, "ACK body must be an object");
   auto first = doc.FindMember("first_seq");

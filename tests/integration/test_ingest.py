@@ -135,6 +135,20 @@ class EmitAndProtocolTest(unittest.TestCase):
         self.assertEqual(rec.body["cwd"], "/some/dir")
         self.assertEqual(rec.body["payload"], {"tool": "Bash", "n": [1, 2, 3]})
 
+    def test_cwd_defaults_to_the_working_directory_however_long(self):
+        # emit reads its cwd into a 256-byte buffer first and grows it on ERANGE.
+        short = os.path.realpath(os.path.dirname(self.d.socket))
+        deep = os.path.join(short, "d" * 200, "e" * 200, "f" * 200)
+        os.makedirs(deep)
+        self.assertGreater(len(deep), 600)
+        for where in (short, deep):
+            r = subprocess.run([h.FERRY, "emit", "--source", "itest", "--kind", "cwd", "--strict",
+                                "--print-ack", "--timeout-ms", "5000"], env=self.d.env(),
+                               cwd=where, capture_output=True, text=True,
+                               timeout=h.HANG_GUARD_S)
+            self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual([rec.body["cwd"] for rec in self.d.journal()], [short, deep])
+
     def test_stdin_json_is_kept_as_json(self):
         seq = self.emit_ok("--kind", "stdin-json", "--stdin",
                            input='{"hook_event_name":"Stop","nested":{"a":[true,null]}}\n')
