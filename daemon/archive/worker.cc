@@ -12,6 +12,7 @@
 #include "daemon/archive/format.h"
 #include "daemon/archive/read.h"
 #include "daemon/base/file_util.h"
+#include "daemon/base/thread_role.h"
 #include "proto/frame.h"
 #include "proto/messages.h"
 
@@ -44,6 +45,7 @@ ArchiveWorker::~ArchiveWorker() { Stop(std::chrono::milliseconds(0)); }
 
 void ArchiveWorker::Start() {
   thread_ = std::thread([this] {
+    SetThreadRole("archive", ThreadClass::kBackground);
     LoadArchive();
     Run();
   });

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/base/file_seam.h"
+#include "daemon/base/thread_role.h"
 #include "daemon/ingest/event_canon.h"
 #include "daemon/ingest/spool_line.h"
 #include "daemon/ingest/spool_util.h"
@@ -77,7 +78,10 @@ Status SpoolImporter::Start() {
   }
   watch_ = std::make_unique<net::posix::stream_descriptor>(io_, inotify_fd_);
   watch_buf_.resize(16u << 10);
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetThreadRole("spool", ThreadClass::kBackground);
+    Run();
+  });
   DoWatch();
   ArmRescan();
   RequestScan();

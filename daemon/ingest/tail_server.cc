@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/base/thread_role.h"
 #include "daemon/journal/reader.h"
 #include "proto/event.h"
 #include "proto/frame.h"
@@ -149,7 +150,10 @@ bool TailServer::Start(int fd, const proto::TailRequest& request, std::string* e
   Worker& w = workers_.emplace_back();
   if (request.follow) w.feed = std::make_unique<Feed>();
   active_.fetch_add(1);
-  w.thread = std::thread([this, fd, request, &w] { Run(fd, request, &w); });
+  w.thread = std::thread([this, fd, request, &w] {
+    SetThreadRole("tail", ThreadClass::kBackground);
+    Run(fd, request, &w);
+  });
   return true;
 }
 

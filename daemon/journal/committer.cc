@@ -6,6 +6,7 @@
 
 #include "daemon/base/fault_injection.h"
 #include "daemon/base/file_seam.h"
+#include "daemon/base/thread_role.h"
 
 namespace ferry {
 
@@ -21,7 +22,10 @@ void JournalCommitter::Start(std::shared_ptr<SegmentFile> segment, uint64_t dura
     active_ = std::move(segment);
     written_seq_ = durable_seq_ = durable_seq;
   }
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetThreadRole("sync", ThreadClass::kForeground);
+    Run();
+  });
 }
 
 void JournalCommitter::Written(const std::shared_ptr<SegmentFile>& segment, uint64_t seq,

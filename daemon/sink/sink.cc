@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/base/file_util.h"
+#include "daemon/base/thread_role.h"
 #include "daemon/journal/reader.h"
 #include "daemon/sink/batch.h"
 #include "daemon/sink/cursor_file.h"
@@ -90,7 +91,10 @@ Status Sink::Open(uint64_t oldest_seq, uint64_t written_seq) {
 }
 
 void Sink::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetThreadRole("sink:" + config_.name, ThreadClass::kBackground);
+    Run();
+  });
 }
 
 void Sink::Stop() {

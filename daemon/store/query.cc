@@ -1,4 +1,5 @@
 #include "daemon/store/query.h"
+#include "daemon/base/thread_role.h"
 
 #include <sqlite3.h>
 
@@ -113,7 +114,10 @@ StoreQuery::~StoreQuery() {
 }
 
 void StoreQuery::Start() {
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadRole("query", ThreadClass::kBackground);
+    Loop();
+  });
 }
 
 void StoreQuery::Submit(std::string request_body, Done done) {

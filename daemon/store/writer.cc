@@ -1,5 +1,6 @@
 #include "daemon/store/writer.h"
 #include "daemon/base/file_util.h"
+#include "daemon/base/thread_role.h"
 
 #include <malloc.h>
 #include <sys/stat.h>
@@ -139,6 +140,7 @@ Status StoreWriter::Open(uint64_t journal_written) {
 
 void StoreWriter::Start() {
   thread_ = std::thread([this] {
+    SetThreadRole("store", ThreadClass::kBackground);
     if (!db_ && !OpenWithRetry()) return;
     Run();
   });
