@@ -31,7 +31,7 @@ using Catch::Contains;
 using std::chrono::milliseconds;
 
 constexpr auto kTimeout = std::chrono::seconds(60);  // only ever hit when a test fails
-constexpr auto kHour = std::chrono::milliseconds(3'600'000);
+constexpr auto kOneHour = std::chrono::milliseconds(3'600'000);
 
 // Disarms the fault points however the test ends.
 struct FaultGuard {
@@ -136,7 +136,7 @@ TEST_CASE("committer: policy never syncs only when asked, at a roll and at Stop"
   test::TempDir tmp;
   auto seg = MakeSegment(tmp, 1);
   Recorder rec;
-  JournalCommitter c(FsyncPolicy::kNever, kHour, rec.callbacks());
+  JournalCommitter c(FsyncPolicy::kNever, kOneHour, rec.callbacks());
   CHECK(c.policy() == FsyncPolicy::kNever);
   c.Start(seg, 0);
   c.Written(seg, 1, false);
@@ -164,7 +164,7 @@ TEST_CASE("committer: policy always syncs after every write", "[committer]") {
   test::TempDir tmp;
   auto seg = MakeSegment(tmp, 1);
   Recorder rec;
-  JournalCommitter c(FsyncPolicy::kAlways, kHour, rec.callbacks());
+  JournalCommitter c(FsyncPolicy::kAlways, kOneHour, rec.callbacks());
   c.Start(seg, 0);
   for (uint64_t seq = 1; seq <= 5; ++seq) {
     c.Written(seg, seq, false);
@@ -180,7 +180,7 @@ TEST_CASE("committer: policy interval syncs on the timer and when asked", "[comm
   auto seg = MakeSegment(tmp, 1);
   Recorder rec;
   SECTION("a long interval: only durable requests and Stop sync") {
-    JournalCommitter c(FsyncPolicy::kInterval, kHour, rec.callbacks());
+    JournalCommitter c(FsyncPolicy::kInterval, kOneHour, rec.callbacks());
     c.Start(seg, 0);
     c.Written(seg, 1, false);
     CHECK(c.TEST_sync_requests() == 0);
@@ -210,7 +210,7 @@ TEST_CASE("committer: durable reports the written seq, starting from recovery's"
   test::TempDir tmp;
   auto seg = MakeSegment(tmp, 1);
   Recorder rec;
-  JournalCommitter c(FsyncPolicy::kAlways, kHour, rec.callbacks());
+  JournalCommitter c(FsyncPolicy::kAlways, kOneHour, rec.callbacks());
   c.Start(seg, 41);
   c.Written(seg, 41, true);  // recovery already synced it: nothing to do
   c.Written(seg, 44, true);
@@ -230,7 +230,7 @@ TEST_CASE("committer: requests made during a sync ride the next one", "[committe
   auto seg = MakeSegment(tmp, 1);
   Recorder rec;
   rec.HoldAt(1);
-  JournalCommitter c(policy, kHour, rec.callbacks());
+  JournalCommitter c(policy, kOneHour, rec.callbacks());
   c.Start(seg, 0);
   c.Written(seg, 1, true);
   REQUIRE(rec.WaitHeld());  // the first sync is done but its pass is not over
@@ -250,7 +250,7 @@ TEST_CASE("committer: a closed segment is synced at once and then let go", "[com
   auto second = MakeSegment(tmp, 4);
   const std::weak_ptr<SegmentFile> first_weak = first;
   Recorder rec;
-  JournalCommitter c(FsyncPolicy::kNever, kHour, rec.callbacks());
+  JournalCommitter c(FsyncPolicy::kNever, kOneHour, rec.callbacks());
   c.Start(first, 0);
   c.Written(first, 2, false);
   // The journal's roll: the closed segment goes to the committer, then writes go on in the
@@ -278,7 +278,7 @@ TEST_CASE("committer: closed segments are synced before the active one", "[commi
   const std::string path = fail_after == 0 ? closed->path : active->path;
   CAPTURE(fail_after);
   Recorder rec;
-  JournalCommitter c(FsyncPolicy::kNever, kHour, rec.callbacks());
+  JournalCommitter c(FsyncPolicy::kNever, kOneHour, rec.callbacks());
   c.Start(active, 0);
   fault::Arm(fault::Point::kSync, fail_after, EIO);
   c.Closed(closed, 3);
@@ -298,7 +298,7 @@ TEST_CASE("committer: a failed fdatasync is sticky", "[committer]") {
   test::TempDir tmp;
   auto seg = MakeSegment(tmp, 1);
   Recorder rec;
-  JournalCommitter c(policy, kHour, rec.callbacks());
+  JournalCommitter c(policy, kOneHour, rec.callbacks());
   c.Start(seg, 0);
   fault::Arm(fault::Point::kSync, fail_after, EIO);
   const auto ok_syncs = static_cast<uint64_t>(fail_after);
@@ -327,7 +327,7 @@ TEST_CASE("committer: the final sync at Stop can fail", "[committer]") {
   test::TempDir tmp;
   auto seg = MakeSegment(tmp, 1);
   Recorder rec;
-  JournalCommitter c(FsyncPolicy::kNever, kHour, rec.callbacks());
+  JournalCommitter c(FsyncPolicy::kNever, kOneHour, rec.callbacks());
   c.Start(seg, 0);
   c.Written(seg, 1, false);
   fault::Arm(fault::Point::kSync, 0, ENOSPC);
@@ -341,7 +341,7 @@ TEST_CASE("committer: Stop with nothing written does not sync", "[committer]") {
   test::TempDir tmp;
   auto seg = MakeSegment(tmp, 1);
   Recorder rec;
-  JournalCommitter c(FsyncPolicy::kAlways, kHour, rec.callbacks());
+  JournalCommitter c(FsyncPolicy::kAlways, kOneHour, rec.callbacks());
   c.Start(seg, 7);
   CHECK(c.Stop().ok());
   CHECK(c.syncs() == 0);
@@ -355,7 +355,7 @@ TEST_CASE("committer: destroyed without Start or Stop", "[committer]") {
   test::TempDir tmp;
   auto seg = MakeSegment(tmp, 1);
   {
-    JournalCommitter c(FsyncPolicy::kNever, kHour, rec.callbacks());
+    JournalCommitter c(FsyncPolicy::kNever, kOneHour, rec.callbacks());
     c.Start(seg, 0);
     c.Written(seg, 9, false);
   }  // the destructor stops, and so syncs
@@ -373,7 +373,7 @@ TEST_CASE("committer: with a rolling journal", "[committer]") {
   RecoveryReport report;
   REQUIRE(Journal::Open(options, &journal, &report).ok());
   Recorder rec;
-  JournalCommitter c(GENERATE(FsyncPolicy::kAlways, FsyncPolicy::kNever), kHour, rec.callbacks());
+  JournalCommitter c(GENERATE(FsyncPolicy::kAlways, FsyncPolicy::kNever), kOneHour, rec.callbacks());
   std::vector<std::weak_ptr<SegmentFile>> closed;
   std::vector<uint64_t> closed_last;
   journal->SetRollCallback([&](std::shared_ptr<SegmentFile> segment, uint64_t last_seq) {
@@ -402,13 +402,13 @@ TEST_CASE("committer: SetPolicy from always to never still syncs what was owed",
   test::TempDir tmp;
   auto seg = MakeSegment(tmp, 1);
   Recorder rec;
-  JournalCommitter c(FsyncPolicy::kAlways, kHour, rec.callbacks());
+  JournalCommitter c(FsyncPolicy::kAlways, kOneHour, rec.callbacks());
   c.Start(seg, 0);
   c.Written(seg, 1, false);
   REQUIRE(rec.WaitDurable(1));
   // An ack for seq 2 was queued as durable under "always"; its Written() comes after the
   // switch to "never", which alone would never sync it.
-  c.SetPolicy(FsyncPolicy::kNever, kHour);
+  c.SetPolicy(FsyncPolicy::kNever, kOneHour);
   CHECK(c.policy() == FsyncPolicy::kNever);
   c.Written(seg, 2, false);
   REQUIRE(rec.WaitDurable(2));
@@ -425,7 +425,7 @@ TEST_CASE("committer: SetPolicy to a short interval syncs without being asked", 
   test::TempDir tmp;
   auto seg = MakeSegment(tmp, 1);
   Recorder rec;
-  JournalCommitter c(FsyncPolicy::kNever, kHour, rec.callbacks());
+  JournalCommitter c(FsyncPolicy::kNever, kOneHour, rec.callbacks());
   c.Start(seg, 0);
   c.SetPolicy(FsyncPolicy::kInterval, milliseconds(1));
   CHECK(c.interval() == milliseconds(1));
@@ -440,7 +440,7 @@ TEST_CASE("committer: SyncInProgressSince is set only during an fdatasync", "[co
   test::TempDir tmp;
   auto seg = MakeSegment(tmp, 1);
   Recorder rec;
-  JournalCommitter c(FsyncPolicy::kNever, kHour, rec.callbacks());
+  JournalCommitter c(FsyncPolicy::kNever, kOneHour, rec.callbacks());
   CHECK_FALSE(c.SyncInProgressSince().has_value());
   c.Start(seg, 0);
   const auto before = std::chrono::steady_clock::now();

@@ -27,11 +27,11 @@ using journal::kMagicSize;
 using journal::kRecordHeaderSize;
 using Result = JournalReader::Result;
 
-constexpr uint64_t kNoLimit = UINT64_MAX;
+constexpr uint64_t kReadAll = UINT64_MAX;
 
-int64_t ReceivedNs(uint64_t seq) { return -5'000'000'000 + static_cast<int64_t>(seq) * 997; }
+int64_t ReaderReceivedNs(uint64_t seq) { return -5'000'000'000 + static_cast<int64_t>(seq) * 997; }
 
-std::string BodyFor(uint64_t seq, size_t len) {
+std::string ReaderBodyFor(uint64_t seq, size_t len) {
   // Appended, not `"r" + std::to_string(seq)`: that trips GCC 12's bogus -Wrestrict at -O3
   // (https://gcc.gnu.org/bugzilla/show_bug.cgi?id=105329).
   std::string body = "r";
@@ -42,7 +42,7 @@ std::string BodyFor(uint64_t seq, size_t len) {
   return body;
 }
 
-std::string Render(const std::vector<JournalRecord>& records) {
+std::string RenderRecords(const std::vector<JournalRecord>& records) {
   std::string out;
   for (const auto& r : records) {
     out += std::to_string(r.seq) + " " + std::to_string(r.received_ns) + " " + r.body + "\n";
@@ -61,7 +61,7 @@ struct Drained {
   std::string io_error;    // error() at kIOError, which ends the drain
 };
 
-Drained Drain(JournalReader& reader, uint64_t limit = kNoLimit) {
+Drained Drain(JournalReader& reader, uint64_t limit = kReadAll) {
   Drained d;
   JournalRecord rec;
   bool ended = false;
@@ -116,9 +116,9 @@ class ReaderHarness {
   uint64_t Append(size_t len) {
     const uint64_t next = journal_->last_seq() + 1;
     uint64_t seq = 0;
-    REQUIRE(journal_->Append(ReceivedNs(next), BodyFor(next, len), &seq).ok());
+    REQUIRE(journal_->Append(ReaderReceivedNs(next), ReaderBodyFor(next, len), &seq).ok());
     REQUIRE(seq == next);
-    records_.push_back({seq, ReceivedNs(seq), BodyFor(seq, len)});
+    records_.push_back({seq, ReaderReceivedNs(seq), ReaderBodyFor(seq, len)});
     return seq;
   }
   void Flush() { REQUIRE(journal_->Flush().ok()); }
@@ -136,7 +136,7 @@ class ReaderHarness {
     for (const auto& r : records_) {
       if (r.seq >= first && r.seq <= last) out.push_back(r);
     }
-    return Render(out);
+    return RenderRecords(out);
   }
   std::string Transcript(uint64_t first, uint64_t last) const {
     std::string out;
@@ -180,13 +180,13 @@ class ReaderHarness {
   std::vector<JournalRecord> records_;
 };
 
-size_t VariedLength(uint64_t seq) { return 11 + (seq * 13) % 40; }
+size_t ReaderVariedLength(uint64_t seq) { return 11 + (seq * 13) % 40; }
 
 TEST_CASE("reader: from every seq across segments", "[journal_reader]") {
   constexpr uint64_t kN = 30;
   ReaderHarness h(256);
   h.Open();
-  h.WriteN(kN, VariedLength);
+  h.WriteN(kN, ReaderVariedLength);
   const bool closed = GENERATE(false, true);
   if (closed) h.Close();
   REQUIRE(h.Segments().size() >= 6);
@@ -194,7 +194,7 @@ TEST_CASE("reader: from every seq across segments", "[journal_reader]") {
     CAPTURE(start);
     JournalReader reader(h.dir(), start);
     const Drained d = Drain(reader);
-    CHECK(Render(d.records) == h.Expected(start, kN));
+    CHECK(RenderRecords(d.records) == h.Expected(start, kN));
     CHECK(d.errors.empty());
     CHECK(reader.dropped_bytes() == 0);
     CHECK(reader.skipped_seqs() == 0);
@@ -205,7 +205,7 @@ TEST_CASE("reader: from every seq across segments", "[journal_reader]") {
 TEST_CASE("reader: limit_seq is respected", "[journal_reader]") {
   ReaderHarness h(256);
   h.Open();
-  h.WriteN(20, VariedLength);
+  h.WriteN(20, ReaderVariedLength);
   JournalReader reader(h.dir(), 3);
   JournalRecord rec;
   CHECK(reader.Next(0, &rec) == Result::kEnd);
@@ -216,7 +216,7 @@ TEST_CASE("reader: limit_seq is respected", "[journal_reader]") {
     CAPTURE(limit);
     const Drained d = Drain(reader, limit);
     const uint64_t to = std::min<uint64_t>(limit, 20);
-    CHECK(Render(d.records) == h.Expected(from, to));
+    CHECK(RenderRecords(d.records) == h.Expected(from, to));
     CHECK(d.errors.empty());
     CHECK(reader.next_seq() == to + 1);
     from = to + 1;
@@ -227,9 +227,9 @@ TEST_CASE("reader: follows a live writer", "[journal_reader]") {
   ReaderHarness h(GENERATE(uint64_t{200}, uint64_t{1} << 20));
   JournalReader reader(h.dir(), 1);
   JournalRecord rec;
-  CHECK(reader.Next(kNoLimit, &rec) == Result::kEnd);  // no journal yet
+  CHECK(reader.Next(kReadAll, &rec) == Result::kEnd);  // no journal yet
   h.Open();
-  CHECK(reader.Next(kNoLimit, &rec) == Result::kEnd);
+  CHECK(reader.Next(kReadAll, &rec) == Result::kEnd);
   uint64_t read = 0;
   for (int round = 0; round < 25; ++round) {
     CAPTURE(round);
@@ -237,12 +237,12 @@ TEST_CASE("reader: follows a live writer", "[journal_reader]") {
     for (int i = 0; i < n; ++i) h.Append(20 + static_cast<size_t>(round));
     // Appended records are in the file once written (by Flush, or by an Append that rolls);
     // the rest is invisible whatever the limit.
-    Drained d = Drain(reader, kNoLimit);
-    CHECK(Render(d.records) == h.Expected(read + 1, h.journal().written_seq()));
+    Drained d = Drain(reader, kReadAll);
+    CHECK(RenderRecords(d.records) == h.Expected(read + 1, h.journal().written_seq()));
     read = h.journal().written_seq();
     h.Flush();
     d = Drain(reader, h.journal().written_seq());
-    CHECK(Render(d.records) == h.Expected(read + 1, h.journal().written_seq()));
+    CHECK(RenderRecords(d.records) == h.Expected(read + 1, h.journal().written_seq()));
     CHECK(d.errors.empty());
     read = h.journal().written_seq();
   }
@@ -250,16 +250,16 @@ TEST_CASE("reader: follows a live writer", "[journal_reader]") {
   CHECK(reader.skipped_seqs() == 0);
   // The writer restarts and goes on in the same segment.
   h.Open();
-  h.WriteN(3, VariedLength);
+  h.WriteN(3, ReaderVariedLength);
   const Drained d = Drain(reader);
-  CHECK(Render(d.records) == h.Expected(read + 1, read + 3));
+  CHECK(RenderRecords(d.records) == h.Expected(read + 1, read + 3));
 }
 
 TEST_CASE("reader: torn tail at the live end is kEnd, then the rest of the record arrives",
           "[journal_reader]") {
   ReaderHarness h;
   h.Open();
-  h.WriteN(3, VariedLength);
+  h.WriteN(3, ReaderVariedLength);
   h.Close();
   const std::string whole = h.Seg(1);
   const size_t at = h.OffsetOf(3, 1);
@@ -268,12 +268,12 @@ TEST_CASE("reader: torn tail at the live end is kEnd, then the rest of the recor
   h.SetSeg(1, whole.substr(0, at + keep));
   JournalReader reader(h.dir(), 1);
   Drained d = Drain(reader);
-  CHECK(Render(d.records) == h.Expected(1, 2));
+  CHECK(RenderRecords(d.records) == h.Expected(1, 2));
   CHECK(d.errors.empty());
   CHECK(reader.dropped_bytes() == 0);
   h.SetSeg(1, whole);  // the writer's write() completes
   d = Drain(reader);
-  CHECK(Render(d.records) == h.Expected(3, 3));
+  CHECK(RenderRecords(d.records) == h.Expected(3, 3));
   CHECK(d.errors.empty());
 }
 
@@ -330,7 +330,7 @@ TEST_CASE("reader: damage in a middle segment is reported, then reading goes on"
   } else {
     CHECK(d.transcript == h.Transcript(start, c.last_good) + "corruption\n" + h.Transcript(7, 12));
   }
-  CHECK(Render(d.records) == h.Expected(start, c.last_good) + h.Expected(7, 12));
+  CHECK(RenderRecords(d.records) == h.Expected(start, c.last_good) + h.Expected(7, 12));
   REQUIRE(d.errors.size() == 1);
   CHECK_THAT(d.errors[0], Contains(c.error));
   CHECK_THAT(d.errors[0], Contains(journal::SegmentFileName(5)));
@@ -412,8 +412,8 @@ TEST_CASE("reader: appends after damage in the newest segment are not reported a
   // The writer rolls: a segment named 7 with one record.
   std::string next(journal::kSegmentMagic, kMagicSize);
   char header[kRecordHeaderSize];
-  journal::EncodeRecordHeader(header, 7, ReceivedNs(7), BodyFor(7, 50));
-  next += std::string(header, kRecordHeaderSize) + BodyFor(7, 50);
+  journal::EncodeRecordHeader(header, 7, ReaderReceivedNs(7), ReaderBodyFor(7, 50));
+  next += std::string(header, kRecordHeaderSize) + ReaderBodyFor(7, 50);
   h.SetSeg(7, next);
   d = Drain(reader);
   CHECK(d.transcript == "7\n");
@@ -435,7 +435,7 @@ TEST_CASE("reader: start below the oldest segment counts the deleted seqs", "[jo
   JournalReader reader(h.dir(), start);
   const Drained d = Drain(reader);
   const uint64_t first = std::max<uint64_t>(start, 5);
-  CHECK(Render(d.records) == h.Expected(first, 8));
+  CHECK(RenderRecords(d.records) == h.Expected(first, 8));
   CHECK(d.errors.empty());
   CHECK(reader.skipped_seqs() == first - std::max<uint64_t>(start, 1));
   CHECK(reader.dropped_bytes() == 0);
@@ -447,10 +447,10 @@ TEST_CASE("reader: segment deleted while reading ahead of it", "[journal_reader]
   h.WriteN(8, [](uint64_t) { return size_t{50}; });
   JournalReader reader(h.dir(), 1);
   JournalRecord rec;
-  REQUIRE(reader.Next(kNoLimit, &rec) == Result::kRecord);
+  REQUIRE(reader.Next(kReadAll, &rec) == Result::kRecord);
   REQUIRE(::unlink(h.SegPath(3).c_str()) == 0);  // retention beat the reader to it
   const Drained d = Drain(reader);
-  CHECK(Render(d.records) == h.Expected(2, 2) + h.Expected(5, 8));
+  CHECK(RenderRecords(d.records) == h.Expected(2, 2) + h.Expected(5, 8));
   CHECK(reader.skipped_seqs() == 2);
 }
 
@@ -494,7 +494,7 @@ TEST_CASE("reader: record header split at the read buffer boundary", "[journal_r
   const Drained d = Drain(reader);
   CHECK(d.errors.empty());
   REQUIRE(d.records.size() == last);
-  CHECK(Render({d.records.begin(), d.records.begin() + static_cast<long>(target + 2)}) ==
+  CHECK(RenderRecords({d.records.begin(), d.records.begin() + static_cast<long>(target + 2)}) ==
         h.Expected(1, target + 2));
   CHECK(reader.dropped_bytes() == 0);
 }
@@ -528,7 +528,7 @@ TEST_CASE("reader: EIO on a middle segment is an I/O error, then the rest in ord
   JournalReader reader(h.dir(), 1);
   Drained d = Drain(reader);
   CHECK(d.transcript == h.Transcript(1, 4) + "ioerror\n");
-  CHECK(Render(d.records) == h.Expected(1, 4));
+  CHECK(RenderRecords(d.records) == h.Expected(1, 4));
   if (on_open) {
     CHECK(d.io_error == "cannot open " + h.SegPath(5) + ": Permission denied");
   } else {
@@ -537,7 +537,7 @@ TEST_CASE("reader: EIO on a middle segment is an I/O error, then the rest in ord
   // Retrying while the fault lasts returns the same error and moves nothing.
   for (int i = 0; i < 3; ++i) {
     JournalRecord rec;
-    CHECK(reader.Next(kNoLimit, &rec) == Result::kIOError);
+    CHECK(reader.Next(kReadAll, &rec) == Result::kIOError);
     CHECK(reader.next_seq() == 5);
   }
   CHECK(reader.skipped_seqs() == 0);
@@ -545,7 +545,7 @@ TEST_CASE("reader: EIO on a middle segment is an I/O error, then the rest in ord
   faults.ffs().ClearRules();
   d = Drain(reader);
   CHECK(d.transcript == h.Transcript(5, 12));
-  CHECK(Render(d.records) == h.Expected(5, 12));
+  CHECK(RenderRecords(d.records) == h.Expected(5, 12));
   CHECK(d.errors.empty());
   CHECK(reader.skipped_seqs() == 0);
   CHECK(reader.dropped_bytes() == 0);
@@ -572,7 +572,7 @@ TEST_CASE("reader: EIO in the middle of the last segment, then the rest in order
   std::vector<std::string> io_errors;
   JournalRecord rec;
   for (int guard = 0; guard < 1000; ++guard) {
-    const Result r = reader.Next(kNoLimit, &rec);
+    const Result r = reader.Next(kReadAll, &rec);
     if (r == Result::kEnd) break;
     REQUIRE(r != Result::kCorruption);
     if (r == Result::kIOError) {
@@ -590,7 +590,7 @@ TEST_CASE("reader: EIO in the middle of the last segment, then the rest in order
   for (int64_t i = 0; i < times; ++i) want += "ioerror\n";
   want += h.Transcript(before + 1, 200);
   CHECK(transcript == want);
-  CHECK(Render(records) == h.Expected(1, 200));
+  CHECK(RenderRecords(records) == h.Expected(1, 200));
   REQUIRE(io_errors.size() == static_cast<size_t>(times));
   CHECK(io_errors[0] == "cannot read " + h.SegPath(1) + " at offset " + std::to_string(read_bytes) +
                             ": Input/output error");

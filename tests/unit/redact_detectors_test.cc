@@ -20,7 +20,7 @@ const Redactor& Builtin() {
   return *r;
 }
 
-std::string Redact(std::string text) {
+std::string RedactOnce(std::string text) {
   Builtin().RedactString(&text);
   return text;
 }
@@ -36,7 +36,7 @@ std::string RedactDoc(const std::string& json, size_t* n) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-void Unchanged(const std::string& text) {
+void StaysUnchanged(const std::string& text) {
   std::string out = text;
   INFO(text);
   CHECK(Builtin().RedactString(&out) == 0);
@@ -86,8 +86,8 @@ TEST_CASE("redact: commands typed at a prompt, exact output", "[redact]") {
   };
   for (const auto& [in, out] : cases) {
     INFO(in);
-    CHECK(Redact(in) == out);
-    Unchanged(out);  // idempotent
+    CHECK(RedactOnce(in) == out);
+    StaysUnchanged(out);  // idempotent
   }
 }
 
@@ -114,7 +114,7 @@ TEST_CASE("redact: non-secret text is never altered", "[redact]") {
            "--token-file=/run/secrets/t",
            "the bearer of bad news",
        }) {
-    Unchanged(text);
+    StaysUnchanged(text);
   }
 }
 

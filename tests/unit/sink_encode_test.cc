@@ -358,7 +358,7 @@ TEST_CASE("encode + gzip throughput", "[.bench][sink_encode_bench]") {
   const std::string sample = EncodeHttpJson(Meta(), std::vector<SinkEvent>{b.events[0]});
   for (auto& e : b.events) e.approx_bytes = 500;
   // Per-batch times, median of 50 (the cores are shared: the median is steadier than a mean).
-  using Clock = std::chrono::steady_clock;
+  using BenchClock = std::chrono::steady_clock;
   auto median_s = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
@@ -369,12 +369,12 @@ TEST_CASE("encode + gzip throughput", "[.bench][sink_encode_bench]") {
     size_t raw = 0;
     size_t zipped = 0;
     for (int i = 0; i < 50; ++i) {
-      const auto t0 = Clock::now();
+      const auto t0 = BenchClock::now();
       const std::string body = encode(Meta(), b.events);
-      const auto t1 = Clock::now();
+      const auto t1 = BenchClock::now();
       std::string z;
       REQUIRE(Gzip(body, &z));
-      const auto t2 = Clock::now();
+      const auto t2 = BenchClock::now();
       enc_s.push_back(std::chrono::duration<double>(t1 - t0).count());
       gz_s.push_back(std::chrono::duration<double>(t2 - t1).count());
       raw = body.size();

@@ -15,15 +15,15 @@ namespace {
 
 constexpr int64_t kReceived = 1764000000000000000;
 
-struct Batch {
+struct SpanBatch {
   rapidjson::Document doc;
   std::vector<SinkEvent> events;
 };
 
 // `envelopes`: a JSON array of envelopes; seqs from first_seq, received 1 ms apart (or as
 // each envelope's "_received" offset in ns, removed before planning).
-Batch MakeBatch(std::string_view envelopes, uint64_t first_seq = 1) {
-  Batch b;
+SpanBatch MakeSpanBatch(std::string_view envelopes, uint64_t first_seq = 1) {
+  SpanBatch b;
   proto::Error error;
   REQUIRE(proto::ParseJson(envelopes, &b.doc, &error));
   uint64_t seq = first_seq;
@@ -42,7 +42,7 @@ Batch MakeBatch(std::string_view envelopes, uint64_t first_seq = 1) {
   return b;
 }
 
-std::vector<ToolSpan> Plan(const Batch& b, std::vector<PendingCall>* pending,
+std::vector<ToolSpan> Plan(const SpanBatch& b, std::vector<PendingCall>* pending,
                            bool finish_all = false, SpanOptions o = {}) {
   std::vector<ToolSpan> spans;
   PlanSpans(o, b.events, finish_all, pending, &spans);
@@ -80,7 +80,7 @@ TEST_CASE("Sha256 and the span ids match the published vectors", "[sink_spans]")
 }
 
 TEST_CASE("a pre and post tool event become one span", "[sink_spans]") {
-  Batch b = MakeBatch(std::string("[") + kPre + "," + kPost + "]");
+  SpanBatch b = MakeSpanBatch(std::string("[") + kPre + "," + kPost + "]");
   std::vector<PendingCall> pending;
   auto spans = Plan(b, &pending);
   CHECK(pending.empty());
@@ -102,8 +102,8 @@ TEST_CASE("a pre and post tool event become one span", "[sink_spans]") {
 }
 
 TEST_CASE("a call split over two batches survives the cursor file's JSON", "[sink_spans]") {
-  Batch one = MakeBatch(std::string("[") + kPre + "]", 1);
-  Batch two = MakeBatch(std::string("[") + kPost + "]", 2);
+  SpanBatch one = MakeSpanBatch(std::string("[") + kPre + "]", 1);
+  SpanBatch two = MakeSpanBatch(std::string("[") + kPost + "]", 2);
   std::vector<PendingCall> pending;
   CHECK(Plan(one, &pending).empty());
   REQUIRE(pending.size() == 1);
@@ -116,7 +116,7 @@ TEST_CASE("a call split over two batches survives the cursor file's JSON", "[sin
   auto spans = Plan(two, &restored);
   CHECK(restored.empty());
   REQUIRE(spans.size() == 1);
-  Batch both = MakeBatch(std::string("[") + kPre + "," + kPost + "]");
+  SpanBatch both = MakeSpanBatch(std::string("[") + kPre + "," + kPost + "]");
   std::vector<PendingCall> none;
   auto whole = Plan(both, &none);
   REQUIRE(whole.size() == 1);
@@ -131,7 +131,7 @@ TEST_CASE("a call split over two batches survives the cursor file's JSON", "[sin
 }
 
 TEST_CASE("failures, interrupts and a post without its pre", "[sink_spans]") {
-  Batch b = MakeBatch(R"([
+  SpanBatch b = MakeSpanBatch(R"([
     {"id":"a1","ts":10,"source":"claude-code","kind":"PreToolUse","session":"s",
      "payload":{"tool_name":"Bash","tool_input":{"command":"false"},"tool_use_id":"t1"}},
     {"id":"a2","ts":20,"source":"claude-code","kind":"PostToolUseFailure","session":"s",
@@ -158,7 +158,7 @@ TEST_CASE("failures, interrupts and a post without its pre", "[sink_spans]") {
 }
 
 TEST_CASE("calls that never finish are sent as unfinished", "[sink_spans]") {
-  Batch b = MakeBatch(R"([
+  SpanBatch b = MakeSpanBatch(R"([
     {"id":"b1","ts":10,"source":"codex","kind":"PreToolUse","session":"s",
      "payload":{"tool_name":"Bash","tool_input":{"command":"ls"}}},
     {"id":"b2","ts":20,"source":"codex","kind":"PreToolUse","session":"s",
@@ -178,7 +178,7 @@ TEST_CASE("calls that never finish are sent as unfinished", "[sink_spans]") {
   CHECK((spans[2].event == 4 && spans[2].start_seq == 3));  // two hours later: span_timeout
   CHECK(pending.empty());
 
-  Batch more = MakeBatch(R"([
+  SpanBatch more = MakeSpanBatch(R"([
     {"id":"c1","ts":10,"source":"codex","kind":"PreToolUse","session":"s",
      "payload":{"tool_name":"A","tool_input":1}},
     {"id":"c2","ts":10,"source":"codex","kind":"PreToolUse","session":"s",
@@ -191,13 +191,13 @@ TEST_CASE("calls that never finish are sent as unfinished", "[sink_spans]") {
   REQUIRE(spans.size() == 1);
   CHECK((spans[0].name == "A" && spans[0].outcome == "unfinished" && spans[0].event == 2));
   REQUIRE(pending.size() == 2);
-  spans = Plan(MakeBatch("[]"), &pending, true);
+  spans = Plan(MakeSpanBatch("[]"), &pending, true);
   REQUIRE(spans.size() == 2);
   CHECK((spans[0].name == "B" && spans[1].name == "C"));
 }
 
 TEST_CASE("shell commands and subagent calls", "[sink_spans]") {
-  Batch b = MakeBatch(R"([
+  SpanBatch b = MakeSpanBatch(R"([
     {"id":"d1","ts":9000,"source":"bash","kind":"command","session":"sh",
      "payload":{"command":"make -j","exit_status":2,"duration_ns":4000}},
     {"id":"d2","ts":100,"source":"claude-code","kind":"PreToolUse","session":"s",

@@ -13,7 +13,7 @@
 namespace ferry {
 namespace {
 
-rapidjson::Document Parse(const std::string& text) {
+rapidjson::Document ParseJson(const std::string& text) {
   rapidjson::Document doc;
   proto::Error error;
   REQUIRE(proto::ParseJson(text, &doc, &error));
@@ -37,33 +37,33 @@ const char* kClaude =
     R"("stop_hook_active":false})";
 
 TEST_CASE("A Cursor payload is told from Claude Code's by its own fields", "[sources]") {
-  CHECK(IsCursorPayload(Parse(kCursor2)));
-  CHECK(IsCursorPayload(Parse(kCursor17)));
-  CHECK_FALSE(IsCursorPayload(Parse(kClaude)));
+  CHECK(IsCursorPayload(ParseJson(kCursor2)));
+  CHECK(IsCursorPayload(ParseJson(kCursor17)));
+  CHECK_FALSE(IsCursorPayload(ParseJson(kClaude)));
   // One Cursor field alone, or of the wrong type, is not enough.
-  CHECK_FALSE(IsCursorPayload(Parse(R"({"conversation_id":"c1"})")));
+  CHECK_FALSE(IsCursorPayload(ParseJson(R"({"conversation_id":"c1"})")));
   CHECK_FALSE(IsCursorPayload(
-      Parse(R"({"conversation_id":"c1","generation_id":"g1","workspace_roots":"/w"})")));
-  CHECK_FALSE(IsCursorPayload(Parse(R"({"cursor_version":2})")));
-  CHECK_FALSE(IsCursorPayload(Parse(R"(["cursor_version"])")));
-  CHECK_FALSE(IsCursorPayload(Parse(R"("cursor_version")")));
+      ParseJson(R"({"conversation_id":"c1","generation_id":"g1","workspace_roots":"/w"})")));
+  CHECK_FALSE(IsCursorPayload(ParseJson(R"({"cursor_version":2})")));
+  CHECK_FALSE(IsCursorPayload(ParseJson(R"(["cursor_version"])")));
+  CHECK_FALSE(IsCursorPayload(ParseJson(R"("cursor_version")")));
   // Nested fields do not count: a Claude tool input that mentions them stays Claude's.
-  CHECK_FALSE(IsCursorPayload(Parse(R"({"tool_input":{"cursor_version":"2"}})")));
+  CHECK_FALSE(IsCursorPayload(ParseJson(R"({"tool_input":{"cursor_version":"2"}})")));
 }
 
 TEST_CASE("Only claude-code events with a Cursor payload are relabelled", "[sources]") {
-  CHECK(RelabelSource(Parse(Envelope("claude-code", kCursor2))) == "cursor");
-  CHECK(RelabelSource(Parse(Envelope("claude-code", kCursor17))) == "cursor");
-  CHECK(RelabelSource(Parse(Envelope("claude-code", kClaude))).empty());
-  CHECK(RelabelSource(Parse(Envelope("cursor", kCursor2))).empty());
-  CHECK(RelabelSource(Parse(Envelope("gemini", kCursor2))).empty());
+  CHECK(RelabelSource(ParseJson(Envelope("claude-code", kCursor2))) == "cursor");
+  CHECK(RelabelSource(ParseJson(Envelope("claude-code", kCursor17))) == "cursor");
+  CHECK(RelabelSource(ParseJson(Envelope("claude-code", kClaude))).empty());
+  CHECK(RelabelSource(ParseJson(Envelope("cursor", kCursor2))).empty());
+  CHECK(RelabelSource(ParseJson(Envelope("gemini", kCursor2))).empty());
   // Labelled once already (a relay forwarding stored events): left alone.
   CHECK(
-      RelabelSource(Parse(Envelope("claude-code", kCursor2, R"(,"source_claimed":"x")"))).empty());
+      RelabelSource(ParseJson(Envelope("claude-code", kCursor2, R"(,"source_claimed":"x")"))).empty());
 }
 
 TEST_CASE("The canonical envelope of a relabelled event keeps the claimed source", "[sources]") {
-  const rapidjson::Document e = Parse(Envelope("claude-code", kCursor17));
+  const rapidjson::Document e = ParseJson(Envelope("claude-code", kCursor17));
   rapidjson::StringBuffer sb;
   proto::JsonWriter w(sb);
   proto::WriteEnvelope(e, w, {}, false, RelabelSource(e));
@@ -72,11 +72,11 @@ TEST_CASE("The canonical envelope of a relabelled event keeps the claimed source
                     R"("kind":"stop","session":"c1","source_claimed":"claude-code","payload":)") +
             kCursor17 + "}");
   proto::Error error;
-  CHECK(proto::ValidateEnvelope(Parse(sb.GetString()), "event", &error));
+  CHECK(proto::ValidateEnvelope(ParseJson(sb.GetString()), "event", &error));
 }
 
 TwinProbe Probe(const std::string& source, const std::string& payload, int64_t ts = 1000) {
-  const rapidjson::Document e = Parse(Envelope(source, payload));
+  const rapidjson::Document e = ParseJson(Envelope(source, payload));
   TwinProbe p;
   MakeTwinProbe(e, payload, &p);
   p.ts = ts;
