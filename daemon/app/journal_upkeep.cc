@@ -22,11 +22,13 @@ void JournalUpkeep::Start() {
                          std::to_string(cfg.journal_max_age.count() / 1000) + " s"
                    : std::string("no age limit (journal.max_age unset)"));
   RetentionTick();
-  Tick();
+  parts_.journal->SetFailureListener([this] { StartRepair(); });
+  if (parts_.journal->failed()) StartRepair();
 }
 
 void JournalUpkeep::Stop() {
   stopped_ = true;
+  parts_.journal->SetFailureListener(nullptr);
   retention_timer_.cancel();
   timer_.cancel();
 }
@@ -41,20 +43,32 @@ void JournalUpkeep::RetentionTick() {
   });
 }
 
-void JournalUpkeep::Tick() {
-  if (parts_.journal->failed() && !stopped_) {
-    const auto now = std::chrono::steady_clock::now();
-    if (backoff_.count() == 0) {
-      backoff_ = 250ms;
-      retry_at_ = now + backoff_;
-    } else if (now >= retry_at_) {
-      TryNow();
-    }
-  }
-  timer_.expires_after(100ms);
+void JournalUpkeep::StartRepair() {
+  if (repairing_ || stopped_) return;
+  repairing_ = true;
+  backoff_ = 250ms;
+  retry_at_ = std::chrono::steady_clock::now() + backoff_;
+  ArmRepair();
+}
+
+void JournalUpkeep::ArmRepair() {
+  timer_.expires_at(retry_at_);
   timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec && !stopped_) Tick();
+    if (!ec && !stopped_) RepairTick();
   });
+}
+
+void JournalUpkeep::RepairTick() {
+  if (parts_.journal->failed()) TryNow();
+  if (!parts_.journal->failed()) {  // recovered
+    repairing_ = false;
+    return;
+  }
+  if (backoff_.count() == 0) {  // recovered, then failed again at once: start the backoff over
+    backoff_ = 250ms;
+    retry_at_ = std::chrono::steady_clock::now() + backoff_;
+  }
+  ArmRepair();
 }
 
 void JournalUpkeep::TryNow() {

@@ -6,12 +6,15 @@
 // reload applies it within a second. Start() logs the cap and the age limit in use.
 //
 // Repair, the self-recovery of a failed journal. A failed journal (a write or fdatasync
-// failed: disk full, I/O error) refuses appends, and clients spool. Every backoff (250 ms
-// doubling to 5 s, checked on a 100 ms timer) it tries to continue in a fresh segment
+// failed: disk full, I/O error) refuses appends, and clients spool. The journal tells this
+// the moment it fails (Journal::SetFailureListener); then, after each backoff (250 ms
+// doubling to 5 s), it tries to continue in a fresh segment
 // (Journal::TryRecover); when the disk takes it, the committer resumes, the ingest server
 // clears its sync failure, the dedupe window is rebuilt from what the journal holds for sure,
 // and appends resume by themselves (docs/journal-format.md, "Failures and self-recovery").
 //
+// A healthy journal costs one timer a second (retention) and no repair timer: an idle ferryd
+// wakes once a second for the journal, not ten times.
 // Errors: a failed attempt is logged at debug level and retried after the backoff.
 // Thread: the io thread only.
 #pragma once
@@ -38,14 +41,17 @@ class JournalUpkeep {
 
  private:
   void RetentionTick();
-  void Tick();
+  void StartRepair();  // the journal failed: first attempt after 250 ms
+  void ArmRepair();    // the next attempt at retry_at_
+  void RepairTick();
   void TryNow();
 
   DaemonParts& parts_;
   net::steady_timer timer_;
   net::steady_timer retention_timer_;
   bool stopped_ = false;
-  std::chrono::milliseconds backoff_{0};  // 0: the journal was healthy at the last tick
+  bool repairing_ = false;                // the repair timer is armed
+  std::chrono::milliseconds backoff_{0};  // 0: healthy, or recovered by the last attempt
   std::chrono::steady_clock::time_point retry_at_{};
 };
 

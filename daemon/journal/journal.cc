@@ -94,7 +94,9 @@ void Journal::Fail(const Status& status) {
   buffer_.clear();
   next_seq_ = written_seq_ + 1;  // nothing buffered was written: its seqs are given back
   in_batch_ = false;
-  if (failure_.ok()) failure_ = status;
+  if (!failure_.ok()) return;
+  failure_ = status;
+  if (failure_listener_) failure_listener_();
 }
 
 void Journal::BeginBatch() {

@@ -138,6 +138,11 @@ class Journal {
   using RollCallback = std::function<void(std::shared_ptr<SegmentFile> closed, uint64_t last_seq)>;
   void SetRollCallback(RollCallback cb) { roll_cb_ = std::move(cb); }
 
+  // Called once each time the journal goes from healthy to failed (a write, a roll or an
+  // fdatasync failed), on the io thread, inside the call that failed: it must not call back
+  // into the journal. JournalUpkeep starts its repair timer from it; null clears it.
+  void SetFailureListener(std::function<void()> fn) { failure_listener_ = std::move(fn); }
+
  private:
   explicit Journal(Options options);
   // Recovery (journal/recovery.cc): Recover runs the three steps below, in order.
@@ -173,6 +178,7 @@ class Journal {
   uint64_t batch_first_seq_ = 0;     // its seq
   uint64_t high_water_segment_ = 0;  // the newest segment recorded in the high-water file
   RollCallback roll_cb_;
+  std::function<void()> failure_listener_;
   int dir_fd_ = -1;
 };
 

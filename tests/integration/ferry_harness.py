@@ -235,7 +235,11 @@ class RawClient:
     def __init__(self, path, timeout=HANG_GUARD_S):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        try:
+            self.sock.connect(path)
+        except OSError:
+            self.sock.close()
+            raise
         self.buf = b""
 
     def close(self):

@@ -1077,6 +1077,36 @@ TEST_CASE("journal: recovers from a failed write in a fresh segment, gap-free", 
   h.CheckAppendContinues(4);
 }
 
+// JournalUpkeep arms its repair timer from the failure listener instead of polling.
+TEST_CASE("journal: the failure listener hears each failure once, and again after a recovery",
+          "[journal]") {
+  JournalHarness h;
+  h.Reopen();
+  int heard = 0;
+  h.journal().SetFailureListener([&] { ++heard; });
+  h.WriteN(2, VariedLength);
+  CHECK(heard == 0);
+  fault::Arm(fault::Point::kWrite, 0, ENOSPC);
+  CHECK_FALSE(h.TryWrite(BodyFor(3, 30)).ok());
+  fault::DisarmAll();
+  CHECK(heard == 1);
+  // Still failed: a refused append and a failed sync add nothing.
+  uint64_t seq = 0;
+  CHECK_FALSE(h.journal().Append(ReceivedNs(3), "refused", &seq).ok());
+  h.journal().SetFailed(Status::IOError("fdatasync: Input/output error"));
+  CHECK(heard == 1);
+  std::shared_ptr<SegmentFile> closed;
+  uint64_t closed_last = 0;
+  REQUIRE(h.journal().TryRecover(&closed, &closed_last).ok());
+  CHECK(heard == 1);
+  h.journal().SetFailed(Status::IOError("fdatasync: Input/output error"));
+  CHECK(heard == 2);
+  h.journal().SetFailureListener(nullptr);
+  REQUIRE(h.journal().TryRecover(&closed, &closed_last).ok());
+  h.journal().SetFailed(Status::IOError("fdatasync: Input/output error"));
+  CHECK(heard == 2);
+}
+
 TEST_CASE("journal: recovers from a failed fdatasync without trusting the old segment",
           "[journal]") {
   JournalHarness h;
