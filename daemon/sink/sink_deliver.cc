@@ -157,12 +157,14 @@ bool Sink::Deliver(SinkBatch& batch, const std::string& key_suffix) {
     }
     Drain();
     if (stopping_ || r.aborted) return false;
+    // The error first, then the counts: status reads the counts first (WriteStatus), so a
+    // failure it counts always comes with its error.
+    SetError(r.status, r.status ? sink::Describe(r.status) : r.transport_error,
+             RedactResponse(proto::SanitizeUtf8(r.body_excerpt)));
     failures_total_.fetch_add(1);
     const uint64_t in_a_row = consecutive_failures_.fetch_add(1) + 1;
     const std::string what =
         r.status ? "HTTP " + std::to_string(r.status) : "transport error: " + r.transport_error;
-    SetError(r.status, r.status ? sink::Describe(r.status) : r.transport_error,
-             RedactResponse(proto::SanitizeUtf8(r.body_excerpt)));
     if (in_a_row == 1) MarkFailing();  // after SetError: status never sees one without the other
     if (o.verdict == Verdict::kSplit413 || o.verdict == Verdict::kBisect) {
       if (hi - lo > 1) {

@@ -94,6 +94,10 @@ void Sink::SetState(State s, std::chrono::system_clock::time_point next_retry) {
 // Long for a reason: one key after the other, in the order docs/sinks.md lists them.
 void Sink::WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const {
   const uint64_t cursor = cursor_.load();
+  // Read before last_error: the sink thread records the error before it counts the failure,
+  // so a status that counts a failure also shows its error.
+  const uint64_t in_a_row = consecutive_failures_.load();
+  const uint64_t failures_total = failures_total_.load();
   const uint64_t lag = journal_written > cursor ? journal_written - cursor : 0;
   w.StartObject();
   w.Key("name");
@@ -149,7 +153,8 @@ void Sink::WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const {
       w.Null();
     }
   }
-  WriteCounter(w, "consecutive_failures", consecutive_failures_);
+  w.Key("consecutive_failures");
+  w.Uint64(in_a_row);
   w.Key("failing_since");
   if (const int64_t since = failing_since_ns_.load()) {
     WriteStr(w, IsoTimeUtc(since));
@@ -160,7 +165,8 @@ void Sink::WriteStatus(proto::JsonWriter& w, uint64_t journal_written) const {
   w.Double(static_cast<double>(config_.degraded_after.count()) / 1000.0);
   w.Key("healthy");
   w.Bool(st != State::kPaused && deadlettered_.load() == 0 && FailingProblem().empty());
-  WriteCounter(w, "failures_total", failures_total_);
+  w.Key("failures_total");
+  w.Uint64(failures_total);
   WriteCounter(w, "delivered_events", delivered_events_);
   WriteCounter(w, "delivered_batches", delivered_batches_);
   WriteCounter(w, "requests", requests_);
