@@ -373,7 +373,8 @@ TEST_CASE("committer: with a rolling journal", "[committer]") {
   RecoveryReport report;
   REQUIRE(Journal::Open(options, &journal, &report).ok());
   Recorder rec;
-  JournalCommitter c(GENERATE(FsyncPolicy::kAlways, FsyncPolicy::kNever), kOneHour, rec.callbacks());
+  JournalCommitter c(GENERATE(FsyncPolicy::kAlways, FsyncPolicy::kNever), kOneHour,
+                     rec.callbacks());
   std::vector<std::weak_ptr<SegmentFile>> closed;
   std::vector<uint64_t> closed_last;
   journal->SetRollCallback([&](std::shared_ptr<SegmentFile> segment, uint64_t last_seq) {

@@ -58,8 +58,8 @@ TEST_CASE("Only claude-code events with a Cursor payload are relabelled", "[sour
   CHECK(RelabelSource(ParseJson(Envelope("cursor", kCursor2))).empty());
   CHECK(RelabelSource(ParseJson(Envelope("gemini", kCursor2))).empty());
   // Labelled once already (a relay forwarding stored events): left alone.
-  CHECK(
-      RelabelSource(ParseJson(Envelope("claude-code", kCursor2, R"(,"source_claimed":"x")"))).empty());
+  CHECK(RelabelSource(ParseJson(Envelope("claude-code", kCursor2, R"(,"source_claimed":"x")")))
+            .empty());
 }
 
 TEST_CASE("The canonical envelope of a relabelled event keeps the claimed source", "[sources]") {
