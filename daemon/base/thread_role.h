@@ -6,8 +6,9 @@
 // io thread's priority takes the CPU between a hook's event and its ACK. Background threads
 // therefore run `kBackgroundNiceSteps` nice steps below the process (Linux applies nice per
 // thread). They still get the whole idle CPU; under contention the io thread and the hooks
-// come first, and the journal absorbs the lag: nothing is dropped, the store or sink catches
-// up when the burst ends (docs/architecture.md, "Threads"; docs/benchmarks.md, Run N).
+// come first, and the journal absorbs the lag: the store or a sink catches up when the burst
+// ends, and retention keeps what a consumer has not read, as for any slow consumer, up to
+// journal.max_bytes (docs/architecture.md, "Threads"; docs/benchmarks.md, Run N).
 //
 // Call at the start of the thread's own function. Any thread; no shared state. Failures
 // (a name over 15 bytes is cut; setpriority refused by a seccomp filter) are ignored: a
@@ -20,7 +21,7 @@ namespace ferry {
 
 enum class ThreadClass {
   kForeground,  // on the hook's path to its ACK (io, sync): the process's priority
-  kBackground,  // behind the journal (store, archive, sinks, spool import): nicer
+  kBackground,  // behind the journal (store, archive, query, spool, sinks, tails): nicer
 };
 
 inline constexpr int kBackgroundNiceSteps = 10;
