@@ -480,12 +480,9 @@ class Daemon:
         own output."""
         try:
             with RawClient(self.socket, timeout=HANG_GUARD_S) as c:
-                ftype, body = c.request(STATUS_REQ, {"v": 1})
+                return c.status()
         except (OSError, Closed) as e:
             raise AssertionError("no status from ferryd at %s: %s" % (self.socket, e))
-        if ftype != STATUS:
-            raise AssertionError("expected STATUS, got type %d %r" % (ftype, body))
-        return body
 
     def journal(self, **kw):
         return read_journal(self.state_dir, **kw)
