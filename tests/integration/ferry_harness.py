@@ -407,13 +407,14 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise AssertionError("ferryd exited with %d before answering; log:\n%s"
                                      % (self.proc.returncode, self.log()))
+            # No socket yet, an old ferryd going away, or an ERROR instead of a status (say,
+            # too many connections): ask again.
             try:
                 with RawClient(self.socket, timeout=5.0) as c:
-                    ftype, st = c.request(STATUS_REQ, {"v": 1})
-            except (OSError, Closed, ValueError):  # no socket yet, or an old ferryd's going away
-                ftype, st = None, None
-            # An ERROR instead of a status (say, too many connections): ask again.
-            if ftype == STATUS and st["daemon"]["pid"] == self.proc.pid:
+                    st = c.status()
+            except (OSError, Closed, ValueError, AssertionError):
+                st = None
+            if st and st["daemon"]["pid"] == self.proc.pid:
                 return st
             if time.monotonic() > deadline:
                 raise AssertionError("ferryd did not answer within %ss; log:\n%s"

@@ -15,7 +15,6 @@ import unittest
 import ferry_harness as fh
 
 
-
 SLOW_RUN = re.compile(r"^warn  (hook run \S+): took (\d+ ms) \(slow\)$")
 
 
@@ -51,6 +50,7 @@ def without_sanitizer_slowness(r):
     if any(not l.startswith(("ok    ", "      ")) for l in out):
         return r
     return subprocess.CompletedProcess(r.args, 0, "\n".join(out) + "\n", r.stderr)
+
 
 class DoctorTest(unittest.TestCase):
     def setUp(self):

@@ -44,6 +44,13 @@ class SinkHealthTest(unittest.TestCase):
                 r"^sink fast has failed every attempt for \d+ s \(\d+ in a row, never "
                 r"delivered\): .*[Cc]onnect.*?(; next retry %s)?$" % iso)
             self.assertIn(fast["last_error"]["message"], st["problems"][0])
+            # Between two attempts (200 ms apart) the problem names the next one.
+            st = d.wait_for(lambda st: st["problems"] and "; next retry " in st["problems"][0],
+                            "a problem that names the next retry")
+            self.assertRegex(
+                st["problems"][0],
+                r"^sink fast has failed every attempt for \d+ s \(\d+ in a row, never "
+                r"delivered\): .*[Cc]onnect.*; next retry %s$" % iso)
 
             r = h.run_ferry(["status"], d.env())
             self.assertEqual(r.returncode, 1)
