@@ -32,9 +32,9 @@ std::string Value() {
 }  // namespace
 
 std::string Trigger() {
-  return "(?i)akia|asia|agpa|aida|aroa|anpa|anva|aipa|secret|gh[pousr]_|github_pat_|xox|"
-         "-----begin|eyj|bearer|authorization|pass|pw|token|api[_-]?key|apikey|access[_-]?key|"
-         "private[_-]?key|://[^\\s/?#]*@|mysql|mariadb|curl";
+  std::string pattern = "(?i)";
+  for (std::string_view w : kTriggerWords) pattern.append(w).append("|");
+  return pattern + "://[^\\s/?#]*@";
 }
 
 std::vector<Builtin> Builtins() {

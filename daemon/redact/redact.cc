@@ -81,7 +81,6 @@ struct Redactor::Impl {
 
   std::vector<Rule> rules;               // built-in first, then the user's, in order
   size_t builtin_count = 0;              // rules[0, builtin_count) are the built-ins
-  CodePtr trigger;                       // redact::Trigger(), when the built-ins are on
   std::vector<MemberRule> member_rules;  // with the built-in detectors only
   uint32_t ovector_pairs = 1;
 
@@ -92,16 +91,13 @@ struct Redactor::Impl {
   }
 
   size_t Apply(const Rule& rule, std::string* text, pcre2_match_data* md) const;
-  // False when no built-in detector can match `text` (see redact::Trigger()).
-  bool MayHoldBuiltin(std::string_view text, pcre2_match_data* md) const {
-    if (!trigger) return false;
-    const int rc = pcre2_match(trigger.get(), reinterpret_cast<PCRE2_SPTR>(text.data()),
-                               text.size(), 0, 0, md, nullptr);
-    return rc != PCRE2_ERROR_NOMATCH;  // errors count as "maybe": the detectors decide
+  // False when no built-in detector can match `text` (see redact::MayHoldTrigger).
+  bool MayHoldBuiltin(std::string_view text) const {
+    return builtin_count > 0 && redact::MayHoldTrigger(text);
   }
   size_t RedactText(std::string* text, pcre2_match_data* md) const {
     size_t n = 0;
-    const size_t first = MayHoldBuiltin(*text, md) ? 0 : builtin_count;
+    const size_t first = MayHoldBuiltin(*text) ? 0 : builtin_count;
     for (size_t i = first; i < rules.size(); ++i) n += Apply(rules[i], text, md);
     return n;
   }
@@ -272,7 +268,7 @@ size_t Redactor::Impl::RedactValue(rapidjson::Value* value,
                                    rapidjson::Document::AllocatorType& alloc,
                                    pcre2_match_data* md) const {
   const std::string_view view(value->GetString(), value->GetStringLength());
-  if (view.empty() || (rules.size() == builtin_count && !MayHoldBuiltin(view, md))) return 0;
+  if (view.empty() || (rules.size() == builtin_count && !MayHoldBuiltin(view))) return 0;
   std::string text(view);
   size_t n = RedactText(&text, md);
   if (n > 0) value->SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), alloc);
@@ -325,8 +321,6 @@ Status Redactor::Compile(const RedactOptions& options, std::shared_ptr<const Red
           {b.name, std::move(code), {{"[REDACTED:" + std::string(b.name) + "]", -1}}});
     }
     impl->builtin_count = impl->rules.size();
-    impl->trigger = CompilePattern(redact::Trigger(), &error);
-    if (!impl->trigger) return Status::InvalidArgument("redact trigger pattern: " + error);
     for (redact::MemberDetector& m : redact::MemberDetectors()) {
       CodePtr key = CompilePattern(m.key, &error);
       CodePtr value = key ? CompilePattern(m.value, &error) : nullptr;
@@ -416,7 +410,6 @@ size_t Redactor::RedactJson(rapidjson::Value* value,
 bool Redactor::MayChange(const rapidjson::Value& value) const {
   if (impl_->rules.empty()) return false;
   if (impl_->rules.size() > impl_->builtin_count) return true;  // user rules: no prefilter
-  MatchDataPtr md = impl_->NewMatchData();
   // Every text match holds a trigger, and every member detector's key does too (its names
   // are among the trigger words), so strings and keys without one cannot change.
   std::vector<const rapidjson::Value*> stack{&value};
@@ -424,7 +417,7 @@ bool Redactor::MayChange(const rapidjson::Value& value) const {
     const rapidjson::Value* v = stack.back();
     stack.pop_back();
     if (v->IsString()) {
-      if (impl_->MayHoldBuiltin(std::string_view(v->GetString(), v->GetStringLength()), md.get())) {
+      if (impl_->MayHoldBuiltin(std::string_view(v->GetString(), v->GetStringLength()))) {
         return true;
       }
     } else if (v->IsArray()) {
