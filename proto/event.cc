@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <iterator>
@@ -30,6 +31,7 @@ class DepthLimitedHandler {
         text_(text),
         stream_(stream),
         envelope_depth_(envelope_depth),
+        check_surrogates_(MayHoldLowSurrogateEscape(text)),
         spans_(spans) {}
 
   bool Null() { return Scalar() && (skip_ || doc_.Null()); }
@@ -165,7 +167,16 @@ class DepthLimitedHandler {
   // ("\udc00") into the bytes ED B0 80, which are not UTF-8: the envelope would be accepted
   // and written to the journal as text no reader can parse. The raw input is already
   // validated, so an ED A0..ED BF sequence can only have come from such an escape.
+  // Only an escape can produce those bytes, so text without a `\uD`/`\ud` skips the check
+  // (one memchr over the input instead of one per string and key).
+  static bool MayHoldLowSurrogateEscape(std::string_view text) {
+    for (size_t at = text.find('\\'); at != std::string_view::npos; at = text.find('\\', at + 1)) {
+      if (at + 2 < text.size() && text[at + 1] == 'u' && (text[at + 2] | 0x20) == 'd') return true;
+    }
+    return false;
+  }
   bool CheckSurrogates(const char* s, rapidjson::SizeType n) {
+    if (!check_surrogates_) return true;
     const char* end = s + n;
     for (const char* p = s;
          (p = static_cast<const char*>(std::memchr(p, 0xed, static_cast<size_t>(end - p)))); ++p) {
@@ -182,6 +193,7 @@ class DepthLimitedHandler {
   const std::string_view text_;
   const rapidjson::MemoryStream* const stream_;
   const int envelope_depth_;  // 0 with no spans
+  const bool check_surrogates_;
   bool number_too_big_ = false;
   size_t number_too_big_at_ = 0;
   std::vector<PayloadSpan>* const spans_;  // null: no envelopes to look for
@@ -322,6 +334,39 @@ std::string CompactJson(std::string_view json) {
   return out;
 }
 
+bool IsCompactJson(std::string_view json) {
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      return false;
+    } else {
+      in_string = c == '"';
+    }
+  }
+  return true;
+}
+
+namespace {
+
+// kEnvelopeFields' index of `name`, or kNoField.
+constexpr size_t kFieldCount = std::size(kEnvelopeFields);
+constexpr size_t kNoField = kFieldCount;
+size_t FieldIndex(std::string_view name) {
+  for (size_t i = 0; i < kFieldCount; ++i) {
+    if (kEnvelopeFields[i].size() == name.size() && kEnvelopeFields[i] == name) return i;
+  }
+  return kNoField;
+}
+
+}  // namespace
+
 bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Error* error) {
   if (!event.IsObject())
     return Fail(error, Errc::kNotObject, std::string(where) + " must be an object");
@@ -331,11 +376,11 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
   for (auto it = event.MemberBegin(); it != event.MemberEnd(); ++it) {
     const std::string_view name(it->name.GetString(), it->name.GetStringLength());
     const rapidjson::Value& v = it->value;
-    const auto known = std::find(std::begin(kEnvelopeFields), std::end(kEnvelopeFields), name);
-    if (known == std::end(kEnvelopeFields)) {
+    const size_t known = FieldIndex(name);
+    if (known == kNoField) {
       return Fail(error, Errc::kUnknownField, Field(where, name) + " is not an envelope field");
     }
-    const unsigned bit = 1u << (known - std::begin(kEnvelopeFields));
+    const unsigned bit = 1u << known;
     if (seen & bit)
       return Fail(error, Errc::kBadValue, Field(where, name) + " appears more than once");
     seen |= bit;
@@ -389,13 +434,21 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
 void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer, std::string_view payload_json,
                    bool payload_as_text, std::string_view relabel) {
   payload_as_text = payload_as_text && !payload_json.empty();
+  // One pass over the members (a validated envelope holds each field at most once), then the
+  // fields in canonical order.
+  std::array<const rapidjson::Value*, kFieldCount> field{};
+  for (auto m = event.MemberBegin(); m != event.MemberEnd(); ++m) {
+    const size_t i = FieldIndex(std::string_view(m->name.GetString(), m->name.GetStringLength()));
+    if (i != kNoField && field[i] == nullptr) field[i] = &m->value;
+  }
   writer.StartObject();
-  for (std::string_view key : kEnvelopeFields) {
-    auto it = event.FindMember(rapidjson::StringRef(key.data(), key.size()));
+  for (size_t i = 0; i < kFieldCount; ++i) {
+    const std::string_view key = kEnvelopeFields[i];
+    auto write_key = [&] { writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size())); };
     if (!relabel.empty() && (key == "source" || key == "source_claimed")) {
       // The source worked out from the payload; the client's label kept beside it.
       const rapidjson::Value& claimed = event["source"];
-      writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+      write_key();
       if (key == "source") {
         writer.String(relabel.data(), static_cast<rapidjson::SizeType>(relabel.size()));
       } else {
@@ -404,19 +457,24 @@ void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer, std::strin
       continue;
     }
     if (payload_as_text && key == "payload_encoding") {
-      writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+      write_key();
       writer.String("text");
       continue;
     }
-    if (it == event.MemberEnd()) continue;
-    writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+    const rapidjson::Value* value = field[i];
+    if (value == nullptr) continue;
+    write_key();
     if (key == "payload" && payload_as_text) {
       writer.String(payload_json.data(), static_cast<rapidjson::SizeType>(payload_json.size()));
     } else if (key == "payload" && !payload_json.empty()) {
-      const std::string compact = CompactJson(payload_json);
-      writer.RawValue(compact.data(), compact.size(), it->value.GetType());
+      if (IsCompactJson(payload_json)) {
+        writer.RawValue(payload_json.data(), payload_json.size(), value->GetType());
+      } else {
+        const std::string compact = CompactJson(payload_json);
+        writer.RawValue(compact.data(), compact.size(), value->GetType());
+      }
     } else {
-      it->value.Accept(writer);
+      value->Accept(writer);
     }
   }
   writer.EndObject();

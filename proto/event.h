@@ -75,6 +75,9 @@ bool ParseEnvelopes(std::string_view text, int envelope_depth, rapidjson::Docume
 // `json` (one valid JSON value) without the whitespace between its tokens; every other byte,
 // inside strings and numbers, as it is.
 std::string CompactJson(std::string_view json);
+// True when `json` (one valid JSON value) has no whitespace between its tokens, so CompactJson
+// would return it unchanged (the common case: clients and the journal write compact JSON).
+bool IsCompactJson(std::string_view json);
 
 // Checks one envelope object: required id, ts, source, kind; optional session, cwd, host,
 // pid, payload, truncated, orig_size, payload_encoding ("text"), source_claimed; nothing else.

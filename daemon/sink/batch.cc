@@ -6,32 +6,6 @@
 #include "proto/event.h"
 
 namespace ferry {
-namespace {
-
-// True when `json` (one valid JSON value) has no whitespace between its tokens, so
-// proto::CompactJson would return it unchanged. Journal bodies are written compact (ingest
-// canonicalises them), so this is the common case and saves a copy per event.
-bool IsCompact(std::string_view json) {
-  bool in_string = false;
-  for (size_t i = 0; i < json.size(); ++i) {
-    const char c = json[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-      return false;
-    } else {
-      in_string = c == '"';
-    }
-  }
-  return true;
-}
-
-}  // namespace
-
 SinkBatch::SinkBatch()
     : first_block_(new char[kFirstBlock]),
       alloc_(std::make_unique<Allocator>(first_block_.get(), kFirstBlock)) {}
@@ -71,7 +45,7 @@ bool SinkBatch::Add(JournalRecord&& rec, const Redactor* redactor, size_t* redac
   if (n == 0 && spans_.size() == 1 && spans_[0].present() && !spans_[0].too_deep) {
     const std::string_view payload =
         std::string_view(body).substr(spans_[0].begin, spans_[0].end - spans_[0].begin);
-    if (IsCompact(payload)) {
+    if (proto::IsCompactJson(payload)) {
       ev.payload_raw = payload;
     } else {
       ev.payload_raw = compacted_.emplace_back(proto::CompactJson(payload));

@@ -167,6 +167,9 @@ TEST_CASE("ParseJson refuses a lone surrogate escape", "[event][json]") {
   CHECK(e.message == "invalid JSON at byte 8: a \\u escape encodes a lone UTF-16 surrogate");
   e = ParseError(R"({"payload":{"k\udfff":1}})");
   CHECK(e.message == "invalid JSON at byte 21: a \\u escape encodes a lone UTF-16 surrogate");
+  // Upper case, after other escapes (the parser looks for the escape before it checks strings).
+  e = ParseError(R"({"a":"x\n\"\\","b":"\uDC00"})");
+  CHECK(e.message == "invalid JSON at byte 27: a \\u escape encodes a lone UTF-16 surrogate");
   // A proper pair, and the characters just below and above the surrogate range, are fine.
   rapidjson::Document doc;
   Error ok;
