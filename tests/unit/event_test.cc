@@ -604,6 +604,16 @@ TEST_CASE("WriteEnvelope drops only the whitespace between a payload's tokens",
       std::string(kHead) + "\"payload\" : \n { \"a\" : [ 1.50 , \" x \\\" y \" ] } }";
   CHECK(Canonical(text, 1) == std::string(kHead) + R"("payload":{"a":[1.50," x \" y "]}})");
   CHECK(CompactJson(" [ 1 ,\t\"a b\\\\\" , {} ]\r\n") == R"([1,"a b\\",{}])");
+  // Compact already (white space only inside strings, also after an escaped quote): as it is.
+  for (const char* json : {R"({"a":[1.50," x \" y "]})", R"("a b")", "1", R"({"k\\":"\\ "})"}) {
+    INFO(json);
+    CHECK(IsCompactJson(json));
+    CHECK(CompactJson(json) == json);
+  }
+  for (const char* json : {R"({"a": 1})", "[1 ]", R"({"a\"":"b" })", "{\n}"}) {
+    INFO(json);
+    CHECK_FALSE(IsCompactJson(json));
+  }
 }
 
 TEST_CASE("ParseEnvelopes: a payload nested past kMaxPayloadDepth is kept as text",
