@@ -236,6 +236,15 @@ constexpr std::string_view kEnvelopeFields[] = {
     "id",        "ts",        "source",           "kind",           "session", "cwd", "host", "pid",
     "truncated", "orig_size", "payload_encoding", "source_claimed", "payload"};
 constexpr size_t kRequiredFields = 4;
+static_assert(kEnvelopeFields[0] == "id" && kEnvelopeFields[1] == "ts" &&
+                  kEnvelopeFields[2] == "source" && kEnvelopeFields[3] == "kind" &&
+                  kEnvelopeFields[4] == "session" && kEnvelopeFields[5] == "cwd" &&
+                  kEnvelopeFields[6] == "host" && kEnvelopeFields[7] == "pid" &&
+                  kEnvelopeFields[8] == "truncated" && kEnvelopeFields[9] == "orig_size" &&
+                  kEnvelopeFields[10] == "payload_encoding" &&
+                  kEnvelopeFields[11] == "source_claimed" && kEnvelopeFields[12] == "payload" &&
+                  std::size(kEnvelopeFields) == 13,
+              "FieldIndex below knows this order");
 
 bool IsIdChar(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
@@ -358,11 +367,31 @@ namespace {
 // kEnvelopeFields' index of `name`, or kNoField.
 constexpr size_t kFieldCount = std::size(kEnvelopeFields);
 constexpr size_t kNoField = kFieldCount;
+// Every event's every member is looked up here (twice: ValidateEnvelope, WriteEnvelope), so
+// the fields are told apart by length and first letter before one compare.
 size_t FieldIndex(std::string_view name) {
-  for (size_t i = 0; i < kFieldCount; ++i) {
-    if (kEnvelopeFields[i].size() == name.size() && kEnvelopeFields[i] == name) return i;
+  auto is = [name](size_t i) { return name == kEnvelopeFields[i] ? i : kNoField; };
+  if (name.size() < 2) return kNoField;
+  switch (name.size()) {
+    case 2:
+      return name[0] == 'i' ? is(0) : is(1);  // id, ts
+    case 3:
+      return name[0] == 'c' ? is(5) : is(7);  // cwd, pid
+    case 4:
+      return name[0] == 'k' ? is(3) : is(6);  // kind, host
+    case 6:
+      return is(2);  // source
+    case 7:
+      return name[0] == 's' ? is(4) : is(12);  // session, payload
+    case 9:
+      return name[0] == 't' ? is(8) : is(9);  // truncated, orig_size
+    case 14:
+      return is(11);  // source_claimed
+    case 16:
+      return is(10);  // payload_encoding
+    default:
+      return kNoField;
   }
-  return kNoField;
 }
 
 }  // namespace

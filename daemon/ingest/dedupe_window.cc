@@ -1,6 +1,7 @@
 #include "daemon/ingest/dedupe_window.h"
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -10,12 +11,17 @@
 namespace ferry {
 namespace {
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// Each byte's hex digit value, or 16 when it is not one.
+constexpr std::array<uint8_t, 256> kHexDigit = [] {
+  std::array<uint8_t, 256> t{};
+  for (size_t c = 0; c < 256; ++c) {
+    t[c] = c >= '0' && c <= '9'   ? static_cast<uint8_t>(c - '0')
+           : c >= 'a' && c <= 'f' ? static_cast<uint8_t>(c - 'a' + 10)
+           : c >= 'A' && c <= 'F' ? static_cast<uint8_t>(c - 'A' + 10)
+                                  : 16;
+  }
+  return t;
+}();
 
 uint64_t Fnv1a(std::string_view s, uint64_t seed) {
   uint64_t h = seed;
@@ -54,14 +60,14 @@ void DedupeWindow::Place(const Key& k, bool packed, size_t idx) {
 bool DedupeWindow::MakeKey(std::string_view id, Key* key) {
   Key k;
   if (id.size() == 32) {
-    bool hex = true;
-    for (size_t i = 0; i < 32 && hex; ++i) {
-      const int d = HexDigit(id[i]);
-      hex = d >= 0;
+    uint8_t bad = 0;  // bit 4 set: some byte is not a hex digit
+    for (size_t i = 0; i < 32; ++i) {
+      const uint8_t d = kHexDigit[static_cast<uint8_t>(id[i])];
+      bad |= d;
       uint64_t& half = i < 16 ? k.a : k.b;
-      half = (half << 4) | static_cast<uint64_t>(d < 0 ? 0 : d);
+      half = (half << 4) | (d & 15u);
     }
-    if (hex) {
+    if ((bad & 16) == 0) {
       *key = k;
       return true;
     }

@@ -3,6 +3,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <boost/container/small_vector.hpp>
+
 #include <algorithm>
 #include <cstdint>
 #include <new>
@@ -411,8 +413,10 @@ bool Redactor::MayChange(const rapidjson::Value& value) const {
   if (impl_->rules.empty()) return false;
   if (impl_->rules.size() > impl_->builtin_count) return true;  // user rules: no prefilter
   // Every text match holds a trigger, and every member detector's key does too (its names
-  // are among the trigger words), so strings and keys without one cannot change.
-  std::vector<const rapidjson::Value*> stack{&value};
+  // are among the trigger words), so strings and keys without one cannot change. The walk's
+  // stack lives on the thread's stack up to 64 entries (an envelope needs ~20): this runs for
+  // every event before its ACK.
+  boost::container::small_vector<const rapidjson::Value*, 64> stack{&value};
   while (!stack.empty()) {
     const rapidjson::Value* v = stack.back();
     stack.pop_back();
