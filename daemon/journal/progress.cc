@@ -1,5 +1,6 @@
 #include "daemon/journal/progress.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace ferry {
@@ -7,9 +8,9 @@ namespace ferry {
 bool JournalProgress::PublishWrittenQuietly(uint64_t seq) {
   if (seq <= written_.load(std::memory_order_relaxed)) return false;
   written_.store(seq);
-  // Both sides use seq_cst: either the waiter's increment is seen here, or the waiter's
-  // predicate check (after its increment) sees the new value.
-  return waiters_.load() > 0;
+  // Both sides use seq_cst: either the waiter's target is seen here, or the waiter's
+  // predicate check (after it set its target) sees the new value.
+  return seq >= wake_at_.load();
 }
 
 void JournalProgress::WakeWaiters() {
@@ -20,18 +21,30 @@ void JournalProgress::WakeWaiters() {
   cv_.NotifyAll();
 }
 
-uint64_t JournalProgress::WaitBeyond(uint64_t after, std::chrono::milliseconds timeout) {
+void JournalProgress::UpdateWakeAt() {
+  wake_at_.store(wants_.empty() ? UINT64_MAX : *wants_.begin());
+}
+
+uint64_t JournalProgress::WaitBeyond(uint64_t after, std::chrono::milliseconds timeout,
+                                     uint64_t more) {
+  more = std::max<uint64_t>(more, 1);
+  const uint64_t want = after > UINT64_MAX - more ? UINT64_MAX : after + more;
   uint64_t now = written_.load();
-  if (now > after || stopped_flag_.load()) return now;
-  waiters_.fetch_add(1);
+  if (now >= want || stopped_flag_.load()) return now;
   {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     MutexLock lock(mu_);
-    while (written_.load() <= after && !stopped_flag_.load()) {
+    const auto mine = wants_.insert(want);
+    UpdateWakeAt();
+    waiters_.fetch_add(1);  // counted once its target is visible to the io thread
+    // Woken also for other waiters' targets: each checks its own.
+    while (written_.load() < want && !stopped_flag_.load()) {
       if (cv_.WaitUntil(lock, deadline) == std::cv_status::timeout) break;
     }
+    waiters_.fetch_sub(1);
+    wants_.erase(mine);
+    UpdateWakeAt();
   }
-  waiters_.fetch_sub(1);
   return written_.load();
 }
 

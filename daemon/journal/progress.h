@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <set>
 #include <string>
 
 #include "daemon/base/thread_annotations.h"
@@ -32,7 +33,8 @@ class JournalProgress {
     if (PublishWrittenQuietly(seq)) WakeWaiters();
   }
   // io thread: publishes `seq` like PublishWritten but leaves the waiters asleep; returns
-  // true when one may be waiting for it, and the caller must then call WakeWaiters() soon
+  // true when one may be waiting for it (a waiter whose `more` it reaches: see WaitBeyond),
+  // and the caller must then call WakeWaiters() soon
   // (the ingest server does so once the flush's acks are sent, so a consumer woken by the
   // flush does not take the CPU from the acks: see IngestServer::SetWrittenListener). A
   // waiter that checks after this call sees `seq` without being woken.
@@ -49,8 +51,12 @@ class JournalProgress {
   }
   uint64_t shippable() const { return shippable_.load(); }
 
-  // Blocks until written() > `after`, Stop(), or `timeout`. Returns written().
-  uint64_t WaitBeyond(uint64_t after, std::chrono::milliseconds timeout);
+  // Blocks until written() >= `after` + `more` (at least one record past `after`), Stop(), or
+  // `timeout`. Returns written(). A consumer that holds a batch and would only act on a full
+  // one passes the records it still needs as `more`: the io thread then does not wake it for
+  // every flush (the store writer under a steady stream of single events), only once the
+  // batch can fill, or the timeout (its commit interval) ends.
+  uint64_t WaitBeyond(uint64_t after, std::chrono::milliseconds timeout, uint64_t more = 1);
 
   // Test hook: threads inside WaitBeyond that found nothing new and are waiting (or about to).
   int TEST_waiters() const { return waiters_.load(); }
@@ -60,14 +66,23 @@ class JournalProgress {
   bool stopped() const { return stopped_flag_.load(); }
 
  private:
+  // The lowest written() a waiter waits for; recomputed under mu_ from wants_.
+  void UpdateWakeAt() FERRY_REQUIRES(mu_);
+
   std::atomic<uint64_t> written_{0};
   std::atomic<uint64_t> shippable_{0};
   std::atomic<int> waiters_{0};
+  // The lowest written() that some waiter waits for (UINT64_MAX: none). Written under mu_,
+  // read by the io thread without it: the io thread stores written_ then loads wake_at_, a
+  // waiter stores wake_at_ then loads written_ (all seq_cst), so one of them sees the other.
+  std::atomic<uint64_t> wake_at_{UINT64_MAX};
   std::atomic<bool> stopped_flag_{false};
-  // Lock order: mu_ is a leaf lock. It guards no data (the seqs are atomics): it is held only
-  // to wait on or signal cv_, which closes the window between a waiter's check and its wait.
+  // Lock order: mu_ is a leaf lock. It guards the waiters' targets; the seqs are atomics. It is
+  // also held to wait on or signal cv_, which closes the window between a waiter's check and
+  // its wait.
   Mutex mu_;
   CondVar cv_;
+  std::multiset<uint64_t> wants_ FERRY_GUARDED_BY(mu_);  // each waiter's target written()
 };
 
 class ConsumerRegistry {

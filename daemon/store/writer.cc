@@ -471,14 +471,18 @@ void StoreWriter::Run() {
     const uint64_t read_to = reader_->next_seq() - 1;
     if (batch.records.empty() && events_since_trim_ >= kTrimAfterEvents) TrimMemory(&batch);
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kMaintenanceEvery);
+    uint64_t more = 1;  // an empty batch: the next event commits at once
     if (!batch.records.empty()) {
       const auto left = last_commit_ + options_.batch_interval - Clock::now();
       wait = std::max(std::chrono::milliseconds(0),
                       std::chrono::duration_cast<std::chrono::milliseconds>(left) +
                           std::chrono::milliseconds(1));
       if (wait.count() == 0) continue;
+      // A batch in hand commits when it is full or its interval ends: until the records that
+      // fill it are written, the io thread need not wake this thread for every flush.
+      more = options_.batch_events - batch.records.size();
     }
-    progress_.WaitBeyond(read_to, wait);
+    progress_.WaitBeyond(read_to, wait, more);
   }
 }
 

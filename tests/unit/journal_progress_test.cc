@@ -59,6 +59,45 @@ TEST_CASE("JournalProgress::PublishWrittenQuietly wakes only at WakeWaiters", "[
   CHECK(p.WaitBeyond(8, std::chrono::minutes(5)) == 9);
 }
 
+TEST_CASE("JournalProgress: a waiter that needs `more` records is owed a wake only then",
+          "[progress]") {
+  JournalProgress p;
+  p.PublishWritten(2);
+  // The store writer holding a batch that 10 more records fill.
+  auto batch =
+      std::async(std::launch::async, [&] { return p.WaitBeyond(2, std::chrono::minutes(5), 10); });
+  REQUIRE(WaitForWaiters(p, 1));
+  CHECK_FALSE(p.PublishWrittenQuietly(5));   // 3 of 10: no wake owed
+  CHECK_FALSE(p.PublishWrittenQuietly(11));  // 9 of 10
+  CHECK(batch.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+  // A second waiter that wants the next record: now a wake is owed, for it.
+  auto next =
+      std::async(std::launch::async, [&] { return p.WaitBeyond(11, std::chrono::minutes(5)); });
+  REQUIRE(WaitForWaiters(p, 2));
+  CHECK(p.PublishWrittenQuietly(12));  // reaches both targets (12 = 2 + 10)
+  p.WakeWaiters();
+  CHECK(next.get() == 12);
+  CHECK(batch.get() == 12);
+  CHECK(p.TEST_waiters() == 0);
+  // Targets are each waiter's own: the one for the next record is woken, the batch keeps
+  // waiting; the wake is owed again for the batch once its target is reached.
+  batch = std::async(std::launch::async,
+                     [&] { return p.WaitBeyond(12, std::chrono::minutes(5), 100); });
+  next = std::async(std::launch::async, [&] { return p.WaitBeyond(12, std::chrono::minutes(5)); });
+  REQUIRE(WaitForWaiters(p, 2));
+  p.PublishWritten(13);
+  CHECK(next.get() == 13);
+  REQUIRE(WaitForWaiters(p, 1));  // the batch still waits (TEST_waiters counts it)
+  CHECK(p.TEST_waiters() == 1);
+  CHECK_FALSE(p.PublishWrittenQuietly(111));
+  CHECK(p.PublishWrittenQuietly(112));
+  p.WakeWaiters();
+  CHECK(batch.get() == 112);
+  // A target past UINT64_MAX saturates: only the timeout or Stop() ends the wait.
+  CHECK(p.WaitBeyond(std::numeric_limits<uint64_t>::max() - 1, std::chrono::milliseconds(1), 5) ==
+        112);
+}
+
 TEST_CASE("JournalProgress::Stop releases every waiter", "[progress]") {
   JournalProgress p;
   auto a = std::async(std::launch::async, [&] { return p.WaitBeyond(0, std::chrono::minutes(5)); });
