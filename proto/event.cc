@@ -98,14 +98,18 @@ class DepthLimitedHandler {
     }
     return CheckSurrogates(s, n) && doc_.Key(s, n, copy);
   }
+  // The reader calls StartObject and EndObject before it takes the bracket: Tell() is at it.
   bool StartObject() {
     if (!Open()) return false;
     if (skip_) return skip_ > 1 || doc_.Null();
-    if (spans_ && depth_ == envelope_depth_) spans_->emplace_back();
+    if (spans_ && depth_ == envelope_depth_) spans_->emplace_back().object_begin = stream_->Tell();
     return doc_.StartObject();
   }
   bool EndObject(rapidjson::SizeType n) {
     const bool forward = !skip_;
+    if (forward && spans_ && depth_ == envelope_depth_ && !spans_->empty()) {
+      spans_->back().object_end = stream_->Tell() + 1;
+    }
     Close();
     return !forward || (doc_.EndObject(n) && ClosedValue());
   }
@@ -507,6 +511,54 @@ void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer, std::strin
     }
   }
   writer.EndObject();
+}
+
+bool WritesAsReceived(const rapidjson::Value& event, std::string_view object,
+                      std::string_view payload_json) {
+  if (!event.IsObject() || object.size() < 2) return false;
+  // The payload is written as received when it is compact; the rest must hold no white space
+  // (none between tokens, and no string that WriteEnvelope would write differently: one
+  // without an escape is written byte for byte) and no backslash.
+  size_t payload_at = object.size();
+  if (!payload_json.empty()) {
+    if (payload_json.data() < object.data() ||
+        payload_json.data() + payload_json.size() > object.data() + object.size() ||
+        !IsCompactJson(payload_json)) {
+      return false;
+    }
+    payload_at = static_cast<size_t>(payload_json.data() - object.data());
+  }
+  auto plain = [](std::string_view part) {
+    for (const char c : part) {
+      if (c == '\\' || c == ' ' || c == '\t' || c == '\n' || c == '\r') return false;
+    }
+    return true;
+  };
+  if (!plain(object.substr(0, payload_at)) ||
+      !plain(object.substr(std::min(object.size(), payload_at + payload_json.size())))) {
+    return false;
+  }
+  // Canonical order, and values WriteEnvelope writes as they were read: strings, booleans,
+  // null, and integers (a number the parser kept as an integer was written in the one form
+  // JSON allows for it; "-0", fractions and exponents became doubles).
+  size_t last = 0;
+  bool first = true;
+  bool has_payload = false;
+  for (auto m = event.MemberBegin(); m != event.MemberEnd(); ++m) {
+    const size_t i = FieldIndex(std::string_view(m->name.GetString(), m->name.GetStringLength()));
+    if (i == kNoField || (!first && i <= last)) return false;
+    first = false;
+    last = i;
+    if (kEnvelopeFields[i] == "payload") {
+      has_payload = true;
+      continue;
+    }
+    const rapidjson::Value& v = m->value;
+    const bool as_read =
+        v.IsString() || v.IsBool() || v.IsNull() || (v.IsNumber() && !v.IsDouble());
+    if (!as_read) return false;
+  }
+  return has_payload == !payload_json.empty();
 }
 
 namespace {

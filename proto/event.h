@@ -59,6 +59,7 @@ bool ParsePayloadJson(std::string_view text, rapidjson::Document* doc, Error* er
 struct PayloadSpan {
   size_t begin = 0, end = 0;  // byte offsets of the payload's JSON value; equal: no payload
   bool too_deep = false;      // nested deeper than kMaxPayloadDepth
+  size_t object_begin = 0, object_end = 0;  // byte offsets of the whole envelope object
   bool present() const { return end > begin; }
 };
 
@@ -96,6 +97,14 @@ bool ValidateEnvelope(const rapidjson::Value& event, std::string_view where, Err
 void WriteEnvelope(const rapidjson::Value& event, JsonWriter& writer,
                    std::string_view payload_json = {}, bool payload_as_text = false,
                    std::string_view relabel = {});
+
+// True when `object`, the bytes a validated envelope `event` was parsed from (with its
+// payload's bytes `payload_json` inside them, or empty), is exactly what WriteEnvelope(event,
+// writer, payload_json) would write: the fields in canonical order, no white space between
+// tokens, no escape outside the payload, integers only. The ferry client writes events so;
+// ingest then journals them as received instead of writing them again.
+bool WritesAsReceived(const rapidjson::Value& event, std::string_view object,
+                      std::string_view payload_json);
 
 // What the client fills in to build an EVENT frame body.
 struct EnvelopeFields {

@@ -185,6 +185,11 @@ bool EventRequest::Parse(FrameType type, std::string_view body, size_t max_batch
   return true;
 }
 
+std::string_view EventRequest::event_json(size_t i) const {
+  if (i >= spans_.size() || spans_[i].object_end <= spans_[i].object_begin) return {};
+  return body_.substr(spans_[i].object_begin, spans_[i].object_end - spans_[i].object_begin);
+}
+
 std::string_view EventRequest::payload_json(size_t i) const {
   if (i >= spans_.size() || !spans_[i].present()) return {};
   return body_.substr(spans_[i].begin, spans_[i].end - spans_[i].begin);
@@ -195,6 +200,13 @@ bool EventRequest::payload_too_deep(size_t i) const {
 }
 
 void EventRequest::WriteEnvelope(size_t i, JsonWriter& writer, std::string_view relabel) const {
+  if (relabel.empty() && !payload_too_deep(i)) {
+    const std::string_view object = event_json(i);
+    if (WritesAsReceived(at(i), object, payload_json(i))) {
+      writer.RawValue(object.data(), object.size(), rapidjson::kObjectType);
+      return;
+    }
+  }
   proto::WriteEnvelope(at(i), writer, payload_json(i), payload_too_deep(i), relabel);
 }
 

@@ -29,7 +29,10 @@ class EventRequest {
   std::string_view payload_json(size_t i) const;
   // Event i's payload nests deeper than kMaxPayloadDepth: it is kept as text.
   bool payload_too_deep(size_t i) const;
-  // Writes event i as the journal holds it (proto::WriteEnvelope with its payload as received).
+  // Event i's bytes as received (the whole envelope object).
+  std::string_view event_json(size_t i) const;
+  // Writes event i as the journal holds it (proto::WriteEnvelope with its payload as received),
+  // by copying its bytes when they are that already (proto::WritesAsReceived).
   // `relabel`: see proto::WriteEnvelope.
   void WriteEnvelope(size_t i, JsonWriter& writer, std::string_view relabel = {}) const;
 

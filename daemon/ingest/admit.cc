@@ -30,11 +30,9 @@ struct RequestSource {
                   probe);
   }
   std::string_view Body(size_t i) const {
-    buffer.Clear();
-    proto::JsonWriter writer(buffer);
-    WriteCanonicalEvent(request, i, redactor, writer);
+    const std::string_view body = CanonicalEventBody(request, i, redactor, buffer);
     if (buffer.GetSize() > kKeepBodyBuffer) *grew = true;
-    return {buffer.GetString(), buffer.GetSize()};
+    return body;
   }
 };
 

@@ -119,12 +119,15 @@ std::string ReplayRedacted(std::string_view raw, const rapidjson::Value& redacte
 
 }  // namespace
 
-void WriteCanonicalEvent(const proto::EventRequest& request, size_t i, const Redactor* redactor,
-                         proto::JsonWriter& writer) {
+namespace {
+
+// WriteCanonicalEvent with its two questions answered: the source from the payload, and
+// whether a redaction rule may change the event.
+void WriteCanonical(const proto::EventRequest& request, size_t i, const Redactor* redactor,
+                    std::string_view relabel, bool may_change, proto::JsonWriter& writer) {
   const rapidjson::Value& event = request.at(i);
-  const std::string_view relabel = RelabelSource(event);  // source from the payload
   // Nothing a rule could match (most events): as received, without a copy.
-  if (!redactor || (!request.payload_too_deep(i) && !redactor->MayChange(event))) {
+  if (!may_change) {
     request.WriteEnvelope(i, writer, relabel);
     return;
   }
@@ -156,6 +159,32 @@ void WriteCanonicalEvent(const proto::EventRequest& request, size_t i, const Red
   } else {
     proto::WriteEnvelope(copy, writer, {}, false, relabel);
   }
+}
+
+bool MayChange(const proto::EventRequest& request, size_t i, const Redactor* redactor) {
+  return redactor && (request.payload_too_deep(i) || redactor->MayChange(request.at(i)));
+}
+
+}  // namespace
+
+void WriteCanonicalEvent(const proto::EventRequest& request, size_t i, const Redactor* redactor,
+                         proto::JsonWriter& writer) {
+  WriteCanonical(request, i, redactor, RelabelSource(request.at(i)),
+                 MayChange(request, i, redactor), writer);
+}
+
+std::string_view CanonicalEventBody(const proto::EventRequest& request, size_t i,
+                                    const Redactor* redactor, rapidjson::StringBuffer& buffer) {
+  const std::string_view relabel = RelabelSource(request.at(i));
+  const bool may_change = MayChange(request, i, redactor);
+  if (relabel.empty() && !may_change && !request.payload_too_deep(i)) {
+    const std::string_view object = request.event_json(i);
+    if (proto::WritesAsReceived(request.at(i), object, request.payload_json(i))) return object;
+  }
+  buffer.Clear();
+  proto::JsonWriter writer(buffer);
+  WriteCanonical(request, i, redactor, relabel, may_change, writer);
+  return {buffer.GetString(), buffer.GetSize()};
 }
 
 }  // namespace ferry

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string_view>
 
 #include "proto/messages.h"
 
@@ -19,5 +20,12 @@ class Redactor;
 // it, its strings are the redacted ones (re-escaped) and its numbers still the bytes received.
 void WriteCanonicalEvent(const proto::EventRequest& request, size_t i, const Redactor* redactor,
                          proto::JsonWriter& writer);
+
+// The same body, as a view: of the event's bytes in the request when they are that body
+// already (written canonically by the client, nothing to redact or relabel: no copy, no
+// rewrite), else of `buffer`, cleared and written with WriteCanonicalEvent. Valid while both
+// the request's body and `buffer` are unchanged.
+std::string_view CanonicalEventBody(const proto::EventRequest& request, size_t i,
+                                    const Redactor* redactor, rapidjson::StringBuffer& buffer);
 
 }  // namespace ferry

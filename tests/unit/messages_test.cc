@@ -2,6 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <functional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -566,6 +569,149 @@ TEST_CASE("EventRequest writes each envelope with its payload as received",
             std::string(300, '[') + std::string(300, ']') + "\"}");
   CHECK(req.payload_too_deep(2));
   CHECK_FALSE(req.payload_too_deep(0));
+}
+
+}  // namespace
+}  // namespace ferry::proto
+
+namespace ferry::proto {
+namespace {
+
+// EventRequest::WriteEnvelope copies an event's bytes when proto::WritesAsReceived says they
+// are what proto::WriteEnvelope would write. Random envelopes (field order, escapes, white
+// space, numbers in every form, payloads compact and not) in EVENT and EVENT_BATCH frames:
+// the two must agree byte for byte on every one, and both paths must be taken often.
+TEST_CASE("EventRequest::WriteEnvelope: as received exactly when WriteEnvelope agrees",
+          "[messages][fidelity]") {
+  std::mt19937 rng(20261204);
+  auto pick = [&](const std::vector<std::string>& from) {
+    return from[std::uniform_int_distribution<size_t>(0, from.size() - 1)(rng)];
+  };
+  auto chance = [&](int percent) {
+    return std::uniform_int_distribution<int>(0, 99)(rng) < percent;
+  };
+  const std::vector<std::string> ws = {"", "", "", "", " ", "\n", "\t ", "\r\n"};
+  const std::vector<std::string> text = {"abc",
+                                         "a b",
+                                         "\xc3\xa9t\xc3\xa9",
+                                         "x\\ny",
+                                         "q\\\"q",
+                                         "\\u00e9",
+                                         "a\\/b",
+                                         "/tmp/x",
+                                         "\\\\",
+                                         "",
+                                         "ls -la",
+                                         "\\t",
+                                         "\xe2\x80\x9c",
+                                         "\\u0041",
+                                         "plain",
+                                         "/home/u/src",
+                                         "x_y",
+                                         "Bash",
+                                         "\xe2\x84\xaa",
+                                         "a-b.c"};
+  const std::vector<std::string> ints = {
+      "0", "1", "42", "1700000000000000000", "4242", "18446744073709551615", "9223372036854775807"};
+  const std::vector<std::string> numbers = {"0",
+                                            "-1",
+                                            "42",
+                                            "1.50",
+                                            "1e3",
+                                            "-0",
+                                            "0.0",
+                                            "18446744073709551616",
+                                            "-9223372036854775809",
+                                            "123456789012345678901234567890"};
+  std::function<std::string(int)> value = [&](int depth) -> std::string {
+    const int kind = std::uniform_int_distribution<int>(0, depth > 2 ? 3 : 5)(rng);
+    switch (kind) {
+      case 0:
+        return "\"" + pick(text) + "\"";
+      case 1:
+        return pick(numbers);
+      case 2:
+        return pick({"true", "false", "null"});
+      case 3:
+        return "\"" + pick(text) + pick(text) + "\"";
+      case 4: {
+        std::string s = "{" + pick(ws);
+        for (int n = std::uniform_int_distribution<int>(0, 3)(rng), k = 0; k < n; ++k) {
+          s += (k ? "," + pick(ws) : "") + "\"" + pick(text) + "\"" + pick(ws) + ":" + pick(ws) +
+               value(depth + 1);
+        }
+        return s + pick(ws) + "}";
+      }
+      default: {
+        std::string s = "[" + pick(ws);
+        for (int n = std::uniform_int_distribution<int>(0, 3)(rng), k = 0; k < n; ++k) {
+          s += (k ? "," + pick(ws) : "") + value(depth + 1) + pick(ws);
+        }
+        return s + "]";
+      }
+    }
+  };
+  // A third of the envelopes are written as the ferry client writes them (plain strings,
+  // integers, canonical order, compact), their payloads still random.
+  const std::vector<std::string> plain = {"abc",  "plain", "/home/u/src",       "x_y",
+                                          "Bash", "a-b.c", "\xc3\xa9t\xc3\xa9", ""};
+  auto envelope = [&]() {
+    const bool clean = chance(33);
+    auto str = [&] { return "\"" + pick(clean ? plain : text) + "\""; };
+    std::vector<std::pair<std::string, std::string>> fields = {
+        {"id", "\"" + pick({"0123456789abcdef0123456789abcdef", "a1", "A-b"}) + "\""},
+        {"ts", clean || chance(90) ? pick(ints) : pick(numbers)},
+        {"source", "\"" + pick({"claude", "zsh", "cla\\u0075de", "bash"}) + "\""},
+        {"kind", "\"" + pick({"command", "PreToolUse", "x y"}) + "\""}};
+    if (chance(70)) fields.emplace_back("session", str());
+    if (chance(70)) fields.emplace_back("cwd", str());
+    if (chance(50)) fields.emplace_back("host", str());
+    if (chance(50)) fields.emplace_back("pid", clean || chance(90) ? pick(ints) : pick(numbers));
+    if (chance(10)) fields.emplace_back("truncated", pick({"true", "false"}));
+    if (chance(70)) fields.emplace_back("payload", value(0));
+    if (!clean && chance(10)) std::shuffle(fields.begin(), fields.end(), rng);
+    std::string s = "{" + (!clean && chance(10) ? pick(ws) : "");
+    for (size_t k = 0; k < fields.size(); ++k) {
+      const bool loose = !clean && chance(5);
+      s += (k ? "," : "") + std::string(loose ? " " : "") + "\"" + fields[k].first + "\"" +
+           (loose ? " : " : ":") + fields[k].second;
+    }
+    return s + (!clean && chance(5) ? " }" : "}");
+  };
+  size_t as_received = 0, rewritten = 0, refused = 0;
+  for (int round = 0; round < 4000; ++round) {
+    const bool batch = chance(50);
+    std::vector<std::string> envs;
+    for (int n = batch ? std::uniform_int_distribution<int>(1, 5)(rng) : 1; n > 0; --n) {
+      envs.push_back(envelope());
+    }
+    const std::string body = batch ? BatchBody(envs) : EventBody(envs[0]);
+    EventRequest req;
+    Error error;
+    if (!req.Parse(batch ? FrameType::kEventBatch : FrameType::kEvent, body, kMaxBatch, &error)) {
+      ++refused;
+      continue;
+    }
+    for (size_t i = 0; i < req.size(); ++i) {
+      INFO(body);
+      rapidjson::StringBuffer fast, reference;
+      JsonWriter fw(fast), rw(reference);
+      req.WriteEnvelope(i, fw);
+      WriteEnvelope(req.at(i), rw, req.payload_json(i), req.payload_too_deep(i));
+      REQUIRE(std::string_view(fast.GetString(), fast.GetSize()) ==
+              std::string_view(reference.GetString(), reference.GetSize()));
+      const bool copied = !req.payload_too_deep(i) &&
+                          WritesAsReceived(req.at(i), req.event_json(i), req.payload_json(i));
+      if (copied) {
+        REQUIRE(req.event_json(i) == envs[i]);  // the span is the envelope's bytes
+      }
+      (copied ? as_received : rewritten)++;
+    }
+  }
+  INFO("as received " << as_received << ", rewritten " << rewritten << ", refused " << refused);
+  CHECK(as_received > 500);
+  CHECK(rewritten > 500);
+  CHECK(refused < 4000 / 2);
 }
 
 }  // namespace
