@@ -7,9 +7,9 @@
 //
 // Invariants: nothing crashes; a refusal says why; every accepted event's journal body
 // (WriteEnvelope) parses and validates again and is a fixed point (written again, the same
-// bytes); a body built by BuildEventBody from any payload that is JSON within the depth limit
-// (or from any bytes, as text) is accepted by ferryd; SanitizeUtf8 returns valid UTF-8 within
-// its limit.
+// bytes), and ingest's copy of the bytes received, when it takes that path, is the same; a body
+// built by BuildEventBody from any payload that is JSON within the depth limit (or from any bytes,
+// as text) is accepted by ferryd; SanitizeUtf8 returns valid UTF-8 within its limit.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -50,7 +50,18 @@ void CheckRequest(FrameType type, std::string_view body) {
     return;
   }
   FUZZ_CHECK(request.size() >= 1);
-  for (size_t i = 0; i < request.size(); ++i) CheckCanonical(request.at(i));
+  for (size_t i = 0; i < request.size(); ++i) {
+    CheckCanonical(request.at(i));
+    // What ingest journals (EventRequest::WriteEnvelope, which copies the bytes received when
+    // proto::WritesAsReceived says they are canonical) is what WriteEnvelope writes.
+    rapidjson::StringBuffer ingest, reference;
+    JsonWriter iw(ingest), rw(reference);
+    request.WriteEnvelope(i, iw);
+    WriteEnvelope(request.at(i), rw, request.payload_json(i), request.payload_too_deep(i));
+    const std::string_view a(ingest.GetString(), ingest.GetSize());
+    const std::string_view b(reference.GetString(), reference.GetSize());
+    FUZZ_CHECK(a == b, std::string(a) + "\n  but WriteEnvelope writes\n  " + std::string(b));
+  }
 }
 
 // Depth of a parsed value, counted as ParseJson counts it (each object or array is a level).
