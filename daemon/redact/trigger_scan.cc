@@ -2,9 +2,10 @@
 //
 // Every event's every string passes through here on the io thread before its ACK (ferryd's
 // [redact] local): with PCRE2's JIT the trigger alternation cost ~40% of the io thread under
-// EVENT_BATCH load (docs/benchmarks.md, Run O). The scan looks at each pair of adjacent bytes,
-// ASCII-lowercased, in a 65,536-bit table of the trigger words' first two letters, and only on
-// a hit compares the words that start with that pair.
+// EVENT_BATCH load (docs/benchmarks.md, Run O). The scan looks up each pair of adjacent bytes
+// in a 65,536-bit table of the trigger words' first two letters (set in every case), eight
+// pairs per branch, and only on a hit compares the words that start with that pair
+// (ASCII-lowercased). tests/unit/redact_trigger_test.cc checks it against redact::Trigger().
 #include <array>
 #include <cstdint>
 #include <string_view>
