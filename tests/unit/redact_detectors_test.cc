@@ -79,6 +79,10 @@ TEST_CASE("redact: commands typed at a prompt, exact output", "[redact]") {
        "psql postgres://app:[REDACTED:url-credentials]@db:5432/app"},
       // An @ inside the password: the last @ before the host ends it.
       {"curl https://u:p@ss@host/x", "curl https://u:[REDACTED:url-credentials]@host/x"},
+      // A secret pair between `://` and an @ (found by the redact fuzzer): its replacement's
+      // colon is not a user:password separator the second time round.
+      {"ps://ng\x11SECRET_ACCESS_KEY=fA/Ek\x01@Y",
+       "ps://ng\x11SECRET_ACCESS_KEY=[REDACTED:secret-pair]\x01@Y"},
       {R"(curl -d '{"password":[1,2,3],"user":"x"}' x)",
        R"(curl -d '{"password":[[REDACTED:secret-pair]],"user":"x"}' x)"},
       {R"(curl -d '{"pin":1,"Password":12345}' x)",
