@@ -68,10 +68,11 @@ std::vector<Builtin> Builtins() {
                      R"((?=[A-Za-z0-9\-._~+/]*[0-9])[A-Za-z0-9\-._~+/]{16,}=*)|\bbearer[ \t]+\K)" +
                      nr + R"([A-Za-z0-9\-._~+/]{8,}=*))"},
       // scheme://user:password@host: the password (the last @ before the path ends it). The
-      // user has no [ or ] (RFC 3986 user info never does), so a replacement that another
-      // detector wrote after `://` is not read as a user name (redacting twice changes nothing).
-      {"url-credentials",
-       R"((?i)\b[a-z][a-z0-9+.-]*://[^\s/?#@:'"\\\[\]]*:\K)" + nr + R"([^\s/?#'"\\]+(?=@))"},
+      // user has no [ or ] (RFC 3986 user info never does) and the password holds no
+      // replacement, so what another detector wrote between `://` and an @ is not taken for
+      // user info the second time round (redacting twice changes nothing).
+      {"url-credentials", R"((?i)\b[a-z][a-z0-9+.-]*://[^\s/?#@:'"\\\[\]]*:\K)" + nr +
+                              R"((?:(?!\[REDACTED)[^\s/?#'"\\])+(?=@))"},
       // Passwords in the arguments of tools known to take them: mysql/mariadb -pSECRET,
       // sshpass -p SECRET, curl -u user:SECRET.
       {"cli-password",

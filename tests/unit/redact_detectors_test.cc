@@ -83,6 +83,8 @@ TEST_CASE("redact: commands typed at a prompt, exact output", "[redact]") {
       // colon is not a user:password separator the second time round.
       {"ps://ng\x11SECRET_ACCESS_KEY=fA/Ek\x01@Y",
        "ps://ng\x11SECRET_ACCESS_KEY=[REDACTED:secret-pair]\x01@Y"},
+      {"ps://ng\x11SECRET_:ACCESS_KEY=fA/Ek\x01@Y",
+       "ps://ng\x11SECRET_:ACCESS_KEY=[REDACTED:secret-pair]\x01@Y"},
       {R"(curl -d '{"password":[1,2,3],"user":"x"}' x)",
        R"(curl -d '{"password":[[REDACTED:secret-pair]],"user":"x"}' x)"},
       {R"(curl -d '{"pin":1,"Password":12345}' x)",
