@@ -480,7 +480,9 @@ void StoreWriter::Run() {
       if (wait.count() == 0) continue;
       // A batch in hand commits when it is full or its interval ends: until the records that
       // fill it are written, the io thread need not wake this thread for every flush.
-      more = options_.batch_events - batch.records.size();
+      if (batch.records.size() < options_.batch_events) {
+        more = options_.batch_events - batch.records.size();
+      }
     }
     progress_.WaitBeyond(read_to, wait, more);
   }
