@@ -60,6 +60,8 @@ class JournalProgress {
 
   // Test hook: threads inside WaitBeyond that found nothing new and are waiting (or about to).
   int TEST_waiters() const { return waiters_.load(); }
+  // Test hook: the lowest written() a waiter waits for (UINT64_MAX: none).
+  uint64_t TEST_wake_at() const { return wake_at_.load(); }
 
   // Wakes every waiter for good (shutdown).
   void Stop();

@@ -392,6 +392,69 @@ TEST_CASE("the store thread batches by count while ingest runs", "[store]") {
   CHECK(f.Scalar("SELECT count(*) FROM events") == 200);
 }
 
+// The store writer holding a batch asks JournalProgress to wake it only once the records that
+// fill the batch are written (or its interval ends): the io thread then owes it no wake-up for
+// every flush before that.
+TEST_CASE("the store thread holding a batch is woken when the batch can fill", "[store]") {
+  Fixture f;
+  StoreOptions o = f.Options();
+  o.batch_events = 10;
+  o.batch_interval = std::chrono::seconds(60);  // only a full batch (or Stop) commits
+  StoreWriter w(o, f.progress, nullptr);
+  REQUIRE(w.Open(f.journal->written_seq()).ok());
+  w.Start();
+  auto wait_for = [&](auto done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!done()) {
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      usleep(1000);
+    }
+  };
+  // Idle with an empty batch: the next record wakes it (a lone event commits at once).
+  wait_for([&] { return f.progress.TEST_wake_at() == 1; });
+  f.AppendEvent("w1", "k", "s", NowNs());
+  // The first record commits at once when the interval since the (never) last commit has
+  // passed, else it is held: either way the store then waits for what fills its batch.
+  uint64_t target = 0;
+  wait_for([&] {
+    const uint64_t at = f.progress.TEST_wake_at();
+    if (at == 10) target = 10;                                   // holds w1: 9 more fill it
+    if (at == 2 && w.counters().cursor.load() == 1) target = 2;  // committed w1
+    return target != 0;
+  });
+  if (target == 2) {
+    f.AppendEvent("w2", "k", "s", NowNs());
+    wait_for([&] { return f.progress.TEST_wake_at() == 11; });  // holds w2: 9 more
+    target = 11;
+  }
+  // Records short of a full batch are published with no wake-up owed to the store.
+  for (uint64_t seq = f.journal->written_seq() + 1; seq < target; ++seq) {
+    uint64_t appended = 0;
+    REQUIRE(f.journal
+                ->Append(
+                    1000,
+                    R"({"id":"x)" + std::to_string(seq) + R"(","ts":1,"source":"bash","kind":"k"})",
+                    &appended)
+                .ok());
+    REQUIRE(f.journal->Flush().ok());
+    REQUIRE(appended == seq);
+    CHECK_FALSE(f.progress.PublishWrittenQuietly(seq));
+  }
+  CHECK(w.counters().cursor.load() < target);
+  // The one that fills it is owed one, and the batch commits.
+  uint64_t last = 0;
+  REQUIRE(
+      f.journal->Append(1000, R"({"id":"last","ts":1,"source":"bash","kind":"k"})", &last).ok());
+  REQUIRE(f.journal->Flush().ok());
+  REQUIRE(last == target);
+  CHECK(f.progress.PublishWrittenQuietly(last));
+  f.progress.WakeWaiters();
+  wait_for([&] { return w.counters().cursor.load() == target; });
+  f.progress.Stop();
+  w.Join();
+  CHECK(f.Scalar("SELECT count(*) FROM events") == static_cast<int64_t>(target));
+}
+
 void Exec(const std::string& db_path, const std::string& sql) {
   SQLite::Database db(db_path, SQLite::OPEN_READWRITE);
   db.exec(sql);
