@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "daemon/redact/detectors.h"
+#include "proto/event.h"
 
 namespace ferry {
 namespace {
@@ -50,25 +51,12 @@ class TriggerRegex {
   pcre2_match_data* md_ = nullptr;
 };
 
-bool ValidUtf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > text.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 2) return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 // Where the scan may say "maybe" without a trigger: U+017F, U+212A, or text that is not UTF-8
 // (PCRE2 does not match across an invalid byte; the scan looks at bytes).
 bool HasFalseAlarmCharacter(std::string_view text) {
   return text.find("\xC5\xBF") != std::string_view::npos ||
-         text.find("\xE2\x84\xAA") != std::string_view::npos || !ValidUtf8(text);
+         text.find("\xE2\x84\xAA") != std::string_view::npos ||
+         proto::FirstInvalidUtf8(text) != std::string_view::npos;
 }
 
 std::string Hex(std::string_view text) {
