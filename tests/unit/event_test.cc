@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include <random>
 #include <set>
 #include <string>
 #include <string_view>
@@ -617,6 +618,25 @@ TEST_CASE("WriteEnvelope drops only the whitespace between a payload's tokens",
     INFO(json);
     CHECK_FALSE(IsCompactJson(json));
   }
+  // Random JSON with white space inside and outside strings and runs of backslashes before
+  // quotes: IsCompactJson says yes exactly when CompactJson changes nothing.
+  std::mt19937 rng(4122026);
+  const std::vector<std::string> tokens = {
+      "{",  "}",  "[",        "]",       ",",       ":",          "1",          "true",   " ",
+      "\n", "\t", R"("a b")", R"("\"")", R"("\\")", R"("\\\"x")", R"("x\\\\")", R"(" ")", R"("")"};
+  size_t compact = 0;
+  for (int n = 0; n < 20000; ++n) {
+    std::string json;
+    for (int k = std::uniform_int_distribution<int>(1, 12)(rng); k > 0; --k) {
+      json += tokens[std::uniform_int_distribution<size_t>(0, tokens.size() - 1)(rng)];
+    }
+    INFO(json);
+    const bool is = IsCompactJson(json);
+    REQUIRE(is == (CompactJson(json) == json));
+    compact += is;
+  }
+  CHECK(compact > 2000);
+  CHECK(compact < 18000);
 }
 
 TEST_CASE("ParseEnvelopes: a payload nested past kMaxPayloadDepth is kept as text",
