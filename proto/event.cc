@@ -326,6 +326,12 @@ bool ParseEnvelopes(std::string_view text, int envelope_depth, rapidjson::Docume
   return Parse(text, doc, error, kMaxJsonDepth, envelope_depth, spans);
 }
 
+void RecycleDocument(rapidjson::Document* doc, size_t keep) {
+  if (doc->GetAllocator().Size() <= keep) return;
+  doc->SetNull();
+  doc->GetAllocator().Clear();
+}
+
 std::string CompactJson(std::string_view json) {
   std::string out;
   out.reserve(json.size());

@@ -73,6 +73,12 @@ struct PayloadSpan {
 bool ParseEnvelopes(std::string_view text, int envelope_depth, rapidjson::Document* doc,
                     std::vector<PayloadSpan>* spans, Error* error);
 
+// Makes `doc` ready to be parsed into again. rapidjson's pool allocator frees nothing until it
+// is cleared (a new Parse only drops the old root), so one document reused for event after
+// event keeps every one it parsed: this drops the value and clears the pool once the pool
+// holds more than `keep` bytes. Values of `doc` are invalid afterwards.
+void RecycleDocument(rapidjson::Document* doc, size_t keep);
+
 // `json` (one valid JSON value) without the whitespace between its tokens; every other byte,
 // inside strings and numbers, as it is.
 std::string CompactJson(std::string_view json);

@@ -112,10 +112,9 @@ bool EventRequest::Parse(FrameType type, std::string_view body, size_t max_batch
   array_ = nullptr;
   durable_ = false;
   ephemeral_ = false;
-  // The document's pool allocator only grows: without this, a connection that streams
-  // events through one EventRequest would keep every body it ever parsed.
-  doc_.SetNull();
-  doc_.GetAllocator().Clear();
+  // Without this, a connection that streams events through one EventRequest would keep every
+  // body it ever parsed.
+  RecycleDocument(&doc_, 0);
   body_ = body;
   // The envelopes: {"event":{...}} or {"events":[{...}]}.
   if (!ParseEnvelopes(body, type == FrameType::kEventBatch ? 3 : 2, &doc_, &spans_, error))

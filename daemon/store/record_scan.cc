@@ -229,6 +229,8 @@ bool ParseRecordSlow(std::string_view body, rapidjson::Document* doc,
                      std::vector<proto::PayloadSpan>* spans, ScannedEnvelope* out) {
   *out = ScannedEnvelope{};
   proto::Error perr;
+  // *doc is reused record after record: its pool is cleared once it holds over kKeepParsePool.
+  proto::RecycleDocument(doc, kKeepParsePool);
   // The payload column gets the payload's bytes from the record, not a re-serialised
   // document: numbers keep every digit (docs/protocol.md "Event envelope").
   if (!proto::ParseEnvelopes(body, 1, doc, spans, &perr) || !doc->IsObject() ||

@@ -36,8 +36,12 @@ struct ScannedEnvelope {
 // Fills *out from `body`; false: use the full parser instead (see the contract above).
 bool ScanRecord(std::string_view body, ScannedEnvelope* out);
 
+// What a document reused record after record may keep in its pool between records.
+inline constexpr size_t kKeepParsePool = 1u << 20;
+
 // The full parser, for the records ScanRecord leaves to it (moved here from writer.cc). The
-// views point into *doc or into `body`. false: the record is not an event.
+// views point into *doc or into `body` (valid until the next call with the same *doc). false:
+// the record is not an event.
 bool ParseRecordSlow(std::string_view body, rapidjson::Document* doc,
                      std::vector<proto::PayloadSpan>* spans, ScannedEnvelope* out);
 

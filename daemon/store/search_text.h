@@ -55,6 +55,8 @@ class SearchIndexer {
   void AddMessage(int64_t id, std::string_view role, std::string_view text);
   // Hands back the scratch buffers' memory.
   void Trim();
+  // Test hook: bytes held by the payload document's pool.
+  size_t TEST_pool_bytes() { return doc_.GetAllocator().Size(); }
 
  private:
   RawStatement put_, put_message_;

@@ -9,8 +9,11 @@
 #include <sstream>
 #include <string>
 
+#include <SQLiteCpp/Database.h>
 #include <rapidjson/document.h>
 #include <catch2/catch.hpp>
+
+#include "daemon/store/record_scan.h"
 
 namespace {
 
@@ -164,4 +167,51 @@ TEST_CASE("search text: shapes the fixtures lack", "[search_text]") {
   const std::string cut =
       TextOf("command", "{\"command\":\"" + std::string(kMaxSearchText - 1, 'a') + "\xc3\xa9\"}");
   CHECK(cut == std::string(kMaxSearchText - 1, 'a'));
+}
+
+// One document parses every payload the store indexes: its pool must not keep them all
+// (a 1,000,000-event catch-up held 130 MB in it before, docs/benchmarks.md Run O).
+TEST_CASE("search indexer: the payload document's pool stays bounded", "[search_text]") {
+  SQLite::Database db(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  db.exec("CREATE VIRTUAL TABLE search USING fts5(origin UNINDEXED, kind UNINDEXED, text)");
+  ferry::store::SearchIndexer indexer(db.getHandle());
+  const std::string prompt(2000, 'p');
+  size_t peak = 0;
+  for (int i = 1; i <= 3000; ++i) {
+    const std::string payload = R"({"hook_event_name":"UserPromptSubmit","prompt":"word )" +
+                                std::to_string(i) + " " + prompt + R"("})";
+    indexer.Add(i, "UserPromptSubmit", payload);
+    peak = std::max(peak, indexer.TEST_pool_bytes());
+  }
+  CHECK(db.execAndGet("SELECT count(*) FROM search").getInt() == 3000);
+  CHECK(db.execAndGet("SELECT rowid FROM search WHERE search MATCH '2999'").getInt() == 2999);
+  // 3,000 payloads of 2 KB kept would be ~6 MB; the pool is cleared past kKeepParsePool.
+  CHECK(peak > 0);
+  CHECK(peak <= ferry::store::kKeepParsePool + (256u << 10));
+}
+
+TEST_CASE("RecycleDocument clears a reused document's pool only past `keep`", "[search_text]") {
+  rapidjson::Document doc;
+  const std::string json = R"({"k":")" + std::string(4000, 'x') + R"("})";
+  size_t grew = 0;
+  for (int i = 0; i < 100; ++i) {
+    doc.Parse(json.data(), json.size());
+    grew = std::max(grew, doc.GetAllocator().Size());
+  }
+  CHECK(grew > 100 * 4000);  // what rapidjson does alone: every parse kept
+  ferry::proto::RecycleDocument(&doc, 64u << 10);
+  CHECK(doc.GetAllocator().Size() == 0);
+  CHECK(doc.IsNull());
+  size_t peak = 0;
+  for (int i = 0; i < 100; ++i) {
+    ferry::proto::RecycleDocument(&doc, 64u << 10);
+    doc.Parse(json.data(), json.size());
+    REQUIRE(doc["k"].GetStringLength() == 4000);
+    peak = std::max(peak, doc.GetAllocator().Size());
+  }
+  CHECK(peak <= (64u << 10) + (64u << 10));
+  const size_t before = doc.GetAllocator().Size();
+  ferry::proto::RecycleDocument(&doc, 1u << 30);  // under `keep`: left as it is
+  CHECK(doc.GetAllocator().Size() == before);
+  CHECK(doc["k"].GetStringLength() == 4000);
 }

@@ -199,6 +199,27 @@ TEST_CASE("records the scan leaves to the full parser are stored the same way", 
   CHECK(f.Text("SELECT kinds FROM sessions") == "{\"k\":1,\"k\xc3\xa9\":1}");
 }
 
+// The store parses every record the scan leaves to it into one document: its pool must not
+// keep them all.
+TEST_CASE("the full parser's reused document stays bounded", "[store]") {
+  rapidjson::Document doc;
+  std::vector<proto::PayloadSpan> spans;
+  size_t peak = 0;
+  for (int i = 0; i < 3000; ++i) {
+    // An escaped quote in the kind sends the record to the full parser.
+    const std::string body = R"({"id":"r)" + std::to_string(i) +
+                             R"(","ts":1,"source":"bash","kind":"k\"q","payload":{"t":")" +
+                             std::string(2000, 'x') + R"("}})";
+    store::ScannedEnvelope e;
+    REQUIRE_FALSE(store::ScanRecord(body, &e));
+    INFO("record " << i);
+    REQUIRE(store::ParseRecordSlow(body, &doc, &spans, &e));
+    REQUIRE(e.id == "r" + std::to_string(i));
+    peak = std::max(peak, doc.GetAllocator().Size());
+  }
+  CHECK(peak <= store::kKeepParsePool + (256u << 10));  // kept, it would be ~6 MB
+}
+
 TEST_CASE("store applies rows, session aggregates and cursor", "[store]") {
   Fixture f;
   const int64_t t = NowNs();
