@@ -470,6 +470,16 @@ TEST_CASE("BuildEventBody writes the documented body", "[event]") {
   const std::string_view envelope(sb.GetString(), sb.GetSize());
   CHECK(body.substr(std::string_view(R"({"v":1,"durable":true,"event":)").size(),
                     envelope.size()) == envelope);
+  // So ferryd journals it from the bytes received (proto::WritesAsReceived).
+  std::vector<PayloadSpan> spans;
+  REQUIRE(ParseEnvelopes(body, 2, &doc, &spans, &error));
+  REQUIRE(spans.size() == 1);
+  const std::string_view object = std::string_view(body).substr(
+      spans[0].object_begin, spans[0].object_end - spans[0].object_begin);
+  CHECK(object == envelope);
+  CHECK(WritesAsReceived(
+      doc["event"], object,
+      std::string_view(body).substr(spans[0].begin, spans[0].end - spans[0].begin)));
 }
 
 TEST_CASE("BuildEventBody leaves out empty optional fields", "[event]") {
