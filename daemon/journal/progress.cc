@@ -36,12 +36,10 @@ uint64_t JournalProgress::WaitBeyond(uint64_t after, std::chrono::milliseconds t
     MutexLock lock(mu_);
     const auto mine = wants_.insert(want);
     UpdateWakeAt();
-    waiters_.fetch_add(1);  // counted once its target is visible to the io thread
     // Woken also for other waiters' targets: each checks its own.
     while (written_.load() < want && !stopped_flag_.load()) {
       if (cv_.WaitUntil(lock, deadline) == std::cv_status::timeout) break;
     }
-    waiters_.fetch_sub(1);
     wants_.erase(mine);
     UpdateWakeAt();
   }

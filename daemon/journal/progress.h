@@ -59,7 +59,10 @@ class JournalProgress {
   uint64_t WaitBeyond(uint64_t after, std::chrono::milliseconds timeout, uint64_t more = 1);
 
   // Test hook: threads inside WaitBeyond that found nothing new and are waiting (or about to).
-  int TEST_waiters() const { return waiters_.load(); }
+  int TEST_waiters() const {
+    MutexLock lock(mu_);
+    return static_cast<int>(wants_.size());
+  }
   // Test hook: the lowest written() a waiter waits for (UINT64_MAX: none).
   uint64_t TEST_wake_at() const { return wake_at_.load(); }
 
@@ -73,7 +76,6 @@ class JournalProgress {
 
   std::atomic<uint64_t> written_{0};
   std::atomic<uint64_t> shippable_{0};
-  std::atomic<int> waiters_{0};
   // The lowest written() that some waiter waits for (UINT64_MAX: none). Written under mu_,
   // read by the io thread without it: the io thread stores written_ then loads wake_at_, a
   // waiter stores wake_at_ then loads written_ (all seq_cst), so one of them sees the other.
@@ -82,7 +84,7 @@ class JournalProgress {
   // Lock order: mu_ is a leaf lock. It guards the waiters' targets; the seqs are atomics. It is
   // also held to wait on or signal cv_, which closes the window between a waiter's check and
   // its wait.
-  Mutex mu_;
+  mutable Mutex mu_;
   CondVar cv_;
   std::multiset<uint64_t> wants_ FERRY_GUARDED_BY(mu_);  // each waiter's target written()
 };
