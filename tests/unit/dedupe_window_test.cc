@@ -36,6 +36,11 @@ TEST_CASE("DedupeWindow: hex ids match case-insensitively; other ids by hash", "
   CHECK(w.Contains("0190a0b1-c2d3-7e4f-8a9b-0c1d2e3f4a5b"));
   CHECK_FALSE(w.Contains("0190a0b1-c2d3-7e4f-8a9b-0c1d2e3f4a5c"));
   CHECK_FALSE(w.Contains("abc"));
+  // 32 characters, one not a hex digit: kept by hash, not folded onto a hex id.
+  w.Insert("0123456789abcdef0123456789abcdeg");
+  CHECK(w.Contains("0123456789abcdef0123456789abcdeg"));
+  CHECK_FALSE(w.Contains("0123456789abcdef0123456789abcde0"));
+  CHECK_FALSE(w.Contains("0123456789abcdef0123456789abcdeG"));
 }
 
 TEST_CASE("DedupeWindow of capacity 0 finds nothing", "[dedupe]") {
