@@ -189,6 +189,12 @@ std::string_view EventRequest::event_json(size_t i) const {
   return body_.substr(spans_[i].object_begin, spans_[i].object_end - spans_[i].object_begin);
 }
 
+std::string_view EventRequest::AsReceived(size_t i) const {
+  if (payload_too_deep(i)) return {};
+  const std::string_view object = event_json(i);
+  return WritesAsReceived(at(i), object, payload_json(i)) ? object : std::string_view();
+}
+
 std::string_view EventRequest::payload_json(size_t i) const {
   if (i >= spans_.size() || !spans_[i].present()) return {};
   return body_.substr(spans_[i].begin, spans_[i].end - spans_[i].begin);
@@ -199,13 +205,6 @@ bool EventRequest::payload_too_deep(size_t i) const {
 }
 
 void EventRequest::WriteEnvelope(size_t i, JsonWriter& writer, std::string_view relabel) const {
-  if (relabel.empty() && !payload_too_deep(i)) {
-    const std::string_view object = event_json(i);
-    if (WritesAsReceived(at(i), object, payload_json(i))) {
-      writer.RawValue(object.data(), object.size(), rapidjson::kObjectType);
-      return;
-    }
-  }
   proto::WriteEnvelope(at(i), writer, payload_json(i), payload_too_deep(i), relabel);
 }
 

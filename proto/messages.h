@@ -31,8 +31,11 @@ class EventRequest {
   bool payload_too_deep(size_t i) const;
   // Event i's bytes as received (the whole envelope object).
   std::string_view event_json(size_t i) const;
-  // Writes event i as the journal holds it (proto::WriteEnvelope with its payload as received),
-  // by copying its bytes when they are that already (proto::WritesAsReceived).
+  // Event i's bytes when they are exactly what WriteEnvelope(i, writer) writes (canonical
+  // already: proto::WritesAsReceived), else empty. The one place ingest decides that an event
+  // may be journaled as received (daemon/ingest/event_canon.cc).
+  std::string_view AsReceived(size_t i) const;
+  // Writes event i as the journal holds it (proto::WriteEnvelope with its payload as received).
   // `relabel`: see proto::WriteEnvelope.
   void WriteEnvelope(size_t i, JsonWriter& writer, std::string_view relabel = {}) const;
 

@@ -165,21 +165,34 @@ bool MayChange(const proto::EventRequest& request, size_t i, const Redactor* red
   return redactor && (request.payload_too_deep(i) || redactor->MayChange(request.at(i)));
 }
 
+// The event's bytes when the journal may hold them as received: no source to relabel, nothing a
+// redaction rule could change, and canonical already (EventRequest::AsReceived). Else empty.
+std::string_view AsReceivedBody(const proto::EventRequest& request, size_t i,
+                                std::string_view relabel, bool may_change) {
+  return relabel.empty() && !may_change ? request.AsReceived(i) : std::string_view();
+}
+
 }  // namespace
 
 void WriteCanonicalEvent(const proto::EventRequest& request, size_t i, const Redactor* redactor,
                          proto::JsonWriter& writer) {
-  WriteCanonical(request, i, redactor, RelabelSource(request.at(i)),
-                 MayChange(request, i, redactor), writer);
+  const std::string_view relabel = RelabelSource(request.at(i));
+  const bool may_change = MayChange(request, i, redactor);
+  if (const std::string_view body = AsReceivedBody(request, i, relabel, may_change);
+      !body.empty()) {
+    writer.RawValue(body.data(), body.size(), rapidjson::kObjectType);
+    return;
+  }
+  WriteCanonical(request, i, redactor, relabel, may_change, writer);
 }
 
 std::string_view CanonicalEventBody(const proto::EventRequest& request, size_t i,
                                     const Redactor* redactor, rapidjson::StringBuffer& buffer) {
   const std::string_view relabel = RelabelSource(request.at(i));
   const bool may_change = MayChange(request, i, redactor);
-  if (relabel.empty() && !may_change && !request.payload_too_deep(i)) {
-    const std::string_view object = request.event_json(i);
-    if (proto::WritesAsReceived(request.at(i), object, request.payload_json(i))) return object;
+  if (const std::string_view body = AsReceivedBody(request, i, relabel, may_change);
+      !body.empty()) {
+    return body;
   }
   buffer.Clear();
   proto::JsonWriter writer(buffer);

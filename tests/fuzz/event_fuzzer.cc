@@ -52,13 +52,13 @@ void CheckRequest(FrameType type, std::string_view body) {
   FUZZ_CHECK(request.size() >= 1);
   for (size_t i = 0; i < request.size(); ++i) {
     CheckCanonical(request.at(i));
-    // What ingest journals (EventRequest::WriteEnvelope, which copies the bytes received when
-    // proto::WritesAsReceived says they are canonical) is what WriteEnvelope writes.
-    rapidjson::StringBuffer ingest, reference;
-    JsonWriter iw(ingest), rw(reference);
-    request.WriteEnvelope(i, iw);
+    // The bytes ingest journals as received (EventRequest::AsReceived, when it takes them) are
+    // what WriteEnvelope writes.
+    const std::string_view a = request.AsReceived(i);
+    if (a.empty()) continue;
+    rapidjson::StringBuffer reference;
+    JsonWriter rw(reference);
     WriteEnvelope(request.at(i), rw, request.payload_json(i), request.payload_too_deep(i));
-    const std::string_view a(ingest.GetString(), ingest.GetSize());
     const std::string_view b(reference.GetString(), reference.GetSize());
     FUZZ_CHECK(a == b, std::string(a) + "\n  but WriteEnvelope writes\n  " + std::string(b));
   }
