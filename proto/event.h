@@ -48,6 +48,11 @@ inline constexpr size_t kMaxIdLength = 64;
 inline constexpr size_t kMaxNameLength = 128;     // source, kind
 inline constexpr size_t kMaxStringLength = 4096;  // session, cwd, host
 
+// True when `text` holds a backslash, 'u' and 'd' or 'D' in a row: the start of a \u escape
+// of a UTF-16 surrogate, or (rarely) an escaped backslash before such text. False means no
+// string in it can decode to a surrogate.
+bool MayHoldSurrogateEscape(std::string_view text);
+
 // Parses `text` as one UTF-8 JSON value, iteratively (no recursion) and with a nesting
 // limit. On failure fills `*error` (kBadJson) with the byte offset and reason.
 bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error);

@@ -4,6 +4,7 @@
 
 #include "daemon/store/record_scan.h"
 #include "proto/event.h"
+#include "proto/padded_json.h"
 
 namespace ferry::store {
 namespace {
@@ -156,7 +157,9 @@ void SearchIndexer::Add(int64_t seq, std::string_view event_kind, std::string_vi
   // One document for every payload: its pool is cleared once it holds over kKeepParsePool
   // (it kept every payload of a 1,000,000-event catch-up, 130 MB, before).
   proto::RecycleDocument(&doc_, kKeepParsePool);
-  doc_.Parse(payload.data(), payload.size());
+  const proto::PaddedJson padded(payload);  // read 16 bytes at a time
+  proto::PaddedStream stream = padded.Stream();
+  doc_.ParseStream(stream);
   if (doc_.HasParseError() || !SearchText(event_kind, doc_, &text_)) return;
   put_.Reset();
   put_.Int64(1, seq);

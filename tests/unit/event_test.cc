@@ -1,5 +1,7 @@
 #include "proto/event.h"
+#include "proto/padded_json.h"
 
+#include <rapidjson/error/en.h>
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -731,6 +733,132 @@ TEST_CASE("ParseJson reads numbers exactly, zero mantissas included", "[event][j
   CHECK(doc["m"].GetDouble() == 5e-324);
   CHECK(ParseError("[1, -1e400]").message ==
         "invalid JSON at byte 4: Number too big to be stored in double.");
+}
+
+}  // namespace
+}  // namespace ferry::proto
+
+// ParseJson reads through proto::PaddedStream, whose string scan loads 16 bytes at a time
+// from where each run of plain characters starts: these tests put every kind of string
+// content at every offset of a block and across the end of the text, and compare with
+// rapidjson's byte-at-a-time reading.
+namespace ferry::proto {
+namespace {
+
+bool HasSurrogateEscapeSlow(std::string_view s) {
+  for (size_t i = 0; i + 2 < s.size(); ++i) {
+    if (s[i] == '\\' && s[i + 1] == 'u' && (s[i + 2] == 'd' || s[i + 2] == 'D')) return true;
+  }
+  return false;
+}
+
+TEST_CASE("MayHoldSurrogateEscape finds a \\uD at every offset", "[event][json]") {
+  for (size_t at = 0; at < 70; ++at) {
+    for (const char* escape : {"\\ud", "\\uD"}) {
+      CAPTURE(at, escape);
+      std::string s(at, 'x');
+      s += escape;
+      CHECK(MayHoldSurrogateEscape(s));
+      s += std::string(40, 'x');
+      CHECK(MayHoldSurrogateEscape(s));
+      s[at + 2] = 'e';  // \ue...: not a surrogate
+      CHECK_FALSE(MayHoldSurrogateEscape(s));
+    }
+    // Cut short at the end of the text: no 'd' after "\u".
+    CHECK_FALSE(MayHoldSurrogateEscape(std::string(at, 'x') + "\\u"));
+  }
+  // Random text of the characters that matter, differential with the plain definition.
+  std::mt19937 rng(5122026);
+  const std::string alphabet = "\\udDx\"";
+  size_t found = 0;
+  for (int n = 0; n < 50000; ++n) {
+    std::string s(std::uniform_int_distribution<size_t>(0, 80)(rng), ' ');
+    for (char& c : s) c = alphabet[std::uniform_int_distribution<size_t>(0, 5)(rng)];
+    INFO(s);
+    const bool want = HasSurrogateEscapeSlow(s);
+    REQUIRE(MayHoldSurrogateEscape(s) == want);
+    found += want;
+  }
+  CHECK(found > 5000);
+  CHECK(found < 45000);
+}
+
+TEST_CASE("ParseJson reads strings as rapidjson's byte-at-a-time reader does, at any offset",
+          "[event][json]") {
+  // Pieces of string content: plain text, escapes (also a quote, a backslash and a surrogate
+  // pair), UTF-8, and content that is not allowed (a control byte, a bad escape, a lone low
+  // surrogate) or ends the string early (a bare quote).
+  const std::vector<std::string> pieces = {"a",
+                                           "abcdefghijklmnopq",
+                                           " ",
+                                           "\\n",
+                                           "\\\"",
+                                           "\\\\",
+                                           "\\/",
+                                           "\\u00e9",
+                                           "\\ud83d\\ude00",
+                                           "\xc3\xa9",
+                                           "\xe2\x82\xac",
+                                           "\x01",
+                                           "\x1f",
+                                           "\\x",
+                                           "\\udc00",
+                                           "\"",
+                                           "\\u12"};
+  std::mt19937 rng(6122026);
+  size_t accepted = 0, refused = 0;
+  for (int n = 0; n < 20000; ++n) {
+    std::string json(std::uniform_int_distribution<size_t>(0, 31)(rng), ' ');
+    json += '[';
+    for (int k = std::uniform_int_distribution<int>(1, 3)(rng); k > 0; --k) {
+      if (json.back() != '[') json += ',';
+      json += '"';
+      for (int p = std::uniform_int_distribution<int>(0, 12)(rng); p > 0; --p) {
+        json += pieces[std::uniform_int_distribution<size_t>(0, pieces.size() - 1)(rng)];
+      }
+      json += '"';
+    }
+    json += ']';
+    // Now and then cut short, so that a string runs into the end of the text.
+    if (n % 8 == 0) json.resize(std::uniform_int_distribution<size_t>(0, json.size())(rng));
+    INFO(json);
+    rapidjson::Document got;
+    Error error;
+    const bool ok = ParseJson(json, &got, &error);
+    // The reference: rapidjson's own DOM parse over a MemoryStream (no string scan).
+    rapidjson::Document want;
+    want.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
+    const bool lone_low = json.find("\\udc00") != std::string::npos;
+    // Cut inside a UTF-8 sequence: ParseJson checks the encoding before it parses.
+    const bool bad_utf8 = FirstInvalidUtf8(json) != std::string::npos;
+    if (ok) {
+      ++accepted;
+      REQUIRE_FALSE(want.HasParseError());
+      REQUIRE(got == want);
+    } else {
+      ++refused;
+      // A lone low surrogate is the one thing ParseJson refuses that rapidjson takes.
+      REQUIRE((want.HasParseError() || lone_low || bad_utf8));
+      if (!lone_low && !bad_utf8) {  // else ParseJson names that before rapidjson's error
+        REQUIRE(error.message == "invalid JSON at byte " + std::to_string(want.GetErrorOffset()) +
+                                     ": " + rapidjson::GetParseError_En(want.GetParseError()));
+      }
+    }
+  }
+  CHECK(accepted > 1000);
+  CHECK(refused > 1000);
+}
+
+TEST_CASE("PaddedJson holds the text and 16 zero bytes after it", "[event][json]") {
+  for (size_t size : {size_t{0}, size_t{1}, PaddedJson::kInline - 1, PaddedJson::kInline,
+                      PaddedJson::kInline + 1, size_t{20000}}) {
+    CAPTURE(size);
+    const std::string text(size, 'j');
+    const PaddedJson padded(text);
+    REQUIRE(padded.size() == size);
+    CHECK(std::string_view(padded.c_str(), size) == text);
+    for (size_t i = 0; i < PaddedJson::kPadding; ++i) CHECK(padded.c_str()[size + i] == '\0');
+  }
 }
 
 }  // namespace
