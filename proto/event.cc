@@ -2,7 +2,7 @@
 
 #include <sys/random.h>
 #if defined(__SSE2__)
-#include <emmintrin.h>
+#include <emmintrin.h>  // MayHoldSurrogateEscape
 #endif
 
 #include <algorithm>
@@ -15,7 +15,7 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
-#include "proto/padded_json.h"
+#include "proto/json_stream.h"
 
 namespace ferry::proto {
 namespace {
@@ -29,8 +29,7 @@ namespace {
 class DepthLimitedHandler {
  public:
   DepthLimitedHandler(rapidjson::Document& doc, int max_depth, std::string_view text,
-                      const PaddedStream* stream, int envelope_depth,
-                      std::vector<PayloadSpan>* spans)
+                      const JsonStream* stream, int envelope_depth, std::vector<PayloadSpan>* spans)
       : doc_(doc),
         max_depth_(max_depth),
         text_(text),
@@ -194,7 +193,7 @@ class DepthLimitedHandler {
   rapidjson::Document& doc_;
   const int max_depth_;
   const std::string_view text_;
-  const PaddedStream* const stream_;
+  const JsonStream* const stream_;
   const int envelope_depth_;  // 0 with no spans
   const bool check_surrogates_;
   bool number_too_big_ = false;
@@ -264,8 +263,7 @@ bool Parse(std::string_view text, rapidjson::Document* doc, Error* error, int ma
   }
   if (spans) spans->clear();
   rapidjson::Reader reader;
-  const PaddedJson padded(text);  // read 16 bytes at a time (proto/padded_json.h)
-  PaddedStream stream = padded.Stream();
+  JsonStream stream(text);  // strings read 16 bytes at a time (proto/json_stream.h)
   rapidjson::ParseResult result;
   bool too_deep = false, lone_surrogate = false, too_big = false;
   size_t too_big_at = 0;

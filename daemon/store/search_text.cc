@@ -4,7 +4,7 @@
 
 #include "daemon/store/record_scan.h"
 #include "proto/event.h"
-#include "proto/padded_json.h"
+#include "proto/json_stream.h"
 
 namespace ferry::store {
 namespace {
@@ -157,8 +157,7 @@ void SearchIndexer::Add(int64_t seq, std::string_view event_kind, std::string_vi
   // One document for every payload: its pool is cleared once it holds over kKeepParsePool
   // (it kept every payload of a 1,000,000-event catch-up, 130 MB, before).
   proto::RecycleDocument(&doc_, kKeepParsePool);
-  const proto::PaddedJson padded(payload);  // read 16 bytes at a time
-  proto::PaddedStream stream = padded.Stream();
+  proto::JsonStream stream(payload);  // strings read 16 bytes at a time
   doc_.ParseStream(stream);
   if (doc_.HasParseError() || !SearchText(event_kind, doc_, &text_)) return;
   put_.Reset();

@@ -1,5 +1,6 @@
 #include "proto/event.h"
-#include "proto/padded_json.h"
+#include <cstring>
+#include <memory>
 
 #include <rapidjson/error/en.h>
 #include <catch2/catch.hpp>
@@ -738,10 +739,10 @@ TEST_CASE("ParseJson reads numbers exactly, zero mantissas included", "[event][j
 }  // namespace
 }  // namespace ferry::proto
 
-// ParseJson reads through proto::PaddedStream, whose string scan loads 16 bytes at a time
-// from where each run of plain characters starts: these tests put every kind of string
-// content at every offset of a block and across the end of the text, and compare with
-// rapidjson's byte-at-a-time reading.
+// ParseJson reads through proto::JsonStream, whose string scan loads 16 bytes at a time from
+// where each run of plain characters starts while 16 bytes remain: these tests put every
+// kind of string content at every offset of a block and across the end of the text, and
+// compare with rapidjson's byte-at-a-time reading.
 namespace ferry::proto {
 namespace {
 
@@ -849,15 +850,24 @@ TEST_CASE("ParseJson reads strings as rapidjson's byte-at-a-time reader does, at
   CHECK(refused > 1000);
 }
 
-TEST_CASE("PaddedJson holds the text and 16 zero bytes after it", "[event][json]") {
-  for (size_t size : {size_t{0}, size_t{1}, PaddedJson::kInline - 1, PaddedJson::kInline,
-                      PaddedJson::kInline + 1, size_t{20000}}) {
-    CAPTURE(size);
-    const std::string text(size, 'j');
-    const PaddedJson padded(text);
-    REQUIRE(padded.size() == size);
-    CHECK(std::string_view(padded.c_str(), size) == text);
-    for (size_t i = 0; i < PaddedJson::kPadding; ++i) CHECK(padded.c_str()[size + i] == '\0');
+TEST_CASE("ParseJson reads no byte past the text it is given", "[event][json]") {
+  // Each text in a heap block of exactly its size with no terminator (ASan reports any read
+  // past it), and as the first part of a larger buffer whose next bytes would change the
+  // value if they were read.
+  for (size_t len = 0; len < 80; ++len) {
+    const std::string json = "[\"" + std::string(len, 'a') + "\"]";
+    CAPTURE(len);
+    std::unique_ptr<char[]> exact(new char[json.size()]);
+    std::memcpy(exact.get(), json.data(), json.size());
+    rapidjson::Document doc;
+    Error error;
+    REQUIRE(ParseJson(std::string_view(exact.get(), json.size()), &doc, &error));
+    CHECK(doc[0].GetStringLength() == len);
+    // Cut inside a longer string: refused, though the bytes after the cut would close it.
+    const std::string longer = "[\"" + std::string(len + 40, 'a') + "\"]";
+    CHECK_FALSE(ParseJson(std::string_view(longer).substr(0, 2 + len), &doc, &error));
+    CHECK(error.message == "invalid JSON at byte " + std::to_string(2 + len) +
+                               ": Missing a closing quotation mark in string.");
   }
 }
 
