@@ -23,6 +23,8 @@ constexpr size_t kMaxOutBytes = 4u << 20;
 // its frame is handled (1,000 idle connections: see tests/fault/test_hostile_input.py).
 constexpr size_t kSmallReadBuffer = 1u << 10;
 constexpr size_t kKeepReadBuffer = 64u << 10;
+// Reads right after a read that filled the buffer, per readiness (ReadMore).
+constexpr int kEagerReads = 4;
 // A write buffer that grew past this (a STATUS or QUERY_RESULT reply) is given back once
 // written; below it, its capacity is kept for the next acks.
 constexpr size_t kKeepWriteBuffer = 4u << 10;
@@ -38,6 +40,7 @@ IngestSession::IngestSession(UnixSocket socket, SessionHost& host)
 void IngestSession::Start() {
   ArmIdleTimer();
   reading_ = true;
+  eager_reads_left_ = kEagerReads;
   OnReadable({});
 }
 
@@ -120,12 +123,45 @@ void IngestSession::OnIdle(const boost::system::error_code& ec) {
 // async_read_some: that tries a recv(2) at once, which after each frame is answered finds
 // nothing (EAGAIN) - one wasted system call per event.
 void IngestSession::DoRead() {
-  if (read_closed_ || reading_ || closed_) return;
-  if (replies_.size() >= kMaxOwedReplies || out_.size() >= kMaxOutBytes) return;  // paused
+  if (!MayRead()) return;
   reading_ = true;
-  socket_.async_wait(
-      UnixSocket::wait_read,
-      [self = shared_from_this()](const boost::system::error_code& ec) { self->OnReadable(ec); });
+  socket_.async_wait(UnixSocket::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) {
+                       self->eager_reads_left_ = kEagerReads;
+                       self->OnReadable(ec);
+                     });
+}
+
+// After a read that filled the buffer and left a frame incomplete, the rest is likely
+// waiting (any hook payload over ~1 KB: the first read takes kSmallReadBuffer): it is read
+// at once, without arming the socket and an epoll round (an epoll_ctl and an epoll_wait
+// before the ACK). A read that ended on a frame's end waits as before (a hook has sent all).
+// At most kEagerReads times per readiness, so one busy connection cannot hold the loop.
+// Otherwise the socket is armed again (DoRead), after the journal flush when one is pending:
+// arming costs an epoll_ctl, which then follows the write and the ACK instead of preceding
+// them (the flush was posted first, so the posted DoRead runs after it).
+void IngestSession::ReadMore(bool flush_pending) {
+  const bool now = eager_read_ && rlen_ > 0 && eager_reads_left_ > 0;
+  eager_read_ = false;
+  if (!now) {
+    if (flush_pending) {
+      net::post(socket_.get_executor(), [self = shared_from_this()] { self->DoRead(); });
+    } else {
+      DoRead();
+    }
+    return;
+  }
+  if (!MayRead()) return;
+  --eager_reads_left_;
+  reading_ = true;
+  OnReadable({});
+}
+
+// Not while a read is armed or running, after EOF or a fatal error, or while paused: too
+// many replies owed or too many bytes waiting to go out (MaybeResumeReading resumes).
+bool IngestSession::MayRead() const {
+  return !read_closed_ && !reading_ && !closed_ && replies_.size() < kMaxOwedReplies &&
+         out_.size() < kMaxOutBytes;
 }
 
 void IngestSession::OnReadable(const boost::system::error_code& ec) {
@@ -144,9 +180,10 @@ void IngestSession::OnReadable(const boost::system::error_code& ec) {
     }
     rbuf_.resize(target);
   }
+  const size_t space = rbuf_.size() - rlen_;
   ssize_t got;
   do {
-    got = ::recv(socket_.native_handle(), rbuf_.data() + rlen_, rbuf_.size() - rlen_, MSG_DONTWAIT);
+    got = ::recv(socket_.native_handle(), rbuf_.data() + rlen_, space, MSG_DONTWAIT);
   } while (got < 0 && errno == EINTR);
   if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
     reading_ = false;  // nothing there yet (or readable was spurious): wait
@@ -159,6 +196,7 @@ void IngestSession::OnReadable(const boost::system::error_code& ec) {
   } else if (got == 0) {
     rec = net::error::eof;
   }
+  eager_read_ = got > 0 && static_cast<size_t>(got) == space;
   OnRead(rec, got < 0 ? 0 : static_cast<size_t>(got));
 }
 
@@ -222,7 +260,7 @@ void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
   if (!closed_) ArmIdleTimer();
   if (wants_flush) host_.ScheduleFlush(shared_from_this(), wants_durable);
   Pump();
-  DoRead();
+  ReadMore(wants_flush);
 }
 
 bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bool* wants_durable) {

@@ -78,6 +78,8 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   std::function<void(std::string frame)> OweReply(proto::FrameType type);
 
   void DoRead();
+  void ReadMore(bool flush_pending);  // after OnRead: read again at once, or DoRead
+  bool MayRead() const;
   void OnReadable(const boost::system::error_code& ec);
   void OnRead(const boost::system::error_code& ec, size_t n);
   void DoWrite();
@@ -110,6 +112,8 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   std::string out_;      // encoded replies waiting for the current write to finish
   std::string writing_;  // the bytes of the write in progress
   bool reading_ = false;
+  bool eager_read_ = false;   // the last read filled the buffer: more is likely waiting
+  int eager_reads_left_ = 0;  // reads without an epoll round left in this readiness
   bool writing_active_ = false;
   bool read_closed_ = false;  // EOF, fatal error or shutdown: no more reads
   bool closed_ = false;

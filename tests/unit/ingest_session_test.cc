@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "daemon/ingest/server.h"
 #include "daemon/journal/committer.h"
@@ -156,6 +157,49 @@ TEST_CASE("ingest session: an EVENT is journaled, then acked with its seq", "[in
   CHECK(records[0].body == Envelope(Id(1)));
   CHECK(records[1].body == Envelope(Id(2)));
   CHECK(h.OnIo([&] { return h.server().counters().events_total; }) == 2);
+  ::close(fd);
+}
+
+// A frame larger than the session's first read buffer (1 KiB) is read on in the same
+// readiness (ReadMore), and frames sent back to back beyond that budget through the socket
+// again: every frame is acked once, in order, and journaled byte for byte.
+TEST_CASE("ingest session: frames larger than the read buffer, one or many per send",
+          "[ingest][session]") {
+  SessionHarness h;
+  auto envelope = [](int n, size_t payload_bytes) {
+    return Envelope(
+        Id(n), R"({"s":")" + std::string(payload_bytes, static_cast<char>('a' + n % 26)) + R"("})");
+  };
+  auto body = [](const std::string& env) { return R"({"v":1,"event":)" + env + "}"; };
+  std::vector<std::string> want;
+  const int fd = h.Connect();
+  int n = 0;
+  for (size_t size : {size_t{900}, size_t{1100}, size_t{2000}, size_t{20000}, size_t{70000}}) {
+    CAPTURE(size);
+    want.push_back(envelope(++n, size));
+    SendFrame(fd, FrameType::kEvent, body(want.back()));
+    const proto::Ack ack = ExpectAck(fd);
+    CHECK(ack.first_seq == static_cast<uint64_t>(n));
+    CHECK(ack.last_seq == static_cast<uint64_t>(n));
+  }
+  // Twelve 3 KB frames in one send: more than the reads one readiness takes at once.
+  std::string burst;
+  for (int i = 0; i < 12; ++i) {
+    want.push_back(envelope(++n, 3000));
+    proto::AppendFrame(burst, FrameType::kEvent, body(want.back()));
+  }
+  SendBytes(fd, burst);
+  for (int i = n - 11; i <= n; ++i) {
+    const proto::Ack ack = ExpectAck(fd);
+    CHECK(ack.first_seq == static_cast<uint64_t>(i));
+    CHECK(ack.last_seq == static_cast<uint64_t>(i));
+  }
+  const auto records = h.Records();
+  REQUIRE(records.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    CHECK(records[i].seq == i + 1);
+    CHECK(records[i].body == want[i]);
+  }
   ::close(fd);
 }
 
