@@ -1,4 +1,5 @@
-// IngestSession: one client connection. Reads frames with a size limit, an idle timeout and
+// IngestSession: one client connection (session.cc: reads, events, replies;
+// session_requests.cc: the other requests). Reads frames with a size limit, an idle timeout and
 // a per-frame deadline (IngestLimits::frame_timeout: from a frame's first byte, the whole
 // frame must arrive within it, however slowly the bytes drip), validates them, appends events to
 // the journal and replies in request order: an ACK goes out once the journal's flush (and, if
