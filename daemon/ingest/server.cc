@@ -248,7 +248,15 @@ void IngestServer::OnAccept(const boost::system::error_code& ec, UnixSocket sock
   auto session = std::make_shared<IngestSession>(std::move(socket), *this);
   sessions_.emplace(session.get(), session);
   session->Start();
-  DoAccept();
+  // A hook's first frame is usually read in Start and its flush posted: accept the next
+  // connection after that flush, so the accept(2) that finds none (EAGAIN) follows the ACK.
+  if (flush_posted_) {
+    net::post(io_, [this] {
+      if (!shutting_down_) DoAccept();
+    });
+  } else {
+    DoAccept();
+  }
 }
 
 void IngestServer::ScheduleFlush(const std::shared_ptr<IngestSession>& session, bool durable) {
