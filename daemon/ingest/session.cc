@@ -127,6 +127,7 @@ void IngestSession::DoRead() {
   reading_ = true;
   socket_.async_wait(UnixSocket::wait_read,
                      [self = shared_from_this()](const boost::system::error_code& ec) {
+                       self->host_.counters().read_waits++;
                        self->eager_reads_left_ = kEagerReads;
                        self->OnReadable(ec);
                      });

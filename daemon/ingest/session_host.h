@@ -41,6 +41,7 @@ struct IngestCounters {
   uint64_t duplicates_total = 0;  // events skipped: their id was already in the journal
   uint64_t twins_total = 0;       // of those, a Cursor hook call's second delivery
   uint64_t relabelled_total = 0;  // events stored under the source their payload gives
+  uint64_t read_waits = 0;        // reads that waited for readiness (an epoll round); tests
 };
 
 // Runs a QUERY_REQ body off the io thread; `reply` must be called on the io thread with the

@@ -182,6 +182,16 @@ TEST_CASE("ingest session: frames larger than the read buffer, one or many per s
     CHECK(ack.first_seq == static_cast<uint64_t>(n));
     CHECK(ack.last_seq == static_cast<uint64_t>(n));
   }
+  // A 20 KB frame on a connection whose buffer is back to 1 KiB (after a small frame): read
+  // in one readiness (the first read fills the buffer, the rest is read at once).
+  want.push_back(Envelope(Id(++n)));
+  SendFrame(fd, FrameType::kEvent, body(want.back()));
+  CHECK(ExpectAck(fd).last_seq == static_cast<uint64_t>(n));
+  const uint64_t waits = h.OnIo([&] { return h.server().counters().read_waits; });
+  want.push_back(envelope(++n, 20000));
+  SendFrame(fd, FrameType::kEvent, body(want.back()));
+  CHECK(ExpectAck(fd).last_seq == static_cast<uint64_t>(n));
+  CHECK(h.OnIo([&] { return h.server().counters().read_waits; }) == waits + 1);
   // Twelve 3 KB frames in one send: more than the reads one readiness takes at once.
   std::string burst;
   for (int i = 0; i < 12; ++i) {
