@@ -141,10 +141,8 @@ void IngestSession::DoRead() {
 // Otherwise the socket is armed again (DoRead), after the journal flush when one is pending:
 // arming costs an epoll_ctl, which then follows the write and the ACK instead of preceding
 // them (the flush was posted first, so the posted DoRead runs after it).
-void IngestSession::ReadMore(bool flush_pending) {
-  const bool now = eager_read_ && rlen_ > 0 && eager_reads_left_ > 0;
-  eager_read_ = false;
-  if (!now) {
+void IngestSession::ReadMore(bool filled, bool flush_pending) {
+  if (!(filled && rlen_ > 0 && eager_reads_left_ > 0)) {
     if (flush_pending) {
       net::post(socket_.get_executor(), [self = shared_from_this()] { self->DoRead(); });
     } else {
@@ -167,7 +165,7 @@ bool IngestSession::MayRead() const {
 
 void IngestSession::OnReadable(const boost::system::error_code& ec) {
   if (ec || closed_) {
-    OnRead(ec, 0);
+    OnRead(ec, 0, /*filled=*/false);
     return;
   }
   if (rbuf_.empty()) rbuf_.resize(kSmallReadBuffer);
@@ -197,11 +195,11 @@ void IngestSession::OnReadable(const boost::system::error_code& ec) {
   } else if (got == 0) {
     rec = net::error::eof;
   }
-  eager_read_ = got > 0 && static_cast<size_t>(got) == space;
-  OnRead(rec, got < 0 ? 0 : static_cast<size_t>(got));
+  OnRead(rec, got < 0 ? 0 : static_cast<size_t>(got),
+         /*filled=*/got > 0 && static_cast<size_t>(got) == space);
 }
 
-void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
+void IngestSession::OnRead(const boost::system::error_code& ec, size_t n, bool filled) {
   reading_ = false;
   if (closed_) return;
   if (ec) {
@@ -209,11 +207,10 @@ void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
     if (rlen_ > 0 && ec == net::error::eof) {
       // The peer hung up halfway through a frame: nothing of it is appended. A peer that only
       // half-closed still reads the reason.
-      host_.counters().rejected_total++;
-      QueueError({proto::Errc::kTruncatedFrame,
-                  "connection closed after " + std::to_string(rlen_) +
-                      " bytes of an incomplete frame; nothing of it was stored"},
-                 /*fatal=*/true);
+      RefuseFrame({proto::Errc::kTruncatedFrame,
+                   "connection closed after " + std::to_string(rlen_) +
+                       " bytes of an incomplete frame; nothing of it was stored"},
+                  /*fatal=*/true);
     }
     Pump();  // closes once every owed reply is out
     return;
@@ -230,8 +227,7 @@ void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
                                            host_.limits().max_frame, &frame, &error);
     if (result == proto::DecodeResult::kNeedMore) break;
     if (result == proto::DecodeResult::kError) {
-      host_.counters().rejected_total++;
-      QueueError(error, /*fatal=*/true);
+      RefuseFrame(error, /*fatal=*/true);
       break;
     }
     pos += frame.size;
@@ -261,7 +257,7 @@ void IngestSession::OnRead(const boost::system::error_code& ec, size_t n) {
   if (!closed_) ArmIdleTimer();
   if (wants_flush) host_.ScheduleFlush(shared_from_this(), wants_durable);
   Pump();
-  ReadMore(wants_flush);
+  ReadMore(filled, wants_flush);
 }
 
 void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
@@ -269,8 +265,7 @@ void IngestSession::HandleEvents(const proto::Frame& frame, bool* wants_flush,
   proto::Error error;
   proto::EventRequest& request = host_.event_request();
   if (!request.Parse(frame.type, frame.body, host_.limits().max_batch_events, &error)) {
-    host_.counters().rejected_total++;
-    QueueError(error, /*fatal=*/true);
+    RefuseFrame(error, /*fatal=*/true);
     return;
   }
   if (host_.shutting_down()) {
@@ -309,6 +304,11 @@ void IngestSession::QueueFrame(proto::FrameType type, std::string body) {
   Reply r{type, {}, {}, nullptr};
   proto::AppendFrame(r.frame, type, body);
   replies_.push_back(std::move(r));
+}
+
+void IngestSession::RefuseFrame(const proto::Error& error, bool fatal) {
+  host_.counters().rejected_total++;
+  QueueError(error, fatal);
 }
 
 void IngestSession::QueueError(const proto::Error& error, bool fatal) {

@@ -79,10 +79,11 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   std::function<void(std::string frame)> OweReply(proto::FrameType type);
 
   void DoRead();
-  void ReadMore(bool flush_pending);  // after OnRead: read again at once, or DoRead
+  // After OnRead: read again at once (the read `filled` the buffer mid-frame), or DoRead.
+  void ReadMore(bool filled, bool flush_pending);
   bool MayRead() const;
   void OnReadable(const boost::system::error_code& ec);
-  void OnRead(const boost::system::error_code& ec, size_t n);
+  void OnRead(const boost::system::error_code& ec, size_t n, bool filled);
   void DoWrite();
   void OnWrite(const boost::system::error_code& ec, size_t n);
   void ArmIdleTimer();
@@ -96,6 +97,8 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   void HandleEvents(const proto::Frame& frame, bool* wants_flush, bool* wants_durable);
   void QueueFrame(proto::FrameType type, std::string body);
   void QueueError(const proto::Error& error, bool fatal);
+  // A frame refused for what the client sent: counted (rejected_total), then QueueError.
+  void RefuseFrame(const proto::Error& error, bool fatal);
   void MaybeResumeReading();
 
   UnixSocket socket_;
@@ -113,7 +116,6 @@ class IngestSession : public std::enable_shared_from_this<IngestSession> {
   std::string out_;      // encoded replies waiting for the current write to finish
   std::string writing_;  // the bytes of the write in progress
   bool reading_ = false;
-  bool eager_read_ = false;   // the last read filled the buffer: more is likely waiting
   int eager_reads_left_ = 0;  // reads without an epoll round left in this readiness
   bool writing_active_ = false;
   bool read_closed_ = false;  // EOF, fatal error or shutdown: no more reads

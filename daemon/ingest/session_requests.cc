@@ -23,8 +23,7 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bo
       rapidjson::Document doc;
       proto::Error error;
       if (!proto::ParseVersionedRequest(frame.body, &doc, &error)) {
-        host_.counters().rejected_total++;
-        QueueError(error, /*fatal=*/true);
+        RefuseFrame(error, /*fatal=*/true);
         return false;
       }
       if (frame.type == FrameType::kHello) {
@@ -62,10 +61,9 @@ bool IngestSession::HandleFrame(const proto::Frame& frame, bool* wants_flush, bo
                  /*fatal=*/false);
       return true;
     default:
-      host_.counters().rejected_total++;
-      QueueError({proto::Errc::kUnexpectedType, std::string(proto::FrameTypeName(frame.type)) +
-                                                    " is a reply type; a client may not send it"},
-                 /*fatal=*/true);
+      RefuseFrame({proto::Errc::kUnexpectedType, std::string(proto::FrameTypeName(frame.type)) +
+                                                     " is a reply type; a client may not send it"},
+                  /*fatal=*/true);
       return false;
   }
 }
@@ -76,8 +74,7 @@ bool IngestSession::HandleTail(const proto::Frame& frame) {
   proto::TailRequest request;
   proto::Error error;
   if (!proto::ParseTailRequest(frame.body, &request, &error)) {
-    host_.counters().rejected_total++;
-    QueueError(error, /*fatal=*/true);
+    RefuseFrame(error, /*fatal=*/true);
     return false;
   }
   if (!replies_.empty() || writing_active_ || !out_.empty()) {
@@ -141,8 +138,7 @@ void IngestSession::HandleSinkRequest(const proto::Frame& frame,
   Request request;
   proto::Error error;
   if (!parse(frame.body, &request, &error)) {
-    host_.counters().rejected_total++;
-    QueueError(error, /*fatal=*/false);
+    RefuseFrame(error, /*fatal=*/false);
     return;
   }
   if (!handler) {
