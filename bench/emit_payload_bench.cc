@@ -21,13 +21,13 @@
 // ferry alone), `ferry emit --socket S --data <22 B>` (hook_latency's call), and `ferry emit`
 // the way a hook calls it (no --socket: the socket comes from the config file named by
 // FERRY_CONFIG) with a Claude Code payload of 200 B, 2 KB and 20 KB, each via --data and via
-// --stdin, and hookclient again with as many bytes as the 2 KB payload (the floor at that
-// size: column "/ floor same size"). Reports medians and each program's ratio to
-// hookclient's median. --before PATH
-// adds the same ferry calls made with another build (the one before a change), interleaved in
-// the same run. --ferryd-before PATH starts a second ferryd from PATH (its own state dir) and
-// adds the emit calls again against it (rows "ferryd-before: ..."), so a change in ferryd is
-// measured against the build before it in the same run; with --before too, those rows use the
+// --stdin, and the floor client again with as many bytes as the 2 KB and 20 KB payloads (the
+// floor at that size: column "/ floor same size"; bench/sized_hookclient above 4096 bytes). Reports
+// medians and each program's ratio to hookclient's median. --before PATH adds the same ferry calls
+// made with another build (the one before a change), interleaved in the same run. --ferryd-before
+// PATH starts a second ferryd from PATH (its own state dir) and adds the emit calls again against
+// it (rows "ferryd-before: ..."), so a change in ferryd is measured against the build before it in
+// the same run; with --before too, those rows use the
 // --before client. It also prints each ferryd's CPU time per acked event (from /proc).
 // Compare ferryds in a run without --before: with it, the first ferryd answers twice the
 // emits and measured ~20 us slower per emit for that alone (the same binary on both sides).
@@ -288,21 +288,25 @@ int MatrixMain(const Options& o) {
       programs.push_back(p);
     }
   }
-  // The floor again with as many bytes as the 2 KB payload (the shared hookclient sends at
-  // most 4096): what moving those bytes costs any client and server on this machine, so the
-  // 2 KB emits also get a ratio to a floor of their own size.
-  size_t sized_floor = 0;
-  for (const Program& p : programs) {
-    if (p.payload_bytes > 250 && p.payload_bytes <= 4096 && sized_floor == 0) {
-      sized_floor = programs.size();
-      programs.push_back({"hookclient " + std::to_string(p.payload_bytes) + " B (floor)",
-                          {hook, floor_sock, std::to_string(p.payload_bytes)},
-                          "",
-                          {},
-                          {},
-                          0,
-                          p.payload_bytes});
-    }
+  // The floor again with as many bytes as each payload over 250 B: what moving those bytes
+  // costs any client and server on this machine, so the 2 KB and 20 KB emits also get a ratio
+  // to a floor of their own size. The shared hookclient sends at most 4096 bytes; above that,
+  // bench/sized_hookclient.c (the same program with a 64 KiB buffer).
+  const std::string sized_hook = ExeDir() + "/sized_hookclient";
+  std::map<size_t, size_t> sized_floor;  // payload bytes -> the floor program's index
+  for (size_t i = 0; i < programs.size(); ++i) {
+    const size_t bytes = programs[i].payload_bytes;
+    if (bytes <= 250 || sized_floor.count(bytes) != 0) continue;
+    if (bytes > 4096 && !IsExecutable(sized_hook)) continue;
+    sized_floor[bytes] = programs.size();
+    programs.push_back({(bytes > 4096 ? "sized_hookclient " : "hookclient ") +
+                            std::to_string(bytes) + " B (floor)",
+                        {bytes > 4096 ? sized_hook : hook, floor_sock, std::to_string(bytes)},
+                        "",
+                        {},
+                        {},
+                        0,
+                        bytes});
   }
   const double cpu_start = (ProcCpuSeconds(daemon.pid()) * 1000.0);
   const double before_cpu_start =
@@ -341,15 +345,15 @@ int MatrixMain(const Options& o) {
                                                  "cpu p50 ms", "cpu / floor", "fail"}};
   const Summary floor = Summarize(programs[1].ms);
   const Summary floor_cpu = Summarize(programs[1].cpu_ms);
-  const Program* sized = sized_floor ? &programs[sized_floor] : nullptr;
-  const double sized_p50 = sized ? Summarize(sized->ms).p50 : 0;
   bool ok = spooled == 0;
   for (const Program& p : programs) {
     const Summary s = Summarize(p.ms);
     const Summary c = Summarize(p.cpu_ms);
-    const bool same_size = sized && &p != sized && p.payload_bytes == sized->payload_bytes;
+    const auto sized = sized_floor.find(p.payload_bytes);
+    const bool same_size = sized != sized_floor.end() && &p != &programs[sized->second];
     rows.push_back({p.name, Fmt("%.3f", s.p50), Fmt("%.2fx", s.p50 / floor.p50),
-                    same_size ? Fmt("%.2fx", s.p50 / sized_p50) : std::string("-"),
+                    same_size ? Fmt("%.2fx", s.p50 / Summarize(programs[sized->second].ms).p50)
+                              : std::string("-"),
                     Fmt("%.3f", s.p90), Fmt("%.3f", s.p99), Fmt("%.3f", c.p50),
                     Fmt("%.2fx", c.p50 / floor_cpu.p50), std::to_string(p.failures)});
     ok = ok && p.failures == 0;

@@ -9,7 +9,8 @@
  *
  * KIND: "ferry" (a ferryd socket: one EVENT frame of a ~200 B Claude Code Stop payload, new id
  * every time) or "line" (the shared floor's ackserver: the same payload as one line). PID 0:
- * no CPU figures. Exit 0 when every event was acked. */
+ * no CPU figures. Exit 0 when every event was acked. LONE_ACK_PAYLOAD=FILE sends FILE's JSON
+ * (one line, up to 60 KiB) as the payload instead, e.g. the 20 KB hook of emit_payload_bench. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <stdio.h>
@@ -23,10 +24,12 @@
 #define MAX_TARGETS 8
 #define MAX_THREADS 64
 
-static const char kPayload[] =
+static const char kStopPayload[] =
     "{\"session_id\":\"3f2c9a1e-7b4d-4c1a-9e8f-2d6b5a0c7e41\",\"transcript_path\":\"/home/u/"
     ".claude/projects/p/3f2c9a1e.jsonl\",\"cwd\":\"/home/u/src/ferry\",\"hook_event_name\":"
     "\"Stop\"}";
+
+static const char* kPayload = kStopPayload;
 
 struct threads {
   int n;
@@ -71,7 +74,7 @@ static void snap(int pid, struct threads* t) {
 
 /* One round trip; returns its wall time in ms, or -1. */
 static double one(const char* kind, const char* sock, unsigned long long id) {
-  char buf[1024], body[900];
+  static char buf[65536], body[65000];
   int n;
   const int ferry = strcmp(kind, "ferry") == 0;
   if (ferry) {
@@ -83,7 +86,8 @@ static double one(const char* kind, const char* sock, unsigned long long id) {
     const unsigned len = (unsigned)bl + 1; /* type byte + body */
     buf[0] = (char)(len & 255);
     buf[1] = (char)(len >> 8);
-    buf[2] = buf[3] = 0;
+    buf[2] = (char)(len >> 16);
+    buf[3] = 0;
     buf[4] = 2; /* EVENT */
     memcpy(buf + 5, body, (size_t)bl);
     n = 5 + bl;
@@ -132,6 +136,19 @@ int main(int argc, char** argv) {
   }
   const int n = atoi(argv[1]), k = (argc - 2) / 3;
   if (n <= 0) return 2;
+  const char* payload_file = getenv("LONE_ACK_PAYLOAD");
+  if (payload_file && *payload_file) {
+    static char payload[61440];
+    FILE* f = fopen(payload_file, "r");
+    const size_t got = f ? fread(payload, 1, sizeof payload - 1, f) : 0;
+    if (!f || got == 0 || got == sizeof payload - 1 || memchr(payload, '\n', got)) {
+      fprintf(stderr, "lone_ack: %s: want one JSON line of 1 - 60 KiB\n", payload_file);
+      return 2;
+    }
+    fclose(f);
+    payload[got] = 0;
+    kPayload = payload;
+  }
   static struct threads before[MAX_TARGETS], after[MAX_TARGETS];
   double* ms[MAX_TARGETS];
   int failures = 0;
