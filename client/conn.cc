@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -106,33 +107,50 @@ bool Connection::Connect(const std::string& path, Clock::time_point deadline, st
 }
 
 bool Connection::Send(const std::string& frame, Clock::time_point deadline, std::string* error) {
-  return SendParts(frame, {}, deadline, error);
+  const std::string_view part = frame;
+  return SendParts({&part, 1}, deadline, error);
 }
 
 bool Connection::SendFrame(proto::FrameType type, std::string_view body, Clock::time_point deadline,
                            std::string* error) {
-  char header[proto::kHeaderSize];
-  proto::EncodeFrameHeader(header, type, body.size());
-  return SendParts(std::string_view(header, sizeof header), body, deadline, error);
+  return SendFrameParts(type, {&body, 1}, deadline, error);
 }
 
-bool Connection::SendParts(std::string_view head, std::string_view body, Clock::time_point deadline,
+bool Connection::SendFrameParts(proto::FrameType type, std::span<const std::string_view> body,
+                                Clock::time_point deadline, std::string* error) {
+  size_t size = 0;
+  for (std::string_view part : body) size += part.size();
+  char header[proto::kHeaderSize];
+  proto::EncodeFrameHeader(header, type, size);
+  std::string_view parts[kMaxParts];
+  if (body.size() + 1 > kMaxParts) {
+    *error = "send: a frame in more than " + std::to_string(kMaxParts - 1) + " parts";
+    return false;
+  }
+  parts[0] = std::string_view(header, sizeof header);
+  std::copy(body.begin(), body.end(), parts + 1);
+  return SendParts({parts, body.size() + 1}, deadline, error);
+}
+
+bool Connection::SendParts(std::span<const std::string_view> parts, Clock::time_point deadline,
                            std::string* error) {
-  const size_t total = head.size() + body.size();
-  size_t off = 0;
+  size_t total = 0;
+  for (std::string_view part : parts) total += part.size();
+  size_t off = 0;  // bytes of the concatenated parts already sent
   while (off < total) {
-    struct iovec iov[2];
-    size_t parts = 0;
-    if (off < head.size()) {
-      iov[parts++] = {const_cast<char*>(head.data()) + off, head.size() - off};
-    }
-    const size_t body_off = off < head.size() ? 0 : off - head.size();
-    if (body_off < body.size()) {
-      iov[parts++] = {const_cast<char*>(body.data()) + body_off, body.size() - body_off};
+    struct iovec iov[kMaxParts];
+    size_t n_iov = 0, skip = off;
+    for (std::string_view part : parts) {
+      if (skip >= part.size()) {
+        skip -= part.size();
+        continue;
+      }
+      iov[n_iov++] = {const_cast<char*>(part.data()) + skip, part.size() - skip};
+      skip = 0;
     }
     struct msghdr msg {};
     msg.msg_iov = iov;
-    msg.msg_iovlen = parts;
+    msg.msg_iovlen = n_iov;
     const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (n > 0) {
       off += static_cast<size_t>(n);

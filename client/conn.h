@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -53,14 +54,21 @@ class Connection {
   // fault each in a short-lived client).
   bool SendFrame(proto::FrameType type, std::string_view body, Clock::time_point deadline,
                  std::string* error);
+  // SendFrame with a body in up to three parts, sent where they lie (the event's envelope
+  // head, a hook's payload as read, the closing braces): a 20 KB payload is not copied into
+  // a body first.
+  bool SendFrameParts(proto::FrameType type, std::span<const std::string_view> body,
+                      Clock::time_point deadline, std::string* error);
   // Receives one frame (type and body) before `deadline`.
   bool Receive(Clock::time_point deadline, proto::FrameType* type, std::string* body,
                std::string* error);
 
  private:
   bool WaitFor(short events, Clock::time_point deadline, std::string* error);
-  // Writes `head` then `body` (sendmsg, two parts), retrying short writes until the deadline.
-  bool SendParts(std::string_view head, std::string_view body, Clock::time_point deadline,
+  // Writes the parts in order (one sendmsg, an iovec each), retrying short writes until the
+  // deadline. At most kMaxParts parts.
+  static constexpr size_t kMaxParts = 4;
+  bool SendParts(std::span<const std::string_view> parts, Clock::time_point deadline,
                  std::string* error);
   int fd_ = -1;
   int connect_errno_ = 0;

@@ -112,32 +112,35 @@ std::string JsonString(std::string_view text) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-std::string StringField(const rapidjson::Value& obj, const char* name) {
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || !it->value.IsString()) return {};
-  return std::string(it->value.GetString(), it->value.GetStringLength());
-}
+// The fields every supported host puts at the top level (reference/hook-hosts.md), each the
+// first of its names that holds a non-empty string: the event name (hook_event_name; Codex
+// notify: type), the session (Claude, Codex hooks and Gemini, Copilot: session_id; Cursor:
+// conversation_id; Codex notify: thread-id; Cline: taskId; Windsurf: trajectory_id) and the
+// cwd (Cursor: workspace_roots[0] when an event has no cwd). Everything stays in the payload
+// as well.
+constexpr proto::WantedMember kHostFields[] = {{"hook_event_name"},
+                                               {"type"},
+                                               {"session_id"},
+                                               {"conversation_id"},
+                                               {"thread-id"},
+                                               {"thread_id"},
+                                               {"taskId"},
+                                               {"trajectory_id"},
+                                               {"cwd"},
+                                               {"workspace_roots", /*first_element=*/true}};
+constexpr size_t kKindFields = 2, kSessionFields = 6;
+constexpr size_t kHostFieldCount = std::size(kHostFields);
 
-// Reads the fields every supported host puts at the top level (reference/hook-hosts.md):
-// the event name (hook_event_name; Codex notify: type), the session (Claude, Codex hooks and
-// Gemini, Copilot: session_id; Cursor: conversation_id; Codex notify: thread-id; Cline: taskId;
-// Windsurf: trajectory_id) and the cwd (Cursor:
-// workspace_roots[0] when an event has no cwd). Everything stays in the payload as well.
-void TakeHostFields(const rapidjson::Value& obj, Payload* p) {
-  for (const char* k : {"hook_event_name", "type"}) {
-    if (p->kind.empty()) p->kind = StringField(obj, k);
-  }
-  for (const char* k :
-       {"session_id", "conversation_id", "thread-id", "thread_id", "taskId", "trajectory_id"}) {
-    if (p->session.empty()) p->session = StringField(obj, k);
-  }
-  p->cwd = StringField(obj, "cwd");
-  if (p->cwd.empty()) {
-    auto it = obj.FindMember("workspace_roots");
-    if (it != obj.MemberEnd() && it->value.IsArray() && !it->value.Empty() &&
-        it->value[0].IsString())
-      p->cwd = it->value[0].GetString();
-  }
+void TakeHostFields(std::string* values, Payload* p) {
+  auto first = [&](size_t from, size_t count) -> std::string {
+    for (size_t i = from; i < from + count; ++i) {
+      if (!values[i].empty()) return std::move(values[i]);
+    }
+    return {};
+  };
+  p->kind = first(0, kKindFields);
+  p->session = first(kKindFields, kSessionFields);
+  p->cwd = first(kKindFields + kSessionFields, 2);
 }
 
 // The payload as a JSON string holding `text` (flagged "text"). Over `max_bytes`, a JSON
@@ -172,11 +175,12 @@ Payload MakeTextPayload(std::string_view text, size_t max_bytes) {
 // kind, session and cwd from the payload's top level (--stdin, --argv-json).
 Payload MakePayload(std::string_view text, size_t max_bytes, bool host_fields) {
   Payload p;
-  proto::StackDocument<2048, 8192> stack_doc;
-  rapidjson::Document& doc = stack_doc.doc();
+  // Checked without a document: a 20 KB payload is read once, not copied into one.
+  std::string values[kHostFieldCount];
+  const std::span<const proto::WantedMember> wanted(kHostFields, host_fields ? kHostFieldCount : 0);
   proto::Error error;
-  if (proto::ParsePayloadJson(text, &doc, &error)) {
-    if (host_fields && doc.IsObject()) TakeHostFields(doc, &p);
+  if (proto::ScanPayloadJson(text, wanted, values, &error)) {
+    if (host_fields) TakeHostFields(values, &p);
     p.input = text;
     if (text.size() <= max_bytes) return p;
   }
@@ -293,7 +297,8 @@ int EmitEvent(int argc, char** argv, std::string stdin_text, int host_pid,
   f.truncated = payload.truncated;
   f.orig_size = payload.orig_size;
   if (payload.text) f.payload_encoding = "text";
-  std::string event_body = proto::BuildEventBody(f, a.durable, a.ephemeral);
+  // Sent in parts: the payload (up to 4 MiB of a hook's stdin) from where it lies.
+  proto::EventBodyParts event = proto::BuildEventBodyParts(f, a.durable, a.ephemeral);
 
   // Every way this can end without an ACK (no socket, refused, timed out, a short write, a
   // closed connection, any ERROR frame, a reply that is not an ACK) spools the event: the
@@ -305,7 +310,8 @@ int EmitEvent(int argc, char** argv, std::string stdin_text, int host_pid,
   bool replied = false;
   if (conn.Connect(socket, deadline, &error)) {
     std::string send_error;
-    const bool sent = conn.SendFrame(proto::FrameType::kEvent, event_body, deadline, &send_error);
+    const std::string_view parts[] = {event.head, event.payload, event.tail};
+    const bool sent = conn.SendFrameParts(proto::FrameType::kEvent, parts, deadline, &send_error);
     // A daemon that refuses the frame (too large, say) sends an ERROR and closes while we may
     // still be sending: read its reason rather than report a broken pipe.
     replied = conn.Receive(deadline, &type, &body, &error);
@@ -314,6 +320,7 @@ int EmitEvent(int argc, char** argv, std::string stdin_text, int host_pid,
   std::string why;  // empty: acked
   proto::Ack ack;
   proto::Error perr;
+  Payload refused_text;  // a payload ferryd refused, as text: `event` views it
   if (!replied) {
     why = "event not delivered (ferryd not answering within " + std::to_string(a.timeout_ms) +
           " ms): " + error;
@@ -324,12 +331,12 @@ int EmitEvent(int argc, char** argv, std::string stdin_text, int host_pid,
     if (RefusesTheEvent(perr.code) && has_input && !payload.text) {
       // Refused for its content (say, an older ferryd with other limits): keep the input as
       // text, which any ferryd takes, rather than a line its importer would refuse again.
-      const Payload text = MakeTextPayload(input, a.max_event_bytes);
-      f.payload_json = text.json();
-      f.truncated = text.truncated;
-      f.orig_size = text.orig_size;
+      refused_text = MakeTextPayload(input, a.max_event_bytes);
+      f.payload_json = refused_text.json();
+      f.truncated = refused_text.truncated;
+      f.orig_size = refused_text.orig_size;
       f.payload_encoding = "text";
-      event_body = proto::BuildEventBody(f, a.durable);
+      event = proto::BuildEventBodyParts(f, a.durable);
     }
   } else if (type != proto::FrameType::kAck || !proto::ParseAckBody(body, &ack, &perr)) {
     why = "event not delivered: unexpected reply from ferryd (frame type " +
@@ -348,7 +355,7 @@ int EmitEvent(int argc, char** argv, std::string stdin_text, int host_pid,
     // spooled, is also noted in the problem log, which `ferry status` counts.
     const std::string state_dir = ResolveStateDir(a.global);
     std::string path, spool_error;
-    const bool spooled = SpoolEvent(state_dir, event_body, &path, &spool_error);
+    const bool spooled = SpoolEvent(state_dir, event.Join(), &path, &spool_error);
     why += spooled ? "; spooled to " + path : "; and not spooled: " + spool_error;
     // Not logged: no answer (the spool count shows it), and refusals that say ferryd is
     // stopping, failing or full (its status and log show those).

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <iterator>
 #include <limits>
+#include <span>
+#include <type_traits>
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
@@ -25,11 +27,13 @@ namespace {
 // envelope depth, it also records where each envelope's "payload" member lies in the text
 // (the reader calls Start/End handlers before it takes the bracket, and the others after
 // their token), and lets a payload nest deeper than kMaxPayloadDepth by handing the
-// document one null in place of each container beyond that depth.
+// document one null in place of each container beyond that depth. `Target` is a rapidjson
+// handler: the Document being built, or MemberStrings (ScanPayloadJson).
+template <class Target>
 class DepthLimitedHandler {
  public:
-  DepthLimitedHandler(rapidjson::Document& doc, int max_depth, std::string_view text,
-                      const JsonStream* stream, int envelope_depth, std::vector<PayloadSpan>* spans)
+  DepthLimitedHandler(Target& doc, int max_depth, std::string_view text, const JsonStream* stream,
+                      int envelope_depth, std::vector<PayloadSpan>* spans)
       : doc_(doc),
         max_depth_(max_depth),
         text_(text),
@@ -190,7 +194,7 @@ class DepthLimitedHandler {
     return true;
   }
 
-  rapidjson::Document& doc_;
+  Target& doc_;
   const int max_depth_;
   const std::string_view text_;
   const JsonStream* const stream_;
@@ -252,8 +256,84 @@ bool IsIdChar(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
 }
 
-bool Parse(std::string_view text, rapidjson::Document* doc, Error* error, int max_depth,
-           int envelope_depth, std::vector<PayloadSpan>* spans) {
+// What ScanPayloadJson's caller wants of a top-level object, as a rapidjson handler: for
+// each wanted name, the first member with that name (as FindMember finds it), its value when
+// a string, or with first_element the first element of its array value when a string.
+class MemberStrings {
+ public:
+  MemberStrings(std::span<const WantedMember> wanted, std::string* values)
+      : wanted_(wanted), values_(values) {}
+  bool Null() { return Element(); }
+  bool Bool(bool) { return Element(); }
+  bool Int(int) { return Element(); }
+  bool Uint(unsigned) { return Element(); }
+  bool Int64(int64_t) { return Element(); }
+  bool Uint64(uint64_t) { return Element(); }
+  bool Double(double) { return Element(); }
+  bool String(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    if (depth_ == 1 && current_ >= 0 && !wanted_[static_cast<size_t>(current_)].first_element)
+      values_[static_cast<size_t>(current_)].assign(s, n);
+    if (depth_ == 2 && array_first_) values_[static_cast<size_t>(array_slot_)].assign(s, n);
+    return Element();
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    if (depth_ != 1) return true;
+    current_ = -1;
+    const std::string_view key(s, n);
+    for (size_t i = 0; i < wanted_.size() && i < kMaxWanted; ++i) {
+      if (wanted_[i].name != key || seen_[i]) continue;
+      seen_[i] = true;  // only the first member of a name counts, as FindMember's
+      current_ = static_cast<int>(i);
+      break;
+    }
+    return true;
+  }
+  bool StartObject() {
+    Element();
+    ++depth_;
+    return true;
+  }
+  bool StartArray() {
+    const int slot = depth_ == 1 ? current_ : -1;
+    Element();
+    ++depth_;
+    if (slot >= 0 && wanted_[static_cast<size_t>(slot)].first_element) {
+      array_slot_ = slot;
+      array_first_ = true;
+    }
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) {
+    --depth_;
+    return true;
+  }
+  bool EndArray(rapidjson::SizeType) {
+    if (depth_ == 2) array_first_ = false;  // an empty array
+    --depth_;
+    return true;
+  }
+  static constexpr size_t kMaxWanted = 32;
+
+ private:
+  // A value starts at depth_: a member's value ends the member; an array's first element
+  // ends the wait for it.
+  bool Element() {
+    if (depth_ == 1) current_ = -1;
+    if (depth_ == 2) array_first_ = false;
+    return true;
+  }
+  const std::span<const WantedMember> wanted_;
+  std::string* const values_;
+  std::array<bool, kMaxWanted> seen_{};
+  int depth_ = 0;
+  int current_ = -1;  // the wanted member whose value comes next
+  int array_slot_ = 0;
+  bool array_first_ = false;  // the next element is the first of a wanted array
+};
+
+template <class Target>
+bool Parse(std::string_view text, Target* target, Error* error, int max_depth, int envelope_depth,
+           std::vector<PayloadSpan>* spans) {
   // One pass over the bytes checks UTF-8 (with an ASCII fast path), so the parser need not
   // check every character of every string again. Outside strings a non-ASCII byte is a
   // syntax error either way.
@@ -262,13 +342,18 @@ bool Parse(std::string_view text, rapidjson::Document* doc, Error* error, int ma
                 "invalid JSON at byte " + std::to_string(bad) + ": Invalid encoding in string.");
   }
   if (spans) spans->clear();
-  rapidjson::Reader reader;
+  // The reader copies each string into its own stack, which starts at 256 bytes and grows by
+  // half at a time: a 20 KB string would be copied through a dozen ever larger blocks. No
+  // string is longer than the text, so a stack of the text's size (up to 64 KiB) is never
+  // regrown for it.
+  rapidjson::Reader reader(nullptr, std::min<size_t>(text.size() + 16, size_t{64} << 10));
   JsonStream stream(text);  // strings read 16 bytes at a time (proto/json_stream.h)
   rapidjson::ParseResult result;
   bool too_deep = false, lone_surrogate = false, too_big = false;
   size_t too_big_at = 0;
-  auto generator = [&](rapidjson::Document& d) {
-    DepthLimitedHandler handler(d, max_depth, text, &stream, spans ? envelope_depth : 0, spans);
+  auto generator = [&](Target& d) {
+    DepthLimitedHandler<Target> handler(d, max_depth, text, &stream, spans ? envelope_depth : 0,
+                                        spans);
     // Numbers arrive as text and are converted by the handler (correctly rounded, and clear
     // of rapidjson's zero-mantissa bug), so a payload's numbers never change in a round trip.
     result = reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag>(
@@ -279,7 +364,11 @@ bool Parse(std::string_view text, rapidjson::Document* doc, Error* error, int ma
     too_big_at = handler.number_too_big_at();
     return !result.IsError();
   };
-  doc->Populate(generator);
+  if constexpr (std::is_same_v<Target, rapidjson::Document>) {
+    target->Populate(generator);
+  } else {
+    generator(*target);
+  }
   // rapidjson takes a NUL byte for the end of the input, so "{}\0junk" would parse as "{}".
   // Anything left over after the value is trailing garbage like any other.
   if (!result.IsError() && stream.Tell() != text.size()) {
@@ -342,6 +431,13 @@ bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error) {
 
 bool ParsePayloadJson(std::string_view text, rapidjson::Document* doc, Error* error) {
   return Parse(text, doc, error, kMaxPayloadDepth, 0, nullptr);
+}
+
+bool ScanPayloadJson(std::string_view text, std::span<const WantedMember> wanted,
+                     std::string* values, Error* error) {
+  for (size_t i = 0; i < wanted.size(); ++i) values[i].clear();
+  MemberStrings members(wanted.first(std::min(wanted.size(), MemberStrings::kMaxWanted)), values);
+  return Parse(text, &members, error, kMaxPayloadDepth, 0, nullptr);
 }
 
 bool ParseEnvelopes(std::string_view text, int envelope_depth, rapidjson::Document* doc,
@@ -612,13 +708,24 @@ inline void PutUnsafe(StringOutput& s, char c) { s.out->push_back(c); }
 
 }  // namespace
 
-std::string BuildEventBody(const EnvelopeFields& f, bool durable, bool ephemeral) {
-  // Sized once for the whole envelope: grown from a small buffer, a 2 KB payload would be
-  // copied through five ever larger buffers, and a finished buffer copied once more into the
-  // result, each in fresh heap pages (a page fault each in a short-lived client).
+std::string EventBodyParts::Join() const {
   std::string body;
-  body.reserve(f.payload_json.size() + f.cwd.size() + f.session.size() + f.host.size() +
-               f.source.size() + f.kind.size() + 256);
+  body.reserve(head.size() + payload.size() + tail.size());
+  body.append(head).append(payload).append(tail);
+  return body;
+}
+
+std::string BuildEventBody(const EnvelopeFields& f, bool durable, bool ephemeral) {
+  return BuildEventBodyParts(f, durable, ephemeral).Join();
+}
+
+EventBodyParts BuildEventBodyParts(const EnvelopeFields& f, bool durable, bool ephemeral) {
+  // Sized once for the whole head: grown from a small buffer, it would be copied through ever
+  // larger buffers, each in fresh heap pages (a page fault each in a short-lived client).
+  EventBodyParts out;
+  std::string& body = out.head;
+  body.reserve(f.cwd.size() + f.session.size() + f.host.size() + f.source.size() + f.kind.size() +
+               256);
   StringOutput sb{&body};
   rapidjson::Writer<StringOutput> w(sb);
   auto str = [&](const char* key, std::string_view v, size_t max_len) {
@@ -659,15 +766,17 @@ std::string BuildEventBody(const EnvelopeFields& f, bool durable, bool ephemeral
   }
   if (!f.payload_encoding.empty()) str("payload_encoding", f.payload_encoding, kMaxNameLength);
   if (!f.payload_json.empty()) {
-    // The payload is the last field: appended whole, and the two objects closed by hand.
+    // The payload is the last field: left where it lies, and the two objects closed by hand.
     // (rapidjson's RawValue copies a byte at a time: a push_back for each of a 20 KB tool
     // output's bytes, the largest cost of such a hook's `ferry emit` after start-up.)
-    body.append(",\"payload\":").append(f.payload_json).append("}}");
-    return body;
+    body.append(",\"payload\":");
+    out.payload = f.payload_json;
+    out.tail = "}}";
+    return out;
   }
   w.EndObject();
   w.EndObject();
-  return body;
+  return out;
 }
 
 // Strings from the OS (a cwd, a host name) and hook input are bytes, not text; the daemon

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +60,21 @@ bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error);
 // ParseJson with the payload's nesting limit, kMaxPayloadDepth: true when ferryd takes `text`
 // as a JSON payload (the client's test before it sends one).
 bool ParsePayloadJson(std::string_view text, rapidjson::Document* doc, Error* error);
+
+// A top-level member ScanPayloadJson's caller wants: its value when a string, or with
+// first_element the first element of its array value when that is a string.
+struct WantedMember {
+  std::string_view name;
+  bool first_element = false;
+};
+// ParsePayloadJson without building a document (the same verdict and error), for a caller
+// that needs a few top-level members: values[i] gets wanted[i]'s string from the first member
+// of that name in a top-level object (as FindMember finds it), and stays empty when there is
+// none, it is not a string (or an array starting with one), or `text` is no object. The hook
+// path's check (`ferry emit`): a 20 KB payload is not copied into a document. At most 32
+// names; values holds wanted.size() strings. Any thread.
+bool ScanPayloadJson(std::string_view text, std::span<const WantedMember> wanted,
+                     std::string* values, Error* error);
 
 // Where one envelope's payload is in the text it was parsed from (ParseEnvelopes).
 struct PayloadSpan {
@@ -139,6 +155,19 @@ struct EnvelopeFields {
 // cut to their limits at a character boundary, so bytes from the OS (a non-UTF-8 cwd) never
 // get the event refused.
 std::string BuildEventBody(const EnvelopeFields& fields, bool durable, bool ephemeral = false);
+
+// The same body in three parts, head + payload + tail, so that a client sends a large payload
+// from where it lies (sendmsg, an iovec each) instead of copying it into a body first. With
+// no payload, `head` is the whole body and the others are empty. `payload` views
+// fields.payload_json: it lives as long as that does.
+struct EventBodyParts {
+  std::string head;
+  std::string_view payload;
+  std::string_view tail;
+  std::string Join() const;  // the body BuildEventBody returns
+};
+EventBodyParts BuildEventBodyParts(const EnvelopeFields& fields, bool durable,
+                                   bool ephemeral = false);
 
 // Returns `s` as valid UTF-8 of at most `max_len` bytes: each byte that does not start a
 // valid sequence becomes U+FFFD, and the end is cut at a character boundary.

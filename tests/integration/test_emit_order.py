@@ -23,9 +23,10 @@ HOOK_PATH = [
     "ferry::client::EmitEvent(",
     "ferry::client::ParseEmitArgs(",
     "ferry::client::Connection::Connect(",
-    "ferry::client::Connection::Send(",
+    "ferry::client::Connection::SendFrameParts(",
     "ferry::client::Connection::Receive(",
-    "ferry::proto::BuildEventBody",
+    "ferry::proto::BuildEventBodyParts(",
+    "ferry::proto::ScanPayloadJson(",
     "ferry::proto::ParseAckBody(",
 ]
 
