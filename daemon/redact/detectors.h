@@ -53,5 +53,8 @@ std::string Trigger();
 // may be a false alarm; it is also the answer for U+017F and U+212A, which PCRE2's caseless
 // matching folds onto 's' and 'k'. Pure; any thread.
 bool MayHoldTrigger(std::string_view text);
+// MayHoldTrigger without the 16-byte candidate step (the pair table at every position): the
+// same answer, for tests and bench/redact_trigger_bench.
+bool MayHoldTriggerBytewise(std::string_view text);
 
 }  // namespace ferry::redact

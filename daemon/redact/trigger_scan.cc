@@ -6,9 +6,21 @@
 // in a 65,536-bit table of the trigger words' first two letters (set in every case), eight
 // pairs per branch, and only on a hit compares the words that start with that pair
 // (ASCII-lowercased). tests/unit/redact_trigger_test.cc checks it against redact::Trigger().
+//
+// On x86-64 with SSSE3, a 16-byte step finds the candidates first (Teddy, as in Hyperscan
+// and Rust's aho-corasick): each word's first three bytes (any case; two for a two-letter word
+// and U+017F) are a fingerprint in one of 8 buckets, and PSHUFB looks up each byte's low and
+// high nibble in a table per position, so a position is a candidate when some bucket accepts
+// its three bytes. Only candidates go to the pair table and the word comparison; the
+// fingerprints are a superset of the pair table's starts, so the answer is the scalar one's
+// (0.85 ns a byte of source code before, docs/benchmarks.md Run Q).
 #include <array>
 #include <cstdint>
 #include <string_view>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "daemon/redact/detectors.h"
 
@@ -119,21 +131,118 @@ bool MatchAt(std::string_view s, size_t i, uint16_t pair) {
   return false;
 }
 
-}  // namespace
+uint64_t PairBit(const uint8_t* p, size_t i) {
+  const auto pair = static_cast<uint16_t>(p[i] << 8 | p[i + 1]);
+  return kTables.pairs[pair >> 6] >> (pair & 63);
+}
 
-bool MayHoldTrigger(std::string_view text) {
+// Whether a trigger starts at text[i] (i + 1 < text.size()).
+bool CheckAt(std::string_view text, size_t i) {
+  const auto* p = reinterpret_cast<const uint8_t*>(text.data());
+  return (PairBit(p, i) & 1) != 0 &&
+         MatchAt(text, i,
+                 static_cast<uint16_t>(kTables.lower[p[i]] << 8 | kTables.lower[p[i + 1]]));
+}
+
+#if defined(__x86_64__)
+// The fingerprints' nibble tables: lo[k][x] has bucket b's bit when some fingerprint in b has
+// a byte with low nibble x at position k, hi[k][x] likewise for the high nibble. A byte passes
+// position k for bucket b when both lookups have b's bit: every byte of every fingerprint does
+// (and some others: a bucket mixes its fingerprints' nibbles). Position 2 of a two-byte
+// fingerprint accepts any byte.
+struct Teddy {
+  std::array<std::array<uint8_t, 16>, 3> lo{}, hi{};
+
+  constexpr Teddy() {
+    for (const std::string_view w : kTriggerWords) {
+      const uint8_t bucket = Bucket(w);
+      for (size_t k = 0; k < 3; ++k) {
+        if (k < w.size()) {
+          for (const uint8_t c : Tables::Cases(w[k])) Add(k, c, bucket);
+        } else {
+          AddAny(k, bucket);
+        }
+      }
+    }
+    // "://" (a URL's user info starts so), U+017F (C5 BF, any third byte), U+212A (E2 84 AA).
+    const uint8_t url = 7, fold = 7;
+    Add(0, ':', url), Add(1, '/', url), Add(2, '/', url);
+    Add(0, 0xC5, fold), Add(1, 0xBF, fold), AddAny(2, fold);
+    Add(0, 0xE2, fold), Add(1, 0x84, fold), Add(2, 0xAA, fold);
+  }
+  // Words that share bytes share a bucket, so a bucket's nibble sets stay narrow; the choice
+  // only changes how many false candidates reach the comparison, never the answer.
+  static constexpr uint8_t Bucket(std::string_view w) {
+    const char a = w[0], b = w[1];
+    if (w.size() == 2) return 6;  // "pw": any third byte
+    if (a == 'a') return (b == 'k' || b == 's') ? 0 : (b == 'g' || b == 'n' || b == 'i') ? 1 : 2;
+    if (a == 'g') return 3;
+    if (a == 's' || a == 'p' || a == 'm') return 4;
+    if (a == 't' || a == 'c' || a == 'b' || a == 'e') return 5;
+    return 7;
+  }
+  constexpr void Add(size_t k, uint8_t c, uint8_t bucket) {
+    lo[k][c & 15] = static_cast<uint8_t>(lo[k][c & 15] | (1u << bucket));
+    hi[k][c >> 4] = static_cast<uint8_t>(hi[k][c >> 4] | (1u << bucket));
+  }
+  constexpr void AddAny(size_t k, uint8_t bucket) {
+    for (size_t x = 0; x < 16; ++x) {
+      lo[k][x] = static_cast<uint8_t>(lo[k][x] | (1u << bucket));
+      hi[k][x] = static_cast<uint8_t>(hi[k][x] | (1u << bucket));
+    }
+  }
+};
+
+constexpr Teddy kTeddy;
+
+// The buckets that accept each of the 16 bytes at `at` (at one fingerprint position).
+__attribute__((target("ssse3"))) inline __m128i Buckets(__m128i lo, __m128i hi, const uint8_t* at,
+                                                        __m128i nibble) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+  return _mm_and_si128(_mm_shuffle_epi8(lo, _mm_and_si128(v, nibble)),
+                       _mm_shuffle_epi8(hi, _mm_and_si128(_mm_srli_epi16(v, 4), nibble)));
+}
+
+// Scans the positions [0, stop) 16 at a time (stop: the first position whose three bytes do
+// not all lie 16 bytes ahead of a load, a multiple of 16 from 0) and checks each candidate.
+// Returns true at the first trigger; otherwise *stop is where the scalar scan goes on.
+__attribute__((target("ssse3"))) bool TeddyScan(std::string_view text, size_t* stop) {
+  const auto* p = reinterpret_cast<const uint8_t*>(text.data());
+  const size_t n = text.size();
+  const __m128i nibble = _mm_set1_epi8(0x0f), zero = _mm_setzero_si128();
+  __m128i lo[3], hi[3];
+  for (size_t k = 0; k < 3; ++k) {
+    lo[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kTeddy.lo[k].data()));
+    hi[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kTeddy.hi[k].data()));
+  }
+  size_t i = 0;
+  for (; i + 18 <= n; i += 16) {
+    const __m128i m = _mm_and_si128(Buckets(lo[0], hi[0], p + i, nibble),
+                                    _mm_and_si128(Buckets(lo[1], hi[1], p + i + 1, nibble),
+                                                  Buckets(lo[2], hi[2], p + i + 2, nibble)));
+    auto candidates = static_cast<unsigned>(~_mm_movemask_epi8(_mm_cmpeq_epi8(m, zero)) & 0xffff);
+    for (; candidates != 0; candidates &= candidates - 1) {
+      if (CheckAt(text, i + static_cast<size_t>(__builtin_ctz(candidates)))) return true;
+    }
+  }
+  *stop = i;
+  return false;
+}
+
+// Asked on first use, after the CPU model's own constructor has run (as crc32c's check).
+bool HasSsse3() {
+  static const bool has = __builtin_cpu_supports("ssse3");
+  return has;
+}
+#endif
+
+// The pair table at every position from `from` on, eight pairs per branch.
+bool ScanPairsFrom(std::string_view text, size_t from) {
   const auto* p = reinterpret_cast<const uint8_t*>(text.data());
   const size_t pairs = text.size() < 2 ? 0 : text.size() - 1;  // pair i is (p[i], p[i + 1])
-  auto bit = [p](size_t i) -> uint64_t {
-    const auto pair = static_cast<uint16_t>(p[i] << 8 | p[i + 1]);
-    return kTables.pairs[pair >> 6] >> (pair & 63);
-  };
-  auto check = [&](size_t i) {
-    return (bit(i) & 1) != 0 &&
-           MatchAt(text, i,
-                   static_cast<uint16_t>(kTables.lower[p[i]] << 8 | kTables.lower[p[i + 1]]));
-  };
-  size_t i = 0;
+  auto bit = [p](size_t i) { return PairBit(p, i); };
+  auto check = [&](size_t i) { return CheckAt(text, i); };
+  size_t i = from;
   // Eight pairs per branch: most text has no hit in a block.
   for (; i + 8 <= pairs; i += 8) {
     const uint64_t any = bit(i) | bit(i + 1) | bit(i + 2) | bit(i + 3) | bit(i + 4) | bit(i + 5) |
@@ -148,5 +257,17 @@ bool MayHoldTrigger(std::string_view text) {
   }
   return false;
 }
+
+}  // namespace
+
+bool MayHoldTrigger(std::string_view text) {
+  size_t from = 0;
+#if defined(__x86_64__)
+  if (text.size() >= 18 && HasSsse3() && TeddyScan(text, &from)) return true;
+#endif
+  return ScanPairsFrom(text, from);
+}
+
+bool MayHoldTriggerBytewise(std::string_view text) { return ScanPairsFrom(text, 0); }
 
 }  // namespace ferry::redact

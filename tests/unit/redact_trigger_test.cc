@@ -175,13 +175,16 @@ TEST_CASE("redact trigger: the scan agrees with PCRE2 on random text", "[redact]
   for (std::string_view w : redact::kTriggerWords) pieces.emplace_back(w);
   std::mt19937 rng(20261204);
   std::uniform_int_distribution<size_t> pick(0, pieces.size() - 1);
-  std::uniform_int_distribution<int> length(0, 12);
+  // Short texts, and (one in four) long ones that the 16-byte candidate step scans.
+  std::uniform_int_distribution<int> length(0, 12), long_length(8, 60);
   size_t hits = 0, misses = 0, alarms = 0;
   for (int n = 0; n < 200000; ++n) {
     std::string text;
-    for (int k = length(rng); k > 0; --k) text += pieces[pick(rng)];
+    for (int k = n % 4 == 0 ? long_length(rng) : length(rng); k > 0; --k) text += pieces[pick(rng)];
     const bool spec = regex.Matches(text);
     const bool scan = redact::MayHoldTrigger(text);
+    // The 16-byte candidate step changes nothing: the same answer as the pair table alone.
+    REQUIRE(scan == redact::MayHoldTriggerBytewise(text));
     if (spec != scan) {
       INFO("text: " << Hex(text) << " regex " << spec << " scan " << scan);
       REQUIRE(scan);  // never a miss
@@ -195,6 +198,44 @@ TEST_CASE("redact trigger: the scan agrees with PCRE2 on random text", "[redact]
   CHECK(hits > 20000);
   CHECK(misses > 20000);
   CHECK(alarms < hits / 10);
+}
+
+TEST_CASE("redact trigger: every word at every offset of a 16-byte step, in long text",
+          "[redact]") {
+  const TriggerRegex regex;
+  // Filler of the words' own letters and neighbours, so candidates that are not words are
+  // plenty (each must be told apart from a word), without a trigger of its own.
+  const std::string filler = "aSkgIpa_xo-:/ eyBEcmuRtoO";
+  std::vector<std::string> words(redact::kTriggerWords.begin(), redact::kTriggerWords.end());
+  words.insert(words.end(), {"://u:p@h", "\xC5\xBF", "\xE2\x84\xAA"});
+  std::mt19937 rng(5122026);
+  size_t checked = 0;
+  for (const std::string& word : words) {
+    for (size_t at = 0; at < 48; ++at) {
+      for (size_t after : {size_t{0}, size_t{1}, size_t{2}, size_t{17}, size_t{40}}) {
+        std::string text;
+        for (size_t k = 0; k < at; ++k) text += filler[rng() % filler.size()];
+        std::string w = word;
+        for (char& c : w) {
+          if (c >= 'a' && c <= 'z' && rng() % 2) c = static_cast<char>(c - 'a' + 'A');
+        }
+        text += w;
+        for (size_t k = 0; k < after; ++k) text += filler[rng() % filler.size()];
+        INFO("text: " << Hex(text));
+        const bool spec = regex.Matches(text);
+        const bool scan = redact::MayHoldTrigger(text);
+        REQUIRE(scan == redact::MayHoldTriggerBytewise(text));
+        if (spec) REQUIRE(scan);  // never a miss
+        if (!HasFalseAlarmCharacter(text)) REQUIRE(scan == spec);
+        // Cut one byte into the word: the word is gone, and so is the answer (unless the
+        // filler around it made one).
+        text.erase(at + 1, 1);
+        if (regex.Matches(text)) REQUIRE(redact::MayHoldTrigger(text));
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked > 8000);
 }
 
 }  // namespace
