@@ -17,6 +17,7 @@
 #include "client/client_errors.h"
 #include "client/common.h"
 #include "client/conn.h"
+#include "client/host_fields.h"
 #include "client/show.h"  // NowNs
 #include "client/spool.h"
 #include "proto/event.h"
@@ -99,7 +100,7 @@ struct Payload {
   bool text = false;      // the payload is text_json: input that was not JSON, or too large
   bool truncated = false;
   uint64_t orig_size = 0;
-  std::string kind, session, cwd;  // from the host's fields, when present
+  HostFields host;  // kind, session and cwd from the payload, when present
   // A complete JSON value; empty: no payload.
   std::string_view json() const { return text ? std::string_view(text_json) : input; }
 };
@@ -110,37 +111,6 @@ std::string JsonString(std::string_view text) {
   proto::JsonWriter w(sb);
   w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
   return std::string(sb.GetString(), sb.GetSize());
-}
-
-// The fields every supported host puts at the top level (reference/hook-hosts.md), each the
-// first of its names that holds a non-empty string: the event name (hook_event_name; Codex
-// notify: type), the session (Claude, Codex hooks and Gemini, Copilot: session_id; Cursor:
-// conversation_id; Codex notify: thread-id; Cline: taskId; Windsurf: trajectory_id) and the
-// cwd (Cursor: workspace_roots[0] when an event has no cwd). Everything stays in the payload
-// as well.
-constexpr proto::WantedMember kHostFields[] = {{"hook_event_name"},
-                                               {"type"},
-                                               {"session_id"},
-                                               {"conversation_id"},
-                                               {"thread-id"},
-                                               {"thread_id"},
-                                               {"taskId"},
-                                               {"trajectory_id"},
-                                               {"cwd"},
-                                               {"workspace_roots", /*first_element=*/true}};
-constexpr size_t kKindFields = 2, kSessionFields = 6;
-constexpr size_t kHostFieldCount = std::size(kHostFields);
-
-void TakeHostFields(std::string* values, Payload* p) {
-  auto first = [&](size_t from, size_t count) -> std::string {
-    for (size_t i = from; i < from + count; ++i) {
-      if (!values[i].empty()) return std::move(values[i]);
-    }
-    return {};
-  };
-  p->kind = first(0, kKindFields);
-  p->session = first(kKindFields, kSessionFields);
-  p->cwd = first(kKindFields + kSessionFields, 2);
 }
 
 // The payload as a JSON string holding `text` (flagged "text"). Over `max_bytes`, a JSON
@@ -176,18 +146,17 @@ Payload MakeTextPayload(std::string_view text, size_t max_bytes) {
 Payload MakePayload(std::string_view text, size_t max_bytes, bool host_fields) {
   Payload p;
   // Checked without a document: a 20 KB payload is read once, not copied into one.
+  const std::span<const proto::WantedMember> wanted =
+      host_fields ? HostFieldsWanted() : std::span<const proto::WantedMember>();
   std::string values[kHostFieldCount];
-  const std::span<const proto::WantedMember> wanted(kHostFields, host_fields ? kHostFieldCount : 0);
   proto::Error error;
   if (proto::ScanPayloadJson(text, wanted, values, &error)) {
-    if (host_fields) TakeHostFields(values, &p);
+    if (host_fields) p.host = PickHostFields(values);
     p.input = text;
     if (text.size() <= max_bytes) return p;
   }
   Payload t = MakeTextPayload(text, max_bytes);
-  t.kind = std::move(p.kind);
-  t.session = std::move(p.session);
-  t.cwd = std::move(p.cwd);
+  t.host = std::move(p.host);
   return t;
 }
 
@@ -264,9 +233,9 @@ int EmitEvent(int argc, char** argv, std::string stdin_text, int host_pid,
   } else {
     has_input = false;
   }
-  if (a.kind.empty()) a.kind = payload.kind.empty() ? "unknown" : payload.kind;
-  if (a.session.empty()) a.session = payload.session;
-  if (a.cwd.empty()) a.cwd = payload.cwd;
+  if (a.kind.empty()) a.kind = payload.host.kind.empty() ? "unknown" : payload.host.kind;
+  if (a.session.empty()) a.session = payload.host.session;
+  if (a.cwd.empty()) a.cwd = payload.host.cwd;
 
   if (a.cwd.empty()) {
     // Into the heap, not a PATH_MAX stack buffer: one stack page fewer to fault in.

@@ -11,22 +11,15 @@
 
 #include <catch2/catch.hpp>
 
+#include "client/host_fields.h"
 #include "proto/event.h"
 
 namespace ferry::proto {
 namespace {
 
-// ferry emit's list (client/emit.cc kHostFields) and a name wanted as an array's first element.
-const std::vector<WantedMember> kWanted = {{"hook_event_name"},
-                                           {"type"},
-                                           {"session_id"},
-                                           {"conversation_id"},
-                                           {"thread-id"},
-                                           {"thread_id"},
-                                           {"taskId"},
-                                           {"trajectory_id"},
-                                           {"cwd"},
-                                           {"workspace_roots", true}};
+// ferry emit's list: kind (0, 1), session (2 - 7), cwd (8) and workspace_roots[0] (9).
+const std::vector<WantedMember> kWanted(client::HostFieldsWanted().begin(),
+                                        client::HostFieldsWanted().end());
 
 // The reference: the document's first member of each name (FindMember), as ferry emit read
 // it before it stopped building a document.
@@ -184,6 +177,22 @@ TEST_CASE("ScanPayloadJson: the first member of a name counts, whatever its valu
   CHECK(Compare(deep));
   CHECK_FALSE(Compare("[" + deep + "]"));
   CHECK_FALSE(Compare(R"({"cwd":"\udc00"})"));  // a lone surrogate escape, refused alike
+}
+
+TEST_CASE("emit's host fields: the first member of each field with a non-empty string",
+          "[event][scan]") {
+  std::vector<std::string> values(kWanted.size());
+  Error error;
+  REQUIRE(ScanPayloadJson(
+      R"({"hook_event_name":"","type":"T","session_id":"","conversation_id":"c","taskId":"t",)"
+      R"("cwd":"","workspace_roots":["/w"]})",
+      kWanted, values.data(), &error));
+  client::HostFields f = client::PickHostFields(values.data());
+  CHECK((f.kind == "T" && f.session == "c" && f.cwd == "/w"));
+  REQUIRE(ScanPayloadJson(R"({"cwd":"/c","workspace_roots":["/w"],"session_id":"s"})", kWanted,
+                          values.data(), &error));
+  f = client::PickHostFields(values.data());
+  CHECK((f.kind.empty() && f.session == "s" && f.cwd == "/c"));
 }
 
 }  // namespace
