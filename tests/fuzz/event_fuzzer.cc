@@ -9,9 +9,12 @@
 // (WriteEnvelope) parses and validates again and is a fixed point (written again, the same
 // bytes), and ingest's copy of the bytes received, when it takes that path, is the same; a body
 // built by BuildEventBody from any payload that is JSON within the depth limit (or from any bytes,
-// as text) is accepted by ferryd; SanitizeUtf8 returns valid UTF-8 within its limit.
+// as text) is accepted by ferryd; SanitizeUtf8 returns valid UTF-8 within its limit; the hook
+// path's check without a document (ScanPayloadJson) gives ParsePayloadJson's verdict and error
+// and the top-level strings FindMember finds.
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,7 +85,33 @@ int Depth(const rapidjson::Value& root) {
   return max_depth;
 }
 
+void CheckPayloadScan(std::string_view payload) {
+  static constexpr WantedMember kWanted[] = {{"cwd"}, {"type"}, {"a", /*first_element=*/true}};
+  rapidjson::Document doc;
+  Error want_error, error;
+  const bool want = ParsePayloadJson(payload, &doc, &want_error);
+  std::string got[std::size(kWanted)];
+  const bool ok = ScanPayloadJson(payload, kWanted, got, &error);
+  FUZZ_CHECK(ok == want, error.message + " / " + want_error.message);
+  if (!ok) {
+    FUZZ_CHECK(error.message == want_error.message, error.message + " / " + want_error.message);
+    return;
+  }
+  for (size_t i = 0; i < std::size(kWanted); ++i) {
+    std::string expect;
+    if (doc.IsObject()) {
+      const std::string name(kWanted[i].name);
+      auto it = doc.FindMember(name.c_str());
+      const rapidjson::Value* v = it == doc.MemberEnd() ? nullptr : &it->value;
+      if (v && kWanted[i].first_element) v = v->IsArray() && !v->Empty() ? &(*v)[0] : nullptr;
+      if (v && v->IsString()) expect.assign(v->GetString(), v->GetStringLength());
+    }
+    FUZZ_CHECK(got[i] == expect, got[i] + " / " + expect);
+  }
+}
+
 void CheckHookPayload(std::string_view payload) {
+  CheckPayloadScan(payload);
   EnvelopeFields fields;
   fields.id = "0123456789abcdef0123456789abcdef";
   fields.ts = 1796334689144160208;
