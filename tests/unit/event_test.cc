@@ -635,12 +635,15 @@ TEST_CASE("WriteEnvelope drops only the whitespace between a payload's tokens",
   // quotes: IsCompactJson says yes exactly when CompactJson changes nothing.
   std::mt19937 rng(4122026);
   const std::vector<std::string> tokens = {
-      "{",  "}",  "[",        "]",       ",",       ":",          "1",          "true",   " ",
-      "\n", "\t", R"("a b")", R"("\"")", R"("\\")", R"("\\\"x")", R"("x\\\\")", R"(" ")", R"("")"};
+      "{", "}", "[", "]", ",", ":", "1", "true", " ", "\n", "\t", R"("a b")", R"("\"")", R"("\\")",
+      R"("\\\"x")", R"("x\\\\")", R"(" ")", R"("")",
+      // Longer strings, escapes inside them, and (one text in three) up to 40 tokens.
+      R"("abcdefghijklmnopqrstuvwxyz")", R"("some words \"quoted\" and a \\ backslash \n")", "\r",
+      "1234567890123"};
   size_t compact = 0;
   for (int n = 0; n < 20000; ++n) {
     std::string json;
-    for (int k = std::uniform_int_distribution<int>(1, 12)(rng); k > 0; --k) {
+    for (int k = std::uniform_int_distribution<int>(1, n % 3 == 0 ? 40 : 12)(rng); k > 0; --k) {
       json += tokens[std::uniform_int_distribution<size_t>(0, tokens.size() - 1)(rng)];
     }
     INFO(json);
