@@ -118,15 +118,15 @@ bool Connection::SendFrame(proto::FrameType type, std::string_view body, Clock::
 
 bool Connection::SendFrameParts(proto::FrameType type, std::span<const std::string_view> body,
                                 Clock::time_point deadline, std::string* error) {
+  if (body.size() + 1 > kMaxParts) {
+    *error = "send: a frame in more than " + std::to_string(kMaxParts - 1) + " parts";
+    return false;
+  }
   size_t size = 0;
   for (std::string_view part : body) size += part.size();
   char header[proto::kHeaderSize];
   proto::EncodeFrameHeader(header, type, size);
   std::string_view parts[kMaxParts];
-  if (body.size() + 1 > kMaxParts) {
-    *error = "send: a frame in more than " + std::to_string(kMaxParts - 1) + " parts";
-    return false;
-  }
   parts[0] = std::string_view(header, sizeof header);
   std::copy(body.begin(), body.end(), parts + 1);
   return SendParts({parts, body.size() + 1}, deadline, error);

@@ -58,7 +58,8 @@ bool MayHoldSurrogateEscape(std::string_view text);
 // limit. On failure fills `*error` (kBadJson) with the byte offset and reason.
 bool ParseJson(std::string_view text, rapidjson::Document* doc, Error* error);
 // ParseJson with the payload's nesting limit, kMaxPayloadDepth: true when ferryd takes `text`
-// as a JSON payload (the client's test before it sends one).
+// as a JSON payload. The specification of ScanPayloadJson, which the client runs instead
+// (tests/unit/payload_scan_test.cc and the event fuzzer compare the two).
 bool ParsePayloadJson(std::string_view text, rapidjson::Document* doc, Error* error);
 
 // A top-level member ScanPayloadJson's caller wants: its value when a string, or with

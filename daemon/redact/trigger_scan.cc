@@ -36,11 +36,17 @@ constexpr uint16_t Pair(char a, char b) {
                                Lower(static_cast<uint8_t>(b)));
 }
 
-// UTF-8 starts of the two non-ASCII characters that PCRE2's caseless UTF matching folds onto
-// ASCII letters: U+017F LATIN SMALL LETTER LONG S ('s': C5 BF) and U+212A KELVIN SIGN ('k':
-// E2 84 AA). The scan answers "maybe" when it meets one (the detectors then decide).
-constexpr uint16_t kLongS = 0xC5BF;
-constexpr uint16_t kKelvin = 0xE284;
+// What the scan looks for besides the words, as bytes: a URL's user info starts with "://",
+// and the UTF-8 of the two non-ASCII characters that PCRE2's caseless UTF matching folds onto
+// ASCII letters, U+017F LATIN SMALL LETTER LONG S ('s': C5 BF, answered at once whatever
+// follows) and U+212A KELVIN SIGN ('k': E2 84 AA). The scan answers "maybe" when it meets one
+// of the characters (the detectors then decide). The pair table and the 16-byte fingerprints
+// are both built from this list; MatchAt tells them apart by their first two bytes.
+inline constexpr std::string_view kSpecialStarts[] = {"://", "\xC5\xBF", "\xE2\x84\xAA"};
+constexpr uint16_t kUrl = Pair(kSpecialStarts[0][0], kSpecialStarts[0][1]);
+constexpr uint16_t kLongS = Pair(kSpecialStarts[1][0], kSpecialStarts[1][1]);
+constexpr uint16_t kKelvin = Pair(kSpecialStarts[2][0], kSpecialStarts[2][1]);
+static_assert(kUrl == 0x3A2F && kLongS == 0xC5BF && kKelvin == 0xE284);
 
 constexpr size_t kWords = kTriggerWords.size();
 
@@ -67,9 +73,7 @@ struct Tables {
     for (size_t i = 0; i < kWords; ++i) {
       by_first[next[static_cast<uint8_t>(kTriggerWords[i][0])]++] = static_cast<uint8_t>(i);
     }
-    Set(Pair(':', '/'));
-    Set(kLongS);
-    Set(kKelvin);
+    for (const std::string_view start : kSpecialStarts) Set(Pair(start[0], start[1]));
   }
   constexpr void Set(uint16_t p) { pairs[p >> 6] |= uint64_t{1} << (p & 63); }
   // The table is looked up with the bytes as they are: each case of the two letters is set.
@@ -114,8 +118,8 @@ bool UrlUserInfoAt(std::string_view s, size_t i) {
 // Whether a trigger word (or the special case) starting with `pair` starts at s[i].
 bool MatchAt(std::string_view s, size_t i, uint16_t pair) {
   if (pair == kLongS) return true;
-  if (pair == kKelvin) return i + 2 < s.size() && static_cast<uint8_t>(s[i + 2]) == 0xAA;
-  if (pair == Pair(':', '/')) return UrlUserInfoAt(s, i);
+  if (pair == kKelvin) return i + 2 < s.size() && s[i + 2] == kSpecialStarts[2][2];
+  if (pair == kUrl) return UrlUserInfoAt(s, i);
   const uint8_t c = static_cast<uint8_t>(pair >> 8);
   for (size_t j = kTables.first[c]; j < kTables.first[c + 1u]; ++j) {
     const size_t index = kTables.by_first[j];
@@ -154,25 +158,24 @@ struct Teddy {
   std::array<std::array<uint8_t, 16>, 3> lo{}, hi{};
 
   constexpr Teddy() {
-    for (const std::string_view w : kTriggerWords) {
-      const uint8_t bucket = Bucket(w);
-      for (size_t k = 0; k < 3; ++k) {
-        if (k < w.size()) {
-          for (const uint8_t c : Tables::Cases(w[k])) Add(k, c, bucket);
-        } else {
-          AddAny(k, bucket);
-        }
+    for (const std::string_view w : kTriggerWords) AddFingerprint(w);
+    for (const std::string_view start : kSpecialStarts) AddFingerprint(start);
+  }
+  // The first three bytes of `w` in any case (any third byte after a two-byte `w`).
+  constexpr void AddFingerprint(std::string_view w) {
+    const uint8_t bucket = Bucket(w);
+    for (size_t k = 0; k < 3; ++k) {
+      if (k < w.size()) {
+        for (const uint8_t c : Tables::Cases(w[k])) Add(k, c, bucket);
+      } else {
+        AddAny(k, bucket);
       }
     }
-    // "://" (a URL's user info starts so), U+017F (C5 BF, any third byte), U+212A (E2 84 AA).
-    Add(0, ':', 7), Add(1, '/', 7), Add(2, '/', 7);
-    Add(0, 0xC5, 6), Add(1, 0xBF, 6), AddAny(2, 6);
-    Add(0, 0xE2, 7), Add(1, 0x84, 7), Add(2, 0xAA, 7);
   }
   // The buckets were chosen by a search over ~1 MB of this repository's docs and sources for
   // the fewest false candidates (0.97% of positions; 3.4% grouping the words by first
   // letter). The choice only changes how many candidates reach the comparison, never the
-  // answer; a word not listed goes to bucket 7.
+  // answer; a word or special start not listed goes to bucket 7.
   struct BucketOf {
     std::string_view prefix;
     uint8_t bucket;
@@ -181,7 +184,7 @@ struct Teddy {
       {"acc", 0}, {"eyj", 0}, {"sec", 0}, {"agp", 1}, {"aip", 1}, {"anp", 1},
       {"anv", 1}, {"aro", 1}, {"bea", 1}, {"api", 2}, {"asi", 2}, {"aut", 2},
       {"cur", 2}, {"gh", 3},  {"git", 3}, {"mar", 4}, {"mys", 4}, {"pas", 4},
-      {"pri", 4}, {"aid", 5}, {"aki", 5}, {"tok", 5}, {"pw", 6}};
+      {"pri", 4}, {"aid", 5}, {"aki", 5}, {"tok", 5}, {"pw", 6},  {"\xC5\xBF", 6}};
   static constexpr uint8_t Bucket(std::string_view w) {
     for (const BucketOf& b : kBuckets) {
       if (w.substr(0, b.prefix.size()) == b.prefix) return b.bucket;
